@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs everything lancer needs on Debian 12 and builds it. Idempotent.
+#   scripts/setup.sh            Debian packages, .venv (pinned), build/ (Release + warnings as errors)
+#   LANCER_SETUP_LANCE10=1      also the second oracle .venv-lance10 (pylance 10)
+#   LANCER_SETUP_ASAN=1         also build-asan/ (AddressSanitizer + UBSan)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { printf '\n==> %s\n' "$*"; }
+
+mapfile -t packages < <(grep -v '^\s*#' scripts/apt-packages.txt | grep -v '^\s*$')
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  say "apt-get install ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  say "Debian packages: all ${#packages[@]} present"
+fi
+
+make_venv() {  # dir requirements
+  local dir=$1 req=$2 stamp="$1/.requirements"
+  if [ -x "$dir/bin/python" ] && cmp -s "$req" "$stamp"; then
+    say "$dir: up to date with $req"
+    return
+  fi
+  say "$dir: installing $req"
+  python3 -m venv "$dir"
+  "$dir/bin/pip" install -q --disable-pip-version-check -r "$req"
+  cp "$req" "$stamp"
+}
+make_venv .venv requirements.txt
+if [ "${LANCER_SETUP_LANCE10:-0}" = 1 ]; then make_venv .venv-lance10 requirements-lance10.txt; fi
+
+build() {  # dir, extra cmake args...
+  local dir=$1; shift
+  say "building $dir"
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLANCER_WERROR=ON "$@" >/dev/null
+  cmake --build "$dir"
+}
+build build
+if [ "${LANCER_SETUP_ASAN:-0}" = 1 ]; then
+  build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLANCER_SANITIZE=ON -DLANCER_BUILD_BENCH=OFF
+fi
+say "CLI ready: build/lancer"

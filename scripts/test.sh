@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything, builds, and runs the whole suite: C++ unit tests
+# (ctest), the same tests and the corruption tests under ASan/UBSan, and the
+# pytest oracle suite against pylance 14 and pylance 10. Ends with a summary.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+LANCER_SETUP_LANCE10=1 LANCER_SETUP_ASAN=1 scripts/setup.sh || { echo "setup failed"; exit 1; }
+
+results=build/test-results
+rm -rf "$results" && mkdir -p "$results"
+status=0
+say() { printf '\n==> %s\n' "$*"; }
+
+say "C++ unit tests (Release)"
+ctest --test-dir build --output-on-failure --output-junit "$PWD/$results/ctest.xml" -j2 || status=1
+
+say "C++ unit tests (ASan + UBSan)"
+ctest --test-dir build-asan --output-on-failure --output-junit "$PWD/$results/ctest-asan.xml" -j2 || status=1
+
+say "oracle tests (pylance $(.venv/bin/python -c 'import lance; print(lance.__version__)'))"
+.venv/bin/python -m pytest -q --junitxml="$results/pytest.xml" || status=1
+
+say "corruption tests under ASan + UBSan"
+LANCER_BIN="$PWD/build-asan/lancer" ASAN_OPTIONS=detect_leaks=1 \
+  .venv/bin/python -m pytest -q tests/oracle/test_corruption.py --junitxml="$results/pytest-asan.xml" || status=1
+
+.venv/bin/python scripts/summarize_junit.py "$results"/*.xml || status=1
+exit $status

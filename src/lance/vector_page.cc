@@ -1,0 +1,600 @@
+#include "lance/vector_page.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/bytes.h"
+#include "encodings_v2_0.pb.h"
+#include "encodings_v2_1.pb.h"
+#include "lance/bitpacking.h"
+
+namespace lancer::lance {
+
+namespace v20 = ::lance::encodings;
+namespace v21 = ::lance::encodings21;
+
+size_t element_size(ElementType type) {
+  switch (type) {
+    case ElementType::kFloat32: return 4;
+    case ElementType::kFloat16: return 2;
+    case ElementType::kUInt8: return 1;
+  }
+  return 0;
+}
+
+const char* element_type_name(ElementType type) {
+  switch (type) {
+    case ElementType::kFloat32: return "float";
+    case ElementType::kFloat16: return "halffloat";
+    case ElementType::kUInt8: return "uint8";
+  }
+  return "?";
+}
+
+Result<VectorType> parse_vector_logical_type(const std::string& logical_type) {
+  const std::string prefix = "fixed_size_list:";
+  auto not_vector = [&] {
+    return Status::NotSupported("type \"" + logical_type +
+                                "\" is not a vector column (need fixed_size_list of float, halffloat or uint8)");
+  };
+  if (logical_type.rfind(prefix, 0) != 0) return not_vector();
+  const std::string rest = logical_type.substr(prefix.size());
+  const size_t colon = rest.rfind(':');
+  if (colon == std::string::npos) return not_vector();
+  const std::string elem = rest.substr(0, colon);
+  const std::string dim_text = rest.substr(colon + 1);
+  VectorType type;
+  if (elem == "float") {
+    type.element = ElementType::kFloat32;
+  } else if (elem == "halffloat") {
+    type.element = ElementType::kFloat16;
+  } else if (elem == "uint8") {
+    type.element = ElementType::kUInt8;
+  } else {
+    return not_vector();
+  }
+  if (dim_text.empty() || dim_text.size() > 9 ||
+      !std::all_of(dim_text.begin(), dim_text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return not_vector();
+  }
+  type.dim = static_cast<uint32_t>(std::stoul(dim_text));
+  if (type.dim == 0) return not_vector();
+  return type;
+}
+
+namespace {
+
+std::string bits_text(uint64_t bits) { return std::to_string(bits) + "-bit"; }
+
+// ---------------------------------------------------------------------------
+// Values stored back to back (2.0 flat, 2.1+ full-zip without levels), with an
+// optional 2.0 validity bitmap, or a page that is entirely null.
+class ContiguousPage final : public VectorPageReader {
+ public:
+  enum class Validity { kAllValid, kAllNull, kBitmap };
+  ContiguousPage(const LanceFile& file, uint64_t rows, VectorType type, uint64_t values_offset, Validity validity,
+                 uint64_t bitmap_offset)
+      : VectorPageReader(file, rows, type),
+        values_offset_(values_offset),
+        validity_(validity),
+        bitmap_offset_(bitmap_offset) {}
+
+  Status read(uint64_t start, uint64_t count, uint8_t* values, uint8_t* valid) override {
+    const size_t rb = type_.row_bytes();
+    if (validity_ == Validity::kAllNull) {
+      std::memset(valid, 0, count);
+      return Status::OK();
+    }
+    LANCER_RETURN_IF_ERROR(file_.file().read_at(values_offset_ + start * rb, count * rb, values));
+    if (validity_ == Validity::kAllValid) {
+      std::memset(valid, 1, count);
+      return Status::OK();
+    }
+    const uint64_t first_byte = start / 8, last_byte = (start + count + 7) / 8;
+    bitmap_.resize(last_byte - first_byte);
+    LANCER_RETURN_IF_ERROR(file_.file().read_at(bitmap_offset_ + first_byte, bitmap_.size(), bitmap_.data()));
+    for (uint64_t i = 0; i < count; ++i) {
+      const uint64_t bit = start + i - first_byte * 8;
+      valid[i] = (bitmap_[bit / 8] >> (bit % 8)) & 1;
+    }
+    return Status::OK();
+  }
+
+ private:
+  uint64_t values_offset_;
+  Validity validity_;
+  uint64_t bitmap_offset_;
+  std::vector<uint8_t> bitmap_;
+};
+
+// ---------------------------------------------------------------------------
+// 2.1+ full-zip rows with a control word (definition level) before each row.
+class FullZipLevelsPage final : public VectorPageReader {
+ public:
+  FullZipLevelsPage(const LanceFile& file, uint64_t rows, VectorType type, uint64_t offset, size_t control_bytes)
+      : VectorPageReader(file, rows, type), offset_(offset), control_bytes_(control_bytes) {}
+
+  Status read(uint64_t start, uint64_t count, uint8_t* values, uint8_t* valid) override {
+    const size_t rb = type_.row_bytes();
+    const size_t stride = rb + control_bytes_;
+    scratch_.resize(count * stride);
+    LANCER_RETURN_IF_ERROR(file_.file().read_at(offset_ + start * stride, scratch_.size(), scratch_.data()));
+    for (uint64_t i = 0; i < count; ++i) {
+      const uint8_t* row = scratch_.data() + i * stride;
+      uint32_t level = 0;
+      std::memcpy(&level, row, control_bytes_);
+      valid[i] = level == 0;
+      std::memcpy(values + i * rb, row + control_bytes_, rb);
+    }
+    return Status::OK();
+  }
+
+ private:
+  uint64_t offset_;
+  size_t control_bytes_;
+  std::vector<uint8_t> scratch_;
+};
+
+// ---------------------------------------------------------------------------
+// 2.1+ mini-block: chunks of up to 32768 rows, each with its own header,
+// optional definition levels and the raw values.
+class MiniBlockPage final : public VectorPageReader {
+ public:
+  enum class Levels { kNone, kFlat16, kBitpacked16 };
+  struct Chunk {
+    uint64_t first_row;
+    uint64_t rows;
+    uint64_t offset;  // absolute file offset
+    uint64_t bytes;
+  };
+
+  MiniBlockPage(const LanceFile& file, uint64_t rows, VectorType type, std::vector<Chunk> chunks, Levels levels,
+                bool large_chunks, std::string where)
+      : VectorPageReader(file, rows, type),
+        chunks_(std::move(chunks)),
+        levels_(levels),
+        large_chunks_(large_chunks),
+        where_(std::move(where)) {}
+
+  Status read(uint64_t start, uint64_t count, uint8_t* values, uint8_t* valid) override {
+    const size_t rb = type_.row_bytes();
+    uint64_t row = start;
+    const uint64_t end = start + count;
+    while (row < end) {
+      // Chunks are sorted by first_row; find the one holding `row`.
+      auto it = std::upper_bound(chunks_.begin(), chunks_.end(), row,
+                                 [](uint64_t r, const Chunk& c) { return r < c.first_row; });
+      const size_t ci = static_cast<size_t>(it - chunks_.begin()) - 1;
+      LANCER_RETURN_IF_ERROR(load_chunk(ci));
+      const Chunk& c = chunks_[ci];
+      const uint64_t from = row - c.first_row;
+      const uint64_t n = std::min(end, c.first_row + c.rows) - row;
+      std::memcpy(values + (row - start) * rb, chunk_values_ + from * rb, n * rb);
+      if (levels_ == Levels::kNone) {
+        std::memset(valid + (row - start), 1, n);
+      } else {
+        for (uint64_t i = 0; i < n; ++i) valid[row - start + i] = chunk_levels_[from + i] == 0;
+      }
+      row += n;
+    }
+    return Status::OK();
+  }
+
+ private:
+  Status load_chunk(size_t ci) {
+    if (loaded_ == static_cast<int64_t>(ci)) return Status::OK();
+    loaded_ = -1;
+    const Chunk& c = chunks_[ci];
+    const std::string where = where_ + " mini-block chunk " + std::to_string(ci);
+    chunk_.resize(c.bytes);
+    LANCER_RETURN_IF_ERROR(file_.file().read_at(c.offset, c.bytes, chunk_.data()));
+    const size_t size_word = large_chunks_ ? 4 : 2;
+    const size_t header = 2 + (levels_ != Levels::kNone ? 2 : 0) + size_word;
+    if (c.bytes < header) return Status::Corruption(where + " is shorter than its header");
+    const uint8_t* p = chunk_.data();
+    const uint16_t num_levels = core::load_le<uint16_t>(p);
+    size_t pos = 2;
+    uint64_t def_size = 0;
+    if (levels_ != Levels::kNone) {
+      def_size = core::load_le<uint16_t>(p + pos);
+      pos += 2;
+    }
+    const uint64_t value_size = large_chunks_ ? core::load_le<uint32_t>(p + pos) : core::load_le<uint16_t>(p + pos);
+    pos += size_word;
+    auto align8 = [](uint64_t x) { return (x + 7) & ~uint64_t{7}; };
+    uint64_t cursor = align8(pos);
+    const uint64_t expect_levels = levels_ == Levels::kNone ? 0 : c.rows;
+    if (num_levels != expect_levels) {
+      return Status::Corruption(where + " has " + std::to_string(num_levels) + " levels, expected " +
+                                std::to_string(expect_levels));
+    }
+    if (value_size != c.rows * type_.row_bytes()) {
+      return Status::Corruption(where + " value buffer is " + std::to_string(value_size) + " bytes, expected " +
+                                std::to_string(c.rows * type_.row_bytes()) + " for " + std::to_string(c.rows) +
+                                " vectors");
+    }
+    const uint64_t def_at = cursor;
+    if (levels_ != Levels::kNone) cursor = align8(cursor + def_size);
+    const uint64_t values_at = cursor;
+    if (values_at > c.bytes || value_size > c.bytes - values_at) {
+      return Status::Corruption(where + " buffers overrun the chunk (" + std::to_string(c.bytes) + " bytes)");
+    }
+    chunk_values_ = chunk_.data() + values_at;
+    if (levels_ == Levels::kFlat16) {
+      if (def_size != 2 * c.rows) {
+        return Status::Corruption(where + " has " + std::to_string(def_size) + " bytes of u16 levels for " +
+                                  std::to_string(c.rows) + " rows");
+      }
+      chunk_levels_.resize(c.rows);
+      std::memcpy(chunk_levels_.data(), p + def_at, def_size);
+    } else if (levels_ == Levels::kBitpacked16) {
+      chunk_levels_.resize(c.rows);
+      auto used = unpack_inline_bitpacked<uint16_t>(p + def_at, def_size, c.rows, chunk_levels_.data());
+      if (!used.ok()) return used.status().context(where + " definition levels");
+    }
+    loaded_ = static_cast<int64_t>(ci);
+    return Status::OK();
+  }
+
+  std::vector<Chunk> chunks_;
+  Levels levels_;
+  bool large_chunks_;
+  std::string where_;
+  int64_t loaded_ = -1;
+  std::vector<uint8_t> chunk_;
+  const uint8_t* chunk_values_ = nullptr;
+  std::vector<uint16_t> chunk_levels_;
+};
+
+// ---------------------------------------------------------------------------
+// Validation of encodings.
+
+class PageOpener {
+ public:
+  PageOpener(const LanceFile& file, size_t column, size_t page, VectorType type)
+      : file_(file),
+        info_(file.column(column).pages[page]),
+        type_(type),
+        where_("column " + std::to_string(column) + " page " + std::to_string(page)) {}
+
+  Result<std::unique_ptr<VectorPageReader>> open() {
+    if (file_.version().minor == 0) {
+      if (info_.encoding_type_url != "/lance.encodings.ArrayEncoding") return wrong_url();
+      return open_v20();
+    }
+    if (info_.encoding_type_url != "/lance.encodings21.PageLayout") return wrong_url();
+    return open_v21();
+  }
+
+ private:
+  Status corrupt(const std::string& what) const { return Status::Corruption(where_ + ": " + what); }
+  Status unsupported(const std::string& what) const { return Status::NotSupported(where_ + ": " + what); }
+  Status wrong_url() const {
+    return corrupt("page encoding has type \"" + info_.encoding_type_url + "\", unexpected for file version " +
+                   file_.version().to_string());
+  }
+  uint64_t elem_bits() const { return element_size(type_.element) * 8; }
+
+  Status check_buffer(size_t index, uint64_t expected, const std::string& role) const {
+    if (index >= info_.buffers.size()) {
+      return corrupt(role + " buffer " + std::to_string(index) + " is missing (page has " +
+                     std::to_string(info_.buffers.size()) + " buffers)");
+    }
+    if (info_.buffers[index].size != expected) {
+      return corrupt(role + " buffer is " + std::to_string(info_.buffers[index].size) + " bytes, expected " +
+                     std::to_string(expected) + " for " + std::to_string(info_.num_rows) + " rows of " +
+                     element_type_name(type_.element) + "x" + std::to_string(type_.dim));
+    }
+    return Status::OK();
+  }
+
+  // ---- 2.0
+  Result<uint32_t> v20_flat_values(const v20::ArrayEncoding& enc) const {
+    // fixed_size_list{dimension, items = [nullable{no_nulls{]flat[}}]}
+    if (enc.array_encoding_case() != v20::ArrayEncoding::kFixedSizeList) {
+      return unsupported("vector values are not encoded as a plain fixed_size_list (found " +
+                         std::string(v20_name(enc)) + ")");
+    }
+    const auto& fsl = enc.fixed_size_list();
+    if (fsl.dimension() != type_.dim) {
+      return corrupt("fixed_size_list dimension " + std::to_string(fsl.dimension()) + " differs from the schema's " +
+                     std::to_string(type_.dim));
+    }
+    if (fsl.has_validity()) return unsupported("null items inside vectors (has_validity) are not supported");
+    const v20::ArrayEncoding* items = &fsl.items();
+    if (items->array_encoding_case() == v20::ArrayEncoding::kNullable) {
+      if (items->nullable().nullability_case() != v20::Nullable::kNoNulls) {
+        return unsupported("null items inside vectors are not supported");
+      }
+      items = &items->nullable().no_nulls().values();
+    }
+    if (items->array_encoding_case() != v20::ArrayEncoding::kFlat) {
+      return unsupported("vector items use the \"" + std::string(v20_name(*items)) +
+                         "\" encoding; only uncompressed flat is supported");
+    }
+    const auto& flat = items->flat();
+    if (flat.has_compression() && !flat.compression().scheme().empty()) {
+      return unsupported("compressed vector page (scheme \"" + flat.compression().scheme() + "\")");
+    }
+    if (flat.bits_per_value() != elem_bits()) {
+      return corrupt("flat items are " + bits_text(flat.bits_per_value()) + ", the schema says " +
+                     bits_text(elem_bits()));
+    }
+    if (flat.buffer().buffer_type() != v20::Buffer::page) {
+      return unsupported("vector values in a column or file buffer");
+    }
+    return flat.buffer().buffer_index();
+  }
+
+  static const char* v20_name(const v20::ArrayEncoding& e) {
+    switch (e.array_encoding_case()) {
+      case v20::ArrayEncoding::kFlat: return "flat";
+      case v20::ArrayEncoding::kNullable: return "nullable";
+      case v20::ArrayEncoding::kFixedSizeList: return "fixed_size_list";
+      case v20::ArrayEncoding::kList: return "list";
+      case v20::ArrayEncoding::kStruct: return "struct";
+      case v20::ArrayEncoding::kBinary: return "binary";
+      case v20::ArrayEncoding::kDictionary: return "dictionary";
+      case v20::ArrayEncoding::kFsst: return "fsst";
+      case v20::ArrayEncoding::kPackedStruct: return "packed_struct";
+      case v20::ArrayEncoding::kBitpacked: return "bitpacked";
+      case v20::ArrayEncoding::kFixedSizeBinary: return "fixed_size_binary";
+      case v20::ArrayEncoding::kBitpackedForNonNeg: return "bitpacked_for_non_neg";
+      case v20::ArrayEncoding::kConstant: return "constant";
+      case v20::ArrayEncoding::kInlineBitpacking: return "inline_bitpacking";
+      case v20::ArrayEncoding::kOutOfLineBitpacking: return "out_of_line_bitpacking";
+      case v20::ArrayEncoding::kVariable: return "variable";
+      case v20::ArrayEncoding::kPackedStructFixedWidthMiniBlock: return "packed_struct_fixed_width_mini_block";
+      case v20::ArrayEncoding::kBlock: return "block";
+      case v20::ArrayEncoding::kRle: return "rle";
+      case v20::ArrayEncoding::kGeneralMiniBlock: return "general_mini_block";
+      case v20::ArrayEncoding::kByteStreamSplit: return "byte_stream_split";
+      case v20::ArrayEncoding::ARRAY_ENCODING_NOT_SET: return "none";
+    }
+    return "unknown";
+  }
+
+  Result<std::unique_ptr<VectorPageReader>> open_v20() {
+    v20::ArrayEncoding enc;
+    if (!enc.ParseFromString(info_.encoding)) return corrupt("page encoding is not a valid ArrayEncoding");
+    const uint64_t rows = info_.num_rows;
+    const uint64_t values_bytes = rows * type_.row_bytes();
+    using V = ContiguousPage::Validity;
+    const v20::ArrayEncoding* values = &enc;
+    V validity = V::kAllValid;
+    uint64_t bitmap_offset = 0;
+    if (enc.array_encoding_case() == v20::ArrayEncoding::kNullable) {
+      const auto& nullable = enc.nullable();
+      switch (nullable.nullability_case()) {
+        case v20::Nullable::kNoNulls:
+          values = &nullable.no_nulls().values();
+          break;
+        case v20::Nullable::kAllNulls:
+          return std::unique_ptr<VectorPageReader>(new ContiguousPage(file_, rows, type_, 0, V::kAllNull, 0));
+        case v20::Nullable::kSomeNulls: {
+          const auto& v = nullable.some_nulls().validity();
+          if (v.array_encoding_case() != v20::ArrayEncoding::kFlat || v.flat().bits_per_value() != 1 ||
+              v.flat().buffer().buffer_type() != v20::Buffer::page ||
+              (v.flat().has_compression() && !v.flat().compression().scheme().empty())) {
+            return unsupported("validity of null vectors is not an uncompressed 1-bit flat bitmap");
+          }
+          const uint32_t vb = v.flat().buffer().buffer_index();
+          LANCER_RETURN_IF_ERROR(check_buffer(vb, (rows + 7) / 8, "validity"));
+          bitmap_offset = info_.buffers[vb].offset;
+          validity = V::kBitmap;
+          values = &nullable.some_nulls().values();
+          break;
+        }
+        default:
+          return corrupt("nullable encoding without a nullability");
+      }
+    }
+    LANCER_ASSIGN_OR_RETURN(uint32_t buffer, v20_flat_values(*values));
+    LANCER_RETURN_IF_ERROR(check_buffer(buffer, values_bytes, "values"));
+    return std::unique_ptr<VectorPageReader>(
+        new ContiguousPage(file_, rows, type_, info_.buffers[buffer].offset, validity, bitmap_offset));
+  }
+
+  // ---- 2.1 / 2.2
+  static const char* compressive_name(const v21::CompressiveEncoding& e) {
+    switch (e.compression_case()) {
+      case v21::CompressiveEncoding::kFlat: return "flat";
+      case v21::CompressiveEncoding::kVariable: return "variable";
+      case v21::CompressiveEncoding::kConstant: return "constant";
+      case v21::CompressiveEncoding::kOutOfLineBitpacking: return "out_of_line_bitpacking";
+      case v21::CompressiveEncoding::kInlineBitpacking: return "inline_bitpacking";
+      case v21::CompressiveEncoding::kFsst: return "fsst";
+      case v21::CompressiveEncoding::kDictionary: return "dictionary";
+      case v21::CompressiveEncoding::kRle: return "rle";
+      case v21::CompressiveEncoding::kByteStreamSplit: return "byte_stream_split";
+      case v21::CompressiveEncoding::kGeneral: return "general (zstd/lz4)";
+      case v21::CompressiveEncoding::kFixedSizeList: return "fixed_size_list";
+      case v21::CompressiveEncoding::kPackedStruct: return "packed_struct";
+      case v21::CompressiveEncoding::kVariablePackedStruct: return "variable_packed_struct";
+      case v21::CompressiveEncoding::COMPRESSION_NOT_SET: return "none";
+    }
+    return "unknown";
+  }
+
+  Status check_v21_values(const v21::CompressiveEncoding& enc) const {
+    if (enc.compression_case() != v21::CompressiveEncoding::kFixedSizeList) {
+      return unsupported("vector values use the \"" + std::string(compressive_name(enc)) +
+                         "\" encoding; only an uncompressed fixed_size_list of flat values is supported");
+    }
+    const auto& fsl = enc.fixed_size_list();
+    if (fsl.items_per_value() != type_.dim) {
+      return corrupt("fixed_size_list of " + std::to_string(fsl.items_per_value()) +
+                     " items differs from the schema's dimension " + std::to_string(type_.dim));
+    }
+    if (fsl.has_validity()) return unsupported("null items inside vectors (has_validity) are not supported");
+    if (fsl.values().compression_case() != v21::CompressiveEncoding::kFlat) {
+      return unsupported("vector items use the \"" + std::string(compressive_name(fsl.values())) +
+                         "\" encoding (compressed vector page); only flat is supported");
+    }
+    const auto& flat = fsl.values().flat();
+    if (flat.has_data()) return unsupported("compressed vector page (flat values with buffer compression)");
+    if (flat.bits_per_value() != elem_bits()) {
+      return corrupt("flat items are " + bits_text(flat.bits_per_value()) + ", the schema says " +
+                     bits_text(elem_bits()));
+    }
+    return Status::OK();
+  }
+
+  // Accepts item layers only (a vector, possibly inside structs); returns
+  // whether any layer can be null.
+  Result<bool> check_layers(const google::protobuf::RepeatedField<int>& layers) const {
+    if (layers.empty()) return corrupt("page has no rep/def layers");
+    bool nullable = false;
+    for (int layer : layers) {
+      if (layer == v21::REPDEF_NULLABLE_ITEM) {
+        nullable = true;
+      } else if (layer != v21::REPDEF_ALL_VALID_ITEM) {
+        return unsupported("rep/def layer " + std::to_string(layer) +
+                           " (a list level) above a vector column is not supported");
+      }
+    }
+    return nullable;
+  }
+
+  Result<std::unique_ptr<VectorPageReader>> open_v21() {
+    v21::PageLayout layout;
+    if (!layout.ParseFromString(info_.encoding)) return corrupt("page encoding is not a valid PageLayout");
+    const uint64_t rows = info_.num_rows;
+    switch (layout.layout_case()) {
+      case v21::PageLayout::kFullZipLayout: return open_full_zip(layout.full_zip_layout(), rows);
+      case v21::PageLayout::kMiniBlockLayout: return open_mini_block(layout.mini_block_layout(), rows);
+      case v21::PageLayout::kConstantLayout: {
+        const auto& c = layout.constant_layout();
+        if (c.has_inline_value()) return unsupported("constant vector page with an inline value");
+        LANCER_RETURN_IF_ERROR(check_layers(c.layers()).status());
+        return std::unique_ptr<VectorPageReader>(
+            new ContiguousPage(file_, rows, type_, 0, ContiguousPage::Validity::kAllNull, 0));
+      }
+      case v21::PageLayout::kBlobLayout: return unsupported("blob layout for a vector column");
+      case v21::PageLayout::kSparseLayout: return unsupported("sparse layout (file version 2.3)");
+      default: return corrupt("page layout is empty or unknown");
+    }
+  }
+
+  Result<std::unique_ptr<VectorPageReader>> open_full_zip(const v21::FullZipLayout& fz, uint64_t rows) {
+    if (fz.bits_rep() != 0) return unsupported("repetition levels above a vector column");
+    if (fz.details_case() != v21::FullZipLayout::kBitsPerValue) {
+      return corrupt("full-zip vector page with variable-width values");
+    }
+    if (fz.bits_per_value() != type_.dim * elem_bits()) {
+      return corrupt("full-zip page has " + bits_text(fz.bits_per_value()) + " values, expected " +
+                     bits_text(type_.dim * elem_bits()));
+    }
+    if (fz.num_items() != rows || fz.num_visible_items() != rows) {
+      return corrupt("full-zip page has " + std::to_string(fz.num_items()) + " items for " + std::to_string(rows) +
+                     " rows");
+    }
+    LANCER_RETURN_IF_ERROR(check_v21_values(fz.value_compression()));
+    LANCER_ASSIGN_OR_RETURN(bool nullable, check_layers(fz.layers()));
+    if (fz.bits_def() > 16) return corrupt("full-zip definition width " + std::to_string(fz.bits_def()));
+    if (fz.bits_def() == 0 && nullable) return corrupt("nullable layer without definition bits");
+    if (info_.buffers.size() != 1) {
+      return unsupported("full-zip vector page with " + std::to_string(info_.buffers.size()) + " buffers");
+    }
+    const size_t control = fz.bits_def() == 0 ? 0 : (fz.bits_def() <= 8 ? 1 : 2);
+    LANCER_RETURN_IF_ERROR(check_buffer(0, rows * (type_.row_bytes() + control), "full-zip"));
+    if (control == 0) {
+      return std::unique_ptr<VectorPageReader>(new ContiguousPage(
+          file_, rows, type_, info_.buffers[0].offset, ContiguousPage::Validity::kAllValid, 0));
+    }
+    return std::unique_ptr<VectorPageReader>(
+        new FullZipLevelsPage(file_, rows, type_, info_.buffers[0].offset, control));
+  }
+
+  Result<std::unique_ptr<VectorPageReader>> open_mini_block(const v21::MiniBlockLayout& mb, uint64_t rows) {
+    if (mb.has_rep_compression()) return unsupported("repetition levels above a vector column");
+    if (mb.has_dictionary() || mb.num_dictionary_items() != 0) return unsupported("dictionary-encoded vector page");
+    if (mb.repetition_index_depth() != 0) return unsupported("mini-block page with a repetition index");
+    if (mb.num_buffers() != 1) {
+      return unsupported("mini-block page with " + std::to_string(mb.num_buffers()) + " value buffers");
+    }
+    if (mb.num_items() != rows) {
+      return corrupt("mini-block page has " + std::to_string(mb.num_items()) + " items for " + std::to_string(rows) +
+                     " rows");
+    }
+    LANCER_RETURN_IF_ERROR(check_v21_values(mb.value_compression()));
+    LANCER_ASSIGN_OR_RETURN(bool nullable, check_layers(mb.layers()));
+    using L = MiniBlockPage::Levels;
+    L levels = L::kNone;
+    if (mb.has_def_compression()) {
+      const auto& d = mb.def_compression();
+      if (d.compression_case() == v21::CompressiveEncoding::kFlat && d.flat().bits_per_value() == 16 &&
+          !d.flat().has_data()) {
+        levels = L::kFlat16;
+      } else if (d.compression_case() == v21::CompressiveEncoding::kInlineBitpacking &&
+                 d.inline_bitpacking().uncompressed_bits_per_value() == 16 &&
+                 !d.inline_bitpacking().has_values()) {
+        levels = L::kBitpacked16;
+      } else {
+        return unsupported("definition levels encoded as \"" + std::string(compressive_name(d)) + "\"");
+      }
+    } else if (nullable) {
+      return corrupt("nullable layer without definition levels");
+    }
+    if (info_.buffers.size() != 2) {
+      return unsupported("mini-block vector page with " + std::to_string(info_.buffers.size()) + " buffers");
+    }
+    const bool large = mb.has_large_chunk();
+    const size_t word_size = large ? 4 : 2;
+    const BufferRange meta = info_.buffers[0];
+    const BufferRange data = info_.buffers[1];
+    if (meta.size % word_size != 0) {
+      return corrupt("mini-block chunk table of " + std::to_string(meta.size) + " bytes is not a whole number of " +
+                     std::to_string(word_size) + "-byte words");
+    }
+    const uint64_t num_chunks = meta.size / word_size;
+    if (num_chunks > rows + 1) return corrupt("mini-block page has more chunks than rows");
+    LANCER_ASSIGN_OR_RETURN(std::vector<uint8_t> words, file_.file().read_range(meta.offset, meta.size));
+    std::vector<MiniBlockPage::Chunk> chunks;
+    chunks.reserve(num_chunks);
+    uint64_t row = 0, offset = 0;
+    for (uint64_t i = 0; i < num_chunks; ++i) {
+      const uint32_t w = large ? core::load_le<uint32_t>(&words[i * 4]) : core::load_le<uint16_t>(&words[i * 2]);
+      const uint64_t bytes = (uint64_t{w >> 4} + 1) * 8;
+      const unsigned log2 = w & 0xF;
+      uint64_t n;
+      if (i + 1 < num_chunks) {
+        n = uint64_t{1} << log2;
+        if (row + n > rows) return corrupt("mini-block chunks hold more values than the page's " + std::to_string(rows));
+      } else {
+        if (row >= rows) return corrupt("mini-block chunks leave no values for the last chunk");
+        n = rows - row;
+        if (n > 32768) return corrupt("last mini-block chunk would hold " + std::to_string(n) + " values");
+      }
+      if (offset + bytes > data.size) {
+        return corrupt("mini-block chunk " + std::to_string(i) + " ends at byte " + std::to_string(offset + bytes) +
+                       " of a " + std::to_string(data.size) + "-byte chunk buffer");
+      }
+      chunks.push_back({row, n, data.offset + offset, bytes});
+      row += n;
+      offset += bytes;
+    }
+    if (rows > 0 && num_chunks == 0) return corrupt("mini-block page with rows but no chunks");
+    if (offset != data.size) {
+      return corrupt("mini-block chunks cover " + std::to_string(offset) + " bytes of a " +
+                     std::to_string(data.size) + "-byte chunk buffer");
+    }
+    return std::unique_ptr<VectorPageReader>(
+        new MiniBlockPage(file_, rows, type_, std::move(chunks), levels, large, where_));
+  }
+
+  const LanceFile& file_;
+  const PageInfo& info_;
+  VectorType type_;
+  std::string where_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<VectorPageReader>> VectorPageReader::open(const LanceFile& file, size_t column, size_t page,
+                                                                 VectorType type) {
+  return PageOpener(file, column, page, type).open();
+}
+
+}  // namespace lancer::lance
