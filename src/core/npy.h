@@ -11,6 +11,15 @@
 
 namespace lancer::core {
 
+struct NpyArray {
+  std::string descr;            // "<f4", "|u1", ...
+  std::vector<uint64_t> shape;  // C order
+  std::vector<uint8_t> data;
+};
+
+// Reads a C-order .npy file (format 1.x-3.x); errors name the path.
+Result<NpyArray> read_npy(const std::string& path);
+
 class NpyWriter {
  public:
   // `descr` is a NumPy type string: "<f4", "<f2", "|u1", "<u8". `row_shape`

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/buffer.h"
 #include "dataset/dataset.h"
 
 namespace lancer::dataset {
@@ -18,8 +19,8 @@ struct VectorBatch {
   uint64_t fragment_id = 0;
   size_t num_rows = 0;
   lance::VectorType type;
-  std::vector<uint8_t> values;    // num_rows x type.row_bytes(), row-major, as stored
-  std::vector<uint64_t> row_ids;  // row addresses (fragment_id << 32 | offset), or stable row ids
+  core::ByteBuffer values;        // num_rows x type.row_bytes(), row-major, as stored
+  core::UninitVector<uint64_t> row_ids;  // row addresses (fragment_id << 32 | offset), or stable row ids
 };
 
 struct StreamOptions {

@@ -141,7 +141,7 @@ class FullZipLevelsPage final : public VectorPageReader {
 // optional definition levels and the raw values.
 class MiniBlockPage final : public VectorPageReader {
  public:
-  enum class Levels { kNone, kFlat16, kBitpacked16 };
+  enum class Levels { kNone, kFlat16, kBitpacked16, kRle16 };
   struct Chunk {
     uint64_t first_row;
     uint64_t rows;
@@ -150,10 +150,11 @@ class MiniBlockPage final : public VectorPageReader {
   };
 
   MiniBlockPage(const LanceFile& file, uint64_t rows, VectorType type, std::vector<Chunk> chunks, Levels levels,
-                bool large_chunks, std::string where)
+                size_t run_length_bytes, bool large_chunks, std::string where)
       : VectorPageReader(file, rows, type),
         chunks_(std::move(chunks)),
         levels_(levels),
+        run_length_bytes_(run_length_bytes),
         large_chunks_(large_chunks),
         where_(std::move(where)) {}
 
@@ -232,13 +233,43 @@ class MiniBlockPage final : public VectorPageReader {
       chunk_levels_.resize(c.rows);
       auto used = unpack_inline_bitpacked<uint16_t>(p + def_at, def_size, c.rows, chunk_levels_.data());
       if (!used.ok()) return used.status().context(where + " definition levels");
+    } else if (levels_ == Levels::kRle16) {
+      LANCER_RETURN_IF_ERROR(decode_rle_levels(p + def_at, def_size, c.rows).context(where + " definition levels"));
     }
     loaded_ = static_cast<int64_t>(ci);
     return Status::OK();
   }
 
+  // [u64 values bytes][u16 level per run][run length per run, run_length_bytes_ wide]
+  Status decode_rle_levels(const uint8_t* p, uint64_t size, uint64_t rows) {
+    if (size < 8) return Status::Corruption("run-length block shorter than its header");
+    const uint64_t values_bytes = core::load_le<uint64_t>(p);
+    if (values_bytes % 2 != 0 || values_bytes > size - 8) {
+      return Status::Corruption("run-length block claims " + std::to_string(values_bytes) + " bytes of values");
+    }
+    const uint64_t runs = values_bytes / 2;
+    if (runs * run_length_bytes_ > size - 8 - values_bytes) {
+      return Status::Corruption("run-length block is missing run lengths");
+    }
+    chunk_levels_.resize(rows);
+    const uint8_t* lengths = p + 8 + values_bytes;
+    uint64_t filled = 0;
+    for (uint64_t r = 0; r < runs; ++r) {
+      uint64_t len = 0;
+      std::memcpy(&len, lengths + r * run_length_bytes_, run_length_bytes_);
+      if (len > rows - filled) return Status::Corruption("run lengths exceed the chunk's " + std::to_string(rows) + " rows");
+      std::fill_n(chunk_levels_.begin() + static_cast<std::ptrdiff_t>(filled), len, core::load_le<uint16_t>(p + 8 + 2 * r));
+      filled += len;
+    }
+    if (filled != rows) {
+      return Status::Corruption("run lengths cover " + std::to_string(filled) + " of " + std::to_string(rows) + " rows");
+    }
+    return Status::OK();
+  }
+
   std::vector<Chunk> chunks_;
   Levels levels_;
+  size_t run_length_bytes_;
   bool large_chunks_;
   std::string where_;
   int64_t loaded_ = -1;
@@ -441,6 +472,11 @@ class PageOpener {
     return Status::OK();
   }
 
+  static bool is_flat(const v21::CompressiveEncoding& e, uint64_t bits) {
+    return e.compression_case() == v21::CompressiveEncoding::kFlat && e.flat().bits_per_value() == bits &&
+           !e.flat().has_data();
+  }
+
   // Accepts item layers only (a vector, possibly inside structs); returns
   // whether any layer can be null.
   Result<bool> check_layers(const google::protobuf::RepeatedField<int>& layers) const {
@@ -522,6 +558,7 @@ class PageOpener {
     LANCER_ASSIGN_OR_RETURN(bool nullable, check_layers(mb.layers()));
     using L = MiniBlockPage::Levels;
     L levels = L::kNone;
+    size_t run_length_bytes = 0;
     if (mb.has_def_compression()) {
       const auto& d = mb.def_compression();
       if (d.compression_case() == v21::CompressiveEncoding::kFlat && d.flat().bits_per_value() == 16 &&
@@ -531,6 +568,11 @@ class PageOpener {
                  d.inline_bitpacking().uncompressed_bits_per_value() == 16 &&
                  !d.inline_bitpacking().has_values()) {
         levels = L::kBitpacked16;
+      } else if (d.compression_case() == v21::CompressiveEncoding::kRle && is_flat(d.rle().values(), 16) &&
+                 (is_flat(d.rle().run_lengths(), 8) || is_flat(d.rle().run_lengths(), 16) ||
+                  is_flat(d.rle().run_lengths(), 32))) {
+        levels = L::kRle16;
+        run_length_bytes = d.rle().run_lengths().flat().bits_per_value() / 8;
       } else {
         return unsupported("definition levels encoded as \"" + std::string(compressive_name(d)) + "\"");
       }
@@ -581,7 +623,7 @@ class PageOpener {
                      std::to_string(data.size) + "-byte chunk buffer");
     }
     return std::unique_ptr<VectorPageReader>(
-        new MiniBlockPage(file_, rows, type_, std::move(chunks), levels, large, where_));
+        new MiniBlockPage(file_, rows, type_, std::move(chunks), levels, run_length_bytes, large, where_));
   }
 
   const LanceFile& file_;

@@ -1,4 +1,6 @@
 // lancer: builds vector indexes for Lance datasets. Subcommands in commands.h.
+#include <google/protobuf/stubs/logging.h>
+
 #include <iostream>
 
 #include "commands.h"
@@ -19,6 +21,8 @@ int report_error(const Status& status) {
 }  // namespace lancer::cli
 
 int main(int argc, char** argv) {
+  // Our own errors say what was wrong; protobuf's parse-failure logging is noise.
+  google::protobuf::SetLogHandler(nullptr);
   CLI::App app{"lancer: fast vector index builder for Lance datasets"};
   app.require_subcommand(1);
   app.set_version_flag("--version-info", "lancer 0.1.0");

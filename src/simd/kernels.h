@@ -1,0 +1,67 @@
+// Internal: the per-ISA kernel table. One table per instruction set
+// (kernels_scalar.cc, kernels_avx2.cc, kernels_avx512.cc); the public entry
+// points in distance.h / pq.h / sq.h pick a table once per batch. Every entry
+// is a pure function of its arguments; all are thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "simd/level.h"
+
+namespace lancer::simd {
+
+// Points to search, in blocks of kCodewordBlock points stored transposed:
+// the value of component j of point (b * 16 + lane) is at xt[(b * dsub + j) * 16 + lane].
+// For every point the kernel finds the codeword k minimising
+//   v_k = cnorm[k] + sum_j x_j * cb[k * dsub + j]      (j in order, one fused multiply-add each)
+// where cb holds the codewords scaled by -2, so v_k = |x - c_k|^2 - |x|^2.
+// Ties go to the lowest k. `second` (optional) receives the second-smallest v.
+inline constexpr size_t kCodewordBlock = 16;
+struct CodewordSearch {
+  const float* xt = nullptr;
+  size_t num_blocks = 0;
+  const float* cb = nullptr;     // [ksub][dsub], scaled by -2
+  const float* cnorm = nullptr;  // [ksub]
+  size_t ksub = 0;
+  size_t dsub = 0;
+  uint32_t* best_idx = nullptr;  // [num_blocks * 16]
+  float* best = nullptr;         // [num_blocks * 16]
+  float* second = nullptr;       // [num_blocks * 16] or null
+};
+
+struct Kernels {
+  SimdLevel level;
+  float (*l2_sqr)(const float* a, const float* b, size_t d);
+  float (*dot)(const float* a, const float* b, size_t d);
+  float (*norm_sqr)(const float* a, size_t d);
+  // One query against n row-major rows of x (stride d).
+  void (*l2_sqr_batch)(const float* q, const float* x, size_t n, size_t d, float* out);
+  void (*dot_batch)(const float* q, const float* x, size_t n, size_t d, float* out);
+  void (*cosine_batch)(const float* q, const float* x, size_t n, size_t d, float* out);
+  void (*norm_sqr_batch)(const float* x, size_t n, size_t d, float* out);
+  void (*f16_to_f32)(const uint16_t* in, size_t n, float* out);
+  void (*u8_to_f32)(const uint8_t* in, size_t n, float* out);
+  // For each row i < rows, v_j = block[i * ld + j] + (bias ? bias[j] : 0) over
+  // j < cols; if the smallest v (first on ties, NaN never wins) is below
+  // best[i], best[i] = v and best_idx[i] = col0 + j.
+  void (*argmin_update)(const float* block, size_t rows, size_t cols, size_t ld, const float* bias, uint32_t col0,
+                        float* best, uint32_t* best_idx);
+  void (*nearest_codeword)(const CodewordSearch& args);
+  // code = saturate_u8(trunc((double(x) - start) * 255.0 / range)), NaN -> 0.
+  // range != 0 (the caller handles start == end).
+  void (*sq_encode)(const float* x, size_t n, double start, double range, uint8_t* out);
+  // table[s * ksub + k] = |q_s - c_{s,k}|^2 (l2) or q_s . c_{s,k} (dot);
+  // codebook laid out [m][ksub][dsub].
+  void (*pq_l2_table)(const float* q, const float* codebook, size_t m, size_t ksub, size_t dsub, float* table);
+  void (*pq_dot_table)(const float* q, const float* codebook, size_t m, size_t ksub, size_t dsub, float* table);
+};
+
+const Kernels& scalar_kernels();
+const Kernels& avx2_kernels();
+const Kernels& avx512_kernels();
+// The table for `level`; a level above what the CPU supports is lowered to it.
+const Kernels& kernels_for(SimdLevel level);
+inline const Kernels& best_kernels() { return kernels_for(best_simd_level()); }
+
+}  // namespace lancer::simd

@@ -1,0 +1,137 @@
+// Scalar reference kernels: plain loops, the definition every ISA file is
+// tested against. Compiled without any -m flags.
+#include <cmath>
+#include <limits>
+
+#include "core/half.h"
+#include "simd/kernels.h"
+
+namespace lancer::simd {
+namespace {
+
+float l2_sqr(const float* a, const float* b, size_t d) {
+  float s = 0;
+  for (size_t j = 0; j < d; ++j) {
+    const float t = a[j] - b[j];
+    s += t * t;
+  }
+  return s;
+}
+
+float dot(const float* a, const float* b, size_t d) {
+  float s = 0;
+  for (size_t j = 0; j < d; ++j) s += a[j] * b[j];
+  return s;
+}
+
+float norm_sqr(const float* a, size_t d) { return dot(a, a, d); }
+
+void l2_sqr_batch(const float* q, const float* x, size_t n, size_t d, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = l2_sqr(q, x + i * d, d);
+}
+
+void dot_batch(const float* q, const float* x, size_t n, size_t d, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = dot(q, x + i * d, d);
+}
+
+void cosine_batch(const float* q, const float* x, size_t n, size_t d, float* out) {
+  const float qq = norm_sqr(q, d);
+  for (size_t i = 0; i < n; ++i) {
+    const float* r = x + i * d;
+    out[i] = 1.0f - dot(q, r, d) / std::sqrt(qq * norm_sqr(r, d));
+  }
+}
+
+void norm_sqr_batch(const float* x, size_t n, size_t d, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = norm_sqr(x + i * d, d);
+}
+
+void f16_to_f32(const uint16_t* in, size_t n, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = core::half_to_float(in[i]);
+}
+
+void u8_to_f32(const uint8_t* in, size_t n, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = static_cast<float>(in[i]);
+}
+
+void argmin_update(const float* block, size_t rows, size_t cols, size_t ld, const float* bias, uint32_t col0,
+                   float* best, uint32_t* best_idx) {
+  for (size_t i = 0; i < rows; ++i) {
+    const float* r = block + i * ld;
+    float b = best[i];
+    uint32_t bi = best_idx[i];
+    for (size_t j = 0; j < cols; ++j) {
+      const float v = bias ? r[j] + bias[j] : r[j];
+      if (v < b) {
+        b = v;
+        bi = col0 + static_cast<uint32_t>(j);
+      }
+    }
+    best[i] = b;
+    best_idx[i] = bi;
+  }
+}
+
+void nearest_codeword(const CodewordSearch& a) {
+  const size_t w = kCodewordBlock;
+  for (size_t blk = 0; blk < a.num_blocks; ++blk) {
+    const float* xt = a.xt + blk * a.dsub * w;
+    for (size_t lane = 0; lane < w; ++lane) {
+      float best = std::numeric_limits<float>::infinity();
+      float second = best;
+      uint32_t idx = 0;
+      for (size_t k = 0; k < a.ksub; ++k) {
+        float v = a.cnorm[k];
+        for (size_t j = 0; j < a.dsub; ++j) v = std::fma(xt[j * w + lane], a.cb[k * a.dsub + j], v);
+        second = std::fmin(second, std::fmax(best, v));
+        if (v < best) {
+          best = v;
+          idx = static_cast<uint32_t>(k);
+        }
+      }
+      a.best_idx[blk * w + lane] = idx;
+      a.best[blk * w + lane] = best;
+      if (a.second) a.second[blk * w + lane] = second;
+    }
+  }
+}
+
+void sq_encode(const float* x, size_t n, double start, double range, uint8_t* out) {
+  for (size_t i = 0; i < n; ++i) {
+    double t = (static_cast<double>(x[i]) - start) * 255.0 / range;
+    t = t > 0.0 ? t : 0.0;  // NaN -> 0
+    t = t < 255.0 ? t : 255.0;
+    out[i] = static_cast<uint8_t>(static_cast<int>(t));
+  }
+}
+
+void pq_l2_table(const float* q, const float* codebook, size_t m, size_t ksub, size_t dsub, float* table) {
+  for (size_t s = 0; s < m; ++s)
+    for (size_t k = 0; k < ksub; ++k) table[s * ksub + k] = l2_sqr(q + s * dsub, codebook + (s * ksub + k) * dsub, dsub);
+}
+
+void pq_dot_table(const float* q, const float* codebook, size_t m, size_t ksub, size_t dsub, float* table) {
+  for (size_t s = 0; s < m; ++s)
+    for (size_t k = 0; k < ksub; ++k) table[s * ksub + k] = dot(q + s * dsub, codebook + (s * ksub + k) * dsub, dsub);
+}
+
+}  // namespace
+
+const Kernels& scalar_kernels() {
+  static const Kernels k{SimdLevel::kScalar, l2_sqr,         dot,          norm_sqr,      l2_sqr_batch,
+                         dot_batch,          cosine_batch,   norm_sqr_batch, f16_to_f32,  u8_to_f32,
+                         argmin_update,      nearest_codeword, sq_encode,    pq_l2_table, pq_dot_table};
+  return k;
+}
+
+const Kernels& kernels_for(SimdLevel level) {
+  if (level > cpu_simd_level()) level = cpu_simd_level();
+  switch (level) {
+    case SimdLevel::kAvx512: return avx512_kernels();
+    case SimdLevel::kAvx2: return avx2_kernels();
+    case SimdLevel::kScalar: break;
+  }
+  return scalar_kernels();
+}
+
+}  // namespace lancer::simd
