@@ -11,5 +11,5 @@ mkdir -p "$dir"
 for name in fullzip miniblock; do
   cat "$dir/$name.lance"/data/* > /dev/null
   echo "== $name"
-  LANCER_BENCH_DATASET="$dir/$name.lance" taskset -c 0 build/bench/reader_bench --benchmark_min_time=3s
+  LANCER_BENCH_DATASET="$dir/$name.lance" taskset -c 0 build/bench/reader_bench --benchmark_min_time=3
 done

@@ -1,0 +1,355 @@
+// AVX-512 kernels (F, BW, DQ, VL). Compiled with per-file -mavx512* flags;
+// only called after run-time detection (kernels_for).
+#include <immintrin.h>
+
+#include <cmath>
+#include <limits>
+
+#include "simd/kernels.h"
+
+namespace lancer::simd {
+namespace {
+
+inline __mmask16 tail_mask(size_t n) { return static_cast<__mmask16>((1u << n) - 1u); }
+
+float l2_sqr(const float* a, const float* b, size_t d) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  size_t j = 0;
+  for (; j + 32 <= d; j += 32) {
+    const __m512 t0 = _mm512_sub_ps(_mm512_loadu_ps(a + j), _mm512_loadu_ps(b + j));
+    const __m512 t1 = _mm512_sub_ps(_mm512_loadu_ps(a + j + 16), _mm512_loadu_ps(b + j + 16));
+    s0 = _mm512_fmadd_ps(t0, t0, s0);
+    s1 = _mm512_fmadd_ps(t1, t1, s1);
+  }
+  if (j + 16 <= d) {
+    const __m512 t = _mm512_sub_ps(_mm512_loadu_ps(a + j), _mm512_loadu_ps(b + j));
+    s0 = _mm512_fmadd_ps(t, t, s0);
+    j += 16;
+  }
+  if (j < d) {
+    const __mmask16 m = tail_mask(d - j);
+    const __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + j), _mm512_maskz_loadu_ps(m, b + j));
+    s1 = _mm512_fmadd_ps(t, t, s1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+float dot(const float* a, const float* b, size_t d) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  size_t j = 0;
+  for (; j + 32 <= d; j += 32) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + j), _mm512_loadu_ps(b + j), s0);
+    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + j + 16), _mm512_loadu_ps(b + j + 16), s1);
+  }
+  if (j + 16 <= d) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + j), _mm512_loadu_ps(b + j), s0);
+    j += 16;
+  }
+  if (j < d) {
+    const __mmask16 m = tail_mask(d - j);
+    s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + j), _mm512_maskz_loadu_ps(m, b + j), s1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+float norm_sqr(const float* a, size_t d) { return dot(a, a, d); }
+
+// a.b and b.b in one pass.
+inline void dot_and_norm(const float* a, const float* b, size_t d, float* ab, float* bb) {
+  __m512 s = _mm512_setzero_ps(), n = _mm512_setzero_ps();
+  size_t j = 0;
+  for (; j + 16 <= d; j += 16) {
+    const __m512 vb = _mm512_loadu_ps(b + j);
+    s = _mm512_fmadd_ps(_mm512_loadu_ps(a + j), vb, s);
+    n = _mm512_fmadd_ps(vb, vb, n);
+  }
+  if (j < d) {
+    const __mmask16 m = tail_mask(d - j);
+    const __m512 vb = _mm512_maskz_loadu_ps(m, b + j);
+    s = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + j), vb, s);
+    n = _mm512_fmadd_ps(vb, vb, n);
+  }
+  *ab = _mm512_reduce_add_ps(s);
+  *bb = _mm512_reduce_add_ps(n);
+}
+
+void l2_sqr_batch(const float* q, const float* x, size_t n, size_t d, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = l2_sqr(q, x + i * d, d);
+}
+
+void dot_batch(const float* q, const float* x, size_t n, size_t d, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = dot(q, x + i * d, d);
+}
+
+void cosine_batch(const float* q, const float* x, size_t n, size_t d, float* out) {
+  const float qq = norm_sqr(q, d);
+  for (size_t i = 0; i < n; ++i) {
+    float ab, bb;
+    dot_and_norm(q, x + i * d, d, &ab, &bb);
+    out[i] = 1.0f - ab / std::sqrt(qq * bb);
+  }
+}
+
+void norm_sqr_batch(const float* x, size_t n, size_t d, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = norm_sqr(x + i * d, d);
+}
+
+void f16_to_f32(const uint16_t* in, size_t n, float* out) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i))));
+  if (i < n) {
+    const __mmask16 m = tail_mask(n - i);
+    _mm512_mask_storeu_ps(out + i, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, in + i)));
+  }
+}
+
+void u8_to_f32(const uint8_t* in, size_t n, float* out) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i));
+    _mm512_storeu_ps(out + i, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b)));
+  }
+  if (i < n) {
+    const __mmask16 m = tail_mask(n - i);
+    const __m128i b = _mm_maskz_loadu_epi8(m, in + i);
+    _mm512_mask_storeu_ps(out + i, m, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b)));
+  }
+}
+
+// Lane-wise running minimum; `idx` holds the column of each lane's minimum
+// (the first one, as updates need a strict improvement).
+struct LaneMin {
+  __m512 val = _mm512_set1_ps(std::numeric_limits<float>::infinity());
+  __m512i idx = _mm512_setzero_si512();
+  inline void update(__m512 v, __m512i cols) {
+    const __mmask16 m = _mm512_cmp_ps_mask(v, val, _CMP_LT_OQ);
+    val = _mm512_mask_mov_ps(val, m, v);
+    idx = _mm512_mask_mov_epi32(idx, m, cols);
+  }
+  // Merges another lane set: smaller value wins, then smaller column.
+  inline void merge(const LaneMin& o) {
+    const __mmask16 lt = _mm512_cmp_ps_mask(o.val, val, _CMP_LT_OQ);
+    const __mmask16 eq = _mm512_cmp_ps_mask(o.val, val, _CMP_EQ_OQ) & _mm512_cmp_epu32_mask(o.idx, idx, _MM_CMPINT_LT);
+    val = _mm512_mask_mov_ps(val, lt | eq, o.val);
+    idx = _mm512_mask_mov_epi32(idx, lt | eq, o.idx);
+  }
+  // The first minimum over lanes: (value, column); value +inf if none.
+  inline float reduce(uint32_t* col) const {
+    const float mn = _mm512_reduce_min_ps(val);
+    const __mmask16 eq = _mm512_cmp_ps_mask(val, _mm512_set1_ps(mn), _CMP_EQ_OQ);
+    *col = _mm512_mask_reduce_min_epu32(eq, idx);
+    return mn;
+  }
+};
+
+void argmin_update(const float* block, size_t rows, size_t cols, size_t ld, const float* bias, uint32_t col0,
+                   float* best, uint32_t* best_idx) {
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512 inf = _mm512_set1_ps(std::numeric_limits<float>::infinity());
+  for (size_t i = 0; i < rows; ++i) {
+    const float* r = block + i * ld;
+    LaneMin a, b;
+    size_t j = 0;
+    if (bias) {
+      for (; j + 32 <= cols; j += 32) {
+        const __m512i c = _mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int>(j)));
+        a.update(_mm512_add_ps(_mm512_loadu_ps(r + j), _mm512_loadu_ps(bias + j)), c);
+        b.update(_mm512_add_ps(_mm512_loadu_ps(r + j + 16), _mm512_loadu_ps(bias + j + 16)),
+                 _mm512_add_epi32(c, _mm512_set1_epi32(16)));
+      }
+      for (; j < cols; j += 16) {
+        const __mmask16 m = cols - j >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(cols - j);
+        const __m512 v = _mm512_add_ps(_mm512_mask_loadu_ps(inf, m, r + j), _mm512_maskz_loadu_ps(m, bias + j));
+        a.update(v, _mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int>(j))));
+      }
+    } else {
+      for (; j + 32 <= cols; j += 32) {
+        const __m512i c = _mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int>(j)));
+        a.update(_mm512_loadu_ps(r + j), c);
+        b.update(_mm512_loadu_ps(r + j + 16), _mm512_add_epi32(c, _mm512_set1_epi32(16)));
+      }
+      for (; j < cols; j += 16) {
+        const __mmask16 m = cols - j >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(cols - j);
+        a.update(_mm512_mask_loadu_ps(inf, m, r + j), _mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int>(j))));
+      }
+    }
+    a.merge(b);
+    uint32_t col;
+    const float mn = a.reduce(&col);
+    if (mn < best[i]) {
+      best[i] = mn;
+      best_idx[i] = col0 + col;
+    }
+  }
+}
+
+// One candidate codeword k against the 16 lanes.
+template <bool kSecond>
+inline void codeword_update(__m512 v, uint32_t k, __m512& best, __m512& second, __m512i& idx) {
+  if (kSecond) second = _mm512_min_ps(second, _mm512_max_ps(best, v));
+  const __mmask16 m = _mm512_cmp_ps_mask(v, best, _CMP_LT_OQ);
+  best = _mm512_mask_mov_ps(best, m, v);
+  idx = _mm512_mask_mov_epi32(idx, m, _mm512_set1_epi32(static_cast<int>(k)));
+}
+
+// Sub-vector width known at compile time: the block's components live in
+// registers, four codewords are scored at once.
+template <size_t D, bool kSecond>
+void nearest_fixed(const CodewordSearch& a) {
+  const float inf = std::numeric_limits<float>::infinity();
+  for (size_t blk = 0; blk < a.num_blocks; ++blk) {
+    __m512 x[D];
+    for (size_t j = 0; j < D; ++j) x[j] = _mm512_loadu_ps(a.xt + (blk * D + j) * 16);
+    __m512 best = _mm512_set1_ps(inf), second = best;
+    __m512i idx = _mm512_setzero_si512();
+    size_t k = 0;
+    for (; k + 4 <= a.ksub; k += 4) {
+      const float* c = a.cb + k * D;
+      __m512 v0 = _mm512_set1_ps(a.cnorm[k]), v1 = _mm512_set1_ps(a.cnorm[k + 1]);
+      __m512 v2 = _mm512_set1_ps(a.cnorm[k + 2]), v3 = _mm512_set1_ps(a.cnorm[k + 3]);
+      for (size_t j = 0; j < D; ++j) {
+        v0 = _mm512_fmadd_ps(x[j], _mm512_set1_ps(c[j]), v0);
+        v1 = _mm512_fmadd_ps(x[j], _mm512_set1_ps(c[D + j]), v1);
+        v2 = _mm512_fmadd_ps(x[j], _mm512_set1_ps(c[2 * D + j]), v2);
+        v3 = _mm512_fmadd_ps(x[j], _mm512_set1_ps(c[3 * D + j]), v3);
+      }
+      codeword_update<kSecond>(v0, static_cast<uint32_t>(k), best, second, idx);
+      codeword_update<kSecond>(v1, static_cast<uint32_t>(k + 1), best, second, idx);
+      codeword_update<kSecond>(v2, static_cast<uint32_t>(k + 2), best, second, idx);
+      codeword_update<kSecond>(v3, static_cast<uint32_t>(k + 3), best, second, idx);
+    }
+    for (; k < a.ksub; ++k) {
+      __m512 v = _mm512_set1_ps(a.cnorm[k]);
+      for (size_t j = 0; j < D; ++j) v = _mm512_fmadd_ps(x[j], _mm512_set1_ps(a.cb[k * D + j]), v);
+      codeword_update<kSecond>(v, static_cast<uint32_t>(k), best, second, idx);
+    }
+    _mm512_storeu_si512(a.best_idx + blk * 16, idx);
+    _mm512_storeu_ps(a.best + blk * 16, best);
+    if (kSecond) _mm512_storeu_ps(a.second + blk * 16, second);
+  }
+}
+
+// Any width: components are read from the (L1-resident) block.
+template <bool kSecond>
+void nearest_generic(const CodewordSearch& a) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const size_t D = a.dsub;
+  for (size_t blk = 0; blk < a.num_blocks; ++blk) {
+    const float* xt = a.xt + blk * D * 16;
+    __m512 best = _mm512_set1_ps(inf), second = best;
+    __m512i idx = _mm512_setzero_si512();
+    size_t k = 0;
+    for (; k + 4 <= a.ksub; k += 4) {
+      const float* c = a.cb + k * D;
+      __m512 v0 = _mm512_set1_ps(a.cnorm[k]), v1 = _mm512_set1_ps(a.cnorm[k + 1]);
+      __m512 v2 = _mm512_set1_ps(a.cnorm[k + 2]), v3 = _mm512_set1_ps(a.cnorm[k + 3]);
+      for (size_t j = 0; j < D; ++j) {
+        const __m512 x = _mm512_loadu_ps(xt + j * 16);
+        v0 = _mm512_fmadd_ps(x, _mm512_set1_ps(c[j]), v0);
+        v1 = _mm512_fmadd_ps(x, _mm512_set1_ps(c[D + j]), v1);
+        v2 = _mm512_fmadd_ps(x, _mm512_set1_ps(c[2 * D + j]), v2);
+        v3 = _mm512_fmadd_ps(x, _mm512_set1_ps(c[3 * D + j]), v3);
+      }
+      codeword_update<kSecond>(v0, static_cast<uint32_t>(k), best, second, idx);
+      codeword_update<kSecond>(v1, static_cast<uint32_t>(k + 1), best, second, idx);
+      codeword_update<kSecond>(v2, static_cast<uint32_t>(k + 2), best, second, idx);
+      codeword_update<kSecond>(v3, static_cast<uint32_t>(k + 3), best, second, idx);
+    }
+    for (; k < a.ksub; ++k) {
+      __m512 v = _mm512_set1_ps(a.cnorm[k]);
+      for (size_t j = 0; j < D; ++j)
+        v = _mm512_fmadd_ps(_mm512_loadu_ps(xt + j * 16), _mm512_set1_ps(a.cb[k * D + j]), v);
+      codeword_update<kSecond>(v, static_cast<uint32_t>(k), best, second, idx);
+    }
+    _mm512_storeu_si512(a.best_idx + blk * 16, idx);
+    _mm512_storeu_ps(a.best + blk * 16, best);
+    if (kSecond) _mm512_storeu_ps(a.second + blk * 16, second);
+  }
+}
+
+template <bool kSecond>
+void nearest_dispatch(const CodewordSearch& a) {
+  switch (a.dsub) {
+    case 1: return nearest_fixed<1, kSecond>(a);
+    case 2: return nearest_fixed<2, kSecond>(a);
+    case 4: return nearest_fixed<4, kSecond>(a);
+    case 8: return nearest_fixed<8, kSecond>(a);
+    case 12: return nearest_fixed<12, kSecond>(a);
+    case 16: return nearest_fixed<16, kSecond>(a);
+    default: return nearest_generic<kSecond>(a);
+  }
+}
+
+void nearest_codeword(const CodewordSearch& a) {
+  if (a.second) {
+    nearest_dispatch<true>(a);
+  } else {
+    nearest_dispatch<false>(a);
+  }
+}
+
+void sq_encode(const float* x, size_t n, double start, double range, uint8_t* out) {
+  const __m512d vstart = _mm512_set1_pd(start), vrange = _mm512_set1_pd(range);
+  const __m512d v255 = _mm512_set1_pd(255.0), zero = _mm512_setzero_pd();
+  auto codes = [&](__m512 f) {
+    __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(f));
+    __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1)));
+    lo = _mm512_div_pd(_mm512_mul_pd(_mm512_sub_pd(lo, vstart), v255), vrange);
+    hi = _mm512_div_pd(_mm512_mul_pd(_mm512_sub_pd(hi, vstart), v255), vrange);
+    // max(t, 0) returns 0 for NaN t (the second operand wins on NaN).
+    lo = _mm512_min_pd(_mm512_max_pd(lo, zero), v255);
+    hi = _mm512_min_pd(_mm512_max_pd(hi, zero), v255);
+    const __m512i i32 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvttpd_epi32(lo)), _mm512_cvttpd_epi32(hi), 1);
+    return i32;
+  };
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm512_cvtepi32_epi8(codes(_mm512_loadu_ps(x + i))));
+  if (i < n) {
+    const __mmask16 m = tail_mask(n - i);
+    _mm512_mask_cvtepi32_storeu_epi8(out + i, m, codes(_mm512_maskz_loadu_ps(m, x + i)));
+  }
+}
+
+template <bool kL2>
+void pq_table(const float* q, const float* codebook, size_t m, size_t ksub, size_t dsub, float* table) {
+  for (size_t s = 0; s < m; ++s) {
+    const float* qs = q + s * dsub;
+    const float* cs = codebook + s * ksub * dsub;
+    if (dsub <= 16) {
+      const __mmask16 mk = tail_mask(dsub);
+      const __m512 vq = _mm512_maskz_loadu_ps(mk, qs);
+      for (size_t k = 0; k < ksub; ++k) {
+        const __m512 c = _mm512_maskz_loadu_ps(mk, cs + k * dsub);
+        if (kL2) {
+          const __m512 t = _mm512_sub_ps(vq, c);
+          table[s * ksub + k] = _mm512_reduce_add_ps(_mm512_mul_ps(t, t));
+        } else {
+          table[s * ksub + k] = _mm512_reduce_add_ps(_mm512_mul_ps(vq, c));
+        }
+      }
+    } else {
+      for (size_t k = 0; k < ksub; ++k)
+        table[s * ksub + k] = kL2 ? l2_sqr(qs, cs + k * dsub, dsub) : dot(qs, cs + k * dsub, dsub);
+    }
+  }
+}
+
+void pq_l2_table(const float* q, const float* cb, size_t m, size_t ksub, size_t dsub, float* t) {
+  pq_table<true>(q, cb, m, ksub, dsub, t);
+}
+void pq_dot_table(const float* q, const float* cb, size_t m, size_t ksub, size_t dsub, float* t) {
+  pq_table<false>(q, cb, m, ksub, dsub, t);
+}
+
+}  // namespace
+
+const Kernels& avx512_kernels() {
+  static const Kernels k{SimdLevel::kAvx512, l2_sqr,         dot,          norm_sqr,      l2_sqr_batch,
+                         dot_batch,          cosine_batch,   norm_sqr_batch, f16_to_f32,  u8_to_f32,
+                         argmin_update,      nearest_codeword, sq_encode,    pq_l2_table, pq_dot_table};
+  return k;
+}
+
+}  // namespace lancer::simd
