@@ -105,13 +105,15 @@ Status VectorStream::open_fragment(size_t index) {
       const std::string& seq = proto.inline_row_ids();
       LANCER_ASSIGN_OR_RETURN(cur->stable_ids,
                               lance::decode_row_id_sequence(reinterpret_cast<const uint8_t*>(seq.data()), seq.size(),
-                                                            "row ids of fragment " + std::to_string(frag.id)));
+                                                            "row ids of fragment " + std::to_string(frag.id),
+                                                            frag.physical_rows));
     } else if (proto.row_id_sequence_case() == ::lance::table::DataFragment::kExternalRowIds) {
       const auto& ext = proto.external_row_ids();
       LANCER_ASSIGN_OR_RETURN(auto file, core::RandomAccessFile::open(core::join_path(root, ext.path())));
       LANCER_ASSIGN_OR_RETURN(auto bytes, file->read_range(ext.offset(), ext.size()));
       LANCER_ASSIGN_OR_RETURN(cur->stable_ids, lance::decode_row_id_sequence(bytes.data(), bytes.size(),
-                                                                             "row ids in " + ext.path()));
+                                                                             "row ids in " + ext.path(),
+                                                                             frag.physical_rows));
     } else {
       return Status::Corruption("fragment " + std::to_string(frag.id) +
                                 " has no row-id sequence although the dataset uses stable row ids");

@@ -38,7 +38,8 @@ class FbTable {
   }
 
   static Result<FbTable> at(std::string_view buf, uint64_t pos, const char* name) {
-    if (pos > buf.size() || buf.size() - pos < 4) return bad(name, "table offset " + std::to_string(pos) + " out of bounds");
+    if (pos > buf.size() || buf.size() - pos < 4)
+      return bad(name, "table offset " + std::to_string(pos) + " out of bounds");
     const int64_t vtable = static_cast<int64_t>(pos) - load_le<int32_t>(ptr(buf, pos));
     if (vtable < 0 || static_cast<uint64_t>(vtable) > buf.size() - 4) {
       return bad(name, "vtable offset " + std::to_string(vtable) + " out of bounds");
@@ -48,7 +49,8 @@ class FbTable {
     if (vt_size < 4 || vt_size % 2 != 0 || vt_size > buf.size() - static_cast<uint64_t>(vtable)) {
       return bad(name, "vtable size " + std::to_string(vt_size) + " invalid");
     }
-    if (tbl_size < 4 || tbl_size > buf.size() - pos) return bad(name, "table size " + std::to_string(tbl_size) + " invalid");
+    if (tbl_size < 4 || tbl_size > buf.size() - pos)
+      return bad(name, "table size " + std::to_string(tbl_size) + " invalid");
     return FbTable(buf, pos, static_cast<size_t>(vtable), vt_size, tbl_size, name);
   }
 
@@ -113,8 +115,8 @@ class FbTable {
     if (slot + 2 > vt_size_) return size_t{0};
     const uint16_t off = load_le<uint16_t>(ptr(buf_, vtable_ + slot));
     if (off != 0 && (off < 4 || off + width > tbl_size_)) {
-      return bad(name_, "field " + std::to_string(field) + " at offset " + std::to_string(off) +
-                            " lies outside the table");
+      return bad(name_,
+                 "field " + std::to_string(field) + " at offset " + std::to_string(off) + " lies outside the table");
     }
     return size_t{off};
   }
@@ -143,7 +145,7 @@ class FbTable {
 // ---------------------------------------------------------------------------
 
 constexpr std::string_view kArrowMagic = "ARROW1";
-constexpr size_t kArrowHeaderBytes = 8;   // magic + 2 bytes of padding
+constexpr size_t kArrowHeaderBytes = 8;    // magic + 2 bytes of padding
 constexpr size_t kArrowTrailerBytes = 10;  // i32 footer length + magic
 constexpr size_t kBlockBytes = 24;         // struct Block {i64 offset; i32 metaDataLength; pad; i64 bodyLength}
 constexpr size_t kFieldNodeBytes = 16;     // struct FieldNode {i64 length; i64 null_count}
@@ -158,7 +160,9 @@ constexpr int8_t kCodecZstd = 1;
 // need (writers may keep 8- or 64-byte padding); bounds the allocation.
 constexpr uint64_t kMaxBufferSlack = 64;
 
-Status corrupt(const std::string& msg) { return Status::Corruption(msg); }
+Status corrupt(const std::string& msg) {
+  return Status::Corruption(msg);
+}
 
 // The footer's schema must be exactly Lance's: one non-nullable UInt32 `row_id`.
 Status check_schema(const FbTable& footer) {
@@ -175,7 +179,8 @@ Status check_schema(const FbTable& footer) {
   if (nullable != 0) return corrupt("column row_id is nullable; Lance writes it non-nullable");
   LANCER_ASSIGN_OR_RETURN(uint8_t type_type, field.scalar<uint8_t>(2, 0));
   LANCER_ASSIGN_OR_RETURN(auto type, field.table(3, "row_id type"));
-  if (type_type != kTypeInt || !type) return corrupt("column row_id is not an integer (type tag " + std::to_string(type_type) + ")");
+  if (type_type != kTypeInt || !type)
+    return corrupt("column row_id is not an integer (type tag " + std::to_string(type_type) + ")");
   LANCER_ASSIGN_OR_RETURN(int32_t bit_width, type->scalar<int32_t>(0, 0));
   LANCER_ASSIGN_OR_RETURN(uint8_t is_signed, type->scalar<uint8_t>(1, 0));
   if (bit_width != 32 || is_signed != 0) {
@@ -213,6 +218,14 @@ Result<std::vector<uint8_t>> read_body_buffer(const uint8_t* p, uint64_t length,
     return corrupt("compressed values buffer declares " + std::to_string(declared) + " bytes, rows need " +
                    std::to_string(needed));
   }
+  // Frames usually record their size: a first frame larger than the whole
+  // buffer is corrupt, caught before allocating.
+  const unsigned long long framed = ZSTD_getFrameContentSize(payload, payload_len);
+  if (framed == ZSTD_CONTENTSIZE_ERROR) return corrupt("values buffer does not start with a ZSTD frame");
+  if (framed != ZSTD_CONTENTSIZE_UNKNOWN && framed > static_cast<uint64_t>(declared)) {
+    return corrupt("ZSTD frame holds " + std::to_string(framed) + " bytes, the buffer declares " +
+                   std::to_string(declared));
+  }
   std::vector<uint8_t> out(static_cast<size_t>(declared));
   const size_t got = ZSTD_decompress(out.data(), out.size(), payload, payload_len);
   if (ZSTD_isError(got)) return corrupt(std::string("ZSTD decompression failed: ") + ZSTD_getErrorName(got));
@@ -235,8 +248,8 @@ Result<std::vector<uint32_t>> parse_arrow_deletions(std::string_view file, uint6
   const auto* base = reinterpret_cast<const uint8_t*>(file.data());
   const int32_t footer_len = load_le<int32_t>(base + size - kArrowTrailerBytes);
   if (footer_len <= 0 || static_cast<uint64_t>(footer_len) > size - kArrowHeaderBytes - kArrowTrailerBytes) {
-    return corrupt("footer length " + std::to_string(footer_len) + " does not fit a file of " +
-                   std::to_string(size) + " bytes");
+    return corrupt("footer length " + std::to_string(footer_len) + " does not fit a file of " + std::to_string(size) +
+                   " bytes");
   }
   const size_t footer_start = size - kArrowTrailerBytes - static_cast<size_t>(footer_len);
   LANCER_ASSIGN_OR_RETURN(FbTable footer, FbTable::root(file.substr(footer_start, footer_len), "footer"));
@@ -297,17 +310,17 @@ Result<std::vector<uint32_t>> parse_arrow_deletions(std::string_view file, uint6
   LANCER_ASSIGN_OR_RETURN(FbVector nodes, batch->vector(1, kFieldNodeBytes));
   LANCER_ASSIGN_OR_RETURN(FbVector buffers, batch->vector(2, kBufferBytes));
   if (nodes.len != 1 || buffers.len != 2) {
-    return corrupt("record batch has " + std::to_string(nodes.len) + " field nodes and " +
-                   std::to_string(buffers.len) + " buffers, expected 1 and 2");
+    return corrupt("record batch has " + std::to_string(nodes.len) + " field nodes and " + std::to_string(buffers.len) +
+                   " buffers, expected 1 and 2");
   }
   const int64_t node_len = load_le<int64_t>(batch->bytes(nodes.pos));
   const int64_t null_count = load_le<int64_t>(batch->bytes(nodes.pos + 8));
   if (node_len != num_rows || num_rows < 0) {
     return corrupt("record batch claims " + std::to_string(num_rows) + " rows, its column " + std::to_string(node_len));
   }
-  // Offsets are distinct and below physical_rows, so more rows than that is
-  // corrupt (and this bounds the allocation below).
-  if (static_cast<uint64_t>(num_rows) > physical_rows) {
+  // Offsets are distinct u32 values below physical_rows, so more rows than
+  // either bound is corrupt (and this bounds the allocations below).
+  if (static_cast<uint64_t>(num_rows) > physical_rows || num_rows > (int64_t{1} << 32)) {
     return corrupt(std::to_string(num_rows) + " deleted rows in a fragment of " + std::to_string(physical_rows) +
                    " physical rows");
   }
@@ -365,21 +378,26 @@ std::string deletion_file_relative_path(uint64_t fragment_id, uint64_t read_vers
          (kind == DeletionFileKind::kBitmap ? ".bin" : ".arrow");
 }
 
+Result<std::vector<uint32_t>> decode_deletion_file(const uint8_t* data, size_t size, DeletionFileKind kind,
+                                                   uint64_t physical_rows, const std::string& what) {
+  if (kind == DeletionFileKind::kBitmap) {
+    // roaring_decode's errors already name `what`.
+    LANCER_ASSIGN_OR_RETURN(std::vector<uint32_t> offsets, roaring_decode(data, size, what));
+    Result<std::vector<uint32_t>> checked = sorted_in_range(std::move(offsets), physical_rows);
+    if (!checked.ok()) return checked.status().context(what);
+    return checked;
+  }
+  const std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  Result<std::vector<uint32_t>> offsets = parse_arrow_deletions(bytes, physical_rows);
+  if (offsets.ok()) offsets = sorted_in_range(std::move(offsets).value(), physical_rows);
+  if (!offsets.ok()) return offsets.status().context(what + ": arrow deletion file");
+  return offsets;
+}
+
 Result<std::vector<uint32_t>> read_deletion_file(const std::string& path, DeletionFileKind kind,
                                                  uint64_t physical_rows) {
   LANCER_ASSIGN_OR_RETURN(std::vector<uint8_t> data, core::read_whole_file(path));
-  if (kind == DeletionFileKind::kBitmap) {
-    // roaring_decode's errors already name the path.
-    LANCER_ASSIGN_OR_RETURN(std::vector<uint32_t> offsets, roaring_decode(data.data(), data.size(), path));
-    Result<std::vector<uint32_t>> checked = sorted_in_range(std::move(offsets), physical_rows);
-    if (!checked.ok()) return checked.status().context(path);
-    return checked;
-  }
-  const std::string_view bytes(reinterpret_cast<const char*>(data.data()), data.size());
-  Result<std::vector<uint32_t>> offsets = parse_arrow_deletions(bytes, physical_rows);
-  if (offsets.ok()) offsets = sorted_in_range(std::move(offsets).value(), physical_rows);
-  if (!offsets.ok()) return offsets.status().context(path + ": arrow deletion file");
-  return offsets;
+  return decode_deletion_file(data.data(), data.size(), kind, physical_rows, path);
 }
 
 }  // namespace lancer::lance

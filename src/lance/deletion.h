@@ -21,5 +21,8 @@ std::string deletion_file_relative_path(uint64_t fragment_id, uint64_t read_vers
 // `physical_rows` bounds the offsets (an offset >= physical_rows is Corruption).
 Result<std::vector<uint32_t>> read_deletion_file(const std::string& path, DeletionFileKind kind,
                                                  uint64_t physical_rows);
+// The same on bytes already in memory; errors name `what` (the path).
+Result<std::vector<uint32_t>> decode_deletion_file(const uint8_t* data, size_t size, DeletionFileKind kind,
+                                                   uint64_t physical_rows, const std::string& what);
 
 }  // namespace lancer::lance

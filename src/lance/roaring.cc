@@ -67,10 +67,12 @@ class PortableValidator {
         return error("container keys are not strictly ascending at container " + std::to_string(i));
       }
       const bool is_run = has_runs && ((run_flags[i / 8] >> (i % 8)) & 1);
-      Status st = is_run                                  ? check_run_container(cardinality)
+      Status st = is_run                                ? check_run_container(cardinality)
                   : cardinality <= kMaxArrayCardinality ? check_array_container(cardinality)
-                                                          : check_bitmap_container(cardinality);
-      if (!st.ok()) return error("container " + std::to_string(i) + " (key " + std::to_string(key) + "): " + st.message());
+                                                        : check_bitmap_container(cardinality);
+      if (!st.ok()) {
+        return error("container " + std::to_string(i) + " (key " + std::to_string(key) + "): " + st.message());
+      }
     }
     return pos_;
   }

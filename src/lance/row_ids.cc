@@ -1,11 +1,11 @@
 #include "lance/row_ids.h"
 
+#include <google/protobuf/unknown_field_set.h>
+
 #include <algorithm>
 #include <bit>
 #include <climits>
 #include <limits>
-
-#include <google/protobuf/unknown_field_set.h>
 
 #include "core/bytes.h"
 #include "rowids.pb.h"
@@ -37,9 +37,7 @@ class ArrayView {
       case pb::EncodedU64Array::kU32Array:
         v.width_ = 4, v.base_ = a.u32_array().base(), v.bytes_ = &a.u32_array().offsets();
         break;
-      case pb::EncodedU64Array::kU64Array:
-        v.width_ = 8, v.base_ = 0, v.bytes_ = &a.u64_array().values();
-        break;
+      case pb::EncodedU64Array::kU64Array: v.width_ = 8, v.base_ = 0, v.bytes_ = &a.u64_array().values(); break;
       case pb::EncodedU64Array::ARRAY_NOT_SET:
         if (has_unknown_fields(a)) return Status::NotSupported("unknown EncodedU64Array kind");
         return Status::Corruption("EncodedU64Array has no kind set");
@@ -80,7 +78,8 @@ Status check_range(uint64_t start, uint64_t end) {
 
 Status check_strictly_ascending(const ArrayView& v, const char* what) {
   for (size_t i = 1; i < v.size(); ++i) {
-    if (v[i] <= v[i - 1]) return Status::Corruption(std::string(what) + " not strictly ascending at index " + std::to_string(i));
+    if (v[i] <= v[i - 1])
+      return Status::Corruption(std::string(what) + " not strictly ascending at index " + std::to_string(i));
   }
   return Status::OK();
 }
@@ -133,8 +132,7 @@ Result<uint64_t> count_segment(const pb::U64Segment& s) {
       LANCER_ASSIGN_OR_RETURN(ArrayView v, ArrayView::make(s.array()));
       return uint64_t{v.size()};
     }
-    case pb::U64Segment::SEGMENT_NOT_SET:
-      break;
+    case pb::U64Segment::SEGMENT_NOT_SET: break;
   }
   if (has_unknown_fields(s)) return Status::NotSupported("unknown segment kind");
   return Status::Corruption("segment has no kind set");
@@ -173,8 +171,7 @@ void emit_segment(const pb::U64Segment& s, std::vector<uint64_t>& out) {
       for (size_t i = 0; i < v.size(); ++i) out.push_back(v[i]);
       break;
     }
-    case pb::U64Segment::SEGMENT_NOT_SET:
-      break;
+    case pb::U64Segment::SEGMENT_NOT_SET: break;
   }
 }
 
@@ -195,7 +192,8 @@ const char* segment_kind(const pb::U64Segment& s) {
 Result<std::vector<uint64_t>> decode_row_id_sequence(const uint8_t* data, size_t size, const std::string& what,
                                                      std::optional<uint64_t> expected_count) {
   const std::string where = what + ": row id sequence";
-  if (size > static_cast<size_t>(INT_MAX)) return Status::Corruption(where + ": " + std::to_string(size) + " bytes is too large");
+  if (size > static_cast<size_t>(INT_MAX))
+    return Status::Corruption(where + ": " + std::to_string(size) + " bytes is too large");
   pb::RowIdSequence seq;
   if (!seq.ParseFromArray(data, static_cast<int>(size))) {
     return Status::Corruption(where + ": not a valid RowIdSequence protobuf (" + std::to_string(size) + " bytes)");

@@ -45,7 +45,9 @@ void expect_error(const Result<std::vector<uint64_t>>& r, const std::string& nee
   EXPECT_NE(r.status().message().find(needle), std::string::npos) << r.status().message();
 }
 
-pb::U64Segment* add(pb::RowIdSequence& seq) { return seq.add_segments(); }
+pb::U64Segment* add(pb::RowIdSequence& seq) {
+  return seq.add_segments();
+}
 
 TEST(RowIds, RangesAreEndExclusive) {
   pb::RowIdSequence seq;
@@ -76,7 +78,7 @@ TEST(RowIds, BitmapBitsAreLsbFirstAndMarkPresentIds) {
   pb::RowIdSequence seq;
   auto* b = add(seq)->mutable_range_with_bitmap();
   b->set_start(50);
-  b->set_end(61);  // 11 ids → 2 bytes
+  b->set_end(61);                             // 11 ids → 2 bytes
   b->set_bitmap(std::string("\x05\x06", 2));  // byte 0: bits 0, 2; byte 1: bits 1, 2 → offsets 9, 10
   auto ids = decode(seq);
   ASSERT_TRUE(ids.ok()) << ids.status().to_string();

@@ -2,6 +2,7 @@
 """Regenerates the Lance fixtures in this folder with pylance (see README.md).
 
 usage: make_fixtures.py <scratch_dir>     (run with the pylance venv's python)
+Manifests are read with lance_inspect.py from $LANCE_INSPECT_DIR (default /work/shared/tools).
 
 Every expected answer comes from pylance itself (live `_rowaddr` / `_rowid` of a
 scan), never from our own reading of the format. Expected files hold runs:
@@ -18,7 +19,7 @@ import sys
 import lance
 import pyarrow as pa
 
-sys.path.insert(0, "/work/shared/tools")
+sys.path.insert(0, os.environ.get("LANCE_INSPECT_DIR", "/work/shared/tools"))
 import lance_inspect as li  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
