@@ -62,6 +62,11 @@ Result<ManifestFile> read_manifest(const std::string& path, const std::string& d
     }
     out.index_section = std::move(section);
   }
+  if (out.manifest.has_transaction_section()) {
+    auto block = framed(bytes, out.manifest.transaction_section(), manifest_pos, "transaction section");
+    if (!block.ok()) return block.status().context("manifest " + display_name);
+    out.transaction.emplace(reinterpret_cast<const char*>(block->first), block->second);
+  }
   return out;
 }
 

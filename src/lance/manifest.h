@@ -28,6 +28,7 @@ std::string manifest_file_name(uint64_t version, ManifestNaming naming);
 struct ManifestFile {
   ::lance::table::Manifest manifest;
   std::optional<::lance::table::IndexSection> index_section;
+  std::optional<std::string> transaction;  // the inline Transaction's bytes, when present
 };
 
 // `display_name` names the file in errors.

@@ -1,0 +1,254 @@
+#include "lance/commit.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <random>
+
+#include "core/file_io.h"
+#include "lance/feature_flags.h"
+#include "lance/manifest.h"
+#include "transaction.pb.h"
+
+namespace lancer::lance {
+
+namespace {
+
+using ::lance::table::IndexMetadata;
+using ::lance::table::IndexSection;
+using ::lance::table::Manifest;
+using ::lance::table::Transaction;
+
+std::string new_uuid() {
+  std::random_device rd;
+  uint8_t b[16];
+  for (auto& x : b) x = static_cast<uint8_t>(rd());
+  b[6] = static_cast<uint8_t>((b[6] & 0x0f) | 0x40);  // version 4
+  b[8] = static_cast<uint8_t>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+    out += kHex[b[i] >> 4];
+    out += kHex[b[i] & 15];
+  }
+  return out;
+}
+
+void append_framed(std::string* out, const std::string& message) {
+  const uint32_t len = static_cast<uint32_t>(message.size());
+  out->append(reinterpret_cast<const char*>(&len), 4);
+  out->append(message);
+}
+
+Status write_file_synced(const std::string& path, const std::string& bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::IOError("cannot create " + path + ": " + std::strerror(errno));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      ::unlink(path.c_str());
+      return Status::IOError("cannot write " + path + ": " + std::strerror(err));
+    }
+    done += static_cast<size_t>(n);
+  }
+  const bool ok = ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!ok) {
+    ::unlink(path.c_str());
+    return Status::IOError("cannot fsync " + path + ": " + std::strerror(err));
+  }
+  return Status::OK();
+}
+
+void fsync_directory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    (void)::fsync(fd);
+    ::close(fd);
+  }
+}
+
+// The transaction that produced `version`: inline first, else its .txn file.
+Result<Transaction> read_transaction(const std::string& root, const VersionListing& listing, uint64_t version) {
+  const std::string name = "_versions/" + manifest_file_name(version, listing.naming);
+  LANCER_ASSIGN_OR_RETURN(ManifestFile mf, read_manifest(core::join_path(root, name), name));
+  Transaction txn;
+  const auto& m = mf.manifest;
+  if (mf.transaction) {
+    if (!txn.ParseFromString(*mf.transaction)) return Status::Corruption(name + ": its inline transaction does not parse");
+    return txn;
+  }
+  if (m.transaction_file().empty()) {
+    return Status::Conflict("version " + std::to_string(version) + " has no transaction; cannot rebase over it");
+  }
+  const std::string txn_path = core::join_path(root, "_transactions/" + m.transaction_file());
+  LANCER_ASSIGN_OR_RETURN(std::vector<uint8_t> txn_bytes, core::read_whole_file(txn_path));
+  if (!txn.ParseFromArray(txn_bytes.data(), static_cast<int>(txn_bytes.size()))) {
+    return Status::Corruption(txn_path + " does not parse as a Transaction");
+  }
+  return txn;
+}
+
+// Lance's rules for a CreateIndex meeting a concurrent commit (format notes 4.4).
+// Operations whose effect on our fragments lancer does not model are treated
+// as conflicts: giving up is safe, a wrong rebase is not.
+Status check_compatible(const Transaction& other, const std::string& index_name, uint64_t version) {
+  const std::string at = "version " + std::to_string(version) + " committed meanwhile ";
+  switch (other.operation_case()) {
+    case Transaction::kAppend:
+    case Transaction::kDelete:
+    case Transaction::kMerge:
+    case Transaction::kReserveFragments:
+    case Transaction::kProject:
+    case Transaction::kUpdateConfig:
+    case Transaction::kClone:
+    case Transaction::kUpdateBases:
+      return Status::OK();
+    case Transaction::kCreateIndex:
+      for (const auto& idx : other.create_index().new_indices()) {
+        if (idx.name() == index_name) {
+          return Status::Conflict(at + "created an index of the same name \"" + index_name + "\"");
+        }
+      }
+      for (const auto& idx : other.create_index().removed_indices()) {
+        if (idx.name() == index_name) {
+          return Status::Conflict(at + "dropped or replaced the index \"" + index_name + "\"");
+        }
+      }
+      return Status::OK();
+    case Transaction::kRewrite: return Status::Conflict(at + "rewrote fragments (compaction); rebuild the index");
+    case Transaction::kUpdate: return Status::Conflict(at + "updated rows; rebuild the index");
+    case Transaction::kDataReplacement: return Status::Conflict(at + "replaced column data; rebuild the index");
+    case Transaction::kOverwrite: return Status::Conflict(at + "overwrote the dataset");
+    case Transaction::kRestore: return Status::Conflict(at + "restored an older version");
+    default: return Status::Conflict(at + "with an operation lancer cannot rebase over");
+  }
+}
+
+}  // namespace
+
+std::string serialize_manifest_file(Manifest manifest, const IndexSection& section,
+                                    const std::string& transaction_bytes) {
+  std::string out;
+  manifest.set_index_section(0);
+  append_framed(&out, section.SerializeAsString());
+  manifest.set_transaction_section(out.size());
+  append_framed(&out, transaction_bytes);
+  const uint64_t manifest_pos = out.size();
+  append_framed(&out, manifest.SerializeAsString());
+  const uint16_t major = 0, minor = 2;
+  out.append(reinterpret_cast<const char*>(&manifest_pos), 8);
+  out.append(reinterpret_cast<const char*>(&major), 2);
+  out.append(reinterpret_cast<const char*>(&minor), 2);
+  out.append("LANC", 4);
+  return out;
+}
+
+Result<CommitResult> commit_create_index(const CreateIndexCommit& c) {
+  CommitResult result;
+  uint64_t base = c.read_version;
+  for (;;) {
+    LANCER_ASSIGN_OR_RETURN(VersionListing listing, list_versions(c.root));
+    const std::string base_name = "_versions/" + manifest_file_name(base, listing.naming);
+    LANCER_ASSIGN_OR_RETURN(ManifestFile mf, read_manifest(core::join_path(c.root, base_name), base_name));
+    const Manifest& m = mf.manifest;
+    LANCER_RETURN_IF_ERROR(check_feature_flags(m.reader_feature_flags(), "reader").context(c.root));
+    LANCER_RETURN_IF_ERROR(check_feature_flags(m.writer_feature_flags(), "writer").context(c.root));
+
+    IndexSection section;
+    Transaction txn;
+    txn.set_read_version(base);
+    txn.set_uuid(new_uuid());
+    auto* op = txn.mutable_create_index();
+    result.removed.clear();
+    if (mf.index_section) {
+      for (const auto& existing : mf.index_section->indices()) {
+        const bool same_uuid = existing.uuid().uuid() == c.index.uuid().uuid();
+        if (existing.name() == c.index.name() || same_uuid) {
+          if (!c.replace && !same_uuid) {
+            return Status::InvalidArgument("an index named \"" + c.index.name() + "\" already exists in " + c.root +
+                                           " (use --replace to swap it out)");
+          }
+          *op->add_removed_indices() = existing;
+          result.removed.push_back(existing.uuid().uuid());
+          continue;
+        }
+        *section.add_indices() = existing;
+      }
+    }
+    *section.add_indices() = c.index;
+    *op->add_new_indices() = c.index;
+    const std::string txn_bytes = txn.SerializeAsString();
+
+    const bool txn_files = (m.writer_feature_flags() & kFlagTransactionFilesDisabled) == 0;
+    const std::string txn_name = std::to_string(base) + "-" + txn.uuid() + ".txn";
+    const std::string txn_path = core::join_path(c.root, "_transactions/" + txn_name);
+    if (txn_files) {
+      ::mkdir(core::join_path(c.root, "_transactions").c_str(), 0755);
+      LANCER_RETURN_IF_ERROR(write_file_synced(txn_path, txn_bytes));
+    }
+    Manifest next = m;
+    next.set_version(base + 1);
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(now).count();
+    next.mutable_timestamp()->set_seconds(nanos / 1000000000);
+    next.mutable_timestamp()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+    if (txn_files) {
+      next.set_transaction_file(txn_name);
+    } else {
+      next.clear_transaction_file();
+    }
+    const std::string bytes = serialize_manifest_file(next, section, txn_bytes);
+
+    const std::string versions_dir = core::join_path(c.root, "_versions");
+    const std::string tmp = core::join_path(versions_dir, ".tmp_" + txn.uuid() + ".manifest");
+    const std::string final_path = core::join_path(versions_dir, manifest_file_name(base + 1, listing.naming));
+    Status written = write_file_synced(tmp, bytes);
+    if (!written.ok()) {
+      if (txn_files) ::unlink(txn_path.c_str());
+      return written;
+    }
+    const int linked = ::link(tmp.c_str(), final_path.c_str());
+    const int link_errno = errno;
+    ::unlink(tmp.c_str());
+    if (linked == 0) {
+      fsync_directory(versions_dir);
+      result.version = base + 1;
+      // Best effort, as Lance: readers verify the hint.
+      const std::string hint = core::join_path(versions_dir, "latest_version_hint.json");
+      const std::string hint_tmp = hint + ".tmp_" + txn.uuid();
+      if (write_file_synced(hint_tmp, "{\"version\":" + std::to_string(base + 1) + "}").ok()) {
+        ::rename(hint_tmp.c_str(), hint.c_str());
+      }
+      return result;
+    }
+    if (txn_files) ::unlink(txn_path.c_str());
+    if (link_errno != EEXIST) {
+      return Status::IOError("cannot commit " + final_path + ": " + std::strerror(link_errno));
+    }
+    // Someone else committed base + 1: rebase over everything newer if compatible.
+    if (++result.retries > c.max_retries) {
+      return Status::Conflict("gave up committing to " + c.root + " after " + std::to_string(c.max_retries) +
+                              " concurrent commits");
+    }
+    LANCER_ASSIGN_OR_RETURN(VersionListing now_listing, list_versions(c.root));
+    const uint64_t latest = now_listing.versions.back();
+    for (uint64_t v = base + 1; v <= latest; ++v) {
+      LANCER_ASSIGN_OR_RETURN(Transaction other, read_transaction(c.root, now_listing, v));
+      LANCER_RETURN_IF_ERROR(check_compatible(other, c.index.name(), v).context(c.root));
+    }
+    base = latest;
+  }
+}
+
+}  // namespace lancer::lance

@@ -1,0 +1,40 @@
+// Committing a CreateIndex into a dataset (format notes 4): a new manifest
+// version with the index entry, the transaction both inline and in
+// `_transactions/`, made visible by one put-if-absent (link(2)) of the next
+// manifest name. On a race the newer versions' transactions are checked with
+// Lance's conflict rules and the commit is rebased and retried when they are
+// compatible. Nothing but the final link makes anything visible; a failed
+// commit leaves no manifest behind.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lancer/status.h"
+#include "table.pb.h"
+
+namespace lancer::lance {
+
+struct CreateIndexCommit {
+  std::string root;        // dataset folder
+  uint64_t read_version;   // the version the index was built from
+  ::lance::table::IndexMetadata index;  // the new segment (dataset_version = read_version)
+  bool replace = true;     // an index of the same name is swapped out; false: it is an error
+  int max_retries = 20;    // as Lance
+};
+
+struct CommitResult {
+  uint64_t version = 0;                 // the version now holding the index
+  std::vector<std::string> removed;     // uuids of replaced segments
+  int retries = 0;
+};
+
+Result<CommitResult> commit_create_index(const CreateIndexCommit& commit);
+
+// Manifest file bytes: [u32][IndexSection][u32][Transaction][u32][Manifest][trailer].
+// Sets manifest.index_section and transaction_section to the offsets it uses.
+std::string serialize_manifest_file(::lance::table::Manifest manifest, const ::lance::table::IndexSection& section,
+                                    const std::string& transaction_bytes);
+
+}  // namespace lancer::lance
