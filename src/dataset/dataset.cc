@@ -3,23 +3,12 @@
 #include <map>
 
 #include "core/file_io.h"
+#include "core/uuid.h"
 #include "index.pb.h"
 #include "lance/feature_flags.h"
 #include "lance/roaring.h"
 
 namespace lancer::dataset {
-
-std::string format_uuid(const std::string& bytes) {
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
-    const auto b = static_cast<uint8_t>(bytes[i]);
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
-  return out;
-}
 
 Result<std::shared_ptr<const Dataset>> Dataset::open(const std::string& uri, std::optional<uint64_t> version) {
   auto ds = std::shared_ptr<Dataset>(new Dataset());
@@ -143,7 +132,7 @@ Result<std::vector<IndexInfo>> Dataset::indices() const {
   for (const auto& idx : manifest_.index_section->indices()) {
     IndexInfo info;
     info.name = idx.name();
-    info.uuid = format_uuid(idx.uuid().uuid());
+    info.uuid = core::uuid_to_string(idx.uuid().uuid());
     info.fields.assign(idx.fields().begin(), idx.fields().end());
     info.dataset_version = idx.dataset_version();
     info.index_version = idx.index_version();

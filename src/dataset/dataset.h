@@ -87,6 +87,4 @@ class Dataset {
   std::vector<FragmentInfo> fragments_;
 };
 
-std::string format_uuid(const std::string& bytes16);
-
 }  // namespace lancer::dataset

@@ -7,9 +7,9 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <random>
 
 #include "core/file_io.h"
+#include "core/uuid.h"
 #include "lance/feature_flags.h"
 #include "lance/manifest.h"
 #include "transaction.pb.h"
@@ -22,22 +22,6 @@ using ::lance::table::IndexMetadata;
 using ::lance::table::IndexSection;
 using ::lance::table::Manifest;
 using ::lance::table::Transaction;
-
-std::string new_uuid() {
-  std::random_device rd;
-  uint8_t b[16];
-  for (auto& x : b) x = static_cast<uint8_t>(rd());
-  b[6] = static_cast<uint8_t>((b[6] & 0x0f) | 0x40);  // version 4
-  b[8] = static_cast<uint8_t>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
-    out += kHex[b[i] >> 4];
-    out += kHex[b[i] & 15];
-  }
-  return out;
-}
 
 void append_framed(std::string* out, const std::string& message) {
   const uint32_t len = static_cast<uint32_t>(message.size());
@@ -142,7 +126,9 @@ std::string serialize_manifest_file(Manifest manifest, const IndexSection& secti
   std::string out;
   manifest.set_index_section(0);
   append_framed(&out, section.SerializeAsString());
+  // Both fields: Lance 10 reads 21, Lance 14 reads 23.
   manifest.set_transaction_section(out.size());
+  manifest.set_transaction_section_v14(out.size());
   append_framed(&out, transaction_bytes);
   const uint64_t manifest_pos = out.size();
   append_framed(&out, manifest.SerializeAsString());
@@ -168,7 +154,7 @@ Result<CommitResult> commit_create_index(const CreateIndexCommit& c) {
     IndexSection section;
     Transaction txn;
     txn.set_read_version(base);
-    txn.set_uuid(new_uuid());
+    txn.set_uuid(core::uuid_to_string(core::random_uuid_bytes()));
     auto* op = txn.mutable_create_index();
     result.removed.clear();
     if (mf.index_section) {

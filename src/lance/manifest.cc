@@ -62,8 +62,10 @@ Result<ManifestFile> read_manifest(const std::string& path, const std::string& d
     }
     out.index_section = std::move(section);
   }
-  if (out.manifest.has_transaction_section()) {
-    auto block = framed(bytes, out.manifest.transaction_section(), manifest_pos, "transaction section");
+  const auto& mm = out.manifest;
+  if (mm.has_transaction_section_v14() || mm.has_transaction_section()) {
+    const uint64_t at = mm.has_transaction_section_v14() ? mm.transaction_section_v14() : mm.transaction_section();
+    auto block = framed(bytes, at, manifest_pos, "transaction section");
     if (!block.ok()) return block.status().context("manifest " + display_name);
     out.transaction.emplace(reinterpret_cast<const char*>(block->first), block->second);
   }

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   const lancer::cli::Command commands[] = {
       lancer::cli::add_inspect_command(app),
       lancer::cli::add_export_command(app),
+      lancer::cli::add_create_index_command(app),
   };
   try {
     app.parse(argc, argv);

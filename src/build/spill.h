@@ -1,0 +1,52 @@
+// Partition-sorted spill runs of one build: each run is a group of batches
+// whose rows were sorted by partition and appended to one spill file as
+// [ids of partition 0][storage of partition 0][ids of partition 1]... Only a
+// count per (run, partition) stays in memory; the merge reads partition p of
+// every run in run order, so the result does not depend on thread timing.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/file_io.h"
+#include "lancer/status.h"
+
+namespace lancer::build {
+
+class SpillFile {
+ public:
+  static Result<std::unique_ptr<SpillFile>> create(const std::string& path, uint32_t num_partitions,
+                                                   size_t row_bytes);
+  ~SpillFile();
+
+  // Buffers one row; a run is written when the buffer reaches `run_bytes`.
+  void add(uint32_t partition, uint64_t row_id, const uint8_t* storage);
+  Status maybe_flush(size_t run_bytes);
+  Status flush();
+  // After the last flush: reads partition p of every run, in run order.
+  Status read_partition(uint32_t partition, std::vector<uint64_t>* ids, std::vector<uint8_t>* storage);
+  uint64_t rows() const { return rows_; }
+  uint32_t num_partitions() const { return num_partitions_; }
+
+ private:
+  SpillFile() = default;
+
+  std::string path_;
+  std::FILE* out_ = nullptr;
+  std::shared_ptr<core::RandomAccessFile> in_;
+  uint32_t num_partitions_ = 0;
+  size_t row_bytes_ = 0;
+  uint64_t position_ = 0, rows_ = 0;
+  // Pending rows of the current run.
+  std::vector<uint32_t> pending_partition_;
+  std::vector<uint64_t> pending_ids_;
+  std::vector<uint8_t> pending_storage_;
+  // Per run: file offset and the first row of each partition (num_partitions + 1 entries).
+  std::vector<uint64_t> run_offsets_;
+  std::vector<std::vector<uint64_t>> run_starts_;
+};
+
+}  // namespace lancer::build

@@ -1,0 +1,68 @@
+// The two files of one IVF index segment in Lance's "V3" layout (format notes
+// 5.1-5.6): index.idx (centroids, FLAT sub-index marker) and auxiliary.idx
+// (row ids and the quantized vectors, partition after partition). Written as
+// file format 2.0, which Lance 10 and 14 open in datasets of every version.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lance/file_writer.h"
+#include "lance/vector_page.h"
+#include "lancer/status.h"
+#include "simd/metric.h"
+#include "train/pq.h"
+#include "train/sq.h"
+
+namespace lancer::ivf {
+
+enum class IndexType { kFlat, kSq, kPq };
+const char* index_type_name(IndexType type);  // "IVF_FLAT", "IVF_SQ", "IVF_PQ"
+
+// Everything the files record about the trained model. Immutable once built.
+struct IndexModel {
+  IndexType type = IndexType::kFlat;
+  simd::Metric metric = simd::Metric::kL2;
+  lance::VectorType column;      // element type and dimension of the indexed column
+  uint32_t num_partitions = 0;
+  std::vector<float> centroids;  // [num_partitions][dim]
+  double loss = 0;
+  std::shared_ptr<const train::PqModel> pq;  // IVF_PQ
+  std::shared_ptr<const train::SqModel> sq;  // IVF_SQ
+
+  // Bytes per vector in auxiliary.idx: the raw vector, dim SQ codes, or the PQ code.
+  size_t storage_row_bytes() const;
+  Status validate() const;
+};
+
+// Writes index.idx; returns its size.
+Result<uint64_t> write_index_file(const std::string& path, const IndexModel& model);
+
+// Streams auxiliary.idx: partitions are written whole and in increasing order
+// (skipped partitions are empty). PQ codes arrive row-major and are stored
+// transposed per partition, as Lance writes them. Not thread-safe.
+class AuxiliaryFileWriter {
+ public:
+  static Result<std::unique_ptr<AuxiliaryFileWriter>> create(const std::string& path,
+                                                             std::shared_ptr<const IndexModel> model);
+  // `storage` holds n x storage_row_bytes() bytes, row-major.
+  Status write_partition(uint32_t partition, const uint64_t* row_ids, const uint8_t* storage, size_t n);
+  // Returns the file size.
+  Result<uint64_t> finish();
+
+ private:
+  AuxiliaryFileWriter() = default;
+  Status flush_pages();
+
+  std::shared_ptr<const IndexModel> model_;
+  std::unique_ptr<lance::LanceFileWriter> writer_;
+  std::vector<uint64_t> lengths_;
+  uint32_t next_partition_ = 0;
+  uint64_t rows_ = 0;
+  std::vector<uint64_t> pending_ids_;
+  std::vector<uint8_t> pending_storage_, transposed_;
+};
+
+}  // namespace lancer::ivf

@@ -1,0 +1,81 @@
+// `lancer create-index URI --column COL --index-type IVF_FLAT|IVF_SQ|IVF_PQ ...`
+#include <fstream>
+#include <iostream>
+
+#include "commands.h"
+#include "lancer/create_index.h"
+
+namespace lancer::cli {
+
+namespace {
+
+struct Args {
+  CreateIndexOptions options;
+  std::string report;
+  bool no_replace = false;
+};
+
+void print_report(const CreateIndexReport& r) {
+  std::cout << "committed " << r.index_type << " index \"" << r.name << "\" (uuid " << r.uuid << ", " << r.metric
+            << ") on " << r.column << " as version " << r.version << " of " << r.uri << "\n"
+            << "  rows " << r.rows << " in " << r.fragments << " fragments; skipped " << r.null_rows << " null, "
+            << r.deleted_rows << " deleted, " << r.skipped_nonfinite << " non-finite\n"
+            << "  partitions " << r.num_partitions;
+  if (r.num_sub_vectors) std::cout << ", sub-vectors " << r.num_sub_vectors;
+  std::cout << "\n  phase        seconds\n";
+  const std::pair<const char*, double> phases[] = {{"sample", r.sample_s},  {"train IVF", r.train_ivf_s},
+                                                   {"train PQ/SQ", r.train_quantizer_s}, {"build", r.build_s},
+                                                   {"merge", r.merge_s},    {"commit", r.commit_s},
+                                                   {"total", r.total_s}};
+  for (const auto& [name, s] : phases) std::printf("  %-12s %8.3f\n", name, s);
+  std::printf("  peak memory  %8.1f MB\n", r.peak_rss_mb);
+  std::cout.flush();
+}
+
+}  // namespace
+
+Command add_create_index_command(CLI::App& app) {
+  auto args = std::make_shared<Args>();
+  auto& o = args->options;
+  CLI::App* sub = app.add_subcommand("create-index", "Build an IVF index on a vector column and commit it");
+  sub->add_option("uri", o.uri, "Dataset folder")->required();
+  sub->add_option("--column", o.column, "Vector column (a dotted path for a struct member)")->required();
+  sub->add_option("--index-type", o.index_type, "IVF_FLAT, IVF_SQ or IVF_PQ")
+      ->required()
+      ->check(CLI::IsMember({"IVF_FLAT", "IVF_SQ", "IVF_PQ"}, CLI::ignore_case))
+      ->transform([](std::string s) {
+        for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        return s;
+      });
+  sub->add_option("--name", o.name, "Index name (default {column}_idx)");
+  sub->add_flag("--replace,!--no-replace", o.replace, "Swap out an index of the same name (default) or refuse");
+  sub->add_option("--metric", o.metric, "l2 (alias euclidean), cosine or dot")
+      ->check(CLI::IsMember({"l2", "euclidean", "cosine", "dot"}, CLI::ignore_case));
+  sub->add_option("--num-partitions", o.num_partitions, "IVF partitions (default round(sqrt(rows)))");
+  sub->add_option("--num-sub-vectors", o.num_sub_vectors, "PQ sub-vectors (default dim/16, else dim/8)");
+  sub->add_option("--num-bits", o.num_bits, "PQ bits per code: 8 or 4")->check(CLI::IsMember({4, 8}));
+  sub->add_option("--sample-rate", o.sample_rate, "Training rows per centroid (default 256)");
+  sub->add_option("--max-iters", o.max_iters, "k-means iterations (default 50)");
+  sub->add_option("--ivf-centroids", o.ivf_centroids, ".npy [partitions, dim] float32: skip IVF training")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--pq-codebook", o.pq_codebook, ".npy [m, 2^bits, dim/m] float32: skip PQ training")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--seed", o.seed, "Random seed (default 42)");
+  sub->add_option("--threads", o.threads, "Worker threads (default: all cores)");
+  sub->add_option("--report", args->report, "Also write the phase report as JSON to this file");
+  return {sub, [args] {
+            auto opts = args->options;
+            for (auto& c : opts.metric) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            auto report = create_index(opts);
+            if (!report.ok()) return report_error(report.status());
+            print_report(*report);
+            if (!args->report.empty()) {
+              std::ofstream out(args->report);
+              out << report->to_json() << "\n";
+              if (!out) return report_error(Status::IOError("cannot write report " + args->report));
+            }
+            return 0;
+          }};
+}
+
+}  // namespace lancer::cli
