@@ -30,6 +30,31 @@ struct CodewordSearch {
   float* second = nullptr;       // [num_blocks * 16] or null
 };
 
+// One pass of Hamerly's bounds over n packed points (k-means for short
+// vectors). For each point i with centroid a = label[i]:
+//   u = upper[i] + drift[a];  l = lower[i] - (a == drift_argmax ? drift_second : drift_max)
+//   lower[i] = l;  m = max(half_gap[a], l)
+//   if u > m: u = sqrt(sum_j fma-chain (x_j - c_aj)^2) * kBoundsSlack, and if still u > m the
+//   point needs a full search: its index is appended to `todo`.
+//   upper[i] = u
+// Returns the number of indices written to todo (in increasing order).
+inline constexpr float kBoundsSlack = 1.0f + 1e-5f;
+struct BoundsPass {
+  const float* xt = nullptr;  // packed like CodewordSearch::xt
+  size_t n = 0;
+  size_t dsub = 0;
+  const uint32_t* label = nullptr;
+  float* upper = nullptr;
+  float* lower = nullptr;
+  const float* drift = nullptr;
+  const float* half_gap = nullptr;
+  float drift_max = 0;
+  float drift_second = 0;
+  uint32_t drift_argmax = 0;
+  const float* centroids = nullptr;  // [k][dsub]
+  uint32_t* todo = nullptr;          // room for n indices
+};
+
 struct Kernels {
   SimdLevel level;
   float (*l2_sqr)(const float* a, const float* b, size_t d);
@@ -48,6 +73,10 @@ struct Kernels {
   void (*argmin_update)(const float* block, size_t rows, size_t cols, size_t ld, const float* bias, uint32_t col0,
                         float* best, uint32_t* best_idx);
   void (*nearest_codeword)(const CodewordSearch& args);
+  size_t (*bounds_pass)(const BoundsPass& args);
+  // acc[j] += x[rows[r] * d + j] for r = 0, 1, ... in order (f32 widened to
+  // f64: the same bits at every level). Used for centroid means.
+  void (*add_rows_f64)(const float* x, size_t d, const uint32_t* rows, size_t count, double* acc);
   // code = saturate_u8(trunc((double(x) - start) * 255.0 / range)), NaN -> 0.
   // range != 0 (the caller handles start == end).
   void (*sq_encode)(const float* x, size_t n, double start, double range, uint8_t* out);

@@ -289,6 +289,60 @@ void nearest_codeword(const CodewordSearch& a) {
   }
 }
 
+size_t bounds_pass(const BoundsPass& a) {
+  const size_t D = a.dsub;
+  size_t count = 0;
+  const __m512 vmax = _mm512_set1_ps(a.drift_max), vsecond = _mm512_set1_ps(a.drift_second);
+  const __m512i vargmax = _mm512_set1_epi32(static_cast<int>(a.drift_argmax));
+  const __m512 slack = _mm512_set1_ps(kBoundsSlack);
+  const __m512i dvec = _mm512_set1_epi32(static_cast<int>(D));
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (size_t i = 0; i < a.n; i += 16) {
+    const __mmask16 live = a.n - i >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(a.n - i);
+    const __m512i c = _mm512_maskz_loadu_epi32(live, a.label + i);
+    __m512 u = _mm512_add_ps(_mm512_maskz_loadu_ps(live, a.upper + i), _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, c, a.drift, 4));
+    const __mmask16 is_max = _mm512_cmpeq_epi32_mask(c, vargmax);
+    const __m512 l = _mm512_sub_ps(_mm512_maskz_loadu_ps(live, a.lower + i), _mm512_mask_blend_ps(is_max, vmax, vsecond));
+    _mm512_mask_storeu_ps(a.lower + i, live, l);
+    const __m512 m = _mm512_max_ps(_mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, c, a.half_gap, 4), l);
+    __mmask16 check = _mm512_mask_cmp_ps_mask(live, u, m, _CMP_GT_OQ);
+    if (check) {
+      const float* xt = a.xt + (i / 16) * D * 16;
+      const __m512i base = _mm512_mullo_epi32(c, dvec);
+      __m512 s = _mm512_setzero_ps();
+      for (size_t j = 0; j < D; ++j) {
+        const __m512 cj = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), check, _mm512_add_epi32(base, _mm512_set1_epi32(static_cast<int>(j))), a.centroids, 4);
+        const __m512 t = _mm512_sub_ps(_mm512_loadu_ps(xt + j * 16), cj);
+        s = _mm512_fmadd_ps(t, t, s);
+      }
+      u = _mm512_mask_mov_ps(u, check, _mm512_mul_ps(_mm512_sqrt_ps(s), slack));
+      check = _mm512_mask_cmp_ps_mask(check, u, m, _CMP_GT_OQ);
+      _mm512_mask_compressstoreu_epi32(a.todo + count, check, _mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int>(i))));
+      count += static_cast<size_t>(__builtin_popcount(check));
+    }
+    _mm512_mask_storeu_ps(a.upper + i, live, u);
+  }
+  return count;
+}
+
+void add_rows_f64(const float* x, size_t d, const uint32_t* rows, size_t count, double* acc) {
+  for (size_t r = 0; r < count; ++r) {
+    const float* row = x + static_cast<size_t>(rows[r]) * d;
+    if (r + 1 < count) {
+      const char* next = reinterpret_cast<const char*>(x + static_cast<size_t>(rows[r + 1]) * d);
+      for (size_t b = 0; b < d * sizeof(float); b += 64) _mm_prefetch(next + b, _MM_HINT_T0);
+    }
+    size_t j = 0;
+    for (; j + 8 <= d; j += 8)
+      _mm512_storeu_pd(acc + j, _mm512_add_pd(_mm512_loadu_pd(acc + j), _mm512_cvtps_pd(_mm256_loadu_ps(row + j))));
+    if (j < d) {
+      const __mmask8 m = static_cast<__mmask8>((1u << (d - j)) - 1u);
+      _mm512_mask_storeu_pd(acc + j, m,
+                            _mm512_add_pd(_mm512_maskz_loadu_pd(m, acc + j), _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, row + j))));
+    }
+  }
+}
+
 void sq_encode(const float* x, size_t n, double start, double range, uint8_t* out) {
   const __m512d vstart = _mm512_set1_pd(start), vrange = _mm512_set1_pd(range);
   const __m512d v255 = _mm512_set1_pd(255.0), zero = _mm512_setzero_pd();
@@ -348,7 +402,7 @@ void pq_dot_table(const float* q, const float* cb, size_t m, size_t ksub, size_t
 const Kernels& avx512_kernels() {
   static const Kernels k{SimdLevel::kAvx512, l2_sqr,         dot,          norm_sqr,      l2_sqr_batch,
                          dot_batch,          cosine_batch,   norm_sqr_batch, f16_to_f32,  u8_to_f32,
-                         argmin_update,      nearest_codeword, sq_encode,    pq_l2_table, pq_dot_table};
+                         argmin_update,      nearest_codeword, bounds_pass, add_rows_f64, sq_encode,    pq_l2_table, pq_dot_table};
   return k;
 }
 

@@ -1,5 +1,6 @@
 // Scalar reference kernels: plain loops, the definition every ISA file is
 // tested against. Compiled without any -m flags.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -96,6 +97,37 @@ void nearest_codeword(const CodewordSearch& a) {
   }
 }
 
+size_t bounds_pass(const BoundsPass& a) {
+  const size_t w = kCodewordBlock, D = a.dsub;
+  size_t count = 0;
+  for (size_t i = 0; i < a.n; ++i) {
+    const uint32_t c = a.label[i];
+    float u = a.upper[i] + a.drift[c];
+    const float l = a.lower[i] - (c == a.drift_argmax ? a.drift_second : a.drift_max);
+    a.lower[i] = l;
+    const float m = std::max(a.half_gap[c], l);
+    if (u > m) {
+      const float* xt = a.xt + (i / w) * D * w + (i % w);
+      float s = 0;
+      for (size_t j = 0; j < D; ++j) {
+        const float t = xt[j * w] - a.centroids[c * D + j];
+        s = std::fma(t, t, s);
+      }
+      u = std::sqrt(s) * kBoundsSlack;
+      if (u > m) a.todo[count++] = static_cast<uint32_t>(i);
+    }
+    a.upper[i] = u;
+  }
+  return count;
+}
+
+void add_rows_f64(const float* x, size_t d, const uint32_t* rows, size_t count, double* acc) {
+  for (size_t r = 0; r < count; ++r) {
+    const float* row = x + static_cast<size_t>(rows[r]) * d;
+    for (size_t j = 0; j < d; ++j) acc[j] += static_cast<double>(row[j]);
+  }
+}
+
 void sq_encode(const float* x, size_t n, double start, double range, uint8_t* out) {
   for (size_t i = 0; i < n; ++i) {
     double t = (static_cast<double>(x[i]) - start) * 255.0 / range;
@@ -120,7 +152,7 @@ void pq_dot_table(const float* q, const float* codebook, size_t m, size_t ksub, 
 const Kernels& scalar_kernels() {
   static const Kernels k{SimdLevel::kScalar, l2_sqr,         dot,          norm_sqr,      l2_sqr_batch,
                          dot_batch,          cosine_batch,   norm_sqr_batch, f16_to_f32,  u8_to_f32,
-                         argmin_update,      nearest_codeword, sq_encode,    pq_l2_table, pq_dot_table};
+                         argmin_update,      nearest_codeword, bounds_pass, add_rows_f64, sq_encode,    pq_l2_table, pq_dot_table};
   return k;
 }
 

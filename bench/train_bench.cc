@@ -1,0 +1,270 @@
+// Speed of phase 1 (training) and the inner loops of phase 2 (assignment and
+// encoding) on synthetic data, against the SGEMM peak measured in the same run.
+//   build/bench/train_bench [--benchmark_filter=...]
+// Counters: GFLOPS (2*n*k*d per assignment), pct_peak (of the SGEMM peak of
+// this run: independent single-threaded SGEMMs, one per executor thread),
+// vectors_per_s, GB_per_s. LANCER_THREADS sets the executor size (default: all cores).
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "core/executor.h"
+#include "linalg/blas.h"
+#include "linalg/nearest.h"
+#include "simd/distance.h"
+#include "train/kmeans.h"
+#include "train/pq.h"
+#include "train/sq.h"
+
+namespace {
+
+using namespace lancer;
+
+int threads() {
+  const char* env = std::getenv("LANCER_THREADS");
+  return env ? std::atoi(env) : 0;
+}
+
+core::ThreadPool& pool() {
+  static core::ThreadPool p(threads());
+  return p;
+}
+
+// Clustered data: `centres` Gaussian centres, unit noise with a decaying
+// spectrum (a crude stand-in for real embeddings).
+std::vector<float> make_data(size_t n, size_t d, uint32_t seed, size_t centres = 1000) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> g;
+  std::vector<float> c(centres * d), scale(d);
+  for (auto& v : c) v = 2.0f * g(gen);
+  for (size_t j = 0; j < d; ++j) scale[j] = 1.0f / std::sqrt(1.0f + float(j) / 16.0f);
+  std::vector<float> x(n * d);
+  std::uniform_int_distribution<size_t> pick(0, centres - 1);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t k = pick(gen);
+    for (size_t j = 0; j < d; ++j) x[i * d + j] = c[k * d + j] + scale[j] * g(gen);
+  }
+  return x;
+}
+
+// GFLOPS of independent single-threaded 1024^3 SGEMMs, one per pool thread.
+double measure_peak() {
+  static double peak = [] {
+    const size_t s = 1024;
+    const int t = pool().num_threads();
+    std::vector<std::vector<float>> a(t, std::vector<float>(s * s, 1.0f)), c(t, std::vector<float>(s * s));
+    double best = 0;
+    for (int rep = 0; rep < 4; ++rep) {
+      const auto t0 = std::chrono::steady_clock::now();
+      pool().parallel_for(t, 1, [&](size_t b, size_t e) {
+        for (size_t i = b; i < e; ++i)
+          linalg::sgemm_nt(s, s, s, 1.0f, a[i].data(), s, a[i].data(), s, 0.0f, c[i].data(), s);
+      });
+      const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      best = std::max(best, 2.0 * s * s * s * t / sec / 1e9);
+    }
+    return best;
+  }();
+  return peak;
+}
+
+void BM_SgemmPeak(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(measure_peak());
+  state.counters["GFLOPS"] = measure_peak();
+  state.counters["threads"] = pool().num_threads();
+  state.SetLabel(linalg::blas_config());
+}
+BENCHMARK(BM_SgemmPeak)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+// One multithreaded OpenBLAS SGEMM (for the BLAS-threading decision).
+void BM_SgemmOpenBlasThreads(benchmark::State& state) {
+  const size_t s = 2048;
+  std::vector<float> a(s * s, 1.0f), c(s * s);
+  const int prev = linalg::set_blas_threads(static_cast<int>(state.range(0)));
+  for (auto _ : state) linalg::sgemm_nt(s, s, s, 1.0f, a.data(), s, a.data(), s, 0.0f, c.data(), s);
+  linalg::set_blas_threads(prev);
+  state.counters["GFLOPS"] = benchmark::Counter(2.0 * s * s * s / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_SgemmOpenBlasThreads)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void set_flops(benchmark::State& state, double flops_per_iter) {
+  state.counters["GFLOPS"] =
+      benchmark::Counter(flops_per_iter / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["peak_GFLOPS"] = measure_peak();
+}
+
+// IVF assignment of n vectors to k centroids (fused GEMM + arg-min).
+void BM_Assign(benchmark::State& state) {
+  const size_t d = state.range(0), k = state.range(1), n = 65536;
+  measure_peak();
+  auto x = make_data(n, d, 1), c = make_data(k, d, 2);
+  std::vector<uint32_t> labels(n);
+  std::vector<float> dist(n);
+  for (auto _ : state) {
+    auto st = linalg::nearest_centroids({x.data(), n, d}, {c.data(), k, d}, {}, simd::Metric::kL2, labels, dist, pool());
+    if (!st.ok()) state.SkipWithError(st.to_string().c_str());
+  }
+  set_flops(state, 2.0 * n * k * d);
+}
+BENCHMARK(BM_Assign)
+    ->Args({128, 256})
+    ->Args({128, 1024})
+    ->Args({128, 4096})
+    ->Args({256, 1024})
+    ->Args({768, 1024})
+    ->Args({1024, 1024})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// How BLAS is threaded (docs/decisions/blas-threading.md), d=128, k=1024:
+//   mode 0: lancer's design: the pool runs fixed blocks, one single-threaded SGEMM each;
+//   mode 1: the same blocks but OpenBLAS also threaded (both pools active: oversubscribed);
+//   mode 2: FAISS-style: one multi-threaded SGEMM per 4096-row block, then the arg-min on the pool.
+void BM_AssignBlasMode(benchmark::State& state) {
+  const size_t d = 128, k = 1024, n = 65536, mode = state.range(0);
+  measure_peak();
+  auto x = make_data(n, d, 1), c = make_data(k, d, 2);
+  std::vector<uint32_t> labels(n);
+  std::vector<float> dist(n), norms(k), scores(4096 * k), best(4096);
+  for (size_t i = 0; i < k; ++i) {
+    double s = 0;
+    for (size_t j = 0; j < d; ++j) s += double(c[i * d + j]) * c[i * d + j];
+    norms[i] = float(s);
+  }
+  const int prev = linalg::set_blas_threads(mode == 0 ? 1 : pool().num_threads());
+  for (auto _ : state) {
+    if (mode < 2) {
+      auto st = linalg::nearest_centroids({x.data(), n, d}, {c.data(), k, d}, norms, simd::Metric::kL2, labels, dist,
+                                          pool());
+      if (!st.ok()) state.SkipWithError(st.to_string().c_str());
+    } else {
+      for (size_t r0 = 0; r0 < n; r0 += 4096) {
+        linalg::sgemm_nt(4096, k, d, -2.0f, x.data() + r0 * d, d, c.data(), d, 0.0f, scores.data(), k);
+        pool().parallel_for(4096, 256, [&](size_t b, size_t e) {
+          std::fill(best.begin() + b, best.begin() + e, 1e30f);
+          simd::argmin_update(scores.data() + b * k, e - b, k, k, norms.data(), 0, best.data() + b,
+                              labels.data() + r0 + b);
+        });
+      }
+    }
+  }
+  linalg::set_blas_threads(prev);
+  set_flops(state, 2.0 * n * k * d);
+  state.SetLabel(linalg::blas_config());
+}
+BENCHMARK(BM_AssignBlasMode)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Full IVF k-means: sample of 256 * k rows (Lance's default), max_iters
+// iterations (tolerance 0). GFLOPS counts the assignments only.
+void BM_KMeans(benchmark::State& state) {
+  const size_t d = state.range(0), k = state.range(1), iters = state.range(2);
+  const size_t n = 256 * k;
+  measure_peak();
+  auto x = make_data(n, d, 3);
+  train::KMeansParams p;
+  p.num_clusters = static_cast<int>(k);
+  p.max_iters = static_cast<int>(iters);
+  p.tolerance = 0;
+  int ran = 0;
+  for (auto _ : state) {
+    auto m = train::train_kmeans({x.data(), n, d}, p, pool());
+    if (!m.ok()) state.SkipWithError(m.status().to_string().c_str());
+    ran = (*m)->iterations;
+  }
+  set_flops(state, 2.0 * n * k * d * ran);
+  state.counters["iterations"] = ran;
+}
+BENCHMARK(BM_KMeans)->Args({128, 256, 10})->Args({128, 1024, 5})->Args({1024, 256, 5})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+
+// PQ training: n x dim residual-like data, m sub-vectors, 50 iterations.
+void BM_PqTrain(benchmark::State& state) {
+  const size_t n = state.range(0), d = state.range(1), m = state.range(2);
+  auto x = make_data(n, d, 4, 1);  // one centre: residual-like
+  train::PqParams p;
+  p.num_sub_vectors = static_cast<int>(m);
+  p.num_bits = static_cast<int>(state.range(3));
+  p.max_iters = 50;
+  p.tolerance = 0;
+  double searched = 0;
+  for (auto _ : state) {
+    auto model = train::train_pq({x.data(), n, d}, p, pool());
+    if (!model.ok()) state.SkipWithError(model.status().to_string().c_str());
+    searched = (*model)->searched_fraction;
+  }
+  state.counters["searched"] = searched;
+}
+BENCHMARK(BM_PqTrain)
+    ->Args({65536, 1024, 128, 8})
+    ->Args({65536, 1024, 64, 8})
+    ->Args({65536, 128, 16, 8})
+    ->Args({65536, 1024, 128, 4})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(1);
+
+// PQ encoding: args dim, m, nbits, method (0 auto, 1 SIMD kernel, 2 SGEMM + arg-min).
+void BM_PqEncode(benchmark::State& state) {
+  const size_t d = state.range(0), m = state.range(1), n = 65536;
+  const int nbits = static_cast<int>(state.range(2));
+  const auto method = static_cast<train::PqEncodeMethod>(state.range(3));
+  auto x = make_data(n, d, 5, 1);
+  // a codebook of residual-like codewords: [m][ksub][dsub] is ksub * m rows of d / m
+  std::vector<float> cb = make_data((size_t{1} << nbits) * m, d / m, 6, 1);
+  auto model = train::pq_from_codebook(cb, static_cast<int>(d), static_cast<int>(m), nbits);
+  std::vector<uint8_t> codes(n * (*model)->code_size());
+  for (auto _ : state) {
+    auto st = train::pq_encode(**model, {x.data(), n, d}, codes, pool(), method);
+    if (!st.ok()) state.SkipWithError(st.to_string().c_str());
+  }
+  state.counters["vectors_per_s"] = benchmark::Counter(double(n), benchmark::Counter::kIsIterationInvariantRate);
+  set_flops(state, 2.0 * n * d * (size_t{1} << nbits));
+}
+BENCHMARK(BM_PqEncode)
+    ->ArgsProduct({{1024}, {128, 64, 32, 16, 8}, {8}, {1, 2}})
+    ->Args({1024, 256, 4, 0})
+    ->Args({1024, 128, 8, 0})
+    ->Args({128, 16, 8, 0})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+void BM_SqEncode(benchmark::State& state) {
+  const size_t n = 1 << 16, d = 1024;
+  auto x = make_data(n, d, 7, 4);
+  auto model = train::sq_from_bounds(static_cast<int>(d), -8.0, 8.0);
+  std::vector<uint8_t> codes(n * d);
+  for (auto _ : state) {
+    auto st = train::sq_encode(**model, {x.data(), n, d}, codes, pool());
+    if (!st.ok()) state.SkipWithError(st.to_string().c_str());
+  }
+  state.counters["GB_per_s"] =
+      benchmark::Counter(double(n * d * 5) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_SqEncode)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Memory bandwidth reference for SQ: read 4 bytes, write 1 per value.
+void BM_MemoryReadWrite(benchmark::State& state) {
+  const size_t n = (1 << 16) * 1024;
+  std::vector<float> x(n, 1.0f);
+  std::vector<uint8_t> out(n);
+  for (auto _ : state) {
+    pool().parallel_for(n / 65536, 1, [&](size_t b, size_t e) {
+      for (size_t c = b; c < e; ++c) {
+        const float* p = x.data() + c * 65536;
+        uint8_t* o = out.data() + c * 65536;
+        for (size_t i = 0; i < 65536; ++i) o[i] = static_cast<uint8_t>(p[i]);
+      }
+    });
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["GB_per_s"] = benchmark::Counter(double(n * 5) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_MemoryReadWrite)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();

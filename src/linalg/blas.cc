@@ -1,0 +1,64 @@
+#include "linalg/blas.h"
+
+#include <cblas.h>
+
+#include <atomic>
+#include <mutex>
+
+// OpenBLAS extensions, weak so that any CBLAS can be linked in their place.
+extern "C" {
+void openblas_set_num_threads(int) __attribute__((weak));
+char* openblas_get_config(void) __attribute__((weak));
+int openblas_get_parallel(void) __attribute__((weak));
+}
+
+namespace lancer::linalg {
+namespace {
+
+std::atomic<int> g_blas_threads{0};  // 0: not configured yet
+
+void ensure_configured() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (g_blas_threads.load() == 0) {
+      if (openblas_set_num_threads) openblas_set_num_threads(1);
+      g_blas_threads.store(1);
+    }
+  });
+}
+
+}  // namespace
+
+int set_blas_threads(int threads) {
+  ensure_configured();
+  const int previous = g_blas_threads.exchange(threads);
+  if (openblas_set_num_threads) openblas_set_num_threads(threads);
+  return previous;
+}
+
+std::string blas_config() {
+  if (!openblas_get_config) return "unknown BLAS";
+  std::string config = openblas_get_config();
+  if (openblas_get_parallel) {
+    const int p = openblas_get_parallel();
+    config += p == 0 ? " (sequential)" : p == 1 ? " (pthreads)" : p == 2 ? " (OpenMP)" : "";
+  }
+  return config;
+}
+
+void sgemm_nt(size_t m, size_t n, size_t k, float alpha, const float* a, size_t lda, const float* b, size_t ldb,
+              float beta, float* c, size_t ldc) {
+  ensure_configured();
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k),
+              alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+}
+
+void sgemm_nn(size_t m, size_t n, size_t k, float alpha, const float* a, size_t lda, const float* b, size_t ldb,
+              float beta, float* c, size_t ldc) {
+  ensure_configured();
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
+              static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb), beta, c,
+              static_cast<int>(ldc));
+}
+
+}  // namespace lancer::linalg

@@ -1,0 +1,30 @@
+// The SGEMM wrapper over OpenBLAS, and how lancer threads it.
+//
+// lancer calls BLAS from inside its own executor, one single-threaded GEMM per
+// fixed block (docs/decisions/blas-threading.md): OpenBLAS's own threads are
+// switched off the first time any wrapper here runs, so the two pools never
+// fight and every block is computed the same way for any thread count.
+// Thread-safe: GEMMs may run concurrently on different threads.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace lancer::linalg {
+
+// C[m x n] = alpha * A[m x k] * B[n x k]^T + beta * C, all row-major with
+// leading dimensions lda, ldb, ldc.
+void sgemm_nt(size_t m, size_t n, size_t k, float alpha, const float* a, size_t lda, const float* b, size_t ldb,
+              float beta, float* c, size_t ldc);
+
+// C[m x n] = alpha * A[m x k] * B[k x n] + beta * C (row-major).
+void sgemm_nn(size_t m, size_t n, size_t k, float alpha, const float* a, size_t lda, const float* b, size_t ldb,
+              float beta, float* c, size_t ldc);
+
+// Threads OpenBLAS itself may use inside one GEMM. lancer keeps this at 1; the
+// benchmarks raise it to measure the alternatives. Returns the previous value.
+int set_blas_threads(int threads);
+// "OpenBLAS 0.3.21 ... Cooperlake" or "unknown BLAS".
+std::string blas_config();
+
+}  // namespace lancer::linalg

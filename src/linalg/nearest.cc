@@ -1,0 +1,71 @@
+#include "linalg/nearest.h"
+
+#include <algorithm>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "linalg/blas.h"
+#include "simd/distance.h"
+
+namespace lancer::linalg {
+
+Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> centroids,
+                         std::span<const float> centroid_norms, simd::Metric metric, std::span<uint32_t> labels,
+                         std::span<float> distances, core::Executor& executor) {
+  const size_t n = x.rows, d = x.dim, k = centroids.rows;
+  if (centroids.dim != d)
+    return Status::InvalidArgument("nearest_centroids: vectors have dimension " + std::to_string(d) +
+                                   " but centroids " + std::to_string(centroids.dim));
+  if (k == 0) return Status::InvalidArgument("nearest_centroids: no centroids");
+  if (labels.size() != n || (!distances.empty() && distances.size() != n))
+    return Status::InvalidArgument("nearest_centroids: output size does not match the number of vectors");
+  const bool l2 = metric != simd::Metric::kDot;
+  std::vector<float> own_norms;
+  if (l2 && centroid_norms.empty()) {
+    own_norms.resize(k);
+    simd::norm_sqr_batch(centroids.data, k, d, own_norms.data());
+    centroid_norms = own_norms;
+  }
+  if (l2 && centroid_norms.size() != k)
+    return Status::InvalidArgument("nearest_centroids: centroid_norms must hold one value per centroid");
+  if (n == 0) return Status::OK();
+
+  const size_t col_block = std::min(k, kNearestColBlock);
+  const size_t row_block = nearest_row_block(k);
+  const size_t blocks = (n + row_block - 1) / row_block;
+  const size_t threads = static_cast<size_t>(std::max(1, executor.num_threads()));
+  const size_t grain = std::max<size_t>(1, blocks / (threads * 4));
+  const float alpha = l2 ? -2.0f : -1.0f;
+  const simd::Kernels& kern = simd::best_kernels();
+
+  executor.parallel_for(blocks, grain, [&](size_t b0, size_t b1) {
+    std::vector<float> scores(row_block * col_block);
+    std::vector<float> best(row_block);
+    for (size_t blk = b0; blk < b1; ++blk) {
+      const size_t r0 = blk * row_block;
+      const size_t rows = std::min(row_block, n - r0);
+      std::fill(best.begin(), best.begin() + rows, std::numeric_limits<float>::infinity());
+      uint32_t* lab = labels.data() + r0;
+      std::fill(lab, lab + rows, 0u);
+      for (size_t c0 = 0; c0 < k; c0 += col_block) {
+        const size_t cols = std::min(col_block, k - c0);
+        sgemm_nt(rows, cols, d, alpha, x.row(r0), d, centroids.row(c0), d, 0.0f, scores.data(), cols);
+        kern.argmin_update(scores.data(), rows, cols, cols, l2 ? centroid_norms.data() + c0 : nullptr,
+                           static_cast<uint32_t>(c0), best.data(), lab);
+      }
+      if (!distances.empty()) {
+        float* dist = distances.data() + r0;
+        if (l2) {
+          kern.norm_sqr_batch(x.row(r0), rows, d, dist);
+          for (size_t i = 0; i < rows; ++i) dist[i] = std::max(0.0f, dist[i] + best[i]);
+        } else {
+          for (size_t i = 0; i < rows; ++i) dist[i] = 1.0f + best[i];
+        }
+      }
+    }
+  });
+  return Status::OK();
+}
+
+}  // namespace lancer::linalg

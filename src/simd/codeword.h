@@ -1,0 +1,33 @@
+// Nearest-codeword search for short sub-vectors (PQ sub-quantizers, small-d
+// k-means): points are packed into transposed blocks of 16 (see
+// CodewordSearch in kernels.h) so one register holds one component of 16
+// points; codewords are pre-scaled by -2 and paired with their squared norms.
+// Thread-safe; buffers are borrowed.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "simd/kernels.h"
+#include "simd/level.h"
+
+namespace lancer::simd {
+
+// Number of floats pack_blocks writes for n points of width dsub.
+inline size_t packed_size(size_t n, size_t dsub) {
+  return (n + kCodewordBlock - 1) / kCodewordBlock * kCodewordBlock * dsub;
+}
+
+// Copies x[i][0..dsub) of n rows (row stride `stride` floats) into transposed
+// blocks; the padding lanes of the last block are zero.
+void pack_blocks(const float* x, size_t n, size_t stride, size_t dsub, float* xt);
+
+// cb2[k][j] = -2 * codebook[k][j], cnorm[k] = |codebook[k]|^2 (exact for the
+// same inputs at every level).
+void prepare_codewords(const float* codebook, size_t ksub, size_t dsub, float* cb2, float* cnorm);
+
+inline void nearest_codewords(const CodewordSearch& args, SimdLevel level = best_simd_level()) {
+  kernels_for(level).nearest_codeword(args);
+}
+
+}  // namespace lancer::simd

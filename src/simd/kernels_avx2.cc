@@ -1,0 +1,352 @@
+// AVX2 + FMA + F16C kernels. Compiled with per-file -mavx2 -mfma -mf16c;
+// only called after run-time detection (kernels_for).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "simd/kernels.h"
+
+namespace lancer::simd {
+namespace {
+
+inline float hsum(__m256 v) {
+  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
+}
+
+// Loads the first n < 8 floats, zeros elsewhere.
+inline __m256 load_partial(const float* p, size_t n) {
+  alignas(32) float buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  std::memcpy(buf, p, n * sizeof(float));
+  return _mm256_load_ps(buf);
+}
+
+float l2_sqr(const float* a, const float* b, size_t d) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  size_t j = 0;
+  for (; j + 16 <= d; j += 16) {
+    const __m256 t0 = _mm256_sub_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j));
+    const __m256 t1 = _mm256_sub_ps(_mm256_loadu_ps(a + j + 8), _mm256_loadu_ps(b + j + 8));
+    s0 = _mm256_fmadd_ps(t0, t0, s0);
+    s1 = _mm256_fmadd_ps(t1, t1, s1);
+  }
+  if (j + 8 <= d) {
+    const __m256 t = _mm256_sub_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j));
+    s0 = _mm256_fmadd_ps(t, t, s0);
+    j += 8;
+  }
+  if (j < d) {
+    const __m256 t = _mm256_sub_ps(load_partial(a + j, d - j), load_partial(b + j, d - j));
+    s1 = _mm256_fmadd_ps(t, t, s1);
+  }
+  return hsum(_mm256_add_ps(s0, s1));
+}
+
+float dot(const float* a, const float* b, size_t d) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  size_t j = 0;
+  for (; j + 16 <= d; j += 16) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j + 8), _mm256_loadu_ps(b + j + 8), s1);
+  }
+  if (j + 8 <= d) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j), s0);
+    j += 8;
+  }
+  if (j < d) s1 = _mm256_fmadd_ps(load_partial(a + j, d - j), load_partial(b + j, d - j), s1);
+  return hsum(_mm256_add_ps(s0, s1));
+}
+
+float norm_sqr(const float* a, size_t d) { return dot(a, a, d); }
+
+void l2_sqr_batch(const float* q, const float* x, size_t n, size_t d, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = l2_sqr(q, x + i * d, d);
+}
+
+void dot_batch(const float* q, const float* x, size_t n, size_t d, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = dot(q, x + i * d, d);
+}
+
+void cosine_batch(const float* q, const float* x, size_t n, size_t d, float* out) {
+  const float qq = norm_sqr(q, d);
+  for (size_t i = 0; i < n; ++i) {
+    const float* r = x + i * d;
+    __m256 s = _mm256_setzero_ps(), nn = _mm256_setzero_ps();
+    size_t j = 0;
+    for (; j + 8 <= d; j += 8) {
+      const __m256 vb = _mm256_loadu_ps(r + j);
+      s = _mm256_fmadd_ps(_mm256_loadu_ps(q + j), vb, s);
+      nn = _mm256_fmadd_ps(vb, vb, nn);
+    }
+    if (j < d) {
+      const __m256 vb = load_partial(r + j, d - j);
+      s = _mm256_fmadd_ps(load_partial(q + j, d - j), vb, s);
+      nn = _mm256_fmadd_ps(vb, vb, nn);
+    }
+    out[i] = 1.0f - hsum(s) / std::sqrt(qq * hsum(nn));
+  }
+}
+
+void norm_sqr_batch(const float* x, size_t n, size_t d, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = norm_sqr(x + i * d, d);
+}
+
+void f16_to_f32(const uint16_t* in, size_t n, float* out) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i))));
+  if (i < n) {
+    alignas(16) uint16_t h[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    alignas(32) float f[8];
+    std::memcpy(h, in + i, (n - i) * sizeof(uint16_t));
+    _mm256_store_ps(f, _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h))));
+    std::memcpy(out + i, f, (n - i) * sizeof(float));
+  }
+}
+
+void u8_to_f32(const uint8_t* in, size_t n, float* out) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(in + i));
+    _mm256_storeu_ps(out + i, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b)));
+  }
+  for (; i < n; ++i) out[i] = static_cast<float>(in[i]);
+}
+
+struct LaneMin {
+  __m256 val = _mm256_set1_ps(std::numeric_limits<float>::infinity());
+  __m256i idx = _mm256_setzero_si256();
+  inline void update(__m256 v, __m256i cols) {
+    const __m256 m = _mm256_cmp_ps(v, val, _CMP_LT_OQ);
+    val = _mm256_blendv_ps(val, v, m);
+    idx = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(idx), _mm256_castsi256_ps(cols), m));
+  }
+  inline float reduce(uint32_t* col) const {
+    alignas(32) float v[8];
+    alignas(32) uint32_t c[8];
+    _mm256_store_ps(v, val);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(c), idx);
+    float mn = v[0];
+    uint32_t mc = c[0];
+    for (int l = 1; l < 8; ++l) {
+      if (v[l] < mn || (v[l] == mn && c[l] < mc)) {
+        mn = v[l];
+        mc = c[l];
+      }
+    }
+    *col = mc;
+    return mn;
+  }
+};
+
+void argmin_update(const float* block, size_t rows, size_t cols, size_t ld, const float* bias, uint32_t col0,
+                   float* best, uint32_t* best_idx) {
+  const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (size_t i = 0; i < rows; ++i) {
+    const float* r = block + i * ld;
+    LaneMin a;
+    size_t j = 0;
+    for (; j + 8 <= cols; j += 8) {
+      __m256 v = _mm256_loadu_ps(r + j);
+      if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + j));
+      a.update(v, _mm256_add_epi32(iota, _mm256_set1_epi32(static_cast<int>(j))));
+    }
+    uint32_t col = 0;
+    float mn = a.reduce(&col);
+    for (; j < cols; ++j) {  // at most 7 columns, scalar
+      const float v = bias ? r[j] + bias[j] : r[j];
+      if (v < mn) {
+        mn = v;
+        col = static_cast<uint32_t>(j);
+      }
+    }
+    if (mn < best[i]) {
+      best[i] = mn;
+      best_idx[i] = col0 + col;
+    }
+  }
+}
+
+template <bool kSecond>
+inline void codeword_update(__m256 v, uint32_t k, __m256& best, __m256& second, __m256i& idx) {
+  if (kSecond) second = _mm256_min_ps(second, _mm256_max_ps(best, v));
+  const __m256 m = _mm256_cmp_ps(v, best, _CMP_LT_OQ);
+  best = _mm256_blendv_ps(best, v, m);
+  idx = _mm256_castps_si256(
+      _mm256_blendv_ps(_mm256_castsi256_ps(idx), _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(k))), m));
+}
+
+// Each 16-point block is handled as two halves of 8 lanes; components are
+// read from the L1-resident block, four codewords are scored at once.
+template <bool kSecond>
+void nearest_impl(const CodewordSearch& a) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const size_t D = a.dsub;
+  for (size_t blk = 0; blk < a.num_blocks; ++blk) {
+    for (size_t half = 0; half < 2; ++half) {
+      const float* xt = a.xt + blk * D * 16 + half * 8;
+      __m256 best = _mm256_set1_ps(inf), second = best;
+      __m256i idx = _mm256_setzero_si256();
+      size_t k = 0;
+      for (; k + 4 <= a.ksub; k += 4) {
+        const float* c = a.cb + k * D;
+        __m256 v0 = _mm256_set1_ps(a.cnorm[k]), v1 = _mm256_set1_ps(a.cnorm[k + 1]);
+        __m256 v2 = _mm256_set1_ps(a.cnorm[k + 2]), v3 = _mm256_set1_ps(a.cnorm[k + 3]);
+        for (size_t j = 0; j < D; ++j) {
+          const __m256 x = _mm256_loadu_ps(xt + j * 16);
+          v0 = _mm256_fmadd_ps(x, _mm256_set1_ps(c[j]), v0);
+          v1 = _mm256_fmadd_ps(x, _mm256_set1_ps(c[D + j]), v1);
+          v2 = _mm256_fmadd_ps(x, _mm256_set1_ps(c[2 * D + j]), v2);
+          v3 = _mm256_fmadd_ps(x, _mm256_set1_ps(c[3 * D + j]), v3);
+        }
+        codeword_update<kSecond>(v0, static_cast<uint32_t>(k), best, second, idx);
+        codeword_update<kSecond>(v1, static_cast<uint32_t>(k + 1), best, second, idx);
+        codeword_update<kSecond>(v2, static_cast<uint32_t>(k + 2), best, second, idx);
+        codeword_update<kSecond>(v3, static_cast<uint32_t>(k + 3), best, second, idx);
+      }
+      for (; k < a.ksub; ++k) {
+        __m256 v = _mm256_set1_ps(a.cnorm[k]);
+        for (size_t j = 0; j < D; ++j)
+          v = _mm256_fmadd_ps(_mm256_loadu_ps(xt + j * 16), _mm256_set1_ps(a.cb[k * D + j]), v);
+        codeword_update<kSecond>(v, static_cast<uint32_t>(k), best, second, idx);
+      }
+      const size_t o = blk * 16 + half * 8;
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.best_idx + o), idx);
+      _mm256_storeu_ps(a.best + o, best);
+      if (kSecond) _mm256_storeu_ps(a.second + o, second);
+    }
+  }
+}
+
+void nearest_codeword(const CodewordSearch& a) {
+  if (a.second) {
+    nearest_impl<true>(a);
+  } else {
+    nearest_impl<false>(a);
+  }
+}
+
+size_t bounds_pass(const BoundsPass& a) {
+  const size_t D = a.dsub;
+  size_t count = 0;
+  const __m256 vmax = _mm256_set1_ps(a.drift_max), vsecond = _mm256_set1_ps(a.drift_second);
+  const __m256i vargmax = _mm256_set1_epi32(static_cast<int>(a.drift_argmax));
+  const __m256 slack = _mm256_set1_ps(kBoundsSlack);
+  const __m256i dvec = _mm256_set1_epi32(static_cast<int>(D));
+  size_t i = 0;
+  for (; i + 8 <= a.n; i += 8) {
+    const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.label + i));
+    __m256 u = _mm256_add_ps(_mm256_loadu_ps(a.upper + i), _mm256_i32gather_ps(a.drift, c, 4));
+    const __m256 is_max = _mm256_castsi256_ps(_mm256_cmpeq_epi32(c, vargmax));
+    const __m256 l = _mm256_sub_ps(_mm256_loadu_ps(a.lower + i), _mm256_blendv_ps(vmax, vsecond, is_max));
+    _mm256_storeu_ps(a.lower + i, l);
+    const __m256 m = _mm256_max_ps(_mm256_i32gather_ps(a.half_gap, c, 4), l);
+    __m256 check = _mm256_cmp_ps(u, m, _CMP_GT_OQ);
+    if (_mm256_movemask_ps(check)) {
+      const float* xt = a.xt + (i / 16) * D * 16 + (i % 16);
+      const __m256i base = _mm256_mullo_epi32(c, dvec);
+      __m256 s = _mm256_setzero_ps();
+      for (size_t j = 0; j < D; ++j) {
+        const __m256 cj = _mm256_i32gather_ps(a.centroids, _mm256_add_epi32(base, _mm256_set1_epi32(static_cast<int>(j))), 4);
+        const __m256 t = _mm256_sub_ps(_mm256_loadu_ps(xt + j * 16), cj);
+        s = _mm256_fmadd_ps(t, t, s);
+      }
+      u = _mm256_blendv_ps(u, _mm256_mul_ps(_mm256_sqrt_ps(s), slack), check);
+      check = _mm256_and_ps(check, _mm256_cmp_ps(u, m, _CMP_GT_OQ));
+      int bits = _mm256_movemask_ps(check);
+      while (bits) {
+        a.todo[count++] = static_cast<uint32_t>(i + __builtin_ctz(bits));
+        bits &= bits - 1;
+      }
+    }
+    _mm256_storeu_ps(a.upper + i, u);
+  }
+  if (i < a.n) {  // tail through the scalar reference
+    const size_t w = kCodewordBlock;
+    for (size_t p = 0; p < a.n - i; ++p) {
+      const size_t g = i + p;
+      const uint32_t c = a.label[g];
+      float u = a.upper[g] + a.drift[c];
+      const float l = a.lower[g] - (c == a.drift_argmax ? a.drift_second : a.drift_max);
+      a.lower[g] = l;
+      const float m = std::max(a.half_gap[c], l);
+      if (u > m) {
+        const float* xt = a.xt + (g / w) * D * w + (g % w);
+        float s = 0;
+        for (size_t j = 0; j < D; ++j) {
+          const float t = xt[j * w] - a.centroids[c * D + j];
+          s = std::fma(t, t, s);
+        }
+        u = std::sqrt(s) * kBoundsSlack;
+        if (u > m) a.todo[count++] = static_cast<uint32_t>(g);
+      }
+      a.upper[g] = u;
+    }
+  }
+  return count;
+}
+
+void add_rows_f64(const float* x, size_t d, const uint32_t* rows, size_t count, double* acc) {
+  for (size_t r = 0; r < count; ++r) {
+    const float* row = x + static_cast<size_t>(rows[r]) * d;
+    size_t j = 0;
+    for (; j + 4 <= d; j += 4)
+      _mm256_storeu_pd(acc + j, _mm256_add_pd(_mm256_loadu_pd(acc + j), _mm256_cvtps_pd(_mm_loadu_ps(row + j))));
+    for (; j < d; ++j) acc[j] += static_cast<double>(row[j]);
+  }
+}
+
+void sq_encode(const float* x, size_t n, double start, double range, uint8_t* out) {
+  const __m256d vstart = _mm256_set1_pd(start), vrange = _mm256_set1_pd(range);
+  const __m256d v255 = _mm256_set1_pd(255.0), zero = _mm256_setzero_pd();
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 f = _mm256_loadu_ps(x + i);
+    __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(f));
+    __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1));
+    lo = _mm256_div_pd(_mm256_mul_pd(_mm256_sub_pd(lo, vstart), v255), vrange);
+    hi = _mm256_div_pd(_mm256_mul_pd(_mm256_sub_pd(hi, vstart), v255), vrange);
+    lo = _mm256_min_pd(_mm256_max_pd(lo, zero), v255);  // NaN -> 0
+    hi = _mm256_min_pd(_mm256_max_pd(hi, zero), v255);
+    const __m128i i16 = _mm_packus_epi32(_mm256_cvttpd_epi32(lo), _mm256_cvttpd_epi32(hi));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i), _mm_packus_epi16(i16, i16));
+  }
+  for (; i < n; ++i) {
+    double t = (static_cast<double>(x[i]) - start) * 255.0 / range;
+    t = t > 0.0 ? t : 0.0;
+    t = t < 255.0 ? t : 255.0;
+    out[i] = static_cast<uint8_t>(static_cast<int>(t));
+  }
+}
+
+template <bool kL2>
+void pq_table(const float* q, const float* codebook, size_t m, size_t ksub, size_t dsub, float* table) {
+  for (size_t s = 0; s < m; ++s) {
+    const float* qs = q + s * dsub;
+    const float* cs = codebook + s * ksub * dsub;
+    for (size_t k = 0; k < ksub; ++k)
+      table[s * ksub + k] = kL2 ? l2_sqr(qs, cs + k * dsub, dsub) : dot(qs, cs + k * dsub, dsub);
+  }
+}
+
+void pq_l2_table(const float* q, const float* cb, size_t m, size_t ksub, size_t dsub, float* t) {
+  pq_table<true>(q, cb, m, ksub, dsub, t);
+}
+void pq_dot_table(const float* q, const float* cb, size_t m, size_t ksub, size_t dsub, float* t) {
+  pq_table<false>(q, cb, m, ksub, dsub, t);
+}
+
+}  // namespace
+
+const Kernels& avx2_kernels() {
+  static const Kernels k{SimdLevel::kAvx2, l2_sqr,         dot,          norm_sqr,      l2_sqr_batch,
+                         dot_batch,        cosine_batch,   norm_sqr_batch, f16_to_f32,  u8_to_f32,
+                         argmin_update,    nearest_codeword, bounds_pass, add_rows_f64, sq_encode,    pq_l2_table, pq_dot_table};
+  return k;
+}
+
+}  // namespace lancer::simd

@@ -1,0 +1,37 @@
+// 8-bit scalar quantisation with exactly Lance's bounds and codes
+// (lance-format.md 5.6): one global [start, end] = min / max over every
+// component of the training sample (f32 values widened to f64; NaN and
+// infinities are skipped), and per component
+//   code = saturate_u8(trunc((double(v) - start) * 255.0 / (end - start))),
+// NaN -> 0, all codes 0 when start == end. The caller normalises for cosine.
+// SqModel is immutable and shared as shared_ptr<const SqModel>.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "core/executor.h"
+#include "lancer/status.h"
+#include "linalg/matrix.h"
+
+namespace lancer::train {
+
+using linalg::MatrixView;
+
+struct SqModel {
+  int dim = 0;
+  int num_bits = 8;
+  double start = 0;
+  double end = 0;
+};
+
+// Errors: InvalidArgument for an empty sample or one with no finite value.
+Result<std::shared_ptr<const SqModel>> train_sq(MatrixView<const float> sample, core::Executor& executor);
+Result<std::shared_ptr<const SqModel>> sq_from_bounds(int dim, double start, double end);
+
+// codes: x.rows * dim bytes.
+Status sq_encode(const SqModel& model, MatrixView<const float> x, std::span<uint8_t> codes,
+                 core::Executor& executor);
+
+}  // namespace lancer::train

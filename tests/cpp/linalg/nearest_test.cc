@@ -1,0 +1,148 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "core/executor.h"
+#include "linalg/blas.h"
+#include "linalg/nearest.h"
+#include "linalg/norms.h"
+
+namespace lancer::linalg {
+namespace {
+
+std::vector<float> gaussian(size_t n, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> dist;
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(gen);
+  return v;
+}
+
+TEST(Blas, SgemmMatchesLoops) {
+  const size_t m = 37, n = 29, k = 19;
+  auto a = gaussian(m * k, 1), b = gaussian(n * k, 2), bt(b);
+  std::vector<float> c(m * n), c2(m * n);
+  sgemm_nt(m, n, k, 2.0f, a.data(), k, b.data(), k, 0.0f, c.data(), n);
+  // b as k x n for the NN form
+  std::vector<float> bkn(k * n);
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j = 0; j < k; ++j) bkn[j * n + i] = b[i * k + j];
+  sgemm_nn(m, n, k, 2.0f, a.data(), k, bkn.data(), n, 0.0f, c2.data(), n);
+  for (size_t i = 0; i < m; ++i)
+    for (size_t j = 0; j < n; ++j) {
+      double s = 0;
+      for (size_t t = 0; t < k; ++t) s += double(a[i * k + t]) * b[j * k + t];
+      EXPECT_NEAR(c[i * n + j], 2 * s, 1e-4);
+      EXPECT_NEAR(c2[i * n + j], 2 * s, 1e-4);
+    }
+  EXPECT_FALSE(blas_config().empty());
+}
+
+struct Case {
+  size_t n, k, d;
+};
+
+TEST(Nearest, MatchesBruteForceForEveryMetric) {
+  core::ThreadPool pool(3);
+  for (Case c : {Case{1, 1, 3}, Case{300, 7, 16}, Case{700, 1500, 24}, Case{257, 33, 128}}) {
+    auto x = gaussian(c.n * c.d, 10), cent = gaussian(c.k * c.d, 11);
+    for (auto metric : {simd::Metric::kL2, simd::Metric::kDot}) {
+      std::vector<uint32_t> labels(c.n);
+      std::vector<float> dist(c.n);
+      ASSERT_TRUE(nearest_centroids({x.data(), c.n, c.d}, {cent.data(), c.k, c.d}, {}, metric, labels, dist, pool).ok());
+      for (size_t i = 0; i < c.n; ++i) {
+        double best = 1e300, second = 1e300;
+        for (size_t j = 0; j < c.k; ++j) {
+          double l2 = 0, ip = 0;
+          for (size_t t = 0; t < c.d; ++t) {
+            const double a = x[i * c.d + t], b = cent[j * c.d + t];
+            l2 += (a - b) * (a - b);
+            ip += a * b;
+          }
+          const double s = metric == simd::Metric::kL2 ? l2 : 1.0 - ip;
+          if (s < best) second = best, best = s;
+          else if (s < second) second = s;
+        }
+        // the chosen centroid is optimal up to rounding
+        double l2 = 0, ip = 0;
+        for (size_t t = 0; t < c.d; ++t) {
+          const double a = x[i * c.d + t], b = cent[labels[i] * c.d + t];
+          l2 += (a - b) * (a - b);
+          ip += a * b;
+        }
+        const double got = metric == simd::Metric::kL2 ? l2 : 1.0 - ip;
+        EXPECT_LE(got, best + 1e-4 * (1 + std::abs(best)));
+        EXPECT_NEAR(dist[i], got, 1e-3 * (1 + std::abs(got)));
+      }
+    }
+  }
+}
+
+TEST(Nearest, TiesGoToTheLowestIndex) {
+  // Identical centroids: the first one must win.
+  std::vector<float> cent = {1, 0, 5, 5, 1, 0, 5, 5};  // 4 centroids of d=2: dupes (0,2) and (1,3)
+  std::vector<float> x = {1, 0, 5, 5, 0.9f, 0.1f};
+  std::vector<uint32_t> labels(3);
+  core::InlineExecutor ex;
+  ASSERT_TRUE(nearest_centroids({x.data(), 3, 2}, {cent.data(), 4, 2}, {}, simd::Metric::kL2, labels, {}, ex).ok());
+  EXPECT_EQ(labels, (std::vector<uint32_t>{0, 1, 0}));
+}
+
+TEST(Nearest, DotPicksLargestInnerProductNotNearest) {
+  // x = (1, 0); c0 = (0.9, 0) is nearest in l2, c1 = (5, 0) has the larger inner product.
+  std::vector<float> cent = {0.9f, 0, 5, 0}, x = {1, 0};
+  std::vector<uint32_t> l2(1), dot(1);
+  std::vector<float> dd(1);
+  core::InlineExecutor ex;
+  ASSERT_TRUE(nearest_centroids({x.data(), 1, 2}, {cent.data(), 2, 2}, {}, simd::Metric::kL2, l2, {}, ex).ok());
+  ASSERT_TRUE(nearest_centroids({x.data(), 1, 2}, {cent.data(), 2, 2}, {}, simd::Metric::kDot, dot, dd, ex).ok());
+  EXPECT_EQ(l2[0], 0u);
+  EXPECT_EQ(dot[0], 1u);
+  EXPECT_FLOAT_EQ(dd[0], 1.0f - 5.0f);
+}
+
+TEST(Nearest, IdenticalForAnyThreadCount) {
+  const size_t n = 3000, k = 1100, d = 40;
+  auto x = gaussian(n * d, 3), cent = gaussian(k * d, 4);
+  std::vector<uint32_t> ref(n);
+  std::vector<float> ref_d(n);
+  core::InlineExecutor inline_ex;
+  ASSERT_TRUE(nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, {}, simd::Metric::kL2, ref, ref_d, inline_ex).ok());
+  for (int threads : {2, 3, 5}) {
+    core::ThreadPool pool(threads);
+    std::vector<uint32_t> got(n);
+    std::vector<float> got_d(n);
+    ASSERT_TRUE(nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, {}, simd::Metric::kL2, got, got_d, pool).ok());
+    EXPECT_EQ(got, ref);
+    EXPECT_EQ(got_d, ref_d);
+  }
+}
+
+TEST(Nearest, ShapeErrors) {
+  std::vector<float> x(8), c(6);
+  std::vector<uint32_t> labels(2);
+  core::InlineExecutor ex;
+  EXPECT_EQ(nearest_centroids({x.data(), 2, 4}, {c.data(), 2, 3}, {}, simd::Metric::kL2, labels, {}, ex).code(),
+            StatusCode::kInvalidArgument);
+  std::vector<uint32_t> short_labels(1);
+  EXPECT_EQ(nearest_centroids({x.data(), 2, 4}, {c.data(), 1, 4}, {}, simd::Metric::kL2, short_labels, {}, ex).code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST(Norms, NormalizeRows) {
+  std::vector<float> x = {3, 4, 0, 0, 1, 0};
+  core::InlineExecutor ex;
+  normalize_rows({x.data(), 3, 2}, ex);
+  EXPECT_FLOAT_EQ(x[0], 0.6f);
+  EXPECT_FLOAT_EQ(x[1], 0.8f);
+  EXPECT_EQ(x[2], 0.0f);  // zero rows stay zero
+  std::vector<float> n(3);
+  row_norms_sqr({x.data(), 3, 2}, n, ex);
+  EXPECT_NEAR(n[0], 1.0f, 1e-6);
+  EXPECT_EQ(n[1], 0.0f);
+}
+
+}  // namespace
+}  // namespace lancer::linalg
