@@ -10,7 +10,9 @@ import pyarrow as pa
 uri = sys.argv[1] if len(sys.argv) > 1 else "sample.lance"
 rows, dim = 30_000, 128
 rng = np.random.default_rng(42)
-values = rng.standard_normal((rows, dim), dtype=np.float32)
+# Clustered like real embeddings: 300 centres plus noise.
+centres = rng.standard_normal((300, dim), dtype=np.float32)
+values = centres[rng.integers(0, 300, rows)] + 0.35 * rng.standard_normal((rows, dim), dtype=np.float32)
 nulls = np.zeros(rows, dtype=bool)
 nulls[::997] = True
 vectors = pa.FixedSizeListArray.from_arrays(pa.array(values.ravel()), dim, mask=pa.array(nulls))
