@@ -31,9 +31,11 @@ def main():
     configs = [
         ("flat random", ["--init", "random"]),
         ("flat kmeans++", ["--init", "kmeans++"]),
-        ("hier fanout=sqrt(k) refine=0", ["--fanout", "SQRT", "--refine", "0"]),
-        ("hier fanout=sqrt(k) refine=2", ["--fanout", "SQRT", "--refine", "2"]),
-        ("hier fanout=sqrt(k) refine=5", ["--fanout", "SQRT", "--refine", "5"]),
+        ("hier sqrt(k) refine=0 random", ["--init", "random", "--fanout", "SQRT", "--refine", "0"]),
+        ("hier sqrt(k) refine=2 random", ["--init", "random", "--fanout", "SQRT", "--refine", "2"]),
+        ("hier sqrt(k) refine=0 kmeans++", ["--init", "kmeans++", "--fanout", "SQRT", "--refine", "0"]),
+        ("hier sqrt(k) refine=2 kmeans++", ["--init", "kmeans++", "--fanout", "SQRT", "--refine", "2"]),
+        ("hier sqrt(k) refine=5 kmeans++", ["--init", "kmeans++", "--fanout", "SQRT", "--refine", "5"]),
     ]
     with tempfile.TemporaryDirectory() as tmp:
         for name, n, d, k, centres in cases:

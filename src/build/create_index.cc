@@ -360,13 +360,18 @@ Result<CreateIndexReport> create_index(const CreateIndexOptions& o) {
   report.uuid = core::uuid_to_string(uuid_bytes);
   std::string root = o.uri;
   if (root.rfind("file://", 0) == 0) root = root.substr(7);
-  const fs::path index_dir = fs::path(root) / "_indices" / report.uuid;
+  const fs::path indices_dir = fs::path(root) / "_indices";
+  const fs::path index_dir = indices_dir / report.uuid;
   if (!core::is_directory(root)) return Status::NotFound(root + " is not a directory (expected a Lance dataset)");
+  const bool had_indices_dir = core::is_directory(indices_dir.string());
   std::error_code ec;
   fs::create_directories(index_dir, ec);
   if (ec) return Status::IOError("cannot create " + index_dir.string() + ": " + ec.message());
   auto result = run_build(o, index_dir, uuid_bytes, std::move(report));
-  if (!result.ok()) fs::remove_all(index_dir, ec);  // the dataset stays exactly as it was
+  if (!result.ok()) {  // leave the dataset exactly as it was
+    fs::remove_all(index_dir, ec);
+    if (!had_indices_dir) fs::remove(indices_dir, ec);
+  }
   return result;
 }
 

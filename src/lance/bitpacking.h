@@ -16,4 +16,11 @@ namespace lancer::lance {
 template <typename T>
 Result<size_t> unpack_inline_bitpacked(const uint8_t* data, size_t size, size_t count, T* out);
 
+// "Out-of-line" bitpacking: the width W is in the encoding, not the data.
+// Each full block of 1024 values is 1024*W/T packed words (same FastLanes
+// layout, no width word); a tail of r < 1024 values is one more packed block
+// when that is smaller (W*(1024-r) < (T-W)*r), else r raw T-bit words.
+template <typename T>
+Status unpack_out_of_line_bitpacked(const uint8_t* data, size_t size, size_t count, size_t width, T* out);
+
 }  // namespace lancer::lance

@@ -141,7 +141,7 @@ class FullZipLevelsPage final : public VectorPageReader {
 // optional definition levels and the raw values.
 class MiniBlockPage final : public VectorPageReader {
  public:
-  enum class Levels { kNone, kFlat16, kBitpacked16, kRle16 };
+  enum class Levels { kNone, kFlat16, kBitpacked16, kOutOfLine16, kRle16 };
   struct Chunk {
     uint64_t first_row;
     uint64_t rows;
@@ -150,11 +150,11 @@ class MiniBlockPage final : public VectorPageReader {
   };
 
   MiniBlockPage(const LanceFile& file, uint64_t rows, VectorType type, std::vector<Chunk> chunks, Levels levels,
-                size_t run_length_bytes, bool large_chunks, std::string where)
+                size_t level_param, bool large_chunks, std::string where)
       : VectorPageReader(file, rows, type),
         chunks_(std::move(chunks)),
         levels_(levels),
-        run_length_bytes_(run_length_bytes),
+        level_param_(level_param),
         large_chunks_(large_chunks),
         where_(std::move(where)) {}
 
@@ -233,6 +233,11 @@ class MiniBlockPage final : public VectorPageReader {
       chunk_levels_.resize(c.rows);
       auto used = unpack_inline_bitpacked<uint16_t>(p + def_at, def_size, c.rows, chunk_levels_.data());
       if (!used.ok()) return used.status().context(where + " definition levels");
+    } else if (levels_ == Levels::kOutOfLine16) {
+      chunk_levels_.resize(c.rows);
+      LANCER_RETURN_IF_ERROR(unpack_out_of_line_bitpacked<uint16_t>(p + def_at, def_size, c.rows, level_param_,
+                                                                    chunk_levels_.data())
+                                 .context(where + " definition levels"));
     } else if (levels_ == Levels::kRle16) {
       LANCER_RETURN_IF_ERROR(decode_rle_levels(p + def_at, def_size, c.rows).context(where + " definition levels"));
     }
@@ -240,7 +245,7 @@ class MiniBlockPage final : public VectorPageReader {
     return Status::OK();
   }
 
-  // [u64 values bytes][u16 level per run][run length per run, run_length_bytes_ wide]
+  // [u64 values bytes][u16 level per run][run length per run, level_param_ wide]
   Status decode_rle_levels(const uint8_t* p, uint64_t size, uint64_t rows) {
     if (size < 8) return Status::Corruption("run-length block shorter than its header");
     const uint64_t values_bytes = core::load_le<uint64_t>(p);
@@ -248,7 +253,7 @@ class MiniBlockPage final : public VectorPageReader {
       return Status::Corruption("run-length block claims " + std::to_string(values_bytes) + " bytes of values");
     }
     const uint64_t runs = values_bytes / 2;
-    if (runs * run_length_bytes_ > size - 8 - values_bytes) {
+    if (runs * level_param_ > size - 8 - values_bytes) {
       return Status::Corruption("run-length block is missing run lengths");
     }
     chunk_levels_.resize(rows);
@@ -256,7 +261,7 @@ class MiniBlockPage final : public VectorPageReader {
     uint64_t filled = 0;
     for (uint64_t r = 0; r < runs; ++r) {
       uint64_t len = 0;
-      std::memcpy(&len, lengths + r * run_length_bytes_, run_length_bytes_);
+      std::memcpy(&len, lengths + r * level_param_, level_param_);
       if (len > rows - filled) return Status::Corruption("run lengths exceed the chunk's " + std::to_string(rows) + " rows");
       std::fill_n(chunk_levels_.begin() + static_cast<std::ptrdiff_t>(filled), len, core::load_le<uint16_t>(p + 8 + 2 * r));
       filled += len;
@@ -269,7 +274,7 @@ class MiniBlockPage final : public VectorPageReader {
 
   std::vector<Chunk> chunks_;
   Levels levels_;
-  size_t run_length_bytes_;
+  size_t level_param_;  // RLE: bytes per run length; out-of-line bitpacking: packed width
   bool large_chunks_;
   std::string where_;
   int64_t loaded_ = -1;
@@ -558,7 +563,7 @@ class PageOpener {
     LANCER_ASSIGN_OR_RETURN(bool nullable, check_layers(mb.layers()));
     using L = MiniBlockPage::Levels;
     L levels = L::kNone;
-    size_t run_length_bytes = 0;
+    size_t run_length_bytes = 0;  // or the packed width, for out-of-line bitpacking
     if (mb.has_def_compression()) {
       const auto& d = mb.def_compression();
       if (d.compression_case() == v21::CompressiveEncoding::kFlat && d.flat().bits_per_value() == 16 &&
@@ -568,6 +573,13 @@ class PageOpener {
                  d.inline_bitpacking().uncompressed_bits_per_value() == 16 &&
                  !d.inline_bitpacking().has_values()) {
         levels = L::kBitpacked16;
+      } else if (d.compression_case() == v21::CompressiveEncoding::kOutOfLineBitpacking &&
+                 d.out_of_line_bitpacking().uncompressed_bits_per_value() == 16 &&
+                 d.out_of_line_bitpacking().values().compression_case() == v21::CompressiveEncoding::kFlat &&
+                 !d.out_of_line_bitpacking().values().flat().has_data() &&
+                 d.out_of_line_bitpacking().values().flat().bits_per_value() <= 16) {
+        levels = L::kOutOfLine16;
+        run_length_bytes = d.out_of_line_bitpacking().values().flat().bits_per_value();
       } else if (d.compression_case() == v21::CompressiveEncoding::kRle && is_flat(d.rle().values(), 16) &&
                  (is_flat(d.rle().run_lengths(), 8) || is_flat(d.rle().run_lengths(), 16) ||
                   is_flat(d.rle().run_lengths(), 32))) {

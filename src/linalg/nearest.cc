@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/buffer.h"
 #include "linalg/blas.h"
 #include "simd/distance.h"
 
@@ -12,7 +13,7 @@ namespace lancer::linalg {
 
 Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> centroids,
                          std::span<const float> centroid_norms, simd::Metric metric, std::span<uint32_t> labels,
-                         std::span<float> distances, core::Executor& executor) {
+                         std::span<float> distances, core::Executor& executor, std::span<const float> x_norms) {
   const size_t n = x.rows, d = x.dim, k = centroids.rows;
   if (centroids.dim != d)
     return Status::InvalidArgument("nearest_centroids: vectors have dimension " + std::to_string(d) +
@@ -29,6 +30,8 @@ Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> cent
   }
   if (l2 && centroid_norms.size() != k)
     return Status::InvalidArgument("nearest_centroids: centroid_norms must hold one value per centroid");
+  if (!x_norms.empty() && x_norms.size() != n)
+    return Status::InvalidArgument("nearest_centroids: x_norms must hold one value per vector");
   if (n == 0) return Status::OK();
 
   const size_t col_block = std::min(k, kNearestColBlock);
@@ -40,8 +43,8 @@ Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> cent
   const simd::Kernels& kern = simd::best_kernels();
 
   executor.parallel_for(blocks, grain, [&](size_t b0, size_t b1) {
-    std::vector<float> scores(row_block * col_block);
-    std::vector<float> best(row_block);
+    core::UninitVector<float> scores(row_block * col_block);
+    core::UninitVector<float> best(row_block);
     for (size_t blk = b0; blk < b1; ++blk) {
       const size_t r0 = blk * row_block;
       const size_t rows = std::min(row_block, n - r0);
@@ -57,7 +60,11 @@ Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> cent
       if (!distances.empty()) {
         float* dist = distances.data() + r0;
         if (l2) {
-          kern.norm_sqr_batch(x.row(r0), rows, d, dist);
+          if (x_norms.empty()) {
+            kern.norm_sqr_batch(x.row(r0), rows, d, dist);
+          } else {
+            std::copy_n(x_norms.data() + r0, rows, dist);
+          }
           for (size_t i = 0; i < rows; ++i) dist[i] = std::max(0.0f, dist[i] + best[i]);
         } else {
           for (size_t i = 0; i < rows; ++i) dist[i] = 1.0f + best[i];

@@ -32,9 +32,11 @@ inline size_t nearest_row_block(size_t k) {
 
 // labels[i] = the nearest centroid of row i; distances[i] (if not empty) its
 // score (l2 clamped at 0). centroid_norms: |c|^2 per centroid (l2 / cosine);
+// computed here when empty. x_norms: |x_i|^2, only read for l2 distances;
 // computed here when empty. Errors: InvalidArgument on shape mismatch.
 Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> centroids,
                          std::span<const float> centroid_norms, simd::Metric metric, std::span<uint32_t> labels,
-                         std::span<float> distances, core::Executor& executor);
+                         std::span<float> distances, core::Executor& executor,
+                         std::span<const float> x_norms = {});
 
 }  // namespace lancer::linalg

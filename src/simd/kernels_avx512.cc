@@ -328,8 +328,8 @@ size_t bounds_pass(const BoundsPass& a) {
 void add_rows_f64(const float* x, size_t d, const uint32_t* rows, size_t count, double* acc) {
   for (size_t r = 0; r < count; ++r) {
     const float* row = x + static_cast<size_t>(rows[r]) * d;
-    if (r + 1 < count) {
-      const char* next = reinterpret_cast<const char*>(x + static_cast<size_t>(rows[r + 1]) * d);
+    if (r + 4 < count) {  // rows are scattered: keep a few in flight
+      const char* next = reinterpret_cast<const char*>(x + static_cast<size_t>(rows[r + 4]) * d);
       for (size_t b = 0; b < d * sizeof(float); b += 64) _mm_prefetch(next + b, _MM_HINT_T0);
     }
     size_t j = 0;

@@ -7,6 +7,7 @@
 #include <numeric>
 #include <string>
 
+#include "core/buffer.h"
 #include "linalg/nearest.h"
 #include "linalg/norms.h"
 #include "simd/distance.h"
@@ -41,7 +42,7 @@ void update_centroids(MatrixView<const float> data, const std::vector<uint32_t>&
   for (size_t i = 0; i < n; ++i) ++counts[labels[i]];
   std::vector<uint64_t> start(k + 1, 0);
   for (size_t c = 0; c < k; ++c) start[c + 1] = start[c] + counts[c];
-  std::vector<uint32_t> order(n);
+  core::UninitVector<uint32_t> order(n);
   {
     std::vector<uint64_t> pos(start.begin(), start.end() - 1);
     for (size_t i = 0; i < n; ++i) order[pos[labels[i]]++] = static_cast<uint32_t>(i);
@@ -170,7 +171,8 @@ Result<LloydResult> lloyd(MatrixView<const float> data, size_t k, std::vector<fl
   const size_t n = data.rows, d = data.dim;
   const bool l2 = metric != Metric::kDot;
   std::vector<uint32_t> labels(n), prev(n, kNoLabel);
-  std::vector<float> dist(n), norms(l2 ? k : 0);
+  std::vector<float> dist(n), norms(l2 ? k : 0), x_norms(l2 ? n : 0);
+  if (l2) linalg::row_norms_sqr(data, x_norms, executor);
   std::vector<uint64_t> counts;
   LloydResult result;
   double prev_loss = std::numeric_limits<double>::infinity();
@@ -179,7 +181,7 @@ Result<LloydResult> lloyd(MatrixView<const float> data, size_t k, std::vector<fl
   for (int it = 1; it <= max_iters; ++it) {
     MatrixView<const float> cview(centroids.data(), k, d);
     if (l2) simd::norm_sqr_batch(centroids.data(), k, d, norms.data());
-    LANCER_RETURN_IF_ERROR(linalg::nearest_centroids(data, cview, norms, metric, labels, dist, executor));
+    LANCER_RETURN_IF_ERROR(linalg::nearest_centroids(data, cview, norms, metric, labels, dist, executor, x_norms));
     double loss = 0;
     size_t changed = 0;
     for (size_t i = 0; i < n; ++i) {
@@ -219,10 +221,22 @@ Status check_params(MatrixView<const float> sample, const KMeansParams& p) {
   return Status::OK();
 }
 
+// k-means++ runs on a random subset of at most kPlusPlusRowsPerCentroid * k
+// rows: the D^2 draw is sequential in k, so on the whole sample it would cost
+// k passes over n rows (docs/decisions/kmeans-init.md).
+constexpr size_t kPlusPlusRowsPerCentroid = 32;
+
 std::vector<float> initial_centroids(MatrixView<const float> data, size_t k, const KMeansParams& p,
                                      core::Executor& executor) {
-  return p.init == KMeansInit::kKMeansPlusPlus ? init_kmeanspp(data, k, p.seed, executor)
-                                               : init_random(data, k, p.seed);
+  if (p.init != KMeansInit::kKMeansPlusPlus) return init_random(data, k, p.seed);
+  const size_t limit = kPlusPlusRowsPerCentroid * k;
+  if (data.rows <= limit) return init_kmeanspp(data, k, p.seed, executor);
+  Random rng(derive_seed(p.seed, 0x5EED));
+  std::vector<uint32_t> rows = sample_distinct(data.rows, limit, rng);
+  std::sort(rows.begin(), rows.end());
+  std::vector<float> subset(limit * data.dim);
+  for (size_t i = 0; i < limit; ++i) std::copy_n(data.row(rows[i]), data.dim, subset.data() + i * data.dim);
+  return init_kmeanspp(MatrixView<const float>(subset.data(), limit, data.dim), k, p.seed, executor);
 }
 
 // Splits `quota` centroids over groups in proportion to their sizes (largest

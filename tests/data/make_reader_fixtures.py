@@ -53,4 +53,10 @@ make("f16x8_v2_1", 200, 8, np.float16, "2.1")
 make("u8x300_v2_2", 100, 300, np.uint8, "2.2")  # full-zip
 make("struct_f32x16_v2_2", 200, 16, np.float32, "2.2", struct=True, delete="id % 5 = 0")
 make("struct_f32x16_v2_0", 200, 16, np.float32, "2.0", struct=True)
+
+# Larger pages: pylance 14 encodes these definition levels with out-of-line
+# bitpacking (2.1; packed and raw tails) and RLE (2.2).
+make("f32x8_v2_1_levels", 3000, 8, np.float32, "2.1")
+make("f32x32_v2_1_levels", 1200, 32, np.float32, "2.1")
+make("f32x8_v2_2_levels", 3000, 8, np.float32, "2.2")
 print("fixtures written to", OUT)

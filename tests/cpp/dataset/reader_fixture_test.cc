@@ -121,7 +121,10 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, ReaderFixtureTest,
                                            Fixture{"f32x16_v2_2", "vector"}, Fixture{"f32x96_v2_2", "vector"},
                                            Fixture{"f16x8_v2_1", "vector"}, Fixture{"u8x300_v2_2", "vector"},
                                            Fixture{"struct_f32x16_v2_2", "meta.vector"},
-                                           Fixture{"struct_f32x16_v2_0", "meta.vector"}),
+                                           Fixture{"struct_f32x16_v2_0", "meta.vector"},
+                                           Fixture{"f32x8_v2_1_levels", "vector"},
+                                           Fixture{"f32x32_v2_1_levels", "vector"},
+                                           Fixture{"f32x8_v2_2_levels", "vector"}),
                          [](const auto& param_info) { return std::string(param_info.param.name); });
 
 TEST(Dataset, UnknownColumnAndVersionAreNamed) {
