@@ -29,8 +29,8 @@ def main():
     if args.large:
         cases.append(("d128_k4096", 262144, 128, 4096, 16000))
     configs = [
-        ("flat random", ["--init", "random"]),
-        ("flat kmeans++", ["--init", "kmeans++"]),
+        ("flat random", ["--init", "random", "--fanout", "0"]),
+        ("flat kmeans++", ["--init", "kmeans++", "--fanout", "0"]),
         ("hier sqrt(k) refine=0 random", ["--init", "random", "--fanout", "SQRT", "--refine", "0"]),
         ("hier sqrt(k) refine=2 random", ["--init", "random", "--fanout", "SQRT", "--refine", "2"]),
         ("hier sqrt(k) refine=0 kmeans++", ["--init", "kmeans++", "--fanout", "SQRT", "--refine", "0"]),

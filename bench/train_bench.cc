@@ -183,6 +183,8 @@ void BM_KMeans(benchmark::State& state) {
   train::KMeansParams p;
   p.num_clusters = static_cast<int>(k);
   p.tolerance = 0;
+  p.hierarchical_fanout = 0;  // flat: every iteration assigns all n rows to all k centroids
+  p.init = train::KMeansInit::kRandom;
   auto timed = [&](int max_iters, int* ran) {
     p.max_iters = max_iters;
     const auto t0 = std::chrono::steady_clock::now();
@@ -265,8 +267,10 @@ BENCHMARK(BM_PqEncode)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
+// SQ encoding of state.range(0) values (2^16: cache-resident, compute speed;
+// 2^26: from DRAM, compare with BM_MemoryReadWrite).
 void BM_SqEncode(benchmark::State& state) {
-  const size_t n = 1 << 16, d = 1024;
+  const size_t d = 1024, n = state.range(0) / d;
   auto x = make_data(n, d, 7, 4);
   auto model = train::sq_from_bounds(static_cast<int>(d), -8.0, 8.0);
   std::vector<uint8_t> codes(n * d);
@@ -277,7 +281,7 @@ void BM_SqEncode(benchmark::State& state) {
   state.counters["GB_per_s"] =
       benchmark::Counter(double(n * d * 5) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(BM_SqEncode)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_SqEncode)->Arg(1 << 16)->Arg(1 << 26)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // Memory bandwidth reference for SQ: the same traffic (read 4 bytes, write 1
 // per value) with no arithmetic: a SIMD sum over the input and a memset of the output.

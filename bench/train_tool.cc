@@ -2,7 +2,7 @@
 // (bench/train_vs_faiss.py): reads .npy inputs, runs one step, writes .npy
 // outputs and prints one JSON line with the wall time of the step alone.
 //   train_tool kmeans  --data X.npy --k K [--iters 50] [--tol 0] [--seed 0] [--metric l2]
-//                      [--init random|kmeans++] [--fanout 0] [--refine 2] --out C.npy
+//                      [--init random|kmeans++] [--fanout -1 (auto) | 0 (flat) | F] [--refine 2] --out C.npy
 //   train_tool pq      --data X.npy --m M [--nbits 8] [--iters 50] [--tol 0] [--seed 0] --out CB.npy
 //   train_tool encode  --data X.npy --codebook CB.npy --m M [--nbits 8] [--repeat 3] --out CODES.npy
 //   train_tool assign  --data X.npy --centroids C.npy [--metric l2] [--repeat 3] --out LABELS.npy
@@ -88,8 +88,8 @@ int main(int argc, char** argv) {
     p.tolerance = std::atof(get("tol", "0").c_str());
     p.seed = std::strtoull(get("seed", "0").c_str(), nullptr, 10);
     p.metric = *simd::parse_metric(get("metric", "l2"));
-    p.init = get("init", "random") == "kmeans++" ? train::KMeansInit::kKMeansPlusPlus : train::KMeansInit::kRandom;
-    p.hierarchical_fanout = std::atoi(get("fanout", "0").c_str());
+    p.init = get("init", "kmeans++") == "kmeans++" ? train::KMeansInit::kKMeansPlusPlus : train::KMeansInit::kRandom;
+    p.hierarchical_fanout = std::atoi(get("fanout", "-1").c_str());
     p.refine_iters = std::atoi(get("refine", "2").c_str());
     const auto t0 = std::chrono::steady_clock::now();
     auto m = train::train_kmeans(x.view(), p, pool);

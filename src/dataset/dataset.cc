@@ -126,6 +126,11 @@ std::string index_type_name(const google::protobuf::Any& details, std::string* m
 
 }  // namespace
 
+const google::protobuf::RepeatedPtrField<::lance::table::IndexMetadata>& Dataset::raw_indices() const {
+  static const google::protobuf::RepeatedPtrField<::lance::table::IndexMetadata> kNone;
+  return manifest_.index_section ? manifest_.index_section->indices() : kNone;
+}
+
 Result<std::vector<IndexInfo>> Dataset::indices() const {
   std::vector<IndexInfo> out;
   if (!manifest_.index_section) return out;

@@ -73,6 +73,8 @@ class Dataset {
   std::string data_storage_version() const { return manifest_.manifest.data_format().version(); }
 
   Result<std::vector<IndexInfo>> indices() const;
+  // The index section's entries as stored (empty without an index section).
+  const google::protobuf::RepeatedPtrField<::lance::table::IndexMetadata>& raw_indices() const;
   // Resolves a top-level name or a dotted path to a vector field.
   Result<VectorColumn> vector_column(const std::string& path) const;
 

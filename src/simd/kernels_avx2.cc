@@ -300,19 +300,30 @@ void add_rows_f64(const float* x, size_t d, const uint32_t* rows, size_t count, 
   }
 }
 
+// Division-free and bit-exact, as in kernels_avx512.cc.
 void sq_encode(const float* x, size_t n, double start, double range, uint8_t* out) {
   const __m256d vstart = _mm256_set1_pd(start), vrange = _mm256_set1_pd(range);
+  const __m256d vinv = _mm256_set1_pd(1.0 / range);
   const __m256d v255 = _mm256_set1_pd(255.0), zero = _mm256_setzero_pd();
+  const __m256d lo_eps = _mm256_set1_pd(1e-12), hi_eps = _mm256_set1_pd(1.0 - 1e-12);
+  auto floor4 = [&](__m256d v) {
+    const __m256d a = _mm256_mul_pd(_mm256_sub_pd(v, vstart), v255);
+    __m256d q = _mm256_mul_pd(a, vinv);
+    __m256d c = _mm256_floor_pd(q);
+    const __m256d frac = _mm256_sub_pd(q, c);
+    const __m256d close = _mm256_or_pd(_mm256_cmp_pd(frac, lo_eps, _CMP_LT_OQ), _mm256_cmp_pd(frac, hi_eps, _CMP_GT_OQ));
+    if (_mm256_movemask_pd(close)) {
+      q = _mm256_blendv_pd(q, _mm256_div_pd(a, vrange), close);
+      c = _mm256_floor_pd(q);
+    }
+    return _mm256_cvttpd_epi32(_mm256_min_pd(_mm256_max_pd(c, zero), v255));  // NaN -> 0
+  };
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m256 f = _mm256_loadu_ps(x + i);
-    __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(f));
-    __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1));
-    lo = _mm256_div_pd(_mm256_mul_pd(_mm256_sub_pd(lo, vstart), v255), vrange);
-    hi = _mm256_div_pd(_mm256_mul_pd(_mm256_sub_pd(hi, vstart), v255), vrange);
-    lo = _mm256_min_pd(_mm256_max_pd(lo, zero), v255);  // NaN -> 0
-    hi = _mm256_min_pd(_mm256_max_pd(hi, zero), v255);
-    const __m128i i16 = _mm_packus_epi32(_mm256_cvttpd_epi32(lo), _mm256_cvttpd_epi32(hi));
+    const __m128i lo = floor4(_mm256_cvtps_pd(_mm256_castps256_ps128(f)));
+    const __m128i hi = floor4(_mm256_cvtps_pd(_mm256_extractf128_ps(f, 1)));
+    const __m128i i16 = _mm_packus_epi32(lo, hi);
     _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i), _mm_packus_epi16(i16, i16));
   }
   for (; i < n; ++i) {

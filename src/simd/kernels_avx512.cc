@@ -343,19 +343,33 @@ void add_rows_f64(const float* x, size_t d, const uint32_t* rows, size_t count, 
   }
 }
 
+// Division-free SQ codes that are still bit-exact with the reference: the
+// quotient (x - start) * 255 / range is formed as a product with 1 / range,
+// which is within a few ulps of the divided value; only when that product
+// lies within 1e-12 of an integer (where the two could floor differently) is
+// the lane divided exactly.
 void sq_encode(const float* x, size_t n, double start, double range, uint8_t* out) {
   const __m512d vstart = _mm512_set1_pd(start), vrange = _mm512_set1_pd(range);
+  const __m512d vinv = _mm512_set1_pd(1.0 / range);
   const __m512d v255 = _mm512_set1_pd(255.0), zero = _mm512_setzero_pd();
+  const __m512d lo_eps = _mm512_set1_pd(1e-12), hi_eps = _mm512_set1_pd(1.0 - 1e-12);
+  auto floor8 = [&](__m512d v) {
+    const __m512d a = _mm512_mul_pd(_mm512_sub_pd(v, vstart), v255);
+    __m512d q = _mm512_mul_pd(a, vinv);
+    __m512d c = _mm512_roundscale_pd(q, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    const __m512d frac = _mm512_sub_pd(q, c);
+    const __mmask8 close = _mm512_cmp_pd_mask(frac, lo_eps, _CMP_LT_OQ) | _mm512_cmp_pd_mask(frac, hi_eps, _CMP_GT_OQ);
+    if (close) {
+      q = _mm512_mask_div_pd(q, close, a, vrange);
+      c = _mm512_mask_roundscale_pd(c, close, q, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    }
+    // max(c, 0) returns 0 for NaN c (the second operand wins on NaN).
+    return _mm512_cvttpd_epi32(_mm512_min_pd(_mm512_max_pd(c, zero), v255));
+  };
   auto codes = [&](__m512 f) {
-    __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(f));
-    __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1)));
-    lo = _mm512_div_pd(_mm512_mul_pd(_mm512_sub_pd(lo, vstart), v255), vrange);
-    hi = _mm512_div_pd(_mm512_mul_pd(_mm512_sub_pd(hi, vstart), v255), vrange);
-    // max(t, 0) returns 0 for NaN t (the second operand wins on NaN).
-    lo = _mm512_min_pd(_mm512_max_pd(lo, zero), v255);
-    hi = _mm512_min_pd(_mm512_max_pd(hi, zero), v255);
-    const __m512i i32 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvttpd_epi32(lo)), _mm512_cvttpd_epi32(hi), 1);
-    return i32;
+    const __m256i lo = floor8(_mm512_cvtps_pd(_mm512_castps512_ps256(f)));
+    const __m256i hi = floor8(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1))));
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
   };
   size_t i = 0;
   for (; i + 16 <= n; i += 16)

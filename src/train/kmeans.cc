@@ -218,6 +218,8 @@ Status check_params(MatrixView<const float> sample, const KMeansParams& p) {
                                    std::to_string(sample.rows) + " vectors; use fewer partitions or a larger sample");
   if (p.tolerance < 0 || !std::isfinite(p.tolerance))
     return Status::InvalidArgument("k-means: tolerance must be finite and >= 0");
+  if (p.hierarchical_fanout < kAutoFanout || p.refine_iters < 0)
+    return Status::InvalidArgument("k-means: hierarchical_fanout must be -1 (auto), 0 (flat) or > 1; refine_iters >= 0");
   return Status::OK();
 }
 
@@ -331,9 +333,13 @@ Result<std::shared_ptr<const KMeansModel>> train_kmeans(MatrixView<const float> 
   model->k = params.num_clusters;
   model->dim = static_cast<int>(d);
   model->metric = params.metric;
-  if (params.hierarchical_fanout > 1 && static_cast<size_t>(params.hierarchical_fanout) < k) {
-    LANCER_ASSIGN_OR_RETURN(model->centroids,
-                            train_hierarchical(data, params, executor, &model->loss, &model->iterations));
+  KMeansParams p = params;
+  if (p.hierarchical_fanout == kAutoFanout) {
+    p.hierarchical_fanout =
+        k > static_cast<size_t>(kAutoHierarchicalAbove) ? static_cast<int>(std::lround(std::sqrt(double(k)))) : 0;
+  }
+  if (p.hierarchical_fanout > 1 && static_cast<size_t>(p.hierarchical_fanout) < k) {
+    LANCER_ASSIGN_OR_RETURN(model->centroids, train_hierarchical(data, p, executor, &model->loss, &model->iterations));
   } else {
     model->centroids = initial_centroids(data, k, params, executor);
     LANCER_ASSIGN_OR_RETURN(auto res, lloyd(data, k, model->centroids, params.metric, params.max_iters,

@@ -28,10 +28,17 @@ using linalg::MatrixView;
 using simd::Metric;
 
 enum class KMeansInit {
-  kRandom,          // k distinct sample rows (Lance and FAISS's default)
-  kKMeansPlusPlus,  // D^2 sampling, sequential in k
+  kRandom,          // k distinct sample rows (Lance's and FAISS's default)
+  kKMeansPlusPlus,  // D^2 sampling on at most 32 * k sample rows
 };
 
+// hierarchical_fanout value: two-level training with round(sqrt(k)) groups
+// when k > kAutoHierarchicalAbove, flat otherwise.
+inline constexpr int kAutoFanout = -1;
+inline constexpr int kAutoHierarchicalAbove = 256;
+
+// Defaults chosen by measurement: docs/decisions/kmeans-init.md and
+// docs/decisions/hierarchical-kmeans.md.
 struct KMeansParams {
   int num_clusters = 0;
   int max_iters = 50;  // Lance's default
@@ -40,12 +47,11 @@ struct KMeansParams {
   double tolerance = 1e-4;
   uint64_t seed = 0;
   Metric metric = Metric::kL2;
-  KMeansInit init = KMeansInit::kRandom;
-  // Two-level training for large k: 0 = flat; otherwise the sample is first
-  // clustered into `hierarchical_fanout` groups and each group's quota of the
-  // k centroids (proportional to its size) is trained on its own rows, then
-  // `refine_iters` global Lloyd iterations run over all k.
-  int hierarchical_fanout = 0;
+  KMeansInit init = KMeansInit::kKMeansPlusPlus;
+  // 0 = flat; f > 1 = two-level: the sample is clustered into f groups, each
+  // group's share of the k centroids (proportional to its size) is trained on
+  // its own rows, then `refine_iters` Lloyd iterations run over all k.
+  int hierarchical_fanout = kAutoFanout;
   int refine_iters = 2;
 };
 
@@ -57,7 +63,7 @@ struct KMeansModel {
   // Sum over the sample of the distance to its centroid at the last assignment
   // (squared L2; 1 - x.c for dot). 0 for user-supplied centroids.
   double loss = 0;
-  int iterations = 0;  // Lloyd iterations run (0 for user-supplied centroids)
+  int iterations = 0;  // Lloyd iterations run, summed over sub-problems (0 if supplied)
 
   MatrixView<const float> view() const { return {centroids.data(), static_cast<size_t>(k), static_cast<size_t>(dim)}; }
 };

@@ -17,6 +17,7 @@ struct Command {
 Command add_inspect_command(CLI::App& app);
 Command add_export_command(CLI::App& app);
 Command add_create_index_command(CLI::App& app);
+Command add_search_command(CLI::App& app);
 
 // Prints "lancer: <status>" to stderr and returns the exit code for it.
 int report_error(const Status& status);

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
       lancer::cli::add_inspect_command(app),
       lancer::cli::add_export_command(app),
       lancer::cli::add_create_index_command(app),
+      lancer::cli::add_search_command(app),
   };
   try {
     app.parse(argc, argv);

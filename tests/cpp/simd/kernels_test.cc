@@ -242,6 +242,23 @@ TEST(Sq, BitExactWithLanceFormula) {
     sq_encode(x.data() + 10, 5, 1.5, 1.5, z.data(), level);
     for (auto c : z) EXPECT_EQ(c, 0);
   }
+  // Values on and next to every code boundary (where a division-free kernel
+  // could floor differently), for a few bound pairs.
+  for (auto [s0, e0] : {std::pair<double, double>{start, end}, {0.0, 255.0}, {-1.0, 1.0}, {0.1, 0.7}, {-3.0, 1e-3}}) {
+    std::vector<float> g;
+    for (int c = -2; c <= 258; ++c) {
+      const float v = static_cast<float>(s0 + (e0 - s0) * c / 255.0);
+      g.push_back(v);
+      g.push_back(std::nextafter(v, 1e30f));
+      g.push_back(std::nextafter(v, -1e30f));
+    }
+    for (SimdLevel level : levels()) {
+      std::vector<uint8_t> out(g.size());
+      sq_encode(g.data(), g.size(), s0, e0, out.data(), level);
+      for (size_t i = 0; i < g.size(); ++i)
+        ASSERT_EQ(out[i], lance_sq(g[i], s0, e0)) << simd_level_name(level) << " " << g[i] << " in [" << s0 << ", " << e0 << "]";
+    }
+  }
   // The example row of lance-format.md 5.6: codes 99, 130, 83, 102.
   const float row[4] = {-3.6617f, -0.7674f, -5.1129f, -3.3892f};
   uint8_t codes[4];

@@ -80,6 +80,7 @@ TEST(KMeans, RandomInitConvergesAndLossMatchesAssignment) {
   params.num_clusters = 32;
   params.tolerance = 0;
   params.max_iters = 100;
+  params.init = KMeansInit::kRandom;
   auto model = train_kmeans({x.data(), n, d}, params, pool);
   ASSERT_TRUE(model.ok());
   EXPECT_LE((*model)->iterations, 100);
@@ -207,6 +208,23 @@ TEST(KMeans, EmptyClustersAreSplitFromTheLargest) {
   EXPECT_GE(total, 4);  // splitting keeps clusters alive instead of leaving them empty
 }
 
+TEST(KMeans, AutoIsHierarchicalAboveTheThreshold) {
+  const size_t n = 300 * 20, d = 4;
+  auto x = gaussian(n * d, 12);
+  core::ThreadPool pool(2);
+  KMeansParams params;
+  params.num_clusters = 300;  // > 256: two-level with round(sqrt(300)) = 17 groups
+  params.max_iters = 5;
+  auto a = train_kmeans({x.data(), n, d}, params, pool);
+  params.hierarchical_fanout = 17;
+  auto b = train_kmeans({x.data(), n, d}, params, pool);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ((*a)->centroids, (*b)->centroids);
+  EXPECT_EQ((*a)->centroids.size(), 300 * d);
+  params.hierarchical_fanout = -2;
+  EXPECT_EQ(train_kmeans({x.data(), n, d}, params, pool).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(KMeans, UserCentroidsAndErrors) {
   core::InlineExecutor ex;
   auto m = kmeans_from_centroids({0, 0, 1, 1, 2, 2}, 2, Metric::kL2);
@@ -240,6 +258,7 @@ TEST(KMeans, HierarchicalProducesKCentroidsCloseToFlat) {
   KMeansParams params;
   params.num_clusters = 64;
   params.seed = 2;
+  params.hierarchical_fanout = 0;
   auto flat = train_kmeans({p.points.data(), n, d}, params, pool);
   params.hierarchical_fanout = 8;
   auto hier = train_kmeans({p.points.data(), n, d}, params, pool);

@@ -1,0 +1,65 @@
+#include "dataset/take.h"
+
+#include <algorithm>
+#include <map>
+#include <memory>
+
+#include "core/file_io.h"
+
+namespace lancer::dataset {
+
+Status take_vectors(const Dataset& ds, const VectorColumn& column, std::span<const uint64_t> addresses,
+                    std::vector<uint8_t>* values, std::vector<uint8_t>* valid) {
+  if (ds.has_stable_row_ids()) {
+    return Status::NotSupported(ds.root() + " uses stable row ids; taking rows by id is not implemented");
+  }
+  const size_t rb = column.type.row_bytes();
+  values->assign(addresses.size() * rb, 0);
+  valid->assign(addresses.size(), 0);
+  // Group the requests by fragment so each data file is opened once.
+  std::map<uint64_t, std::vector<size_t>> by_fragment;
+  for (size_t i = 0; i < addresses.size(); ++i) by_fragment[addresses[i] >> 32].push_back(i);
+  const auto& frags = ds.fragments();
+  for (const auto& [frag_id, wanted] : by_fragment) {
+    auto it = std::find_if(frags.begin(), frags.end(), [&](const FragmentInfo& f) { return f.id == frag_id; });
+    if (it == frags.end()) {
+      return Status::NotFound("row address " + std::to_string(addresses[wanted[0]]) + ": fragment " +
+                              std::to_string(frag_id) + " is not in version " + std::to_string(ds.version()));
+    }
+    std::shared_ptr<const lance::LanceFile> file;
+    size_t col = 0;
+    for (const auto& df : it->files) {
+      for (size_t k = 0; k < df.fields.size() && k < df.column_indices.size(); ++k) {
+        if (df.fields[k] != column.field_id || df.column_indices[k] < 0) continue;
+        const std::string display = "data/" + df.path;
+        LANCER_ASSIGN_OR_RETURN(file, lance::LanceFile::open(core::join_path(ds.root(), display), display));
+        col = static_cast<size_t>(df.column_indices[k]);
+      }
+    }
+    if (!file) continue;  // the column is absent: every row null
+    if (col >= file->num_columns()) return Status::Corruption(file->name() + ": column " + std::to_string(col) + " missing");
+    const auto& pages = file->column(col).pages;
+    std::vector<uint64_t> page_start(pages.size() + 1, 0);
+    for (size_t p = 0; p < pages.size(); ++p) page_start[p + 1] = page_start[p] + pages[p].num_rows;
+    std::map<size_t, std::unique_ptr<lance::VectorPageReader>> readers;
+    for (size_t i : wanted) {
+      const uint64_t offset = addresses[i] & 0xffffffffu;
+      if (offset >= page_start.back()) {
+        return Status::NotFound("row address " + std::to_string(addresses[i]) + " is past the end of fragment " +
+                                std::to_string(frag_id));
+      }
+      const size_t p = static_cast<size_t>(std::upper_bound(page_start.begin(), page_start.end(), offset) -
+                                           page_start.begin()) - 1;
+      auto& reader = readers[p];
+      if (!reader) {
+        auto opened = lance::VectorPageReader::open(*file, col, p, column.type);
+        if (!opened.ok()) return opened.status().context(file->name() + " (" + column.path + ")");
+        reader = std::move(opened).value();
+      }
+      LANCER_RETURN_IF_ERROR(reader->read(offset - page_start[p], 1, values->data() + i * rb, valid->data() + i));
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace lancer::dataset
