@@ -10,6 +10,7 @@
 
 #include "build/spill.h"
 #include "core/executor.h"
+#include "core/half.h"
 #include "core/npy.h"
 #include "core/uuid.h"
 #include "dataset/vector_stream.h"
@@ -18,6 +19,7 @@
 #include "lance/commit.h"
 #include "lance/roaring.h"
 #include "linalg/norms.h"
+#include "simd/distance.h"
 #include "train/kmeans.h"
 #include "train/random.h"
 
@@ -69,6 +71,20 @@ Result<std::vector<float>> load_f32_npy(const std::string& path, std::vector<uin
   return out;
 }
 
+// The batch's vectors as float32 (float16 converted).
+const float* as_f32(const dataset::VectorBatch& b, std::vector<float>* scratch) {
+  if (b.type.element == lance::ElementType::kFloat32) return reinterpret_cast<const float*>(b.values.data());
+  scratch->resize(b.num_rows * b.type.dim);
+  simd::f16_to_f32(reinterpret_cast<const uint16_t*>(b.values.data()), scratch->size(), scratch->data());
+  return scratch->data();
+}
+
+// Values as a float16 column stores them: the model is rounded once so that
+// assignment and encoding use exactly what the index files record.
+void round_to_half(std::vector<float>* v) {
+  for (float& x : *v) x = core::half_to_float(core::float_to_half(x));
+}
+
 // Uniform sample of the finite vectors (reservoir sampling, seeded).
 struct Sample {
   std::vector<float> data;
@@ -83,10 +99,11 @@ Result<Sample> draw_sample(std::shared_ptr<const dataset::Dataset> ds, const std
   s.data.resize(want * dim);
   uint64_t seen = 0;
   dataset::VectorBatch batch;
+  std::vector<float> scratch;
   for (;;) {
     LANCER_ASSIGN_OR_RETURN(bool more, stream->next(&batch));
     if (!more) break;
-    const float* v = reinterpret_cast<const float*>(batch.values.data());
+    const float* v = as_f32(batch, &scratch);
     for (size_t i = 0; i < batch.num_rows; ++i) {
       const float* row = v + i * dim;
       if (!finite_row(row, dim)) continue;
@@ -133,10 +150,11 @@ Result<CreateIndexReport> run_build(const CreateIndexOptions& o, const fs::path&
   model->type = type;
   model->metric = *metric;
   model->column = column.type;
-  if (column.type.element != lance::ElementType::kFloat32) {
-    return Status::NotSupported("column " + o.column + " holds " + lance::element_type_name(column.type.element) +
-                                " vectors; lancer indexes float32 vectors only so far");
+  if (column.type.element == lance::ElementType::kUInt8) {
+    return Status::NotSupported("column " + o.column + " holds uint8 vectors; lancer indexes float32 and float16 "
+                                "vectors so far");
   }
+  const bool half = column.type.element == lance::ElementType::kFloat16;
   const size_t dim = column.type.dim;
   report.read_version = ds->version();
   report.fragments = ds->fragments().size();
@@ -187,6 +205,10 @@ Result<CreateIndexReport> run_build(const CreateIndexOptions& o, const fs::path&
   }
   model->num_partitions = static_cast<uint32_t>(nlist);
   model->centroids = kmeans->centroids;
+  if (half) {
+    round_to_half(&model->centroids);
+    LANCER_ASSIGN_OR_RETURN(kmeans, train::kmeans_from_centroids(model->centroids, static_cast<int>(dim), *metric));
+  }
   model->loss = kmeans->loss;
   report.train_ivf_s = seconds_since(t);
 
@@ -215,6 +237,11 @@ Result<CreateIndexReport> run_build(const CreateIndexOptions& o, const fs::path&
       pp.seed = train::derive_seed(o.seed, 2);
       LANCER_ASSIGN_OR_RETURN(model->pq, train::train_pq(MatrixView<const float>(pq_view), pp, pool));
     }
+    if (half) {
+      std::vector<float> cb = model->pq->codebook;
+      round_to_half(&cb);
+      LANCER_ASSIGN_OR_RETURN(model->pq, train::pq_from_codebook(std::move(cb), static_cast<int>(dim), m, o.num_bits));
+    }
   } else if (type == ivf::IndexType::kSq) {
     LANCER_ASSIGN_OR_RETURN(model->sq, train::train_sq(MatrixView<const float>(sample_view), pool));
   }
@@ -229,14 +256,15 @@ Result<CreateIndexReport> run_build(const CreateIndexOptions& o, const fs::path&
   {
     LANCER_ASSIGN_OR_RETURN(auto stream, dataset::VectorStream::open(ds, o.column));
     dataset::VectorBatch batch;
-    std::vector<float> x, resid;
+    std::vector<float> x, resid, scratch;
+    std::vector<uint16_t> halves;
     std::vector<uint32_t> labels;
     std::vector<uint64_t> ids;
     std::vector<uint8_t> codes;
     for (;;) {
       LANCER_ASSIGN_OR_RETURN(bool more, stream->next(&batch));
       if (!more) break;
-      const float* v = reinterpret_cast<const float*>(batch.values.data());
+      const float* v = as_f32(batch, &scratch);
       x.clear();
       ids.clear();
       for (size_t i = 0; i < batch.num_rows; ++i) {
@@ -251,7 +279,11 @@ Result<CreateIndexReport> run_build(const CreateIndexOptions& o, const fs::path&
       labels.resize(n);
       LANCER_RETURN_IF_ERROR(train::assign_partitions(*kmeans, xv, labels, {}, pool));
       const uint8_t* storage = reinterpret_cast<const uint8_t*>(x.data());
-      if (type == ivf::IndexType::kSq) {
+      if (type == ivf::IndexType::kFlat && half) {  // stored as the column's float16
+        halves.resize(x.size());
+        for (size_t i = 0; i < x.size(); ++i) halves[i] = core::float_to_half(x[i]);
+        storage = reinterpret_cast<const uint8_t*>(halves.data());
+      } else if (type == ivf::IndexType::kSq) {
         codes.resize(n * rb);
         LANCER_RETURN_IF_ERROR(train::sq_encode(*model->sq, xv, codes, pool));
         storage = codes.data();

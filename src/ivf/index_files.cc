@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "core/half.h"
 #include "index.pb.h"
 
 namespace lancer::ivf {
@@ -45,11 +46,20 @@ std::string storage_metadata(const IndexModel& m) {
   return "[" + json_string(inner) + "]";
 }
 
-::lance::index::pb::Tensor f32_tensor(const std::vector<float>& data, std::vector<uint32_t> shape) {
+// Centroids and codebooks are stored in the column's element type (format notes 5.2).
+::lance::index::pb::Tensor make_tensor(const std::vector<float>& data, std::vector<uint32_t> shape,
+                                       lance::ElementType element) {
   ::lance::index::pb::Tensor t;
-  t.set_data_type(::lance::index::pb::Tensor::FLOAT32);
   for (uint32_t s : shape) t.add_shape(s);
-  t.set_data(reinterpret_cast<const char*>(data.data()), data.size() * sizeof(float));
+  if (element == lance::ElementType::kFloat16) {
+    t.set_data_type(::lance::index::pb::Tensor::FLOAT16);
+    std::vector<uint16_t> halves(data.size());
+    for (size_t i = 0; i < data.size(); ++i) halves[i] = core::float_to_half(data[i]);
+    t.set_data(reinterpret_cast<const char*>(halves.data()), halves.size() * sizeof(uint16_t));
+  } else {
+    t.set_data_type(::lance::index::pb::Tensor::FLOAT32);
+    t.set_data(reinterpret_cast<const char*>(data.data()), data.size() * sizeof(float));
+  }
   return t;
 }
 
@@ -78,9 +88,8 @@ size_t IndexModel::storage_row_bytes() const {
 }
 
 Status IndexModel::validate() const {
-  if (column.element != lance::ElementType::kFloat32) {
-    return Status::NotSupported(std::string("indexing ") + lance::element_type_name(column.element) +
-                                " vectors is not implemented yet (float32 only)");
+  if (column.element == lance::ElementType::kUInt8) {
+    return Status::NotSupported("indexing uint8 vectors is not implemented yet (float32 and float16 only)");
   }
   if (num_partitions == 0 || centroids.size() != size_t{num_partitions} * column.dim) {
     return Status::InvalidArgument("centroids do not match " + std::to_string(num_partitions) + " partitions of " +
@@ -103,7 +112,8 @@ Result<uint64_t> write_index_file(const std::string& path, const IndexModel& mod
     ivf.add_offsets(0);
     ivf.add_lengths(0);
   }
-  *ivf.mutable_centroids_tensor() = f32_tensor(model.centroids, {model.num_partitions, model.column.dim});
+  *ivf.mutable_centroids_tensor() =
+      make_tensor(model.centroids, {model.num_partitions, model.column.dim}, model.column.element);
   ivf.set_loss(model.loss);
   const std::string ivf_bytes = ivf.SerializeAsString();
   LANCER_ASSIGN_OR_RETURN(uint32_t ivf_index, writer->add_global_buffer(ivf_bytes.data(), ivf_bytes.size()));
@@ -179,7 +189,8 @@ Result<uint64_t> AuxiliaryFileWriter::finish() {
   const std::string ivf_bytes = ivf.SerializeAsString();
   LANCER_ASSIGN_OR_RETURN(uint32_t ivf_index, writer_->add_global_buffer(ivf_bytes.data(), ivf_bytes.size()));
   if (m.type == IndexType::kPq) {
-    const auto codebook = f32_tensor(m.pq->codebook, {static_cast<uint32_t>(m.pq->num_codewords()), m.column.dim});
+    const auto codebook =
+        make_tensor(m.pq->codebook, {static_cast<uint32_t>(m.pq->num_codewords()), m.column.dim}, m.column.element);
     const std::string bytes = codebook.SerializeAsString();
     LANCER_ASSIGN_OR_RETURN(uint32_t position, writer_->add_global_buffer(bytes.data(), bytes.size()));
     if (position != 2) return Status::Internal("PQ codebook landed at global buffer " + std::to_string(position));

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/file_io.h"
+#include "core/half.h"
 #include "core/uuid.h"
 #include "dataset/take.h"
 #include "dataset/vector_stream.h"
@@ -23,7 +24,39 @@ namespace {
 enum class Kind { kFlat, kSq, kPq };
 enum class Metric { kL2, kCosine, kDot };
 
+// A float32 or float16 tensor's values as float32; empty if it is neither.
+std::vector<float> tensor_floats(const ::lance::index::pb::Tensor& t) {
+  std::vector<float> out;
+  if (t.data_type() == ::lance::index::pb::Tensor::FLOAT32 && t.data().size() % 4 == 0) {
+    out.resize(t.data().size() / 4);
+    std::memcpy(out.data(), t.data().data(), t.data().size());
+  } else if (t.data_type() == ::lance::index::pb::Tensor::FLOAT16 && t.data().size() % 2 == 0) {
+    out.resize(t.data().size() / 2);
+    for (size_t i = 0; i < out.size(); ++i) {
+      uint16_t h;
+      std::memcpy(&h, t.data().data() + 2 * i, 2);
+      out[i] = core::half_to_float(h);
+    }
+  }
+  return out;
+}
+
+// Stored vectors (float32 or float16 bytes) as float32.
+void to_floats(const uint8_t* data, size_t n, lance::ElementType element, std::vector<float>* out) {
+  out->resize(n);
+  if (element == lance::ElementType::kFloat32) {
+    std::memcpy(out->data(), data, n * 4);
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    uint16_t h;
+    std::memcpy(&h, data + 2 * i, 2);
+    (*out)[i] = core::half_to_float(h);
+  }
+}
+
 struct Segment {
+  lance::ElementType element = lance::ElementType::kFloat32;
   Kind kind = Kind::kFlat;
   Metric metric = Metric::kL2;
   uint32_t dim = 0, nlist = 0;
@@ -100,13 +133,12 @@ Result<Segment> open_segment(const std::string& root, const ::lance::table::Inde
   s.dim = column.dim;
   LANCER_ASSIGN_OR_RETURN(auto ivf, read_ivf(*index_file));
   const auto& t = ivf.centroids_tensor();
-  if (t.data_type() != ::lance::index::pb::Tensor::FLOAT32 || t.shape_size() != 2 || t.shape(1) != s.dim ||
-      t.data().size() != size_t{t.shape(0)} * s.dim * 4) {
-    return Status::NotSupported(index_file->name() + ": centroids are not a float32 [nlist, dim] tensor");
+  s.centroids = tensor_floats(t);
+  if (t.shape_size() != 2 || t.shape(1) != s.dim || s.centroids.size() != size_t{t.shape(0)} * s.dim) {
+    return Status::NotSupported(index_file->name() + ": centroids are not a float32/float16 [nlist, dim] tensor");
   }
   s.nlist = t.shape(0);
-  s.centroids.resize(size_t{s.nlist} * s.dim);
-  std::memcpy(s.centroids.data(), t.data().data(), t.data().size());
+  s.element = column.element;
   LANCER_ASSIGN_OR_RETURN(auto aux_ivf, read_ivf(*s.aux));
   if (aux_ivf.offsets_size() != static_cast<int>(s.nlist) || aux_ivf.lengths_size() != static_cast<int>(s.nlist)) {
     return Status::Corruption(s.aux->name() + ": partition table does not match " + std::to_string(s.nlist) + " centroids");
@@ -136,12 +168,13 @@ Result<Segment> open_segment(const std::string& root, const ::lance::table::Inde
     if (s.nbits != 8) return Status::NotSupported("searching 4-bit PQ is not implemented");
     LANCER_ASSIGN_OR_RETURN(auto cb_bytes, s.aux->read_global_buffer(q["codebook_position"].get<size_t>()));
     ::lance::index::pb::Tensor cb;
-    if (!cb.ParseFromArray(cb_bytes.data(), static_cast<int>(cb_bytes.size())) ||
-        cb.data().size() != size_t{256} * s.dim * 4) {
-      return Status::Corruption(s.aux->name() + ": PQ codebook tensor is malformed");
+    if (!cb.ParseFromArray(cb_bytes.data(), static_cast<int>(cb_bytes.size()))) {
+      return Status::Corruption(s.aux->name() + ": PQ codebook tensor does not parse");
     }
-    s.codebook.resize(size_t{256} * s.dim);
-    std::memcpy(s.codebook.data(), cb.data().data(), cb.data().size());
+    s.codebook = tensor_floats(cb);
+    if (s.codebook.size() != size_t{256} * s.dim) {
+      return Status::Corruption(s.aux->name() + ": PQ codebook tensor is not 256 x " + std::to_string(s.dim));
+    }
     s.storage_bytes = static_cast<size_t>(s.m);
   }
   return s;
@@ -176,7 +209,7 @@ Status search_segment(const Segment& s, const float* query, size_t nprobes, std:
   std::partial_sort(parts.begin(), parts.begin() + static_cast<std::ptrdiff_t>(nprobes), parts.end());
   std::vector<uint64_t> ids;
   std::vector<uint8_t> storage;
-  std::vector<float> table, resid(d);
+  std::vector<float> table, resid(d), flat;
   for (size_t i = 0; i < nprobes; ++i) {
     const uint32_t p = static_cast<uint32_t>(parts[i].second);
     const uint64_t n = s.lengths[p], first = s.offsets[p];
@@ -186,7 +219,8 @@ Status search_segment(const Segment& s, const float* query, size_t nprobes, std:
     LANCER_RETURN_IF_ERROR(read_rows(*s.aux, s.rowid_col, first, n, 8, reinterpret_cast<uint8_t*>(ids.data())));
     LANCER_RETURN_IF_ERROR(read_rows(*s.aux, s.storage_col, first, n, s.storage_bytes, storage.data()));
     if (s.kind == Kind::kFlat) {
-      const float* v = reinterpret_cast<const float*>(storage.data());
+      to_floats(storage.data(), n * d, s.element, &flat);
+      const float* v = flat.data();
       for (uint64_t r = 0; r < n; ++r) out->push_back({exact_distance(s.metric, q.data(), v + r * d, d), ids[r]});
     } else if (s.kind == Kind::kSq) {
       const double scale = (s.sq_end - s.sq_start) / 255.0;
@@ -255,8 +289,8 @@ Result<std::vector<std::vector<SearchHit>>> search_index(const SearchOptions& o,
     column = col;
   }
   if (!column) return Status::NotFound("index " + o.index_name + " does not exist in " + ds->root());
-  if (column->type.element != lance::ElementType::kFloat32) {
-    return Status::NotSupported("searching " + std::string(lance::element_type_name(column->type.element)) + " columns");
+  if (column->type.element == lance::ElementType::kUInt8) {
+    return Status::NotSupported("searching uint8 columns is not implemented");
   }
   if (dim != column->type.dim) {
     return Status::InvalidArgument("queries have " + std::to_string(dim) + " dimensions, the column has " +
@@ -319,7 +353,9 @@ Result<std::vector<std::vector<SearchHit>>> search_index(const SearchOptions& o,
       for (const auto& c : cands) addrs.push_back(c.second);
       std::vector<uint8_t> values, valid;
       LANCER_RETURN_IF_ERROR(dataset::take_vectors(*ds, *column, addrs, &values, &valid));
-      const float* v = reinterpret_cast<const float*>(values.data());
+      std::vector<float> floats;
+      to_floats(values.data(), addrs.size() * dim, column->type.element, &floats);
+      const float* v = floats.data();
       for (size_t i = 0; i < cands.size(); ++i) cands[i].first = exact_distance(metric, q, v + i * dim, dim);
     }
     if (!uncovered.empty()) {
@@ -330,7 +366,9 @@ Result<std::vector<std::vector<SearchHit>>> search_index(const SearchOptions& o,
       for (;;) {
         LANCER_ASSIGN_OR_RETURN(bool more, stream->next(&batch));
         if (!more) break;
-        const float* v = reinterpret_cast<const float*>(batch.values.data());
+        std::vector<float> floats;
+        to_floats(batch.values.data(), batch.num_rows * dim, column->type.element, &floats);
+        const float* v = floats.data();
         for (size_t r = 0; r < batch.num_rows; ++r) {
           cands.push_back({exact_distance(metric, q, v + r * dim, dim), batch.row_ids[r]});
         }

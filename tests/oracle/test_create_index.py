@@ -303,3 +303,39 @@ def test_lancer_search_equals_lance_search(lancer, base, tmp_path, index_type, m
     for q, hits in zip(qs[:5], refined):
         exact = search(ds, q, metric, use_index=False)
         assert [h["_rowid"] for h in hits] == exact["_rowid"].to_pylist()
+
+
+@pytest.mark.parametrize("metric", ["l2", "cosine"])
+@pytest.mark.parametrize("index_type", TYPES)
+def test_float16_columns(lancer, tmp_path, index_type, metric):
+    """float16 vectors: centroids and codebook stored as FLOAT16 tensors, IVF_FLAT
+    storing the halves; Lance plans with the index and answers as lancer does.
+    Lance computes float16 distances in half precision, lancer in single, so
+    distances agree to about 1e-3 and near-ties may swap."""
+    values = clustered(2500, 21).astype(np.float16)
+    uri = str(tmp_path / "ds.lance")
+    table = pa.table({"id": pa.array(np.arange(2500)),
+                      "vector": pa.FixedSizeListArray.from_arrays(pa.array(values.ravel()), DIM)})
+    lance.write_dataset(table, uri, max_rows_per_file=1000)
+    report = str(tmp_path / "r.json")
+    run_lancer(lancer, "create-index", uri, "--column", "vector", "--index-type", index_type, "--metric", metric,
+               "--num-partitions", str(NLIST), "--report", report)
+    uuid = json.load(open(report))["uuid"]
+    ds = lance.dataset(uri)
+    (desc,) = ds.describe_indices()
+    assert desc.index_type == index_type
+    qs = queries(values.astype(np.float32), 10, seed=4).astype(np.float16)
+    ours = lancer_search(lancer, uri, qs.astype(np.float32), tmp_path, NLIST)
+    for q, hits in zip(qs, ours):
+        nn = {"column": "vector", "q": q, "k": 10, "metric": metric, "nprobes": NLIST}
+        assert f"uuid={uuid}" in ds.scanner(nearest=nn, with_row_id=True).explain_plan()
+        theirs = ds.to_table(nearest=nn, with_row_id=True, columns=["_distance"])
+        if index_type == "IVF_FLAT":
+            exact = ds.to_table(nearest={**nn, "use_index": False}, with_row_id=True, columns=["_distance"])
+            assert theirs["_rowid"].to_pylist() == exact["_rowid"].to_pylist()
+        ids = [h["_rowid"] for h in hits]
+        assert len(set(ids) & set(theirs["_rowid"].to_pylist())) >= 8
+        # SQ quantizes the (half-precision-normalised, for cosine) query as well: looser.
+        rtol, atol = (2e-2, 2e-3) if index_type == "IVF_SQ" else (2e-3, 1e-3)
+        np.testing.assert_allclose(sorted(h["_distance"] for h in hits), np.sort(theirs["_distance"].to_numpy()),
+                                   rtol=rtol, atol=atol)

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "commands.h"
+#include "core/half.h"
 #include "core/npy.h"
 #include "dataset/take.h"
 #include "lancer/search.h"
@@ -42,9 +43,19 @@ Result<std::pair<std::vector<float>, size_t>> row_query(const Args& args) {
       const uint64_t addr = *args.row;
       LANCER_RETURN_IF_ERROR(dataset::take_vectors(*ds, column, std::span<const uint64_t>(&addr, 1), &values, &valid));
       if (!valid[0]) return Status::InvalidArgument("row " + std::to_string(addr) + " holds a null vector");
-      if (column.type.element != lance::ElementType::kFloat32) return Status::NotSupported("non-float32 column");
       std::vector<float> q(column.type.dim);
-      std::memcpy(q.data(), values.data(), values.size());
+      for (size_t j = 0; j < q.size(); ++j) {
+        switch (column.type.element) {
+          case lance::ElementType::kFloat32: std::memcpy(&q[j], values.data() + 4 * j, 4); break;
+          case lance::ElementType::kFloat16: {
+            uint16_t h;
+            std::memcpy(&h, values.data() + 2 * j, 2);
+            q[j] = core::half_to_float(h);
+            break;
+          }
+          case lance::ElementType::kUInt8: q[j] = values[j]; break;
+        }
+      }
       return std::make_pair(std::move(q), static_cast<size_t>(column.type.dim));
     }
   }
