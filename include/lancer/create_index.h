@@ -4,12 +4,22 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
 #include "lancer/status.h"
 
 namespace lancer {
+
+// Progress of a long phase: `done` of `total` units (rows, partitions); total 0
+// when unknown. Called from the building thread; keep it cheap.
+struct ProgressEvent {
+  const char* phase;  // "sample", "train IVF", "train PQ/SQ", "build", "merge", "commit"
+  uint64_t done = 0;
+  uint64_t total = 0;
+  bool finished = false;
+};
 
 struct CreateIndexOptions {
   std::string uri;
@@ -27,6 +37,7 @@ struct CreateIndexOptions {
   std::string pq_codebook;    // .npy [m, 2^nbits, dim/m] float32: skips PQ training
   uint64_t seed = 42;
   int threads = 0;  // 0 = all cores
+  std::function<void(const ProgressEvent&)> progress;  // optional
 };
 
 struct CreateIndexReport {

@@ -91,8 +91,17 @@ struct Sample {
   size_t rows = 0;
 };
 
+// Reports progress when the caller asked for it.
+struct Progress {
+  const std::function<void(const ProgressEvent&)>* sink;
+  void operator()(const char* phase, uint64_t done, uint64_t total, bool finished = false) const {
+    if (*sink) (*sink)(ProgressEvent{phase, done, total, finished});
+  }
+};
+
 Result<Sample> draw_sample(std::shared_ptr<const dataset::Dataset> ds, const std::string& column, size_t dim,
-                           size_t want, uint64_t seed, CreateIndexReport* report) {
+                           size_t want, uint64_t seed, uint64_t expected_rows, const Progress& progress,
+                           CreateIndexReport* report) {
   LANCER_ASSIGN_OR_RETURN(auto stream, dataset::VectorStream::open(ds, column));
   train::Random rng(train::derive_seed(seed, 1));
   Sample s;
@@ -111,7 +120,9 @@ Result<Sample> draw_sample(std::shared_ptr<const dataset::Dataset> ds, const std
       ++seen;
       if (slot < want) std::memcpy(s.data.data() + slot * dim, row, dim * 4);
     }
+    progress("sample", stream->stats().rows + stream->stats().null_rows + stream->stats().deleted_rows, expected_rows);
   }
+  progress("sample", expected_rows, expected_rows, true);
   s.rows = std::min<uint64_t>(seen, want);
   s.data.resize(s.rows * dim);
   report->rows = seen;
@@ -139,6 +150,7 @@ Result<Sample> draw_sample(std::shared_ptr<const dataset::Dataset> ds, const std
 Result<CreateIndexReport> run_build(const CreateIndexOptions& o, const fs::path& index_dir, const std::string& uuid_bytes,
                                 CreateIndexReport report) {
   const auto t_total = Clock::now();
+  const Progress progress{&o.progress};
   core::ThreadPool pool(o.threads);
   LANCER_ASSIGN_OR_RETURN(ivf::IndexType type, parse_index_type(o.index_type));
   const std::string metric_text = o.metric == "euclidean" ? "l2" : o.metric;
@@ -160,8 +172,11 @@ Result<CreateIndexReport> run_build(const CreateIndexOptions& o, const fs::path&
   report.fragments = ds->fragments().size();
   report.metric = simd::metric_name(*metric);
 
-  uint64_t live_rows = 0;
-  for (const auto& f : ds->fragments()) live_rows += f.physical_rows - std::min(f.physical_rows, f.deleted_rows);
+  uint64_t live_rows = 0, physical_rows = 0;
+  for (const auto& f : ds->fragments()) {
+    live_rows += f.physical_rows - std::min(f.physical_rows, f.deleted_rows);
+    physical_rows += f.physical_rows;
+  }
   const int nlist = o.num_partitions.value_or(std::max(1, static_cast<int>(std::lround(std::sqrt(double(live_rows))))));
   if (nlist < 1) return Status::InvalidArgument("num_partitions must be at least 1");
   int m = 0;
@@ -180,13 +195,15 @@ Result<CreateIndexReport> run_build(const CreateIndexOptions& o, const fs::path&
   const size_t ivf_sample = size_t(o.sample_rate) * size_t(nlist);
   const size_t q_sample = type == ivf::IndexType::kFlat ? 0 : size_t(o.sample_rate) << o.num_bits;
   LANCER_ASSIGN_OR_RETURN(Sample sample,
-                          draw_sample(ds, o.column, dim, std::max(ivf_sample, q_sample), o.seed, &report));
+                          draw_sample(ds, o.column, dim, std::max(ivf_sample, q_sample), o.seed, physical_rows,
+                                      progress, &report));
   if (sample.rows == 0) return Status::InvalidArgument("column " + o.column + " has no non-null finite vectors to index");
   MatrixView<float> sample_view(sample.data.data(), sample.rows, dim);
   if (*metric == simd::Metric::kCosine) linalg::normalize_rows(sample_view, pool);
   report.sample_s = seconds_since(t);
 
   t = Clock::now();
+  progress("train IVF", 0, 0);
   std::shared_ptr<const train::KMeansModel> kmeans;
   if (!o.ivf_centroids.empty()) {
     LANCER_ASSIGN_OR_RETURN(auto c, load_f32_npy(o.ivf_centroids, {uint64_t(nlist), dim}, "IVF centroids"));
@@ -211,8 +228,10 @@ Result<CreateIndexReport> run_build(const CreateIndexOptions& o, const fs::path&
   }
   model->loss = kmeans->loss;
   report.train_ivf_s = seconds_since(t);
+  progress("train IVF", 1, 1, true);
 
   t = Clock::now();
+  if (type != ivf::IndexType::kFlat) progress("train PQ/SQ", 0, 0);
   const bool residual = type == ivf::IndexType::kPq && *metric != simd::Metric::kDot;
   if (type == ivf::IndexType::kPq) {
     if (!o.pq_codebook.empty()) {
@@ -247,6 +266,7 @@ Result<CreateIndexReport> run_build(const CreateIndexOptions& o, const fs::path&
   }
   sample = {};
   report.train_quantizer_s = seconds_since(t);
+  if (type != ivf::IndexType::kFlat) progress("train PQ/SQ", 1, 1, true);
 
   // Phase 2: stream, assign, encode, spill partition-sorted runs.
   t = Clock::now();
@@ -301,8 +321,11 @@ Result<CreateIndexReport> run_build(const CreateIndexOptions& o, const fs::path&
       }
       for (size_t i = 0; i < n; ++i) spill->add(labels[i], ids[i], storage + i * rb);
       LANCER_RETURN_IF_ERROR(spill->maybe_flush(kRunBytes));
+      const auto& st = stream->stats();
+      progress("build", st.rows + st.null_rows + st.deleted_rows, physical_rows);
     }
   }
+  progress("build", physical_rows, physical_rows, true);
   report.build_s = seconds_since(t);
 
   // Phase 3: merge runs partition by partition into the index files.
@@ -314,7 +337,9 @@ Result<CreateIndexReport> run_build(const CreateIndexOptions& o, const fs::path&
   for (uint32_t p = 0; p < model->num_partitions; ++p) {
     LANCER_RETURN_IF_ERROR(spill->read_partition(p, &part_ids, &part_storage));
     LANCER_RETURN_IF_ERROR(aux->write_partition(p, part_ids.data(), part_storage.data(), part_ids.size()));
+    if (p % 64 == 0) progress("merge", p, model->num_partitions);
   }
+  progress("merge", model->num_partitions, model->num_partitions, true);
   LANCER_ASSIGN_OR_RETURN(uint64_t aux_size, aux->finish());
   LANCER_ASSIGN_OR_RETURN(uint64_t idx_size, ivf::write_index_file(idx_path.string(), *model));
   spill.reset();

@@ -1,4 +1,8 @@
 // `lancer create-index URI --column COL --index-type IVF_FLAT|IVF_SQ|IVF_PQ ...`
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 
@@ -30,6 +34,28 @@ void print_report(const CreateIndexReport& r) {
   for (const auto& [name, s] : phases) std::printf("  %-12s %8.3f\n", name, s);
   std::printf("  peak memory  %8.1f MB\n", r.peak_rss_mb);
   std::cout.flush();
+}
+
+// A bar per phase on a terminal; one line per phase otherwise (logs, CI).
+std::function<void(const ProgressEvent&)> make_progress_printer() {
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  auto last = std::make_shared<std::chrono::steady_clock::time_point>();
+  return [tty, last](const ProgressEvent& e) {
+    if (!tty) {
+      if (e.finished) std::fprintf(stderr, "lancer: %s done\n", e.phase);
+      return;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (!e.finished && now - *last < std::chrono::milliseconds(100)) return;
+    *last = now;
+    constexpr int kWidth = 30;
+    const double frac = e.total ? std::min(1.0, double(e.done) / double(e.total)) : (e.finished ? 1.0 : 0.0);
+    const int filled = static_cast<int>(frac * kWidth);
+    std::fprintf(stderr, "\r  %-12s [%.*s%*s] %3d%%", e.phase, filled, "##############################",
+                 kWidth - filled, "", static_cast<int>(frac * 100));
+    if (e.finished) std::fprintf(stderr, "\n");
+    std::fflush(stderr);
+  };
 }
 
 }  // namespace
@@ -66,6 +92,7 @@ Command add_create_index_command(CLI::App& app) {
   return {sub, [args] {
             auto opts = args->options;
             for (auto& c : opts.metric) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            opts.progress = make_progress_printer();
             auto report = create_index(opts);
             if (!report.ok()) return report_error(report.status());
             print_report(*report);
