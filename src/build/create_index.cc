@@ -19,7 +19,6 @@
 #include "lance/commit.h"
 #include "lance/roaring.h"
 #include "linalg/norms.h"
-#include "simd/distance.h"
 #include "train/kmeans.h"
 #include "train/random.h"
 
@@ -74,8 +73,7 @@ Result<std::vector<float>> load_f32_npy(const std::string& path, std::vector<uin
 // The batch's vectors as float32 (float16 converted).
 const float* as_f32(const dataset::VectorBatch& b, std::vector<float>* scratch) {
   if (b.type.element == lance::ElementType::kFloat32) return reinterpret_cast<const float*>(b.values.data());
-  scratch->resize(b.num_rows * b.type.dim);
-  simd::f16_to_f32(reinterpret_cast<const uint16_t*>(b.values.data()), scratch->size(), scratch->data());
+  dataset::to_float32(b.values.data(), b.num_rows * b.type.dim, b.type.element, scratch);
   return scratch->data();
 }
 

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/file_io.h"
+#include "simd/distance.h"
 #include "lance/deletion.h"
 #include "lance/row_ids.h"
 
@@ -24,6 +25,23 @@ struct VectorStream::FragmentCursor {
   size_t deleted_pos = 0;
   std::vector<uint64_t> stable_ids;  // empty unless stable row ids
 };
+
+void to_float32(const uint8_t* data, size_t count, lance::ElementType element, std::vector<float>* out) {
+  out->resize(count);
+  switch (element) {
+    case lance::ElementType::kFloat32: std::memcpy(out->data(), data, count * 4); break;
+    case lance::ElementType::kFloat16: {
+      // The kernel reads whole uint16s; copy out of the (unaligned) byte buffer first.
+      std::vector<uint16_t> halves(count);
+      std::memcpy(halves.data(), data, count * 2);
+      simd::f16_to_f32(halves.data(), count, out->data());
+      break;
+    }
+    case lance::ElementType::kUInt8:
+      for (size_t i = 0; i < count; ++i) (*out)[i] = static_cast<float>(data[i]);
+      break;
+  }
+}
 
 VectorStream::~VectorStream() = default;
 

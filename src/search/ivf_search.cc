@@ -6,7 +6,6 @@
 #include <set>
 
 #include "core/file_io.h"
-#include "core/half.h"
 #include "core/uuid.h"
 #include "dataset/take.h"
 #include "dataset/vector_stream.h"
@@ -31,28 +30,10 @@ std::vector<float> tensor_floats(const ::lance::index::pb::Tensor& t) {
     out.resize(t.data().size() / 4);
     std::memcpy(out.data(), t.data().data(), t.data().size());
   } else if (t.data_type() == ::lance::index::pb::Tensor::FLOAT16 && t.data().size() % 2 == 0) {
-    out.resize(t.data().size() / 2);
-    for (size_t i = 0; i < out.size(); ++i) {
-      uint16_t h;
-      std::memcpy(&h, t.data().data() + 2 * i, 2);
-      out[i] = core::half_to_float(h);
-    }
+    dataset::to_float32(reinterpret_cast<const uint8_t*>(t.data().data()), t.data().size() / 2,
+                        lance::ElementType::kFloat16, &out);
   }
   return out;
-}
-
-// Stored vectors (float32 or float16 bytes) as float32.
-void to_floats(const uint8_t* data, size_t n, lance::ElementType element, std::vector<float>* out) {
-  out->resize(n);
-  if (element == lance::ElementType::kFloat32) {
-    std::memcpy(out->data(), data, n * 4);
-    return;
-  }
-  for (size_t i = 0; i < n; ++i) {
-    uint16_t h;
-    std::memcpy(&h, data + 2 * i, 2);
-    (*out)[i] = core::half_to_float(h);
-  }
 }
 
 struct Segment {
@@ -219,7 +200,7 @@ Status search_segment(const Segment& s, const float* query, size_t nprobes, std:
     LANCER_RETURN_IF_ERROR(read_rows(*s.aux, s.rowid_col, first, n, 8, reinterpret_cast<uint8_t*>(ids.data())));
     LANCER_RETURN_IF_ERROR(read_rows(*s.aux, s.storage_col, first, n, s.storage_bytes, storage.data()));
     if (s.kind == Kind::kFlat) {
-      to_floats(storage.data(), n * d, s.element, &flat);
+      dataset::to_float32(storage.data(), n * d, s.element, &flat);
       const float* v = flat.data();
       for (uint64_t r = 0; r < n; ++r) out->push_back({exact_distance(s.metric, q.data(), v + r * d, d), ids[r]});
     } else if (s.kind == Kind::kSq) {
@@ -354,7 +335,7 @@ Result<std::vector<std::vector<SearchHit>>> search_index(const SearchOptions& o,
       std::vector<uint8_t> values, valid;
       LANCER_RETURN_IF_ERROR(dataset::take_vectors(*ds, *column, addrs, &values, &valid));
       std::vector<float> floats;
-      to_floats(values.data(), addrs.size() * dim, column->type.element, &floats);
+      dataset::to_float32(values.data(), addrs.size() * dim, column->type.element, &floats);
       const float* v = floats.data();
       for (size_t i = 0; i < cands.size(); ++i) cands[i].first = exact_distance(metric, q, v + i * dim, dim);
     }
@@ -367,7 +348,7 @@ Result<std::vector<std::vector<SearchHit>>> search_index(const SearchOptions& o,
         LANCER_ASSIGN_OR_RETURN(bool more, stream->next(&batch));
         if (!more) break;
         std::vector<float> floats;
-        to_floats(batch.values.data(), batch.num_rows * dim, column->type.element, &floats);
+        dataset::to_float32(batch.values.data(), batch.num_rows * dim, column->type.element, &floats);
         const float* v = floats.data();
         for (size_t r = 0; r < batch.num_rows; ++r) {
           cands.push_back({exact_distance(metric, q, v + r * dim, dim), batch.row_ids[r]});

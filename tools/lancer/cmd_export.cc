@@ -5,7 +5,6 @@
 #include <optional>
 
 #include "commands.h"
-#include "core/half.h"
 #include "core/npy.h"
 #include "dataset/vector_stream.h"
 
@@ -35,25 +34,6 @@ const char* npy_descr(lance::ElementType t) {
     case lance::ElementType::kUInt8: return "|u1";
   }
   return "";
-}
-
-void to_float(const dataset::VectorBatch& b, std::vector<float>* out) {
-  const size_t n = b.num_rows * b.type.dim;
-  out->resize(n);
-  const uint8_t* src = b.values.data();
-  switch (b.type.element) {
-    case lance::ElementType::kFloat32: std::memcpy(out->data(), src, n * 4); break;
-    case lance::ElementType::kFloat16:
-      for (size_t i = 0; i < n; ++i) {
-        uint16_t h;
-        std::memcpy(&h, src + 2 * i, 2);
-        (*out)[i] = core::half_to_float(h);
-      }
-      break;
-    case lance::ElementType::kUInt8:
-      for (size_t i = 0; i < n; ++i) (*out)[i] = static_cast<float>(src[i]);
-      break;
-  }
 }
 
 Status run_export(const ExportArgs& args) {
@@ -91,7 +71,7 @@ Status run_export(const ExportArgs& args) {
     if (format == Format::kNpy) {
       st = npy->append(batch.values.data(), batch.num_rows);
     } else {
-      to_float(batch, &floats);
+      dataset::to_float32(batch.values.data(), batch.num_rows * type.dim, type.element, &floats);
       if (format == Format::kF32) {
         if (std::fwrite(floats.data(), 4, floats.size(), raw) != floats.size()) st = Status::IOError("cannot write " + tmp);
       } else {

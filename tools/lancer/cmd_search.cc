@@ -4,9 +4,9 @@
 #include <optional>
 
 #include "commands.h"
-#include "core/half.h"
 #include "core/npy.h"
 #include "dataset/take.h"
+#include "dataset/vector_stream.h"
 #include "lancer/search.h"
 
 namespace lancer::cli {
@@ -43,19 +43,8 @@ Result<std::pair<std::vector<float>, size_t>> row_query(const Args& args) {
       const uint64_t addr = *args.row;
       LANCER_RETURN_IF_ERROR(dataset::take_vectors(*ds, column, std::span<const uint64_t>(&addr, 1), &values, &valid));
       if (!valid[0]) return Status::InvalidArgument("row " + std::to_string(addr) + " holds a null vector");
-      std::vector<float> q(column.type.dim);
-      for (size_t j = 0; j < q.size(); ++j) {
-        switch (column.type.element) {
-          case lance::ElementType::kFloat32: std::memcpy(&q[j], values.data() + 4 * j, 4); break;
-          case lance::ElementType::kFloat16: {
-            uint16_t h;
-            std::memcpy(&h, values.data() + 2 * j, 2);
-            q[j] = core::half_to_float(h);
-            break;
-          }
-          case lance::ElementType::kUInt8: q[j] = values[j]; break;
-        }
-      }
+      std::vector<float> q;
+      dataset::to_float32(values.data(), column.type.dim, column.type.element, &q);
       return std::make_pair(std::move(q), static_cast<size_t>(column.type.dim));
     }
   }
