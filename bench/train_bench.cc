@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "core/executor.h"
@@ -80,6 +81,9 @@ double measure_peak() {
       best = std::max(best, 2.0 * b * b * b / sec / 1e9);
     }
     linalg::set_blas_threads(prev);
+    // OpenBLAS's own threads spin (sched_yield) for a while after their last
+    // job; let them go to sleep before anything else is timed.
+    std::this_thread::sleep_for(std::chrono::seconds(1));
     return best;
   }();
   return peak;
@@ -100,13 +104,13 @@ void BM_SgemmOpenBlasThreads(benchmark::State& state) {
   const int prev = linalg::set_blas_threads(static_cast<int>(state.range(0)));
   for (auto _ : state) linalg::sgemm_nt(s, s, s, 1.0f, a.data(), s, a.data(), s, 0.0f, c.data(), s);
   linalg::set_blas_threads(prev);
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // let OpenBLAS's spinning threads sleep
   state.counters["GFLOPS"] = benchmark::Counter(2.0 * s * s * s / 1e9, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_SgemmOpenBlasThreads)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void set_flops(benchmark::State& state, double flops_per_iter) {
-  state.counters["GFLOPS"] =
-      benchmark::Counter(flops_per_iter / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOPS"] = benchmark::Counter(flops_per_iter / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["peak_GFLOPS"] = measure_peak();
 }
 
@@ -118,7 +122,8 @@ void BM_Assign(benchmark::State& state) {
   std::vector<uint32_t> labels(n);
   std::vector<float> dist(n);
   for (auto _ : state) {
-    auto st = linalg::nearest_centroids({x.data(), n, d}, {c.data(), k, d}, {}, simd::Metric::kL2, labels, dist, pool());
+    auto st =
+        linalg::nearest_centroids({x.data(), n, d}, {c.data(), k, d}, {}, simd::Metric::kL2, labels, dist, pool());
     if (!st.ok()) state.SkipWithError(st.to_string().c_str());
   }
   set_flops(state, 2.0 * n * k * d);
@@ -151,8 +156,8 @@ void BM_AssignBlasMode(benchmark::State& state) {
   const int prev = linalg::set_blas_threads(mode == 0 ? 1 : pool().num_threads());
   for (auto _ : state) {
     if (mode < 2) {
-      auto st = linalg::nearest_centroids({x.data(), n, d}, {c.data(), k, d}, norms, simd::Metric::kL2, labels, dist,
-                                          pool());
+      auto st =
+          linalg::nearest_centroids({x.data(), n, d}, {c.data(), k, d}, norms, simd::Metric::kL2, labels, dist, pool());
       if (!st.ok()) state.SkipWithError(st.to_string().c_str());
     } else {
       for (size_t r0 = 0; r0 < n; r0 += 4096) {
@@ -166,6 +171,7 @@ void BM_AssignBlasMode(benchmark::State& state) {
     }
   }
   linalg::set_blas_threads(prev);
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // let OpenBLAS's spinning threads sleep
   set_flops(state, 2.0 * n * k * d);
   state.SetLabel(linalg::blas_config());
 }

@@ -130,7 +130,8 @@ int main(int argc, char** argv) {
                 pool.num_threads());
   } else if (cmd == "assign") {
     const Matrix c = load(get("centroids"));
-    auto model = train::kmeans_from_centroids(c.data, static_cast<int>(c.dim), *simd::parse_metric(get("metric", "l2")));
+    auto model =
+        train::kmeans_from_centroids(c.data, static_cast<int>(c.dim), *simd::parse_metric(get("metric", "l2")));
     if (!model.ok()) die(model.status().to_string());
     std::vector<uint32_t> labels(x.rows);
     double best = 1e30;

@@ -23,11 +23,11 @@ namespace lancer::linalg {
 
 inline constexpr size_t kNearestColBlock = 1024;
 // Rows per block: the block's scores (rows x min(k, kNearestColBlock) floats)
-// stay within about 1 MiB, with 256 to 1024 rows.
+// stay within about 2 MiB, with 256 to 2048 rows.
 inline size_t nearest_row_block(size_t k) {
   const size_t cols = k < kNearestColBlock ? k : kNearestColBlock;
-  size_t rows = (size_t{1} << 18) / (cols ? cols : 1);
-  return rows < 256 ? 256 : rows > 1024 ? 1024 : rows;
+  size_t rows = (size_t{1} << 19) / (cols ? cols : 1);
+  return rows < 256 ? 256 : rows > 2048 ? 2048 : rows;
 }
 
 // labels[i] = the nearest centroid of row i; distances[i] (if not empty) its
@@ -36,7 +36,6 @@ inline size_t nearest_row_block(size_t k) {
 // computed here when empty. Errors: InvalidArgument on shape mismatch.
 Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> centroids,
                          std::span<const float> centroid_norms, simd::Metric metric, std::span<uint32_t> labels,
-                         std::span<float> distances, core::Executor& executor,
-                         std::span<const float> x_norms = {});
+                         std::span<float> distances, core::Executor& executor, std::span<const float> x_norms = {});
 
 }  // namespace lancer::linalg

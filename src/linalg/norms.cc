@@ -7,9 +7,8 @@
 namespace lancer::linalg {
 
 void row_norms_sqr(MatrixView<const float> x, std::span<float> out, core::Executor& executor) {
-  executor.parallel_for(x.rows, 4096, [&](size_t b, size_t e) {
-    simd::norm_sqr_batch(x.row(b), e - b, x.dim, out.data() + b);
-  });
+  executor.parallel_for(x.rows, 4096,
+                        [&](size_t b, size_t e) { simd::norm_sqr_batch(x.row(b), e - b, x.dim, out.data() + b); });
 }
 
 void normalize_rows(MatrixView<float> x, core::Executor& executor) {

@@ -1,6 +1,6 @@
 // Internal: the per-ISA kernel table. One table per instruction set
-// (kernels_scalar.cc, kernels_avx2.cc, kernels_avx512.cc); the public entry
-// points in distance.h / pq.h / sq.h pick a table once per batch. Every entry
+// (kernels_scalar.cc, kernels_avx2.cc, kernels_avx512.cc); the entry points in
+// distance.h, codeword.h, pq_table.h and sq.h pick a table once per batch. Every entry
 // is a pure function of its arguments; all are thread-safe.
 #pragma once
 
@@ -91,6 +91,8 @@ const Kernels& avx2_kernels();
 const Kernels& avx512_kernels();
 // The table for `level`; a level above what the CPU supports is lowered to it.
 const Kernels& kernels_for(SimdLevel level);
-inline const Kernels& best_kernels() { return kernels_for(best_simd_level()); }
+inline const Kernels& best_kernels() {
+  return kernels_for(best_simd_level());
+}
 
 }  // namespace lancer::simd

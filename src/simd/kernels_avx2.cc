@@ -61,7 +61,9 @@ float dot(const float* a, const float* b, size_t d) {
   return hsum(_mm256_add_ps(s0, s1));
 }
 
-float norm_sqr(const float* a, size_t d) { return dot(a, a, d); }
+float norm_sqr(const float* a, size_t d) {
+  return dot(a, a, d);
+}
 
 void l2_sqr_batch(const float* q, const float* x, size_t n, size_t d, float* out) {
   for (size_t i = 0; i < n; ++i) out[i] = l2_sqr(q, x + i * d, d);
@@ -251,7 +253,8 @@ size_t bounds_pass(const BoundsPass& a) {
       const __m256i base = _mm256_mullo_epi32(c, dvec);
       __m256 s = _mm256_setzero_ps();
       for (size_t j = 0; j < D; ++j) {
-        const __m256 cj = _mm256_i32gather_ps(a.centroids, _mm256_add_epi32(base, _mm256_set1_epi32(static_cast<int>(j))), 4);
+        const __m256 cj =
+            _mm256_i32gather_ps(a.centroids, _mm256_add_epi32(base, _mm256_set1_epi32(static_cast<int>(j))), 4);
         const __m256 t = _mm256_sub_ps(_mm256_loadu_ps(xt + j * 16), cj);
         s = _mm256_fmadd_ps(t, t, s);
       }
@@ -300,18 +303,28 @@ void add_rows_f64(const float* x, size_t d, const uint32_t* rows, size_t count, 
   }
 }
 
-// Division-free and bit-exact, as in kernels_avx512.cc.
+// Bit-exact SQ codes with an f32 fast path and an exact f64 fallback, as in
+// kernels_avx512.cc (see the comment there for the error bound).
 void sq_encode(const float* x, size_t n, double start, double range, uint8_t* out) {
   const __m256d vstart = _mm256_set1_pd(start), vrange = _mm256_set1_pd(range);
   const __m256d vinv = _mm256_set1_pd(1.0 / range);
   const __m256d v255 = _mm256_set1_pd(255.0), zero = _mm256_setzero_pd();
   const __m256d lo_eps = _mm256_set1_pd(1e-12), hi_eps = _mm256_set1_pd(1.0 - 1e-12);
+  const double scale = 255.0 / range;
+  const float fs = static_cast<float>(start), fsc = static_cast<float>(scale);
+  const double c1 = std::ldexp(scale, -21), c0 = std::ldexp(2.0 * scale * std::abs(start) + 256.0, -21);
+  const bool fast = std::isfinite(fs) && std::isfinite(fsc) && fsc > 1e-30f && c0 < 0.25;
+  const __m256 fstart = _mm256_set1_ps(fs), fscale = _mm256_set1_ps(fsc);
+  const __m256 vc1 = _mm256_set1_ps(static_cast<float>(c1)), vc0 = _mm256_set1_ps(static_cast<float>(c0));
+  const __m256 f255 = _mm256_set1_ps(255.0f), fzero = _mm256_setzero_ps(), fone = _mm256_set1_ps(1.0f);
+  const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   auto floor4 = [&](__m256d v) {
     const __m256d a = _mm256_mul_pd(_mm256_sub_pd(v, vstart), v255);
     __m256d q = _mm256_mul_pd(a, vinv);
     __m256d c = _mm256_floor_pd(q);
     const __m256d frac = _mm256_sub_pd(q, c);
-    const __m256d close = _mm256_or_pd(_mm256_cmp_pd(frac, lo_eps, _CMP_LT_OQ), _mm256_cmp_pd(frac, hi_eps, _CMP_GT_OQ));
+    const __m256d close =
+        _mm256_or_pd(_mm256_cmp_pd(frac, lo_eps, _CMP_LT_OQ), _mm256_cmp_pd(frac, hi_eps, _CMP_GT_OQ));
     if (_mm256_movemask_pd(close)) {
       q = _mm256_blendv_pd(q, _mm256_div_pd(a, vrange), close);
       c = _mm256_floor_pd(q);
@@ -321,9 +334,26 @@ void sq_encode(const float* x, size_t n, double start, double range, uint8_t* ou
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m256 f = _mm256_loadu_ps(x + i);
-    const __m128i lo = floor4(_mm256_cvtps_pd(_mm256_castps256_ps128(f)));
-    const __m128i hi = floor4(_mm256_cvtps_pd(_mm256_extractf128_ps(f, 1)));
-    const __m128i i16 = _mm_packus_epi32(lo, hi);
+    __m256i codes;
+    bool done = false;
+    if (fast) {
+      const __m256 t = _mm256_mul_ps(_mm256_sub_ps(f, fstart), fscale);
+      const __m256 c = _mm256_floor_ps(t);
+      const __m256 frac = _mm256_sub_ps(t, c);
+      const __m256 e = _mm256_fmadd_ps(_mm256_and_ps(f, absmask), vc1, vc0);
+      const __m256 unsure =
+          _mm256_or_ps(_mm256_cmp_ps(frac, e, _CMP_LT_OQ), _mm256_cmp_ps(frac, _mm256_sub_ps(fone, e), _CMP_GT_OQ));
+      if (!_mm256_movemask_ps(unsure)) {
+        codes = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(c, fzero), f255));  // NaN -> 0
+        done = true;
+      }
+    }
+    if (!done) {
+      const __m128i lo = floor4(_mm256_cvtps_pd(_mm256_castps256_ps128(f)));
+      const __m128i hi = floor4(_mm256_cvtps_pd(_mm256_extractf128_ps(f, 1)));
+      codes = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+    }
+    const __m128i i16 = _mm_packus_epi32(_mm256_castsi256_si128(codes), _mm256_extracti128_si256(codes, 1));
     _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i), _mm_packus_epi16(i16, i16));
   }
   for (; i < n; ++i) {
@@ -354,9 +384,25 @@ void pq_dot_table(const float* q, const float* cb, size_t m, size_t ksub, size_t
 }  // namespace
 
 const Kernels& avx2_kernels() {
-  static const Kernels k{SimdLevel::kAvx2, l2_sqr,         dot,          norm_sqr,      l2_sqr_batch,
-                         dot_batch,        cosine_batch,   norm_sqr_batch, f16_to_f32,  u8_to_f32,
-                         argmin_update,    nearest_codeword, bounds_pass, add_rows_f64, sq_encode,    pq_l2_table, pq_dot_table};
+  static const Kernels k{
+      .level = SimdLevel::kAvx2,
+      .l2_sqr = l2_sqr,
+      .dot = dot,
+      .norm_sqr = norm_sqr,
+      .l2_sqr_batch = l2_sqr_batch,
+      .dot_batch = dot_batch,
+      .cosine_batch = cosine_batch,
+      .norm_sqr_batch = norm_sqr_batch,
+      .f16_to_f32 = f16_to_f32,
+      .u8_to_f32 = u8_to_f32,
+      .argmin_update = argmin_update,
+      .nearest_codeword = nearest_codeword,
+      .bounds_pass = bounds_pass,
+      .add_rows_f64 = add_rows_f64,
+      .sq_encode = sq_encode,
+      .pq_l2_table = pq_l2_table,
+      .pq_dot_table = pq_dot_table,
+  };
   return k;
 }
 

@@ -10,7 +10,9 @@
 namespace lancer::simd {
 namespace {
 
-inline __mmask16 tail_mask(size_t n) { return static_cast<__mmask16>((1u << n) - 1u); }
+inline __mmask16 tail_mask(size_t n) {
+  return static_cast<__mmask16>((1u << n) - 1u);
+}
 
 float l2_sqr(const float* a, const float* b, size_t d) {
   __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
@@ -52,7 +54,9 @@ float dot(const float* a, const float* b, size_t d) {
   return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
 
-float norm_sqr(const float* a, size_t d) { return dot(a, a, d); }
+float norm_sqr(const float* a, size_t d) {
+  return dot(a, a, d);
+}
 
 // a.b and b.b in one pass.
 inline void dot_and_norm(const float* a, const float* b, size_t d, float* ab, float* bb) {
@@ -300,9 +304,11 @@ size_t bounds_pass(const BoundsPass& a) {
   for (size_t i = 0; i < a.n; i += 16) {
     const __mmask16 live = a.n - i >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(a.n - i);
     const __m512i c = _mm512_maskz_loadu_epi32(live, a.label + i);
-    __m512 u = _mm512_add_ps(_mm512_maskz_loadu_ps(live, a.upper + i), _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, c, a.drift, 4));
+    __m512 u = _mm512_add_ps(_mm512_maskz_loadu_ps(live, a.upper + i),
+                             _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, c, a.drift, 4));
     const __mmask16 is_max = _mm512_cmpeq_epi32_mask(c, vargmax);
-    const __m512 l = _mm512_sub_ps(_mm512_maskz_loadu_ps(live, a.lower + i), _mm512_mask_blend_ps(is_max, vmax, vsecond));
+    const __m512 l =
+        _mm512_sub_ps(_mm512_maskz_loadu_ps(live, a.lower + i), _mm512_mask_blend_ps(is_max, vmax, vsecond));
     _mm512_mask_storeu_ps(a.lower + i, live, l);
     const __m512 m = _mm512_max_ps(_mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, c, a.half_gap, 4), l);
     __mmask16 check = _mm512_mask_cmp_ps_mask(live, u, m, _CMP_GT_OQ);
@@ -311,13 +317,15 @@ size_t bounds_pass(const BoundsPass& a) {
       const __m512i base = _mm512_mullo_epi32(c, dvec);
       __m512 s = _mm512_setzero_ps();
       for (size_t j = 0; j < D; ++j) {
-        const __m512 cj = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), check, _mm512_add_epi32(base, _mm512_set1_epi32(static_cast<int>(j))), a.centroids, 4);
+        const __m512 cj = _mm512_mask_i32gather_ps(
+            _mm512_setzero_ps(), check, _mm512_add_epi32(base, _mm512_set1_epi32(static_cast<int>(j))), a.centroids, 4);
         const __m512 t = _mm512_sub_ps(_mm512_loadu_ps(xt + j * 16), cj);
         s = _mm512_fmadd_ps(t, t, s);
       }
       u = _mm512_mask_mov_ps(u, check, _mm512_mul_ps(_mm512_sqrt_ps(s), slack));
       check = _mm512_mask_cmp_ps_mask(check, u, m, _CMP_GT_OQ);
-      _mm512_mask_compressstoreu_epi32(a.todo + count, check, _mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int>(i))));
+      _mm512_mask_compressstoreu_epi32(a.todo + count, check,
+                                       _mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int>(i))));
       count += static_cast<size_t>(__builtin_popcount(check));
     }
     _mm512_mask_storeu_ps(a.upper + i, live, u);
@@ -337,46 +345,84 @@ void add_rows_f64(const float* x, size_t d, const uint32_t* rows, size_t count, 
       _mm512_storeu_pd(acc + j, _mm512_add_pd(_mm512_loadu_pd(acc + j), _mm512_cvtps_pd(_mm256_loadu_ps(row + j))));
     if (j < d) {
       const __mmask8 m = static_cast<__mmask8>((1u << (d - j)) - 1u);
-      _mm512_mask_storeu_pd(acc + j, m,
-                            _mm512_add_pd(_mm512_maskz_loadu_pd(m, acc + j), _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, row + j))));
+      _mm512_mask_storeu_pd(
+          acc + j, m,
+          _mm512_add_pd(_mm512_maskz_loadu_pd(m, acc + j), _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, row + j))));
     }
   }
 }
 
-// Division-free SQ codes that are still bit-exact with the reference: the
-// quotient (x - start) * 255 / range is formed as a product with 1 / range,
-// which is within a few ulps of the divided value; only when that product
-// lies within 1e-12 of an integer (where the two could floor differently) is
-// the lane divided exactly.
+// SQ codes, bit-exact with the reference (double arithmetic, one division).
+// Fast path: t = (x - start) * (255 / range) in f32, 16 lanes at a time, with a
+// per-lane bound E on its distance from the exact double quotient
+// (E = c1 * |x| + c0, from the rounding errors of the f32 operations, with a 2x
+// margin). When every lane's t is farther than E from an integer, its floor is
+// the reference's floor; otherwise the 16 values go through the exact path:
+// the product with 1 / range in f64, and a true division for lanes within
+// 1e-12 of an integer.
+struct SqConstants {
+  __m512d start, range, inv, c255, zero, lo_eps, hi_eps;
+  __m512 fstart, fscale, c1, c0, f255, fzero, fone;
+  bool fast;
+};
+
+inline __m256i sq_floor8_exact(__m512d v, const SqConstants& k) {
+  const __m512d a = _mm512_mul_pd(_mm512_sub_pd(v, k.start), k.c255);
+  __m512d q = _mm512_mul_pd(a, k.inv);
+  __m512d c = _mm512_roundscale_pd(q, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  const __m512d frac = _mm512_sub_pd(q, c);
+  const __mmask8 close =
+      _mm512_cmp_pd_mask(frac, k.lo_eps, _CMP_LT_OQ) | _mm512_cmp_pd_mask(frac, k.hi_eps, _CMP_GT_OQ);
+  if (close) {
+    q = _mm512_mask_div_pd(q, close, a, k.range);
+    c = _mm512_mask_roundscale_pd(c, close, q, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  }
+  // max(c, 0) returns 0 for NaN c (the second operand wins on NaN).
+  return _mm512_cvttpd_epi32(_mm512_min_pd(_mm512_max_pd(c, k.zero), k.c255));
+}
+
+inline __m512i sq_codes16(__m512 f, const SqConstants& k) {
+  if (k.fast) {
+    const __m512 t = _mm512_mul_ps(_mm512_sub_ps(f, k.fstart), k.fscale);
+    const __m512 c = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    const __m512 frac = _mm512_sub_ps(t, c);
+    const __m512 e = _mm512_fmadd_ps(_mm512_abs_ps(f), k.c1, k.c0);
+    const __mmask16 unsure =
+        _mm512_cmp_ps_mask(frac, e, _CMP_LT_OQ) | _mm512_cmp_ps_mask(frac, _mm512_sub_ps(k.fone, e), _CMP_GT_OQ);
+    if (!unsure) return _mm512_cvttps_epi32(_mm512_min_ps(_mm512_max_ps(c, k.fzero), k.f255));
+  }
+  const __m256i lo = sq_floor8_exact(_mm512_cvtps_pd(_mm512_castps512_ps256(f)), k);
+  const __m256i hi =
+      sq_floor8_exact(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1))), k);
+  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
 void sq_encode(const float* x, size_t n, double start, double range, uint8_t* out) {
-  const __m512d vstart = _mm512_set1_pd(start), vrange = _mm512_set1_pd(range);
-  const __m512d vinv = _mm512_set1_pd(1.0 / range);
-  const __m512d v255 = _mm512_set1_pd(255.0), zero = _mm512_setzero_pd();
-  const __m512d lo_eps = _mm512_set1_pd(1e-12), hi_eps = _mm512_set1_pd(1.0 - 1e-12);
-  auto floor8 = [&](__m512d v) {
-    const __m512d a = _mm512_mul_pd(_mm512_sub_pd(v, vstart), v255);
-    __m512d q = _mm512_mul_pd(a, vinv);
-    __m512d c = _mm512_roundscale_pd(q, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-    const __m512d frac = _mm512_sub_pd(q, c);
-    const __mmask8 close = _mm512_cmp_pd_mask(frac, lo_eps, _CMP_LT_OQ) | _mm512_cmp_pd_mask(frac, hi_eps, _CMP_GT_OQ);
-    if (close) {
-      q = _mm512_mask_div_pd(q, close, a, vrange);
-      c = _mm512_mask_roundscale_pd(c, close, q, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-    }
-    // max(c, 0) returns 0 for NaN c (the second operand wins on NaN).
-    return _mm512_cvttpd_epi32(_mm512_min_pd(_mm512_max_pd(c, zero), v255));
-  };
-  auto codes = [&](__m512 f) {
-    const __m256i lo = floor8(_mm512_cvtps_pd(_mm512_castps512_ps256(f)));
-    const __m256i hi = floor8(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1))));
-    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-  };
+  SqConstants k;
+  k.start = _mm512_set1_pd(start);
+  k.range = _mm512_set1_pd(range);
+  k.inv = _mm512_set1_pd(1.0 / range);
+  k.c255 = _mm512_set1_pd(255.0);
+  k.zero = _mm512_setzero_pd();
+  k.lo_eps = _mm512_set1_pd(1e-12);
+  k.hi_eps = _mm512_set1_pd(1.0 - 1e-12);
+  const double scale = 255.0 / range;
+  const float fs = static_cast<float>(start), fsc = static_cast<float>(scale);
+  const double c1 = std::ldexp(scale, -21), c0 = std::ldexp(2.0 * scale * std::abs(start) + 256.0, -21);
+  k.fast = std::isfinite(fs) && std::isfinite(fsc) && fsc > 1e-30f && c0 < 0.25;
+  k.fstart = _mm512_set1_ps(fs);
+  k.fscale = _mm512_set1_ps(fsc);
+  k.c1 = _mm512_set1_ps(static_cast<float>(c1));
+  k.c0 = _mm512_set1_ps(static_cast<float>(c0));
+  k.f255 = _mm512_set1_ps(255.0f);
+  k.fzero = _mm512_setzero_ps();
+  k.fone = _mm512_set1_ps(1.0f);
   size_t i = 0;
   for (; i + 16 <= n; i += 16)
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm512_cvtepi32_epi8(codes(_mm512_loadu_ps(x + i))));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm512_cvtepi32_epi8(sq_codes16(_mm512_loadu_ps(x + i), k)));
   if (i < n) {
     const __mmask16 m = tail_mask(n - i);
-    _mm512_mask_cvtepi32_storeu_epi8(out + i, m, codes(_mm512_maskz_loadu_ps(m, x + i)));
+    _mm512_mask_cvtepi32_storeu_epi8(out + i, m, sq_codes16(_mm512_maskz_loadu_ps(m, x + i), k));
   }
 }
 
@@ -414,9 +460,25 @@ void pq_dot_table(const float* q, const float* cb, size_t m, size_t ksub, size_t
 }  // namespace
 
 const Kernels& avx512_kernels() {
-  static const Kernels k{SimdLevel::kAvx512, l2_sqr,         dot,          norm_sqr,      l2_sqr_batch,
-                         dot_batch,          cosine_batch,   norm_sqr_batch, f16_to_f32,  u8_to_f32,
-                         argmin_update,      nearest_codeword, bounds_pass, add_rows_f64, sq_encode,    pq_l2_table, pq_dot_table};
+  static const Kernels k{
+      .level = SimdLevel::kAvx512,
+      .l2_sqr = l2_sqr,
+      .dot = dot,
+      .norm_sqr = norm_sqr,
+      .l2_sqr_batch = l2_sqr_batch,
+      .dot_batch = dot_batch,
+      .cosine_batch = cosine_batch,
+      .norm_sqr_batch = norm_sqr_batch,
+      .f16_to_f32 = f16_to_f32,
+      .u8_to_f32 = u8_to_f32,
+      .argmin_update = argmin_update,
+      .nearest_codeword = nearest_codeword,
+      .bounds_pass = bounds_pass,
+      .add_rows_f64 = add_rows_f64,
+      .sq_encode = sq_encode,
+      .pq_l2_table = pq_l2_table,
+      .pq_dot_table = pq_dot_table,
+  };
   return k;
 }
 

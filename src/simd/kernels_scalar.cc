@@ -25,7 +25,9 @@ float dot(const float* a, const float* b, size_t d) {
   return s;
 }
 
-float norm_sqr(const float* a, size_t d) { return dot(a, a, d); }
+float norm_sqr(const float* a, size_t d) {
+  return dot(a, a, d);
+}
 
 void l2_sqr_batch(const float* q, const float* x, size_t n, size_t d, float* out) {
   for (size_t i = 0; i < n; ++i) out[i] = l2_sqr(q, x + i * d, d);
@@ -139,7 +141,8 @@ void sq_encode(const float* x, size_t n, double start, double range, uint8_t* ou
 
 void pq_l2_table(const float* q, const float* codebook, size_t m, size_t ksub, size_t dsub, float* table) {
   for (size_t s = 0; s < m; ++s)
-    for (size_t k = 0; k < ksub; ++k) table[s * ksub + k] = l2_sqr(q + s * dsub, codebook + (s * ksub + k) * dsub, dsub);
+    for (size_t k = 0; k < ksub; ++k)
+      table[s * ksub + k] = l2_sqr(q + s * dsub, codebook + (s * ksub + k) * dsub, dsub);
 }
 
 void pq_dot_table(const float* q, const float* codebook, size_t m, size_t ksub, size_t dsub, float* table) {
@@ -150,9 +153,25 @@ void pq_dot_table(const float* q, const float* codebook, size_t m, size_t ksub, 
 }  // namespace
 
 const Kernels& scalar_kernels() {
-  static const Kernels k{SimdLevel::kScalar, l2_sqr,         dot,          norm_sqr,      l2_sqr_batch,
-                         dot_batch,          cosine_batch,   norm_sqr_batch, f16_to_f32,  u8_to_f32,
-                         argmin_update,      nearest_codeword, bounds_pass, add_rows_f64, sq_encode,    pq_l2_table, pq_dot_table};
+  static const Kernels k{
+      .level = SimdLevel::kScalar,
+      .l2_sqr = l2_sqr,
+      .dot = dot,
+      .norm_sqr = norm_sqr,
+      .l2_sqr_batch = l2_sqr_batch,
+      .dot_batch = dot_batch,
+      .cosine_batch = cosine_batch,
+      .norm_sqr_batch = norm_sqr_batch,
+      .f16_to_f32 = f16_to_f32,
+      .u8_to_f32 = u8_to_f32,
+      .argmin_update = argmin_update,
+      .nearest_codeword = nearest_codeword,
+      .bounds_pass = bounds_pass,
+      .add_rows_f64 = add_rows_f64,
+      .sq_encode = sq_encode,
+      .pq_l2_table = pq_l2_table,
+      .pq_dot_table = pq_dot_table,
+  };
   return k;
 }
 

@@ -10,7 +10,6 @@
 
 namespace lancer::simd {
 
-void sq_encode(const float* x, size_t n, double start, double end, uint8_t* out,
-               SimdLevel level = best_simd_level());
+void sq_encode(const float* x, size_t n, double start, double end, uint8_t* out, SimdLevel level = best_simd_level());
 
 }  // namespace lancer::simd

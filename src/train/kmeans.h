@@ -61,7 +61,8 @@ struct KMeansModel {
   Metric metric = Metric::kL2;
   std::vector<float> centroids;  // [k][dim] row-major
   // Sum over the sample of the distance to its centroid at the last assignment
-  // (squared L2; 1 - x.c for dot). 0 for user-supplied centroids.
+  // (squared L2; 1 - x.c for dot); for two-level training without refinement,
+  // the sum of each group's loss against its own centroids. 0 if supplied.
   double loss = 0;
   int iterations = 0;  // Lloyd iterations run, summed over sub-problems (0 if supplied)
 
@@ -74,8 +75,7 @@ Result<std::shared_ptr<const KMeansModel>> train_kmeans(MatrixView<const float> 
                                                         core::Executor& executor);
 
 // User-supplied centroids ([k][dim]) skip training.
-Result<std::shared_ptr<const KMeansModel>> kmeans_from_centroids(std::vector<float> centroids, int dim,
-                                                                 Metric metric);
+Result<std::shared_ptr<const KMeansModel>> kmeans_from_centroids(std::vector<float> centroids, int dim, Metric metric);
 
 // Partition of each row of x (labels.size() == x.rows); distances optional
 // (empty span) or x.rows long. For cosine, x must already be normalised.

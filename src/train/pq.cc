@@ -61,8 +61,9 @@ Result<std::shared_ptr<const PqModel>> train_pq(MatrixView<const float> data, co
   std::vector<SmallKMeansResult> results(m);
   executor.parallel_for(m, 1, [&](size_t s0, size_t s1) {
     for (size_t s = s0; s < s1; ++s) {
-      results[s] = small_kmeans(data.data + s * dsub, data.rows, data.dim, dsub, ksub, params.max_iters,
-                                params.tolerance, derive_seed(params.seed, s), model->codebook.data() + s * ksub * dsub);
+      results[s] =
+          small_kmeans(data.data + s * dsub, data.rows, data.dim, dsub, ksub, params.max_iters, params.tolerance,
+                       derive_seed(params.seed, s), model->codebook.data() + s * ksub * dsub);
     }
   });
   double searched = 0;
@@ -92,8 +93,8 @@ Result<std::shared_ptr<const PqModel>> pq_from_codebook(std::vector<float> codeb
   return std::shared_ptr<const PqModel>(std::move(model));
 }
 
-Status pq_encode(const PqModel& model, MatrixView<const float> x, std::span<uint8_t> codes,
-                 core::Executor& executor, PqEncodeMethod method) {
+Status pq_encode(const PqModel& model, MatrixView<const float> x, std::span<uint8_t> codes, core::Executor& executor,
+                 PqEncodeMethod method) {
   if (x.dim != static_cast<size_t>(model.dim))
     return Status::InvalidArgument("PQ encode: vectors have dimension " + std::to_string(x.dim) + ", the model " +
                                    std::to_string(model.dim));

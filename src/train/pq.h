@@ -23,8 +23,8 @@ using linalg::MatrixView;
 
 struct PqParams {
   int num_sub_vectors = 0;
-  int num_bits = 8;    // 8 or 4
-  int max_iters = 50;  // Lloyd iterations per sub-quantizer
+  int num_bits = 8;         // 8 or 4
+  int max_iters = 50;       // Lloyd iterations per sub-quantizer
   double tolerance = 1e-4;  // Lance's relative loss rule; 0 runs max_iters
   uint64_t seed = 0;
 };
@@ -33,9 +33,9 @@ struct PqModel {
   int dim = 0;
   int num_sub_vectors = 0;
   int num_bits = 8;
-  std::vector<float> codebook;  // [m][2^nbits][dim/m]
-  double loss = 0;              // training reconstruction error (sum of squares); 0 if supplied
-  double searched_fraction = 0; // share of point-iterations that needed a full search (Hamerly)
+  std::vector<float> codebook;   // [m][2^nbits][dim/m]
+  double loss = 0;               // training reconstruction error (sum of squares); 0 if supplied
+  double searched_fraction = 0;  // share of point-iterations that needed a full search (Hamerly)
 
   int sub_dim() const { return dim / num_sub_vectors; }
   int num_codewords() const { return 1 << num_bits; }
@@ -54,17 +54,19 @@ Result<std::shared_ptr<const PqModel>> train_pq(MatrixView<const float> data, co
 Result<std::shared_ptr<const PqModel>> pq_from_codebook(std::vector<float> codebook, int dim, int num_sub_vectors,
                                                         int num_bits);
 
-// How codes are searched: kAuto picks per sub-vector width
-// (docs/decisions/pq-encode.md); the others exist to measure that choice.
+// How codes are searched. kAuto is the SIMD kernel, which was the faster one at
+// every sub-vector width measured (docs/decisions/pq-encode.md); kGemm is kept
+// to repeat that measurement.
 enum class PqEncodeMethod {
   kAuto,
   kKernel,  // SIMD nearest-codeword kernel over transposed blocks of 16 vectors
   kGemm,    // one SGEMM per sub-vector and block of rows, then a fused arg-min
 };
 
-// codes: x.rows * code_size() bytes, row-major.
-Status pq_encode(const PqModel& model, MatrixView<const float> x, std::span<uint8_t> codes,
-                 core::Executor& executor, PqEncodeMethod method = PqEncodeMethod::kAuto);
+// codes: x.rows * code_size() bytes, row-major (one vector after another; the
+// index writer transposes them per partition, lance-format.md 5.5).
+Status pq_encode(const PqModel& model, MatrixView<const float> x, std::span<uint8_t> codes, core::Executor& executor,
+                 PqEncodeMethod method = PqEncodeMethod::kAuto);
 
 // Reconstructs one vector from its code (dim floats).
 void pq_decode(const PqModel& model, const uint8_t* code, float* out);

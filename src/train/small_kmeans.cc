@@ -12,8 +12,11 @@ namespace lancer::train {
 namespace {
 
 constexpr size_t W = simd::kCodewordBlock;
-// Relative slack on squared distances from |x|^2 + |c|^2 - 2 x.c (float).
-constexpr float kSlack = 4e-6f;
+// Slack on squared distances formed as |x|^2 + (|c|^2 - 2 x.c) in f32: the
+// D fused multiply-adds of the kernel round at most D + 1 times, each by at most
+// 2^-24 of a partial sum bounded by 2 (|x|^2 + |c|^2); 2e-7 (D + 4) covers that
+// with a margin. Relative to |x|^2 + max |c|^2.
+inline float slack_for(size_t dsub) { return 2e-7f * static_cast<float>(dsub + 4); }
 
 struct Searcher {
   size_t dsub, k;
@@ -68,6 +71,7 @@ SmallKMeansResult small_kmeans(const float* x, size_t n, size_t stride, size_t d
   }
 
   Searcher searcher{D, k};
+  const float slack = slack_for(D);
   std::vector<uint32_t> label(blocks * W), idx(blocks * W);
   std::vector<float> upper(blocks * W), lower(blocks * W), best(blocks * W), second(blocks * W);
 
@@ -75,7 +79,7 @@ SmallKMeansResult small_kmeans(const float* x, size_t n, size_t stride, size_t d
   searcher.prepare(centroids);
   searcher.search(xt.data(), blocks, label.data(), best.data(), second.data());
   for (size_t i = 0; i < n; ++i) {
-    const float err = kSlack * (xn[i] + searcher.cmax);
+    const float err = slack * (xn[i] + searcher.cmax);
     upper[i] = std::sqrt(std::max(0.0f, best[i] + xn[i] + err));
     lower[i] = std::sqrt(std::max(0.0f, second[i] + xn[i] - err));
   }
@@ -123,8 +127,8 @@ SmallKMeansResult small_kmeans(const float* x, size_t n, size_t stride, size_t d
     const float eps = 1.0f / 1024.0f;
     for (size_t i = 0; i < k; ++i) {
       if (split_counts[i] != 0) continue;
-      const size_t j = static_cast<size_t>(std::max_element(split_counts.begin(), split_counts.end()) -
-                                           split_counts.begin());
+      const size_t j =
+          static_cast<size_t>(std::max_element(split_counts.begin(), split_counts.end()) - split_counts.begin());
       if (split_counts[j] < 2) break;
       split_counts[i] = split_counts[j] / 2;
       split_counts[j] -= split_counts[i];
@@ -166,7 +170,7 @@ SmallKMeansResult small_kmeans(const float* x, size_t n, size_t stride, size_t d
       searcher.search(gather.data(), cblocks, ci.data(), cb.data(), cs.data());
       for (size_t c = 0; c < k; ++c) {
         const float cn = searcher.cnorm[c];
-        const float err = kSlack * 2 * searcher.cmax;
+        const float err = slack * 2 * searcher.cmax;
         half_gap[c] = 0.5f * std::sqrt(std::max(0.0f, cs[c] + cn - err));
       }
     }
@@ -198,7 +202,7 @@ SmallKMeansResult small_kmeans(const float* x, size_t n, size_t stride, size_t d
     searcher.search(gather.data(), tblocks, idx.data(), best.data(), second.data());
     for (size_t t = 0; t < todo.size(); ++t) {
       const size_t i = todo[t];
-      const float err = kSlack * (xn[i] + searcher.cmax);
+      const float err = slack * (xn[i] + searcher.cmax);
       upper[i] = std::sqrt(std::max(0.0f, best[t] + xn[i] + err));
       lower[i] = std::sqrt(std::max(0.0f, second[t] + xn[i] - err));
       const uint32_t from = label[i], to = idx[t];

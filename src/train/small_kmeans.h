@@ -12,9 +12,9 @@
 namespace lancer::train {
 
 struct SmallKMeansResult {
-  double loss = 0;        // sum of squared distances at the last assignment
-  int iterations = 0;     // Lloyd iterations run
-  double searched = 0;    // fraction of (point, iteration) pairs fully searched
+  double loss = 0;      // sum of squared distances at the last assignment
+  int iterations = 0;   // Lloyd iterations run
+  double searched = 0;  // fraction of (point, iteration) pairs fully searched
 };
 
 // x: n rows of `dsub` floats, `stride` floats apart; n >= k >= 1.

@@ -42,8 +42,8 @@ Result<std::shared_ptr<const SqModel>> train_sq(MatrixView<const float> sample, 
 Result<std::shared_ptr<const SqModel>> sq_from_bounds(int dim, double start, double end) {
   if (dim < 1) return Status::InvalidArgument("SQ: dimension must be at least 1");
   if (!std::isfinite(start) || !std::isfinite(end) || start > end)
-    return Status::InvalidArgument("SQ: bounds must be finite with start <= end, got [" + std::to_string(start) +
-                                   ", " + std::to_string(end) + "]");
+    return Status::InvalidArgument("SQ: bounds must be finite with start <= end, got [" + std::to_string(start) + ", " +
+                                   std::to_string(end) + "]");
   auto model = std::make_shared<SqModel>();
   model->dim = dim;
   model->start = start;
@@ -51,8 +51,7 @@ Result<std::shared_ptr<const SqModel>> sq_from_bounds(int dim, double start, dou
   return std::shared_ptr<const SqModel>(std::move(model));
 }
 
-Status sq_encode(const SqModel& model, MatrixView<const float> x, std::span<uint8_t> codes,
-                 core::Executor& executor) {
+Status sq_encode(const SqModel& model, MatrixView<const float> x, std::span<uint8_t> codes, core::Executor& executor) {
   if (x.dim != static_cast<size_t>(model.dim))
     return Status::InvalidArgument("SQ encode: vectors have dimension " + std::to_string(x.dim) + ", the model " +
                                    std::to_string(model.dim));

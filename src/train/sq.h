@@ -31,7 +31,6 @@ Result<std::shared_ptr<const SqModel>> train_sq(MatrixView<const float> sample, 
 Result<std::shared_ptr<const SqModel>> sq_from_bounds(int dim, double start, double end);
 
 // codes: x.rows * dim bytes.
-Status sq_encode(const SqModel& model, MatrixView<const float> x, std::span<uint8_t> codes,
-                 core::Executor& executor);
+Status sq_encode(const SqModel& model, MatrixView<const float> x, std::span<uint8_t> codes, core::Executor& executor);
 
 }  // namespace lancer::train

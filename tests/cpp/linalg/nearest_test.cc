@@ -1,3 +1,5 @@
+#include "linalg/nearest.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -6,7 +8,6 @@
 
 #include "core/executor.h"
 #include "linalg/blas.h"
-#include "linalg/nearest.h"
 #include "linalg/norms.h"
 
 namespace lancer::linalg {
@@ -51,7 +52,8 @@ TEST(Nearest, MatchesBruteForceForEveryMetric) {
     for (auto metric : {simd::Metric::kL2, simd::Metric::kDot}) {
       std::vector<uint32_t> labels(c.n);
       std::vector<float> dist(c.n);
-      ASSERT_TRUE(nearest_centroids({x.data(), c.n, c.d}, {cent.data(), c.k, c.d}, {}, metric, labels, dist, pool).ok());
+      ASSERT_TRUE(
+          nearest_centroids({x.data(), c.n, c.d}, {cent.data(), c.k, c.d}, {}, metric, labels, dist, pool).ok());
       for (size_t i = 0; i < c.n; ++i) {
         double best = 1e300, second = 1e300;
         for (size_t j = 0; j < c.k; ++j) {
@@ -62,8 +64,10 @@ TEST(Nearest, MatchesBruteForceForEveryMetric) {
             ip += a * b;
           }
           const double s = metric == simd::Metric::kL2 ? l2 : 1.0 - ip;
-          if (s < best) second = best, best = s;
-          else if (s < second) second = s;
+          if (s < best)
+            second = best, best = s;
+          else if (s < second)
+            second = s;
         }
         // the chosen centroid is optimal up to rounding
         double l2 = 0, ip = 0;
@@ -109,7 +113,8 @@ TEST(Nearest, IdenticalForAnyThreadCount) {
   std::vector<uint32_t> ref(n);
   std::vector<float> ref_d(n);
   core::InlineExecutor inline_ex;
-  ASSERT_TRUE(nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, {}, simd::Metric::kL2, ref, ref_d, inline_ex).ok());
+  ASSERT_TRUE(
+      nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, {}, simd::Metric::kL2, ref, ref_d, inline_ex).ok());
   for (int threads : {2, 3, 5}) {
     core::ThreadPool pool(threads);
     std::vector<uint32_t> got(n);

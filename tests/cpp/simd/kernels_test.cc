@@ -1,5 +1,7 @@
 // Every ISA's kernels against the scalar reference (and the reference against
 // double-precision brute force).
+#include "simd/kernels.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,7 +13,6 @@
 #include "core/half.h"
 #include "simd/codeword.h"
 #include "simd/distance.h"
-#include "simd/kernels.h"
 #include "simd/metric.h"
 #include "simd/pq_table.h"
 #include "simd/sq.h"
@@ -256,7 +257,27 @@ TEST(Sq, BitExactWithLanceFormula) {
       std::vector<uint8_t> out(g.size());
       sq_encode(g.data(), g.size(), s0, e0, out.data(), level);
       for (size_t i = 0; i < g.size(); ++i)
-        ASSERT_EQ(out[i], lance_sq(g[i], s0, e0)) << simd_level_name(level) << " " << g[i] << " in [" << s0 << ", " << e0 << "]";
+        ASSERT_EQ(out[i], lance_sq(g[i], s0, e0))
+            << simd_level_name(level) << " " << g[i] << " in [" << s0 << ", " << e0 << "]";
+    }
+  }
+  // Random bounds (including f64 bounds that are not f32 values, far-from-zero
+  // ranges and huge scales) against random values.
+  std::mt19937 gen(12345);
+  std::uniform_real_distribution<double> ud(-1.0, 1.0);
+  for (int trial = 0; trial < 200; ++trial) {
+    const double mag = std::pow(10.0, ud(gen) * 6);
+    double s0 = ud(gen) * mag, e0 = s0 + std::abs(ud(gen)) * mag * std::pow(10.0, ud(gen) * 3);
+    if (trial % 3 == 0) s0 = double(float(s0)), e0 = double(float(e0));
+    if (!(e0 > s0)) continue;
+    std::vector<float> v(301);
+    for (auto& f : v) f = static_cast<float>(s0 + (e0 - s0) * (ud(gen) * 0.6 + 0.5));
+    for (SimdLevel level : levels()) {
+      std::vector<uint8_t> out(v.size());
+      sq_encode(v.data(), v.size(), s0, e0, out.data(), level);
+      for (size_t i = 0; i < v.size(); ++i)
+        ASSERT_EQ(out[i], lance_sq(v[i], s0, e0))
+            << simd_level_name(level) << " " << v[i] << " in [" << s0 << ", " << e0 << "]";
     }
   }
   // The example row of lance-format.md 5.6: codes 99, 130, 83, 102.

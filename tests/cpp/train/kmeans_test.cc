@@ -192,7 +192,8 @@ TEST(KMeans, EmptyClustersAreSplitFromTheLargest) {
   const size_t n = 1000, d = 4;
   std::vector<float> x(n * d);
   for (size_t i = 0; i < n; ++i)
-    for (size_t j = 0; j < d; ++j) x[i * d + j] = (i % 10 == 0) ? 5.0f + 0.001f * float(i % 7) : 1.0f + 0.001f * float(i % 13);
+    for (size_t j = 0; j < d; ++j)
+      x[i * d + j] = (i % 10 == 0) ? 5.0f + 0.001f * float(i % 7) : 1.0f + 0.001f * float(i % 13);
   core::InlineExecutor ex;
   KMeansParams params;
   params.num_clusters = 8;

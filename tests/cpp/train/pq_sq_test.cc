@@ -37,7 +37,8 @@ double reference_lloyd(const std::vector<float>& x, size_t n, size_t d, size_t k
       double best = 1e300;
       for (size_t q = 0; q < k; ++q) {
         double s = 0;
-        for (size_t j = 0; j < d; ++j) s += (double(x[i * d + j]) - c[q * d + j]) * (double(x[i * d + j]) - c[q * d + j]);
+        for (size_t j = 0; j < d; ++j)
+          s += (double(x[i * d + j]) - c[q * d + j]) * (double(x[i * d + j]) - c[q * d + j]);
         if (s < best) best = s, a[i] = static_cast<uint32_t>(q);
       }
       loss += best;
