@@ -21,7 +21,7 @@ say "oracle tests (pylance $(.venv/bin/python -c 'import lance; print(lance.__ve
 .venv/bin/python -m pytest -q --junitxml="$results/pytest.xml" || status=1
 
 say "corruption tests under ASan + UBSan"
-LANCER_BIN="$PWD/build-asan/lancer" ASAN_OPTIONS=detect_leaks=1 \
+LANCER_BIN="$PWD/build-asan/lancer" ASAN_OPTIONS=detect_leaks=1 LANCER_FLIP_STRIDE=3 \
   .venv/bin/python -m pytest -q tests/oracle/test_corruption.py --junitxml="$results/pytest-asan.xml" || status=1
 
 .venv/bin/python scripts/summarize_junit.py "$results"/*.xml || status=1

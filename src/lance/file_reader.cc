@@ -11,6 +11,7 @@ namespace lancer::lance {
 namespace {
 
 constexpr uint64_t kFooterSize = 40;
+constexpr uint64_t kBufferAlignment = 64;
 constexpr uint64_t kTailReadSize = 64 * 1024;
 constexpr char kMagic[4] = {'L', 'A', 'N', 'C'};
 // Generous bound on metadata counts so a flipped bit cannot make us allocate terabytes.
@@ -139,6 +140,13 @@ Status LanceFile::parse(uint64_t size) {
           return Status::Corruption(pwhere + " buffer " + std::to_string(b) + " " + range_text(r.offset, r.size) +
                                     " points past the end of the file (" + std::to_string(size) + " bytes)");
         }
+        // Lance pads every page buffer to 64 bytes and writes them all before the
+        // metadata; without checksums this is what exposes a damaged offset.
+        if (r.size != 0 && (r.offset % kBufferAlignment != 0 || r.offset + r.size > column_meta_start)) {
+          return Status::Corruption(pwhere + " buffer " + std::to_string(b) + " " + range_text(r.offset, r.size) +
+                                    " is not a 64-byte aligned buffer of the data region (which ends at " +
+                                    std::to_string(column_meta_start) + ")");
+        }
         pi.buffers.push_back(r);
       }
       if (page.encoding().location_case() != ::lance::file::v2::Encoding::kDirect) {
@@ -151,6 +159,31 @@ Status LanceFile::parse(uint64_t size) {
       pi.encoding_type_url = any.type_url();
       pi.encoding = any.value();
       info.pages.push_back(std::move(pi));
+    }
+  }
+  return check_no_overlap();
+}
+
+// No two buffers share bytes: a damaged offset that still lands on an aligned
+// spot inside the data region almost always lands on another buffer.
+Status LanceFile::check_no_overlap() const {
+  std::vector<std::pair<BufferRange, std::string>> all;
+  for (size_t i = 0; i < global_buffers_.size(); ++i) all.push_back({global_buffers_[i], "global buffer " + std::to_string(i)});
+  for (size_t c = 0; c < columns_.size(); ++c) {
+    for (size_t p = 0; p < columns_[c].pages.size(); ++p) {
+      for (size_t b = 0; b < columns_[c].pages[p].buffers.size(); ++b) {
+        all.push_back({columns_[c].pages[p].buffers[b], "column " + std::to_string(c) + " page " + std::to_string(p) +
+                                                            " buffer " + std::to_string(b)});
+      }
+    }
+  }
+  std::erase_if(all, [](const auto& e) { return e.first.size == 0; });
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first.offset < b.first.offset; });
+  for (size_t i = 1; i < all.size(); ++i) {
+    const BufferRange& prev = all[i - 1].first;
+    if (all[i].first.offset < prev.offset + prev.size) {
+      return Status::Corruption(all[i].second + " " + range_text(all[i].first.offset, all[i].first.size) +
+                                " overlaps " + all[i - 1].second + " " + range_text(prev.offset, prev.size));
     }
   }
   return Status::OK();

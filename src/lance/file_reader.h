@@ -57,6 +57,7 @@ class LanceFile {
  private:
   LanceFile() = default;
   Status parse(uint64_t size);
+  Status check_no_overlap() const;
 
   std::string name_;
   std::shared_ptr<core::RandomAccessFile> file_;

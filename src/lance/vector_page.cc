@@ -312,6 +312,16 @@ class PageOpener {
   }
   uint64_t elem_bits() const { return element_size(type_.element) * 8; }
 
+  // An all-null page carries no value bytes (levels, at most, in 2.1+).
+  Status check_no_data(const char* kind) const {
+    uint64_t bytes = 0;
+    for (const auto& b : info_.buffers) bytes += b.size;
+    if (file_.version().minor == 0 ? bytes != 0 : bytes >= info_.num_rows * type_.row_bytes() && bytes > 0) {
+      return corrupt(std::string(kind) + " page carries " + std::to_string(bytes) + " bytes of buffers");
+    }
+    return Status::OK();
+  }
+
   Status check_buffer(size_t index, uint64_t expected, const std::string& role) const {
     if (index >= info_.buffers.size()) {
       return corrupt(role + " buffer " + std::to_string(index) + " is missing (page has " +
@@ -407,6 +417,7 @@ class PageOpener {
           values = &nullable.no_nulls().values();
           break;
         case v20::Nullable::kAllNulls:
+          LANCER_RETURN_IF_ERROR(check_no_data("all-null"));
           return std::unique_ptr<VectorPageReader>(new ContiguousPage(file_, rows, type_, 0, V::kAllNull, 0));
         case v20::Nullable::kSomeNulls: {
           const auto& v = nullable.some_nulls().validity();
@@ -509,6 +520,7 @@ class PageOpener {
         const auto& c = layout.constant_layout();
         if (c.has_inline_value()) return unsupported("constant vector page with an inline value");
         LANCER_RETURN_IF_ERROR(check_layers(c.layers()).status());
+        LANCER_RETURN_IF_ERROR(check_no_data("all-null constant"));
         return std::unique_ptr<VectorPageReader>(
             new ContiguousPage(file_, rows, type_, 0, ContiguousPage::Validity::kAllNull, 0));
       }

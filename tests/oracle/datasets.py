@@ -43,6 +43,10 @@ def stable_seed(*parts) -> int:
     return zlib.crc32("|".join(map(str, parts)).encode())
 
 
+def rng_for(*parts) -> np.random.Generator:
+    return np.random.default_rng(stable_seed(*parts))
+
+
 def version_label(v: Optional[str]) -> str:
     return "vdefault" if v is None else f"v{v}"
 
@@ -244,9 +248,7 @@ def vectors_via_lance(ds, column: str, dtype: str, dim: int) -> Tuple[np.ndarray
     """(ids, vectors) of live non-null rows as pylance reads them, in row
     address order. Used only to sanity-check the oracle itself."""
     t = ds.to_table(columns=["id", column], with_row_address=True)
-    col = t.column(column).combine_chunks() if "." not in column else None
-    if col is None:
-        raise NotImplementedError
+    col = t.column(column).combine_chunks()
     addrs = t.column("_rowaddr").to_numpy()
     order = np.argsort(addrs, kind="stable")
     ids = t.column("id").to_numpy()[order]
@@ -255,6 +257,65 @@ def vectors_via_lance(ds, column: str, dtype: str, dim: int) -> Tuple[np.ndarray
     flat = col.filter(pa.array(valid)).flatten()
     vecs = np.asarray(flat.to_numpy(zero_copy_only=False), dtype=DTYPES[dtype]).reshape(-1, dim)
     return ids[valid], vecs
+
+
+def expected_for(lance, uri: str, values: np.ndarray, mask: Optional[np.ndarray],
+                 column: str = "vector", version: Optional[int] = None,
+                 stable_row_ids: bool = False, label: str = "",
+                 check_readback: bool = True) -> Expected:
+    """Expected export of `column` of the dataset at `uri` (at `version`).
+    `values[id]` / `mask[id]` are the vector written for key `id` (mask True =
+    null).  With `stable_row_ids`, --row-ids must hold the stable row ids."""
+    if mask is None:
+        mask = np.zeros(len(values), bool)
+    ds = lance.dataset(uri, version=version) if version is not None else lance.dataset(uri)
+    live = live_rows(ds, with_row_id=stable_row_ids)
+    report = live["rowids"] if stable_row_ids else live["addrs"]
+    addrs, vecs = expected_from(values, mask, live["ids"], report)
+    dtype = {v.str: k for k, v in DTYPES.items()}[values.dtype.str]
+    if check_readback:
+        ids, got = vectors_via_lance(ds, column, dtype, values.shape[1])
+        assert np.array_equal(ids, live["ids"][~mask[live["ids"]]]), f"{label}: oracle ids"
+        assert got.tobytes() == vecs.tobytes(), f"{label}: pylance read-back differs"
+    return Expected(uri, column, values.dtype, values.shape[1], addrs, vecs,
+                    version=version, label=label)
+
+
+# --------------------------------------------------------------------------
+# a dataset with a history of versions
+# --------------------------------------------------------------------------
+
+def history_datasets(lance, root, version, v2_paths=True):
+    """v1 create (250 rows, 3 fragments) -> v2 append 130 -> v3 delete ->
+    v4 append 40 -> v5 delete -> v6 overwrite with f16 x 24 (new schema)."""
+    uri = os.path.join(root, "ds.lance")
+    rng = rng_for("history")
+    values = make_values("f32", 420, 16, rng)
+    mask = make_null_mask(420, rng)
+
+    def tab(lo, hi):
+        return pa.table({"id": np.arange(lo, hi, dtype=np.int64),
+                         "vector": fsl_array(values[lo:hi], "f32", mask[lo:hi])})
+
+    kw = write_kwargs(version, max_rows_per_file=100, enable_v2_manifest_paths=v2_paths)
+    lance.write_dataset(tab(0, 250), uri, **kw)
+    lance.write_dataset(tab(250, 380), uri, mode="append", max_rows_per_file=100)
+    lance.dataset(uri).delete("id % 6 = 1")
+    lance.write_dataset(tab(380, 420), uri, mode="append")
+    lance.dataset(uri).delete("id >= 100 AND id < 130")
+    v16 = make_values("f16", 90, 24, rng)
+    m16 = np.zeros(90, bool)
+    m16[::4] = True
+    lance.write_dataset(pa.table({"id": np.arange(90, dtype=np.int64),
+                                  "vector": fsl_array(v16, "f16", m16)}),
+                        uri, mode="overwrite", **write_kwargs(version))
+    exps = {}
+    for v in range(1, 6):
+        exps[v] = expected_for(lance, uri, values, mask, version=v, label=f"history@{v}")
+    exps[6] = expected_for(lance, uri, v16, m16, version=6, label="history@6")
+    latest = expected_for(lance, uri, v16, m16, label="history@latest")
+    assert lance.dataset(uri).version == 6
+    return exps, latest
 
 
 # --------------------------------------------------------------------------

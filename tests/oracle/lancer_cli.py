@@ -112,6 +112,8 @@ def inspect_json(uri: str, version: Optional[int] = None, timeout: float = 60) -
 
 def _first_diff_rows(got: np.ndarray, exp: np.ndarray, addrs: np.ndarray, k: int = 3) -> str:
     n = min(len(got), len(exp))
+    if n == 0 or got.ndim != 2 or got.shape[1:] != exp.shape[1:]:
+        return "    (no rows to compare)"
     g = got[:n].reshape(n, -1).view(np.uint8).reshape(n, -1)
     e = exp[:n].reshape(n, -1).view(np.uint8).reshape(n, -1)
     bad = np.nonzero((g != e).any(axis=1))[0][:k]
@@ -134,9 +136,9 @@ def compare_vectors(got: np.ndarray, exp: Expected, what: str = "export") -> Lis
             problems.append(_first_diff_rows(got, exp.vectors, exp.addrs))
         return problems
     if got.tobytes() != exp.vectors.tobytes():
-        nbad = int((got.reshape(len(got), -1).view(np.uint8).reshape(len(got), -1)
-                    != exp.vectors.reshape(len(got), -1).view(np.uint8).reshape(len(got), -1)
-                    ).any(axis=1).sum()) if len(got) else 0
+        n = len(got)
+        nbad = int((got.view(np.uint8).reshape(n, -1) != exp.vectors.view(np.uint8).reshape(n, -1)
+                    ).any(axis=1).sum()) if n and got.size else 0
         problems.append(f"{what}: {nbad} of {len(got)} vectors differ byte-wise\n"
                         + _first_diff_rows(got, exp.vectors, exp.addrs))
     return problems

@@ -375,3 +375,50 @@ def parse_data_file(path: str) -> DataFileLayout:
                                (enc.value_start, enc.end) if enc else None))
     return DataFileLayout(size, major, minor, cms, (cmo, cmo + 16 * nc),
                           (gbo, gbo + 16 * ng), [tuple(g) for g in gbs], cols)
+
+
+PAGE_FIELDS = {1: "buffer_offsets", 2: "buffer_sizes", 3: "length", 4: "encoding", 5: "priority"}
+COLUMN_FIELDS = {1: "encoding", 2: "pages", 3: "buffer_offsets", 4: "buffer_sizes"}
+FOOTER_FIELDS = [(0, 8, "column_meta_start"), (8, 16, "cmo position"), (16, 24, "gbo position"),
+                 (24, 28, "num global buffers"), (28, 32, "num columns"), (32, 34, "major version"),
+                 (34, 36, "minor version"), (36, 40, "magic")]
+
+
+def describe_offset(path: str, pos: int) -> str:
+    """Which structure of a Lance v2 data file the byte at `pos` belongs to."""
+    lay = parse_data_file(path)
+    if pos >= lay.size - FOOTER:
+        rel = pos - (lay.size - FOOTER)
+        return "footer." + next(n for a, b, n in FOOTER_FIELDS if a <= rel < b)
+    if lay.cmo_range[0] <= pos < lay.cmo_range[1]:
+        i, r = divmod(pos - lay.cmo_range[0], 16)
+        return f"cmo[{i}].{'position' if r < 8 else 'size'}"
+    if lay.gbo_range[0] <= pos < lay.gbo_range[1]:
+        i, r = divmod(pos - lay.gbo_range[0], 16)
+        return f"gbo[{i}].{'position' if r < 8 else 'size'}"
+    raw = open(path, "rb").read()
+    for ci, col in enumerate(lay.columns):
+        lo, hi = col.range
+        if not lo <= pos < hi:
+            continue
+        for f in parse_message(raw[lo:hi], base=lo):
+            if not f.start <= pos < f.end:
+                continue
+            name = COLUMN_FIELDS.get(f.number, f"field{f.number}")
+            if f.number == 2 and pos >= f.value_start:
+                pi = sum(1 for g in parse_message(raw[lo:hi], base=lo) if g.number == 2 and g.start < f.start)
+                for pf in parse_message(f.value, base=f.value_start):
+                    if pf.start <= pos < pf.end:
+                        part = "tag/len" if pos < pf.value_start else "value"
+                        return f"column[{ci}].pages[{pi}].{PAGE_FIELDS.get(pf.number, pf.number)} ({part})"
+            return f"column[{ci}].{name} ({'tag/len' if pos < f.value_start else 'value'})"
+        return f"column[{ci}] metadata"
+    for gi, (off, sz) in enumerate(lay.global_buffers):
+        if off <= pos < off + sz:
+            return f"global buffer {gi}"
+    for ci, col in enumerate(lay.columns):
+        for pi, page in enumerate(col.pages):
+            for bi, (off, sz) in enumerate(page.buffers):
+                if off <= pos < off + sz:
+                    return f"column[{ci}].pages[{pi}] buffer {bi} (+{pos - off})"
+    return "padding/unknown"
