@@ -77,7 +77,8 @@ Status LanceFile::parse(uint64_t size) {
                               std::to_string(num_cols) + " columns");
   }
   if (!range_inside(cmo_pos, uint64_t{num_cols} * 16, meta_end) ||
-      !range_inside(gbo_pos, uint64_t{num_gb} * 16, meta_end) || column_meta_start > cmo_pos) {
+      !range_inside(gbo_pos, uint64_t{num_gb} * 16, meta_end) || column_meta_start > cmo_pos ||
+      column_meta_start > gbo_pos) {
     return Status::Corruption("footer offset tables point outside the file (column metadata " +
                               std::to_string(column_meta_start) + ", CMO " + std::to_string(cmo_pos) + ", GBO " +
                               std::to_string(gbo_pos) + ", file size " + std::to_string(size) + ")");
