@@ -1,0 +1,48 @@
+// Collective: the ranks of one distributed job exchanging byte buffers. Code
+// that runs on every rank (distributed training) splits its work by a fixed
+// part index (owned_range) and combines the parts in index order, so the
+// result is bit-identical for any number of ranks, including one.
+// LocalCollective is the single-rank case; src/dist implements it over MPI.
+// Every rank must make the same sequence of calls.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "lancer/status.h"
+
+namespace lancer::core {
+
+class Collective {
+ public:
+  virtual ~Collective() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // Each rank passes its own bytes; every rank receives all of them, in rank order.
+  virtual Result<std::vector<std::string>> all_gather(std::string mine) = 0;
+  // The root's `data` replaces every other rank's.
+  virtual Status broadcast(std::string* data, int root) = 0;
+};
+
+class LocalCollective final : public Collective {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  Result<std::vector<std::string>> all_gather(std::string mine) override {
+    std::vector<std::string> all;
+    all.push_back(std::move(mine));
+    return all;
+  }
+  Status broadcast(std::string*, int) override { return Status::OK(); }
+};
+
+// The parts [begin, end) of `parts` that `rank` of `size` owns: contiguous,
+// balanced, in rank order (rank r's range precedes rank r+1's).
+inline std::pair<size_t, size_t> owned_range(size_t parts, int rank, int size) {
+  const size_t r = static_cast<size_t>(rank), s = static_cast<size_t>(size);
+  return {parts * r / s, parts * (r + 1) / s};
+}
+
+}  // namespace lancer::core
