@@ -7,6 +7,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "lancer/status.h"
 
@@ -36,8 +37,18 @@ struct CreateIndexOptions {
   std::string ivf_centroids;  // .npy [num_partitions, dim] float32: skips IVF training
   std::string pq_codebook;    // .npy [m, 2^nbits, dim/m] float32: skips PQ training
   uint64_t seed = 42;
-  int threads = 0;  // 0 = all cores
+  int threads = 0;  // 0 = all cores (per process)
+  // Staging folder for the build's intermediate files (default
+  // <dataset>/_lancer/build-<name>); on shared storage for a distributed build.
+  std::string work_dir;
   std::function<void(const ProgressEvent&)> progress;  // optional
+};
+
+// Tasks built and time spent by one worker (an MPI rank, a process).
+struct WorkerReport {
+  std::string worker;
+  uint64_t tasks = 0;
+  double busy_s = 0;
 };
 
 struct CreateIndexReport {
@@ -48,9 +59,31 @@ struct CreateIndexReport {
   int num_partitions = 0, num_sub_vectors = 0;
   double sample_s = 0, train_ivf_s = 0, train_quantizer_s = 0, build_s = 0, merge_s = 0, commit_s = 0, total_s = 0;
   double peak_rss_mb = 0;
+  uint64_t tasks = 0, reused_tasks = 0;  // reused: found finished in staging (a resumed build)
+  bool resumed = false;
+  std::vector<WorkerReport> workers;
   std::string to_json() const;
 };
 
+// Plans, trains, builds every task and commits, in this process. A build
+// interrupted before (same parameters, same dataset version) is resumed from
+// its staging folder. On error the dataset is left as it was.
 Result<CreateIndexReport> create_index(const CreateIndexOptions& options);
+
+// The same build as separate phases, for schedulers that run each step as its
+// own job (docs/distributed.md). Each takes the same options as create_index.
+struct PlanSummary {
+  std::string staging;
+  std::string uuid;
+  uint64_t dataset_version = 0;
+  uint64_t tasks = 0;
+  bool resumed = false;  // an existing plan for the same parameters and version
+};
+Result<PlanSummary> plan_index(const CreateIndexOptions& options);
+Status train_index(const CreateIndexOptions& options);                  // no-op when trained
+Status build_index_task(const CreateIndexOptions& options, uint64_t task);  // idempotent
+Result<CreateIndexReport> finalize_index(const CreateIndexOptions& options);  // refuses while tasks are missing
+// Removes staging folders of `uri` left by failed builds (never a running one).
+Result<std::vector<std::string>> cleanup_builds(const std::string& uri);
 
 }  // namespace lancer

@@ -3,7 +3,17 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/checksum.h"
+
 namespace lancer::build {
+
+namespace {
+
+constexpr char kMagic[8] = {'L', 'N', 'C', 'R', 'S', 'P', 'L', '1'};
+constexpr size_t kFooterWords = 5;  // runs, partitions, row_bytes, rows, table checksum
+constexpr size_t kFooterBytes = kFooterWords * 8 + sizeof(kMagic);
+
+}  // namespace
 
 Result<std::unique_ptr<SpillFile>> SpillFile::create(const std::string& path, uint32_t num_partitions,
                                                      size_t row_bytes) {
@@ -13,6 +23,52 @@ Result<std::unique_ptr<SpillFile>> SpillFile::create(const std::string& path, ui
   if (s->out_ == nullptr) return Status::IOError("cannot create spill file " + path + ": " + std::strerror(errno));
   s->num_partitions_ = num_partitions;
   s->row_bytes_ = row_bytes;
+  return s;
+}
+
+Result<std::unique_ptr<SpillFile>> SpillFile::open(const std::string& path, uint32_t num_partitions,
+                                                   size_t row_bytes) {
+  auto s = std::unique_ptr<SpillFile>(new SpillFile());
+  s->path_ = path;
+  s->num_partitions_ = num_partitions;
+  s->row_bytes_ = row_bytes;
+  LANCER_ASSIGN_OR_RETURN(s->in_, core::RandomAccessFile::open(path));
+  const uint64_t size = s->in_->size();
+  auto bad = [&](const std::string& why) { return Status::Corruption("spill file " + path + ": " + why); };
+  if (size < kFooterBytes) return bad("too short for a footer");
+  uint64_t footer[kFooterWords];
+  char magic[8];
+  LANCER_RETURN_IF_ERROR(s->in_->read_at(size - kFooterBytes, kFooterWords * 8, footer));
+  LANCER_RETURN_IF_ERROR(s->in_->read_at(size - sizeof(kMagic), sizeof(kMagic), magic));
+  if (std::memcmp(magic, kMagic, sizeof(kMagic)) != 0) return bad("no spill footer (an unfinished write?)");
+  const uint64_t runs = footer[0];
+  if (footer[1] != num_partitions || footer[2] != row_bytes) {
+    return bad("written for " + std::to_string(footer[1]) + " partitions of " + std::to_string(footer[2]) +
+               "-byte rows, expected " + std::to_string(num_partitions) + " of " + std::to_string(row_bytes));
+  }
+  const uint64_t table_words = runs * (2 + uint64_t{num_partitions});
+  if (runs > size / 8 || table_words * 8 > size - kFooterBytes) return bad("run table larger than the file");
+  const uint64_t table_at = size - kFooterBytes - table_words * 8;
+  std::vector<uint64_t> table(table_words);
+  LANCER_RETURN_IF_ERROR(s->in_->read_at(table_at, table_words * 8, table.data()));
+  if (core::fnv1a64(table.data(), table.size() * 8) != footer[4]) return bad("run table checksum mismatch");
+  s->run_offsets_.assign(table.begin(), table.begin() + static_cast<ptrdiff_t>(runs));
+  uint64_t rows = 0;
+  for (uint64_t r = 0; r < runs; ++r) {
+    auto first = table.begin() + static_cast<ptrdiff_t>(runs + r * (num_partitions + 1));
+    std::vector<uint64_t> starts(first, first + num_partitions + 1);
+    for (uint32_t p = 0; p < num_partitions; ++p) {
+      if (starts[p + 1] < starts[p]) return bad("run table is not monotonic");
+    }
+    const uint64_t n = starts[num_partitions];
+    if (starts[0] != 0 || s->run_offsets_[r] > table_at || n > (table_at - s->run_offsets_[r]) / (8 + row_bytes)) {
+      return bad("run " + std::to_string(r) + " lies outside the data region");
+    }
+    rows += n;
+    s->run_starts_.push_back(std::move(starts));
+  }
+  if (rows != footer[3]) return bad("row count mismatch");
+  s->rows_ = rows;
   return s;
 }
 
@@ -43,18 +99,21 @@ Status SpillFile::flush() {
     std::vector<uint64_t> next(start.begin(), start.end() - 1);
     for (size_t i = 0; i < n; ++i) order[next[pending_partition_[i]]++] = i;
   }
-  std::vector<uint64_t> ids(n);
-  std::vector<uint8_t> storage(n * row_bytes_);
-  for (size_t k = 0; k < n; ++k) {
-    ids[k] = pending_ids_[order[k]];
-    std::memcpy(storage.data() + k * row_bytes_, pending_storage_.data() + order[k] * row_bytes_, row_bytes_);
-  }
+  // Written partition by partition straight from the pending rows: no sorted copy.
+  std::vector<uint64_t> ids;
+  std::vector<uint8_t> storage;
   run_offsets_.push_back(position_);
   for (uint32_t p = 0; p < num_partitions_; ++p) {
     const size_t c = counts[p];
     if (c == 0) continue;
-    if (std::fwrite(ids.data() + start[p], 8, c, out_) != c ||
-        std::fwrite(storage.data() + start[p] * row_bytes_, row_bytes_, c, out_) != c) {
+    ids.resize(c);
+    storage.resize(c * row_bytes_);
+    for (size_t k = 0; k < c; ++k) {
+      const size_t i = order[start[p] + k];
+      ids[k] = pending_ids_[i];
+      std::memcpy(storage.data() + k * row_bytes_, pending_storage_.data() + i * row_bytes_, row_bytes_);
+    }
+    if (std::fwrite(ids.data(), 8, c, out_) != c || std::fwrite(storage.data(), row_bytes_, c, out_) != c) {
       return Status::IOError("cannot write spill file " + path_ + ": " + std::strerror(errno));
     }
     position_ += c * (8 + row_bytes_);
@@ -67,15 +126,26 @@ Status SpillFile::flush() {
   return Status::OK();
 }
 
-Status SpillFile::read_partition(uint32_t partition, std::vector<uint64_t>* ids, std::vector<uint8_t>* storage) {
-  if (out_ != nullptr) {
-    LANCER_RETURN_IF_ERROR(flush());
-    if (std::fclose(out_) != 0) return Status::IOError("cannot close spill file " + path_);
-    out_ = nullptr;
-    LANCER_ASSIGN_OR_RETURN(in_, core::RandomAccessFile::open(path_));
-  }
-  ids->clear();
-  storage->clear();
+Result<uint64_t> SpillFile::finish() {
+  if (out_ == nullptr) return Status::Internal("spill file " + path_ + " finished twice");
+  LANCER_RETURN_IF_ERROR(flush());
+  std::vector<uint64_t> table(run_offsets_);
+  for (const auto& s : run_starts_) table.insert(table.end(), s.begin(), s.end());
+  const uint64_t footer[kFooterWords] = {run_offsets_.size(), num_partitions_, row_bytes_, rows_,
+                                         core::fnv1a64(table.data(), table.size() * 8)};
+  bool ok = std::fwrite(table.data(), 8, table.size(), out_) == table.size() &&
+            std::fwrite(footer, 8, kFooterWords, out_) == kFooterWords &&
+            std::fwrite(kMagic, 1, sizeof(kMagic), out_) == sizeof(kMagic);
+  ok = (std::fclose(out_) == 0) && ok;
+  out_ = nullptr;
+  if (!ok) return Status::IOError("cannot write spill file " + path_ + ": " + std::strerror(errno));
+  LANCER_ASSIGN_OR_RETURN(in_, core::RandomAccessFile::open(path_));
+  return in_->size();
+}
+
+Status SpillFile::append_partition(uint32_t partition, std::vector<uint64_t>* ids,
+                                   std::vector<uint8_t>* storage) const {
+  if (in_ == nullptr) return Status::Internal("spill file " + path_ + " read before finish()");
   for (size_t r = 0; r < run_starts_.size(); ++r) {
     const uint64_t offset = run_offsets_[r] + run_starts_[r][partition] * (8 + row_bytes_);
     const size_t c = run_starts_[r][partition + 1] - run_starts_[r][partition];

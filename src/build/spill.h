@@ -1,8 +1,10 @@
-// Partition-sorted spill runs of one build: each run is a group of batches
-// whose rows were sorted by partition and appended to one spill file as
-// [ids of partition 0][storage of partition 0][ids of partition 1]... Only a
-// count per (run, partition) stays in memory; the merge reads partition p of
-// every run in run order, so the result does not depend on thread timing.
+// Partition-sorted spill runs of one build task, in one file. Each run is a
+// group of batches whose rows were sorted by partition (stably) and appended
+// as [ids of partition 0][storage of partition 0][ids of partition 1]...
+// finish() appends the run table and a footer (docs/build-staging.md), so a
+// finished file can be reopened by another process for the merge. The merge
+// reads partition p of every run in run order: the result does not depend on
+// thread timing. Not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -20,19 +22,23 @@ class SpillFile {
  public:
   static Result<std::unique_ptr<SpillFile>> create(const std::string& path, uint32_t num_partitions,
                                                    size_t row_bytes);
+  // A finished spill file; Corruption if its footer is damaged or does not match.
+  static Result<std::unique_ptr<SpillFile>> open(const std::string& path, uint32_t num_partitions,
+                                                 size_t row_bytes);
   ~SpillFile();
 
   // Buffers one row; a run is written when the buffer reaches `run_bytes`.
   void add(uint32_t partition, uint64_t row_id, const uint8_t* storage);
   Status maybe_flush(size_t run_bytes);
-  Status flush();
-  // After the last flush: reads partition p of every run, in run order.
-  Status read_partition(uint32_t partition, std::vector<uint64_t>* ids, std::vector<uint8_t>* storage);
+  // Writes the last run, the run table and the footer; returns the file size.
+  Result<uint64_t> finish();
+  // Reads partition p of every run, in run order, appending to ids/storage.
+  Status append_partition(uint32_t partition, std::vector<uint64_t>* ids, std::vector<uint8_t>* storage) const;
   uint64_t rows() const { return rows_; }
-  uint32_t num_partitions() const { return num_partitions_; }
 
  private:
   SpillFile() = default;
+  Status flush();
 
   std::string path_;
   std::FILE* out_ = nullptr;
@@ -40,7 +46,6 @@ class SpillFile {
   uint32_t num_partitions_ = 0;
   size_t row_bytes_ = 0;
   uint64_t position_ = 0, rows_ = 0;
-  // Pending rows of the current run.
   std::vector<uint32_t> pending_partition_;
   std::vector<uint64_t> pending_ids_;
   std::vector<uint8_t> pending_storage_;

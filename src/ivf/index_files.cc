@@ -1,4 +1,5 @@
 #include "ivf/index_files.h"
+#include "lance/deterministic.h"
 
 #include <charconv>
 
@@ -115,7 +116,7 @@ Result<uint64_t> write_index_file(const std::string& path, const IndexModel& mod
   *ivf.mutable_centroids_tensor() =
       make_tensor(model.centroids, {model.num_partitions, model.column.dim}, model.column.element);
   ivf.set_loss(model.loss);
-  const std::string ivf_bytes = ivf.SerializeAsString();
+  const std::string ivf_bytes = lance::serialize_deterministic(ivf);
   LANCER_ASSIGN_OR_RETURN(uint32_t ivf_index, writer->add_global_buffer(ivf_bytes.data(), ivf_bytes.size()));
   ::lance::file::Schema schema;
   *schema.add_fields() = lance::make_field(0, "__flat_marker", "uint64", false);
@@ -186,12 +187,12 @@ Result<uint64_t> AuxiliaryFileWriter::finish() {
     ivf.add_lengths(static_cast<uint32_t>(len));
     offset += len;
   }
-  const std::string ivf_bytes = ivf.SerializeAsString();
+  const std::string ivf_bytes = lance::serialize_deterministic(ivf);
   LANCER_ASSIGN_OR_RETURN(uint32_t ivf_index, writer_->add_global_buffer(ivf_bytes.data(), ivf_bytes.size()));
   if (m.type == IndexType::kPq) {
     const auto codebook =
         make_tensor(m.pq->codebook, {static_cast<uint32_t>(m.pq->num_codewords()), m.column.dim}, m.column.element);
-    const std::string bytes = codebook.SerializeAsString();
+    const std::string bytes = lance::serialize_deterministic(codebook);
     LANCER_ASSIGN_OR_RETURN(uint32_t position, writer_->add_global_buffer(bytes.data(), bytes.size()));
     if (position != 2) return Status::Internal("PQ codebook landed at global buffer " + std::to_string(position));
   }

@@ -1,4 +1,5 @@
 #include "lance/commit.h"
+#include "lance/deterministic.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -125,13 +126,13 @@ std::string serialize_manifest_file(Manifest manifest, const IndexSection& secti
                                     const std::string& transaction_bytes) {
   std::string out;
   manifest.set_index_section(0);
-  append_framed(&out, section.SerializeAsString());
+  append_framed(&out, lance::serialize_deterministic(section));
   // Both fields: Lance 10 reads 21, Lance 14 reads 23.
   manifest.set_transaction_section(out.size());
   manifest.set_transaction_section_v14(out.size());
   append_framed(&out, transaction_bytes);
   const uint64_t manifest_pos = out.size();
-  append_framed(&out, manifest.SerializeAsString());
+  append_framed(&out, lance::serialize_deterministic(manifest));
   const uint16_t major = 0, minor = 2;
   out.append(reinterpret_cast<const char*>(&manifest_pos), 8);
   out.append(reinterpret_cast<const char*>(&major), 2);
@@ -174,7 +175,7 @@ Result<CommitResult> commit_create_index(const CreateIndexCommit& c) {
     }
     *section.add_indices() = c.index;
     *op->add_new_indices() = c.index;
-    const std::string txn_bytes = txn.SerializeAsString();
+    const std::string txn_bytes = lance::serialize_deterministic(txn);
 
     const bool txn_files = (m.writer_feature_flags() & kFlagTransactionFilesDisabled) == 0;
     const std::string txn_name = std::to_string(base) + "-" + txn.uuid() + ".txn";

@@ -1,4 +1,5 @@
 #include "lance/file_writer.h"
+#include "lance/deterministic.h"
 
 #include <unistd.h>
 
@@ -19,8 +20,8 @@ constexpr uint8_t kPadByte = 0x48;
 std::string pack_any(const std::string& type_url, const google::protobuf::MessageLite& message) {
   google::protobuf::Any any;
   any.set_type_url(type_url);
-  any.set_value(message.SerializeAsString());
-  return any.SerializeAsString();
+  any.set_value(lance::serialize_deterministic(message));
+  return lance::serialize_deterministic(any);
 }
 
 // nullable{no_nulls{values{ [fixed_size_list{dim, items=nullable{no_nulls{values{] flat{bits} [}}}}] }}}
@@ -106,7 +107,7 @@ Result<uint64_t> LanceFileWriter::finish(const ::lance::file::Schema& schema, ui
   ::lance::file::FileDescriptor descriptor;
   *descriptor.mutable_schema() = schema;
   if (num_rows != 0) descriptor.set_length(num_rows);
-  const std::string schema_bytes = descriptor.SerializeAsString();
+  const std::string schema_bytes = lance::serialize_deterministic(descriptor);
   LANCER_ASSIGN_OR_RETURN(uint64_t schema_at, write_padded(schema_bytes.data(), schema_bytes.size()));
 
   ::lance::encodings::ColumnEncoding column_encoding;
@@ -127,7 +128,7 @@ Result<uint64_t> LanceFileWriter::finish(const ::lance::file::Schema& schema, ui
       page->set_priority(first_row);
       first_row += p.rows;
     }
-    const std::string bytes = cm.SerializeAsString();
+    const std::string bytes = lance::serialize_deterministic(cm);
     cmo.emplace_back(position_, bytes.size());
     LANCER_RETURN_IF_ERROR(write_raw(bytes.data(), bytes.size()));
   }

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <vector>
 
 #include "commands.h"
 #include "lancer/create_index.h"
@@ -18,6 +19,8 @@ struct Args {
   std::string report;
   bool no_replace = false;
 };
+
+}  // namespace
 
 void print_report(const CreateIndexReport& r) {
   std::cout << "committed " << r.index_type << " index \"" << r.name << "\" (uuid " << r.uuid << ", " << r.metric
@@ -33,8 +36,16 @@ void print_report(const CreateIndexReport& r) {
                                                    {"total", r.total_s}};
   for (const auto& [name, s] : phases) std::printf("  %-12s %8.3f\n", name, s);
   std::printf("  peak memory  %8.1f MB\n", r.peak_rss_mb);
+  if (r.resumed) std::printf("  resumed: %llu of %llu tasks reused\n", (unsigned long long)r.reused_tasks,
+                             (unsigned long long)r.tasks);
+  if (r.workers.size() > 1) {
+    std::printf("  worker                         tasks  busy s\n");
+    for (const auto& w : r.workers) std::printf("  %-30s %5llu %7.3f\n", w.worker.c_str(), (unsigned long long)w.tasks, w.busy_s);
+  }
   std::cout.flush();
 }
+
+namespace {
 
 // A bar per phase on a terminal; one line per phase otherwise (logs, CI).
 std::function<void(const ProgressEvent&)> make_progress_printer() {
@@ -60,10 +71,11 @@ std::function<void(const ProgressEvent&)> make_progress_printer() {
 
 }  // namespace
 
-Command add_create_index_command(CLI::App& app) {
-  auto args = std::make_shared<Args>();
-  auto& o = args->options;
-  CLI::App* sub = app.add_subcommand("create-index", "Build an IVF index on a vector column and commit it");
+namespace {
+
+// The options every build subcommand takes: plan, train, build-task and
+// finalize must see the same ones as the create-index they stand for.
+void add_build_options(CLI::App* sub, CreateIndexOptions& o) {
   sub->add_option("uri", o.uri, "Dataset folder")->required();
   sub->add_option("--column", o.column, "Vector column (a dotted path for a struct member)")->required();
   sub->add_option("--index-type", o.index_type, "IVF_FLAT, IVF_SQ or IVF_PQ")
@@ -87,22 +99,114 @@ Command add_create_index_command(CLI::App& app) {
   sub->add_option("--pq-codebook", o.pq_codebook, ".npy [m, 2^bits, dim/m] float32: skip PQ training")
       ->check(CLI::ExistingFile);
   sub->add_option("--seed", o.seed, "Random seed (default 42)");
-  sub->add_option("--threads", o.threads, "Worker threads (default: all cores)");
+  sub->add_option("--threads", o.threads, "Worker threads per process (default: all cores)");
+  sub->add_option("--work-dir", o.work_dir, "Staging folder (default <dataset>/_lancer/build-<name>)");
+}
+
+CreateIndexOptions finished_options(CreateIndexOptions o) {
+  for (auto& c : o.metric) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  o.progress = make_progress_printer();
+  return o;
+}
+
+}  // namespace
+
+int emit_report(const CreateIndexReport& report, const std::string& path) {
+  print_report(report);
+  if (!path.empty()) {
+    std::ofstream out(path);
+    out << report.to_json() << "\n";
+    if (!out) return report_error(Status::IOError("cannot write report " + path));
+  }
+  return 0;
+}
+
+Command add_create_index_command(CLI::App& app, DistributedRunner distributed) {
+  auto args = std::make_shared<Args>();
+  CLI::App* sub = app.add_subcommand("create-index", "Build an IVF index on a vector column and commit it "
+                                                     "(distributed when started by mpirun with several ranks)");
+  add_build_options(sub, args->options);
   sub->add_option("--report", args->report, "Also write the phase report as JSON to this file");
-  return {sub, [args] {
-            auto opts = args->options;
-            for (auto& c : opts.metric) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-            opts.progress = make_progress_printer();
+  return {sub, [args, distributed] {
+            const auto opts = finished_options(args->options);
+            if (distributed) {
+              if (auto code = distributed(opts, args->report)) return *code;
+            }
             auto report = create_index(opts);
             if (!report.ok()) return report_error(report.status());
-            print_report(*report);
-            if (!args->report.empty()) {
-              std::ofstream out(args->report);
-              out << report->to_json() << "\n";
-              if (!out) return report_error(Status::IOError("cannot write report " + args->report));
-            }
-            return 0;
+            return emit_report(*report, args->report);
           }};
+}
+
+std::vector<Command> add_phase_commands(CLI::App& app) {
+  std::vector<Command> out;
+  {
+    auto o = std::make_shared<CreateIndexOptions>();
+    CLI::App* sub = app.add_subcommand("plan", "Plan a build in its staging folder and print the task count");
+    add_build_options(sub, *o);
+    auto json = std::make_shared<bool>(false);
+    sub->add_flag("--json", *json, "Print the plan as JSON");
+    out.push_back({sub, [o, json] {
+                     auto plan = plan_index(finished_options(*o));
+                     if (!plan.ok()) return report_error(plan.status());
+                     if (*json) {
+                       std::cout << "{\"tasks\": " << plan->tasks << ", \"staging\": \"" << plan->staging
+                                 << "\", \"uuid\": \"" << plan->uuid << "\", \"dataset_version\": "
+                                 << plan->dataset_version << ", \"resumed\": " << (plan->resumed ? "true" : "false")
+                                 << "}\n";
+                     } else {
+                       std::cout << plan->tasks << "\n";
+                       std::cerr << "lancer: " << (plan->resumed ? "resuming" : "planned") << " build of version "
+                                 << plan->dataset_version << " in " << plan->staging << " (" << plan->tasks
+                                 << " tasks)\n";
+                     }
+                     return 0;
+                   }});
+  }
+  {
+    auto o = std::make_shared<CreateIndexOptions>();
+    CLI::App* sub = app.add_subcommand("train", "Train the planned build's model (IVF centroids, PQ/SQ)");
+    add_build_options(sub, *o);
+    out.push_back({sub, [o] {
+                     Status s = train_index(finished_options(*o));
+                     return s.ok() ? 0 : report_error(s);
+                   }});
+  }
+  {
+    auto o = std::make_shared<CreateIndexOptions>();
+    auto task = std::make_shared<uint64_t>(0);
+    CLI::App* sub = app.add_subcommand("build-task", "Build one task of the plan (idempotent)");
+    add_build_options(sub, *o);
+    sub->add_option("--task", *task, "Task index, 0 .. tasks-1")->required();
+    out.push_back({sub, [o, task] {
+                     Status s = build_index_task(finished_options(*o), *task);
+                     return s.ok() ? 0 : report_error(s);
+                   }});
+  }
+  {
+    auto args = std::make_shared<Args>();
+    CLI::App* sub = app.add_subcommand("finalize", "Merge every task's results and commit the index");
+    add_build_options(sub, args->options);
+    sub->add_option("--report", args->report, "Also write the phase report as JSON to this file");
+    out.push_back({sub, [args] {
+                     auto report = finalize_index(finished_options(args->options));
+                     if (!report.ok()) return report_error(report.status());
+                     return emit_report(*report, args->report);
+                   }});
+  }
+  {
+    auto uri = std::make_shared<std::string>();
+    CLI::App* sub = app.add_subcommand("cleanup", "Remove what failed builds left (never a running build)");
+    sub->add_option("uri", *uri, "Dataset folder")->required();
+    out.push_back({sub, [uri] {
+                     auto removed = cleanup_builds(*uri);
+                     if (!removed.ok()) return report_error(removed.status());
+                     for (const auto& r : *removed) std::cout << "removed " << r << "\n";
+                     if (removed->empty()) std::cout << "nothing to clean up\n";
+                     return 0;
+                   }});
+  }
+  return out;
 }
 
 }  // namespace lancer::cli

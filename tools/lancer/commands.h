@@ -4,7 +4,11 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <optional>
+#include <string>
+#include <vector>
 
+#include "lancer/create_index.h"
 #include "lancer/status.h"
 
 namespace lancer::cli {
@@ -16,7 +20,14 @@ struct Command {
 
 Command add_inspect_command(CLI::App& app);
 Command add_export_command(CLI::App& app);
-Command add_create_index_command(CLI::App& app);
+// Runs create-index distributed when this process is one of several MPI
+// ranks; returns the exit code then, nullopt to build in this process alone.
+using DistributedRunner = std::function<std::optional<int>(const CreateIndexOptions&, const std::string& report)>;
+Command add_create_index_command(CLI::App& app, DistributedRunner distributed);
+// plan, train, build-task, finalize, cleanup.
+std::vector<Command> add_phase_commands(CLI::App& app);
+void print_report(const CreateIndexReport& report);
+int emit_report(const CreateIndexReport& report, const std::string& path);
 Command add_search_command(CLI::App& app);
 
 // Prints "lancer: <status>" to stderr and returns the exit code for it.

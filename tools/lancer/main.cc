@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "dist/mpi_build.h"
 
 namespace lancer::cli {
 
@@ -18,6 +19,18 @@ int report_error(const Status& status) {
   }
 }
 
+namespace {
+
+std::optional<int> run_distributed(const CreateIndexOptions& options, const std::string& report_path) {
+  if (!dist::launched_as_several_ranks()) return std::nullopt;
+  const bool root = dist::launcher_rank() == 0;
+  auto report = dist::create_index_mpi(options);
+  if (!report.ok()) return root ? report_error(report.status()) : 1;
+  return *report ? emit_report(**report, report_path) : 0;
+}
+
+}  // namespace
+
 }  // namespace lancer::cli
 
 int main(int argc, char** argv) {
@@ -26,12 +39,13 @@ int main(int argc, char** argv) {
   CLI::App app{"lancer: fast vector index builder for Lance datasets"};
   app.require_subcommand(1);
   app.set_version_flag("--version-info", "lancer 0.1.0");
-  const lancer::cli::Command commands[] = {
+  std::vector<lancer::cli::Command> commands = {
       lancer::cli::add_inspect_command(app),
       lancer::cli::add_export_command(app),
-      lancer::cli::add_create_index_command(app),
+      lancer::cli::add_create_index_command(app, lancer::cli::run_distributed),
       lancer::cli::add_search_command(app),
   };
+  for (auto& c : lancer::cli::add_phase_commands(app)) commands.push_back(std::move(c));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

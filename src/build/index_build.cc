@@ -1,0 +1,893 @@
+#include "build/index_build.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "build/model_file.h"
+#include "build/sample.h"
+#include "build/spill.h"
+#include "core/checksum.h"
+#include "core/half.h"
+#include "core/npy.h"
+#include "core/uuid.h"
+#include "dataset/vector_stream.h"
+#include "index.pb.h"
+#include "lance/commit.h"
+#include "lance/roaring.h"
+#include "linalg/norms.h"
+#include "train/kmeans.h"
+#include "train/random.h"
+
+namespace lancer::build {
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::ordered_json;
+using linalg::MatrixView;
+
+constexpr size_t kRunBytes = 32u << 20;
+// Tasks are whole fragments, consecutive small ones grouped up to this many rows.
+constexpr uint64_t kMinTaskRows = 8192;
+constexpr int kRecordVersion = 1;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string hex64(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+bool finite_row(const float* v, size_t dim) {
+  for (size_t j = 0; j < dim; ++j) {
+    if (!std::isfinite(v[j])) return false;
+  }
+  return true;
+}
+
+// The batch's vectors as float32 (float16 converted).
+const float* as_f32(const dataset::VectorBatch& b, std::vector<float>* scratch) {
+  if (b.type.element == lance::ElementType::kFloat32) return reinterpret_cast<const float*>(b.values.data());
+  dataset::to_float32(b.values.data(), b.num_rows * b.type.dim, b.type.element, scratch);
+  return scratch->data();
+}
+
+// Values as a float16 column stores them: the model is rounded once so that
+// assignment and encoding use exactly what the index files record.
+void round_to_half(std::vector<float>* v) {
+  for (float& x : *v) x = core::half_to_float(core::float_to_half(x));
+}
+
+Result<std::vector<float>> load_f32_npy(const std::string& path, std::vector<uint64_t> shape, const char* what,
+                                        std::string* checksum) {
+  LANCER_ASSIGN_OR_RETURN(core::NpyArray a, core::read_npy(path));
+  if (a.descr != "<f4") return Status::InvalidArgument(path + ": " + what + " must be float32, found " + a.descr);
+  uint64_t want = 1, have = 1;
+  for (uint64_t d : shape) want *= d;
+  for (uint64_t d : a.shape) have *= d;
+  if (want != have) {
+    std::string s;
+    for (uint64_t d : shape) s += (s.empty() ? "" : " x ") + std::to_string(d);
+    return Status::InvalidArgument(path + ": " + what + " must have " + s + " values, found " + std::to_string(have));
+  }
+  std::vector<float> out(have);
+  std::memcpy(out.data(), a.data.data(), have * 4);
+  for (float x : out) {
+    if (!std::isfinite(x)) return Status::InvalidArgument(path + ": " + what + " hold a non-finite value");
+  }
+  *checksum = hex64(core::fnv1a64(out.data(), out.size() * 4));
+  return out;
+}
+
+json params_json(const BuildParams& p) {
+  return json{{"column", p.column},
+              {"name", p.name},
+              {"index_type", p.index_type},
+              {"metric", p.metric},
+              {"num_partitions", p.num_partitions},
+              {"num_sub_vectors", p.num_sub_vectors},
+              {"num_bits", p.num_bits},
+              {"sample_rate", p.sample_rate},
+              {"max_iters", p.max_iters},
+              {"seed", p.seed},
+              {"ivf_centroids_checksum", p.ivf_centroids_checksum},
+              {"pq_codebook_checksum", p.pq_codebook_checksum}};
+}
+
+BuildParams params_from_json(const nlohmann::json& j) {
+  BuildParams p;
+  p.column = j.at("column");
+  p.name = j.at("name");
+  p.index_type = j.at("index_type");
+  p.metric = j.at("metric");
+  p.num_partitions = j.at("num_partitions");
+  p.num_sub_vectors = j.at("num_sub_vectors");
+  p.num_bits = j.at("num_bits");
+  p.sample_rate = j.at("sample_rate");
+  p.max_iters = j.at("max_iters");
+  p.seed = j.at("seed");
+  p.ivf_centroids_checksum = j.at("ivf_centroids_checksum");
+  p.pq_codebook_checksum = j.at("pq_codebook_checksum");
+  return p;
+}
+
+std::string record_to_text(const BuildRecord& r) {
+  json j;
+  j["format"] = "lancer-build-record";
+  j["format_version"] = kRecordVersion;
+  j["params"] = params_json(r.params);
+  j["dataset_version"] = r.dataset_version;
+  j["uuid"] = r.uuid;
+  json tasks = json::array();
+  for (const auto& t : r.tasks) tasks.push_back({{"fragments", t.fragment_ids}, {"rows", t.rows}});
+  j["tasks"] = tasks;
+  std::string body = j.dump(1);
+  return body;
+}
+
+Result<std::string> read_text(const std::string& path) {
+  LANCER_ASSIGN_OR_RETURN(auto bytes, core::read_whole_file(path));
+  return std::string(bytes.begin(), bytes.end());
+}
+
+// Writes `text` and a trailing checksum line to a temporary name, then renames:
+// readers see the whole record or none.
+Status write_record(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f << text << "\n#fnv1a64 " << hex64(core::fnv1a64(text)) << "\n";
+    f.close();
+    if (!f) return Status::IOError("cannot write " + tmp);
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return Status::IOError("cannot rename " + tmp + " to " + path + ": " + ec.message());
+  return Status::OK();
+}
+
+// A record written by write_record, checksum verified.
+Result<nlohmann::json> read_record(const std::string& path) {
+  LANCER_ASSIGN_OR_RETURN(std::string text, read_text(path));
+  const size_t at = text.rfind("\n#fnv1a64 ");
+  if (at == std::string::npos) return Status::Corruption(path + ": no checksum line (a torn write?)");
+  const std::string body = text.substr(0, at);
+  std::string sum = text.substr(at + 10);
+  while (!sum.empty() && (sum.back() == '\n' || sum.back() == '\r')) sum.pop_back();
+  if (sum != hex64(core::fnv1a64(body))) return Status::Corruption(path + ": checksum mismatch");
+  try {
+    return nlohmann::json::parse(body);
+  } catch (const std::exception& e) {
+    return Status::Corruption(path + ": " + e.what());
+  }
+}
+
+Result<BuildRecord> parse_build_record(const std::string& path) {
+  LANCER_ASSIGN_OR_RETURN(auto j, read_record(path));
+  try {
+    if (j.at("format") != "lancer-build-record" || j.at("format_version") != kRecordVersion) {
+      return Status::NotSupported(path + ": not a build record of format version " + std::to_string(kRecordVersion));
+    }
+    BuildRecord r;
+    r.params = params_from_json(j.at("params"));
+    r.dataset_version = j.at("dataset_version");
+    r.uuid = j.at("uuid");
+    for (const auto& t : j.at("tasks")) {
+      BuildTask task;
+      task.fragment_ids = t.at("fragments").get<std::vector<uint64_t>>();
+      task.rows = t.at("rows");
+      r.tasks.push_back(std::move(task));
+    }
+    return r;
+  } catch (const std::exception& e) {
+    return Status::Corruption(path + ": " + e.what());
+  }
+}
+
+std::vector<BuildTask> plan_tasks(const dataset::Dataset& ds) {
+  uint64_t total = 0;
+  for (const auto& f : ds.fragments()) total += f.physical_rows;
+  // Independent of worker count, so the plan (and the bytes) never depend on it.
+  const uint64_t target = std::max<uint64_t>(kMinTaskRows, (total + 255) / 256);
+  std::vector<BuildTask> tasks;
+  BuildTask cur;
+  for (const auto& f : ds.fragments()) {
+    cur.fragment_ids.push_back(f.id);
+    cur.rows += f.physical_rows;
+    if (cur.rows >= target) tasks.push_back(std::exchange(cur, {}));
+  }
+  if (!cur.fragment_ids.empty()) tasks.push_back(std::move(cur));
+  return tasks;
+}
+
+::lance::index::pb::VectorIndexDetails index_details(const ivf::IndexModel& m) {
+  ::lance::index::pb::VectorIndexDetails d;
+  using D = ::lance::index::pb::VectorIndexDetails;
+  d.set_metric_type(m.metric == simd::Metric::kCosine ? D::Cosine : m.metric == simd::Metric::kDot ? D::Dot : D::L2);
+  switch (m.type) {
+    case ivf::IndexType::kFlat: d.mutable_flat(); break;
+    case ivf::IndexType::kSq: d.mutable_sq()->set_num_bits(8); break;
+    case ivf::IndexType::kPq:
+      d.mutable_pq()->set_num_bits(static_cast<uint32_t>(m.pq->num_bits));
+      d.mutable_pq()->set_num_sub_vectors(static_cast<uint32_t>(m.pq->num_sub_vectors));
+      break;
+  }
+  return d;
+}
+
+// Fault injection for the resume tests (docs/build-staging.md): with
+// LANCER_FAULT_KILL_AT=train|task:N|merge the process SIGKILLs itself at that
+// point (task:N: when starting its N+1-th task), on the rank named by
+// LANCER_FAULT_RANK (any when unset).
+void maybe_kill_at(const std::string& point) {
+  static const char* at = std::getenv("LANCER_FAULT_KILL_AT");
+  if (at == nullptr || point != at) return;
+  const char* want_rank = std::getenv("LANCER_FAULT_RANK");
+  const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
+  if (want_rank != nullptr && std::string(want_rank) != (rank ? rank : "0")) return;
+  std::fprintf(stderr, "lancer: fault injection: killed at %s\n", point.c_str());
+  std::fflush(stderr);
+  ::kill(::getpid(), SIGKILL);
+}
+
+std::string default_staging(const std::string& root, const std::string& name) {
+  return (fs::path(root) / "_lancer" / ("build-" + name)).string();
+}
+
+std::string dataset_root(const std::string& uri) { return uri.rfind("file://", 0) == 0 ? uri.substr(7) : uri; }
+
+// Removes `dir` and its parent `_lancer` folder when that is left empty.
+void remove_staging(const std::string& dir) {
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  const fs::path parent = fs::path(dir).parent_path();
+  if (parent.filename() == "_lancer") fs::remove(parent, ec);  // only if empty
+}
+
+}  // namespace
+
+IndexBuild::~IndexBuild() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+void IndexBuild::progress(const char* phase, uint64_t done, uint64_t total, bool finished) const {
+  if (progress_) progress_(ProgressEvent{phase, done, total, finished});
+}
+
+std::string IndexBuild::task_path(uint64_t task, const char* suffix) const {
+  char name[64];
+  std::snprintf(name, sizeof name, "task-%06llu%s", static_cast<unsigned long long>(task), suffix);
+  return (fs::path(staging_) / "tasks" / name).string();
+}
+
+// Opens the dataset (at `version`, or the latest) and resolves the options to
+// build parameters; validates everything that can be validated before writing.
+Status IndexBuild::load_context(const CreateIndexOptions& o, std::optional<uint64_t> version) {
+  options_ = o;
+  if (o.num_bits != 8 && o.num_bits != 4) return Status::InvalidArgument("num_bits must be 8 or 4");
+  if (o.sample_rate < 1 || o.max_iters < 1) return Status::InvalidArgument("sample_rate and max_iters must be >= 1");
+  if (o.index_type != "IVF_FLAT" && o.index_type != "IVF_SQ" && o.index_type != "IVF_PQ") {
+    return Status::InvalidArgument("index type \"" + o.index_type + "\" is not supported (IVF_FLAT, IVF_SQ or IVF_PQ)");
+  }
+  auto metric = simd::parse_metric(o.metric);
+  if (!metric) return Status::InvalidArgument("metric \"" + o.metric + "\" is not supported (l2, cosine, dot)");
+  const std::string root = dataset_root(o.uri);
+  if (!core::is_directory(root)) return Status::NotFound(root + " is not a directory (expected a Lance dataset)");
+  LANCER_ASSIGN_OR_RETURN(dataset_, dataset::Dataset::open(o.uri, version));
+  LANCER_ASSIGN_OR_RETURN(column_, dataset_->vector_column(o.column));
+  if (column_.type.element == lance::ElementType::kUInt8) {
+    return Status::NotSupported("column " + o.column + " holds uint8 vectors; lancer indexes float32 and float16 "
+                                "vectors so far");
+  }
+  const size_t dim = column_.type.dim;
+  uint64_t live_rows = 0;
+  for (const auto& f : dataset_->fragments()) live_rows += f.physical_rows - std::min(f.physical_rows, f.deleted_rows);
+
+  BuildParams& p = record_.params;
+  p.column = o.column;
+  p.name = o.name.empty() ? o.column + "_idx" : o.name;
+  p.index_type = o.index_type;
+  p.metric = simd::metric_name(*metric);
+  p.num_partitions = o.num_partitions.value_or(std::max(1, static_cast<int>(std::lround(std::sqrt(double(live_rows))))));
+  if (p.num_partitions < 1) return Status::InvalidArgument("num_partitions must be at least 1");
+  if (o.index_type == "IVF_PQ") {
+    p.num_sub_vectors = o.num_sub_vectors.value_or(dim % 16 == 0  ? static_cast<int>(dim / 16)
+                                                   : dim % 8 == 0 ? static_cast<int>(dim / 8)
+                                                                  : 0);
+    if (p.num_sub_vectors <= 0 || dim % static_cast<size_t>(p.num_sub_vectors) != 0) {
+      return Status::InvalidArgument("num_sub_vectors must divide the dimension " + std::to_string(dim) +
+                                     (o.num_sub_vectors ? "" : " (the default needs dim % 8 == 0)"));
+    }
+    if (o.num_bits == 4 && p.num_sub_vectors % 2 != 0) {
+      return Status::InvalidArgument("4-bit PQ needs an even num_sub_vectors");
+    }
+    p.num_bits = o.num_bits;
+  } else {
+    p.num_bits = 8;
+  }
+  p.sample_rate = o.sample_rate;
+  p.max_iters = o.max_iters;
+  p.seed = o.seed;
+  if (!o.ivf_centroids.empty()) {
+    LANCER_ASSIGN_OR_RETURN(supplied_centroids_,
+                            load_f32_npy(o.ivf_centroids, {uint64_t(p.num_partitions), dim}, "IVF centroids",
+                                         &p.ivf_centroids_checksum));
+  }
+  if (!o.pq_codebook.empty() && o.index_type == "IVF_PQ") {
+    const uint64_t m = static_cast<uint64_t>(p.num_sub_vectors), k = uint64_t{1} << p.num_bits;
+    LANCER_ASSIGN_OR_RETURN(supplied_codebook_, load_f32_npy(o.pq_codebook, {m, k, dim / m}, "PQ codebook",
+                                                             &p.pq_codebook_checksum));
+  }
+  staging_ = o.work_dir.empty() ? default_staging(dataset_->root(), p.name) : o.work_dir;
+  report_.uri = o.uri;
+  report_.column = o.column;
+  report_.name = p.name;
+  report_.index_type = o.index_type;
+  report_.metric = p.metric;
+  report_.num_partitions = p.num_partitions;
+  report_.num_sub_vectors = p.num_sub_vectors;
+  return Status::OK();
+}
+
+Result<std::unique_ptr<IndexBuild>> IndexBuild::plan(const CreateIndexOptions& options) {
+  auto b = std::unique_ptr<IndexBuild>(new IndexBuild());
+  LANCER_RETURN_IF_ERROR(b->load_context(options, std::nullopt));
+  const std::string record_path = (fs::path(b->staging_) / "build.json").string();
+  if (core::path_exists(record_path)) {
+    auto old = parse_build_record(record_path);
+    if (old.ok() && old->params == b->record_.params && old->dataset_version == b->dataset_->version()) {
+      b->record_ = *std::move(old);
+      b->resumed_ = true;
+    }
+  }
+  if (!b->resumed_ && core::path_exists(b->staging_)) {
+    // Stale: another version or other parameters. Never remove a running build's folder.
+    const std::string lock = (fs::path(b->staging_) / "lock").string();
+    const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd);
+      return Status::Conflict("a build of index \"" + b->record_.params.name + "\" is running in " + b->staging_ +
+                              " (another process holds its lock)");
+    }
+    std::error_code ec;
+    fs::remove_all(b->staging_, ec);
+    if (fd >= 0) ::close(fd);
+    if (ec) return Status::IOError("cannot remove stale staging folder " + b->staging_ + ": " + ec.message());
+  }
+  std::error_code ec;
+  fs::create_directories(fs::path(b->staging_) / "tasks", ec);
+  if (ec) return Status::IOError("cannot create staging folder " + b->staging_ + ": " + ec.message());
+  b->lock_fd_ = ::open((fs::path(b->staging_) / "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (b->lock_fd_ < 0 || ::flock(b->lock_fd_, LOCK_SH) != 0) {
+    return Status::IOError("cannot lock " + b->staging_ + "/lock: " + std::strerror(errno));
+  }
+  if (!b->resumed_) {
+    b->record_.dataset_version = b->dataset_->version();
+    b->record_.uuid = core::uuid_to_string(core::random_uuid_bytes());
+    b->record_.tasks = plan_tasks(*b->dataset_);
+    LANCER_RETURN_IF_ERROR(write_record(record_path, record_to_text(b->record_)));
+  }
+  b->report_.uuid = b->record_.uuid;
+  b->report_.read_version = b->record_.dataset_version;
+  b->report_.fragments = b->dataset_->fragments().size();
+  return b;
+}
+
+Result<std::unique_ptr<IndexBuild>> IndexBuild::open(const CreateIndexOptions& options) {
+  auto b = std::unique_ptr<IndexBuild>(new IndexBuild());
+  // The staging folder does not depend on the version: find it first.
+  const std::string name = options.name.empty() ? options.column + "_idx" : options.name;
+  const std::string staging =
+      options.work_dir.empty() ? default_staging(dataset_root(options.uri), name) : options.work_dir;
+  const std::string record_path = (fs::path(staging) / "build.json").string();
+  if (!core::path_exists(record_path)) {
+    return Status::NotFound("no build of index \"" + name + "\" is planned in " + staging + " (run `lancer plan` first)");
+  }
+  LANCER_ASSIGN_OR_RETURN(BuildRecord record, parse_build_record(record_path));
+  LANCER_RETURN_IF_ERROR(b->load_context(options, record.dataset_version));
+  if (!(b->record_.params == record.params)) {
+    return Status::InvalidArgument("the build in " + staging + " was planned with other parameters: " +
+                                   params_json(record.params).dump() + "; these resolve to " +
+                                   params_json(b->record_.params).dump());
+  }
+  b->record_ = std::move(record);
+  b->resumed_ = true;
+  b->lock_fd_ = ::open((fs::path(staging) / "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (b->lock_fd_ < 0 || ::flock(b->lock_fd_, LOCK_SH) != 0) {
+    return Status::IOError("cannot lock " + staging + "/lock: " + std::strerror(errno));
+  }
+  b->report_.uuid = b->record_.uuid;
+  b->report_.read_version = b->record_.dataset_version;
+  b->report_.fragments = b->dataset_->fragments().size();
+  return b;
+}
+
+void IndexBuild::discard() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+  lock_fd_ = -1;
+  remove_staging(staging_);
+}
+
+bool IndexBuild::model_trained() const { return core::path_exists((fs::path(staging_) / "model.done").string()); }
+
+Result<std::shared_ptr<const ivf::IndexModel>> IndexBuild::model() {
+  if (model_) return model_;
+  const std::string path = (fs::path(staging_) / "model.bin").string();
+  LANCER_ASSIGN_OR_RETURN(auto done, read_record((fs::path(staging_) / "model.done").string()));
+  LANCER_ASSIGN_OR_RETURN(std::string bytes, read_text(path));
+  LANCER_ASSIGN_OR_RETURN(model_, parse_model(bytes, path));
+  model_checksum_ = model_checksum(bytes);
+  if (done.value("checksum", std::string()) != hex64(model_checksum_)) {
+    return Status::Corruption(path + ": does not match the checksum in model.done");
+  }
+  report_.sample_s = done.value("sample_s", 0.0);
+  report_.train_ivf_s = done.value("train_ivf_s", 0.0);
+  report_.train_quantizer_s = done.value("train_quantizer_s", 0.0);
+  return model_;
+}
+
+Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
+  // Rank 0 decides, so that no rank skips the collective calls the others make.
+  std::string trained(1, model_trained() ? '1' : '0');
+  LANCER_RETURN_IF_ERROR(collective.broadcast(&trained, 0));
+  if (trained[0] == '1') return model().status();
+  const BuildParams& p = record_.params;
+  const auto type = p.index_type == "IVF_FLAT" ? ivf::IndexType::kFlat
+                    : p.index_type == "IVF_SQ" ? ivf::IndexType::kSq
+                                               : ivf::IndexType::kPq;
+  const simd::Metric metric = *simd::parse_metric(p.metric);
+  const bool half = column_.type.element == lance::ElementType::kFloat16;
+  const size_t dim = column_.type.dim;
+  auto model = std::make_shared<ivf::IndexModel>();
+  model->type = type;
+  model->metric = metric;
+  model->column = column_.type;
+  model->num_partitions = static_cast<uint32_t>(p.num_partitions);
+
+  // Sample: this rank's share of the tasks, then every share, merged.
+  auto t = Clock::now();
+  const bool need_ivf_sample = supplied_centroids_.empty();
+  const bool need_q_sample = type == ivf::IndexType::kSq || (type == ivf::IndexType::kPq && supplied_codebook_.empty());
+  const size_t ivf_sample = need_ivf_sample ? size_t(p.sample_rate) * size_t(p.num_partitions) : 0;
+  const size_t q_sample = need_q_sample ? size_t(p.sample_rate) << p.num_bits : 0;
+  const size_t want = std::max(ivf_sample, q_sample);
+  std::vector<float> sample;
+  size_t sample_rows = 0;
+  if (want > 0) {
+    SampleCollector collector(want, dim, p.seed);
+    const auto [t0, t1] = core::owned_range(record_.tasks.size(), collective.rank(), collective.size());
+    dataset::StreamOptions so;
+    for (size_t i = t0; i < t1; ++i) {
+      so.fragment_ids.insert(so.fragment_ids.end(), record_.tasks[i].fragment_ids.begin(),
+                             record_.tasks[i].fragment_ids.end());
+    }
+    uint64_t share_rows = 0;
+    for (size_t i = t0; i < t1; ++i) share_rows += record_.tasks[i].rows;
+    if (!so.fragment_ids.empty()) {
+      LANCER_ASSIGN_OR_RETURN(auto stream, dataset::VectorStream::open(dataset_, p.column, so));
+      dataset::VectorBatch batch;
+      std::vector<float> scratch;
+      for (;;) {
+        LANCER_ASSIGN_OR_RETURN(bool more, stream->next(&batch));
+        if (!more) break;
+        const float* v = as_f32(batch, &scratch);
+        for (size_t i = 0; i < batch.num_rows; ++i) {
+          if (finite_row(v + i * dim, dim)) collector.offer(batch.row_ids[i], v + i * dim);
+        }
+        const auto& st = stream->stats();
+        progress("sample", st.rows + st.null_rows + st.deleted_rows, share_rows);
+      }
+    }
+    if (collective.size() > 1) {
+      LANCER_ASSIGN_OR_RETURN(auto shares, collective.all_gather(collector.serialize()));
+      SampleCollector merged(want, dim, p.seed);
+      for (const auto& s : shares) LANCER_RETURN_IF_ERROR(merged.merge(s));
+      collector = std::move(merged);
+    }
+    sample_rows = collector.rows();
+    sample = collector.take_sorted();
+    progress("sample", 1, 1, true);
+    if (sample_rows == 0) {
+      return Status::InvalidArgument("column " + p.column + " has no non-null finite vectors to index");
+    }
+  }
+  maybe_kill_at("train");
+  MatrixView<float> sample_view(sample.data(), sample_rows, dim);
+  if (metric == simd::Metric::kCosine) linalg::normalize_rows(sample_view, pool);
+  report_.sample_s = seconds_since(t);
+
+  t = Clock::now();
+  progress("train IVF", 0, 0);
+  std::shared_ptr<const train::KMeansModel> kmeans;
+  if (!supplied_centroids_.empty()) {
+    LANCER_ASSIGN_OR_RETURN(kmeans, train::kmeans_from_centroids(supplied_centroids_, static_cast<int>(dim), metric));
+  } else {
+    if (sample_rows < size_t(p.num_partitions)) {
+      return Status::InvalidArgument("num_partitions " + std::to_string(p.num_partitions) + " exceeds the " +
+                                     std::to_string(sample_rows) + " vectors available to train on");
+    }
+    train::KMeansParams kp;
+    kp.num_clusters = p.num_partitions;
+    kp.max_iters = p.max_iters;
+    kp.seed = p.seed;
+    kp.metric = metric;
+    LANCER_ASSIGN_OR_RETURN(kmeans, train::train_kmeans(MatrixView<const float>(sample_view), kp, pool));
+  }
+  model->centroids = kmeans->centroids;
+  if (half) {
+    round_to_half(&model->centroids);
+    LANCER_ASSIGN_OR_RETURN(kmeans, train::kmeans_from_centroids(model->centroids, static_cast<int>(dim), metric));
+  }
+  model->loss = kmeans->loss;
+  report_.train_ivf_s = seconds_since(t);
+  progress("train IVF", 1, 1, true);
+
+  t = Clock::now();
+  if (type != ivf::IndexType::kFlat) progress("train PQ/SQ", 0, 0);
+  const int m = p.num_sub_vectors;
+  if (type == ivf::IndexType::kPq) {
+    if (!supplied_codebook_.empty()) {
+      LANCER_ASSIGN_OR_RETURN(model->pq,
+                              train::pq_from_codebook(supplied_codebook_, static_cast<int>(dim), m, p.num_bits));
+    } else {
+      const size_t rows = std::min(sample_rows, q_sample);
+      std::vector<float> pq_data(sample.begin(), sample.begin() + static_cast<ptrdiff_t>(rows * dim));
+      MatrixView<float> pq_view(pq_data.data(), rows, dim);
+      if (metric != simd::Metric::kDot) {  // Lance trains PQ on residuals for l2 / cosine
+        std::vector<uint32_t> labels(rows);
+        LANCER_RETURN_IF_ERROR(train::assign_partitions(*kmeans, pq_view, labels, {}, pool));
+        LANCER_RETURN_IF_ERROR(train::compute_residuals(*kmeans, pq_view, labels, pq_view, pool));
+      }
+      train::PqParams pp;
+      pp.num_sub_vectors = m;
+      pp.num_bits = p.num_bits;
+      pp.max_iters = p.max_iters;
+      pp.seed = train::derive_seed(p.seed, 2);
+      LANCER_ASSIGN_OR_RETURN(model->pq, train::train_pq(MatrixView<const float>(pq_view), pp, pool));
+    }
+    if (half) {
+      std::vector<float> cb = model->pq->codebook;
+      round_to_half(&cb);
+      LANCER_ASSIGN_OR_RETURN(model->pq, train::pq_from_codebook(std::move(cb), static_cast<int>(dim), m, p.num_bits));
+    }
+  } else if (type == ivf::IndexType::kSq) {
+    LANCER_ASSIGN_OR_RETURN(model->sq, train::train_sq(MatrixView<const float>(sample_view), pool));
+  }
+  report_.train_quantizer_s = seconds_since(t);
+  if (type != ivf::IndexType::kFlat) progress("train PQ/SQ", 1, 1, true);
+  LANCER_RETURN_IF_ERROR(model->validate());
+
+  const std::string bytes = serialize_model(*model);
+  model_checksum_ = model_checksum(bytes);
+  model_ = std::move(model);
+  if (collective.rank() == 0) {
+    const std::string path = (fs::path(staging_) / "model.bin").string(), tmp = path + ".tmp";
+    {
+      std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+      f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      f.close();
+      if (!f) return Status::IOError("cannot write " + tmp);
+    }
+    std::error_code ec;
+    fs::rename(tmp, path, ec);
+    if (ec) return Status::IOError("cannot rename " + tmp + ": " + ec.message());
+    json done{{"checksum", hex64(model_checksum_)},
+              {"bytes", bytes.size()},
+              {"sample_rows", sample_rows},
+              {"sample_s", report_.sample_s},
+              {"train_ivf_s", report_.train_ivf_s},
+              {"train_quantizer_s", report_.train_quantizer_s}};
+    LANCER_RETURN_IF_ERROR(write_record((fs::path(staging_) / "model.done").string(), done.dump(1)));
+  }
+  return Status::OK();
+}
+
+Result<TaskResult> IndexBuild::read_task_done(uint64_t task) const {
+  LANCER_ASSIGN_OR_RETURN(auto j, read_record(task_path(task, ".done")));
+  TaskResult r;
+  try {
+    r.task = j.at("task");
+    r.rows = j.at("rows");
+    r.null_rows = j.at("null_rows");
+    r.deleted_rows = j.at("deleted_rows");
+    r.skipped_nonfinite = j.at("skipped_nonfinite");
+    r.bytes = j.at("bytes");
+    r.busy_s = j.at("busy_s");
+    r.worker = j.at("worker");
+    if (j.at("model_checksum") != hex64(model_checksum_) || r.task != task) {
+      return Status::Corruption(task_path(task, ".done") + ": recorded for another model or task");
+    }
+  } catch (const std::exception& e) {
+    return Status::Corruption(task_path(task, ".done") + ": " + e.what());
+  }
+  std::error_code ec;
+  const auto size = fs::file_size(task_path(task, ".run"), ec);
+  if (ec || size != r.bytes) return Status::Corruption(task_path(task, ".run") + ": missing or of the wrong size");
+  return r;
+}
+
+bool IndexBuild::task_done(uint64_t task) const { return core::path_exists(task_path(task, ".done")); }
+
+std::vector<uint64_t> IndexBuild::missing_tasks() const {
+  std::vector<uint64_t> missing;
+  for (uint64_t i = 0; i < record_.tasks.size(); ++i) {
+    if (!task_done(i)) missing.push_back(i);
+  }
+  return missing;
+}
+
+Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, const std::string& worker) {
+  if (task >= record_.tasks.size()) {
+    return Status::InvalidArgument("task " + std::to_string(task) + " does not exist (the plan has " +
+                                   std::to_string(record_.tasks.size()) + " tasks)");
+  }
+  LANCER_ASSIGN_OR_RETURN(auto model, this->model());
+  if (task_done(task)) {
+    auto done = read_task_done(task);
+    if (done.ok()) {
+      done->reused = true;
+      return done;
+    }  // damaged: rebuild it
+  }
+  static int tasks_started = 0;
+  maybe_kill_at("task:" + std::to_string(tasks_started++));
+  const auto t = Clock::now();
+  const size_t dim = column_.type.dim;
+  const bool half = column_.type.element == lance::ElementType::kFloat16;
+  const auto type = model->type;
+  const simd::Metric metric = model->metric;
+  LANCER_ASSIGN_OR_RETURN(auto kmeans, train::kmeans_from_centroids(model->centroids, static_cast<int>(dim), metric));
+  const size_t rb = model->storage_row_bytes();
+  const std::string tmp = task_path(task, ".run") + ".tmp." + std::to_string(::getpid());
+  LANCER_ASSIGN_OR_RETURN(auto spill, SpillFile::create(tmp, model->num_partitions, rb));
+  TaskResult result;
+  result.task = task;
+  result.worker = worker;
+  dataset::StreamOptions so;
+  so.fragment_ids = record_.tasks[task].fragment_ids;
+  LANCER_ASSIGN_OR_RETURN(auto stream, dataset::VectorStream::open(dataset_, record_.params.column, so));
+  dataset::VectorBatch batch;
+  std::vector<float> x, resid, scratch;
+  std::vector<uint16_t> halves;
+  std::vector<uint32_t> labels;
+  std::vector<uint64_t> ids;
+  std::vector<uint8_t> codes;
+  Status status;
+  for (;;) {
+    auto more = stream->next(&batch);
+    if (!more.ok() || !*more) {
+      status = more.status();
+      break;
+    }
+    const float* v = as_f32(batch, &scratch);
+    x.clear();
+    ids.clear();
+    for (size_t i = 0; i < batch.num_rows; ++i) {
+      if (!finite_row(v + i * dim, dim)) {
+        ++result.skipped_nonfinite;
+        continue;
+      }
+      x.insert(x.end(), v + i * dim, v + (i + 1) * dim);
+      ids.push_back(batch.row_ids[i]);
+    }
+    const size_t n = ids.size();
+    if (n == 0) continue;
+    MatrixView<float> xv(x.data(), n, dim);
+    if (metric == simd::Metric::kCosine) linalg::normalize_rows(xv, pool);
+    labels.resize(n);
+    status = train::assign_partitions(*kmeans, xv, labels, {}, pool);
+    if (!status.ok()) break;
+    const uint8_t* storage = reinterpret_cast<const uint8_t*>(x.data());
+    if (type == ivf::IndexType::kFlat && half) {  // stored as the column's float16
+      halves.resize(x.size());
+      for (size_t i = 0; i < x.size(); ++i) halves[i] = core::float_to_half(x[i]);
+      storage = reinterpret_cast<const uint8_t*>(halves.data());
+    } else if (type == ivf::IndexType::kSq) {
+      codes.resize(n * rb);
+      status = train::sq_encode(*model->sq, xv, codes, pool);
+      storage = codes.data();
+    } else if (type == ivf::IndexType::kPq) {
+      resid.resize(x.size());
+      MatrixView<float> rv(resid.data(), n, dim);
+      if (metric != simd::Metric::kDot) {
+        status = train::compute_residuals(*kmeans, MatrixView<const float>(xv), labels, rv, pool);
+      } else {
+        std::memcpy(resid.data(), x.data(), x.size() * 4);
+      }
+      codes.resize(n * rb);
+      if (status.ok()) status = train::pq_encode(*model->pq, MatrixView<const float>(rv), codes, pool);
+      storage = codes.data();
+    }
+    if (!status.ok()) break;
+    for (size_t i = 0; i < n; ++i) spill->add(labels[i], ids[i], storage + i * rb);
+    status = spill->maybe_flush(kRunBytes);
+    if (!status.ok()) break;
+    result.rows += n;
+  }
+  Result<uint64_t> bytes = status.ok() ? spill->finish() : Result<uint64_t>(status);
+  spill.reset();
+  std::error_code ec;
+  if (!bytes.ok()) {
+    fs::remove(tmp, ec);
+    return bytes.status();
+  }
+  result.null_rows = stream->stats().null_rows;
+  result.deleted_rows = stream->stats().deleted_rows;
+  result.bytes = *bytes;
+  result.busy_s = seconds_since(t);
+  fs::rename(tmp, task_path(task, ".run"), ec);
+  if (ec) return Status::IOError("cannot rename " + tmp + ": " + ec.message());
+  json done{{"task", task},
+            {"rows", result.rows},
+            {"null_rows", result.null_rows},
+            {"deleted_rows", result.deleted_rows},
+            {"skipped_nonfinite", result.skipped_nonfinite},
+            {"bytes", result.bytes},
+            {"busy_s", result.busy_s},
+            {"worker", worker},
+            {"model_checksum", hex64(model_checksum_)}};
+  LANCER_RETURN_IF_ERROR(write_record(task_path(task, ".done"), done.dump(1)));
+  return result;
+}
+
+Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
+  LANCER_ASSIGN_OR_RETURN(auto model, this->model());
+  const std::string& uuid = record_.uuid;
+  // Already committed (a rerun after a crash between commit and cleanup)?
+  LANCER_ASSIGN_OR_RETURN(auto latest, dataset::Dataset::open(options_.uri));
+  LANCER_ASSIGN_OR_RETURN(auto existing, latest->indices());
+  for (const auto& idx : existing) {
+    if (idx.uuid == uuid) {
+      report_.version = latest->version();
+      discard();
+      return report_;
+    }
+  }
+  const auto missing = missing_tasks();
+  if (!missing.empty()) {
+    std::string list;
+    for (size_t i = 0; i < missing.size() && i < 20; ++i) list += (i ? ", " : "") + std::to_string(missing[i]);
+    if (missing.size() > 20) list += ", ...";
+    return Status::InvalidArgument(std::to_string(missing.size()) + " of " + std::to_string(record_.tasks.size()) +
+                                   " tasks are not built yet in " + staging_ + ": " + list +
+                                   " (run `lancer build-task --task N` for each)");
+  }
+  // Sum the task records; open every spill.
+  std::vector<std::unique_ptr<SpillFile>> spills;
+  std::map<std::string, std::pair<uint64_t, double>> per_worker;
+  report_.rows = report_.null_rows = report_.deleted_rows = report_.skipped_nonfinite = 0;
+  double busy = 0;
+  for (uint64_t i = 0; i < record_.tasks.size(); ++i) {
+    LANCER_ASSIGN_OR_RETURN(TaskResult r, read_task_done(i));
+    report_.rows += r.rows;
+    report_.null_rows += r.null_rows;
+    report_.deleted_rows += r.deleted_rows;
+    report_.skipped_nonfinite += r.skipped_nonfinite;
+    busy += r.busy_s;
+    auto& w = per_worker[r.worker];
+    w.first += 1;
+    w.second += r.busy_s;
+    LANCER_ASSIGN_OR_RETURN(auto s,
+                            SpillFile::open(task_path(i, ".run"), model->num_partitions, model->storage_row_bytes()));
+    spills.push_back(std::move(s));
+  }
+  if (report_.build_s == 0) report_.build_s = busy;
+  report_.workers.clear();
+  for (const auto& [name, w] : per_worker) report_.workers.push_back({name, w.first, w.second});
+
+  if (report_.rows == 0) {
+    return Status::InvalidArgument("column " + record_.params.column + " has no non-null finite vectors to index");
+  }
+  auto t = Clock::now();
+  const fs::path root(dataset_->root());
+  const fs::path indices_dir = root / "_indices", index_dir = indices_dir / uuid;
+  const bool had_indices_dir = core::is_directory(indices_dir.string());
+  std::error_code ec;
+  fs::remove_all(index_dir, ec);  // a merge interrupted before
+  fs::create_directories(index_dir, ec);
+  if (ec) return Status::IOError("cannot create " + index_dir.string() + ": " + ec.message());
+  auto fail = [&](Status s) {
+    fs::remove_all(index_dir, ec);
+    if (!had_indices_dir) fs::remove(indices_dir, ec);
+    return s;
+  };
+  const fs::path aux_path = index_dir / "auxiliary.idx", idx_path = index_dir / "index.idx";
+  auto aux = ivf::AuxiliaryFileWriter::create(aux_path.string(), model);
+  if (!aux.ok()) return fail(aux.status());
+  std::vector<uint64_t> part_ids;
+  std::vector<uint8_t> part_storage;
+  for (uint32_t p = 0; p < model->num_partitions; ++p) {
+    part_ids.clear();
+    part_storage.clear();
+    for (const auto& s : spills) {
+      Status st = s->append_partition(p, &part_ids, &part_storage);
+      if (!st.ok()) return fail(st);
+    }
+    Status st = (*aux)->write_partition(p, part_ids.data(), part_storage.data(), part_ids.size());
+    if (!st.ok()) return fail(st);
+    if (p % 64 == 0) progress("merge", p, model->num_partitions);
+    if (p == model->num_partitions / 2) maybe_kill_at("merge");
+  }
+  progress("merge", model->num_partitions, model->num_partitions, true);
+  auto aux_size = (*aux)->finish();
+  if (!aux_size.ok()) return fail(aux_size.status());
+  auto idx_size = ivf::write_index_file(idx_path.string(), *model);
+  if (!idx_size.ok()) return fail(idx_size.status());
+  spills.clear();
+  report_.merge_s = seconds_since(t);
+
+  t = Clock::now();
+  lance::CreateIndexCommit commit;
+  commit.root = dataset_->root();
+  commit.read_version = record_.dataset_version;
+  commit.replace = options_.replace;
+  auto& idx = commit.index;
+  std::string uuid_bytes;
+  for (size_t i = 0; i + 1 < uuid.size(); ++i) {
+    if (uuid[i] == '-') continue;
+    uuid_bytes.push_back(static_cast<char>(std::stoi(uuid.substr(i, 2), nullptr, 16)));
+    ++i;
+  }
+  idx.mutable_uuid()->set_uuid(uuid_bytes);
+  idx.add_fields(column_.field_id);
+  idx.set_name(record_.params.name);
+  idx.set_dataset_version(record_.dataset_version);
+  std::vector<uint32_t> frag_ids;
+  for (const auto& f : dataset_->fragments()) frag_ids.push_back(static_cast<uint32_t>(f.id));
+  idx.set_fragment_bitmap(lance::roaring_encode(frag_ids));
+  idx.mutable_index_details()->set_type_url("/lance.index.pb.VectorIndexDetails");
+  idx.mutable_index_details()->set_value(index_details(*model).SerializeAsString());
+  idx.set_index_version(1);
+  idx.set_created_at(static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count()));
+  auto* f1 = idx.add_files();
+  f1->set_path("auxiliary.idx");
+  f1->set_size_bytes(*aux_size);
+  auto* f2 = idx.add_files();
+  f2->set_path("index.idx");
+  f2->set_size_bytes(*idx_size);
+  auto committed = lance::commit_create_index(commit);
+  if (!committed.ok()) return fail(committed.status());
+  report_.version = committed->version;
+  report_.commit_s = seconds_since(t);
+  discard();
+  return report_;
+}
+
+Result<std::vector<std::string>> cleanup_staging(const std::string& uri) {
+  const fs::path dir = fs::path(dataset_root(uri)) / "_lancer";
+  std::vector<std::string> removed;
+  if (!core::is_directory(dir.string())) return removed;
+  LANCER_ASSIGN_OR_RETURN(auto names, core::list_directory(dir.string()));
+  for (const auto& name : names) {
+    const fs::path staging = dir / name;
+    if (!core::is_directory(staging.string())) continue;
+    const int fd = ::open((staging / "lock").c_str(), O_RDWR | O_CLOEXEC);
+    if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {  // a running build holds it
+      ::close(fd);
+      continue;
+    }
+    std::error_code ec;
+    fs::remove_all(staging, ec);
+    if (fd >= 0) ::close(fd);
+    if (ec) return Status::IOError("cannot remove " + staging.string() + ": " + ec.message());
+    removed.push_back(staging.string());
+  }
+  std::error_code ec;
+  fs::remove(dir, ec);  // only if empty
+  return removed;
+}
+
+}  // namespace lancer::build

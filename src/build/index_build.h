@@ -1,0 +1,116 @@
+// One index build as phases over a staging folder (docs/build-staging.md):
+//   plan      resolve parameters, split fragments into tasks, write build.json
+//   train     sample (bottom-k by row-id hash), train IVF + PQ/SQ, write model.bin
+//   task i    stream task i's fragments, assign, encode, write a partition-sorted spill
+//   finalize  merge every task's spill into index.idx + auxiliary.idx, commit, remove staging
+// Every phase is idempotent and resumable: finished work is recorded by an
+// atomic rename of a small done-record, and reused only when the record's
+// parameters, dataset version and model checksum match. The same phases run
+// in one process (create_index), as separate CLI subcommands, or on MPI ranks
+// (src/dist). A process holding an IndexBuild holds a shared lock on the
+// staging folder, so `cleanup` never removes a running build.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/collective.h"
+#include "core/executor.h"
+#include "dataset/dataset.h"
+#include "ivf/index_files.h"
+#include "lancer/create_index.h"
+
+namespace lancer::build {
+
+// Parameters that determine the index bytes; a staging folder is reused only
+// for equal parameters.
+struct BuildParams {
+  std::string column, name, index_type, metric;
+  int num_partitions = 0, num_sub_vectors = 0, num_bits = 8, sample_rate = 256, max_iters = 50;
+  uint64_t seed = 0;
+  std::string ivf_centroids_checksum, pq_codebook_checksum;  // of the supplied files' bytes
+  bool operator==(const BuildParams&) const = default;
+};
+
+struct BuildTask {
+  std::vector<uint64_t> fragment_ids;
+  uint64_t rows = 0;  // physical rows
+};
+
+struct BuildRecord {
+  BuildParams params;
+  uint64_t dataset_version = 0;
+  std::string uuid;  // hyphenated; the committed index's uuid
+  std::vector<BuildTask> tasks;
+};
+
+// What one finished task recorded.
+struct TaskResult {
+  uint64_t task = 0, rows = 0, null_rows = 0, deleted_rows = 0, skipped_nonfinite = 0, bytes = 0;
+  double busy_s = 0;
+  std::string worker;
+  bool reused = false;  // found done, not rebuilt
+};
+
+class IndexBuild {
+ public:
+  // Plans a build, or resumes the one staged for the same parameters and dataset
+  // version. A stale staging folder (other parameters or version) is replaced
+  // unless a running build holds it. Bad input fails before anything is written.
+  static Result<std::unique_ptr<IndexBuild>> plan(const CreateIndexOptions& options);
+  // Opens the build planned in the staging folder; InvalidArgument if `options`
+  // resolve to other parameters, NotFound if nothing was planned.
+  static Result<std::unique_ptr<IndexBuild>> open(const CreateIndexOptions& options);
+  ~IndexBuild();
+
+  const BuildRecord& record() const { return record_; }
+  const std::string& staging() const { return staging_; }
+  bool resumed() const { return resumed_; }
+
+  // Every rank calls train() with the same collective; each samples its share of
+  // the tasks and all end with the same model. Rank 0 writes it. A model already
+  // staged is loaded instead.
+  Status train(core::Collective& collective, core::Executor& executor);
+  bool model_trained() const;
+  Result<std::shared_ptr<const ivf::IndexModel>> model();
+
+  bool task_done(uint64_t task) const;
+  std::vector<uint64_t> missing_tasks() const;
+  Result<TaskResult> build_task(uint64_t task, core::Executor& executor, const std::string& worker);
+
+  // Merge + commit; refuses while a task is missing. Removes the staging folder.
+  Result<CreateIndexReport> finalize(core::Executor& executor);
+  // Removes the staging folder (after a failed build).
+  void discard();
+
+  void set_progress(std::function<void(const ProgressEvent&)> sink) { progress_ = std::move(sink); }
+  CreateIndexReport& report() { return report_; }
+
+ private:
+  IndexBuild() = default;
+  Status load_context(const CreateIndexOptions& options, std::optional<uint64_t> version);
+  void progress(const char* phase, uint64_t done, uint64_t total, bool finished = false) const;
+  std::string task_path(uint64_t task, const char* suffix) const;
+  Result<TaskResult> read_task_done(uint64_t task) const;
+
+  CreateIndexOptions options_;
+  std::shared_ptr<const dataset::Dataset> dataset_;
+  dataset::VectorColumn column_;
+  BuildRecord record_;
+  std::string staging_;
+  bool resumed_ = false;
+  int lock_fd_ = -1;
+  std::vector<float> supplied_centroids_, supplied_codebook_;
+  std::shared_ptr<const ivf::IndexModel> model_;
+  uint64_t model_checksum_ = 0;
+  std::function<void(const ProgressEvent&)> progress_;
+  CreateIndexReport report_;
+};
+
+// Removes the staging folders of `uri` that no running build holds; returns their paths.
+Result<std::vector<std::string>> cleanup_staging(const std::string& uri);
+
+}  // namespace lancer::build

@@ -1,0 +1,102 @@
+#include "build/model_file.h"
+
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "core/checksum.h"
+
+namespace lancer::build {
+
+namespace {
+
+constexpr char kMagic[8] = {'L', 'N', 'C', 'R', 'M', 'D', 'L', '1'};
+
+void append(std::string* out, const void* p, size_t n) { out->append(static_cast<const char*>(p), n); }
+
+}  // namespace
+
+std::string serialize_model(const ivf::IndexModel& m) {
+  nlohmann::ordered_json h;
+  h["type"] = ivf::index_type_name(m.type);
+  h["metric"] = simd::metric_name(m.metric);
+  h["element"] = lance::element_type_name(m.column.element);
+  h["dim"] = m.column.dim;
+  h["num_partitions"] = m.num_partitions;
+  h["loss"] = m.loss;
+  if (m.pq) h["pq"] = {{"num_sub_vectors", m.pq->num_sub_vectors}, {"num_bits", m.pq->num_bits}, {"loss", m.pq->loss}};
+  if (m.sq) h["sq"] = {{"num_bits", m.sq->num_bits}, {"start", m.sq->start}, {"end", m.sq->end}};
+  const std::string header = h.dump();
+  std::string out(kMagic, sizeof(kMagic));
+  const uint32_t len = static_cast<uint32_t>(header.size());
+  append(&out, &len, 4);
+  out += header;
+  append(&out, m.centroids.data(), m.centroids.size() * 4);
+  if (m.pq) append(&out, m.pq->codebook.data(), m.pq->codebook.size() * 4);
+  const uint64_t sum = core::fnv1a64(out);
+  append(&out, &sum, 8);
+  return out;
+}
+
+uint64_t model_checksum(const std::string& serialized) {
+  uint64_t sum = 0;
+  if (serialized.size() >= 8) std::memcpy(&sum, serialized.data() + serialized.size() - 8, 8);
+  return sum;
+}
+
+Result<std::shared_ptr<const ivf::IndexModel>> parse_model(const std::string& bytes, const std::string& what) {
+  auto bad = [&](const std::string& why) { return Status::Corruption(what + ": " + why); };
+  if (bytes.size() < sizeof(kMagic) + 12 || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
+    return bad("not a lancer model file");
+  }
+  if (core::fnv1a64(bytes.data(), bytes.size() - 8) != model_checksum(bytes)) return bad("checksum mismatch");
+  uint32_t len;
+  std::memcpy(&len, bytes.data() + 8, 4);
+  if (len > bytes.size() - 20) return bad("header longer than the file");
+  auto m = std::make_shared<ivf::IndexModel>();
+  size_t at = 12 + len;
+  try {
+    const auto h = nlohmann::json::parse(bytes.substr(12, len));
+    const std::string type = h.at("type"), element = h.at("element");
+    m->type = type == "IVF_FLAT" ? ivf::IndexType::kFlat : type == "IVF_SQ" ? ivf::IndexType::kSq : ivf::IndexType::kPq;
+    m->metric = simd::parse_metric(h.at("metric").get<std::string>()).value_or(simd::Metric::kL2);
+    m->column.element = element == "float"       ? lance::ElementType::kFloat32
+                        : element == "halffloat" ? lance::ElementType::kFloat16
+                                                 : lance::ElementType::kUInt8;
+    m->column.dim = h.at("dim");
+    m->num_partitions = h.at("num_partitions");
+    m->loss = h.at("loss");
+    const size_t dim = m->column.dim;
+    auto take_floats = [&](size_t n, std::vector<float>* out) -> Status {
+      if (n > (bytes.size() - 8 - at) / 4) return bad("arrays longer than the file");
+      out->resize(n);
+      std::memcpy(out->data(), bytes.data() + at, n * 4);
+      at += n * 4;
+      return Status::OK();
+    };
+    LANCER_RETURN_IF_ERROR(take_floats(size_t{m->num_partitions} * dim, &m->centroids));
+    if (h.contains("pq")) {
+      auto pq = std::make_shared<train::PqModel>();
+      pq->dim = static_cast<int>(dim);
+      pq->num_sub_vectors = h["pq"].at("num_sub_vectors");
+      pq->num_bits = h["pq"].at("num_bits");
+      pq->loss = h["pq"].at("loss");
+      LANCER_RETURN_IF_ERROR(take_floats((size_t{1} << pq->num_bits) * dim, &pq->codebook));
+      m->pq = pq;
+    }
+    if (h.contains("sq")) {
+      auto sq = std::make_shared<train::SqModel>();
+      sq->dim = static_cast<int>(dim);
+      sq->num_bits = h["sq"].at("num_bits");
+      sq->start = h["sq"].at("start");
+      sq->end = h["sq"].at("end");
+      m->sq = sq;
+    }
+  } catch (const std::exception& e) {
+    return bad(std::string("bad header: ") + e.what());
+  }
+  if (at != bytes.size() - 8) return bad("trailing bytes after the arrays");
+  LANCER_RETURN_IF_ERROR(m->validate());
+  return std::shared_ptr<const ivf::IndexModel>(std::move(m));
+}
+
+}  // namespace lancer::build

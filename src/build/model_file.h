@@ -1,0 +1,20 @@
+// The trained model as bytes (staging's model.bin, or a broadcast between
+// ranks): "LNCRMDL1", u32 header length, JSON header (type, metric, column,
+// sizes, losses, SQ bounds), the f32 centroids, the f32 PQ codebook, and an
+// FNV-1a 64 checksum of everything before it. Same machine byte order only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "ivf/index_files.h"
+
+namespace lancer::build {
+
+std::string serialize_model(const ivf::IndexModel& model);
+// `what` names the source in errors (a path).
+Result<std::shared_ptr<const ivf::IndexModel>> parse_model(const std::string& bytes, const std::string& what);
+uint64_t model_checksum(const std::string& serialized);
+
+}  // namespace lancer::build

@@ -1,0 +1,38 @@
+// The training sample: the `want` finite vectors whose row ids hash lowest
+// (bottom-k sampling with a seeded bijective hash). The result depends only on
+// the dataset, not on how its fragments are split over tasks, threads or
+// ranks: each worker collects its share, serialises it, and merging the
+// shares gives the same sample in the same order (by hash). Not thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lancer/status.h"
+
+namespace lancer::build {
+
+class SampleCollector {
+ public:
+  SampleCollector(size_t want, size_t dim, uint64_t seed);
+  void offer(uint64_t row_id, const float* vector);
+  // [u64 rows][rows x (u64 hash, u64 row id)][rows x dim f32]
+  std::string serialize() const;
+  Status merge(const std::string& serialized);
+  size_t rows() const { return hashes_.size(); }
+  // Rows ordered by hash; the collector is left empty.
+  std::vector<float> take_sorted();
+
+ private:
+  void offer_hashed(uint64_t hash, uint64_t row_id, const float* vector);
+
+  size_t want_, dim_;
+  uint64_t seed_;
+  std::vector<uint64_t> hashes_, row_ids_;
+  std::vector<float> data_;
+  std::vector<uint32_t> heap_;  // slots, max-heap by hash
+};
+
+}  // namespace lancer::build

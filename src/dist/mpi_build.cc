@@ -1,0 +1,198 @@
+#include "dist/mpi_build.h"
+
+#include <mpi.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include "build/index_build.h"
+#include "dist/mpi_collective.h"
+
+namespace lancer::dist {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kTagRequest = 1, kTagTask = 2;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+int env_int(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::atoi(v) : 0;
+}
+
+// A status every rank agrees on: the root's, broadcast.
+Status agree(MpiCollective& comm, const Status& mine, int root) {
+  std::string code(1, static_cast<char>(mine.code())), message = mine.message();
+  if (!comm.broadcast(&code, root).ok() || !comm.broadcast(&message, root).ok()) {
+    return Status::IOError("MPI broadcast failed");
+  }
+  if (code[0] == static_cast<char>(StatusCode::kOk)) return Status::OK();
+  return Status(static_cast<StatusCode>(code[0]), message);
+}
+
+// True on every rank when every rank passes true.
+bool all_true(bool mine) {
+  int in = mine ? 1 : 0, out = 0;
+  MPI_Allreduce(&in, &out, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  return out == 1;
+}
+
+[[noreturn]] void abort_job(int rank, const Status& s) {
+  std::cerr << "lancer: rank " << rank << ": " << s.to_string() << " (aborting the job; rerun the same command "
+            << "to resume)" << std::endl;
+  MPI_Abort(MPI_COMM_WORLD, 1);
+  std::abort();
+}
+
+std::string worker_name(int rank) {
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  return "rank " + std::to_string(rank) + "@" + host;
+}
+
+// Serves task requests from the other ranks until each has been told "done"
+// (-1). Polls with a short sleep so that it does not take a core from the
+// builder thread beside it.
+void serve_tasks(int size, const std::vector<uint64_t>& tasks, std::atomic<size_t>& next) {
+  int remaining = size - 1;
+  while (remaining > 0) {
+    int dummy = 0, done = 0;
+    MPI_Request req;
+    MPI_Status st;
+    MPI_Irecv(&dummy, 1, MPI_INT, MPI_ANY_SOURCE, kTagRequest, MPI_COMM_WORLD, &req);
+    while (!done) {
+      MPI_Test(&req, &done, &st);
+      if (!done) std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+    const size_t i = next.fetch_add(1);
+    int64_t task = i < tasks.size() ? static_cast<int64_t>(tasks[i]) : -1;
+    MPI_Send(&task, 1, MPI_INT64_T, st.MPI_SOURCE, kTagTask, MPI_COMM_WORLD);
+    if (task < 0) --remaining;
+  }
+}
+
+}  // namespace
+
+bool launched_as_several_ranks() {
+  return env_int("OMPI_COMM_WORLD_SIZE") > 1 || env_int("PMI_SIZE") > 1 || env_int("PMIX_SIZE") > 1;
+}
+
+int launcher_rank() {
+  for (const char* v : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"}) {
+    if (std::getenv(v)) return env_int(v);
+  }
+  return 0;
+}
+
+Result<std::optional<CreateIndexReport>> create_index_mpi(const CreateIndexOptions& options) {
+  const auto t_total = Clock::now();
+  int provided = 0;
+  MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided);
+  struct Finalize {
+    ~Finalize() { MPI_Finalize(); }
+  } finalize_at_exit;
+  MpiCollective comm(MPI_COMM_WORLD);
+  const int rank = comm.rank(), size = comm.size();
+  if (provided < MPI_THREAD_SERIALIZED) {
+    return Status::NotSupported("the MPI library does not support MPI_THREAD_SERIALIZED");
+  }
+  CreateIndexOptions o = options;
+  if (o.threads <= 0) {  // share the node's cores between its ranks
+    const int local = std::max(1, env_int("OMPI_COMM_WORLD_LOCAL_SIZE"));
+    o.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local);
+  }
+  if (rank != 0) o.progress = nullptr;
+  core::ThreadPool pool(o.threads);
+
+  // Plan on rank 0; bad input fails here, on every rank, before anything is written.
+  std::unique_ptr<build::IndexBuild> b;
+  Status st;
+  if (rank == 0) {
+    auto planned = build::IndexBuild::plan(o);
+    st = planned.status();
+    if (planned.ok()) b = std::move(*planned);
+  }
+  LANCER_RETURN_IF_ERROR(agree(comm, st, 0));
+  if (rank != 0) {
+    auto opened = build::IndexBuild::open(o);
+    if (!opened.ok()) abort_job(rank, opened.status());
+    b = std::move(*opened);
+  }
+  b->set_progress(o.progress);
+
+  // Train on every rank. A data error (InvalidArgument) is the same on every
+  // rank; anything else on one rank aborts the job.
+  st = b->train(comm, pool);
+  if (!st.ok() && st.code() != StatusCode::kInvalidArgument) abort_job(rank, st);
+  if (!all_true(st.ok())) {
+    if (rank == 0) b->discard();
+    return st.ok() ? Status::InvalidArgument("another rank failed to train") : st;
+  }
+
+  // Phase 2: a dynamic queue of the tasks not finished before.
+  const auto t_build = Clock::now();
+  const std::string worker = worker_name(rank);
+  uint64_t built = 0, reused_here = 0;
+  auto run_task = [&](uint64_t task) {
+    auto r = b->build_task(task, pool, worker);
+    if (!r.ok()) abort_job(rank, r.status());
+    ++built;
+    reused_here += r->reused ? 1 : 0;
+  };
+  const uint64_t total_tasks = b->record().tasks.size();
+  uint64_t finished_before = 0;
+  if (rank == 0) {
+    const std::vector<uint64_t> missing = b->missing_tasks();
+    finished_before = total_tasks - missing.size();
+    std::atomic<size_t> next{0};
+    std::thread server(serve_tasks, size, std::cref(missing), std::ref(next));
+    for (;;) {
+      const size_t i = next.fetch_add(1);
+      if (i >= missing.size()) break;
+      run_task(missing[i]);
+      if (o.progress) o.progress(ProgressEvent{"build", std::min(next.load(), missing.size()), missing.size(), false});
+    }
+    server.join();
+    if (o.progress) o.progress(ProgressEvent{"build", missing.size(), missing.size(), true});
+  } else {
+    for (;;) {
+      int dummy = 0;
+      int64_t task = -1;
+      MPI_Send(&dummy, 1, MPI_INT, 0, kTagRequest, MPI_COMM_WORLD);
+      MPI_Recv(&task, 1, MPI_INT64_T, 0, kTagTask, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      if (task < 0) break;
+      run_task(static_cast<uint64_t>(task));
+    }
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  const double build_s = seconds_since(t_build);
+
+  // Merge + commit on rank 0.
+  std::optional<CreateIndexReport> report;
+  if (rank == 0) {
+    b->report().build_s = build_s;
+    b->report().tasks = total_tasks;
+    b->report().reused_tasks = finished_before;
+    b->report().resumed = b->resumed();
+    auto r = b->finalize(pool);
+    st = r.status();
+    if (r.ok()) report = std::move(*r);
+  }
+  LANCER_RETURN_IF_ERROR(agree(comm, st, 0));
+  if (report) {
+    report->total_s = seconds_since(t_total);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    report->peak_rss_mb = static_cast<double>(ru.ru_maxrss) / 1024.0;
+  }
+  return report;
+}
+
+}  // namespace lancer::dist

@@ -1,0 +1,25 @@
+// Distributed create-index over MPI: the only code that knows MPI exists.
+// Rank 0 plans; every rank samples its share and trains (through an MPI
+// Collective, so the model is the single-process one); tasks are handed out
+// from a dynamic queue that rank 0 serves from a helper thread while it builds
+// tasks too; rank 0 merges and commits. Staging is the same as for the
+// single-process and per-phase builds, so a rerun resumes a killed job.
+#pragma once
+
+#include <optional>
+
+#include "lancer/create_index.h"
+
+namespace lancer::dist {
+
+// True when an MPI launcher (mpirun, srun with PMI) started this process as
+// one of several ranks; decided from the environment, before MPI_Init.
+bool launched_as_several_ranks();
+// This process's rank as the launcher's environment says (0 when none).
+int launcher_rank();
+
+// Every rank calls this. Rank 0 gets the report; the others get nullopt.
+// A rank that fails mid-build aborts the job (MPI_Abort): rerunning resumes it.
+Result<std::optional<CreateIndexReport>> create_index_mpi(const CreateIndexOptions& options);
+
+}  // namespace lancer::dist

@@ -1,0 +1,59 @@
+#include "dist/mpi_collective.h"
+
+#include <algorithm>
+#include <cstdint>
+
+namespace lancer::dist {
+
+namespace {
+
+constexpr size_t kChunk = size_t{1} << 30;
+
+Status check(int rc, const char* what) {
+  if (rc == MPI_SUCCESS) return Status::OK();
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(rc, text, &len);
+  return Status::IOError(std::string("MPI ") + what + " failed: " + std::string(text, static_cast<size_t>(len)));
+}
+
+Status bcast_bytes(char* data, size_t n, int root, MPI_Comm comm) {
+  for (size_t at = 0; at < n; at += kChunk) {
+    const int count = static_cast<int>(std::min(kChunk, n - at));
+    LANCER_RETURN_IF_ERROR(check(MPI_Bcast(data + at, count, MPI_BYTE, root, comm), "broadcast"));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+MpiCollective::MpiCollective(MPI_Comm comm) : comm_(comm) {
+  MPI_Comm_rank(comm_, &rank_);
+  MPI_Comm_size(comm_, &size_);
+}
+
+Result<std::vector<std::string>> MpiCollective::all_gather(std::string mine) {
+  uint64_t n = mine.size();
+  std::vector<uint64_t> sizes(static_cast<size_t>(size_));
+  LANCER_RETURN_IF_ERROR(check(MPI_Allgather(&n, 1, MPI_UINT64_T, sizes.data(), 1, MPI_UINT64_T, comm_), "allgather"));
+  std::vector<std::string> all(static_cast<size_t>(size_));
+  for (int r = 0; r < size_; ++r) {
+    std::string& buf = all[static_cast<size_t>(r)];
+    if (r == rank_) {
+      buf = std::move(mine);
+    } else {
+      buf.resize(sizes[static_cast<size_t>(r)]);
+    }
+    LANCER_RETURN_IF_ERROR(bcast_bytes(buf.data(), buf.size(), r, comm_));
+  }
+  return all;
+}
+
+Status MpiCollective::broadcast(std::string* data, int root) {
+  uint64_t n = data->size();
+  LANCER_RETURN_IF_ERROR(check(MPI_Bcast(&n, 1, MPI_UINT64_T, root, comm_), "broadcast"));
+  if (rank_ != root) data->resize(n);
+  return bcast_bytes(data->data(), n, root, comm_);
+}
+
+}  // namespace lancer::dist

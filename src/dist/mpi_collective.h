@@ -1,0 +1,25 @@
+// core::Collective over an MPI communicator. Buffers of any size: lengths are
+// exchanged first, then each rank's bytes are broadcast in chunks below
+// MPI's int count limit. Call from one thread at a time.
+#pragma once
+
+#include <mpi.h>
+
+#include "core/collective.h"
+
+namespace lancer::dist {
+
+class MpiCollective final : public core::Collective {
+ public:
+  explicit MpiCollective(MPI_Comm comm);
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  Result<std::vector<std::string>> all_gather(std::string mine) override;
+  Status broadcast(std::string* data, int root) override;
+
+ private:
+  MPI_Comm comm_;
+  int rank_ = 0, size_ = 1;
+};
+
+}  // namespace lancer::dist
