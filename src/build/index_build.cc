@@ -475,6 +475,7 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
     }
     uint64_t share_rows = 0;
     for (size_t i = t0; i < t1; ++i) share_rows += record_.tasks[i].rows;
+    collector.reserve(share_rows);
     if (!so.fragment_ids.empty()) {
       LANCER_ASSIGN_OR_RETURN(auto stream, dataset::VectorStream::open(dataset_, p.column, so));
       dataset::VectorBatch batch;
@@ -491,10 +492,16 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
       }
     }
     if (collective.size() > 1) {
-      LANCER_ASSIGN_OR_RETURN(auto shares, collective.all_gather(collector.serialize()));
-      SampleCollector merged(want, dim, p.seed);
-      for (const auto& s : shares) LANCER_RETURN_IF_ERROR(merged.merge(s));
-      collector = std::move(merged);
+      std::string mine = collector.serialize();
+      collector = SampleCollector(want, dim, p.seed);  // frees this rank's share before the gather
+      LANCER_ASSIGN_OR_RETURN(auto shares, collective.all_gather(std::move(mine)));
+      size_t offered = 0;
+      for (const auto& s : shares) offered += s.size() / (16 + dim * 4);
+      collector.reserve(offered);
+      for (auto& s : shares) {
+        LANCER_RETURN_IF_ERROR(collector.merge(s));
+        std::string().swap(s);
+      }
     }
     sample_rows = collector.rows();
     sample = collector.take_sorted();
@@ -542,9 +549,9 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
       LANCER_ASSIGN_OR_RETURN(model->pq,
                               train::pq_from_codebook(supplied_codebook_, static_cast<int>(dim), m, p.num_bits));
     } else {
+      // The IVF sample is no longer needed: residuals replace its first rows in place.
       const size_t rows = std::min(sample_rows, q_sample);
-      std::vector<float> pq_data(sample.begin(), sample.begin() + static_cast<ptrdiff_t>(rows * dim));
-      MatrixView<float> pq_view(pq_data.data(), rows, dim);
+      MatrixView<float> pq_view(sample.data(), rows, dim);
       if (metric != simd::Metric::kDot) {  // Lance trains PQ on residuals for l2 / cosine
         std::vector<uint32_t> labels(rows);
         LANCER_RETURN_IF_ERROR(train::assign_partitions(*kmeans, pq_view, labels, {}, pool));

@@ -11,6 +11,14 @@ namespace lancer::build {
 SampleCollector::SampleCollector(size_t want, size_t dim, uint64_t seed)
     : want_(want), dim_(dim), seed_(train::derive_seed(seed, 1)) {}
 
+void SampleCollector::reserve(size_t rows) {
+  rows = std::min(rows, want_);
+  hashes_.reserve(rows);
+  row_ids_.reserve(rows);
+  heap_.reserve(rows);
+  data_.reserve(rows * dim_);
+}
+
 void SampleCollector::offer(uint64_t row_id, const float* vector) {
   // derive_seed is a bijection of the row id for a fixed seed: no ties.
   offer_hashed(train::derive_seed(seed_, row_id), row_id, vector);
@@ -70,16 +78,30 @@ Status SampleCollector::merge(const std::string& s) {
 }
 
 std::vector<float> SampleCollector::take_sorted() {
-  std::vector<uint32_t> order(hashes_.size());
+  const size_t n = hashes_.size();
+  std::vector<uint32_t> order(n);
   std::iota(order.begin(), order.end(), 0u);
   std::sort(order.begin(), order.end(), [this](uint32_t a, uint32_t b) { return hashes_[a] < hashes_[b]; });
-  std::vector<float> out(order.size() * dim_);
-  for (size_t i = 0; i < order.size(); ++i) {
-    std::memcpy(out.data() + i * dim_, data_.data() + size_t{order[i]} * dim_, dim_ * 4);
+  // Permute the rows in place (cycle by cycle): the sample is the largest
+  // thing a build holds, so it is never copied.
+  std::vector<float> tmp(dim_);
+  std::vector<bool> placed(n, false);
+  for (size_t start = 0; start < n; ++start) {
+    if (placed[start] || order[start] == start) continue;
+    std::memcpy(tmp.data(), data_.data() + start * dim_, dim_ * 4);
+    size_t at = start;
+    while (order[at] != start) {
+      std::memcpy(data_.data() + at * dim_, data_.data() + size_t{order[at]} * dim_, dim_ * 4);
+      placed[at] = true;
+      at = order[at];
+    }
+    std::memcpy(data_.data() + at * dim_, tmp.data(), dim_ * 4);
+    placed[at] = true;
   }
+  std::vector<float> out = std::move(data_);
+  data_.clear();
   hashes_.clear();
   row_ids_.clear();
-  data_.clear();
   heap_.clear();
   return out;
 }

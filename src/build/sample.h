@@ -17,6 +17,7 @@ namespace lancer::build {
 class SampleCollector {
  public:
   SampleCollector(size_t want, size_t dim, uint64_t seed);
+  void reserve(size_t rows);
   void offer(uint64_t row_id, const float* vector);
   // [u64 rows][rows x (u64 hash, u64 row id)][rows x dim f32]
   std::string serialize() const;
