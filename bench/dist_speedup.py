@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Speedup of the distributed build from 1 to N MPI ranks, one thread per rank.
+
+Builds the same dataset with `mpirun -np R lancer create-index --threads 1` for
+each R and prints the phase times (sample + training, phase 2 "build", total)
+and the speedup against one rank. The index bytes must be identical for every R.
+
+  .venv/bin/python bench/dist_speedup.py [--rows 200000] [--dim 128] [--ranks 1,2]
+      [--index-type IVF_PQ] [--build build]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+import lance
+import numpy as np
+import pyarrow as pa
+
+
+def make_dataset(uri: str, rows: int, dim: int, fragments: int) -> None:
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((1000, dim)).astype(np.float32) * 2
+    table = pa.table({
+        "id": np.arange(rows),
+        "vector": pa.FixedSizeListArray.from_arrays(
+            pa.array((centres[rng.integers(0, 1000, rows)] + rng.standard_normal((rows, dim))).astype(np.float32).ravel()),
+            dim),
+    })
+    lance.write_dataset(table, uri, max_rows_per_file=(rows + fragments - 1) // fragments)
+
+
+def digest(uri: str) -> str:
+    h = hashlib.sha256()
+    for name in ("index.idx", "auxiliary.idx"):
+        h.update(open(glob.glob(os.path.join(uri, "_indices", "*", name))[0], "rb").read())
+    return h.hexdigest()[:16]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=200_000)
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--fragments", type=int, default=32)
+    ap.add_argument("--ranks", default="1,2")
+    ap.add_argument("--index-type", default="IVF_PQ")
+    ap.add_argument("--num-partitions", type=int, default=447)
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--repeat", type=int, default=1)
+    args = ap.parse_args()
+    lancer = os.path.abspath(os.path.join(args.build, "lancer"))
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    work = tempfile.mkdtemp(prefix="lancer-dist-")
+    base = os.path.join(work, "base.lance")
+    make_dataset(base, args.rows, args.dim, args.fragments)
+    print(f"{args.rows} x {args.dim}, {args.fragments} fragments, {args.index_type}, "
+          f"{args.num_partitions} partitions, --threads 1 per rank")
+    print(f"{'ranks':>5} {'sample+train s':>15} {'build s':>9} {'merge s':>8} {'total s':>8} "
+          f"{'train x':>8} {'build x':>8} {'total x':>8}  bytes")
+    first = None
+    for ranks in [int(r) for r in args.ranks.split(",")]:
+        best = None
+        for _ in range(args.repeat):
+            uri = os.path.join(work, f"r{ranks}.lance")
+            shutil.rmtree(uri, ignore_errors=True)
+            shutil.copytree(base, uri)
+            report = os.path.join(work, "report.json")
+            cmd = ([lancer] if ranks == 1 else ["mpirun", "--oversubscribe", "-np", str(ranks), lancer])
+            cmd += ["create-index", uri, "--column", "vector", "--index-type", args.index_type,
+                    "--num-partitions", str(args.num_partitions), "--threads", "1", "--report", report]
+            subprocess.run(cmd, check=True, env=env, capture_output=True)
+            r = json.load(open(report))["phases_s"]
+            r["train"] = r["sample"] + r["train_ivf"] + r["train_quantizer"]
+            r["digest"] = digest(uri)
+            if best is None or r["total"] < best["total"]:
+                best = r
+        first = first or best
+        print(f"{ranks:>5} {best['train']:>15.2f} {best['build']:>9.2f} {best['merge']:>8.2f} {best['total']:>8.2f} "
+              f"{first['train'] / best['train']:>8.2f} {first['build'] / best['build']:>8.2f} "
+              f"{first['total'] / best['total']:>8.2f}  {best['digest']}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
