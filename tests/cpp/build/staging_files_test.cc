@@ -1,0 +1,150 @@
+// The files a build owns: spill runs, the model file, the sample.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "build/model_file.h"
+#include "build/sample.h"
+#include "build/spill.h"
+
+namespace lancer::build {
+namespace {
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / (name + "." + std::to_string(::getpid()))).string();
+}
+
+TEST(SpillFile, RoundTripsPartitionsInRunOrder) {
+  const std::string path = temp_path("spill");
+  const uint32_t parts = 5;
+  const size_t rb = 3;
+  std::vector<std::vector<uint64_t>> expect(parts);
+  {
+    auto s = SpillFile::create(path, parts, rb);
+    ASSERT_TRUE(s.ok());
+    std::mt19937 rng(1);
+    for (uint64_t id = 0; id < 1000; ++id) {
+      const uint32_t p = rng() % parts;
+      const uint8_t storage[3] = {uint8_t(id), uint8_t(id >> 8), uint8_t(p)};
+      (*s)->add(p, id, storage);
+      expect[p].push_back(id);
+      ASSERT_TRUE((*s)->maybe_flush(1024).ok());  // many small runs
+    }
+    ASSERT_TRUE((*s)->finish().ok());
+  }
+  auto s = SpillFile::open(path, parts, rb);
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  EXPECT_EQ((*s)->rows(), 1000u);
+  for (uint32_t p = 0; p < parts; ++p) {
+    std::vector<uint64_t> ids;
+    std::vector<uint8_t> storage;
+    ASSERT_TRUE((*s)->append_partition(p, &ids, &storage).ok());
+    EXPECT_EQ(ids, expect[p]);  // stream order within a partition
+    for (size_t i = 0; i < ids.size(); ++i) {
+      EXPECT_EQ(storage[i * rb], uint8_t(ids[i]));
+      EXPECT_EQ(storage[i * rb + 2], p);
+    }
+  }
+  EXPECT_FALSE(SpillFile::open(path, parts + 1, rb).ok());  // built for another model
+  std::filesystem::remove(path);
+}
+
+TEST(SpillFile, RefusesAnUnfinishedOrDamagedFile) {
+  const std::string path = temp_path("spill_bad");
+  {
+    auto s = SpillFile::create(path, 2, 4);
+    ASSERT_TRUE(s.ok());
+    const uint8_t v[4] = {1, 2, 3, 4};
+    for (int i = 0; i < 10; ++i) (*s)->add(i % 2, i, v);
+    ASSERT_TRUE((*s)->finish().ok());
+  }
+  const auto size = std::filesystem::file_size(path);
+  for (uint64_t at : {size - 1, size - 20, size - 60}) {  // magic, checksum, run table
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(at));
+    char c = 0;
+    f.read(&c, 1);
+    c ^= 0x10;
+    f.seekp(static_cast<std::streamoff>(at));
+    f.write(&c, 1);
+    f.close();
+    auto s = SpillFile::open(path, 2, 4);
+    EXPECT_FALSE(s.ok()) << "flip at " << at;
+    if (!s.ok()) {
+      EXPECT_EQ(s.status().code(), StatusCode::kCorruption);
+      EXPECT_NE(s.status().message().find(path), std::string::npos);
+    }
+    std::fstream g(path, std::ios::in | std::ios::out | std::ios::binary);  // undo
+    c ^= 0x10;
+    g.seekp(static_cast<std::streamoff>(at));
+    g.write(&c, 1);
+  }
+  std::filesystem::resize_file(path, size - 8);  // a torn write
+  EXPECT_FALSE(SpillFile::open(path, 2, 4).ok());
+  std::filesystem::remove(path);
+}
+
+TEST(ModelFile, RoundTripsAndDetectsDamage) {
+  ivf::IndexModel m;
+  m.type = ivf::IndexType::kPq;
+  m.metric = simd::Metric::kCosine;
+  m.column.element = lance::ElementType::kFloat32;
+  m.column.dim = 8;
+  m.num_partitions = 3;
+  m.loss = 1.25;
+  for (int i = 0; i < 24; ++i) m.centroids.push_back(0.5f * float(i));
+  auto pq = std::make_shared<train::PqModel>();
+  pq->dim = 8;
+  pq->num_sub_vectors = 2;
+  pq->num_bits = 4;
+  pq->loss = 0.1;
+  for (int i = 0; i < 16 * 8; ++i) pq->codebook.push_back(float(i) - 3.0f);
+  m.pq = pq;
+  const std::string bytes = serialize_model(m);
+  auto back = parse_model(bytes, "model.bin");
+  ASSERT_TRUE(back.ok()) << back.status().to_string();
+  EXPECT_EQ((*back)->centroids, m.centroids);
+  EXPECT_EQ((*back)->pq->codebook, pq->codebook);
+  EXPECT_EQ((*back)->metric, simd::Metric::kCosine);
+  EXPECT_EQ((*back)->loss, 1.25);
+  EXPECT_EQ(serialize_model(**back), bytes);
+  for (size_t at = 0; at < bytes.size(); at += 7) {
+    std::string bad = bytes;
+    bad[at] ^= 1;
+    EXPECT_FALSE(parse_model(bad, "model.bin").ok()) << at;
+  }
+  EXPECT_FALSE(parse_model(bytes.substr(0, bytes.size() - 1), "model.bin").ok());
+}
+
+TEST(SampleCollector, SharesMergeToTheSameSampleAsOneStream) {
+  const size_t dim = 4, want = 50;
+  std::vector<float> rows(1000 * dim);
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = float(i);
+  SampleCollector whole(want, dim, 7);
+  for (uint64_t id = 0; id < 1000; ++id) whole.offer(id, rows.data() + id * dim);
+  const std::vector<float> expect = whole.take_sorted();
+  ASSERT_EQ(expect.size(), want * dim);
+  for (size_t shares : {2u, 3u, 7u}) {
+    std::vector<std::string> parts;
+    for (size_t s = 0; s < shares; ++s) {
+      SampleCollector c(want, dim, 7);
+      for (uint64_t id = s * 1000 / shares; id < (s + 1) * 1000 / shares; ++id) c.offer(id, rows.data() + id * dim);
+      parts.push_back(c.serialize());
+    }
+    SampleCollector merged(want, dim, 7);
+    for (const auto& p : parts) ASSERT_TRUE(merged.merge(p).ok());
+    EXPECT_EQ(merged.take_sorted(), expect) << shares << " shares";
+  }
+  SampleCollector other_seed(want, dim, 8);
+  for (uint64_t id = 0; id < 1000; ++id) other_seed.offer(id, rows.data() + id * dim);
+  EXPECT_NE(other_seed.take_sorted(), expect);
+  SampleCollector c(want, dim, 7);
+  EXPECT_FALSE(c.merge(std::string(12, '\0')).ok());
+}
+
+}  // namespace
+}  // namespace lancer::build
