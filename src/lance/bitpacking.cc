@@ -93,6 +93,7 @@ Status unpack_out_of_line_bitpacked(const uint8_t* data, size_t size, size_t cou
 }
 
 template Status unpack_out_of_line_bitpacked<uint16_t>(const uint8_t*, size_t, size_t, size_t, uint16_t*);
+template Status unpack_out_of_line_bitpacked<uint64_t>(const uint8_t*, size_t, size_t, size_t, uint64_t*);
 template Result<size_t> unpack_inline_bitpacked<uint8_t>(const uint8_t*, size_t, size_t, uint8_t*);
 template Result<size_t> unpack_inline_bitpacked<uint16_t>(const uint8_t*, size_t, size_t, uint16_t*);
 template Result<size_t> unpack_inline_bitpacked<uint32_t>(const uint8_t*, size_t, size_t, uint32_t*);

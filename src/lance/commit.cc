@@ -7,12 +7,14 @@
 
 #include <cerrno>
 #include <chrono>
+#include <set>
 #include <cstring>
 
 #include "core/file_io.h"
 #include "core/uuid.h"
 #include "lance/feature_flags.h"
 #include "lance/manifest.h"
+#include "lance/roaring.h"
 #include "transaction.pb.h"
 
 namespace lancer::lance {
@@ -84,11 +86,23 @@ Result<Transaction> read_transaction(const std::string& root, const VersionListi
   return txn;
 }
 
-// Lance's rules for a CreateIndex meeting a concurrent commit (format notes 4.4).
-// Operations whose effect on our fragments lancer does not model are treated
-// as conflicts: giving up is safe, a wrong rebase is not.
-Status check_compatible(const Transaction& other, const std::string& index_name, uint64_t version) {
+// Lance's rules for a CreateIndex meeting a concurrent commit (format notes
+// 4.4). `index` is the entry being committed; an Update that rewrote the
+// indexed field removes the fragments it touched from its bitmap. Operations
+// whose effect lancer does not model are conflicts: giving up is safe, a wrong
+// rebase is not.
+Status check_compatible(const Transaction& other, IndexMetadata* index, uint64_t version) {
   const std::string at = "version " + std::to_string(version) + " committed meanwhile ";
+  auto covered = [&]() -> Result<std::vector<uint32_t>> {
+    const std::string& bm = index->fragment_bitmap();
+    return roaring_decode(reinterpret_cast<const uint8_t*>(bm.data()), bm.size(), "the new index's fragment bitmap");
+  };
+  auto indexes_field = [&](int64_t field) {
+    for (int32_t f : index->fields()) {
+      if (f == field) return true;
+    }
+    return false;
+  };
   switch (other.operation_case()) {
     case Transaction::kAppend:
     case Transaction::kDelete:
@@ -101,19 +115,51 @@ Status check_compatible(const Transaction& other, const std::string& index_name,
       return Status::OK();
     case Transaction::kCreateIndex:
       for (const auto& idx : other.create_index().new_indices()) {
-        if (idx.name() == index_name) {
-          return Status::Conflict(at + "created an index of the same name \"" + index_name + "\"");
+        if (idx.name() == index->name()) {
+          return Status::Conflict(at + "created an index of the same name \"" + index->name() + "\"");
         }
       }
       for (const auto& idx : other.create_index().removed_indices()) {
-        if (idx.name() == index_name) {
-          return Status::Conflict(at + "dropped or replaced the index \"" + index_name + "\"");
+        if (idx.name() == index->name()) {
+          return Status::Conflict(at + "dropped or replaced the index \"" + index->name() + "\"");
         }
       }
       return Status::OK();
-    case Transaction::kRewrite: return Status::Conflict(at + "rewrote fragments (compaction); rebuild the index");
-    case Transaction::kUpdate: return Status::Conflict(at + "updated rows; rebuild the index");
-    case Transaction::kDataReplacement: return Status::Conflict(at + "replaced column data; rebuild the index");
+    case Transaction::kRewrite: {
+      LANCER_ASSIGN_OR_RETURN(auto ids, covered());
+      const std::set<uint32_t> mine(ids.begin(), ids.end());
+      auto touches = [&](const auto& fragments) {
+        for (const auto& f : fragments) {
+          if (mine.count(static_cast<uint32_t>(f.id()))) return true;
+        }
+        return false;
+      };
+      bool hit = touches(other.rewrite().old_fragments());
+      for (const auto& g : other.rewrite().groups()) hit = hit || touches(g.old_fragments());
+      if (hit) return Status::Conflict(at + "rewrote (compacted) fragments this index covers; rebuild the index");
+      return Status::OK();
+    }
+    case Transaction::kUpdate: {
+      bool changed_field = false;
+      for (uint32_t f : other.update().fields_modified()) changed_field = changed_field || indexes_field(f);
+      if (!changed_field) return Status::OK();
+      LANCER_ASSIGN_OR_RETURN(auto ids, covered());
+      std::set<uint32_t> drop;
+      for (const auto& f : other.update().updated_fragments()) drop.insert(static_cast<uint32_t>(f.id()));
+      std::vector<uint32_t> keep;
+      for (uint32_t id : ids) {
+        if (!drop.count(id)) keep.push_back(id);
+      }
+      index->set_fragment_bitmap(roaring_encode(keep));
+      return Status::OK();
+    }
+    case Transaction::kDataReplacement:
+      for (const auto& r : other.data_replacement().replacements()) {
+        for (int32_t f : r.new_file().fields()) {
+          if (indexes_field(f)) return Status::Conflict(at + "replaced the indexed column's data; rebuild the index");
+        }
+      }
+      return Status::OK();
     case Transaction::kOverwrite: return Status::Conflict(at + "overwrote the dataset");
     case Transaction::kRestore: return Status::Conflict(at + "restored an older version");
     default: return Status::Conflict(at + "with an operation lancer cannot rebase over");
@@ -143,6 +189,7 @@ std::string serialize_manifest_file(Manifest manifest, const IndexSection& secti
 
 Result<CommitResult> commit_create_index(const CreateIndexCommit& c) {
   CommitResult result;
+  IndexMetadata index = c.index;  // its bitmap may shrink when rebased over an Update
   uint64_t base = c.read_version;
   for (;;) {
     LANCER_ASSIGN_OR_RETURN(VersionListing listing, list_versions(c.root));
@@ -160,10 +207,10 @@ Result<CommitResult> commit_create_index(const CreateIndexCommit& c) {
     result.removed.clear();
     if (mf.index_section) {
       for (const auto& existing : mf.index_section->indices()) {
-        const bool same_uuid = existing.uuid().uuid() == c.index.uuid().uuid();
-        if (existing.name() == c.index.name() || same_uuid) {
+        const bool same_uuid = existing.uuid().uuid() == index.uuid().uuid();
+        if (existing.name() == index.name() || same_uuid) {
           if (!c.replace && !same_uuid) {
-            return Status::InvalidArgument("an index named \"" + c.index.name() + "\" already exists in " + c.root +
+            return Status::InvalidArgument("an index named \"" + index.name() + "\" already exists in " + c.root +
                                            " (use --replace to swap it out)");
           }
           *op->add_removed_indices() = existing;
@@ -173,8 +220,8 @@ Result<CommitResult> commit_create_index(const CreateIndexCommit& c) {
         *section.add_indices() = existing;
       }
     }
-    *section.add_indices() = c.index;
-    *op->add_new_indices() = c.index;
+    *section.add_indices() = index;
+    *op->add_new_indices() = index;
     const std::string txn_bytes = lance::serialize_deterministic(txn);
 
     const bool txn_files = (m.writer_feature_flags() & kFlagTransactionFilesDisabled) == 0;
@@ -232,7 +279,7 @@ Result<CommitResult> commit_create_index(const CreateIndexCommit& c) {
     const uint64_t latest = now_listing.versions.back();
     for (uint64_t v = base + 1; v <= latest; ++v) {
       LANCER_ASSIGN_OR_RETURN(Transaction other, read_transaction(c.root, now_listing, v));
-      LANCER_RETURN_IF_ERROR(check_compatible(other, c.index.name(), v).context(c.root));
+      LANCER_RETURN_IF_ERROR(check_compatible(other, &index, v).context(c.root));
     }
     base = latest;
   }

@@ -234,3 +234,48 @@ def test_bad_input_under_mpi_changes_nothing(base, tmp_path):
     assert r.returncode != 0 and "num_sub_vectors" in r.stderr
     after = {p: open(p, "rb").read() for p in glob.glob(os.path.join(uri, "**"), recursive=True) if os.path.isfile(p)}
     assert after == before
+
+
+def _planned_and_built(uri, index_type="IVF_PQ"):
+    args = build_args(uri, index_type, "--threads", "1")
+    tasks = int(lancer("plan", *args).stdout.strip())
+    lancer("train", *args)
+    for t in range(tasks):
+        lancer("build-task", *args, "--task", str(t))
+    return args
+
+
+def test_concurrent_delete_and_update_between_plan_and_commit_are_rebased(base, tmp_path):
+    uri = copy(base, tmp_path)
+    args = _planned_and_built(uri)
+    ds = lance.dataset(uri)
+    ds.delete("id % 10 = 3")
+    ds.update({"vector": "[" + ",".join(["0.5"] * DIM) + "]"}, where="id < 5")  # rewrites the indexed field
+    lancer("finalize", *args)
+    ds = lance.dataset(uri)
+    assert ds.version == 4  # base, delete, update, our commit
+    q = base[1][123]
+    got = ds.to_table(nearest={"column": "vector", "q": q, "k": 5, "nprobes": 12}, columns=["id"])["id"].to_pylist()
+    assert all(i % 10 != 3 for i in got) and got
+    segment = [i for i in ds.describe_indices() if i.name == "vector_idx"][0].segments[0]
+    assert segment.uuid in ds.scanner(nearest={"column": "vector", "q": q, "k": 5}).explain_plan(True)
+    # Lance's update moved the rows (deleted in fragment 0, rewritten in a new fragment): the
+    # index keeps covering the original fragments, the new one is searched unindexed.
+    assert sorted(segment.fragment_ids) == list(range(FRAGMENTS))
+    moved = ds.to_table(nearest={"column": "vector", "q": np.full(DIM, 0.5, np.float32), "k": 5, "nprobes": 1},
+                        columns=["id"])["id"].to_pylist()
+    assert sorted(moved)[:4] == [0, 1, 2, 4]  # id 3 was deleted before the update
+
+
+def test_concurrent_compaction_of_indexed_fragments_is_a_clean_conflict(base, tmp_path):
+    uri = copy(base, tmp_path)
+    args = _planned_and_built(uri)
+    lance.dataset(uri).optimize.compact_files(target_rows_per_fragment=10 * ROWS_PER_FRAGMENT)
+    snapshot = {p: open(p, "rb").read() for p in glob.glob(os.path.join(uri, "**"), recursive=True)
+                if os.path.isfile(p) and "/_lancer/" not in p}
+    r = lancer("finalize", *args, check=False)
+    assert r.returncode != 0 and "rewrote (compacted) fragments this index covers" in r.stderr
+    after = {p: open(p, "rb").read() for p in glob.glob(os.path.join(uri, "**"), recursive=True)
+             if os.path.isfile(p) and "/_lancer/" not in p}
+    assert after == snapshot  # no version, no index files left behind
+    assert lance.dataset(uri).describe_indices() == []
