@@ -34,6 +34,9 @@ struct CreateIndexOptions {
   int num_bits = 8;
   int sample_rate = 256;
   int max_iters = 50;
+  // Commit the index as this many segments (same name, disjoint fragments)
+  // without merging them into one, as lance-ray >= 0.4 can; 1 = one merged index.
+  int num_segments = 1;
   std::string ivf_centroids;  // .npy [num_partitions, dim] float32: skips IVF training
   std::string pq_codebook;    // .npy [m, 2^nbits, dim/m] float32: skips PQ training
   uint64_t seed = 42;
@@ -59,7 +62,7 @@ struct CreateIndexReport {
   int num_partitions = 0, num_sub_vectors = 0;
   double sample_s = 0, train_ivf_s = 0, train_quantizer_s = 0, build_s = 0, merge_s = 0, commit_s = 0, total_s = 0;
   double peak_rss_mb = 0;
-  uint64_t tasks = 0, reused_tasks = 0;  // reused: found finished in staging (a resumed build)
+  uint64_t tasks = 0, reused_tasks = 0, segments = 1;  // reused: found finished in staging (a resumed build)
   bool resumed = false;
   std::vector<WorkerReport> workers;
   std::string to_json() const;
@@ -84,6 +87,7 @@ Status train_index(const CreateIndexOptions& options);                  // no-op
 Status build_index_task(const CreateIndexOptions& options, uint64_t task);  // idempotent
 Result<CreateIndexReport> finalize_index(const CreateIndexOptions& options);  // refuses while tasks are missing
 // Removes staging folders of `uri` left by failed builds (never a running one).
-Result<std::vector<std::string>> cleanup_builds(const std::string& uri);
+// With `work_dir`, that staging folder is removed too (unless a build holds it).
+Result<std::vector<std::string>> cleanup_builds(const std::string& uri, const std::string& work_dir = "");
 
 }  // namespace lancer

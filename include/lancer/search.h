@@ -1,8 +1,11 @@
-// Public API: k-nearest-neighbour search over a committed IVF index (one that
-// lancer wrote), as Lance searches it: nprobes nearest partitions, distances
-// from the stored vectors or codes, optional exact re-ranking of k x
-// refine_factor candidates, fragments the index does not cover searched
-// exhaustively, deleted rows never returned.
+// Public API: k-nearest-neighbour search over a committed IVF_FLAT / IVF_SQ /
+// IVF_PQ index, written by lancer or by Lance itself (V3 index files of format
+// 2.0, 2.1 or 2.2, or the legacy single-file IVF_PQ), as Lance searches it:
+// nprobes nearest partitions, distances from the stored vectors or codes,
+// optional exact re-ranking of k x refine_factor candidates, fragments the
+// index does not cover searched exhaustively, deleted rows never returned.
+// Results equal pylance 14's `_rowid` / `_distance` (docs/index-format.md).
+// Each call opens its own readers, so calls may run concurrently.
 #pragma once
 
 #include <cstdint>
@@ -22,7 +25,7 @@ struct SearchOptions {
 };
 
 struct SearchHit {
-  uint64_t row_id = 0;  // row address
+  uint64_t row_id = 0;  // row address (the stable row id on datasets with stable row ids)
   float distance = 0;   // Lance's _distance for the index's metric
 };
 

@@ -55,6 +55,7 @@ std::string CreateIndexReport::to_json() const {
   j["num_partitions"] = num_partitions;
   j["num_sub_vectors"] = num_sub_vectors;
   j["tasks"] = tasks;
+  j["segments"] = segments;
   j["reused_tasks"] = reused_tasks;
   j["resumed"] = resumed;
   j["phases_s"] = {{"sample", sample_s},     {"train_ivf", train_ivf_s}, {"train_quantizer", train_quantizer_s},
@@ -145,6 +146,8 @@ Result<CreateIndexReport> finalize_index(const CreateIndexOptions& options) {
   return r;
 }
 
-Result<std::vector<std::string>> cleanup_builds(const std::string& uri) { return build::cleanup_staging(uri); }
+Result<std::vector<std::string>> cleanup_builds(const std::string& uri, const std::string& work_dir) {
+  return build::cleanup_staging(uri, work_dir);
+}
 
 }  // namespace lancer

@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -101,6 +102,7 @@ json params_json(const BuildParams& p) {
               {"num_bits", p.num_bits},
               {"sample_rate", p.sample_rate},
               {"max_iters", p.max_iters},
+              {"num_segments", p.num_segments},
               {"seed", p.seed},
               {"ivf_centroids_checksum", p.ivf_centroids_checksum},
               {"pq_codebook_checksum", p.pq_codebook_checksum}};
@@ -117,6 +119,7 @@ BuildParams params_from_json(const nlohmann::json& j) {
   p.num_bits = j.at("num_bits");
   p.sample_rate = j.at("sample_rate");
   p.max_iters = j.at("max_iters");
+  p.num_segments = j.at("num_segments");
   p.seed = j.at("seed");
   p.ivf_centroids_checksum = j.at("ivf_centroids_checksum");
   p.pq_codebook_checksum = j.at("pq_codebook_checksum");
@@ -127,9 +130,11 @@ std::string record_to_text(const BuildRecord& r) {
   json j;
   j["format"] = "lancer-build-record";
   j["format_version"] = kRecordVersion;
+  j["dataset"] = r.dataset;
   j["params"] = params_json(r.params);
   j["dataset_version"] = r.dataset_version;
   j["uuid"] = r.uuid;
+  j["segment_uuids"] = r.segment_uuids;
   json tasks = json::array();
   for (const auto& t : r.tasks) tasks.push_back({{"fragments", t.fragment_ids}, {"rows", t.rows}});
   j["tasks"] = tasks;
@@ -181,9 +186,11 @@ Result<BuildRecord> parse_build_record(const std::string& path) {
       return Status::NotSupported(path + ": not a build record of format version " + std::to_string(kRecordVersion));
     }
     BuildRecord r;
+    r.dataset = j.at("dataset");
     r.params = params_from_json(j.at("params"));
     r.dataset_version = j.at("dataset_version");
     r.uuid = j.at("uuid");
+    r.segment_uuids = j.at("segment_uuids").get<std::vector<std::string>>();
     for (const auto& t : j.at("tasks")) {
       BuildTask task;
       task.fragment_ids = t.at("fragments").get<std::vector<uint64_t>>();
@@ -320,6 +327,8 @@ Status IndexBuild::load_context(const CreateIndexOptions& o, std::optional<uint6
   p.sample_rate = o.sample_rate;
   p.max_iters = o.max_iters;
   p.seed = o.seed;
+  if (o.num_segments < 1) return Status::InvalidArgument("num_segments must be at least 1");
+  p.num_segments = o.num_segments;
   if (!o.ivf_centroids.empty()) {
     LANCER_ASSIGN_OR_RETURN(supplied_centroids_,
                             load_f32_npy(o.ivf_centroids, {uint64_t(p.num_partitions), dim}, "IVF centroids",
@@ -331,6 +340,7 @@ Status IndexBuild::load_context(const CreateIndexOptions& o, std::optional<uint6
                                                              &p.pq_codebook_checksum));
   }
   staging_ = o.work_dir.empty() ? default_staging(dataset_->root(), p.name) : o.work_dir;
+  record_.dataset = fs::weakly_canonical(fs::absolute(dataset_->root())).string();
   report_.uri = o.uri;
   report_.column = o.column;
   report_.name = p.name;
@@ -347,7 +357,8 @@ Result<std::unique_ptr<IndexBuild>> IndexBuild::plan(const CreateIndexOptions& o
   const std::string record_path = (fs::path(b->staging_) / "build.json").string();
   if (core::path_exists(record_path)) {
     auto old = parse_build_record(record_path);
-    if (old.ok() && old->params == b->record_.params && old->dataset_version == b->dataset_->version()) {
+    if (old.ok() && old->params == b->record_.params && old->dataset == b->record_.dataset &&
+        old->dataset_version == b->dataset_->version()) {
       b->record_ = *std::move(old);
       b->resumed_ = true;
     }
@@ -377,6 +388,13 @@ Result<std::unique_ptr<IndexBuild>> IndexBuild::plan(const CreateIndexOptions& o
     b->record_.dataset_version = b->dataset_->version();
     b->record_.uuid = core::uuid_to_string(core::random_uuid_bytes());
     b->record_.tasks = plan_tasks(*b->dataset_);
+    const size_t segments = std::min<size_t>(size_t(b->record_.params.num_segments), b->record_.tasks.size());
+    if (segments > 1) {
+      b->record_.segment_uuids.push_back(b->record_.uuid);
+      while (b->record_.segment_uuids.size() < segments) {
+        b->record_.segment_uuids.push_back(core::uuid_to_string(core::random_uuid_bytes()));
+      }
+    }
     LANCER_RETURN_IF_ERROR(write_record(record_path, record_to_text(b->record_)));
   }
   b->report_.uuid = b->record_.uuid;
@@ -397,6 +415,10 @@ Result<std::unique_ptr<IndexBuild>> IndexBuild::open(const CreateIndexOptions& o
   }
   LANCER_ASSIGN_OR_RETURN(BuildRecord record, parse_build_record(record_path));
   LANCER_RETURN_IF_ERROR(b->load_context(options, record.dataset_version));
+  if (record.dataset != b->record_.dataset) {
+    return Status::InvalidArgument("the build in " + staging + " belongs to the dataset " + record.dataset + ", not " +
+                                   b->record_.dataset);
+  }
   if (!(b->record_.params == record.params)) {
     return Status::InvalidArgument("the build in " + staging + " was planned with other parameters: " +
                                    params_json(record.params).dump() + "; these resolve to " +
@@ -576,9 +598,12 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
   if (type != ivf::IndexType::kFlat) progress("train PQ/SQ", 1, 1, true);
   LANCER_RETURN_IF_ERROR(model->validate());
 
-  const std::string bytes = serialize_model(*model);
+  // Every rank continues with rank 0's model, bit for bit, even where ranks
+  // computed differently (other SIMD levels on other hosts).
+  std::string bytes = serialize_model(*model);
+  LANCER_RETURN_IF_ERROR(collective.broadcast(&bytes, 0));
+  LANCER_ASSIGN_OR_RETURN(model_, parse_model(bytes, "the model broadcast by rank 0"));
   model_checksum_ = model_checksum(bytes);
-  model_ = std::move(model);
   if (collective.rank() == 0) {
     const std::string path = (fs::path(staging_) / "model.bin").string(), tmp = path + ".tmp";
     {
@@ -625,7 +650,9 @@ Result<TaskResult> IndexBuild::read_task_done(uint64_t task) const {
   return r;
 }
 
-bool IndexBuild::task_done(uint64_t task) const { return core::path_exists(task_path(task, ".done")); }
+bool IndexBuild::task_done(uint64_t task) const {
+  return model_ != nullptr && core::path_exists(task_path(task, ".done")) && read_task_done(task).ok();
+}
 
 std::vector<uint64_t> IndexBuild::missing_tasks() const {
   std::vector<uint64_t> missing;
@@ -797,74 +824,110 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
   if (report_.rows == 0) {
     return Status::InvalidArgument("column " + record_.params.column + " has no non-null finite vectors to index");
   }
+  // Segments: contiguous groups of tasks balanced by rows; one unless
+  // num_segments > 1 (then each is an index of the same name over its fragments).
+  std::vector<std::string> uuids = record_.segment_uuids;
+  if (uuids.empty()) uuids.push_back(uuid);
+  std::vector<size_t> seg_begin{0};
+  {
+    uint64_t total = 0, acc = 0;
+    for (const auto& task : record_.tasks) total += task.rows;
+    for (size_t i = 0; i < record_.tasks.size() && seg_begin.size() < uuids.size(); ++i) {
+      acc += record_.tasks[i].rows;
+      const size_t left_tasks = record_.tasks.size() - (i + 1), left_segments = uuids.size() - seg_begin.size();
+      if (left_tasks >= left_segments && (acc * uuids.size() >= total * seg_begin.size() || left_tasks == left_segments)) {
+        seg_begin.push_back(i + 1);
+      }
+    }
+    seg_begin.push_back(record_.tasks.size());
+  }
+
   auto t = Clock::now();
   const fs::path root(dataset_->root());
-  const fs::path indices_dir = root / "_indices", index_dir = indices_dir / uuid;
+  const fs::path indices_dir = root / "_indices";
   const bool had_indices_dir = core::is_directory(indices_dir.string());
   std::error_code ec;
-  fs::remove_all(index_dir, ec);  // a merge interrupted before
-  fs::create_directories(index_dir, ec);
-  if (ec) return Status::IOError("cannot create " + index_dir.string() + ": " + ec.message());
   auto fail = [&](Status s) {
-    fs::remove_all(index_dir, ec);
+    for (const auto& u : uuids) fs::remove_all(indices_dir / u, ec);
     if (!had_indices_dir) fs::remove(indices_dir, ec);
     return s;
   };
-  const fs::path aux_path = index_dir / "auxiliary.idx", idx_path = index_dir / "index.idx";
-  auto aux = ivf::AuxiliaryFileWriter::create(aux_path.string(), model);
-  if (!aux.ok()) return fail(aux.status());
-  std::vector<uint64_t> part_ids;
-  std::vector<uint8_t> part_storage;
-  for (uint32_t p = 0; p < model->num_partitions; ++p) {
-    part_ids.clear();
-    part_storage.clear();
-    for (const auto& s : spills) {
-      Status st = s->append_partition(p, &part_ids, &part_storage);
-      if (!st.ok()) return fail(st);
-    }
-    Status st = (*aux)->write_partition(p, part_ids.data(), part_storage.data(), part_ids.size());
-    if (!st.ok()) return fail(st);
-    if (p % 64 == 0) progress("merge", p, model->num_partitions);
-    if (p == model->num_partitions / 2) maybe_kill_at("merge");
-  }
-  progress("merge", model->num_partitions, model->num_partitions, true);
-  auto aux_size = (*aux)->finish();
-  if (!aux_size.ok()) return fail(aux_size.status());
-  auto idx_size = ivf::write_index_file(idx_path.string(), *model);
-  if (!idx_size.ok()) return fail(idx_size.status());
-  spills.clear();
-  report_.merge_s = seconds_since(t);
-
-  t = Clock::now();
   lance::CreateIndexCommit commit;
   commit.root = dataset_->root();
   commit.read_version = record_.dataset_version;
   commit.replace = options_.replace;
-  auto& idx = commit.index;
-  std::string uuid_bytes;
-  for (size_t i = 0; i + 1 < uuid.size(); ++i) {
-    if (uuid[i] == '-') continue;
-    uuid_bytes.push_back(static_cast<char>(std::stoi(uuid.substr(i, 2), nullptr, 16)));
-    ++i;
+  const uint64_t created_at = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  for (size_t seg = 0; seg < uuids.size(); ++seg) {
+    const fs::path index_dir = indices_dir / uuids[seg];
+    fs::remove_all(index_dir, ec);  // a merge interrupted before
+    fs::create_directories(index_dir, ec);
+    if (ec) return fail(Status::IOError("cannot create " + index_dir.string() + ": " + ec.message()));
+    const fs::path aux_path = index_dir / "auxiliary.idx", idx_path = index_dir / "index.idx";
+    auto aux = ivf::AuxiliaryFileWriter::create(aux_path.string(), model);
+    if (!aux.ok()) return fail(aux.status());
+    std::vector<uint64_t> part_ids;
+    std::vector<uint8_t> part_storage;
+    for (uint32_t p = 0; p < model->num_partitions; ++p) {
+      part_ids.clear();
+      part_storage.clear();
+      for (size_t i = seg_begin[seg]; i < seg_begin[seg + 1]; ++i) {
+        Status st = spills[i]->append_partition(p, &part_ids, &part_storage);
+        if (!st.ok()) return fail(st);
+      }
+      Status st = (*aux)->write_partition(p, part_ids.data(), part_storage.data(), part_ids.size());
+      if (!st.ok()) return fail(st);
+      if (p % 64 == 0) progress("merge", seg * model->num_partitions + p, uuids.size() * model->num_partitions);
+      if (p == model->num_partitions / 2) maybe_kill_at("merge");
+    }
+    auto aux_size = (*aux)->finish();
+    if (!aux_size.ok()) return fail(aux_size.status());
+    auto idx_size = ivf::write_index_file(idx_path.string(), *model);
+    if (!idx_size.ok()) return fail(idx_size.status());
+
+    ::lance::table::IndexMetadata idx;
+    std::string uuid_bytes;
+    for (size_t i = 0; i + 1 < uuids[seg].size(); ++i) {
+      if (uuids[seg][i] == '-') continue;
+      uuid_bytes.push_back(static_cast<char>(std::stoi(uuids[seg].substr(i, 2), nullptr, 16)));
+      ++i;
+    }
+    idx.mutable_uuid()->set_uuid(uuid_bytes);
+    idx.add_fields(column_.field_id);
+    idx.set_name(record_.params.name);
+    idx.set_dataset_version(record_.dataset_version);
+    std::vector<uint32_t> frag_ids;
+    if (uuids.size() == 1) {
+      for (const auto& f : dataset_->fragments()) frag_ids.push_back(static_cast<uint32_t>(f.id));
+    } else {
+      for (size_t i = seg_begin[seg]; i < seg_begin[seg + 1]; ++i) {
+        for (uint64_t f : record_.tasks[i].fragment_ids) frag_ids.push_back(static_cast<uint32_t>(f));
+      }
+      std::sort(frag_ids.begin(), frag_ids.end());
+    }
+    idx.set_fragment_bitmap(lance::roaring_encode(frag_ids));
+    idx.mutable_index_details()->set_type_url("/lance.index.pb.VectorIndexDetails");
+    idx.mutable_index_details()->set_value(index_details(*model).SerializeAsString());
+    idx.set_index_version(1);
+    idx.set_created_at(created_at);
+    auto* f1 = idx.add_files();
+    f1->set_path("auxiliary.idx");
+    f1->set_size_bytes(*aux_size);
+    auto* f2 = idx.add_files();
+    f2->set_path("index.idx");
+    f2->set_size_bytes(*idx_size);
+    if (seg == 0) {
+      commit.index = std::move(idx);
+    } else {
+      commit.more_segments.push_back(std::move(idx));
+    }
   }
-  idx.mutable_uuid()->set_uuid(uuid_bytes);
-  idx.add_fields(column_.field_id);
-  idx.set_name(record_.params.name);
-  idx.set_dataset_version(record_.dataset_version);
-  std::vector<uint32_t> frag_ids;
-  for (const auto& f : dataset_->fragments()) frag_ids.push_back(static_cast<uint32_t>(f.id));
-  idx.set_fragment_bitmap(lance::roaring_encode(frag_ids));
-  idx.mutable_index_details()->set_type_url("/lance.index.pb.VectorIndexDetails");
-  idx.mutable_index_details()->set_value(index_details(*model).SerializeAsString());
-  idx.set_index_version(1);
-  idx.set_created_at(static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count()));
-  auto* f1 = idx.add_files();
-  f1->set_path("auxiliary.idx");
-  f1->set_size_bytes(*aux_size);
-  auto* f2 = idx.add_files();
-  f2->set_path("index.idx");
-  f2->set_size_bytes(*idx_size);
+  progress("merge", 1, 1, true);
+  spills.clear();
+  report_.merge_s = seconds_since(t);
+  report_.segments = uuids.size();
+
+  t = Clock::now();
   auto committed = lance::commit_create_index(commit);
   if (!committed.ok()) return fail(committed.status());
   report_.version = committed->version;
@@ -873,24 +936,41 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
   return report_;
 }
 
-Result<std::vector<std::string>> cleanup_staging(const std::string& uri) {
-  const fs::path dir = fs::path(dataset_root(uri)) / "_lancer";
+namespace {
+
+// Removes `staging` unless a running build holds its lock; true if removed.
+Result<bool> remove_unless_running(const fs::path& staging) {
+  const int fd = ::open((staging / "lock").c_str(), O_RDWR | O_CLOEXEC);
+  if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return false;
+  }
+  std::error_code ec;
+  fs::remove_all(staging, ec);
+  if (fd >= 0) ::close(fd);
+  if (ec) return Status::IOError("cannot remove " + staging.string() + ": " + ec.message());
+  return true;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> cleanup_staging(const std::string& uri, const std::string& work_dir) {
   std::vector<std::string> removed;
+  if (!work_dir.empty() && core::is_directory(work_dir)) {
+    if (!core::path_exists((fs::path(work_dir) / "build.json").string())) {
+      return Status::InvalidArgument(work_dir + " is not a lancer staging folder (no build.json); not removed");
+    }
+    LANCER_ASSIGN_OR_RETURN(bool gone, remove_unless_running(work_dir));
+    if (gone) removed.push_back(work_dir);
+  }
+  const fs::path dir = fs::path(dataset_root(uri)) / "_lancer";
   if (!core::is_directory(dir.string())) return removed;
   LANCER_ASSIGN_OR_RETURN(auto names, core::list_directory(dir.string()));
   for (const auto& name : names) {
     const fs::path staging = dir / name;
     if (!core::is_directory(staging.string())) continue;
-    const int fd = ::open((staging / "lock").c_str(), O_RDWR | O_CLOEXEC);
-    if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {  // a running build holds it
-      ::close(fd);
-      continue;
-    }
-    std::error_code ec;
-    fs::remove_all(staging, ec);
-    if (fd >= 0) ::close(fd);
-    if (ec) return Status::IOError("cannot remove " + staging.string() + ": " + ec.message());
-    removed.push_back(staging.string());
+    LANCER_ASSIGN_OR_RETURN(bool gone, remove_unless_running(staging));
+    if (gone) removed.push_back(staging.string());
   }
   std::error_code ec;
   fs::remove(dir, ec);  // only if empty

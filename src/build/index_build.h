@@ -30,6 +30,7 @@ namespace lancer::build {
 struct BuildParams {
   std::string column, name, index_type, metric;
   int num_partitions = 0, num_sub_vectors = 0, num_bits = 8, sample_rate = 256, max_iters = 50;
+  int num_segments = 1;
   uint64_t seed = 0;
   std::string ivf_centroids_checksum, pq_codebook_checksum;  // of the supplied files' bytes
   bool operator==(const BuildParams&) const = default;
@@ -41,9 +42,11 @@ struct BuildTask {
 };
 
 struct BuildRecord {
+  std::string dataset;  // absolute path of the dataset folder
   BuildParams params;
   uint64_t dataset_version = 0;
-  std::string uuid;  // hyphenated; the committed index's uuid
+  std::string uuid;  // hyphenated; the committed index's uuid (its first segment's)
+  std::vector<std::string> segment_uuids;  // num_segments > 1: one per segment, uuid first
   std::vector<BuildTask> tasks;
 };
 
@@ -77,6 +80,7 @@ class IndexBuild {
   bool model_trained() const;
   Result<std::shared_ptr<const ivf::IndexModel>> model();
 
+  // Done and recorded for this build's model (the model must be trained).
   bool task_done(uint64_t task) const;
   std::vector<uint64_t> missing_tasks() const;
   Result<TaskResult> build_task(uint64_t task, core::Executor& executor, const std::string& worker);
@@ -111,6 +115,6 @@ class IndexBuild {
 };
 
 // Removes the staging folders of `uri` that no running build holds; returns their paths.
-Result<std::vector<std::string>> cleanup_staging(const std::string& uri);
+Result<std::vector<std::string>> cleanup_staging(const std::string& uri, const std::string& work_dir = "");
 
 }  // namespace lancer::build

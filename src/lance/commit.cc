@@ -189,7 +189,10 @@ std::string serialize_manifest_file(Manifest manifest, const IndexSection& secti
 
 Result<CommitResult> commit_create_index(const CreateIndexCommit& c) {
   CommitResult result;
-  IndexMetadata index = c.index;  // its bitmap may shrink when rebased over an Update
+  // Our segments; their bitmaps may shrink when rebased over an Update.
+  std::vector<IndexMetadata> segments{c.index};
+  segments.insert(segments.end(), c.more_segments.begin(), c.more_segments.end());
+  const IndexMetadata& index = segments.front();
   uint64_t base = c.read_version;
   for (;;) {
     LANCER_ASSIGN_OR_RETURN(VersionListing listing, list_versions(c.root));
@@ -207,7 +210,8 @@ Result<CommitResult> commit_create_index(const CreateIndexCommit& c) {
     result.removed.clear();
     if (mf.index_section) {
       for (const auto& existing : mf.index_section->indices()) {
-        const bool same_uuid = existing.uuid().uuid() == index.uuid().uuid();
+        bool same_uuid = false;
+        for (const auto& seg : segments) same_uuid = same_uuid || existing.uuid().uuid() == seg.uuid().uuid();
         if (existing.name() == index.name() || same_uuid) {
           if (!c.replace && !same_uuid) {
             return Status::InvalidArgument("an index named \"" + index.name() + "\" already exists in " + c.root +
@@ -220,8 +224,10 @@ Result<CommitResult> commit_create_index(const CreateIndexCommit& c) {
         *section.add_indices() = existing;
       }
     }
-    *section.add_indices() = index;
-    *op->add_new_indices() = index;
+    for (const auto& seg : segments) {
+      *section.add_indices() = seg;
+      *op->add_new_indices() = seg;
+    }
     const std::string txn_bytes = lance::serialize_deterministic(txn);
 
     const bool txn_files = (m.writer_feature_flags() & kFlagTransactionFilesDisabled) == 0;
@@ -279,7 +285,7 @@ Result<CommitResult> commit_create_index(const CreateIndexCommit& c) {
     const uint64_t latest = now_listing.versions.back();
     for (uint64_t v = base + 1; v <= latest; ++v) {
       LANCER_ASSIGN_OR_RETURN(Transaction other, read_transaction(c.root, now_listing, v));
-      LANCER_RETURN_IF_ERROR(check_compatible(other, &index, v).context(c.root));
+      for (auto& seg : segments) LANCER_RETURN_IF_ERROR(check_compatible(other, &seg, v).context(c.root));
     }
     base = latest;
   }

@@ -22,6 +22,8 @@ struct CreateIndexCommit {
   ::lance::table::IndexMetadata index;  // the new segment (dataset_version = read_version)
   bool replace = true;     // an index of the same name is swapped out; false: it is an error
   int max_retries = 20;    // as Lance
+  // More segments of the same index (same name, disjoint fragment bitmaps), committed with it.
+  std::vector<::lance::table::IndexMetadata> more_segments;
 };
 
 struct CommitResult {

@@ -22,7 +22,8 @@ constexpr uint64_t kMaxChunkValues = 32768;
 // Values stored back to back at `offset`.
 class ContiguousU64Page final : public U64PageReader {
  public:
-  ContiguousU64Page(const LanceFile& file, uint64_t rows, uint64_t offset) : U64PageReader(file, rows), offset_(offset) {}
+  ContiguousU64Page(const LanceFile& file, uint64_t rows, uint64_t offset)
+      : U64PageReader(file, rows), offset_(offset) {}
   Status read(uint64_t start, uint64_t count, uint64_t* out) override {
     return file_.file().read_at(offset_ + start * 8, count * 8, out);
   }
@@ -99,8 +100,8 @@ class MiniBlockU64Page final : public U64PageReader {
     switch (values_) {
       case Values::kFlat:
         if (size != c.rows * 8) {
-          return Status::Corruption(where + " holds " + std::to_string(size) + " bytes for " +
-                                    std::to_string(c.rows) + " 64-bit values");
+          return Status::Corruption(where + " holds " + std::to_string(size) + " bytes for " + std::to_string(c.rows) +
+                                    " 64-bit values");
         }
         std::memcpy(decoded_.data(), p + at, size);
         break;
@@ -219,7 +220,8 @@ class Opener {
             fz.bits_per_value() != 64 || !is_flat(fz.value_compression(), 64)) {
           return unsupported("this full-zip layout");
         }
-        if (info_.buffers.size() != 1) return corrupt("full-zip page with " + std::to_string(info_.buffers.size()) + " buffers");
+        if (info_.buffers.size() != 1)
+          return corrupt("full-zip page with " + std::to_string(info_.buffers.size()) + " buffers");
         LANCER_RETURN_IF_ERROR(check_buffer(0, rows * 8));
         return std::unique_ptr<U64PageReader>(new ContiguousU64Page(file_, rows, info_.buffers[0].offset));
       }
@@ -280,7 +282,8 @@ class Opener {
       uint64_t n;
       if (i + 1 < num_chunks) {
         n = uint64_t{1} << (w & 0xF);
-        if (row + n > rows) return corrupt("mini-block chunks hold more values than the page's " + std::to_string(rows));
+        if (row + n > rows)
+          return corrupt("mini-block chunks hold more values than the page's " + std::to_string(rows));
       } else {
         if (row >= rows) return corrupt("mini-block chunks leave no values for the last chunk");
         n = rows - row;

@@ -1,164 +1,33 @@
-// IVF search over lancer-written index segments (file format 2.0 aux files).
+// IVF search over committed index segments, lancer's or Lance's own (see
+// search/segment.h for the layouts; docs/index-format.md for how Lance
+// computes each distance).
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <map>
-#include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "core/file_io.h"
-#include "core/uuid.h"
+#include "core/half.h"
 #include "dataset/take.h"
 #include "dataset/vector_stream.h"
-#include "encodings_v2_0.pb.h"
-#include "index.pb.h"
 #include "lance/deletion.h"
-#include "lance/file_reader.h"
+#include "lance/row_ids.h"
 #include "lancer/search.h"
+#include "search/segment.h"
 #include "simd/distance.h"
 
 namespace lancer {
 
 namespace {
 
-enum class Kind { kFlat, kSq, kPq };
-enum class Metric { kL2, kCosine, kDot };
+using search::Kind;
+using search::Metric;
+using search::Segment;
 
-// A float32 or float16 tensor's values as float32; empty if it is neither.
-std::vector<float> tensor_floats(const ::lance::index::pb::Tensor& t) {
-  std::vector<float> out;
-  if (t.data_type() == ::lance::index::pb::Tensor::FLOAT32 && t.data().size() % 4 == 0) {
-    out.resize(t.data().size() / 4);
-    std::memcpy(out.data(), t.data().data(), t.data().size());
-  } else if (t.data_type() == ::lance::index::pb::Tensor::FLOAT16 && t.data().size() % 2 == 0) {
-    dataset::to_float32(reinterpret_cast<const uint8_t*>(t.data().data()), t.data().size() / 2,
-                        lance::ElementType::kFloat16, &out);
-  }
-  return out;
-}
-
-struct Segment {
-  lance::ElementType element = lance::ElementType::kFloat32;
-  Kind kind = Kind::kFlat;
-  Metric metric = Metric::kL2;
-  uint32_t dim = 0, nlist = 0;
-  std::vector<float> centroids;
-  std::vector<uint64_t> offsets, lengths;
-  std::shared_ptr<const lance::LanceFile> aux;
-  size_t rowid_col = 0, storage_col = 0, storage_bytes = 0;
-  // SQ
-  double sq_start = 0, sq_end = 0;
-  // PQ
-  int m = 0, nbits = 8;
-  bool transposed = true;
-  std::vector<float> codebook;  // [m][2^nbits][dim/m]
-  std::set<uint32_t> fragments;
-};
-
-std::string meta(const lance::LanceFile& f, const std::string& key) {
-  auto it = f.schema().metadata().find(key);
-  return it == f.schema().metadata().end() ? std::string() : it->second;
-}
-
-Result<::lance::index::pb::IVF> read_ivf(const lance::LanceFile& f) {
-  const std::string pos = meta(f, "lance:ivf");
-  if (pos.empty() || pos.find_first_not_of("0123456789") != std::string::npos) {
-    return Status::Corruption(f.name() + ": schema metadata lance:ivf is missing or not a number");
-  }
-  LANCER_ASSIGN_OR_RETURN(auto bytes, f.read_global_buffer(std::stoul(pos)));
-  ::lance::index::pb::IVF ivf;
-  if (!ivf.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return Status::Corruption(f.name() + ": the IVF global buffer does not parse");
-  }
-  return ivf;
-}
-
-// Rows [start, start + count) of a fixed-width column of a 2.0 file.
-Status read_rows(const lance::LanceFile& f, size_t col, uint64_t start, uint64_t count, size_t row_bytes,
-                 uint8_t* out) {
-  if (f.version().minor != 0) {
-    return Status::NotSupported(f.name() + ": searching index files of file version " + f.version().to_string() +
-                                " (written by Lance itself) is not implemented");
-  }
-  uint64_t page_first = 0;
-  for (const auto& page : f.column(col).pages) {
-    const uint64_t page_end = page_first + page.num_rows;
-    if (page_end > start && page_first < start + count) {
-      if (page.buffers.size() != 1 || page.buffers[0].size != page.num_rows * row_bytes) {
-        return Status::Corruption(f.name() + ": column " + std::to_string(col) + " has a page that is not flat");
-      }
-      const uint64_t from = std::max(start, page_first), to = std::min(start + count, page_end);
-      LANCER_RETURN_IF_ERROR(f.file().read_at(page.buffers[0].offset + (from - page_first) * row_bytes,
-                                              (to - from) * row_bytes, out + (from - start) * row_bytes));
-    }
-    page_first = page_end;
-  }
-  if (page_first < start + count) return Status::Corruption(f.name() + ": rows past the end of the column");
-  return Status::OK();
-}
-
-Result<Segment> open_segment(const std::string& root, const ::lance::table::IndexMetadata& idx,
-                             const lance::VectorType& column) {
-  Segment s;
-  const std::string dir = core::join_path(root, "_indices/" + core::uuid_to_string(idx.uuid().uuid()));
-  LANCER_ASSIGN_OR_RETURN(auto index_file, lance::LanceFile::open(core::join_path(dir, "index.idx"), dir + "/index.idx"));
-  LANCER_ASSIGN_OR_RETURN(s.aux, lance::LanceFile::open(core::join_path(dir, "auxiliary.idx"), dir + "/auxiliary.idx"));
-  auto info = nlohmann::json::parse(meta(*index_file, "lance:index"), nullptr, false);
-  if (info.is_discarded() || !info.contains("type")) return Status::Corruption(index_file->name() + ": bad lance:index");
-  const std::string type = info["type"], metric = info.value("distance_type", "l2");
-  if (type == "IVF_FLAT") s.kind = Kind::kFlat;
-  else if (type == "IVF_SQ") s.kind = Kind::kSq;
-  else if (type == "IVF_PQ") s.kind = Kind::kPq;
-  else return Status::NotSupported("searching " + type + " indexes is not implemented");
-  s.metric = metric == "cosine" ? Metric::kCosine : metric == "dot" ? Metric::kDot : Metric::kL2;
-  if (metric != "l2" && metric != "cosine" && metric != "dot") return Status::NotSupported("metric " + metric);
-  s.dim = column.dim;
-  LANCER_ASSIGN_OR_RETURN(auto ivf, read_ivf(*index_file));
-  const auto& t = ivf.centroids_tensor();
-  s.centroids = tensor_floats(t);
-  if (t.shape_size() != 2 || t.shape(1) != s.dim || s.centroids.size() != size_t{t.shape(0)} * s.dim) {
-    return Status::NotSupported(index_file->name() + ": centroids are not a float32/float16 [nlist, dim] tensor");
-  }
-  s.nlist = t.shape(0);
-  s.element = column.element;
-  LANCER_ASSIGN_OR_RETURN(auto aux_ivf, read_ivf(*s.aux));
-  if (aux_ivf.offsets_size() != static_cast<int>(s.nlist) || aux_ivf.lengths_size() != static_cast<int>(s.nlist)) {
-    return Status::Corruption(s.aux->name() + ": partition table does not match " + std::to_string(s.nlist) + " centroids");
-  }
-  s.offsets.assign(aux_ivf.offsets().begin(), aux_ivf.offsets().end());
-  s.lengths.assign(aux_ivf.lengths().begin(), aux_ivf.lengths().end());
-  for (int i = 0; i < s.aux->schema().fields_size(); ++i) {
-    const auto& f = s.aux->schema().fields(i);
-    if (f.name() == "_rowid") s.rowid_col = static_cast<size_t>(i);
-    if (f.name() == "flat" || f.name() == "__sq_code" || f.name() == "__pq_code") s.storage_col = static_cast<size_t>(i);
-  }
-  auto storage = nlohmann::json::parse(meta(*s.aux, "storage_metadata"), nullptr, false);
-  if (storage.is_discarded() || !storage.is_array() || storage.empty()) {
-    return Status::Corruption(s.aux->name() + ": bad storage_metadata");
-  }
-  auto q = nlohmann::json::parse(storage[0].get<std::string>(), nullptr, false);
-  if (s.kind == Kind::kFlat) {
-    s.storage_bytes = column.row_bytes();
-  } else if (s.kind == Kind::kSq) {
-    s.sq_start = q["bounds"]["start"];
-    s.sq_end = q["bounds"]["end"];
-    s.storage_bytes = s.dim;
-  } else {
-    s.m = q["num_sub_vectors"];
-    s.nbits = q["nbits"];
-    s.transposed = q.value("transposed", true);
-    if (s.nbits != 8) return Status::NotSupported("searching 4-bit PQ is not implemented");
-    LANCER_ASSIGN_OR_RETURN(auto cb_bytes, s.aux->read_global_buffer(q["codebook_position"].get<size_t>()));
-    ::lance::index::pb::Tensor cb;
-    if (!cb.ParseFromArray(cb_bytes.data(), static_cast<int>(cb_bytes.size()))) {
-      return Status::Corruption(s.aux->name() + ": PQ codebook tensor does not parse");
-    }
-    s.codebook = tensor_floats(cb);
-    if (s.codebook.size() != size_t{256} * s.dim) {
-      return Status::Corruption(s.aux->name() + ": PQ codebook tensor is not 256 x " + std::to_string(s.dim));
-    }
-    s.storage_bytes = static_cast<size_t>(s.m);
-  }
-  return s;
+float round_to_half(float x) {
+  return core::half_to_float(core::float_to_half(x));
 }
 
 float exact_distance(Metric metric, const float* q, const float* v, size_t d) {
@@ -173,12 +42,17 @@ float exact_distance(Metric metric, const float* q, const float* v, size_t d) {
 using Candidate = std::pair<float, uint64_t>;
 
 // Candidates of one segment for one query.
-Status search_segment(const Segment& s, const float* query, size_t nprobes, std::vector<Candidate>* out) {
+Status search_segment(Segment& s, const float* query, size_t nprobes, std::vector<Candidate>* out) {
   const size_t d = s.dim;
   std::vector<float> q(query, query + d);
   if (s.metric == Metric::kCosine) {
     const float norm = std::sqrt(simd::dot(q.data(), q.data(), d));
-    if (norm > 0) for (auto& x : q) x /= norm;
+    if (norm > 0) {
+      for (auto& x : q) x /= norm;
+    }
+    if (s.element == lance::ElementType::kFloat16) {
+      for (auto& x : q) x = round_to_half(x);  // normalised in half precision
+    }
   }
   // Partitions: nearest centroids (largest inner product for dot).
   std::vector<Candidate> parts(s.nlist);
@@ -193,12 +67,9 @@ Status search_segment(const Segment& s, const float* query, size_t nprobes, std:
   std::vector<float> table, resid(d), flat;
   for (size_t i = 0; i < nprobes; ++i) {
     const uint32_t p = static_cast<uint32_t>(parts[i].second);
-    const uint64_t n = s.lengths[p], first = s.offsets[p];
+    const uint64_t n = s.lengths[p];
     if (n == 0) continue;
-    ids.resize(n);
-    storage.resize(n * s.storage_bytes);
-    LANCER_RETURN_IF_ERROR(read_rows(*s.aux, s.rowid_col, first, n, 8, reinterpret_cast<uint8_t*>(ids.data())));
-    LANCER_RETURN_IF_ERROR(read_rows(*s.aux, s.storage_col, first, n, s.storage_bytes, storage.data()));
+    LANCER_RETURN_IF_ERROR(search::read_partition(s, p, &ids, &storage).context(s.name));
     if (s.kind == Kind::kFlat) {
       dataset::to_float32(storage.data(), n * d, s.element, &flat);
       const float* v = flat.data();
@@ -225,28 +96,151 @@ Status search_segment(const Segment& s, const float* query, size_t nprobes, std:
         out->push_back({dist, ids[r]});
       }
     } else {
-      // ADC: table[s][k] = |r_s - codeword| ^ 2 (l2, cosine: residual r = q - c_p) or -q_s . codeword (dot).
+      // ADC: table[s][k] = |r_s - codeword|^2 (l2, cosine: residual r = q - c_p) or -q_s . codeword (dot).
       const size_t sd = d / static_cast<size_t>(s.m);
+      const size_t K = size_t{1} << s.nbits, bytes = s.storage_bytes;
       const float* c = s.centroids.data() + size_t{p} * d;
       for (size_t j = 0; j < d; ++j) resid[j] = s.metric == Metric::kDot ? q[j] : q[j] - c[j];
-      table.resize(size_t(s.m) * 256);
-      for (int sub = 0; sub < s.m; ++sub) {
-        for (int k = 0; k < 256; ++k) {
-          const float* cw = s.codebook.data() + (size_t(sub) * 256 + size_t(k)) * sd;
-          table[size_t(sub) * 256 + size_t(k)] = s.metric == Metric::kDot ? -simd::dot(resid.data() + sub * sd, cw, sd)
-                                                                          : simd::l2_sqr(resid.data() + sub * sd, cw, sd);
+      if (s.element == lance::ElementType::kFloat16) {
+        for (auto& x : resid) x = round_to_half(x);  // the residual is a half-precision vector too
+      }
+      table.resize(size_t(s.m) * K);
+      for (size_t sub = 0; sub < size_t(s.m); ++sub) {
+        for (size_t k = 0; k < K; ++k) {
+          const float* cw = s.codebook.data() + (sub * K + k) * sd;
+          table[sub * K + k] = s.metric == Metric::kDot ? -simd::dot(resid.data() + sub * sd, cw, sd)
+                                                        : simd::l2_sqr(resid.data() + sub * sd, cw, sd);
         }
       }
       for (uint64_t r = 0; r < n; ++r) {
         float dist = s.metric == Metric::kDot ? 1.0f : 0.0f;
-        for (int sub = 0; sub < s.m; ++sub) {
-          const uint8_t code = s.transposed ? storage[size_t(sub) * n + r] : storage[r * size_t(s.m) + size_t(sub)];
-          dist += table[size_t(sub) * 256 + code];
+        for (size_t b = 0; b < bytes; ++b) {
+          const uint8_t code = s.transposed ? storage[b * n + r] : storage[r * bytes + b];
+          if (s.nbits == 8) {
+            dist += table[b * 256 + code];
+          } else {  // 4-bit: sub-vector 2b in the low nibble, 2b + 1 in the high one
+            dist += table[2 * b * 16 + (code & 0xF)] + table[(2 * b + 1) * 16 + (code >> 4)];
+          }
         }
         out->push_back({dist, ids[r]});
       }
     }
   }
+  return Status::OK();
+}
+
+// Which row ids an index may return, and where those rows are now: row
+// addresses whose fragment is still in the dataset and whose offset is not
+// deleted; with stable row ids, the ids of the fragments' row-id sequences
+// (format notes 3.10) less the deleted rows.
+class LiveRows {
+ public:
+  static Result<LiveRows> load(const dataset::Dataset& ds) {
+    LiveRows live;
+    live.stable_ = ds.has_stable_row_ids();
+    for (size_t i = 0; i < ds.fragments().size(); ++i) {
+      const auto& proto = ds.fragment_proto(i);
+      std::vector<uint32_t> deleted;
+      if (proto.has_deletion_file()) {
+        const auto& del = proto.deletion_file();
+        if (del.has_base_id()) return Status::NotSupported("deletion file under another base path");
+        const auto kind = del.file_type() == ::lance::table::DeletionFile::BITMAP
+                              ? lance::DeletionFileKind::kBitmap
+                              : lance::DeletionFileKind::kArrowArray;
+        const std::string rel = lance::deletion_file_relative_path(proto.id(), del.read_version(), del.id(), kind);
+        LANCER_ASSIGN_OR_RETURN(
+            auto offsets, lance::read_deletion_file(core::join_path(ds.root(), rel), kind, proto.physical_rows()));
+        deleted.assign(offsets.begin(), offsets.end());
+        std::sort(deleted.begin(), deleted.end());
+      }
+      if (!live.stable_) {
+        live.fragments_.insert(proto.id());
+        if (!deleted.empty()) live.deleted_[proto.id()] = std::move(deleted);
+        continue;
+      }
+      std::vector<uint64_t> ids;
+      const std::string what = "row ids of fragment " + std::to_string(proto.id());
+      if (proto.row_id_sequence_case() == ::lance::table::DataFragment::kInlineRowIds) {
+        const std::string& seq = proto.inline_row_ids();
+        LANCER_ASSIGN_OR_RETURN(ids, lance::decode_row_id_sequence(reinterpret_cast<const uint8_t*>(seq.data()),
+                                                                   seq.size(), what, proto.physical_rows()));
+      } else if (proto.row_id_sequence_case() == ::lance::table::DataFragment::kExternalRowIds) {
+        const auto& ext = proto.external_row_ids();
+        LANCER_ASSIGN_OR_RETURN(auto file, core::RandomAccessFile::open(core::join_path(ds.root(), ext.path())));
+        LANCER_ASSIGN_OR_RETURN(auto bytes, file->read_range(ext.offset(), ext.size()));
+        LANCER_ASSIGN_OR_RETURN(ids,
+                                lance::decode_row_id_sequence(bytes.data(), bytes.size(), what, proto.physical_rows()));
+      } else {
+        return Status::Corruption(what + " are missing although the dataset uses stable row ids");
+      }
+      for (uint64_t off = 0; off < ids.size(); ++off) {
+        if (std::binary_search(deleted.begin(), deleted.end(), static_cast<uint32_t>(off))) continue;
+        live.stable_ids_.emplace_back(ids[off], (proto.id() << 32) | off);
+      }
+    }
+    std::sort(live.stable_ids_.begin(), live.stable_ids_.end());
+    return live;
+  }
+
+  bool stable() const { return stable_; }
+
+  // The row address of `row_id` if it is a live row.
+  std::optional<uint64_t> address(uint64_t row_id) const {
+    if (stable_) {
+      auto it = std::lower_bound(stable_ids_.begin(), stable_ids_.end(), std::make_pair(row_id, uint64_t{0}));
+      if (it == stable_ids_.end() || it->first != row_id) return std::nullopt;
+      return it->second;
+    }
+    const uint64_t frag = row_id >> 32;
+    if (!fragments_.count(frag)) return std::nullopt;
+    auto it = deleted_.find(frag);
+    if (it != deleted_.end() &&
+        std::binary_search(it->second.begin(), it->second.end(), static_cast<uint32_t>(row_id & 0xffffffffu))) {
+      return std::nullopt;
+    }
+    return row_id;
+  }
+
+ private:
+  bool stable_ = false;
+  std::set<uint64_t> fragments_;
+  std::map<uint64_t, std::vector<uint32_t>> deleted_;      // sorted offsets
+  std::vector<std::pair<uint64_t, uint64_t>> stable_ids_;  // (stable id, address), sorted
+};
+
+// The stored vectors of live rows `ids`, as float32 rows.
+Status take_rows(const std::shared_ptr<const dataset::Dataset>& ds, const dataset::VectorColumn& column,
+                 const LiveRows& live, const std::vector<uint64_t>& ids, std::vector<float>* out) {
+  const size_t dim = column.type.dim, rb = column.type.row_bytes();
+  std::vector<uint8_t> values;
+  if (!live.stable()) {
+    std::vector<uint8_t> valid;
+    LANCER_RETURN_IF_ERROR(dataset::take_vectors(*ds, column, ids, &values, &valid));
+  } else {
+    // take_vectors reads by address only; with stable ids, stream the few
+    // fragments that hold the rows and pick them out by id.
+    values.assign(ids.size() * rb, 0);
+    std::map<uint64_t, std::vector<size_t>> wanted;  // stable id -> result rows
+    std::set<uint64_t> frags;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      wanted[ids[i]].push_back(i);
+      frags.insert(*live.address(ids[i]) >> 32);
+    }
+    dataset::StreamOptions so;
+    so.fragment_ids.assign(frags.begin(), frags.end());
+    LANCER_ASSIGN_OR_RETURN(auto stream, dataset::VectorStream::open(ds, column.path, so));
+    dataset::VectorBatch batch;
+    for (;;) {
+      LANCER_ASSIGN_OR_RETURN(bool more, stream->next(&batch));
+      if (!more) break;
+      for (size_t r = 0; r < batch.num_rows; ++r) {
+        auto it = wanted.find(batch.row_ids[r]);
+        if (it == wanted.end()) continue;
+        for (size_t i : it->second) std::memcpy(values.data() + i * rb, batch.values.data() + r * rb, rb);
+      }
+    }
+  }
+  dataset::to_float32(values.data(), ids.size() * dim, column.type.element, out);
   return Status::OK();
 }
 
@@ -280,34 +274,15 @@ Result<std::vector<std::vector<SearchHit>>> search_index(const SearchOptions& o,
   std::set<uint32_t> covered;
   for (const auto& idx : ds->raw_indices()) {
     if (idx.name() != o.index_name) continue;
-    LANCER_ASSIGN_OR_RETURN(Segment s, open_segment(ds->root(), idx, column->type));
+    LANCER_ASSIGN_OR_RETURN(Segment s, search::open_segment(ds->root(), idx, column->type));
     segments.push_back(std::move(s));
   }
   for (const auto& info : indices) {
     if (info.name == o.index_name) covered.insert(info.fragment_ids.begin(), info.fragment_ids.end());
   }
+  if (segments.empty()) return Status::NotFound("index " + o.index_name + " has no segments in " + ds->root());
   const Metric metric = segments.front().metric;
-  // Rows to skip: deleted now, or in fragments no longer in the dataset.
-  std::map<uint64_t, std::set<uint32_t>> deleted;
-  std::set<uint64_t> live_fragments;
-  for (size_t i = 0; i < ds->fragments().size(); ++i) {
-    const auto& proto = ds->fragment_proto(i);
-    live_fragments.insert(proto.id());
-    if (!proto.has_deletion_file()) continue;
-    const auto& del = proto.deletion_file();
-    const auto kind = del.file_type() == ::lance::table::DeletionFile::BITMAP ? lance::DeletionFileKind::kBitmap
-                                                                              : lance::DeletionFileKind::kArrowArray;
-    LANCER_ASSIGN_OR_RETURN(auto offsets, lance::read_deletion_file(
-        core::join_path(ds->root(), lance::deletion_file_relative_path(proto.id(), del.read_version(), del.id(), kind)),
-        kind, proto.physical_rows()));
-    deleted[proto.id()].insert(offsets.begin(), offsets.end());
-  }
-  auto is_live = [&](uint64_t addr) {
-    const uint64_t frag = addr >> 32;
-    if (!live_fragments.count(frag)) return false;
-    auto it = deleted.find(frag);
-    return it == deleted.end() || !it->second.count(static_cast<uint32_t>(addr & 0xffffffffu));
-  };
+  LANCER_ASSIGN_OR_RETURN(LiveRows live, LiveRows::load(*ds));
   // Fragments the index does not cover are searched exhaustively.
   std::vector<uint64_t> uncovered;
   for (const auto& f : ds->fragments()) {
@@ -317,25 +292,33 @@ Result<std::vector<std::vector<SearchHit>>> search_index(const SearchOptions& o,
   const size_t nq = queries.size() / dim;
   std::vector<std::vector<SearchHit>> results(nq);
   for (size_t qi = 0; qi < nq; ++qi) {
-    const float* q = queries.data() + qi * dim;
+    // Lance casts the query to the column's element type first: for float16
+    // columns every distance (partitions, codes, exact) starts from the
+    // query rounded to half precision.
+    std::vector<float> query(queries.data() + qi * dim, queries.data() + (qi + 1) * dim);
+    if (column->type.element == lance::ElementType::kFloat16) {
+      for (auto& x : query) x = round_to_half(x);
+    }
+    const float* q = query.data();
     std::vector<Candidate> cands;
-    for (const auto& s : segments) LANCER_RETURN_IF_ERROR(search_segment(s, q, o.nprobes, &cands));
-    cands.erase(std::remove_if(cands.begin(), cands.end(), [&](const Candidate& c) { return !is_live(c.second); }),
+    for (auto& s : segments) LANCER_RETURN_IF_ERROR(search_segment(s, q, o.nprobes, &cands));
+    cands.erase(std::remove_if(cands.begin(), cands.end(),
+                               [&](const Candidate& c) { return !live.address(c.second).has_value(); }),
                 cands.end());
     // Approximate distances are replaced by exact ones when asked to re-rank,
     // and also when unindexed fragments are merged in: Lance does the same
-    // so that the two kinds of distance are comparable.
-    const bool rerank = segments.front().kind != Kind::kFlat && (o.refine_factor > 0 || !uncovered.empty());
+    // so that the two kinds of distance are comparable. IVF_FLAT is re-ranked
+    // too when asked: its stored vectors are normalised for cosine, which in
+    // float16 changes the distance.
+    const bool rerank = o.refine_factor > 0 || (segments.front().kind != Kind::kFlat && !uncovered.empty());
     const size_t keep = o.k * std::max<size_t>(1, rerank ? o.refine_factor : 1);
     std::sort(cands.begin(), cands.end());
     if (cands.size() > keep) cands.resize(keep);
     if (rerank) {
-      std::vector<uint64_t> addrs;
-      for (const auto& c : cands) addrs.push_back(c.second);
-      std::vector<uint8_t> values, valid;
-      LANCER_RETURN_IF_ERROR(dataset::take_vectors(*ds, *column, addrs, &values, &valid));
+      std::vector<uint64_t> ids;
+      for (const auto& c : cands) ids.push_back(c.second);
       std::vector<float> floats;
-      dataset::to_float32(values.data(), addrs.size() * dim, column->type.element, &floats);
+      LANCER_RETURN_IF_ERROR(take_rows(ds, *column, live, ids, &floats));
       const float* v = floats.data();
       for (size_t i = 0; i < cands.size(); ++i) cands[i].first = exact_distance(metric, q, v + i * dim, dim);
     }

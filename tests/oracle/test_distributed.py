@@ -279,3 +279,37 @@ def test_concurrent_compaction_of_indexed_fragments_is_a_clean_conflict(base, tm
              if os.path.isfile(p) and "/_lancer/" not in p}
     assert after == snapshot  # no version, no index files left behind
     assert lance.dataset(uri).describe_indices() == []
+
+
+def test_num_segments_commits_unmerged_segments(base, tmp_path):
+    uri = copy(base, tmp_path)
+    report = str(tmp_path / "r.json")
+    mpi_lancer(2, "create-index", *build_args(uri, "IVF_FLAT", "--num-segments", "3", "--threads", "1",
+                                              "--report", report))
+    assert json.load(open(report))["segments"] == 3
+    ds = lance.dataset(uri)
+    [idx] = ds.describe_indices()
+    assert len(idx.segments) == 3 and idx.num_rows_indexed == len(base[1])
+    bitmaps = [sorted(s.fragment_ids) for s in idx.segments]
+    assert sorted(f for b in bitmaps for f in b) == list(range(FRAGMENTS))  # disjoint, complete
+    values = base[1]
+    for qi in (5, 5000, 40000):
+        q = values[qi]
+        got = ds.to_table(nearest={"column": "vector", "q": q, "k": 10, "nprobes": 12}, columns=["id"])["id"]
+        exact = np.argsort(((values - q) ** 2).sum(1), kind="stable")[:10]
+        assert sorted(got.to_pylist()) == sorted(exact.tolist())
+
+
+def test_a_shared_work_dir_never_mixes_datasets(base, tmp_path):
+    a, b = copy(base, tmp_path / "a"), copy(base, tmp_path / "b")
+    work = str(tmp_path / "work")
+    lancer("plan", *build_args(a, "IVF_PQ", "--work-dir", work))
+    lancer("train", *build_args(a, "IVF_PQ", "--work-dir", work))
+    r = lancer("train", *build_args(b, "IVF_PQ", "--work-dir", work), check=False)
+    assert r.returncode == 2 and "belongs to the dataset" in r.stderr
+    report = str(tmp_path / "r.json")
+    lancer("create-index", *build_args(b, "IVF_PQ", "--work-dir", work, "--report", report))
+    assert json.load(open(report))["resumed"] is False  # a's plan was not reused
+    lancer("plan", *build_args(a, "IVF_PQ", "--work-dir", work))
+    out = lancer("cleanup", a, "--work-dir", work).stdout
+    assert work in out and not os.path.exists(work)

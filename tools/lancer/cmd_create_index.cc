@@ -36,6 +36,7 @@ void print_report(const CreateIndexReport& r) {
                                                    {"total", r.total_s}};
   for (const auto& [name, s] : phases) std::printf("  %-12s %8.3f\n", name, s);
   std::printf("  peak memory  %8.1f MB\n", r.peak_rss_mb);
+  if (r.segments > 1) std::printf("  committed as %llu segments\n", (unsigned long long)r.segments);
   if (r.resumed) std::printf("  resumed: %llu of %llu tasks reused\n", (unsigned long long)r.reused_tasks,
                              (unsigned long long)r.tasks);
   if (r.workers.size() > 1) {
@@ -98,6 +99,8 @@ void add_build_options(CLI::App* sub, CreateIndexOptions& o) {
       ->check(CLI::ExistingFile);
   sub->add_option("--pq-codebook", o.pq_codebook, ".npy [m, 2^bits, dim/m] float32: skip PQ training")
       ->check(CLI::ExistingFile);
+  sub->add_option("--num-segments", o.num_segments,
+                  "Commit this many index segments without merging them (default 1: one merged index)");
   sub->add_option("--seed", o.seed, "Random seed (default 42)");
   sub->add_option("--threads", o.threads, "Worker threads per process (default: all cores)");
   sub->add_option("--work-dir", o.work_dir, "Staging folder (default <dataset>/_lancer/build-<name>)");
@@ -196,10 +199,12 @@ std::vector<Command> add_phase_commands(CLI::App& app) {
   }
   {
     auto uri = std::make_shared<std::string>();
+    auto work_dir = std::make_shared<std::string>();
     CLI::App* sub = app.add_subcommand("cleanup", "Remove what failed builds left (never a running build)");
     sub->add_option("uri", *uri, "Dataset folder")->required();
-    out.push_back({sub, [uri] {
-                     auto removed = cleanup_builds(*uri);
+    sub->add_option("--work-dir", *work_dir, "Also this staging folder (a build's --work-dir)");
+    out.push_back({sub, [uri, work_dir] {
+                     auto removed = cleanup_builds(*uri, *work_dir);
                      if (!removed.ok()) return report_error(removed.status());
                      for (const auto& r : *removed) std::cout << "removed " << r << "\n";
                      if (removed->empty()) std::cout << "nothing to clean up\n";

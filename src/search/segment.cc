@@ -1,0 +1,331 @@
+#include "search/segment.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "core/uuid.h"
+#include "dataset/vector_stream.h"
+#include "index.pb.h"
+#include "index_legacy.pb.h"
+
+namespace lancer::search {
+
+namespace {
+
+// A float32 or float16 tensor's values as float32; empty if it is neither.
+std::vector<float> tensor_floats(const ::lance::index::pb::Tensor& t) {
+  std::vector<float> out;
+  if (t.data_type() == ::lance::index::pb::Tensor::FLOAT32 && t.data().size() % 4 == 0) {
+    out.resize(t.data().size() / 4);
+    std::memcpy(out.data(), t.data().data(), t.data().size());
+  } else if (t.data_type() == ::lance::index::pb::Tensor::FLOAT16 && t.data().size() % 2 == 0) {
+    dataset::to_float32(reinterpret_cast<const uint8_t*>(t.data().data()), t.data().size() / 2,
+                        lance::ElementType::kFloat16, &out);
+  }
+  return out;
+}
+
+std::string meta(const lance::LanceFile& f, const std::string& key) {
+  auto it = f.schema().metadata().find(key);
+  return it == f.schema().metadata().end() ? std::string() : it->second;
+}
+
+Result<::lance::index::pb::IVF> read_ivf(const lance::LanceFile& f) {
+  const std::string pos = meta(f, "lance:ivf");
+  if (pos.empty() || pos.size() > 9 || pos.find_first_not_of("0123456789") != std::string::npos) {
+    return Status::Corruption(f.name() + ": schema metadata lance:ivf is missing or not a number");
+  }
+  LANCER_ASSIGN_OR_RETURN(auto bytes, f.read_global_buffer(std::stoul(pos)));
+  ::lance::index::pb::IVF ivf;
+  if (!ivf.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return Status::Corruption(f.name() + ": the IVF global buffer does not parse");
+  }
+  return ivf;
+}
+
+// The IVF message's centroids: the tensor, or the deprecated float list.
+Status set_centroids(const ::lance::index::pb::IVF& ivf, const std::string& where, Segment* s) {
+  if (ivf.has_centroids_tensor()) {
+    const auto& t = ivf.centroids_tensor();
+    s->centroids = tensor_floats(t);
+    if (t.shape_size() != 2 || t.shape(1) != s->dim || s->centroids.size() != size_t{t.shape(0)} * s->dim) {
+      return Status::NotSupported(where + ": centroids are not a float32/float16 [nlist, " + std::to_string(s->dim) +
+                                  "] tensor");
+    }
+    s->nlist = t.shape(0);
+  } else if (ivf.centroids_size() > 0 && ivf.centroids_size() % static_cast<int>(s->dim) == 0) {
+    // The deprecated IVF.centroids (field 1): nlist x dim float32.
+    s->centroids.assign(ivf.centroids().begin(), ivf.centroids().end());
+    s->nlist = static_cast<uint32_t>(s->centroids.size() / s->dim);
+  } else {
+    return Status::Corruption(where + ": the IVF message holds no centroids");
+  }
+  return Status::OK();
+}
+
+// A PQ codebook of 2^nbits x dim floats, sub-vector-major (format notes 5.5).
+Status set_codebook(std::vector<float> codebook, const std::string& where, Segment* s) {
+  if (s->nbits != 8 && s->nbits != 4) return Status::NotSupported(where + ": " + std::to_string(s->nbits) + "-bit PQ");
+  if (s->m <= 0 || s->dim % static_cast<uint32_t>(s->m) != 0 || (s->nbits == 4 && s->m % 2 != 0)) {
+    return Status::Corruption(where + ": " + std::to_string(s->m) + " sub-vectors of " + std::to_string(s->nbits) +
+                              " bits for dimension " + std::to_string(s->dim));
+  }
+  const size_t codewords = size_t{1} << s->nbits;
+  if (codebook.size() != codewords * s->dim) {
+    return Status::Corruption(where + ": the PQ codebook holds " + std::to_string(codebook.size()) + " floats, not " +
+                              std::to_string(codewords) + " x " + std::to_string(s->dim));
+  }
+  s->codebook = std::move(codebook);
+  s->storage_bytes = static_cast<size_t>(s->m) * static_cast<size_t>(s->nbits) / 8;
+  return Status::OK();
+}
+
+// "V3": index.idx (centroids) + auxiliary.idx (row ids and storage), format notes 5.1.
+Result<Segment> open_v3_segment(const std::string& dir, const std::string& name, const lance::VectorType& column) {
+  Segment s;
+  s.name = name;
+  s.dim = column.dim;
+  LANCER_ASSIGN_OR_RETURN(auto index_file,
+                          lance::LanceFile::open(core::join_path(dir, "index.idx"), name + "/index.idx"));
+  LANCER_ASSIGN_OR_RETURN(s.aux,
+                          lance::LanceFile::open(core::join_path(dir, "auxiliary.idx"), name + "/auxiliary.idx"));
+  auto info = nlohmann::json::parse(meta(*index_file, "lance:index"), nullptr, false);
+  if (info.is_discarded() || !info.is_object() || !info.contains("type") || !info["type"].is_string() ||
+      (info.contains("distance_type") && !info["distance_type"].is_string())) {
+    return Status::Corruption(index_file->name() +
+                              ": schema metadata lance:index is not {\"type\", \"distance_type\"}");
+  }
+  const std::string type = info["type"].get<std::string>();
+  std::string metric = info.value("distance_type", std::string("l2"));
+  std::transform(metric.begin(), metric.end(), metric.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (type == "IVF_FLAT")
+    s.kind = Kind::kFlat;
+  else if (type == "IVF_SQ")
+    s.kind = Kind::kSq;
+  else if (type == "IVF_PQ")
+    s.kind = Kind::kPq;
+  else
+    return Status::NotSupported(index_file->name() + ": searching " + type + " indexes is not implemented");
+  s.metric = metric == "cosine" ? Metric::kCosine : metric == "dot" ? Metric::kDot : Metric::kL2;
+  if (metric != "l2" && metric != "cosine" && metric != "dot") {
+    return Status::NotSupported(index_file->name() + ": searching with metric " + metric + " is not implemented");
+  }
+  LANCER_ASSIGN_OR_RETURN(auto ivf, read_ivf(*index_file));
+  s.element = column.element;
+  LANCER_RETURN_IF_ERROR(set_centroids(ivf, index_file->name(), &s));
+  LANCER_ASSIGN_OR_RETURN(auto aux_ivf, read_ivf(*s.aux));
+  if (aux_ivf.lengths_size() != static_cast<int>(s.nlist) ||
+      (aux_ivf.offsets_size() != 0 && aux_ivf.offsets_size() != static_cast<int>(s.nlist))) {
+    return Status::Corruption(s.aux->name() + ": partition table does not match " + std::to_string(s.nlist) +
+                              " centroids");
+  }
+  s.lengths.assign(aux_ivf.lengths().begin(), aux_ivf.lengths().end());
+  if (aux_ivf.offsets_size() == 0) {  // newer Lance accepts offsets left out: prefix sums of lengths
+    uint64_t at = 0;
+    for (uint64_t len : s.lengths) {
+      s.offsets.push_back(at);
+      at += len;
+    }
+  } else {
+    s.offsets.assign(aux_ivf.offsets().begin(), aux_ivf.offsets().end());
+  }
+  // Columns by name (format notes 5.1: extra, carried columns may follow).
+  // Fields here are flat (no structs), so field i is column i.
+  std::optional<size_t> rowid_col, storage_col;
+  std::string storage_type;
+  const std::string storage_name = s.kind == Kind::kFlat ? "flat" : s.kind == Kind::kSq ? "__sq_code" : "__pq_code";
+  for (int i = 0; i < s.aux->schema().fields_size(); ++i) {
+    const auto& f = s.aux->schema().fields(i);
+    if (f.parent_id() != -1) continue;
+    if (f.name() == "_rowid") {
+      if (f.logical_type() != "uint64") return Status::Corruption(s.aux->name() + ": _rowid is " + f.logical_type());
+      rowid_col = static_cast<size_t>(i);
+    }
+    if (f.name() == storage_name) {
+      storage_col = static_cast<size_t>(i);
+      storage_type = f.logical_type();
+    }
+  }
+  if (!rowid_col || !storage_col || *rowid_col >= s.aux->num_columns() || *storage_col >= s.aux->num_columns()) {
+    return Status::Corruption(s.aux->name() + ": columns _rowid and " + storage_name + " are not both present");
+  }
+  LANCER_ASSIGN_OR_RETURN(lance::VectorType stored, lance::parse_vector_logical_type(storage_type));
+  auto storage = nlohmann::json::parse(meta(*s.aux, "storage_metadata"), nullptr, false);
+  if (storage.is_discarded() || !storage.is_array() || storage.empty() || !storage[0].is_string()) {
+    return Status::Corruption(s.aux->name() + ": bad storage_metadata");
+  }
+  auto q = nlohmann::json::parse(storage[0].get<std::string>(), nullptr, false);
+  if (!q.is_object()) return Status::Corruption(s.aux->name() + ": storage_metadata is not a JSON object");
+  auto bad_key = [&](const char* key) {
+    return Status::Corruption(s.aux->name() + ": storage_metadata has no valid \"" + key + "\"");
+  };
+  size_t expect_bytes = 0;
+  if (s.kind == Kind::kFlat) {
+    if (stored.element != column.element || stored.dim != column.dim) {
+      return Status::Corruption(s.aux->name() + ": flat storage is " + storage_type + ", the column is " +
+                                lance::element_type_name(column.element) + "x" + std::to_string(column.dim));
+    }
+    expect_bytes = column.row_bytes();
+  } else if (s.kind == Kind::kSq) {
+    if (!q.contains("bounds") || !q["bounds"].is_object()) return bad_key("bounds");
+    const auto& bounds = q["bounds"];
+    if (!bounds.contains("start") || !bounds["start"].is_number()) return bad_key("bounds.start");
+    if (!bounds.contains("end") || !bounds["end"].is_number()) return bad_key("bounds.end");
+    s.sq_start = bounds["start"].get<double>();
+    s.sq_end = bounds["end"].get<double>();
+    if (q.value("num_bits", 8) != 8) return Status::NotSupported("searching SQ with other than 8 bits");
+    expect_bytes = s.dim;
+  } else {
+    if (!q.contains("num_sub_vectors") || !q["num_sub_vectors"].is_number_unsigned()) return bad_key("num_sub_vectors");
+    if (!q.contains("nbits") || !q["nbits"].is_number_unsigned()) return bad_key("nbits");
+    if (!q.contains("codebook_position") || !q["codebook_position"].is_number_unsigned()) {
+      return bad_key("codebook_position");
+    }
+    s.m = q["num_sub_vectors"].get<int>();
+    s.nbits = q["nbits"].get<int>();
+    s.transposed = q.value("transposed", false);
+    LANCER_ASSIGN_OR_RETURN(auto cb_bytes, s.aux->read_global_buffer(q["codebook_position"].get<size_t>()));
+    ::lance::index::pb::Tensor cb;
+    if (!cb.ParseFromArray(cb_bytes.data(), static_cast<int>(cb_bytes.size()))) {
+      return Status::Corruption(s.aux->name() + ": PQ codebook tensor does not parse");
+    }
+    LANCER_RETURN_IF_ERROR(set_codebook(tensor_floats(cb), s.aux->name(), &s));
+    expect_bytes = static_cast<size_t>(s.m) * static_cast<size_t>(s.nbits) / 8;
+  }
+  if (s.kind != Kind::kFlat && (stored.element != lance::ElementType::kUInt8 || stored.dim != expect_bytes)) {
+    return Status::Corruption(s.aux->name() + ": " + storage_name + " is " + storage_type + ", expected " +
+                              std::to_string(expect_bytes) + " bytes per row");
+  }
+  s.storage_bytes = expect_bytes;
+  LANCER_ASSIGN_OR_RETURN(s.rowids, search::AuxColumn::open_u64(s.aux, *rowid_col));
+  LANCER_ASSIGN_OR_RETURN(s.storage, search::AuxColumn::open_fsl(s.aux, *storage_col, stored));
+  for (uint32_t p = 0; p < s.nlist; ++p) {
+    if (s.offsets[p] > s.rowids->num_rows() || s.lengths[p] > s.rowids->num_rows() - s.offsets[p]) {
+      return Status::Corruption(s.aux->name() + ": partition " + std::to_string(p) + " lies past the " +
+                                std::to_string(s.rowids->num_rows()) + " stored rows");
+    }
+  }
+  if (s.storage->num_rows() != s.rowids->num_rows()) {
+    return Status::Corruption(s.aux->name() + ": _rowid has " + std::to_string(s.rowids->num_rows()) + " rows, " +
+                              storage_name + " " + std::to_string(s.storage->num_rows()));
+  }
+  return s;
+}
+
+// Legacy IVF_PQ (index_file_version="Legacy"): one index.idx in the old
+// container: data, then [u32 length][pb::Index] at `metadata_pos`, then the
+// 16-byte trailer [i64 metadata_pos][u16 0][u16 1]["LANC"]. Partition p's
+// bytes start at IVF.offsets[p]: lengths[p] PQ codes row after row, then
+// lengths[p] little-endian u64 row ids.
+Result<Segment> open_legacy_segment(std::shared_ptr<core::RandomAccessFile> file, uint64_t metadata_pos,
+                                    const std::string& name, const lance::VectorType& column) {
+  Segment s;
+  s.name = name;
+  s.dim = column.dim;
+  s.element = column.element;
+  s.kind = Kind::kPq;
+  s.transposed = false;
+  const std::string where = name + "/index.idx (legacy)";
+  const uint64_t size = file->size();
+  if (metadata_pos > size - 16 || size - 16 - metadata_pos < 4) {
+    return Status::Corruption(where + ": metadata position " + std::to_string(metadata_pos) + " is outside the file");
+  }
+  uint32_t length = 0;
+  LANCER_RETURN_IF_ERROR(file->read_at(metadata_pos, 4, &length));
+  if (length > size - 16 - metadata_pos - 4) {
+    return Status::Corruption(where + ": the " + std::to_string(length) + "-byte index metadata overruns the file");
+  }
+  LANCER_ASSIGN_OR_RETURN(auto bytes, file->read_range(metadata_pos + 4, length));
+  ::lance::index::pb::Index index;
+  if (!index.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) || !index.has_vector_index()) {
+    return Status::Corruption(where + ": the index metadata is not a vector index");
+  }
+  const auto& vi = index.vector_index();
+  if (vi.dimension() != column.dim) {
+    return Status::Corruption(where + ": the index has dimension " + std::to_string(vi.dimension()) + ", the column " +
+                              std::to_string(column.dim));
+  }
+  switch (vi.metric_type()) {
+    case ::lance::index::pb::L2: s.metric = Metric::kL2; break;
+    case ::lance::index::pb::Cosine: s.metric = Metric::kCosine; break;
+    case ::lance::index::pb::Dot: s.metric = Metric::kDot; break;
+    default: return Status::NotSupported(where + ": metric " + std::to_string(vi.metric_type()));
+  }
+  const ::lance::index::pb::IVF* ivf = nullptr;
+  const ::lance::index::pb::PQ* pq = nullptr;
+  for (const auto& stage : vi.stages()) {
+    if (stage.has_ivf() && !ivf && !pq) {
+      ivf = &stage.ivf();
+    } else if (stage.has_pq() && ivf && !pq) {
+      pq = &stage.pq();
+    } else {
+      return Status::NotSupported(where +
+                                  ": legacy index stages other than IVF then PQ (OPQ, DiskANN) are not "
+                                  "supported");
+    }
+  }
+  if (!ivf || !pq) return Status::NotSupported(where + ": a legacy index that is not IVF_PQ");
+  LANCER_RETURN_IF_ERROR(set_centroids(*ivf, where, &s));
+  if (ivf->offsets_size() != static_cast<int>(s.nlist) || ivf->lengths_size() != static_cast<int>(s.nlist)) {
+    return Status::Corruption(where + ": partition table does not match " + std::to_string(s.nlist) + " centroids");
+  }
+  s.offsets.assign(ivf->offsets().begin(), ivf->offsets().end());
+  s.lengths.assign(ivf->lengths().begin(), ivf->lengths().end());
+  s.m = static_cast<int>(pq->num_sub_vectors());
+  s.nbits = static_cast<int>(pq->num_bits());
+  if (pq->dimension() != column.dim) return Status::Corruption(where + ": PQ dimension differs from the column's");
+  std::vector<float> codebook = pq->has_codebook_tensor()
+                                    ? tensor_floats(pq->codebook_tensor())
+                                    : std::vector<float>(pq->codebook().begin(), pq->codebook().end());
+  LANCER_RETURN_IF_ERROR(set_codebook(std::move(codebook), where, &s));
+  for (uint32_t p = 0; p < s.nlist; ++p) {
+    const uint64_t partition_bytes = s.lengths[p] * (s.storage_bytes + 8);
+    if (s.offsets[p] > metadata_pos || partition_bytes > metadata_pos - s.offsets[p]) {
+      return Status::Corruption(where + ": partition " + std::to_string(p) + " lies outside the data region");
+    }
+  }
+  s.legacy = std::move(file);
+  return s;
+}
+
+}  // namespace
+
+Result<Segment> open_segment(const std::string& root, const ::lance::table::IndexMetadata& idx,
+                             const lance::VectorType& column) {
+  const std::string name = "_indices/" + core::uuid_to_string(idx.uuid().uuid());
+  const std::string dir = core::join_path(root, name);
+  // The legacy layout has no auxiliary.idx and a 16-byte trailer with version 0.1 or 0.2.
+  if (!core::path_exists(core::join_path(dir, "auxiliary.idx"))) {
+    LANCER_ASSIGN_OR_RETURN(auto file, core::RandomAccessFile::open(core::join_path(dir, "index.idx")));
+    if (file->size() >= 16) {
+      uint8_t trailer[16];
+      LANCER_RETURN_IF_ERROR(file->read_at(file->size() - 16, 16, trailer));
+      uint64_t pos;
+      uint16_t major, minor;
+      std::memcpy(&pos, trailer, 8);
+      std::memcpy(&major, trailer + 8, 2);
+      std::memcpy(&minor, trailer + 10, 2);
+      if (std::memcmp(trailer + 12, "LANC", 4) == 0 && major == 0 && (minor == 1 || minor == 2)) {
+        return open_legacy_segment(std::move(file), pos, name, column);
+      }
+    }
+  }
+  return open_v3_segment(dir, name, column);
+}
+
+Status read_partition(Segment& s, uint32_t p, std::vector<uint64_t>* ids, std::vector<uint8_t>* storage) {
+  const uint64_t n = s.lengths[p];
+  ids->resize(n);
+  storage->resize(n * s.storage_bytes);
+  if (n == 0) return Status::OK();
+  if (s.legacy) {
+    LANCER_RETURN_IF_ERROR(s.legacy->read_at(s.offsets[p], storage->size(), storage->data()));
+    return s.legacy->read_at(s.offsets[p] + storage->size(), n * 8, ids->data());
+  }
+  LANCER_RETURN_IF_ERROR(s.rowids->read(s.offsets[p], n, reinterpret_cast<uint8_t*>(ids->data())));
+  return s.storage->read(s.offsets[p], n, storage->data());
+}
+
+}  // namespace lancer::search

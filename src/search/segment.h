@@ -1,0 +1,58 @@
+// One opened IVF index segment (`_indices/<uuid>/`), whatever wrote it:
+// lancer (2.0 files), Lance 10-14 ("V3" index.idx + auxiliary.idx in file
+// format 2.0, 2.1 or 2.2) or Lance's legacy single-file IVF_PQ (format notes
+// section 5; docs/index-format.md). Holds the model (centroids, SQ bounds, PQ
+// codebook) and readers of the partition rows. Not thread-safe: reading a
+// partition reuses the segment's page readers.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/file_io.h"
+#include "lance/file_reader.h"
+#include "lance/vector_page.h"
+#include "lancer/status.h"
+#include "search/aux_columns.h"
+#include "table.pb.h"
+
+namespace lancer::search {
+
+enum class Kind { kFlat, kSq, kPq };
+enum class Metric { kL2, kCosine, kDot };
+
+struct Segment {
+  std::string name;  // _indices/<uuid>
+  lance::ElementType element = lance::ElementType::kFloat32;
+  Kind kind = Kind::kFlat;
+  Metric metric = Metric::kL2;
+  uint32_t dim = 0, nlist = 0;
+  std::vector<float> centroids;            // nlist x dim
+  std::vector<uint64_t> offsets, lengths;  // per partition: first row (legacy: byte offset), rows
+  size_t storage_bytes = 0;                // per row: vector bytes or code bytes
+  // SQ
+  double sq_start = 0, sq_end = 0;
+  // PQ
+  int m = 0, nbits = 8;
+  bool transposed = true;       // codes stored bytes x rows per partition
+  std::vector<float> codebook;  // [m][2^nbits][dim/m]
+
+  // V3 segments: the auxiliary.idx columns.
+  std::shared_ptr<const lance::LanceFile> aux;
+  std::optional<AuxColumn> rowids, storage;
+  // Legacy segments: index.idx holds, per partition, the codes then the row ids.
+  std::shared_ptr<core::RandomAccessFile> legacy;
+};
+
+// Opens the segment of `idx` in the dataset at `root`; `column` is the indexed
+// column's type. Corruption / NotSupported name the file and what was found.
+Result<Segment> open_segment(const std::string& root, const ::lance::table::IndexMetadata& idx,
+                             const lance::VectorType& column);
+
+// Partition `p`'s row ids (lengths[p]) and storage rows (lengths[p] x storage_bytes).
+Status read_partition(Segment& s, uint32_t p, std::vector<uint64_t>* ids, std::vector<uint8_t>* storage);
+
+}  // namespace lancer::search
