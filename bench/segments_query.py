@@ -54,11 +54,11 @@ def main() -> None:
                         "--num-segments", str(k)], check=True, capture_output=True)
         ds = lance.dataset(uri)
         for q in queries[:10]:  # warm up caches
-            ds.to_table(nearest={"column": "vector", "q": q, "k": 10, "nprobes": args.nprobes}, columns=["id"])
+            ds.to_table(nearest={"column": "vector", "q": q, "k": 10, "nprobes": args.nprobes}, columns=["id", "_distance"])
         hits = 0
         t = time.perf_counter()
         for q, tr in zip(queries, truth):
-            got = ds.to_table(nearest={"column": "vector", "q": q, "k": 10, "nprobes": args.nprobes}, columns=["id"])
+            got = ds.to_table(nearest={"column": "vector", "q": q, "k": 10, "nprobes": args.nprobes}, columns=["id", "_distance"])
             hits += len(tr & set(got["id"].to_pylist()))
         ms = (time.perf_counter() - t) * 1000 / len(queries)
         print(f"{k:>8} {ms:>9.2f} {hits / (10 * len(queries)):>10.3f}")
