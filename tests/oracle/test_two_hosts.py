@@ -275,14 +275,15 @@ def test_two_hosts_build_matches_one_process(hosts, base, reference, tmp_path):
 
 
 def test_two_hosts_resume_after_a_remote_rank_is_killed(hosts, base, reference, tmp_path):
-    """Rank 1 (host B) SIGKILLs itself as it starts its second task: mpirun on host A
-    ends the job; rerunning the same command reuses the model and the finished tasks."""
+    """Rank 1 (host B) SIGKILLs itself in training (every rank trains, so the fault always
+    fires; a phase-2 kill point could be missed when the other ranks drain the queue):
+    mpirun on host A ends the job; rerunning the same command completes it."""
     uri = copy(base, tmp_path)
     args = build_args(uri)
-    fault = ["-x", "LANCER_FAULT_KILL_AT=task:1", "-x", "LANCER_FAULT_RANK=1"]  # reaches host B's ranks
+    fault = ["-x", "LANCER_FAULT_KILL_AT=train", "-x", "LANCER_FAULT_RANK=1"]  # reaches host B's ranks
     killed = hosts.mpirun(3, "create-index", *args, mpi_args=fault)
     assert killed.returncode != 0, describe(killed)
-    assert "fault injection: killed at task:1" in killed.stderr, describe(killed)
+    assert "fault injection: killed at train" in killed.stderr, describe(killed)
     assert hosts.wait_idle(), "processes left in the namespaces after a rank was killed"
     staged = glob.glob(os.path.join(uri, "_lancer", "*"))
     assert len(staged) == 1
@@ -296,7 +297,8 @@ def test_two_hosts_resume_after_a_remote_rank_is_killed(hosts, base, reference, 
     lance_checks(uri, base[1])
 
 
-# Every rank continues with rank 0's broadcast model, so hosts whose kernels round differently still agree.
+# Every rank continues with rank 0's broadcast model, so hosts whose kernels round differently
+# still build their tasks for one model.
 def test_hosts_with_different_simd_levels(hosts, base, reference, tmp_path):
     """Host A has AVX-512, host B only AVX2 (LANCER_SIMD caps it, as B's CPU would)."""
     cpu = open("/proc/cpuinfo").read()
@@ -308,6 +310,9 @@ def test_hosts_with_different_simd_levels(hosts, base, reference, tmp_path):
         r = hosts.mpirun(3, "create-index", *build_args(uri), env={"LANCER_SIMD": "avx512"})
         assert hosts.wait_idle()
         assert r.returncode == 0, describe(r)
-        assert index_bytes(uri) == reference  # rank 0's model is host A's: the single-process one
+        # Training is split over the ranks, so the model mixes both hosts' kernels and may differ
+        # from a one-process build in the last bits; every rank still uses the same (broadcast)
+        # model, so the tasks agree and the index is whole.
+        lance_checks(uri, base[1])
     finally:
         hosts.set_host_env(HOST_B)
