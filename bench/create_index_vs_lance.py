@@ -1,6 +1,24 @@
-"""End-to-end IVF build time: lancer create-index vs Lance's own create_index on
-the same data, same parameters, in the same run. Prints one line per builder.
-Usage: create_index_vs_lance.py ROWS DIM INDEX_TYPE [NUM_PARTITIONS] [NUM_SUB_VECTORS]"""
+"""End-to-end IVF build: lancer create-index vs Lance's own create_index (pylance) on the
+same clustered synthetic data with the same parameters, in one run. For each dataset and
+index type it prints build seconds for both, their ratio, recall@10 of both indexes (both
+searched by pylance, at --nprobes, over --queries held-out queries, against exact brute
+force) and peak memory: lancer's from its --report (peak_rss_mb) and, like Lance's, the
+max RSS of its process (/usr/bin/time). Lance builds in a child Python process so that
+its peak RSS is its own.
+
+Datasets (reused from --workdir if already written):
+  small  200,000 x 128, 8 fragments, 447 partitions, 16 sub-vectors
+  large   60,000 x 1024, 4 fragments, 245 partitions, 128 sub-vectors
+
+Usage:
+  create_index_vs_lance.py [--sizes small,large] [--types IVF_FLAT,IVF_SQ,IVF_PQ]
+                           [--queries 50] [--nprobes 20] [--workdir /tmp/lancer-bench]
+                           [--lancer PATH] [--threads T]
+  create_index_vs_lance.py ROWS DIM INDEX_TYPE [NUM_PARTITIONS] [NUM_SUB_VECTORS]   (one custom case)
+The lancer binary: --lancer, else $LANCER_BIN, else <repo>/build/lancer."""
+from __future__ import annotations
+
+import argparse
 import json
 import os
 import shutil
@@ -8,39 +26,220 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 
 import lance
 import numpy as np
 import pyarrow as pa
 
-rows, dim, index_type = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-nlist = int(sys.argv[4]) if len(sys.argv) > 4 else int(round(rows ** 0.5))
-m = int(sys.argv[5]) if len(sys.argv) > 5 else (dim // 16 if dim % 16 == 0 else dim // 8)
-lancer = os.environ.get("LANCER_BIN", os.path.join(os.path.dirname(__file__), "..", "build", "lancer"))
-work = tempfile.mkdtemp(prefix="lancer_bench_")
-rng = np.random.default_rng(0)
-centres = rng.standard_normal((1000, dim)).astype(np.float32)
-values = centres[rng.integers(0, 1000, rows)] + 0.3 * rng.standard_normal((rows, dim)).astype(np.float32)
-table = pa.table({"vector": pa.FixedSizeListArray.from_arrays(pa.array(values.ravel()), dim)})
-base = os.path.join(work, "base.lance")
-lance.write_dataset(table, base, max_rows_per_file=1 << 20)
-extra = {"num_sub_vectors": m} if index_type == "IVF_PQ" else {}
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TYPES = ["IVF_FLAT", "IVF_SQ", "IVF_PQ"]
+TIME = "/usr/bin/time"
+CENTRES, NOISE = 1000, 0.5
 
-a = os.path.join(work, "lancer.lance")
-shutil.copytree(base, a)
-t = time.perf_counter()
-args = [lancer, "create-index", a, "--column", "vector", "--index-type", index_type, "--num-partitions", str(nlist),
-        "--report", os.path.join(work, "r.json")] + (["--num-sub-vectors", str(m)] if extra else [])
-subprocess.run(args, check=True, capture_output=True)
-lancer_s = time.perf_counter() - t
-report = json.load(open(os.path.join(work, "r.json")))
 
-b = os.path.join(work, "lance.lance")
-shutil.copytree(base, b)
+@dataclass
+class Size:
+    name: str
+    rows: int
+    dim: int
+    fragments: int
+    nlist: int
+    m: int
+
+
+SIZES = {
+    "small": Size("small", 200_000, 128, 8, 447, 16),
+    "large": Size("large", 60_000, 1024, 4, 245, 128),
+}
+
+
+def clustered_batches(size: Size, seed: int = 0, batch: int = 20_000):
+    """(ids, vectors) in batches: the writer never holds the whole dataset."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((CENTRES, size.dim)).astype(np.float32)
+    for start in range(0, size.rows, batch):
+        n = min(batch, size.rows - start)
+        v = centres[rng.integers(0, CENTRES, n)] + NOISE * rng.standard_normal((n, size.dim), dtype=np.float32)
+        yield np.arange(start, start + n), v.astype(np.float32)
+
+
+def held_out_queries(size: Size, n: int) -> np.ndarray:
+    rng = np.random.default_rng(0)  # the same centres as the data ...
+    centres = rng.standard_normal((CENTRES, size.dim)).astype(np.float32)
+    rng = np.random.default_rng(12345)  # ... but other draws
+    return (centres[rng.integers(0, CENTRES, n)] + NOISE * rng.standard_normal((n, size.dim))).astype(np.float32)
+
+
+def dataset(size: Size, workdir: str) -> str:
+    uri = os.path.join(workdir, f"{size.name}-{size.rows}x{size.dim}-f{size.fragments}.lance")
+    if os.path.isdir(uri):
+        try:
+            ds = lance.dataset(uri)
+            if ds.count_rows() == size.rows and len(ds.get_fragments()) == size.fragments and not ds.list_indices():
+                print(f"reusing {uri}", flush=True)
+                return uri
+        except Exception:
+            pass
+        shutil.rmtree(uri)
+    schema = pa.schema([("id", pa.int64()), ("vector", pa.list_(pa.float32(), size.dim))])
+    batches = (pa.record_batch([pa.array(ids), pa.FixedSizeListArray.from_arrays(pa.array(v.ravel()), size.dim)],
+                               schema=schema) for ids, v in clustered_batches(size))
+    t = time.perf_counter()
+    lance.write_dataset(pa.RecordBatchReader.from_batches(schema, batches), uri,
+                        max_rows_per_file=-(-size.rows // size.fragments))
+    print(f"wrote {uri} in {time.perf_counter() - t:.1f} s", flush=True)
+    return uri
+
+
+def brute_force(uri: str, dim: int, qs: np.ndarray, k: int = 10):
+    t = lance.dataset(uri).to_table(columns=["vector"], with_row_id=True)
+    rowids = t["_rowid"].to_numpy()
+    vecs = t["vector"].combine_chunks().flatten().to_numpy().reshape(-1, dim)
+    q = qs.astype(np.float64)
+    norms = (vecs.astype(np.float64) ** 2).sum(1)
+    truth = []
+    for qi in q:  # one query at a time: no [queries x rows] matrix
+        d = norms - 2 * (vecs @ qi) + (qi ** 2).sum()
+        truth.append(set(rowids[np.argsort(d, kind="stable")[:k]].tolist()))
+    return truth
+
+
+def recall(uri: str, qs: np.ndarray, truth, nprobes: int, k: int = 10) -> float:
+    ds = lance.dataset(uri)
+    hits = 0
+    for q, exact in zip(qs, truth):
+        got = ds.to_table(nearest={"column": "vector", "q": q, "k": k, "nprobes": nprobes},
+                          with_row_id=True, columns=["_distance"])["_rowid"].to_pylist()
+        hits += len(set(got) & exact)
+    return hits / (k * len(qs))
+
+
+def timed(argv, rss_file):
+    """Run argv (under /usr/bin/time when present); returns (seconds, max RSS MB or None, stdout)."""
+    wrap = [TIME, "-f", "%M", "-o", rss_file] if os.access(TIME, os.X_OK) else []
+    t = time.perf_counter()
+    p = subprocess.run(wrap + argv, capture_output=True, text=True)
+    s = time.perf_counter() - t
+    if p.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({p.returncode}):\n{p.stderr[-3000:]}")
+    rss = None
+    if wrap:
+        try:
+            rss = int(open(rss_file).read().split()[-1]) / 1024
+        except (OSError, ValueError, IndexError):
+            pass
+    return s, rss, p.stdout
+
+
+LANCE_CHILD = """
+import json, sys, time, lance
+uri, itype, nlist, m = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+extra = {"num_sub_vectors": m} if itype == "IVF_PQ" else {}
+ds = lance.dataset(uri)
 t = time.perf_counter()
-lance.dataset(b).create_index("vector", index_type, num_partitions=nlist, **extra)
-lance_s = time.perf_counter() - t
-print(f"{rows} x {dim} {index_type} nlist={nlist}" + (f" m={m}" if extra else ""))
-print(f"  lancer  {lancer_s:8.2f} s   phases {json.dumps(report['phases_s'])}  peak {report['peak_rss_mb']:.0f} MB")
-print(f"  lance   {lance_s:8.2f} s   (pylance {lance.__version__})   speed-up {lance_s / lancer_s:.1f}x")
-shutil.rmtree(work)
+ds.create_index("vector", itype, metric="l2", num_partitions=nlist, sample_rate=256, max_iters=50, **extra)
+print(json.dumps({"seconds": time.perf_counter() - t}))
+"""
+
+
+def run_case(size: Size, itype: str, base: str, work: str, lancer: str, qs, truth, args) -> dict:
+    row = {"dataset": f"{size.rows}x{size.dim}", "type": itype}
+    extra = ["--num-sub-vectors", str(size.m)] if itype == "IVF_PQ" else []
+
+    theirs = os.path.join(work, "lance.lance")
+    shutil.copytree(base, theirs)
+    _, rss, out = timed([sys.executable, "-c", LANCE_CHILD, theirs, itype, str(size.nlist), str(size.m)],
+                        os.path.join(work, "lance.rss"))
+    row["lance_s"], row["lance_rss_mb"] = json.loads(out.strip().splitlines()[-1])["seconds"], rss
+    row["lance_recall"] = recall(theirs, qs, truth, args.nprobes)
+    shutil.rmtree(theirs)
+
+    ours = os.path.join(work, "lancer.lance")
+    shutil.copytree(base, ours)
+    report = os.path.join(work, "report.json")
+    argv = [lancer, "create-index", ours, "--column", "vector", "--index-type", itype, "--metric", "l2",
+            "--num-partitions", str(size.nlist), "--sample-rate", "256", "--max-iters", "50", "--report", report,
+            *extra] + (["--threads", str(args.threads)] if args.threads else [])
+    row["lancer_s"], row["lancer_maxrss_mb"], _ = timed(argv, os.path.join(work, "lancer.rss"))
+    rep = json.load(open(report))
+    row["lancer_peak_mb"], row["phases"] = rep.get("peak_rss_mb"), rep.get("phases_s")
+    row["lancer_recall"] = recall(ours, qs, truth, args.nprobes)
+    shutil.rmtree(ours)
+    return row
+
+
+def fmt(v, spec):
+    return format(v, spec) if v is not None else "-".rjust(len(format(0.0, spec)))
+
+
+def print_table(rows, args):
+    print(f"\nbuild: lancer create-index vs pylance {lance.__version__} create_index (l2, sample_rate 256, "
+          f"max_iters 50); recall@10 at nprobes {args.nprobes} over {args.queries} held-out queries vs brute force")
+    print(f"{'dataset':12} {'type':8} {'lance s':>8} {'lancer s':>8} {'ratio':>6} {'R lance':>7} {'R lancer':>8} "
+          f"{'lancer peak MB':>14} {'lancer maxRSS':>13} {'lance maxRSS':>12}")
+    for r in rows:
+        print(f"{r['dataset']:12} {r['type']:8} {r['lance_s']:8.2f} {r['lancer_s']:8.2f} "
+              f"{r['lance_s'] / r['lancer_s']:5.1f}x {r['lance_recall']:7.3f} {r['lancer_recall']:8.3f} "
+              f"{fmt(r['lancer_peak_mb'], '14.0f')} {fmt(r['lancer_maxrss_mb'], '13.0f')} "
+              f"{fmt(r['lance_rss_mb'], '12.0f')}")
+    print("ratio = Lance seconds / lancer seconds; lancer peak MB = report peak_rss_mb; "
+          "maxRSS = /usr/bin/time of the whole process (Lance's includes the Python interpreter)")
+    for r in rows:
+        print(f"  {r['dataset']} {r['type']} lancer phases: {json.dumps(r['phases'])}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("custom", nargs="*", help="ROWS DIM INDEX_TYPE [NUM_PARTITIONS] [NUM_SUB_VECTORS]")
+    ap.add_argument("--sizes", default="small,large", help="comma-separated: " + ",".join(SIZES))
+    ap.add_argument("--types", default=",".join(TYPES))
+    ap.add_argument("--queries", type=int, default=50)
+    ap.add_argument("--nprobes", type=int, default=20)
+    ap.add_argument("--workdir", default="/tmp/lancer-bench", help="datasets are kept and reused here")
+    ap.add_argument("--lancer", default=os.environ.get("LANCER_BIN", os.path.join(REPO, "build", "lancer")))
+    ap.add_argument("--threads", type=int, default=0, help="lancer --threads (default: all cores)")
+    ap.add_argument("--json", help="also write the rows as JSON here")
+    args = ap.parse_args()
+
+    if args.custom:
+        if len(args.custom) < 3:
+            ap.error("custom case: ROWS DIM INDEX_TYPE [NUM_PARTITIONS] [NUM_SUB_VECTORS]")
+        rows, dim, itype = int(args.custom[0]), int(args.custom[1]), args.custom[2]
+        nlist = int(args.custom[3]) if len(args.custom) > 3 else int(round(rows ** 0.5))
+        m = int(args.custom[4]) if len(args.custom) > 4 else (dim // 16 if dim % 16 == 0 else dim // 8)
+        sizes, types = [Size("custom", rows, dim, max(1, rows // (1 << 20) + 1), nlist, m)], [itype]
+    else:
+        sizes = [SIZES[s.strip()] for s in args.sizes.split(",") if s.strip()]
+        types = [t.strip().upper() for t in args.types.split(",") if t.strip()]
+    for t in types:
+        if t not in TYPES:
+            ap.error(f"unknown index type {t}")
+    if not os.access(args.lancer, os.X_OK):
+        ap.error(f"lancer binary not found at {args.lancer} (build it, or pass --lancer / set LANCER_BIN)")
+    os.makedirs(args.workdir, exist_ok=True)
+
+    results = []
+    for size in sizes:
+        base = dataset(size, args.workdir)
+        qs = held_out_queries(size, args.queries)
+        truth = brute_force(base, size.dim, qs)
+        for itype in types:
+            work = tempfile.mkdtemp(prefix="run-", dir=args.workdir)
+            try:
+                print(f"{size.rows} x {size.dim} {itype} nlist={size.nlist}"
+                      + (f" m={size.m}" if itype == "IVF_PQ" else "") + " ...", flush=True)
+                results.append(run_case(size, itype, base, work, args.lancer, qs, truth, args))
+                r = results[-1]
+                print(f"  lance {r['lance_s']:.2f} s  lancer {r['lancer_s']:.2f} s  "
+                      f"recall {r['lance_recall']:.3f} / {r['lancer_recall']:.3f}", flush=True)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+    print_table(results, args)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
