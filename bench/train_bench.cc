@@ -1,6 +1,7 @@
 // Speed of phase 1 (training) and the inner loops of phase 2 (assignment and
 // encoding) on synthetic data, against the SGEMM peak measured in the same run.
 //   build/bench/train_bench [--benchmark_filter=...]
+//   BM_TrainRanks: distributed training (threads as ranks) against one process.
 // Counters: GFLOPS (2*n*k*d per assignment), pct_peak (of the SGEMM peak of
 // this run: independent single-threaded SGEMMs, one per executor thread),
 // vectors_per_s, GB_per_s. LANCER_THREADS sets the executor size (default: all cores).
@@ -10,6 +11,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <thread>
 #include <vector>
@@ -21,6 +23,8 @@
 #include "train/kmeans.h"
 #include "train/pq.h"
 #include "train/sq.h"
+// Test-only ranks as threads, shared with tests/cpp/train/distributed_test.cc.
+#include "../tests/cpp/train/thread_collective.h"
 
 namespace {
 
@@ -272,6 +276,81 @@ BENCHMARK(BM_PqEncode)
     ->Args({128, 16, 8, 0})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
+
+// Distributed training on this machine: `ranks` threads acting as the ranks
+// of one job (tests/cpp/train/thread_collective.h), each with a one-thread
+// executor, against one process with a one-thread executor, timed alternately
+// in the same run (best of 2 each). Args: ranks, problem (0: k-means flat
+// d=128 k=256 n=65536 10 iterations; 1: k-means two-level d=128 k=1024
+// n=65536; 2: PQ d=128 m=16 8 bits n=65536 25 iterations).
+void BM_TrainRanks(benchmark::State& state) {
+  const int ranks = static_cast<int>(state.range(0)), problem = static_cast<int>(state.range(1));
+  const size_t d = 128, n = 65536;
+  auto x = make_data(n, d, problem == 2 ? 4 : 3, problem == 2 ? 1 : 1000);
+  const linalg::MatrixView<const float> view(x.data(), n, d);
+  auto train = [&](core::Executor& ex, core::Collective* c) -> Status {
+    if (problem == 2) {
+      train::PqParams p;
+      p.num_sub_vectors = 16;
+      p.max_iters = 25;
+      p.tolerance = 0;
+      return train::train_pq(view, p, ex, c).status();
+    }
+    train::KMeansParams p;
+    p.num_clusters = problem == 0 ? 256 : 1024;
+    p.max_iters = 10;
+    p.tolerance = 0;
+    p.init = train::KMeansInit::kRandom;
+    p.hierarchical_fanout = problem == 0 ? 0 : train::kAutoFanout;
+    return train::train_kmeans(view, p, ex, c).status();
+  };
+  // Wall seconds, and the largest CPU seconds of one rank's thread: on a busy
+  // machine the wall-clock speedup says little, while one(cpu) / max rank(cpu)
+  // is the speedup that idle cores would give (less waiting for the slowest rank).
+  auto thread_cpu = [] {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  };
+  auto timed = [&](int r, double* cpu) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<double> rank_cpu(static_cast<size_t>(r));
+    auto run_rank = [&](core::Collective* c) {
+      const double c0 = thread_cpu();
+      core::InlineExecutor ex;
+      auto st = train(ex, c);
+      if (!st.ok()) state.SkipWithError(st.to_string().c_str());
+      rank_cpu[c ? static_cast<size_t>(c->rank()) : 0] = thread_cpu() - c0;
+    };
+    if (r == 1) {
+      run_rank(nullptr);
+    } else {
+      testing::run_ranks(r, [&](core::Collective& c) { run_rank(&c); });
+    }
+    *cpu = *std::max_element(rank_cpu.begin(), rank_cpu.end());
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  double one = 1e30, many = 1e30, one_cpu = 1e30, many_cpu = 1e30, cpu = 0;
+  for (auto _ : state) {
+    for (int rep = 0; rep < 2; ++rep) {
+      one = std::min(one, timed(1, &cpu));
+      one_cpu = std::min(one_cpu, cpu);
+      many = std::min(many, timed(ranks, &cpu));
+      many_cpu = std::min(many_cpu, cpu);
+    }
+  }
+  state.counters["seconds_1_rank"] = one;
+  state.counters["seconds"] = many;
+  state.counters["speedup"] = one / many;
+  state.counters["cpu_speedup"] = one_cpu / many_cpu;
+}
+BENCHMARK(BM_TrainRanks)
+    ->Args({2, 0})
+    ->Args({2, 1})
+    ->Args({2, 2})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(1);
 
 // SQ encoding of state.range(0) values (2^16: cache-resident, compute speed;
 // 2^26: from DRAM, compare with BM_MemoryReadWrite).

@@ -479,6 +479,8 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
   model->num_partitions = static_cast<uint32_t>(p.num_partitions);
 
   // Sample: this rank's share of the tasks, then every share, merged.
+  // Training work is split over the ranks; the model is the one-process model.
+  core::Collective* distributed = collective.size() > 1 ? &collective : nullptr;
   auto t = Clock::now();
   const bool need_ivf_sample = supplied_centroids_.empty();
   const bool need_q_sample = type == ivf::IndexType::kSq || (type == ivf::IndexType::kPq && supplied_codebook_.empty());
@@ -552,7 +554,7 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
     kp.max_iters = p.max_iters;
     kp.seed = p.seed;
     kp.metric = metric;
-    LANCER_ASSIGN_OR_RETURN(kmeans, train::train_kmeans(MatrixView<const float>(sample_view), kp, pool));
+    LANCER_ASSIGN_OR_RETURN(kmeans, train::train_kmeans(MatrixView<const float>(sample_view), kp, pool, distributed));
   }
   model->centroids = kmeans->centroids;
   if (half) {
@@ -584,7 +586,7 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
       pp.num_bits = p.num_bits;
       pp.max_iters = p.max_iters;
       pp.seed = train::derive_seed(p.seed, 2);
-      LANCER_ASSIGN_OR_RETURN(model->pq, train::train_pq(MatrixView<const float>(pq_view), pp, pool));
+      LANCER_ASSIGN_OR_RETURN(model->pq, train::train_pq(MatrixView<const float>(pq_view), pp, pool, distributed));
     }
     if (half) {
       std::vector<float> cb = model->pq->codebook;

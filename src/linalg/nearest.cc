@@ -11,9 +11,26 @@
 
 namespace lancer::linalg {
 
+NearestScratch::Buffers* NearestScratch::acquire() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (free_.empty()) {
+    all_.push_back(std::make_unique<Buffers>());
+    return all_.back().get();
+  }
+  Buffers* b = free_.back();
+  free_.pop_back();
+  return b;
+}
+
+void NearestScratch::release(Buffers* buffers) {
+  std::lock_guard<std::mutex> lock(mu_);
+  free_.push_back(buffers);
+}
+
 Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> centroids,
                          std::span<const float> centroid_norms, simd::Metric metric, std::span<uint32_t> labels,
-                         std::span<float> distances, core::Executor& executor, std::span<const float> x_norms) {
+                         std::span<float> distances, core::Executor& executor, const NearestOptions& options) {
+  const std::span<const float> x_norms = options.x_norms;
   const size_t n = x.rows, d = x.dim, k = centroids.rows;
   if (centroids.dim != d)
     return Status::InvalidArgument("nearest_centroids: vectors have dimension " + std::to_string(d) +
@@ -42,9 +59,14 @@ Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> cent
   const float alpha = l2 ? -2.0f : -1.0f;
   const simd::Kernels& kern = simd::best_kernels();
 
+  NearestScratch own_scratch;
+  NearestScratch& scratch = options.scratch ? *options.scratch : own_scratch;
   executor.parallel_for(blocks, grain, [&](size_t b0, size_t b1) {
-    core::UninitVector<float> scores(row_block * col_block);
-    core::UninitVector<float> best(row_block);
+    NearestScratch::Buffers* buffers = scratch.acquire();
+    auto& scores = buffers->scores;
+    auto& best = buffers->best;
+    if (scores.size() < row_block * col_block) scores.resize(row_block * col_block);
+    if (best.size() < row_block) best.resize(row_block);
     for (size_t blk = b0; blk < b1; ++blk) {
       const size_t r0 = blk * row_block;
       const size_t rows = std::min(row_block, n - r0);
@@ -70,7 +92,9 @@ Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> cent
           for (size_t i = 0; i < rows; ++i) dist[i] = 1.0f + best[i];
         }
       }
+      if (options.on_block) options.on_block(r0, r0 + rows);
     }
+    scratch.release(buffers);
   });
   return Status::OK();
 }

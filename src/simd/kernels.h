@@ -77,6 +77,14 @@ struct Kernels {
   // acc[j] += x[rows[r] * d + j] for r = 0, 1, ... in order (f32 widened to
   // f64: the same bits at every level). Used for centroid means.
   void (*add_rows_f64)(const float* x, size_t d, const uint32_t* rows, size_t count, double* acc);
+  // Fixed-point sums by label: acc[dest[i] * d + j] += q(x[i * ld + j]) for
+  // i < count, j < d, where q(v) = double(v) * scale rounded to the nearest
+  // integer (ties to even). scale must be a power of two and |v * scale| < 2^51
+  // (the rounding adds 1.5 * 2^52 in f64; a power of two keeps the product
+  // exact, fused or not). Integer sums do not depend on the order rows are
+  // added in, which is what lets k-means split them over threads and ranks.
+  void (*add_rows_fixed)(const float* x, size_t ld, size_t d, size_t count, const uint32_t* dest, double scale,
+                         int64_t* acc);
   // code = saturate_u8(trunc((double(x) - start) * 255.0 / range)), NaN -> 0.
   // range != 0 (the caller handles start == end).
   void (*sq_encode)(const float* x, size_t n, double start, double range, uint8_t* out);

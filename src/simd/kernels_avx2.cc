@@ -303,6 +303,31 @@ void add_rows_f64(const float* x, size_t d, const uint32_t* rows, size_t count, 
   }
 }
 
+void add_rows_fixed(const float* x, size_t ld, size_t d, size_t count, const uint32_t* dest, double scale,
+                    int64_t* acc) {
+  constexpr double kMagic = 6755399441055744.0;  // 1.5 * 2^52, see kernels.h
+  const __m256d vscale = _mm256_set1_pd(scale), vmagic = _mm256_set1_pd(kMagic);
+  const __m256i vbits = _mm256_castpd_si256(vmagic);
+  for (size_t i = 0; i < count; ++i) {
+    const float* row = x + i * ld;
+    int64_t* a = acc + static_cast<size_t>(dest[i]) * d;
+    size_t j = 0;
+    for (; j + 4 <= d; j += 4) {
+      const __m256d t = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm_loadu_ps(row + j)), vscale, vmagic);
+      const __m256i q = _mm256_sub_epi64(_mm256_castpd_si256(t), vbits);
+      auto* p = reinterpret_cast<__m256i*>(a + j);
+      _mm256_storeu_si256(p, _mm256_add_epi64(_mm256_loadu_si256(p), q));
+    }
+    for (; j < d; ++j) {
+      const double t = static_cast<double>(row[j]) * scale + kMagic;
+      int64_t bits, magic_bits;
+      std::memcpy(&bits, &t, sizeof bits);
+      std::memcpy(&magic_bits, &kMagic, sizeof magic_bits);
+      a[j] += bits - magic_bits;
+    }
+  }
+}
+
 // Bit-exact SQ codes with an f32 fast path and an exact f64 fallback, as in
 // kernels_avx512.cc (see the comment there for the error bound).
 void sq_encode(const float* x, size_t n, double start, double range, uint8_t* out) {
@@ -399,6 +424,7 @@ const Kernels& avx2_kernels() {
       .nearest_codeword = nearest_codeword,
       .bounds_pass = bounds_pass,
       .add_rows_f64 = add_rows_f64,
+      .add_rows_fixed = add_rows_fixed,
       .sq_encode = sq_encode,
       .pq_l2_table = pq_l2_table,
       .pq_dot_table = pq_dot_table,

@@ -352,6 +352,32 @@ void add_rows_f64(const float* x, size_t d, const uint32_t* rows, size_t count, 
   }
 }
 
+void add_rows_fixed(const float* x, size_t ld, size_t d, size_t count, const uint32_t* dest, double scale,
+                    int64_t* acc) {
+  constexpr double kMagic = 6755399441055744.0;  // 1.5 * 2^52, see kernels.h
+  const __m512d vscale = _mm512_set1_pd(scale), vmagic = _mm512_set1_pd(kMagic);
+  const __m512i vbits = _mm512_castpd_si512(vmagic);
+  auto fixed = [&](__m256 v) {
+    return _mm512_sub_epi64(_mm512_castpd_si512(_mm512_fmadd_pd(_mm512_cvtps_pd(v), vscale, vmagic)), vbits);
+  };
+  for (size_t i = 0; i < count; ++i) {
+    const float* row = x + i * ld;
+    int64_t* a = acc + static_cast<size_t>(dest[i]) * d;
+    size_t j = 0;
+    for (; j + 16 <= d; j += 16) {
+      const __m512i q0 = fixed(_mm256_loadu_ps(row + j)), q1 = fixed(_mm256_loadu_ps(row + j + 8));
+      _mm512_storeu_si512(a + j, _mm512_add_epi64(_mm512_loadu_si512(a + j), q0));
+      _mm512_storeu_si512(a + j + 8, _mm512_add_epi64(_mm512_loadu_si512(a + j + 8), q1));
+    }
+    for (; j < d; j += 8) {
+      const size_t left = d - j < 8 ? d - j : 8;
+      const __mmask8 m = static_cast<__mmask8>((1u << left) - 1u);
+      const __m512i q = fixed(_mm256_maskz_loadu_ps(m, row + j));
+      _mm512_mask_storeu_epi64(a + j, m, _mm512_add_epi64(_mm512_maskz_loadu_epi64(m, a + j), q));
+    }
+  }
+}
+
 // SQ codes, bit-exact with the reference (double arithmetic, one division).
 // Fast path: t = (x - start) * (255 / range) in f32, 16 lanes at a time, with a
 // per-lane bound E on its distance from the exact double quotient
@@ -475,6 +501,7 @@ const Kernels& avx512_kernels() {
       .nearest_codeword = nearest_codeword,
       .bounds_pass = bounds_pass,
       .add_rows_f64 = add_rows_f64,
+      .add_rows_fixed = add_rows_fixed,
       .sq_encode = sq_encode,
       .pq_l2_table = pq_l2_table,
       .pq_dot_table = pq_dot_table,

@@ -2,6 +2,7 @@
 // tested against. Compiled without any -m flags.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "core/half.h"
@@ -130,6 +131,23 @@ void add_rows_f64(const float* x, size_t d, const uint32_t* rows, size_t count, 
   }
 }
 
+void add_rows_fixed(const float* x, size_t ld, size_t d, size_t count, const uint32_t* dest, double scale,
+                    int64_t* acc) {
+  constexpr double kMagic = 6755399441055744.0;  // 1.5 * 2^52: v + kMagic keeps round(v) in the low mantissa bits
+  int64_t magic_bits;
+  std::memcpy(&magic_bits, &kMagic, sizeof magic_bits);
+  for (size_t i = 0; i < count; ++i) {
+    const float* row = x + i * ld;
+    int64_t* a = acc + static_cast<size_t>(dest[i]) * d;
+    for (size_t j = 0; j < d; ++j) {
+      const double t = static_cast<double>(row[j]) * scale + kMagic;
+      int64_t bits;
+      std::memcpy(&bits, &t, sizeof bits);
+      a[j] += bits - magic_bits;
+    }
+  }
+}
+
 void sq_encode(const float* x, size_t n, double start, double range, uint8_t* out) {
   for (size_t i = 0; i < n; ++i) {
     double t = (static_cast<double>(x[i]) - start) * 255.0 / range;
@@ -168,6 +186,7 @@ const Kernels& scalar_kernels() {
       .nearest_codeword = nearest_codeword,
       .bounds_pass = bounds_pass,
       .add_rows_f64 = add_rows_f64,
+      .add_rows_fixed = add_rows_fixed,
       .sq_encode = sq_encode,
       .pq_l2_table = pq_l2_table,
       .pq_dot_table = pq_dot_table,

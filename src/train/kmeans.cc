@@ -1,17 +1,21 @@
 #include "train/kmeans.h"
 
 #include <algorithm>
-#include <atomic>
+#include <bit>
 #include <cmath>
+#include <condition_variable>
+#include <cstring>
 #include <limits>
-#include <numeric>
+#include <memory>
+#include <mutex>
 #include <string>
 
-#include "core/buffer.h"
+#include "core/collective.h"
 #include "linalg/nearest.h"
 #include "linalg/norms.h"
 #include "simd/distance.h"
 #include "simd/kernels.h"
+#include "train/exchange.h"
 #include "train/random.h"
 
 namespace lancer::train {
@@ -19,49 +23,126 @@ namespace {
 
 constexpr uint32_t kNoLabel = std::numeric_limits<uint32_t>::max();
 
-Status check_finite(MatrixView<const float> x, core::Executor& executor) {
-  std::atomic<bool> bad{false};
+// One pass over the sample: every value finite, and the largest magnitude
+// (it sets the fixed-point scale of the centroid sums).
+Result<float> scan_sample(MatrixView<const float> x, core::Executor& executor) {
+  std::mutex mu;
+  bool ok = true;
+  float max_abs = 0;
   executor.parallel_for(x.rows, 16384, [&](size_t b, size_t e) {
     const float* p = x.row(b);
     const size_t count = (e - b) * x.dim;
-    bool ok = true;
-    for (size_t i = 0; i < count; ++i) ok &= std::isfinite(p[i]);
-    if (!ok) bad.store(true);
+    bool finite = true;
+    float m = 0;
+    for (size_t i = 0; i < count; ++i) {
+      finite &= std::isfinite(p[i]);
+      m = std::max(m, std::abs(p[i]));
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    ok &= finite;
+    max_abs = std::max(max_abs, m);
   });
-  if (bad.load()) return Status::InvalidArgument("k-means: the training sample holds NaN or infinite values");
-  return Status::OK();
+  if (!ok) return Status::InvalidArgument("k-means: the training sample holds NaN or infinite values");
+  return max_abs;
 }
 
-// Sets each non-empty centroid to the mean of its rows. Rows are grouped by
-// label with a stable counting sort and every centroid sums its rows in row
-// order, in double: the result does not depend on how clusters map to threads.
-// (An owner scan, each thread walking all rows for its own clusters, measured
-// no faster at d=128, k=256 and was dropped.)
-void update_centroids(MatrixView<const float> data, const std::vector<uint32_t>& labels, size_t k,
-                      std::vector<float>& centroids, std::vector<uint64_t>& counts, core::Executor& executor) {
-  const size_t n = data.rows, d = data.dim;
-  counts.assign(k, 0);
-  for (size_t i = 0; i < n; ++i) ++counts[labels[i]];
-  std::vector<uint64_t> start(k + 1, 0);
-  for (size_t c = 0; c < k; ++c) start[c + 1] = start[c] + counts[c];
-  core::UninitVector<uint32_t> order(n);
-  {
-    std::vector<uint64_t> pos(start.begin(), start.end() - 1);
-    for (size_t i = 0; i < n; ++i) order[pos[labels[i]]++] = static_cast<uint32_t>(i);
-  }
-  const size_t threads = static_cast<size_t>(std::max(1, executor.num_threads()));
-  const simd::Kernels& kern = simd::best_kernels();
-  executor.parallel_for(k, std::max<size_t>(1, k / (threads * 8)), [&](size_t c0, size_t c1) {
-    std::vector<double> acc(d);
-    for (size_t c = c0; c < c1; ++c) {
-      if (counts[c] == 0) continue;
-      std::fill(acc.begin(), acc.end(), 0.0);
-      kern.add_rows_f64(data.data, d, order.data() + start[c], counts[c], acc.data());
-      const double inv = 1.0 / static_cast<double>(counts[c]);
-      float* out = centroids.data() + c * d;
-      for (size_t j = 0; j < d; ++j) out[j] = static_cast<float>(acc[j] * inv);
+// Centroid sums are exact integers: every value is rounded to a multiple of
+// 2^-q, q chosen from the sample's largest magnitude M (M < 2^e <= 2M) and row
+// count n so that each term is below 2^50 (add_rows_fixed's limit) and a sum of
+// n terms below 2^62. Integer addition is associative, so the sums, and the
+// centroids, do not depend on how rows are split over threads or ranks, and
+// partial sums may be combined in any order. The step 2^(e - bits) is at most
+// 2^-37 M for n < 2^24 (2^-44 M at n = 2^16): below the f32 spacing of any
+// value above 2^-13 M. Subsets of the sample keep the scale.
+struct FixedPoint {
+  double scale = 1;      // 2^q
+  double inv_scale = 1;  // 2^-q
+};
+
+FixedPoint fixed_point_for(float max_abs, size_t n) {
+  const int e = max_abs > 0 ? std::ilogb(max_abs) + 1 : 0;  // max_abs < 2^e
+  const int bits = std::min(50, 62 - static_cast<int>(std::bit_width(std::max<size_t>(n, 1))));
+  return {std::ldexp(1.0, bits - e), std::ldexp(1.0, e - bits)};
+}
+
+// Centroid sums for one assignment, added by the thread that assigned each
+// block while the block is still in cache. A thread takes a slot (sums
+// [k][d] and counts [k]) for one block and gives it back, so at most
+// num_threads slots exist; their total is capped at kSlotBytes. A slot is
+// k * d * 8 bytes and a block's distances cost k times its summing, so when k
+// is large enough to hit the cap, threads rarely wait for a slot.
+class SumSlots {
+ public:
+  static constexpr size_t kSlotBytes = size_t{64} << 20;
+
+  SumSlots(size_t k, size_t d, int threads)
+      : k_(k),
+        d_(d),
+        max_slots_(std::clamp<size_t>(kSlotBytes / (k * d * sizeof(int64_t) + 1), 1,
+                                      static_cast<size_t>(std::max(1, threads)))) {}
+
+  struct Slot {
+    std::vector<int64_t> sums;
+    std::vector<uint64_t> counts;
+  };
+
+  Slot* acquire() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !free_.empty() || slots_.size() < max_slots_; });
+    if (!free_.empty()) {
+      Slot* s = free_.back();
+      free_.pop_back();
+      return s;
     }
-  });
+    slots_.push_back(std::make_unique<Slot>(Slot{std::vector<int64_t>(k_ * d_, 0), std::vector<uint64_t>(k_, 0)}));
+    return slots_.back().get();
+  }
+
+  void release(Slot* s) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      free_.push_back(s);
+    }
+    cv_.notify_one();
+  }
+
+  // sums / counts = the total of all slots, which are zeroed for the next
+  // assignment. No block may be running.
+  void drain(std::vector<int64_t>& sums, std::vector<uint64_t>& counts, core::Executor& executor) {
+    std::fill(counts.begin(), counts.end(), 0);
+    for (auto& s : slots_) {
+      for (size_t c = 0; c < k_; ++c) counts[c] += s->counts[c];
+      std::fill(s->counts.begin(), s->counts.end(), 0);
+    }
+    const size_t total = k_ * d_;
+    executor.parallel_for(total, 1 << 14, [&](size_t b, size_t e) {
+      std::fill(sums.begin() + b, sums.begin() + e, 0);
+      for (auto& s : slots_) {
+        int64_t* p = s->sums.data();
+        for (size_t i = b; i < e; ++i) sums[i] += p[i];
+        std::fill(p + b, p + e, 0);
+      }
+    });
+  }
+
+ private:
+  const size_t k_, d_, max_slots_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::vector<Slot*> free_;
+};
+
+// Sets each non-empty centroid to the mean of its rows, from the exact sums.
+void update_centroids(const std::vector<int64_t>& sums, const std::vector<uint64_t>& counts, const FixedPoint& fp,
+                      size_t d, std::vector<float>& centroids) {
+  for (size_t c = 0; c < counts.size(); ++c) {
+    if (counts[c] == 0) continue;
+    const double f = fp.inv_scale / static_cast<double>(counts[c]);
+    const int64_t* s = sums.data() + c * d;
+    float* out = centroids.data() + c * d;
+    for (size_t j = 0; j < d; ++j) out[j] = static_cast<float>(static_cast<double>(s[j]) * f);
+  }
 }
 
 // Every empty cluster takes half of the currently largest one: the two
@@ -166,48 +247,147 @@ struct LloydResult {
   int iterations = 0;
 };
 
-// Lloyd iterations from the given centroids (updated in place).
-Result<LloydResult> lloyd(MatrixView<const float> data, size_t k, std::vector<float>& centroids, Metric metric,
-                          int max_iters, double tolerance, core::Executor& executor,
-                          std::vector<uint32_t>* final_labels) {
+struct LloydParams {
+  Metric metric = Metric::kL2;
+  int max_iters = 1;
+  double tolerance = 0;
+  FixedPoint fixed;
+};
+
+// One rank's share of an assignment, combined with every other rank's so that
+// all ranks hold the totals: block losses (placed by block index), rows that
+// changed cluster, counts and sums (integers: any order gives the same).
+Status combine_ranks(core::Collective& collective, size_t num_blocks, std::vector<double>& block_loss,
+                     uint64_t& changed, std::vector<uint64_t>& counts, std::vector<int64_t>& sums) {
+  const int ranks = collective.size();
+  const auto [b0, b1] = core::owned_range(num_blocks, collective.rank(), ranks);
+  std::string mine;
+  mine.reserve((b1 - b0 + 1 + counts.size() + sums.size()) * 8);
+  exchange::put(mine, block_loss.data() + b0, b1 - b0);
+  exchange::put(mine, &changed, 1);
+  exchange::put(mine, counts.data(), counts.size());
+  exchange::put(mine, sums.data(), sums.size());
+  LANCER_ASSIGN_OR_RETURN(auto all, exchange::all_gather(collective, std::move(mine)));
+  changed = 0;
+  std::fill(counts.begin(), counts.end(), 0);
+  std::fill(sums.begin(), sums.end(), 0);
+  for (int r = 0; r < ranks; ++r) {
+    const auto [c0, c1] = core::owned_range(num_blocks, r, ranks);
+    exchange::Reader in(all[r]);
+    uint64_t ch = 0;
+    if (!in.get(block_loss.data() + c0, c1 - c0) || !in.get(&ch, 1)) return exchange::malformed("k-means sums", r);
+    changed += ch;
+    const char* pc = in.take(counts.size() * sizeof(uint64_t));
+    const char* ps = in.take(sums.size() * sizeof(int64_t));
+    if (pc == nullptr || ps == nullptr || !in.done()) return exchange::malformed("k-means sums", r);
+    for (size_t c = 0; c < counts.size(); ++c) {
+      uint64_t v;
+      std::memcpy(&v, pc + c * sizeof v, sizeof v);
+      counts[c] += v;
+    }
+    for (size_t i = 0; i < sums.size(); ++i) {
+      int64_t v;
+      std::memcpy(&v, ps + i * sizeof v, sizeof v);
+      sums[i] += v;
+    }
+  }
+  return Status::OK();
+}
+
+// Lloyd iterations from the given centroids (updated in place). With a
+// collective, each rank assigns and sums a contiguous run of the assignment's
+// fixed row blocks (so every block is computed exactly as in one process) and
+// the ranks combine their parts; everything else runs identically everywhere.
+// final_labels (optional) receives every row's label from the last assignment.
+Result<LloydResult> lloyd(MatrixView<const float> data, size_t k, std::vector<float>& centroids, const LloydParams& lp,
+                          core::Executor& executor, core::Collective* collective, std::vector<uint32_t>* final_labels) {
   const size_t n = data.rows, d = data.dim;
-  const bool l2 = metric != Metric::kDot;
-  std::vector<uint32_t> labels(n), prev(n, kNoLabel);
-  std::vector<float> dist(n), norms(l2 ? k : 0), x_norms(l2 ? n : 0);
-  if (l2) linalg::row_norms_sqr(data, x_norms, executor);
-  std::vector<uint64_t> counts;
-  LloydResult result;
-  double prev_loss = std::numeric_limits<double>::infinity();
-  bool stopped_early = false;
-  if (metric == Metric::kDot) normalize_centroids(centroids, d);
-  for (int it = 1; it <= max_iters; ++it) {
-    MatrixView<const float> cview(centroids.data(), k, d);
-    if (l2) simd::norm_sqr_batch(centroids.data(), k, d, norms.data());
-    LANCER_RETURN_IF_ERROR(linalg::nearest_centroids(data, cview, norms, metric, labels, dist, executor, x_norms));
+  const bool l2 = lp.metric != Metric::kDot;
+  const int ranks = collective ? collective->size() : 1;
+  const size_t block = linalg::nearest_row_block(k);
+  const size_t num_blocks = (n + block - 1) / block;
+  const auto [b0, b1] = core::owned_range(num_blocks, collective ? collective->rank() : 0, ranks);
+  const size_t r0 = std::min(n, b0 * block), rows = std::min(n, b1 * block) - r0;
+  const MatrixView<const float> mine(data.data + r0 * d, rows, d);
+
+  std::vector<uint32_t> labels(rows), prev(rows, kNoLabel);
+  std::vector<float> dist(rows), norms(l2 ? k : 0), x_norms(l2 ? rows : 0);
+  if (l2) linalg::row_norms_sqr(mine, x_norms, executor);
+  std::vector<double> block_loss(num_blocks);
+  std::vector<uint64_t> block_changed(b1 - b0), counts(k);
+  std::vector<int64_t> sums(k * d);
+  SumSlots slots(k, d, executor.num_threads());
+  const simd::Kernels& kern = simd::best_kernels();
+  // Runs on the thread that assigned rows [begin, end) of `mine` (one block).
+  auto on_block = [&](size_t begin, size_t end) {
     double loss = 0;
-    size_t changed = 0;
-    for (size_t i = 0; i < n; ++i) {
+    uint64_t changed = 0;
+    for (size_t i = begin; i < end; ++i) {
       loss += dist[i];
       changed += labels[i] != prev[i];
     }
+    block_loss[b0 + begin / block] = loss;
+    block_changed[begin / block] = changed;
+    SumSlots::Slot* slot = slots.acquire();
+    kern.add_rows_fixed(mine.row(begin), d, d, end - begin, labels.data() + begin, lp.fixed.scale, slot->sums.data());
+    for (size_t i = begin; i < end; ++i) ++slot->counts[labels[i]];
+    slots.release(slot);
+  };
+
+  linalg::NearestScratch scratch;
+  const linalg::NearestOptions nearest_options{x_norms, on_block, &scratch};
+  LloydResult result;
+  double prev_loss = std::numeric_limits<double>::infinity();
+  bool stopped_early = false;
+  if (lp.metric == Metric::kDot) normalize_centroids(centroids, d);
+  for (int it = 1; it <= lp.max_iters; ++it) {
+    MatrixView<const float> cview(centroids.data(), k, d);
+    if (l2) simd::norm_sqr_batch(centroids.data(), k, d, norms.data());
+    LANCER_RETURN_IF_ERROR(
+        linalg::nearest_centroids(mine, cview, norms, lp.metric, labels, dist, executor, nearest_options));
+    slots.drain(sums, counts, executor);
+    uint64_t changed = 0;
+    for (uint64_t c : block_changed) changed += c;
+    if (ranks > 1) LANCER_RETURN_IF_ERROR(combine_ranks(*collective, num_blocks, block_loss, changed, counts, sums));
+    double loss = 0;  // block by block, in block order: the same for any split
+    for (double l : block_loss) loss += l;
     result.loss = loss;
     result.iterations = it;
     if (changed == 0) {  // a fixed point: further iterations change nothing
       stopped_early = true;
       break;
     }
-    update_centroids(data, labels, k, centroids, counts, executor);
+    update_centroids(sums, counts, lp.fixed, d, centroids);
     split_empty_clusters(counts, centroids, d);
-    if (metric == Metric::kDot) normalize_centroids(centroids, d);
-    if (std::abs(prev_loss - loss) < tolerance * loss) {
+    if (lp.metric == Metric::kDot) normalize_centroids(centroids, d);
+    if (std::abs(prev_loss - loss) < lp.tolerance * loss) {
       stopped_early = true;
       break;
     }
     prev_loss = loss;
     labels.swap(prev);
   }
-  // The labels of the last assignment (made before the last update).
-  if (final_labels) *final_labels = stopped_early ? std::move(labels) : std::move(prev);
+  if (final_labels) {  // the labels of the last assignment (made before the last update)
+    std::vector<uint32_t>& last = stopped_early ? labels : prev;
+    if (ranks == 1) {
+      *final_labels = std::move(last);
+    } else {
+      std::string mine_labels;
+      exchange::put(mine_labels, last.data(), last.size());
+      LANCER_ASSIGN_OR_RETURN(auto all, exchange::all_gather(*collective, std::move(mine_labels)));
+      final_labels->clear();
+      final_labels->reserve(n);
+      for (int r = 0; r < ranks; ++r) {
+        const auto [c0, c1] = core::owned_range(num_blocks, r, ranks);
+        const size_t count = std::min(n, c1 * block) - std::min(n, c0 * block);
+        if (all[r].size() != count * sizeof(uint32_t)) return exchange::malformed("k-means labels", r);
+        final_labels->resize(final_labels->size() + count);
+        exchange::Reader in(all[r]);
+        if (!in.get(final_labels->data() + final_labels->size() - count, count))
+          return exchange::malformed("k-means labels", r);
+      }
+    }
+  }
   return result;
 }
 
@@ -278,42 +458,139 @@ std::vector<size_t> allocate_quotas(const std::vector<uint64_t>& sizes, size_t q
   return q;
 }
 
-Result<std::vector<float>> train_hierarchical(MatrixView<const float> data, const KMeansParams& p,
-                                              core::Executor& executor, double* loss, int* iterations) {
-  const size_t k = static_cast<size_t>(p.num_clusters), d = data.dim;
-  const size_t top = std::min<size_t>(static_cast<size_t>(p.hierarchical_fanout), k);
-  std::vector<float> top_centroids = initial_centroids(data, top, p, executor);
-  std::vector<uint32_t> labels;
-  LANCER_ASSIGN_OR_RETURN(auto top_result,
-                          lloyd(data, top, top_centroids, p.metric, p.max_iters, p.tolerance, executor, &labels));
-  *iterations = top_result.iterations;
-  std::vector<uint64_t> sizes(top, 0);
-  for (uint32_t l : labels) ++sizes[l];
-  const std::vector<size_t> quotas = allocate_quotas(sizes, k);
+// With several ranks, groups go to ranks in contiguous runs of about equal
+// work (rows x centroids): the rank whose share holds a group's midpoint.
+// Every rank computes the same split from the same sizes.
+std::vector<int> group_owners(const std::vector<uint64_t>& sizes, const std::vector<size_t>& quotas, int ranks) {
+  std::vector<double> work(sizes.size());
+  double total = 0;
+  for (size_t g = 0; g < sizes.size(); ++g) total += work[g] = static_cast<double>(sizes[g]) * quotas[g];
+  std::vector<int> owner(sizes.size());
+  double before = 0;
+  for (size_t g = 0; g < sizes.size(); ++g) {
+    const double mid = total > 0 ? (before + work[g] / 2) / total : 0.0;
+    owner[g] = std::min(ranks - 1, static_cast<int>(mid * ranks));
+    before += work[g];
+  }
+  return owner;
+}
+
+struct GroupResult {
   std::vector<float> centroids;
-  centroids.reserve(k * d);
+  double loss = 0;
+  int32_t iterations = 0;
+};
+
+// The groups of the two-level scheme owned by this rank (all of them in one
+// process). Errors are returned after the exchange so that no rank is left
+// waiting in it.
+Status train_groups(MatrixView<const float> data, const KMeansParams& p, const LloydParams& lp,
+                    const std::vector<uint32_t>& labels, const std::vector<uint64_t>& sizes,
+                    const std::vector<size_t>& quotas, const std::vector<int>& owner, int rank,
+                    core::Executor& executor, std::vector<GroupResult>& results) {
+  const size_t top = sizes.size(), d = data.dim;
+  // Row indices grouped by label, each group in row order.
+  std::vector<uint64_t> start(top + 1, 0);
+  for (size_t g = 0; g < top; ++g) start[g + 1] = start[g] + sizes[g];
+  std::vector<uint32_t> order(data.rows);
+  {
+    std::vector<uint64_t> pos(start.begin(), start.end() - 1);
+    for (size_t i = 0; i < data.rows; ++i) order[pos[labels[i]]++] = static_cast<uint32_t>(i);
+  }
   std::vector<float> rows;
-  double group_loss = 0;  // each group against its own centroids
   for (size_t g = 0; g < top; ++g) {
-    if (quotas[g] == 0) continue;
+    if (quotas[g] == 0 || owner[g] != rank) continue;
     rows.resize(sizes[g] * d);
-    size_t r = 0;
-    for (size_t i = 0; i < data.rows; ++i)
-      if (labels[i] == g) std::copy_n(data.row(i), d, rows.data() + (r++) * d);
+    for (size_t r = 0; r < sizes[g]; ++r) std::copy_n(data.row(order[start[g] + r]), d, rows.data() + r * d);
     MatrixView<const float> sub(rows.data(), sizes[g], d);
     KMeansParams sp = p;
     sp.num_clusters = static_cast<int>(quotas[g]);
     sp.seed = derive_seed(p.seed, g + 1);
-    std::vector<float> c = initial_centroids(sub, quotas[g], sp, executor);
-    LANCER_ASSIGN_OR_RETURN(auto res, lloyd(sub, quotas[g], c, p.metric, p.max_iters, p.tolerance, executor, nullptr));
-    *iterations += res.iterations;
-    group_loss += res.loss;
-    centroids.insert(centroids.end(), c.begin(), c.end());
+    results[g].centroids = initial_centroids(sub, quotas[g], sp, executor);
+    LANCER_ASSIGN_OR_RETURN(auto res, lloyd(sub, quotas[g], results[g].centroids, lp, executor, nullptr, nullptr));
+    results[g].loss = res.loss;
+    results[g].iterations = res.iterations;
+  }
+  return Status::OK();
+}
+
+// Sends this rank's groups and receives every other rank's: a status byte
+// ('E' and a message on failure), then per owned group its centroids, loss
+// and iteration count.
+Status exchange_groups(core::Collective& collective, Status local, size_t d, const std::vector<size_t>& quotas,
+                       const std::vector<int>& owner, std::vector<GroupResult>& results) {
+  const int rank = collective.rank();
+  std::string mine(1, local.ok() ? 'O' : 'E');
+  if (!local.ok()) {
+    mine += local.to_string();
+  } else {
+    for (size_t g = 0; g < quotas.size(); ++g) {
+      if (quotas[g] == 0 || owner[g] != rank) continue;
+      exchange::put(mine, results[g].centroids.data(), results[g].centroids.size());
+      exchange::put(mine, &results[g].loss, 1);
+      exchange::put(mine, &results[g].iterations, 1);
+    }
+  }
+  LANCER_ASSIGN_OR_RETURN(auto all, exchange::all_gather(collective, std::move(mine)));
+  LANCER_RETURN_IF_ERROR(local);
+  for (int r = 0; r < collective.size(); ++r) {
+    if (all[r].empty()) return exchange::malformed("k-means groups", r);
+    if (all[r][0] == 'E')
+      return Status::Internal("k-means: rank " + std::to_string(r) + " failed: " + all[r].substr(1));
+    if (r == rank) continue;
+    exchange::Reader in(all[r]);
+    if (in.take(1) == nullptr) return exchange::malformed("k-means groups", r);
+    for (size_t g = 0; g < quotas.size(); ++g) {
+      if (quotas[g] == 0 || owner[g] != r) continue;
+      results[g].centroids.resize(quotas[g] * d);
+      if (!in.get(results[g].centroids.data(), quotas[g] * d) || !in.get(&results[g].loss, 1) ||
+          !in.get(&results[g].iterations, 1))
+        return exchange::malformed("k-means groups", r);
+    }
+    if (!in.done()) return exchange::malformed("k-means groups", r);
+  }
+  return Status::OK();
+}
+
+// Two-level training: the top level and the refinement are Lloyd over all
+// rows (split by row blocks over ranks); the groups are independent
+// sub-problems, split by group over ranks.
+Result<std::vector<float>> train_hierarchical(MatrixView<const float> data, const KMeansParams& p,
+                                              const FixedPoint& fixed, core::Executor& executor,
+                                              core::Collective* collective, double* loss, int* iterations) {
+  const size_t k = static_cast<size_t>(p.num_clusters), d = data.dim;
+  const size_t top = std::min<size_t>(static_cast<size_t>(p.hierarchical_fanout), k);
+  const LloydParams lp{p.metric, p.max_iters, p.tolerance, fixed};
+  std::vector<float> top_centroids = initial_centroids(data, top, p, executor);
+  std::vector<uint32_t> labels;
+  LANCER_ASSIGN_OR_RETURN(auto top_result, lloyd(data, top, top_centroids, lp, executor, collective, &labels));
+  *iterations = top_result.iterations;
+  std::vector<uint64_t> sizes(top, 0);
+  for (uint32_t l : labels) ++sizes[l];
+  const std::vector<size_t> quotas = allocate_quotas(sizes, k);
+  const int ranks = collective ? collective->size() : 1, rank = collective ? collective->rank() : 0;
+  const std::vector<int> owner = group_owners(sizes, quotas, ranks);
+  std::vector<GroupResult> results(top);
+  Status local = train_groups(data, p, lp, labels, sizes, quotas, owner, rank, executor, results);
+  if (ranks > 1) {
+    LANCER_RETURN_IF_ERROR(exchange_groups(*collective, std::move(local), d, quotas, owner, results));
+  } else {
+    LANCER_RETURN_IF_ERROR(local);
+  }
+  std::vector<float> centroids;
+  centroids.reserve(k * d);
+  double group_loss = 0;  // each group against its own centroids, in group order
+  for (size_t g = 0; g < top; ++g) {
+    if (quotas[g] == 0) continue;
+    *iterations += results[g].iterations;
+    group_loss += results[g].loss;
+    centroids.insert(centroids.end(), results[g].centroids.begin(), results[g].centroids.end());
   }
   if (centroids.size() != k * d) return Status::Internal("hierarchical k-means: centroid quotas do not add up");
   *loss = group_loss;
   if (p.refine_iters > 0) {
-    LANCER_ASSIGN_OR_RETURN(auto res, lloyd(data, k, centroids, p.metric, p.refine_iters, 0.0, executor, nullptr));
+    const LloydParams refine{p.metric, p.refine_iters, 0.0, fixed};
+    LANCER_ASSIGN_OR_RETURN(auto res, lloyd(data, k, centroids, refine, executor, collective, nullptr));
     *loss = res.loss;
     *iterations += res.iterations;
   }
@@ -323,9 +600,9 @@ Result<std::vector<float>> train_hierarchical(MatrixView<const float> data, cons
 }  // namespace
 
 Result<std::shared_ptr<const KMeansModel>> train_kmeans(MatrixView<const float> sample, const KMeansParams& params,
-                                                        core::Executor& executor) {
+                                                        core::Executor& executor, core::Collective* collective) {
   LANCER_RETURN_IF_ERROR(check_params(sample, params));
-  LANCER_RETURN_IF_ERROR(check_finite(sample, executor));
+  LANCER_ASSIGN_OR_RETURN(float max_abs, scan_sample(sample, executor));
   const size_t k = static_cast<size_t>(params.num_clusters), d = sample.dim;
   std::vector<float> normalized;
   MatrixView<const float> data = sample;
@@ -333,7 +610,9 @@ Result<std::shared_ptr<const KMeansModel>> train_kmeans(MatrixView<const float> 
     normalized.assign(sample.data, sample.data + sample.size());
     linalg::normalize_rows(MatrixView<float>(normalized.data(), sample.rows, d), executor);
     data = MatrixView<const float>(normalized.data(), sample.rows, d);
+    max_abs = 1.0f;  // unit rows (fixed_point_for leaves a factor 2 for rounding)
   }
+  const FixedPoint fixed = fixed_point_for(max_abs, sample.rows);
   auto model = std::make_shared<KMeansModel>();
   model->k = params.num_clusters;
   model->dim = static_cast<int>(d);
@@ -344,11 +623,12 @@ Result<std::shared_ptr<const KMeansModel>> train_kmeans(MatrixView<const float> 
         k > static_cast<size_t>(kAutoHierarchicalAbove) ? static_cast<int>(std::lround(std::sqrt(double(k)))) : 0;
   }
   if (p.hierarchical_fanout > 1 && static_cast<size_t>(p.hierarchical_fanout) < k) {
-    LANCER_ASSIGN_OR_RETURN(model->centroids, train_hierarchical(data, p, executor, &model->loss, &model->iterations));
+    LANCER_ASSIGN_OR_RETURN(model->centroids,
+                            train_hierarchical(data, p, fixed, executor, collective, &model->loss, &model->iterations));
   } else {
     model->centroids = initial_centroids(data, k, params, executor);
-    LANCER_ASSIGN_OR_RETURN(auto res, lloyd(data, k, model->centroids, params.metric, params.max_iters,
-                                            params.tolerance, executor, nullptr));
+    const LloydParams lp{params.metric, params.max_iters, params.tolerance, fixed};
+    LANCER_ASSIGN_OR_RETURN(auto res, lloyd(data, k, model->centroids, lp, executor, collective, nullptr));
     model->loss = res.loss;
     model->iterations = res.iterations;
   }

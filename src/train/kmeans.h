@@ -17,6 +17,7 @@
 #include <span>
 #include <vector>
 
+#include "core/collective.h"
 #include "core/executor.h"
 #include "lancer/status.h"
 #include "linalg/matrix.h"
@@ -71,8 +72,13 @@ struct KMeansModel {
 
 // Errors: InvalidArgument for k < 1, fewer sample rows than k, dim 0,
 // max_iters < 1, or a non-finite value in the sample.
+// Distributed (collective not null): every rank passes the same sample and
+// params and gets the same model, bit-identical to one process's. The Lloyd
+// assignments are split over ranks by row blocks, the groups of two-level
+// training by group; see docs/decisions/distributed-training.md.
 Result<std::shared_ptr<const KMeansModel>> train_kmeans(MatrixView<const float> sample, const KMeansParams& params,
-                                                        core::Executor& executor);
+                                                        core::Executor& executor,
+                                                        core::Collective* collective = nullptr);
 
 // User-supplied centroids ([k][dim]) skip training.
 Result<std::shared_ptr<const KMeansModel>> kmeans_from_centroids(std::vector<float> centroids, int dim, Metric metric);

@@ -9,6 +9,7 @@
 
 #include "linalg/blas.h"
 #include "simd/codeword.h"
+#include "train/exchange.h"
 #include "train/random.h"
 #include "train/small_kmeans.h"
 
@@ -33,7 +34,7 @@ constexpr size_t kEncodeRows = 128;  // rows per encoding block (fixed)
 }  // namespace
 
 Result<std::shared_ptr<const PqModel>> train_pq(MatrixView<const float> data, const PqParams& params,
-                                                core::Executor& executor) {
+                                                core::Executor& executor, core::Collective* collective) {
   const int dim = static_cast<int>(data.dim);
   LANCER_RETURN_IF_ERROR(check_shape(dim, params.num_sub_vectors, params.num_bits));
   const size_t ksub = size_t{1} << params.num_bits;
@@ -59,13 +60,30 @@ Result<std::shared_ptr<const PqModel>> train_pq(MatrixView<const float> data, co
   model->num_bits = params.num_bits;
   model->codebook.resize(m * ksub * dsub);
   std::vector<SmallKMeansResult> results(m);
-  executor.parallel_for(m, 1, [&](size_t s0, size_t s1) {
-    for (size_t s = s0; s < s1; ++s) {
+  // Sub-quantizers are independent: a rank trains a contiguous run of them,
+  // then every rank receives the others' codebooks and results.
+  const int ranks = collective ? collective->size() : 1;
+  const auto [s_begin, s_end] = core::owned_range(m, collective ? collective->rank() : 0, ranks);
+  executor.parallel_for(s_end - s_begin, 1, [&](size_t b, size_t e) {
+    for (size_t s = s_begin + b; s < s_begin + e; ++s) {
       results[s] =
           small_kmeans(data.data + s * dsub, data.rows, data.dim, dsub, ksub, params.max_iters, params.tolerance,
                        derive_seed(params.seed, s), model->codebook.data() + s * ksub * dsub);
     }
   });
+  if (ranks > 1) {
+    std::string mine;
+    exchange::put(mine, model->codebook.data() + s_begin * ksub * dsub, (s_end - s_begin) * ksub * dsub);
+    exchange::put(mine, results.data() + s_begin, s_end - s_begin);
+    LANCER_ASSIGN_OR_RETURN(auto all, exchange::all_gather(*collective, std::move(mine)));
+    for (int r = 0; r < ranks; ++r) {
+      const auto [b, e] = core::owned_range(m, r, ranks);
+      exchange::Reader in(all[r]);
+      if (!in.get(model->codebook.data() + b * ksub * dsub, (e - b) * ksub * dsub) ||
+          !in.get(results.data() + b, e - b) || !in.done())
+        return exchange::malformed("PQ codebooks", r);
+    }
+  }
   double searched = 0;
   for (const auto& r : results) {
     model->loss += r.loss;

@@ -13,6 +13,7 @@
 #include <span>
 #include <vector>
 
+#include "core/collective.h"
 #include "core/executor.h"
 #include "lancer/status.h"
 #include "linalg/matrix.h"
@@ -47,8 +48,11 @@ struct PqModel {
 
 // Errors (InvalidArgument): dim % num_sub_vectors != 0, num_bits not 4 or 8,
 // odd num_sub_vectors with 4 bits, fewer rows than 2^num_bits, non-finite input.
+// Distributed (collective not null): every rank passes the same data and
+// params; rank r trains the sub-quantizers core::owned_range(m, r, size) and
+// all ranks end with the same model, bit-identical to one process's.
 Result<std::shared_ptr<const PqModel>> train_pq(MatrixView<const float> data, const PqParams& params,
-                                                core::Executor& executor);
+                                                core::Executor& executor, core::Collective* collective = nullptr);
 
 // A user-supplied codebook ([m][2^nbits][dim/m]) skips training.
 Result<std::shared_ptr<const PqModel>> pq_from_codebook(std::vector<float> codebook, int dim, int num_sub_vectors,

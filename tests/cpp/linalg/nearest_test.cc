@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <mutex>
 #include <random>
 #include <vector>
 
@@ -122,6 +123,46 @@ TEST(Nearest, IdenticalForAnyThreadCount) {
     ASSERT_TRUE(nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, {}, simd::Metric::kL2, got, got_d, pool).ok());
     EXPECT_EQ(got, ref);
     EXPECT_EQ(got_d, ref_d);
+  }
+}
+
+// The options k-means uses: given x norms, a per-block callback that sees
+// every row once with its final label, and scratch buffers reused across calls.
+TEST(Nearest, BlockCallbackAndScratch) {
+  const size_t n = 2500, k = 300, d = 16;
+  auto x = gaussian(n * d, 5), cent = gaussian(k * d, 6);
+  std::vector<uint32_t> ref(n);
+  std::vector<float> ref_d(n), x_norms(n);
+  core::InlineExecutor inline_ex;
+  ASSERT_TRUE(
+      nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, {}, simd::Metric::kL2, ref, ref_d, inline_ex).ok());
+  row_norms_sqr({x.data(), n, d}, x_norms, inline_ex);
+  core::ThreadPool pool(3);
+  NearestScratch scratch;
+  for (int call = 0; call < 2; ++call) {
+    std::vector<uint32_t> got(n);
+    std::vector<float> got_d(n);
+    std::vector<int> seen(n, 0);
+    std::mutex mu;
+    bool labels_final = true;
+    NearestOptions options;
+    options.x_norms = x_norms;
+    options.scratch = &scratch;
+    options.on_block = [&](size_t begin, size_t end) {
+      std::lock_guard<std::mutex> lock(mu);
+      EXPECT_EQ(begin % nearest_row_block(k), 0u);
+      for (size_t i = begin; i < end; ++i) {
+        ++seen[i];
+        labels_final &= got[i] == ref[i];
+      }
+    };
+    ASSERT_TRUE(
+        nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, {}, simd::Metric::kL2, got, got_d, pool, options)
+            .ok());
+    EXPECT_EQ(got, ref);
+    EXPECT_EQ(seen, std::vector<int>(n, 1));
+    EXPECT_TRUE(labels_final);
+    for (size_t i = 0; i < n; ++i) EXPECT_NEAR(got_d[i], ref_d[i], 1e-4f * (1 + ref_d[i]));
   }
 }
 
