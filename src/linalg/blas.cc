@@ -9,6 +9,7 @@
 extern "C" {
 void openblas_set_num_threads(int) __attribute__((weak));
 char* openblas_get_config(void) __attribute__((weak));
+char* openblas_get_corename(void) __attribute__((weak));
 int openblas_get_parallel(void) __attribute__((weak));
 }
 
@@ -58,6 +59,20 @@ void sgemm_nn(size_t m, size_t n, size_t k, float alpha, const float* a, size_t 
   ensure_configured();
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k),
               alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+}
+
+const char* better_openblas_coretype() {
+  if (!openblas_get_corename) return nullptr;
+  const std::string core = openblas_get_corename();
+  // What DYNAMIC_ARCH falls back to for unknown x86-64 models.
+  if (core != "Prescott" && core != "Core2" && core != "Nehalem" && core != "Sandybridge") return nullptr;
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
+    return "SkylakeX";
+  }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return core == "Haswell" ? nullptr : "Haswell";
+  return nullptr;
 }
 
 }  // namespace lancer::linalg

@@ -27,4 +27,12 @@ int set_blas_threads(int threads);
 // "OpenBLAS 0.3.21 ... Cooperlake" or "unknown BLAS".
 std::string blas_config();
 
+// OpenBLAS picks its kernels from the CPU model when it is loaded. On a CPU
+// it does not recognise (virtual machines often hide the model) it falls back
+// to its generic SSE3 "Prescott" kernels, about 3x slower here, although
+// OPENBLAS_CORETYPE could select AVX-512 ones. Returns the core type to ask
+// for (from the CPU's features) when OpenBLAS fell back to a weaker one, else
+// nullptr. The CLI re-executes itself once with it (docs/decisions/blas-threading.md).
+const char* better_openblas_coretype();
+
 }  // namespace lancer::linalg
