@@ -1,7 +1,6 @@
 // create_index and the per-phase entry points over build::IndexBuild.
 #include "lancer/create_index.h"
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -9,26 +8,17 @@
 
 #include "build/index_build.h"
 #include "core/executor.h"
+#include "core/process_stats.h"
 
 namespace lancer {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using core::Clock;
+using core::peak_rss_mb;
+using core::seconds_since;
 
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-double peak_rss_mb() {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_maxrss) / 1024.0;
-}
-
-std::string this_worker() {
-  char host[256] = {0};
-  ::gethostname(host, sizeof host - 1);
-  return std::string(host) + ":" + std::to_string(::getpid());
-}
+std::string this_worker() { return core::host_name() + ":" + std::to_string(::getpid()); }
 
 CreateIndexOptions normalized(CreateIndexOptions o) {
   if (o.metric == "euclidean") o.metric = "l2";

@@ -20,6 +20,7 @@
 #include "core/checksum.h"
 #include "core/half.h"
 #include "core/npy.h"
+#include "core/process_stats.h"
 #include "core/uuid.h"
 #include "dataset/vector_stream.h"
 #include "index.pb.h"
@@ -34,7 +35,8 @@ namespace lancer::build {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using core::Clock;
+using core::seconds_since;
 using json = nlohmann::ordered_json;
 using linalg::MatrixView;
 
@@ -42,8 +44,6 @@ constexpr size_t kRunBytes = 32u << 20;
 // Tasks are whole fragments, consecutive small ones grouped up to this many rows.
 constexpr uint64_t kMinTaskRows = 8192;
 constexpr int kRecordVersion = 1;
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 std::string hex64(uint64_t v) {
   char buf[17];
@@ -888,12 +888,8 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
     if (!idx_size.ok()) return fail(idx_size.status());
 
     ::lance::table::IndexMetadata idx;
-    std::string uuid_bytes;
-    for (size_t i = 0; i + 1 < uuids[seg].size(); ++i) {
-      if (uuids[seg][i] == '-') continue;
-      uuid_bytes.push_back(static_cast<char>(std::stoi(uuids[seg].substr(i, 2), nullptr, 16)));
-      ++i;
-    }
+    const std::string uuid_bytes = core::uuid_from_string(uuids[seg]);
+    if (uuid_bytes.empty()) return fail(Status::Corruption(staging_ + "/build.json: bad uuid " + uuids[seg]));
     idx.mutable_uuid()->set_uuid(uuid_bytes);
     idx.add_fields(column_.field_id);
     idx.set_name(record_.params.name);

@@ -26,4 +26,27 @@ std::string uuid_to_string(const std::string& bytes) {
   return out;
 }
 
+std::string uuid_from_string(const std::string& text) {
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  int high = -1;
+  for (char c : text) {
+    if (c == '-') continue;
+    const int v = nibble(c);
+    if (v < 0) return {};
+    if (high < 0) {
+      high = v;
+    } else {
+      out.push_back(static_cast<char>(high << 4 | v));
+      high = -1;
+    }
+  }
+  return out.size() == 16 && high < 0 ? out : std::string();
+}
+
 }  // namespace lancer::core

@@ -1,7 +1,6 @@
 #include "dist/mpi_build.h"
 
 #include <mpi.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -11,16 +10,16 @@
 #include <thread>
 
 #include "build/index_build.h"
+#include "core/process_stats.h"
 #include "dist/mpi_collective.h"
 
 namespace lancer::dist {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using core::Clock;
+using core::seconds_since;
 constexpr int kTagRequest = 1, kTagTask = 2;
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 int env_int(const char* name) {
   const char* v = std::getenv(name);
@@ -51,11 +50,7 @@ bool all_true(bool mine) {
   std::abort();
 }
 
-std::string worker_name(int rank) {
-  char host[256] = {0};
-  ::gethostname(host, sizeof host - 1);
-  return "rank " + std::to_string(rank) + "@" + host;
-}
+std::string worker_name(int rank) { return "rank " + std::to_string(rank) + "@" + core::host_name(); }
 
 // Serves task requests from the other ranks until each has been told "done"
 // (-1). Polls with a short sleep so that it does not take a core from the
@@ -188,9 +183,7 @@ Result<std::optional<CreateIndexReport>> create_index_mpi(const CreateIndexOptio
   LANCER_RETURN_IF_ERROR(agree(comm, st, 0));
   if (report) {
     report->total_s = seconds_since(t_total);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    report->peak_rss_mb = static_cast<double>(ru.ru_maxrss) / 1024.0;
+    report->peak_rss_mb = core::peak_rss_mb();
   }
   return report;
 }
