@@ -68,7 +68,7 @@ const float* as_f32(const dataset::VectorBatch& b, std::vector<float>* scratch) 
 // Values as a float16 column stores them: the model is rounded once so that
 // assignment and encoding use exactly what the index files record.
 void round_to_half(std::vector<float>* v) {
-  for (float& x : *v) x = core::half_to_float(core::float_to_half(x));
+  for (float& x : *v) x = core::round_to_half(x);
 }
 
 Result<std::vector<float>> load_f32_npy(const std::string& path, std::vector<uint64_t> shape, const char* what,

@@ -55,4 +55,7 @@ inline uint16_t float_to_half(float f) {
   return static_cast<uint16_t>(sign | h);
 }
 
+// The float a float16 column would store for x.
+inline float round_to_half(float x) { return half_to_float(float_to_half(x)); }
+
 }  // namespace lancer::core

@@ -26,9 +26,7 @@ using search::Kind;
 using search::Metric;
 using search::Segment;
 
-float round_to_half(float x) {
-  return core::half_to_float(core::float_to_half(x));
-}
+using core::round_to_half;
 
 float exact_distance(Metric metric, const float* q, const float* v, size_t d) {
   switch (metric) {

@@ -339,3 +339,18 @@ def load_written(outdir: str, name: str) -> dict:
         d["meta"] = json.load(fh)
     d["uri"] = os.path.join(outdir, f"{name}.lance")
     return d
+
+
+def write_clustered(uri: str, fragments: int, rows_per_fragment: int, dim: int, clusters: int,
+                    seed: int) -> np.ndarray:
+    """A float32 `vector` column (and `id`) of Gaussian clusters, `fragments` x `rows_per_fragment`
+    rows, written by pylance; returns the vectors."""
+    import lance
+
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, dim)).astype(np.float32) * 4
+    rows = fragments * rows_per_fragment
+    values = (centres[rng.integers(0, clusters, rows)] + rng.standard_normal((rows, dim))).astype(np.float32)
+    table = pa.table({"id": np.arange(rows), "vector": pa.FixedSizeListArray.from_arrays(pa.array(values.ravel()), dim)})
+    lance.write_dataset(table, uri, max_rows_per_file=rows_per_fragment)
+    return values

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from datasets import write_clustered
 from lancer_cli import lancer_bin
 
 DIM = 16
@@ -69,15 +70,8 @@ def staging_dirs(uri):
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
-    d = tmp_path_factory.mktemp("distributed")
-    uri = str(d / "base.lance")
-    rng = np.random.default_rng(11)
-    centres = rng.standard_normal((30, DIM)).astype(np.float32) * 4
-    rows = FRAGMENTS * ROWS_PER_FRAGMENT
-    values = (centres[rng.integers(0, 30, rows)] + rng.standard_normal((rows, DIM))).astype(np.float32)
-    table = pa.table({"id": np.arange(rows), "vector": pa.FixedSizeListArray.from_arrays(pa.array(values.ravel()), DIM)})
-    lance.write_dataset(table, uri, max_rows_per_file=ROWS_PER_FRAGMENT)
-    return uri, values
+    uri = str(tmp_path_factory.mktemp("distributed") / "base.lance")
+    return uri, write_clustered(uri, FRAGMENTS, ROWS_PER_FRAGMENT, DIM, clusters=30, seed=11)
 
 
 @pytest.fixture(scope="module")

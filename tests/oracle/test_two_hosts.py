@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from datasets import write_clustered
 from lancer_cli import lancer_bin
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -189,15 +190,8 @@ def hosts(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
-    d = tmp_path_factory.mktemp("two-hosts-data")
-    uri = str(d / "base.lance")
-    rng = np.random.default_rng(7)
-    centres = rng.standard_normal((40, DIM)).astype(np.float32) * 4
-    rows = FRAGMENTS * ROWS_PER_FRAGMENT
-    values = (centres[rng.integers(0, 40, rows)] + rng.standard_normal((rows, DIM))).astype(np.float32)
-    table = pa.table({"id": np.arange(rows), "vector": pa.FixedSizeListArray.from_arrays(pa.array(values.ravel()), DIM)})
-    lance.write_dataset(table, uri, max_rows_per_file=ROWS_PER_FRAGMENT)
-    return uri, values
+    uri = str(tmp_path_factory.mktemp("two-hosts-data") / "base.lance")
+    return uri, write_clustered(uri, FRAGMENTS, ROWS_PER_FRAGMENT, DIM, clusters=40, seed=7)
 
 
 def index_bytes(uri):
