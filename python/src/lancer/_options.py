@@ -1,0 +1,166 @@
+"""From the public arguments (lance-ray's names) to the core's build options."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from typing import Any, Optional
+
+import numpy as np
+
+SUPPORTED_INDEX_TYPES = ("IVF_FLAT", "IVF_SQ", "IVF_PQ")
+# Index types Lance has that lancer does not build (yet): a clear NotImplementedError.
+OTHER_LANCE_INDEX_TYPES = (
+    "IVF_HNSW_FLAT", "IVF_HNSW_SQ", "IVF_HNSW_PQ", "IVF_RQ", "HNSW", "BTREE", "BITMAP", "LABEL_LIST",
+    "INVERTED", "FTS", "NGRAM", "ZONEMAP", "BLOOMFILTER", "SCALAR",
+)
+METRICS = ("l2", "euclidean", "cosine", "dot")
+DEFAULT_SEED = 42
+
+
+def dataset_path(uri: Any) -> str:
+    """A local path from a str, os.PathLike, file:// URI or LanceDataset."""
+    if hasattr(uri, "uri") and not isinstance(uri, (str, os.PathLike)):
+        uri = uri.uri  # a lance.LanceDataset
+    if not isinstance(uri, (str, os.PathLike)):
+        raise TypeError(f"uri must be a path, a file:// URI or a lance.LanceDataset, not {type(uri).__name__}")
+    path = os.fspath(uri)
+    if path.startswith("file://"):
+        path = path[len("file://"):]
+    elif "://" in path:
+        scheme = path.split("://", 1)[0]
+        raise NotImplementedError(
+            f"{path}: lancer builds indexes of datasets on a local or shared filesystem; "
+            f"the {scheme}:// object store is not supported")
+    return os.path.abspath(path)
+
+
+def index_type_of(index_type: Any) -> str:
+    if not isinstance(index_type, str):
+        raise TypeError(f"index_type must be a string, not {type(index_type).__name__}")
+    t = index_type.upper()
+    if t in SUPPORTED_INDEX_TYPES:
+        return t
+    supported = ", ".join(SUPPORTED_INDEX_TYPES)
+    if t in OTHER_LANCE_INDEX_TYPES:
+        raise NotImplementedError(f"index type {index_type} is not built by lancer (it builds {supported})")
+    raise ValueError(f"unknown index type {index_type!r} (lancer builds {supported})")
+
+
+def as_float32_array(value: Any, what: str) -> np.ndarray:
+    """A numpy array from a numpy array or a pyarrow (FixedSizeList) array."""
+    try:
+        import pyarrow as pa
+    except ImportError:  # pragma: no cover - pyarrow comes with pylance
+        pa = None
+    if pa is not None and isinstance(value, (pa.Array, pa.ChunkedArray)):
+        if isinstance(value, pa.ChunkedArray):
+            value = value.combine_chunks()
+        if pa.types.is_fixed_size_list(value.type):
+            if value.null_count:
+                raise ValueError(f"{what} has null entries")
+            inner = value.flatten()
+            return np.asarray(inner.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(
+                len(value), value.type.list_size)
+        value = value.to_numpy(zero_copy_only=False)
+    array = np.asarray(value)
+    if array.dtype.kind not in "fiu":
+        raise ValueError(f"{what} must hold numbers, not {array.dtype}")
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def inputs_dir(path: str) -> str:
+    return os.path.join(path, "_lancer", "inputs")
+
+
+def write_input(path: str, array: np.ndarray) -> str:
+    """Writes `array` once, named by its content, where every worker can read it."""
+    digest = hashlib.sha256(memoryview(array).cast("B")).hexdigest()[:24]
+    target = os.path.join(inputs_dir(path), f"{digest}-{'x'.join(map(str, array.shape))}.npy")
+    if os.path.exists(target):
+        return target
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        np.save(f, array)
+    os.replace(tmp, target)
+    return target
+
+
+def remove_inputs(path: str) -> None:
+    """Removes the written inputs, and _lancer/ when that leaves it empty."""
+    folder = inputs_dir(path)
+    if os.path.isdir(folder):
+        for name in os.listdir(folder):
+            os.remove(os.path.join(folder, name))
+        os.rmdir(folder)
+    try:
+        os.rmdir(os.path.dirname(folder))
+    except OSError:
+        pass  # not empty: another build's staging, or never created
+
+
+def pq_codebook_3d(codebook: np.ndarray, num_bits: int) -> np.ndarray:
+    """[m, 2^bits, dim/m] from that shape, from [m * 2^bits, dim/m], or flat rows."""
+    k = 1 << num_bits
+    if codebook.ndim == 3:
+        return codebook
+    if codebook.ndim == 2 and codebook.shape[0] % k == 0:
+        return codebook.reshape(codebook.shape[0] // k, k, codebook.shape[1])
+    raise ValueError(f"pq_codebook of shape {codebook.shape} is not [num_sub_vectors, {k}, dim/num_sub_vectors] "
+                     f"nor [num_sub_vectors * {k}, dim/num_sub_vectors]")
+
+
+def positive_int(value: Any, what: str, optional: bool = False) -> Optional[int]:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{what} must be an integer, not {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"{what} must be positive, got {value}")
+    return int(value)
+
+
+def build_options(uri: Any, column: str, index_type: str, name: Optional[str], *, replace: bool, metric: str,
+                  num_partitions: Optional[int], num_sub_vectors: Optional[int], sample_rate: int,
+                  max_iters: int, num_bits: int, ivf_centroids: Any, pq_codebook: Any,
+                  num_segments: Optional[int], seed: Optional[int], threads: Optional[int],
+                  work_dir: Optional[str]) -> dict:
+    """The options dict lancer._core takes; writes supplied centroids/codebooks as .npy."""
+    path = dataset_path(uri)
+    if not isinstance(column, str) or not column:
+        raise ValueError("column must be a non-empty column name")
+    itype = index_type_of(index_type)
+    if not isinstance(metric, str) or metric.lower() not in METRICS:
+        raise ValueError(f"unknown metric {metric!r} (expected one of {', '.join(METRICS)})")
+    if num_bits not in (4, 8):
+        raise ValueError(f"num_bits must be 4 or 8, got {num_bits}")
+    options = {
+        "uri": path,
+        "column": column,
+        "index_type": itype,
+        "name": name,
+        "replace": bool(replace),
+        "metric": metric.lower(),
+        "num_partitions": positive_int(num_partitions, "num_partitions", optional=True),
+        "num_sub_vectors": positive_int(num_sub_vectors, "num_sub_vectors", optional=True),
+        "num_bits": int(num_bits),
+        "sample_rate": positive_int(sample_rate, "sample_rate"),
+        "max_iters": positive_int(max_iters, "max_iters"),
+        "num_segments": positive_int(num_segments, "num_segments", optional=True),
+        "seed": DEFAULT_SEED if seed is None else int(seed),
+        "threads": 0 if threads is None else int(threads),
+        "work_dir": os.path.abspath(work_dir) if work_dir else None,
+    }
+    if ivf_centroids is not None:
+        centroids = as_float32_array(ivf_centroids, "ivf_centroids")
+        if centroids.ndim != 2:
+            raise ValueError(f"ivf_centroids must be [num_partitions, dim], got shape {centroids.shape}")
+        options["ivf_centroids"] = write_input(path, centroids)
+    if pq_codebook is not None:
+        if itype != "IVF_PQ":
+            raise ValueError(f"pq_codebook is only used by IVF_PQ, not {itype}")
+        codebook = pq_codebook_3d(as_float32_array(pq_codebook, "pq_codebook"), num_bits)
+        options["pq_codebook"] = write_input(path, codebook)
+    return options
