@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -203,11 +204,14 @@ Result<BuildRecord> parse_build_record(const std::string& path) {
   }
 }
 
-std::vector<BuildTask> plan_tasks(const dataset::Dataset& ds) {
+// Tasks of consecutive fragments; with num_segments > 1, small enough that
+// there are that many tasks when the fragments allow (a segment is a run of tasks).
+std::vector<BuildTask> plan_tasks(const dataset::Dataset& ds, int num_segments) {
   uint64_t total = 0;
   for (const auto& f : ds.fragments()) total += f.physical_rows;
   // Independent of worker count, so the plan (and the bytes) never depend on it.
-  const uint64_t target = std::max<uint64_t>(kMinTaskRows, (total + 255) / 256);
+  uint64_t target = std::max<uint64_t>(kMinTaskRows, (total + 255) / 256);
+  if (num_segments > 1) target = std::max<uint64_t>(1, std::min(target, total / uint64_t(num_segments)));
   std::vector<BuildTask> tasks;
   BuildTask cur;
   for (const auto& f : ds.fragments()) {
@@ -247,6 +251,13 @@ void maybe_kill_at(const std::string& point) {
   std::fprintf(stderr, "lancer: fault injection: killed at %s\n", point.c_str());
   std::fflush(stderr);
   ::kill(::getpid(), SIGKILL);
+}
+
+// LANCER_FAULT_TASK_DELAY_MS=M: every task sleeps M ms before it starts, so
+// that tests can kill a worker or node while tasks are certainly running.
+void maybe_delay_task() {
+  static const char* ms = std::getenv("LANCER_FAULT_TASK_DELAY_MS");
+  if (ms != nullptr) std::this_thread::sleep_for(std::chrono::milliseconds(std::atol(ms)));
 }
 
 std::string default_staging(const std::string& root, const std::string& name) {
@@ -387,7 +398,7 @@ Result<std::unique_ptr<IndexBuild>> IndexBuild::plan(const CreateIndexOptions& o
   if (!b->resumed_) {
     b->record_.dataset_version = b->dataset_->version();
     b->record_.uuid = core::uuid_to_string(core::random_uuid_bytes());
-    b->record_.tasks = plan_tasks(*b->dataset_);
+    b->record_.tasks = plan_tasks(*b->dataset_, b->record_.params.num_segments);
     const size_t segments = std::min<size_t>(size_t(b->record_.params.num_segments), b->record_.tasks.size());
     if (segments > 1) {
       b->record_.segment_uuids.push_back(b->record_.uuid);
@@ -679,6 +690,7 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
   }
   static int tasks_started = 0;
   maybe_kill_at("task:" + std::to_string(tasks_started++));
+  maybe_delay_task();
   const auto t = Clock::now();
   const size_t dim = column_.type.dim;
   const bool half = column_.type.element == lance::ElementType::kFloat16;

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from typing import Any, Callable, Optional, Union
 
 from lancer import _core
@@ -34,15 +35,52 @@ def _open_result(path: str, version: int, storage_options: Optional[dict]):
     return lance.dataset(path, version=version, storage_options=storage_options)
 
 
+# Lance build-tuning keywords lance_ray forwards to Lance's builder; they do not
+# change what lancer builds, so they are accepted and ignored with a warning.
+_IGNORED_LANCE_KWARGS = frozenset({
+    "accelerator", "index_cache_size", "shuffle_partition_batches", "shuffle_partition_concurrency",
+    "filter_nan", "target_partition_size", "streaming_sample_rate", "streaming_coreset_rate",
+    "streaming_refine_passes", "skip_transpose", "one_pass_ivfpq",
+})
+
+
+def _resolve_uri(uri, storage_options, namespace_impl, namespace_properties, table_id):
+    """(dataset path, storage options): from uri, a LanceDataset, or a Lance namespace table."""
+    has_namespace = namespace_impl is not None and table_id is not None
+    if uri is not None and has_namespace:
+        raise ValueError("Cannot provide both 'uri' and namespace parameters. "
+                         "Use either 'uri' OR ('namespace_impl' + 'table_id').")
+    if uri is None and not has_namespace:
+        raise ValueError("Must provide either 'uri' OR ('namespace_impl' + 'table_id').")
+    options = dict(storage_options or {})
+    if uri is None:
+        import lance_namespace
+
+        namespace = lance_namespace.connect(namespace_impl, dict(namespace_properties or {}))
+        table = namespace.describe_table(lance_namespace.DescribeTableRequest(id=list(table_id)))
+        if table.location is None:
+            raise ValueError(f"namespace {namespace_impl} did not return a location for table {table_id}")
+        options.update(table.storage_options or {})
+        uri = table.location
+    elif storage_options is None and getattr(uri, "_storage_options", None):
+        options = dict(uri._storage_options)  # a LanceDataset's own
+    return dataset_path(uri), options or None
+
+
 def create_index(
-    uri: Any,
-    column: str,
-    index_type: str,
+    uri: Any = None,
+    column: str = "",
+    index_type: Any = "",
     name: Optional[str] = None,
     *,
     replace: bool = True,
     num_workers: int = 4,
+    num_segments: Optional[int] = None,
     storage_options: Optional[dict] = None,
+    block_size: Optional[int] = None,
+    namespace_impl: Optional[str] = None,
+    namespace_properties: Optional[dict] = None,
+    table_id: Optional[list] = None,
     ray_remote_args: Optional[dict] = None,
     metric: str = "l2",
     num_partitions: Optional[int] = None,
@@ -52,7 +90,7 @@ def create_index(
     num_bits: int = 8,
     ivf_centroids: Any = None,
     pq_codebook: Any = None,
-    num_segments: Optional[int] = None,
+    rabitq_model: Any = None,
     engine: str = "ray",
     seed: Optional[int] = None,
     work_dir: Optional[str] = None,
@@ -62,10 +100,15 @@ def create_index(
 ):
     """Build an IVF_FLAT, IVF_SQ or IVF_PQ index on ``column`` and commit it.
 
-    Arguments and defaults are lance_ray.create_index's (lance-ray 0.5), with
-    ``ivf_centroids`` / ``pq_codebook`` (numpy arrays or pyarrow
-    FixedSizeList arrays) honoured: training is skipped for what they give.
+    Takes lance_ray.create_index's arguments (lance-ray 0.5: a path, a
+    ``LanceDataset``, or a namespace table via ``namespace_impl`` /
+    ``namespace_properties`` / ``table_id``), with ``ivf_centroids`` /
+    ``pq_codebook`` (numpy arrays or pyarrow FixedSizeList arrays) honoured:
+    training is skipped for what they give.
 
+    num_segments: commit the index as this many segments over disjoint
+        fragments (as lance-ray does); default one merged index, which Lance
+        searches fastest, whatever ``num_workers`` is.
     engine: ``"ray"`` spreads training and the per-fragment tasks over Ray
         (``num_workers`` at a time, ``ray_remote_args`` passed to each task;
         connects to a running cluster or starts a local one); ``"local"``
@@ -83,14 +126,23 @@ def create_index(
     as it was; a build killed midway resumes when called again.
     """
     global _last_report
+    unknown = set(kwargs) - _IGNORED_LANCE_KWARGS
+    if unknown:
+        raise TypeError(f"create_index() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
     if kwargs:
-        raise TypeError(f"create_index() got unexpected keyword arguments: {', '.join(sorted(kwargs))}")
+        warnings.warn(f"lancer ignores Lance build-tuning arguments: {', '.join(sorted(kwargs))}", stacklevel=2)
+    if not column:
+        raise ValueError("Column name cannot be empty")
     if engine not in ("ray", "local"):
         raise ValueError(f"engine must be 'ray' or 'local', not {engine!r}")
     num_workers = positive_int(num_workers, "num_workers")
+    if block_size is not None:
+        positive_int(block_size, "block_size")  # object-store reads only: nothing to tune here
+    if rabitq_model is not None:
+        raise NotImplementedError("rabitq_model is for IVF_RQ, which lancer does not build")
     if ray_remote_args is not None and not isinstance(ray_remote_args, dict):
         raise TypeError("ray_remote_args must be a dict")
-    path = dataset_path(uri)
+    path, storage_options = _resolve_uri(uri, storage_options, namespace_impl, namespace_properties, table_id)
     try:
         options = build_options(
             path, column, index_type, name, replace=replace, metric=metric, num_partitions=num_partitions,

@@ -16,6 +16,7 @@ OTHER_LANCE_INDEX_TYPES = (
     "INVERTED", "FTS", "NGRAM", "ZONEMAP", "BLOOMFILTER", "SCALAR",
 )
 METRICS = ("l2", "euclidean", "cosine", "dot")
+OTHER_LANCE_METRICS = ("hamming",)
 DEFAULT_SEED = 42
 
 
@@ -37,8 +38,10 @@ def dataset_path(uri: Any) -> str:
 
 
 def index_type_of(index_type: Any) -> str:
+    if not isinstance(index_type, str) and isinstance(getattr(index_type, "value", None), str):
+        index_type = index_type.value  # an enum
     if not isinstance(index_type, str):
-        raise TypeError(f"index_type must be a string, not {type(index_type).__name__}")
+        raise TypeError(f"index_type must be a string or an enum with a string value, not {type(index_type).__name__}")
     t = index_type.upper()
     if t in SUPPORTED_INDEX_TYPES:
         return t
@@ -74,10 +77,10 @@ def inputs_dir(path: str) -> str:
     return os.path.join(path, "_lancer", "inputs")
 
 
-def write_input(path: str, array: np.ndarray) -> str:
+def write_input(path: str, array: np.ndarray, what: str) -> str:
     """Writes `array` once, named by its content, where every worker can read it."""
-    digest = hashlib.sha256(memoryview(array).cast("B")).hexdigest()[:24]
-    target = os.path.join(inputs_dir(path), f"{digest}-{'x'.join(map(str, array.shape))}.npy")
+    digest = hashlib.sha256(memoryview(array).cast("B")).hexdigest()[:16]
+    target = os.path.join(inputs_dir(path), f"{what}-{digest}.npy")
     if os.path.exists(target):
         return target
     os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -132,7 +135,11 @@ def build_options(uri: Any, column: str, index_type: str, name: Optional[str], *
     if not isinstance(column, str) or not column:
         raise ValueError("column must be a non-empty column name")
     itype = index_type_of(index_type)
-    if not isinstance(metric, str) or metric.lower() not in METRICS:
+    if not isinstance(metric, str):
+        raise TypeError(f"metric must be a string, not {type(metric).__name__}")
+    if metric.lower() in OTHER_LANCE_METRICS:
+        raise NotImplementedError(f"metric {metric} is not supported by lancer (it uses {', '.join(METRICS)})")
+    if metric.lower() not in METRICS:
         raise ValueError(f"unknown metric {metric!r} (expected one of {', '.join(METRICS)})")
     if num_bits not in (4, 8):
         raise ValueError(f"num_bits must be 4 or 8, got {num_bits}")
@@ -157,10 +164,10 @@ def build_options(uri: Any, column: str, index_type: str, name: Optional[str], *
         centroids = as_float32_array(ivf_centroids, "ivf_centroids")
         if centroids.ndim != 2:
             raise ValueError(f"ivf_centroids must be [num_partitions, dim], got shape {centroids.shape}")
-        options["ivf_centroids"] = write_input(path, centroids)
+        options["ivf_centroids"] = write_input(path, centroids, "ivf_centroids")
     if pq_codebook is not None:
         if itype != "IVF_PQ":
             raise ValueError(f"pq_codebook is only used by IVF_PQ, not {itype}")
         codebook = pq_codebook_3d(as_float32_array(pq_codebook, "pq_codebook"), num_bits)
-        options["pq_codebook"] = write_input(path, codebook)
+        options["pq_codebook"] = write_input(path, codebook, "pq_codebook")
     return options

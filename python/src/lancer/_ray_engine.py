@@ -1,0 +1,217 @@
+"""engine="ray": the build's phases as Ray work.
+
+- Training: one Ray task per rank, gang-scheduled by a placement group; the
+  ranks run the core's distributed training, whose exchanges (all_gather,
+  broadcast) go through the object store and a small rendezvous actor. The
+  core combines the parts in rank order, so the model is bit-identical to a
+  one-process build. Rank 0 stores the model once, in the staging folder.
+- Phase 2: one Ray task per task of the plan, at most num_workers in flight,
+  ray_remote_args passed through. Tasks are idempotent, so Ray's retries
+  (max_retries) cover a dead worker or node.
+- Merge + commit on the driver, exactly as on one machine.
+The staging folder (and the dataset) must be on storage every node sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Callable, Optional
+
+import ray
+from ray.exceptions import RayTaskError
+from ray.util.placement_group import placement_group, remove_placement_group
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+from lancer import _core
+
+# Seconds to wait for the training ranks' CPUs before giving up.
+GANG_TIMEOUT_S = 600
+
+
+@ray.remote(num_cpus=0)
+class _Rendezvous:
+    """Collects one part per rank for each exchange and hands back all of them."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._steps: dict = {}
+
+    async def exchange(self, step: int, rank: int, part):
+        entry = self._steps.get(step)
+        if entry is None:
+            entry = self._steps[step] = {"parts": [None] * self._size, "arrived": 0, "left": 0,
+                                         "ready": asyncio.Event()}
+        entry["parts"][rank] = part
+        entry["arrived"] += 1
+        if entry["arrived"] == self._size:
+            entry["ready"].set()
+        await entry["ready"].wait()
+        entry["left"] += 1
+        if entry["left"] == self._size:
+            del self._steps[step]
+        return entry["parts"]
+
+
+class _Exchange:
+    """all_gather / broadcast for lancer._core.train over the object store.
+
+    Parts travel as object references wrapped in a list, so the rendezvous
+    actor passes references only and the bytes go worker to worker.
+    """
+
+    def __init__(self, rendezvous, rank: int) -> None:
+        self._rendezvous = rendezvous
+        self._rank = rank
+        self._step = 0
+
+    def _exchange(self, part):
+        self._step += 1
+        return ray.get(self._rendezvous.exchange.remote(self._step, self._rank, part))
+
+    def all_gather(self, mine: bytes) -> list:
+        parts = self._exchange([ray.put(mine)])
+        return ray.get([p[0] for p in parts])
+
+    def broadcast(self, data: Optional[bytes], root: int) -> bytes:
+        parts = self._exchange(None if data is None else [ray.put(data)])
+        return ray.get(parts[root][0])
+
+    def barrier(self) -> None:
+        self._exchange(None)
+
+
+@ray.remote(max_retries=0)
+def _train_rank(options: dict, rank: int, size: int, rendezvous) -> None:
+    exchange = _Exchange(rendezvous, rank)
+    _core.train(options, None, rank, size, exchange.all_gather, exchange.broadcast)
+    # Every rank has read every part before any rank's objects go away.
+    exchange.barrier()
+
+
+@ray.remote
+def _build_task(options: dict, task: int) -> dict:
+    result = _core.build_task(options, task)
+    result["node"] = ray.get_runtime_context().get_node_id()
+    return result
+
+
+def _raise_cause(error: Exception):
+    """A core error raised in a Ray task surfaces as itself (ValueError, OSError...)."""
+    if isinstance(error, RayTaskError) and error.cause is not None:
+        raise error.cause from None
+    raise error
+
+
+def _cpus(remote_args: dict) -> int:
+    return max(1, int(remote_args.get("num_cpus", 1)))
+
+
+def _train(options: dict, ranks: int, remote_args: dict) -> None:
+    cpus = _cpus(remote_args)
+    bundle = {"CPU": cpus}
+    if "memory" in remote_args:
+        bundle["memory"] = remote_args["memory"]
+    options = dict(options, threads=cpus)
+    if ranks == 1:
+        refs = [_train_rank.options(num_cpus=cpus).remote(options, 0, 1, None)]
+        pg = rendezvous = None
+    else:
+        pg = placement_group([bundle] * ranks, strategy="SPREAD")
+        ready, _ = ray.wait([pg.ready()], timeout=GANG_TIMEOUT_S)
+        if not ready:
+            remove_placement_group(pg)
+            raise RuntimeError(f"the Ray cluster did not free {ranks} x {cpus} CPUs for training within "
+                               f"{GANG_TIMEOUT_S} s (lower num_workers or ray_remote_args['num_cpus'])")
+        rendezvous = _Rendezvous.remote(ranks)
+        refs = [
+            _train_rank.options(
+                num_cpus=cpus,
+                scheduling_strategy=PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=r),
+            ).remote(options, r, ranks, rendezvous)
+            for r in range(ranks)
+        ]
+    try:
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            try:
+                ray.get(done[0])
+            except Exception as error:  # one rank failed: the others would wait forever
+                for ref in pending:
+                    ray.cancel(ref, force=True)
+                _raise_cause(error)
+    finally:
+        if rendezvous is not None:
+            ray.kill(rendezvous)
+        if pg is not None:
+            remove_placement_group(pg)
+
+
+def _build(options: dict, tasks: list, num_workers: int, remote_args: dict,
+           progress: Optional[Callable]) -> list:
+    remote_args = dict(remote_args)
+    remote_args.setdefault("num_cpus", 1)
+    options = dict(options, threads=_cpus(remote_args))
+    queue = list(tasks)
+    pending: dict = {}
+    results = []
+    total = len(tasks)
+    if progress:
+        progress("build", 0, total, total == 0)
+    while queue or pending:
+        while queue and len(pending) < num_workers:
+            task = queue.pop(0)
+            pending[_build_task.options(**remote_args).remote(options, task)] = task
+        done, _ = ray.wait(list(pending), num_returns=1)
+        for ref in done:
+            del pending[ref]
+            try:
+                results.append(ray.get(ref))
+            except Exception as error:
+                for other in pending:
+                    ray.cancel(other, force=True)
+                _raise_cause(error)
+            if progress:
+                progress("build", len(results), total, len(results) == total)
+    return results
+
+
+def create_index_ray(options: dict, num_workers: int, remote_args: dict, progress: Optional[Callable]) -> dict:
+    """Plan on the driver, train and build on the cluster, merge and commit on the driver."""
+    started = time.perf_counter()
+    if not ray.is_initialized():
+        ray.init(log_to_driver=False)  # RAY_ADDRESS, a running local cluster, or a new one
+    planned = _core.plan(options)
+    try:
+        if not planned["trained"]:
+            _train(options, max(1, min(num_workers, planned["tasks"])), remote_args)
+        t_build = time.perf_counter()
+        missing = _core.missing_tasks(options)
+        results = _build(options, missing, num_workers, remote_args, progress)
+        build_s = time.perf_counter() - t_build
+        report = json.loads(_core.finalize(options, progress))
+    except BaseException as error:
+        # A core error (bad data) is final: leave nothing behind. A lost
+        # cluster or an interrupt keeps the staging, so a rerun resumes.
+        if isinstance(error, (ValueError, NotImplementedError, _core.CorruptionError)):
+            try:
+                _core.discard(options)
+            except Exception:
+                pass
+        raise
+    workers: dict = {}
+    for r in results:
+        w = workers.setdefault(r["worker"], {"worker": r["worker"], "tasks": 0, "busy_s": 0.0})
+        w["tasks"] += 1
+        w["busy_s"] += r["busy_s"]
+    report["workers"] = sorted(workers.values(), key=lambda w: w["worker"])
+    report["tasks"] = planned["tasks"]
+    report["reused_tasks"] = planned["tasks"] - len(missing) + sum(1 for r in results if r["reused"])
+    report["resumed"] = bool(planned["resumed"])
+    report["phases_s"]["build"] = build_s
+    report["phases_s"]["total"] = time.perf_counter() - started
+    report["engine"] = "ray"
+    report["num_workers"] = num_workers
+    return report

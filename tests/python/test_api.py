@@ -1,0 +1,194 @@
+"""The lancer Python package without Ray: engine="local", the per-phase
+functions, argument handling and errors, judged by bytes and by Lance."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import lance
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import lancer
+from datasets import write_clustered
+from lancer_cli import lancer_bin
+
+DIM = 16
+TYPES = ["IVF_FLAT", "IVF_SQ", "IVF_PQ"]
+PARAMS = dict(num_partitions=8, num_sub_vectors=4)
+
+
+def index_bytes(uri, name="vector_idx"):
+    ds = lance.dataset(uri)
+    uuids = [i.segments[0].uuid for i in ds.describe_indices() if i.name == name]
+    assert len(uuids) == 1, uuids
+    folder = os.path.join(uri, "_indices", uuids[0])
+    return {f: open(os.path.join(folder, f), "rb").read() for f in ("index.idx", "auxiliary.idx")}
+
+
+def tree_digest(root):
+    out = {}
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            p = os.path.join(dirpath, f)
+            out[os.path.relpath(p, root)] = hashlib.sha256(open(p, "rb").read()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    uri = str(tmp_path_factory.mktemp("api") / "base.lance")
+    return uri, write_clustered(uri, 6, 3000, DIM, clusters=12, seed=5)
+
+
+@pytest.fixture
+def uri(base, tmp_path):
+    dst = str(tmp_path / "ds.lance")
+    shutil.copytree(base[0], dst)
+    return dst
+
+
+def cli_build(uri, index_type, *extra):
+    argv = [lancer_bin(), "create-index", uri, "--column", "vector", "--index-type", index_type,
+            "--num-partitions", "8", "--num-sub-vectors", "4", *extra]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+@pytest.mark.parametrize("index_type", TYPES)
+def test_local_engine_matches_the_cli_and_lance_searches_it(base, uri, tmp_path, index_type):
+    ds = lancer.create_index(uri, "vector", index_type, engine="local", progress=False, **PARAMS)
+    assert isinstance(ds, lance.LanceDataset) and ds.version == 2
+    report = lancer.last_report()
+    assert report["engine"] == "local" and report["rows"] == len(base[1]) and report["version"] == 2
+    assert set(report["phases_s"]) == {"sample", "train_ivf", "train_quantizer", "build", "merge", "commit",
+                                       "total"}
+    other = str(tmp_path / "cli.lance")
+    shutil.copytree(base[0], other)
+    cli_build(other, index_type)
+    assert index_bytes(uri) == index_bytes(other)
+    idx = ds.describe_indices()[0]
+    assert idx.num_rows_indexed == len(base[1])
+    q = base[1][3]
+    plan = ds.scanner(nearest={"column": "vector", "q": q, "k": 5, "nprobes": 8}).explain_plan(True)
+    assert idx.segments[0].uuid in plan
+
+
+def test_accepts_a_lance_dataset_and_returns_the_new_version(uri):
+    before = lance.dataset(uri)
+    ds = lancer.create_index(before, "vector", "ivf_flat", name="v", engine="local", progress=False, **PARAMS)
+    assert ds.version == before.version + 1
+    assert [i.name for i in ds.describe_indices()] == ["v"]
+    assert lancer.inspect(uri)["indices"][0]["name"] == "v"
+    assert lancer.inspect(uri, version=1)["indices"] == []
+
+
+def test_per_phase_functions_give_the_same_bytes(base, uri, tmp_path):
+    args = (uri, "vector", "IVF_PQ")
+    planned = lancer.plan(*args, **PARAMS)
+    assert planned["tasks"] >= 2 and not planned["trained"] and planned["missing_tasks"] == list(
+        range(planned["tasks"]))
+    lancer.train(*args, **PARAMS)
+    with pytest.raises(ValueError, match="not built yet"):
+        lancer.finalize(*args, **PARAMS)
+    for t in reversed(range(planned["tasks"])):
+        assert lancer.build_task(*args, task=t, **PARAMS)["task"] == t
+    assert lancer.build_task(*args, task=0, **PARAMS)["reused"]
+    ds = lancer.finalize(*args, **PARAMS)
+    assert ds.version == 2 and not os.path.exists(os.path.join(uri, "_lancer"))
+    other = str(tmp_path / "cli.lance")
+    shutil.copytree(base[0], other)
+    cli_build(other, "IVF_PQ")
+    assert index_bytes(uri) == index_bytes(other)
+
+
+def test_centroids_and_codebook_as_arrays_are_honoured(base, uri, tmp_path):
+    rng = np.random.default_rng(3)
+    centroids = base[1][rng.choice(len(base[1]), 8, replace=False)]
+    codebook = rng.standard_normal((4, 256, DIM // 4)).astype(np.float32)
+    fsl = pa.FixedSizeListArray.from_arrays(pa.array(centroids.ravel()), DIM)
+    lancer.create_index(uri, "vector", "IVF_PQ", engine="local", progress=False, ivf_centroids=fsl,
+                        pq_codebook=codebook.reshape(4 * 256, DIM // 4), **PARAMS)
+    assert not os.path.exists(os.path.join(uri, "_lancer"))  # the written inputs are gone
+    other = str(tmp_path / "cli.lance")
+    shutil.copytree(base[0], other)
+    np.save(tmp_path / "c.npy", centroids)
+    np.save(tmp_path / "p.npy", codebook)
+    cli_build(other, "IVF_PQ", "--ivf-centroids", str(tmp_path / "c.npy"), "--pq-codebook", str(tmp_path / "p.npy"))
+    assert index_bytes(uri) == index_bytes(other)
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    (dict(column="nope"), lancer.NotFoundError, "column nope does not exist"),
+    (dict(index_type="IVF_HNSW_SQ"), NotImplementedError, "IVF_HNSW_SQ"),
+    (dict(index_type="FOO"), ValueError, "unknown index type"),
+    (dict(metric="manhattan"), ValueError, "unknown metric"),
+    (dict(metric="hamming"), NotImplementedError, "hamming"),
+    (dict(column=""), ValueError, "Column name cannot be empty"),
+    (dict(sample_rate=0), ValueError, "sample_rate must be positive, got 0"),
+    (dict(num_sub_vectors=5), ValueError, "divisible|divide"),
+    (dict(num_workers=0), ValueError, "num_workers"),
+    (dict(engine="spark"), ValueError, "engine"),
+    (dict(num_bits=6), ValueError, "num_bits"),
+    (dict(surprise=1), TypeError, "surprise"),
+    (dict(ivf_centroids=np.zeros((8, DIM + 1), np.float32)), ValueError, "ivf_centroids-.*IVF centroids must have 8 x 16 values"),
+])
+def test_bad_arguments_raise_and_change_nothing(uri, kwargs, error, match):
+    args = dict(column="vector", index_type="IVF_PQ", engine="local", progress=False, **PARAMS)
+    args.update(kwargs)
+    before = tree_digest(uri)
+    with pytest.raises(error, match=match):
+        lancer.create_index(uri, **args)
+    assert tree_digest(uri) == before
+
+
+def test_missing_dataset_and_object_stores(tmp_path):
+    with pytest.raises(lancer.NotFoundError, match="not a directory|not a Lance dataset"):
+        lancer.create_index(str(tmp_path / "none"), "vector", "IVF_FLAT", engine="local")
+    with pytest.raises(NotImplementedError, match="s3://"):
+        lancer.create_index("s3://bucket/ds", "vector", "IVF_FLAT", engine="local")
+    with pytest.raises(FileNotFoundError):  # NotFoundError is an OSError too
+        lancer.inspect(str(tmp_path / "none"))
+
+
+def test_corrupt_file_raises_corruption_error(uri):
+    data = sorted(glob.glob(os.path.join(uri, "data", "*.lance")))[0]
+    blob = bytearray(open(data, "rb").read())
+    blob[-4:] = b"XXXX"  # the footer magic
+    open(data, "wb").write(bytes(blob))
+    with pytest.raises(lancer.CorruptionError, match=os.path.basename(data)):
+        lancer.create_index(uri, "vector", "IVF_FLAT", engine="local", progress=False, **PARAMS)
+
+
+def test_progress_callback_sees_every_phase(uri):
+    events = []
+    lancer.create_index(uri, "vector", "IVF_PQ", engine="local", progress=lambda *e: events.append(e), **PARAMS)
+    finished = {phase for phase, _, _, done in events if done}
+    assert {"sample", "train IVF", "train PQ/SQ", "build", "merge"} <= finished
+
+
+def test_without_pylance_the_version_number_is_returned(uri):
+    code = ("import sys; sys.modules['lance'] = None; import lancer; "
+            f"print(lancer.create_index({uri!r}, 'vector', 'IVF_FLAT', engine='local', progress=False, "
+            "num_partitions=8))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "2"
+
+
+def test_report_has_the_cli_report_fields(uri, tmp_path):
+    lancer.create_index(uri, "vector", "IVF_SQ", engine="local", progress=False, **PARAMS)
+    py = lancer.last_report()
+    other = str(tmp_path / "cli.lance")
+    shutil.copytree(uri, other)
+    cli_build(other, "IVF_SQ", "--report", str(tmp_path / "r.json"))
+    cli = json.load(open(tmp_path / "r.json"))
+    assert set(cli) <= set(py)
