@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything lancer needs on Debian 12 and builds it. Idempotent.
-#   scripts/setup.sh            Debian packages, .venv (pinned), build/ (Release + warnings as errors)
+#   scripts/setup.sh            Debian packages, .venv (pinned), build/ (Release + warnings as errors),
+#                               the lancer Python package into .venv, lance-ray's sdist tests
+#                               into build/third_party
 #   LANCER_SETUP_LANCE10=1      also the second oracle .venv-lance10 (pylance 10)
 #   LANCER_SETUP_ASAN=1         also build-asan/ (AddressSanitizer + UBSan)
 set -euo pipefail
@@ -42,6 +44,19 @@ build() {  # dir, extra cmake args...
   cmake --build "$dir"
 }
 build build
+
+# The Python package `lancer` (python/) into .venv; build-python/ keeps its build incremental.
+say "pip install ./python (the lancer Python package)"
+.venv/bin/pip install -q --disable-pip-version-check --no-build-isolation ./python
+
+# lance-ray's own tests (in its sdist, not its wheel), run against lancer.create_index.
+if [ ! -f build/third_party/lance_ray-0.5.0/tests/test_distributed_indexing.py ]; then
+  say "fetching the lance-ray 0.5.0 sdist (for its tests)"
+  mkdir -p build/third_party
+  .venv/bin/pip download -q --disable-pip-version-check --no-deps --no-binary :all: lance-ray==0.5.0 \
+    -d build/third_party
+  tar xzf build/third_party/lance_ray-0.5.0.tar.gz -C build/third_party
+fi
 if [ "${LANCER_SETUP_ASAN:-0}" = 1 ]; then
   build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLANCER_SANITIZE=ON -DLANCER_BUILD_BENCH=OFF
 fi

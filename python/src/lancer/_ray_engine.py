@@ -86,8 +86,8 @@ class _Exchange:
 def _train_rank(options: dict, rank: int, size: int, rendezvous) -> None:
     exchange = _Exchange(rendezvous, rank)
     _core.train(options, None, rank, size, exchange.all_gather, exchange.broadcast)
-    # Every rank has read every part before any rank's objects go away.
-    exchange.barrier()
+    if size > 1:  # every rank has read every part before any rank's objects go away
+        exchange.barrier()
 
 
 @ray.remote
@@ -185,8 +185,9 @@ def create_index_ray(options: dict, num_workers: int, remote_args: dict, progres
         ray.init(log_to_driver=False)  # RAY_ADDRESS, a running local cluster, or a new one
     planned = _core.plan(options)
     try:
+        ranks = max(1, min(num_workers, planned["tasks"]))
         if not planned["trained"]:
-            _train(options, max(1, min(num_workers, planned["tasks"])), remote_args)
+            _train(options, ranks, remote_args)
         t_build = time.perf_counter()
         missing = _core.missing_tasks(options)
         results = _build(options, missing, num_workers, remote_args, progress)
@@ -214,4 +215,5 @@ def create_index_ray(options: dict, num_workers: int, remote_args: dict, progres
     report["phases_s"]["total"] = time.perf_counter() - started
     report["engine"] = "ray"
     report["num_workers"] = num_workers
+    report["train_ranks"] = ranks if not planned["trained"] else 0
     return report

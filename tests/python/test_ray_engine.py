@@ -1,0 +1,136 @@
+"""engine="ray" on a local Ray cluster of two worker nodes (ray.cluster_utils):
+the index bytes equal engine="local" and the CLI's, Lance searches the index,
+and a worker node removed in the middle of phase 2 does not change them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import lance
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray")
+from ray.cluster_utils import Cluster  # noqa: E402
+
+import lancer  # noqa: E402
+from datasets import write_clustered  # noqa: E402
+from lancer_cli import lancer_bin  # noqa: E402
+
+DIM = 16
+TYPES = ["IVF_FLAT", "IVF_SQ", "IVF_PQ"]
+PARAMS = dict(num_partitions=12, num_sub_vectors=4)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A head node without CPUs (the driver) and two worker nodes of one CPU each."""
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+    workers = [c.add_node(num_cpus=1) for _ in range(2)]
+    ray.init(address=c.address, log_to_driver=False)
+    c.wait_for_nodes()
+    yield c, workers
+    ray.shutdown()
+    c.shutdown()
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    uri = str(tmp_path_factory.mktemp("ray") / "base.lance")
+    # 48 fragments of 1100 rows: 6 tasks of phase 2
+    return uri, write_clustered(uri, 48, 1100, DIM, clusters=30, seed=11)
+
+
+def copy(base, tmp_path, name):
+    uri = str(tmp_path / name)
+    shutil.copytree(base[0], uri)
+    return uri
+
+
+def index_bytes(uri):
+    ds = lance.dataset(uri)
+    (idx,) = [i for i in ds.describe_indices() if i.name == "vector_idx"]
+    folder = os.path.join(uri, "_indices", idx.segments[0].uuid)
+    return {f: open(os.path.join(folder, f), "rb").read() for f in ("index.idx", "auxiliary.idx")}
+
+
+def lance_checks(uri, values, index_type):
+    ds = lance.dataset(uri)
+    (idx,) = ds.describe_indices()
+    assert idx.index_type == index_type and idx.num_rows_indexed == len(values)
+    q = values[17]
+    nearest = {"column": "vector", "q": q, "k": 10, "nprobes": 12}
+    assert idx.segments[0].uuid in ds.scanner(nearest=nearest).explain_plan(True)
+    got = ds.to_table(nearest=nearest, columns=["id"])["id"].to_pylist()
+    if index_type == "IVF_FLAT":  # every partition probed: exact
+        exact = np.argsort(((values - q) ** 2).sum(1), kind="stable")[:10]
+        assert sorted(got) == sorted(exact.tolist())
+    else:
+        assert len(got) == 10
+
+
+@pytest.mark.parametrize("index_type", TYPES)
+def test_ray_equals_local_and_cli(cluster, base, tmp_path, index_type):
+    on_ray = copy(base, tmp_path, "ray.lance")
+    ds = lancer.create_index(on_ray, "vector", index_type, engine="ray", num_workers=2, progress=False, **PARAMS)
+    report = lancer.last_report()
+    assert ds.version == 2 and report["engine"] == "ray" and report["tasks"] == 6
+    assert report["train_ranks"] == 2 and sum(w["tasks"] for w in report["workers"]) == 6
+    assert not os.path.exists(os.path.join(on_ray, "_lancer"))
+    lance_checks(on_ray, base[1], index_type)
+
+    local = copy(base, tmp_path, "local.lance")
+    lancer.create_index(local, "vector", index_type, engine="local", progress=False, **PARAMS)
+    cli = copy(base, tmp_path, "cli.lance")
+    subprocess.run([lancer_bin(), "create-index", cli, "--column", "vector", "--index-type", index_type,
+                    "--num-partitions", "12", "--num-sub-vectors", "4"], check=True, capture_output=True)
+    assert index_bytes(on_ray) == index_bytes(local) == index_bytes(cli)
+
+
+def test_bad_data_error_surfaces_and_leaves_nothing(cluster, base, tmp_path):
+    uri = copy(base, tmp_path, "bad.lance")
+    with pytest.raises(ValueError, match="num_partitions|partitions"):
+        lancer.create_index(uri, "vector", "IVF_PQ", engine="ray", num_workers=2, progress=False,
+                            num_partitions=100_000)
+    assert not os.path.exists(os.path.join(uri, "_lancer"))
+    assert lance.dataset(uri).version == 1
+
+
+def test_a_node_removed_during_phase_2_changes_nothing(cluster, base, tmp_path, monkeypatch):
+    c, workers = cluster
+    reference = copy(base, tmp_path, "ref.lance")
+    lancer.create_index(reference, "vector", "IVF_PQ", engine="local", progress=False, **PARAMS)
+
+    # Task results as the driver receives them (each names the node that built it).
+    results = []
+    real_get = ray.get
+
+    def recording_get(refs, *args, **kwargs):
+        out = real_get(refs, *args, **kwargs)
+        if isinstance(out, dict) and "node" in out:
+            results.append(out)
+        return out
+
+    monkeypatch.setattr(ray, "get", recording_get)
+    removed = []
+
+    def remove_a_busy_node(phase, done, total, finished):
+        # Every task sleeps 1.5 s, two run at once on the two one-CPU nodes: when
+        # the first is done, the other node is still building the second.
+        if phase == "build" and done == 1 and not removed:
+            busy = next(n for n in workers if n.node_id != results[-1]["node"])
+            c.remove_node(busy, allow_graceful=False)
+            removed.append(busy)
+
+    uri = copy(base, tmp_path, "killed.lance")
+    lancer.create_index(uri, "vector", "IVF_PQ", engine="ray", num_workers=2, progress=remove_a_busy_node,
+                        ray_remote_args={"runtime_env": {"env_vars": {"LANCER_FAULT_TASK_DELAY_MS": "1500"}}},
+                        **PARAMS)
+    assert removed, "no node was removed"
+    assert {r["node"] for r in results} == {w.node_id for w in workers}  # both nodes built tasks
+    assert index_bytes(uri) == index_bytes(reference)
+    lance_checks(uri, base[1], "IVF_PQ")
+    workers.remove(removed[0])
+    workers.append(c.add_node(num_cpus=1))  # for any test after this one
