@@ -11,11 +11,11 @@
 
 #include "build/index_build.h"
 #include "core/executor.h"
+#include "core/file_collective.h"
 #include "core/process_stats.h"
 #include "dataset/describe.h"
 #include "lancer/create_index.h"
 #include "linalg/blas.h"
-#include "py_collective.h"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -138,30 +138,28 @@ nb::dict plan(const nb::dict& options) {
   return out;
 }
 
-// Trains as rank `rank` of `size`; with size > 1 the exchanges go through the
-// callables (PyCollective). Rank 0 writes the model into the staging folder.
-void train(const nb::dict& options, nb::object progress, int rank, int size, nb::object all_gather,
-           nb::object broadcast) {
+// Trains as rank `rank` of `size`; with size > 1 the ranks exchange their
+// parts through files in `exchange_dir` (core::FileCollective), which every
+// rank must see and which must be new for each training. Rank 0 writes the
+// model into the staging folder.
+void train(const nb::dict& options, nb::object progress, int rank, int size, const std::string& exchange_dir) {
   CreateIndexOptions o = to_options(options);
   attach_progress(o, progress);
   if (size < 1 || rank < 0 || rank >= size) throw nb::value_error("train: need 0 <= rank < size");
-  if (size > 1 && (all_gather.is_none() || broadcast.is_none())) {
-    throw nb::value_error("train: size > 1 needs all_gather and broadcast callables");
-  }
+  if (size > 1 && exchange_dir.empty()) throw nb::value_error("train: size > 1 needs an exchange_dir");
   std::unique_ptr<build::IndexBuild> b = open_build(o);
   b->set_progress(o.progress);
-  std::unique_ptr<core::Collective> collective;
-  if (size > 1) {
-    collective = std::make_unique<PyCollective>(rank, size, nb::borrow<nb::callable>(all_gather),
-                                                nb::borrow<nb::callable>(broadcast));
-  } else {
-    collective = std::make_unique<core::LocalCollective>();
-  }
   Status st;
   {
     nb::gil_scoped_release nogil;
     core::ThreadPool pool(o.threads);
-    st = b->train(*collective, pool);
+    if (size > 1) {
+      core::FileCollective collective(exchange_dir, rank, size);
+      st = b->train(collective, pool);
+    } else {
+      core::LocalCollective collective;
+      st = b->train(collective, pool);
+    }
   }
   ok_or_throw(st);
 }
@@ -251,7 +249,7 @@ NB_MODULE(_core, m) {
   m.def("create_index", &create_index, "options"_a, "progress"_a = nb::none());
   m.def("plan", &plan, "options"_a);
   m.def("train", &train, "options"_a, "progress"_a = nb::none(), "rank"_a = 0, "size"_a = 1,
-        "all_gather"_a = nb::none(), "broadcast"_a = nb::none());
+        "exchange_dir"_a = "");
   m.def("build_task", &build_task, "options"_a, "task"_a);
   m.def("missing_tasks", &missing_tasks, "options"_a);
   m.def("finalize", &finalize, "options"_a, "progress"_a = nb::none());

@@ -1,10 +1,11 @@
 """engine="ray": the build's phases as Ray work.
 
 - Training: one Ray task per rank, gang-scheduled by a placement group; the
-  ranks run the core's distributed training, whose exchanges (all_gather,
-  broadcast) go through the object store and a small rendezvous actor. The
-  core combines the parts in rank order, so the model is bit-identical to a
-  one-process build. Rank 0 stores the model once, in the staging folder.
+  ranks run the core's distributed training, exchanging their parts through
+  files in the staging folder (core::FileCollective: no actor to start, no
+  copy through the object store). The core combines the parts in rank order,
+  so the model is bit-identical to a one-process build. Rank 0 stores the
+  model once, in the staging folder; tasks read it from there.
 - Phase 2: one Ray task per task of the plan, at most num_workers in flight,
   ray_remote_args passed through. Tasks are idempotent, so Ray's retries
   (max_retries) cover a dead worker or node.
@@ -14,8 +15,10 @@ The staging folder (and the dataset) must be on storage every node sees.
 
 from __future__ import annotations
 
-import asyncio
 import json
+import os
+import shutil
+import uuid
 import time
 from typing import Callable, Optional
 
@@ -30,64 +33,9 @@ from lancer import _core
 GANG_TIMEOUT_S = 600
 
 
-@ray.remote(num_cpus=0)
-class _Rendezvous:
-    """Collects one part per rank for each exchange and hands back all of them."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._steps: dict = {}
-
-    async def exchange(self, step: int, rank: int, part):
-        entry = self._steps.get(step)
-        if entry is None:
-            entry = self._steps[step] = {"parts": [None] * self._size, "arrived": 0, "left": 0,
-                                         "ready": asyncio.Event()}
-        entry["parts"][rank] = part
-        entry["arrived"] += 1
-        if entry["arrived"] == self._size:
-            entry["ready"].set()
-        await entry["ready"].wait()
-        entry["left"] += 1
-        if entry["left"] == self._size:
-            del self._steps[step]
-        return entry["parts"]
-
-
-class _Exchange:
-    """all_gather / broadcast for lancer._core.train over the object store.
-
-    Parts travel as object references wrapped in a list, so the rendezvous
-    actor passes references only and the bytes go worker to worker.
-    """
-
-    def __init__(self, rendezvous, rank: int) -> None:
-        self._rendezvous = rendezvous
-        self._rank = rank
-        self._step = 0
-
-    def _exchange(self, part):
-        self._step += 1
-        return ray.get(self._rendezvous.exchange.remote(self._step, self._rank, part))
-
-    def all_gather(self, mine: bytes) -> list:
-        parts = self._exchange([ray.put(mine)])
-        return ray.get([p[0] for p in parts])
-
-    def broadcast(self, data: Optional[bytes], root: int) -> bytes:
-        parts = self._exchange(None if data is None else [ray.put(data)])
-        return ray.get(parts[root][0])
-
-    def barrier(self) -> None:
-        self._exchange(None)
-
-
 @ray.remote(max_retries=0)
-def _train_rank(options: dict, rank: int, size: int, rendezvous) -> None:
-    exchange = _Exchange(rendezvous, rank)
-    _core.train(options, None, rank, size, exchange.all_gather, exchange.broadcast)
-    if size > 1:  # every rank has read every part before any rank's objects go away
-        exchange.barrier()
+def _train_rank(options: dict, rank: int, size: int, exchange_dir: str) -> None:
+    _core.train(options, None, rank, size, exchange_dir)
 
 
 @ray.remote
@@ -108,28 +56,28 @@ def _cpus(remote_args: dict) -> int:
     return max(1, int(remote_args.get("num_cpus", 1)))
 
 
-def _train(options: dict, ranks: int, remote_args: dict) -> None:
+def _train(options: dict, staging: str, ranks: int, remote_args: dict) -> None:
     cpus = _cpus(remote_args)
-    bundle = {"CPU": cpus}
-    if "memory" in remote_args:
-        bundle["memory"] = remote_args["memory"]
     options = dict(options, threads=cpus)
     if ranks == 1:
-        refs = [_train_rank.options(num_cpus=cpus).remote(options, 0, 1, None)]
-        pg = rendezvous = None
+        refs = [_train_rank.options(num_cpus=cpus).remote(options, 0, 1, "")]
+        pg = exchange_dir = None
     else:
+        bundle = {"CPU": cpus}
+        if "memory" in remote_args:
+            bundle["memory"] = remote_args["memory"]
         pg = placement_group([bundle] * ranks, strategy="SPREAD")
         ready, _ = ray.wait([pg.ready()], timeout=GANG_TIMEOUT_S)
         if not ready:
             remove_placement_group(pg)
             raise RuntimeError(f"the Ray cluster did not free {ranks} x {cpus} CPUs for training within "
                                f"{GANG_TIMEOUT_S} s (lower num_workers or ray_remote_args['num_cpus'])")
-        rendezvous = _Rendezvous.remote(ranks)
+        exchange_dir = os.path.join(staging, f"exchange-{uuid.uuid4().hex}")  # new for every attempt
         refs = [
             _train_rank.options(
                 num_cpus=cpus,
                 scheduling_strategy=PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=r),
-            ).remote(options, r, ranks, rendezvous)
+            ).remote(options, r, ranks, exchange_dir)
             for r in range(ranks)
         ]
     try:
@@ -138,15 +86,15 @@ def _train(options: dict, ranks: int, remote_args: dict) -> None:
             done, pending = ray.wait(pending, num_returns=1)
             try:
                 ray.get(done[0])
-            except Exception as error:  # one rank failed: the others would wait forever
+            except Exception as error:  # one rank failed: the others would wait for it
                 for ref in pending:
                     ray.cancel(ref, force=True)
                 _raise_cause(error)
     finally:
-        if rendezvous is not None:
-            ray.kill(rendezvous)
         if pg is not None:
             remove_placement_group(pg)
+        if exchange_dir is not None:
+            shutil.rmtree(exchange_dir, ignore_errors=True)
 
 
 def _build(options: dict, tasks: list, num_workers: int, remote_args: dict,
@@ -187,7 +135,7 @@ def create_index_ray(options: dict, num_workers: int, remote_args: dict, progres
     try:
         ranks = max(1, min(num_workers, planned["tasks"]))
         if not planned["trained"]:
-            _train(options, ranks, remote_args)
+            _train(options, planned["staging"], ranks, remote_args)
         t_build = time.perf_counter()
         missing = _core.missing_tasks(options)
         results = _build(options, missing, num_workers, remote_args, progress)
