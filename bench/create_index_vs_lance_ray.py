@@ -34,7 +34,11 @@ from create_index_vs_lance import SIZES, TYPES, Size, brute_force, dataset, held
 
 
 def build(builder: str, uri: str, itype: str, size: Size, num_workers: int) -> float:
-    kwargs = dict(num_workers=num_workers, num_partitions=size.nlist)
+    # Lance's IndicesBuilder (lance-ray trains with it) refuses a sample_rate that asks for more
+    # rows than there are (60,000 rows < 256 x 245 partitions): both builders get the largest
+    # sample_rate it accepts.
+    sample_rate = min(256, size.rows // max(size.nlist, 256 if itype == "IVF_PQ" else 1))
+    kwargs = dict(num_workers=num_workers, num_partitions=size.nlist, sample_rate=sample_rate)
     if itype == "IVF_PQ":
         kwargs["num_sub_vectors"] = size.m
     t = time.perf_counter()
