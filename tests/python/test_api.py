@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+import oracle_helpers  # noqa: F401  (tests/oracle on sys.path)
 import lancer
 from datasets import write_clustered
 from lancer_cli import lancer_bin

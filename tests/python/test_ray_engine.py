@@ -15,6 +15,7 @@ import pytest
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 
+import oracle_helpers  # noqa: F401  (tests/oracle on sys.path)
 import lancer  # noqa: E402
 from datasets import write_clustered  # noqa: E402
 from lancer_cli import lancer_bin  # noqa: E402
