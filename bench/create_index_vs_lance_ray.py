@@ -7,11 +7,13 @@ over held-out queries, against exact brute force).
 Both builders get the same arguments; each keeps its own default for
 num_segments (lance-ray: num_workers segments; lancer: one merged index).
 Each build starts from a fresh copy of the dataset. A small warm-up build of
-each runs first, so that Ray's worker start-up is not charged to either.
+each runs first, and each case is built --repeat times by each builder (the
+best time is reported, the recall is the last build's), so that Ray's worker
+start-up is not charged to either.
 
 Usage:
   create_index_vs_lance_ray.py [--sizes small,large] [--types IVF_FLAT,IVF_SQ,IVF_PQ]
-                               [--num-workers 2] [--queries 50] [--nprobes 20]
+                               [--num-workers 2] [--repeat 2] [--queries 200] [--nprobes 20]
                                [--workdir /tmp/lancer-bench] [--address ADDR] [--json FILE]
 """
 from __future__ import annotations
@@ -68,7 +70,8 @@ def main() -> None:
     ap.add_argument("--sizes", default="small,large")
     ap.add_argument("--types", default=",".join(TYPES))
     ap.add_argument("--num-workers", type=int, default=2)
-    ap.add_argument("--queries", type=int, default=50)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--nprobes", type=int, default=20)
     ap.add_argument("--workdir", default="/tmp/lancer-bench")
     ap.add_argument("--address", help="an existing Ray cluster (default: start a local one on all cores)")
@@ -92,8 +95,12 @@ def main() -> None:
         for itype in args.types.split(","):
             row = {"size": f"{size.rows}x{size.dim}", "type": itype}
             for builder in ("lance-ray", "lancer"):
-                uri = fresh_copy(base, args.workdir, f"run-{builder}.lance")
-                row[f"{builder}_s"] = build(builder, uri, itype, size, args.num_workers)
+                times = []
+                for _ in range(args.repeat):
+                    uri = fresh_copy(base, args.workdir, f"run-{builder}.lance")
+                    times.append(build(builder, uri, itype, size, args.num_workers))
+                row[f"{builder}_s"] = min(times)
+                row[f"{builder}_all_s"] = times
                 row[f"{builder}_recall"] = recall(uri, qs, truth, args.nprobes)
                 row[f"{builder}_segments"] = len(lance.dataset(uri).describe_indices()[0].segments)
                 shutil.rmtree(uri)
@@ -102,7 +109,9 @@ def main() -> None:
             print(f"{row['size']:>10} {itype:8}  lance-ray {row['lance-ray_s']:8.2f} s  lancer {row['lancer_s']:7.2f} s"
                   f"  {row['speedup']:5.1f}x   recall@10 lance-ray {row['lance-ray_recall']:.3f} "
                   f"({row['lance-ray_segments']} seg)  lancer {row['lancer_recall']:.3f} "
-                  f"({row['lancer_segments']} seg)", flush=True)
+                  f"({row['lancer_segments']} seg)   runs: lance-ray "
+                  f"{', '.join(f'{t:.2f}' for t in row['lance-ray_all_s'])}; lancer "
+                  f"{', '.join(f'{t:.2f}' for t in row['lancer_all_s'])}", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)
