@@ -193,3 +193,11 @@ def test_report_has_the_cli_report_fields(uri, tmp_path):
     cli_build(other, "IVF_SQ", "--report", str(tmp_path / "r.json"))
     cli = json.load(open(tmp_path / "r.json"))
     assert set(cli) <= set(py)
+
+
+def test_progress_bars_by_default(uri, capsys):
+    pytest.importorskip("tqdm")
+    lancer.create_index(uri, "vector", "IVF_PQ", engine="local", **PARAMS)
+    err = capsys.readouterr().err
+    for phase in ("sample", "train IVF", "train PQ/SQ", "build", "merge"):
+        assert f"{phase}: 100%" in err, err

@@ -26,17 +26,19 @@ class PhaseBars:
             bar = self._bars.get(phase)
             if bar is None:
                 bar = self._bars[phase] = _tqdm(desc=phase, total=total or None, leave=True)
-            if total and bar.total != total:
-                bar.total = total
-            bar.n = done
-            if finished:
-                if bar.total is None or bar.n < bar.total:
-                    bar.total = bar.n = max(done, 1) if not total else total
+            if finished:  # the core ends a phase with (1, 1, True): keep the bar's own units
+                if bar.total:
+                    bar.n = bar.total
+                else:
+                    bar.total = bar.n = max(done, 1)
                 bar.refresh()
                 bar.close()
                 del self._bars[phase]
-            else:
-                bar.refresh()
+                return
+            if total and bar.total != total:
+                bar.total = total
+            bar.n = done
+            bar.refresh()
 
     def close(self) -> None:
         with self._lock:
