@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 
 import lance
 import numpy as np
@@ -135,3 +136,15 @@ def test_a_node_removed_during_phase_2_changes_nothing(cluster, base, tmp_path, 
     lance_checks(uri, base[1], "IVF_PQ")
     workers.remove(removed[0])
     workers.append(c.add_node(num_cpus=1))  # for any test after this one
+
+
+def test_starts_a_local_cluster_when_none_is_running(base, tmp_path):
+    """Without ray.init() by the caller (and no RAY_ADDRESS), engine="ray" starts its own."""
+    uri = copy(base, tmp_path, "own.lance")
+    code = ("import ray, lancer; assert not ray.is_initialized(); "
+            f"ds = lancer.create_index({uri!r}, 'vector', 'IVF_FLAT', num_workers=2, progress=False, "
+            "num_partitions=12); assert ray.is_initialized(); print(ds.version, lancer.last_report()['engine'])")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.split()[-2:] == ["2", "ray"]
