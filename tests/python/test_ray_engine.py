@@ -148,3 +148,11 @@ def test_starts_a_local_cluster_when_none_is_running(base, tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.split()[-2:] == ["2", "ray"]
+
+
+def test_more_workers_than_cpus_trains_on_the_cpus_there_are(cluster, base, tmp_path):
+    """lance-ray's default num_workers=4 on a 2-CPU cluster: no waiting for CPUs that do not exist."""
+    uri = copy(base, tmp_path, "four.lance")
+    lancer.create_index(uri, "vector", "IVF_SQ", progress=False, **PARAMS)  # num_workers=4 by default
+    report = lancer.last_report()
+    assert report["num_workers"] == 4 and report["train_ranks"] == 2

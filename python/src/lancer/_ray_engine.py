@@ -133,7 +133,9 @@ def create_index_ray(options: dict, num_workers: int, remote_args: dict, progres
         ray.init(log_to_driver=False)  # RAY_ADDRESS, a running local cluster, or a new one
     planned = _core.plan(options)
     try:
-        ranks = max(1, min(num_workers, planned["tasks"]))
+        # Training ranks run together: never more than the cluster has CPUs for.
+        cluster_cpus = int(ray.cluster_resources().get("CPU", 1))
+        ranks = max(1, min(num_workers, planned["tasks"], cluster_cpus // _cpus(remote_args)))
         if not planned["trained"]:
             _train(options, planned["staging"], ranks, remote_args)
         t_build = time.perf_counter()
