@@ -201,3 +201,14 @@ def test_progress_bars_by_default(uri, capsys):
     err = capsys.readouterr().err
     for phase in ("sample", "train IVF", "train PQ/SQ", "build", "merge"):
         assert f"{phase}: 100%" in err, err
+
+
+def test_replace_false_refuses_an_existing_name_and_replace_swaps_it(uri):
+    first = lancer.create_index(uri, "vector", "IVF_FLAT", engine="local", progress=False, **PARAMS)
+    before = tree_digest(uri)
+    with pytest.raises(ValueError, match="vector_idx"):
+        lancer.create_index(uri, "vector", "IVF_PQ", engine="local", progress=False, replace=False, **PARAMS)
+    assert tree_digest(uri) == before
+    second = lancer.create_index(uri, "vector", "IVF_PQ", engine="local", progress=False, **PARAMS)
+    (idx,) = second.describe_indices()
+    assert second.version == first.version + 1 and idx.index_type == "IVF_PQ"
