@@ -100,6 +100,19 @@ def test_bad_data_error_surfaces_and_leaves_nothing(cluster, base, tmp_path):
     assert lance.dataset(uri).version == 1
 
 
+def test_a_rank_lost_during_training_restarts_training(cluster, base, tmp_path):
+    reference = copy(base, tmp_path, "ref.lance")
+    lancer.create_index(reference, "vector", "IVF_SQ", engine="local", progress=False, **PARAMS)
+    uri = copy(base, tmp_path, "lost.lance")
+    killed = tmp_path / "killed"
+    lancer.create_index(uri, "vector", "IVF_SQ", engine="ray", num_workers=2, progress=False,
+                        ray_remote_args={"runtime_env": {"env_vars": {"LANCER_FAULT_KILL_RANK_ONCE": str(killed)}}},
+                        **PARAMS)
+    assert killed.exists()  # rank 1 was SIGKILLed once
+    assert lancer.last_report()["train_retries"] == 1
+    assert index_bytes(uri) == index_bytes(reference)
+
+
 def test_a_node_removed_during_phase_2_changes_nothing(cluster, base, tmp_path, monkeypatch):
     c, workers = cluster
     reference = copy(base, tmp_path, "ref.lance")

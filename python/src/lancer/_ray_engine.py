@@ -18,12 +18,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import uuid
 import time
 from typing import Callable, Optional
 
 import ray
-from ray.exceptions import RayTaskError
+from ray.exceptions import RayError, RayTaskError
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
@@ -33,8 +34,19 @@ from lancer import _core
 GANG_TIMEOUT_S = 600
 
 
+# Attempts at training when a rank is lost (a worker or node died): the ranks
+# must run together, so the whole training restarts, on the CPUs left.
+TRAIN_ATTEMPTS = 3
+
+
 @ray.remote(max_retries=0)
 def _train_rank(options: dict, rank: int, size: int, exchange_dir: str) -> None:
+    # Tests only: LANCER_FAULT_KILL_RANK_ONCE=<file> kills rank 1 once (the file
+    # records that it happened), as a node lost in the middle of training would.
+    once = os.environ.get("LANCER_FAULT_KILL_RANK_ONCE")
+    if once and rank == 1 and not os.path.exists(once):
+        open(once, "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
     _core.train(options, None, rank, size, exchange_dir)
 
 
@@ -59,8 +71,10 @@ def _cpus(remote_args: dict) -> int:
 def _train(options: dict, staging: str, ranks: int, remote_args: dict) -> None:
     cpus = _cpus(remote_args)
     options = dict(options, threads=cpus)
+    # The caller's runtime environment applies to training too; resources come from the bundles.
+    env = {"runtime_env": remote_args["runtime_env"]} if "runtime_env" in remote_args else {}
     if ranks == 1:
-        refs = [_train_rank.options(num_cpus=cpus).remote(options, 0, 1, "")]
+        refs = [_train_rank.options(num_cpus=cpus, **env).remote(options, 0, 1, "")]
         pg = exchange_dir = None
     else:
         bundle = {"CPU": cpus}
@@ -77,6 +91,7 @@ def _train(options: dict, staging: str, ranks: int, remote_args: dict) -> None:
             _train_rank.options(
                 num_cpus=cpus,
                 scheduling_strategy=PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=r),
+                **env,
             ).remote(options, r, ranks, exchange_dir)
             for r in range(ranks)
         ]
@@ -136,8 +151,18 @@ def create_index_ray(options: dict, num_workers: int, remote_args: dict, progres
         # Training ranks run together: never more than the cluster has CPUs for.
         cluster_cpus = int(ray.cluster_resources().get("CPU", 1))
         ranks = max(1, min(num_workers, planned["tasks"], cluster_cpus // _cpus(remote_args)))
+        train_retries = 0
         if not planned["trained"]:
-            _train(options, planned["staging"], ranks, remote_args)
+            for attempt in range(1, TRAIN_ATTEMPTS + 1):
+                try:
+                    _train(options, planned["staging"], ranks, remote_args)
+                    break
+                except RayError:  # a rank was lost, not a core error (those surface as themselves)
+                    if attempt == TRAIN_ATTEMPTS:
+                        raise
+                    cluster_cpus = int(ray.cluster_resources().get("CPU", 1))
+                    ranks = max(1, min(ranks, cluster_cpus // _cpus(remote_args)))
+                    train_retries += 1
         t_build = time.perf_counter()
         missing = _core.missing_tasks(options)
         results = _build(options, missing, num_workers, remote_args, progress)
@@ -166,4 +191,5 @@ def create_index_ray(options: dict, num_workers: int, remote_args: dict, progres
     report["engine"] = "ray"
     report["num_workers"] = num_workers
     report["train_ranks"] = ranks if not planned["trained"] else 0
+    report["train_retries"] = train_retries
     return report
