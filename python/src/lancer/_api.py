@@ -155,7 +155,11 @@ def create_index(
                 report = json.loads(_core.create_index(options, sink))
                 report["engine"] = "local"
             else:
-                from lancer._ray_engine import create_index_ray
+                try:
+                    from lancer._ray_engine import create_index_ray
+                except ImportError as error:
+                    raise ImportError(f"engine='ray' needs Ray (pip install 'ray[default]'), or use "
+                                      f"engine='local': {error}") from error
                 report = create_index_ray(options, num_workers, ray_remote_args or {}, sink)
         finally:
             if hasattr(sink, "close"):
