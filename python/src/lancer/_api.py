@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect as _inspect_module
 import json
 import os
 import warnings
@@ -170,14 +171,17 @@ def create_index(
     return _open_result(path, report["version"], storage_options)
 
 
+# create_index's arguments that the per-phase functions take too (same defaults).
+_BUILD_ARGS = ("replace", "metric", "num_partitions", "num_sub_vectors", "sample_rate", "max_iters", "num_bits",
+               "ivf_centroids", "pq_codebook", "num_segments", "seed", "threads", "work_dir")
+
+
 def _phase_options(uri, column, index_type, name, kw) -> dict:
-    args = dict(replace=True, metric="l2", num_partitions=None, num_sub_vectors=None, sample_rate=256,
-                max_iters=50, num_bits=8, ivf_centroids=None, pq_codebook=None, num_segments=None, seed=None,
-                threads=None, work_dir=None)
-    unknown = set(kw) - set(args)
+    unknown = set(kw) - set(_BUILD_ARGS)
     if unknown:
         raise TypeError(f"unexpected keyword arguments: {', '.join(sorted(unknown))}")
-    args.update(kw)
+    defaults = _inspect_module.signature(create_index).parameters
+    args = {k: kw.get(k, defaults[k].default) for k in _BUILD_ARGS}
     return build_options(uri, column, index_type, name, **args)
 
 

@@ -57,11 +57,17 @@ def _build_task(options: dict, task: int) -> dict:
     return result
 
 
-def _raise_cause(error: Exception):
-    """A core error raised in a Ray task surfaces as itself (ValueError, OSError...)."""
-    if isinstance(error, RayTaskError) and error.cause is not None:
-        raise error.cause from None
-    raise error
+def _get_or_cancel(ref, others):
+    """ray.get(ref); if it failed, cancel `others` (they may wait for it) and raise
+    its error, a core error as itself (ValueError, OSError...), not as a RayTaskError."""
+    try:
+        return ray.get(ref)
+    except Exception as error:
+        for other in others:
+            ray.cancel(other, force=True)
+        if isinstance(error, RayTaskError) and error.cause is not None:
+            raise error.cause from None
+        raise
 
 
 def _cpus(remote_args: dict) -> int:
@@ -99,12 +105,7 @@ def _train(options: dict, staging: str, ranks: int, remote_args: dict) -> None:
         pending = list(refs)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
-            try:
-                ray.get(done[0])
-            except Exception as error:  # one rank failed: the others would wait for it
-                for ref in pending:
-                    ray.cancel(ref, force=True)
-                _raise_cause(error)
+            _get_or_cancel(done[0], pending)
     finally:
         if pg is not None:
             remove_placement_group(pg)
@@ -130,12 +131,7 @@ def _build(options: dict, tasks: list, num_workers: int, remote_args: dict,
         done, _ = ray.wait(list(pending), num_returns=1)
         for ref in done:
             del pending[ref]
-            try:
-                results.append(ray.get(ref))
-            except Exception as error:
-                for other in pending:
-                    ray.cancel(other, force=True)
-                _raise_cause(error)
+            results.append(_get_or_cancel(ref, pending))
             if progress:
                 progress("build", len(results), total, len(results) == total)
     return results
