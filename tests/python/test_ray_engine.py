@@ -149,6 +149,7 @@ def test_a_node_removed_during_phase_2_changes_nothing(cluster, base, tmp_path, 
     lance_checks(uri, base[1], "IVF_PQ")
     workers.remove(removed[0])
     workers.append(c.add_node(num_cpus=1))  # for any test after this one
+    c.wait_for_nodes(timeout=120)  # until Ray counts the removed node as dead and the new one as alive
 
 
 def test_starts_a_local_cluster_when_none_is_running(base, tmp_path):

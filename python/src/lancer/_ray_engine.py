@@ -30,8 +30,9 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from lancer import _core
 
-# Seconds to wait for the training ranks' CPUs before giving up.
-GANG_TIMEOUT_S = 600
+# Seconds to wait for every training rank's CPUs before trying with a quarter
+# fewer ranks (the model is the same for any number of ranks: fewer only costs time).
+GANG_WAIT_S = 20
 
 
 # Attempts at training when a rank is lost (a worker or node died): the ranks
@@ -74,24 +75,34 @@ def _cpus(remote_args: dict) -> int:
     return max(1, int(remote_args.get("num_cpus", 1)))
 
 
-def _train(options: dict, staging: str, ranks: int, remote_args: dict) -> None:
+def _gang(bundle: dict, ranks: int):
+    """A placement group of `ranks` bundles once the cluster has room for it; with
+    less room (a busy cluster, or a view of its CPUs that still counts a lost node),
+    fewer, down to 2. Returns (group or None, ranks)."""
+    while ranks > 1:
+        pg = placement_group([bundle] * ranks, strategy="SPREAD")
+        ready, _ = ray.wait([pg.ready()], timeout=GANG_WAIT_S)
+        if ready:
+            return pg, ranks
+        remove_placement_group(pg)
+        ranks -= max(1, ranks // 4)
+    return None, 1
+
+
+def _train(options: dict, staging: str, ranks: int, remote_args: dict) -> int:
+    """Trains with up to `ranks` ranks; returns how many ran."""
     cpus = _cpus(remote_args)
     options = dict(options, threads=cpus)
     # The caller's runtime environment applies to training too; resources come from the bundles.
     env = {"runtime_env": remote_args["runtime_env"]} if "runtime_env" in remote_args else {}
+    bundle = {"CPU": cpus}
+    if "memory" in remote_args:
+        bundle["memory"] = remote_args["memory"]
+    pg, ranks = _gang(bundle, ranks)
     if ranks == 1:
         refs = [_train_rank.options(num_cpus=cpus, **env).remote(options, 0, 1, "")]
-        pg = exchange_dir = None
+        exchange_dir = None
     else:
-        bundle = {"CPU": cpus}
-        if "memory" in remote_args:
-            bundle["memory"] = remote_args["memory"]
-        pg = placement_group([bundle] * ranks, strategy="SPREAD")
-        ready, _ = ray.wait([pg.ready()], timeout=GANG_TIMEOUT_S)
-        if not ready:
-            remove_placement_group(pg)
-            raise RuntimeError(f"the Ray cluster did not free {ranks} x {cpus} CPUs for training within "
-                               f"{GANG_TIMEOUT_S} s (lower num_workers or ray_remote_args['num_cpus'])")
         exchange_dir = os.path.join(staging, f"exchange-{uuid.uuid4().hex}")  # new for every attempt
         refs = [
             _train_rank.options(
@@ -111,6 +122,7 @@ def _train(options: dict, staging: str, ranks: int, remote_args: dict) -> None:
             remove_placement_group(pg)
         if exchange_dir is not None:
             shutil.rmtree(exchange_dir, ignore_errors=True)
+    return ranks
 
 
 def _build(options: dict, tasks: list, num_workers: int, remote_args: dict,
@@ -151,7 +163,7 @@ def create_index_ray(options: dict, num_workers: int, remote_args: dict, progres
         if not planned["trained"]:
             for attempt in range(1, TRAIN_ATTEMPTS + 1):
                 try:
-                    _train(options, planned["staging"], ranks, remote_args)
+                    ranks = _train(options, planned["staging"], ranks, remote_args)
                     break
                 except RayError:  # a rank was lost, not a core error (those surface as themselves)
                     if attempt == TRAIN_ATTEMPTS:
