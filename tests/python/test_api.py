@@ -16,22 +16,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-import oracle_helpers  # noqa: F401  (tests/oracle on sys.path)
+from oracle_helpers import cli_build, index_bytes  # also puts tests/oracle on sys.path
 import lancer
 from datasets import write_clustered
-from lancer_cli import lancer_bin
 
 DIM = 16
 TYPES = ["IVF_FLAT", "IVF_SQ", "IVF_PQ"]
 PARAMS = dict(num_partitions=8, num_sub_vectors=4)
-
-
-def index_bytes(uri, name="vector_idx"):
-    ds = lance.dataset(uri)
-    uuids = [i.segments[0].uuid for i in ds.describe_indices() if i.name == name]
-    assert len(uuids) == 1, uuids
-    folder = os.path.join(uri, "_indices", uuids[0])
-    return {f: open(os.path.join(folder, f), "rb").read() for f in ("index.idx", "auxiliary.idx")}
 
 
 def tree_digest(root):
@@ -56,14 +47,6 @@ def uri(base, tmp_path):
     return dst
 
 
-def cli_build(uri, index_type, *extra):
-    argv = [lancer_bin(), "create-index", uri, "--column", "vector", "--index-type", index_type,
-            "--num-partitions", "8", "--num-sub-vectors", "4", *extra]
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    return r
-
-
 @pytest.mark.parametrize("index_type", TYPES)
 def test_local_engine_matches_the_cli_and_lance_searches_it(base, uri, tmp_path, index_type):
     ds = lancer.create_index(uri, "vector", index_type, engine="local", progress=False, **PARAMS)
@@ -74,7 +57,7 @@ def test_local_engine_matches_the_cli_and_lance_searches_it(base, uri, tmp_path,
                                        "total"}
     other = str(tmp_path / "cli.lance")
     shutil.copytree(base[0], other)
-    cli_build(other, index_type)
+    cli_build(other, index_type, 8)
     assert index_bytes(uri) == index_bytes(other)
     idx = ds.describe_indices()[0]
     assert idx.num_rows_indexed == len(base[1])
@@ -107,7 +90,7 @@ def test_per_phase_functions_give_the_same_bytes(base, uri, tmp_path):
     assert ds.version == 2 and not os.path.exists(os.path.join(uri, "_lancer"))
     other = str(tmp_path / "cli.lance")
     shutil.copytree(base[0], other)
-    cli_build(other, "IVF_PQ")
+    cli_build(other, "IVF_PQ", 8)
     assert index_bytes(uri) == index_bytes(other)
 
 
@@ -123,7 +106,7 @@ def test_centroids_and_codebook_as_arrays_are_honoured(base, uri, tmp_path):
     shutil.copytree(base[0], other)
     np.save(tmp_path / "c.npy", centroids)
     np.save(tmp_path / "p.npy", codebook)
-    cli_build(other, "IVF_PQ", "--ivf-centroids", str(tmp_path / "c.npy"), "--pq-codebook", str(tmp_path / "p.npy"))
+    cli_build(other, "IVF_PQ", 8, "--ivf-centroids", str(tmp_path / "c.npy"), "--pq-codebook", str(tmp_path / "p.npy"))
     assert index_bytes(uri) == index_bytes(other)
 
 
@@ -140,7 +123,8 @@ def test_centroids_and_codebook_as_arrays_are_honoured(base, uri, tmp_path):
     (dict(engine="spark"), ValueError, "engine"),
     (dict(num_bits=6), ValueError, "num_bits"),
     (dict(surprise=1), TypeError, "surprise"),
-    (dict(ivf_centroids=np.zeros((8, DIM + 1), np.float32)), ValueError, "ivf_centroids-.*IVF centroids must have 8 x 16 values"),
+    (dict(ivf_centroids=np.zeros((8, DIM + 1), np.float32)), ValueError,
+     "ivf_centroids-.*IVF centroids must have 8 x 16 values"),
 ])
 def test_bad_arguments_raise_and_change_nothing(uri, kwargs, error, match):
     args = dict(column="vector", index_type="IVF_PQ", engine="local", progress=False, **PARAMS)
@@ -190,7 +174,7 @@ def test_report_has_the_cli_report_fields(uri, tmp_path):
     py = lancer.last_report()
     other = str(tmp_path / "cli.lance")
     shutil.copytree(uri, other)
-    cli_build(other, "IVF_SQ", "--report", str(tmp_path / "r.json"))
+    cli_build(other, "IVF_SQ", 8, "--report", str(tmp_path / "r.json"))
     cli = json.load(open(tmp_path / "r.json"))
     assert set(cli) <= set(py)
 

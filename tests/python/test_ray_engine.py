@@ -16,10 +16,9 @@ import pytest
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 
-import oracle_helpers  # noqa: F401  (tests/oracle on sys.path)
+from oracle_helpers import cli_build, index_bytes  # noqa: E402  (also puts tests/oracle on sys.path)
 import lancer  # noqa: E402
 from datasets import write_clustered  # noqa: E402
-from lancer_cli import lancer_bin  # noqa: E402
 
 DIM = 16
 TYPES = ["IVF_FLAT", "IVF_SQ", "IVF_PQ"]
@@ -51,13 +50,6 @@ def copy(base, tmp_path, name):
     return uri
 
 
-def index_bytes(uri):
-    ds = lance.dataset(uri)
-    (idx,) = [i for i in ds.describe_indices() if i.name == "vector_idx"]
-    folder = os.path.join(uri, "_indices", idx.segments[0].uuid)
-    return {f: open(os.path.join(folder, f), "rb").read() for f in ("index.idx", "auxiliary.idx")}
-
-
 def lance_checks(uri, values, index_type):
     ds = lance.dataset(uri)
     (idx,) = ds.describe_indices()
@@ -86,8 +78,7 @@ def test_ray_equals_local_and_cli(cluster, base, tmp_path, index_type):
     local = copy(base, tmp_path, "local.lance")
     lancer.create_index(local, "vector", index_type, engine="local", progress=False, **PARAMS)
     cli = copy(base, tmp_path, "cli.lance")
-    subprocess.run([lancer_bin(), "create-index", cli, "--column", "vector", "--index-type", index_type,
-                    "--num-partitions", "12", "--num-sub-vectors", "4"], check=True, capture_output=True)
+    cli_build(cli, index_type, 12)
     assert index_bytes(on_ray) == index_bytes(local) == index_bytes(cli)
 
 
