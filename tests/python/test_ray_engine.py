@@ -82,6 +82,15 @@ def test_ray_equals_local_and_cli(cluster, base, tmp_path, index_type):
     assert index_bytes(on_ray) == index_bytes(local) == index_bytes(cli)
 
 
+def test_more_workers_than_cpus_trains_on_the_cpus_there_are(cluster, base, tmp_path):
+    """lance-ray's default num_workers=4 on a 2-CPU cluster: no waiting for CPUs that do not exist.
+    Runs before any node is removed, while Ray's view of the cluster is exact."""
+    uri = copy(base, tmp_path, "four.lance")
+    lancer.create_index(uri, "vector", "IVF_SQ", progress=False, **PARAMS)  # num_workers=4 by default
+    report = lancer.last_report()
+    assert report["num_workers"] == 4 and report["train_ranks"] == 2
+
+
 def test_bad_data_error_surfaces_and_leaves_nothing(cluster, base, tmp_path):
     uri = copy(base, tmp_path, "bad.lance")
     with pytest.raises(ValueError, match="num_partitions|partitions"):
@@ -135,7 +144,9 @@ def test_a_node_removed_during_phase_2_changes_nothing(cluster, base, tmp_path, 
                         ray_remote_args={"runtime_env": {"env_vars": {"LANCER_FAULT_TASK_DELAY_MS": "1500"}}},
                         **PARAMS)
     assert removed, "no node was removed"
-    assert {r["node"] for r in results} == {w.node_id for w in workers}  # both nodes built tasks
+    # One result per task: the one in flight on the removed node was built again elsewhere (or, when
+    # its worker outlived its raylet long enough, reported anyway), never twice.
+    assert len(results) == 6
     assert index_bytes(uri) == index_bytes(reference)
     lance_checks(uri, base[1], "IVF_PQ")
     workers.remove(removed[0])
@@ -154,10 +165,3 @@ def test_starts_a_local_cluster_when_none_is_running(base, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.split()[-2:] == ["2", "ray"]
 
-
-def test_more_workers_than_cpus_trains_on_the_cpus_there_are(cluster, base, tmp_path):
-    """lance-ray's default num_workers=4 on a 2-CPU cluster: no waiting for CPUs that do not exist."""
-    uri = copy(base, tmp_path, "four.lance")
-    lancer.create_index(uri, "vector", "IVF_SQ", progress=False, **PARAMS)  # num_workers=4 by default
-    report = lancer.last_report()
-    assert report["num_workers"] == 4 and report["train_ranks"] == 2
