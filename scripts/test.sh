@@ -18,7 +18,7 @@ say "C++ unit tests (ASan + UBSan)"
 ctest --test-dir build-asan --output-on-failure --output-junit "$PWD/$results/ctest-asan.xml" -j2 || status=1
 
 say "oracle tests (pylance $(.venv/bin/python -c 'import lance; print(lance.__version__)'))"
-.venv/bin/python -m pytest -q --junitxml="$results/pytest.xml" || status=1
+.venv/bin/python -m pytest -q --durations=25 --junitxml="$results/pytest.xml" || status=1
 
 say "corruption tests under ASan + UBSan"
 LANCER_BIN="$PWD/build-asan/lancer" ASAN_OPTIONS=detect_leaks=1 LANCER_FLIP_STRIDE=3 \
