@@ -400,9 +400,10 @@ Status check_params(MatrixView<const float> sample, const KMeansParams& p) {
                                    std::to_string(sample.rows) + " vectors; use fewer partitions or a larger sample");
   if (p.tolerance < 0 || !std::isfinite(p.tolerance))
     return Status::InvalidArgument("k-means: tolerance must be finite and >= 0");
-  if (p.hierarchical_fanout < kAutoFanout || p.refine_iters < 0)
+  if (p.hierarchical_fanout < kAutoFanout || p.refine_iters < 0 || p.top_rows_per_group < 1)
     return Status::InvalidArgument(
-        "k-means: hierarchical_fanout must be -1 (auto), 0 (flat) or > 1; refine_iters >= 0");
+        "k-means: hierarchical_fanout must be -1 (auto), 0 (flat) or > 1; refine_iters >= 0; "
+        "top_rows_per_group >= 1");
   return Status::OK();
 }
 
@@ -561,10 +562,29 @@ Result<std::vector<float>> train_hierarchical(MatrixView<const float> data, cons
   const size_t k = static_cast<size_t>(p.num_clusters), d = data.dim;
   const size_t top = std::min<size_t>(static_cast<size_t>(p.hierarchical_fanout), k);
   const LloydParams lp{p.metric, p.max_iters, p.tolerance, fixed};
-  std::vector<float> top_centroids = initial_centroids(data, top, p, executor);
   std::vector<uint32_t> labels;
-  LANCER_ASSIGN_OR_RETURN(auto top_result, lloyd(data, top, top_centroids, lp, executor, collective, &labels));
-  *iterations = top_result.iterations;
+  std::vector<float> top_centroids;
+  const size_t top_rows = std::min(data.rows, static_cast<size_t>(p.top_rows_per_group) * top);
+  if (top_rows == data.rows) {
+    top_centroids = initial_centroids(data, top, p, executor);
+    LANCER_ASSIGN_OR_RETURN(auto top_result, lloyd(data, top, top_centroids, lp, executor, collective, &labels));
+    *iterations = top_result.iterations;
+  } else {
+    // Trained on a subset; every rank then labels all rows itself (one pass, deterministic).
+    Random rng(derive_seed(p.seed, 0x70B));
+    std::vector<uint32_t> picked = sample_distinct(data.rows, top_rows, rng);
+    std::sort(picked.begin(), picked.end());
+    std::vector<float> subset(top_rows * d);
+    for (size_t i = 0; i < top_rows; ++i) std::copy_n(data.row(picked[i]), d, subset.data() + i * d);
+    const MatrixView<const float> sub(subset.data(), top_rows, d);
+    top_centroids = initial_centroids(sub, top, p, executor);
+    LANCER_ASSIGN_OR_RETURN(auto top_result, lloyd(sub, top, top_centroids, lp, executor, collective, nullptr));
+    *iterations = top_result.iterations;
+    labels.resize(data.rows);
+    std::vector<float> dist(data.rows);
+    LANCER_RETURN_IF_ERROR(linalg::nearest_centroids(data, MatrixView<const float>(top_centroids.data(), top, d), {},
+                                                     p.metric, labels, dist, executor));
+  }
   std::vector<uint64_t> sizes(top, 0);
   for (uint32_t l : labels) ++sizes[l];
   const std::vector<size_t> quotas = allocate_quotas(sizes, k);

@@ -54,6 +54,9 @@ struct KMeansParams {
   // its own rows, then `refine_iters` Lloyd iterations run over all k.
   int hierarchical_fanout = kAutoFanout;
   int refine_iters = 2;
+  // The top level trains on at most this many rows per group (a random subset),
+  // then labels every row once: it only sorts rows into groups.
+  int top_rows_per_group = 2048;
 };
 
 struct KMeansModel {

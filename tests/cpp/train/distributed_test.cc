@@ -58,8 +58,9 @@ TEST(DistributedKMeans, BitIdenticalToOneProcessForAnyRanksAndThreads) {
   for (size_t n : {9000, 3000}) {
     const auto x = clustered(n, d, static_cast<uint32_t>(n));
     for (auto metric : {Metric::kL2, Metric::kCosine, Metric::kDot}) {
-      for (int fanout : {0, 5}) {
+      for (int fanout : {0, 5, 6}) {
         KMeansParams params;
+        params.top_rows_per_group = fanout == 6 ? 400 : 2048;  // 6: the top level on a subset
         params.num_clusters = 60;
         params.max_iters = 12;
         params.tolerance = fanout == 0 ? 1e-4 : 0.0;  // early stop and a fixed count

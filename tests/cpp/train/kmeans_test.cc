@@ -107,7 +107,7 @@ TEST(KMeans, BitIdenticalForAnyThreadCount) {
   const size_t n = 5000, d = 24;
   auto x = gaussian(n * d, 7);
   for (auto metric : {Metric::kL2, Metric::kCosine, Metric::kDot}) {
-    for (int fanout : {0, 4}) {
+    for (int fanout : {0, 4, 5}) {
       for (auto init : {KMeansInit::kRandom, KMeansInit::kKMeansPlusPlus}) {
         KMeansParams params;
         params.num_clusters = 40;
@@ -115,6 +115,7 @@ TEST(KMeans, BitIdenticalForAnyThreadCount) {
         params.seed = 11;
         params.metric = metric;
         params.hierarchical_fanout = fanout;
+        params.top_rows_per_group = fanout == 5 ? 300 : 2048;  // 5: the top level on a subset
         params.init = init;
         core::InlineExecutor one;
         auto ref = train_kmeans({x.data(), n, d}, params, one);
@@ -223,6 +224,9 @@ TEST(KMeans, AutoIsHierarchicalAboveTheThreshold) {
   EXPECT_EQ((*a)->centroids, (*b)->centroids);
   EXPECT_EQ((*a)->centroids.size(), 300 * d);
   params.hierarchical_fanout = -2;
+  EXPECT_EQ(train_kmeans({x.data(), n, d}, params, pool).status().code(), StatusCode::kInvalidArgument);
+  params.hierarchical_fanout = 17;
+  params.top_rows_per_group = 0;
   EXPECT_EQ(train_kmeans({x.data(), n, d}, params, pool).status().code(), StatusCode::kInvalidArgument);
 }
 
