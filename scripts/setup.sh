@@ -7,7 +7,7 @@
 #   LANCER_SETUP_ASAN=1         also build-asan/ (AddressSanitizer + UBSan)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-say() { printf '\n==> %s\n' "$*"; }
+say() { printf '\n==> [%ss] %s\n' "$SECONDS" "$*"; }
 
 mapfile -t packages < <(grep -v '^\s*#' scripts/apt-packages.txt | grep -v '^\s*$')
 missing=()

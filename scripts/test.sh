@@ -9,7 +9,7 @@ LANCER_SETUP_LANCE10=1 LANCER_SETUP_ASAN=1 scripts/setup.sh || { echo "setup fai
 results=build/test-results
 rm -rf "$results" && mkdir -p "$results"
 status=0
-say() { printf '\n==> %s\n' "$*"; }
+say() { printf '\n==> [%ss] %s\n' "$SECONDS" "$*"; }
 
 say "C++ unit tests (Release)"
 ctest --test-dir build --output-on-failure --output-junit "$PWD/$results/ctest.xml" -j2 || status=1
@@ -24,5 +24,6 @@ say "corruption tests under ASan + UBSan"
 LANCER_BIN="$PWD/build-asan/lancer" ASAN_OPTIONS=detect_leaks=1 LANCER_FLIP_STRIDE=3 \
   .venv/bin/python -m pytest -q tests/oracle/test_corruption.py --junitxml="$results/pytest-asan.xml" || status=1
 
+say "summary"
 .venv/bin/python scripts/summarize_junit.py "$results"/*.xml || status=1
 exit $status
