@@ -13,7 +13,7 @@ start-up is not charged to either.
 
 Usage:
   create_index_vs_lance_ray.py [--sizes small,large] [--types IVF_FLAT,IVF_SQ,IVF_PQ]
-                               [--num-workers 2] [--repeat 2] [--queries 200] [--nprobes 20]
+                               [--num-workers 2] [--repeat 2] [--queries 1000] [--nprobes 20]
                                [--workdir /tmp/lancer-bench] [--address ADDR] [--json FILE]
 """
 from __future__ import annotations
@@ -71,7 +71,7 @@ def main() -> None:
     ap.add_argument("--types", default=",".join(TYPES))
     ap.add_argument("--num-workers", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=2)
-    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--nprobes", type=int, default=20)
     ap.add_argument("--workdir", default="/tmp/lancer-bench")
     ap.add_argument("--address", help="an existing Ray cluster (default: start a local one on all cores)")

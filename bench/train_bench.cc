@@ -142,6 +142,39 @@ BENCHMARK(BM_Assign)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
+// OpenBLAS alone on the assignment's blocks: the same row blocks, one
+// single-threaded SGEMM each on the pool, no arg-min. The assignment cannot be
+// faster than this; BM_Assign / BM_SgemmShape is its overhead over the GEMM.
+void BM_SgemmShape(benchmark::State& state) {
+  const size_t d = state.range(0), k = state.range(1), n = 65536;
+  measure_peak();
+  auto x = make_data(n, d, 1), c = make_data(k, d, 2);
+  const size_t cols = std::min(k, linalg::kNearestColBlock), rows = linalg::nearest_row_block(k);
+  const size_t blocks = (n + rows - 1) / rows;
+  for (auto _ : state) {
+    pool().parallel_for(blocks, 1, [&](size_t b0, size_t b1) {
+      thread_local std::vector<float> scores;  // one score block per pool thread, as the assignment has
+      scores.resize(rows * cols);
+      for (size_t b = b0; b < b1; ++b) {
+        const size_t r0 = b * rows, m = std::min(rows, n - r0);
+        float* out = scores.data();
+        for (size_t c0 = 0; c0 < k; c0 += cols)
+          linalg::sgemm_nt(m, std::min(cols, k - c0), d, -2.0f, x.data() + r0 * d, d, c.data() + c0 * d, d, 0.0f,
+                           out, cols);
+      }
+    });
+  }
+  set_flops(state, 2.0 * n * k * d);
+}
+BENCHMARK(BM_SgemmShape)
+    ->Args({128, 256})
+    ->Args({128, 1024})
+    ->Args({128, 4096})
+    ->Args({256, 1024})
+    ->Args({1024, 1024})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
 // How BLAS is threaded (docs/decisions/blas-threading.md), d=128, k=1024:
 //   mode 0: lancer's design: the pool runs fixed blocks, one single-threaded SGEMM each;
 //   mode 1: the same blocks but OpenBLAS also threaded (both pools active: oversubscribed);
@@ -391,4 +424,11 @@ BENCHMARK(BM_MemoryReadWrite)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  lancer::linalg::reexec_with_better_openblas(argv);  // the kernels the CLI would use
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

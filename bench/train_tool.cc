@@ -18,6 +18,7 @@
 
 #include "core/executor.h"
 #include "core/npy.h"
+#include "linalg/blas.h"
 #include "train/kmeans.h"
 #include "train/pq.h"
 #include "train/sq.h"
@@ -64,6 +65,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  linalg::reexec_with_better_openblas(argv);  // the kernels the CLI would use
   if (argc < 2) die("usage: train_tool kmeans|pq|encode|assign|sq --flag value ...");
   const std::string cmd = argv[1];
   std::map<std::string, std::string> a;

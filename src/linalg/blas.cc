@@ -2,7 +2,10 @@
 
 #include <cblas.h>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdlib>
 #include <mutex>
 
 // OpenBLAS extensions, weak so that any CBLAS can be linked in their place.
@@ -73,6 +76,14 @@ const char* better_openblas_coretype() {
   }
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return core == "Haswell" ? nullptr : "Haswell";
   return nullptr;
+}
+
+void reexec_with_better_openblas(char** argv) {
+  if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;
+  if (const char* core = better_openblas_coretype()) {
+    ::setenv("OPENBLAS_CORETYPE", core, 1);
+    ::execv("/proc/self/exe", argv);  // returns only on failure: carry on as we are
+  }
 }
 
 }  // namespace lancer::linalg

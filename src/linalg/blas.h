@@ -35,4 +35,9 @@ std::string blas_config();
 // nullptr. The CLI re-executes itself once with it (docs/decisions/blas-threading.md).
 const char* better_openblas_coretype();
 
+// For programs (the CLI, the benchmarks): when better_openblas_coretype() has
+// an answer and OPENBLAS_CORETYPE is unset, sets it and re-executes
+// /proc/self/exe with argv; returns (doing nothing) otherwise or if exec fails.
+void reexec_with_better_openblas(char** argv);
+
 }  // namespace lancer::linalg

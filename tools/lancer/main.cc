@@ -1,7 +1,6 @@
 // lancer: builds vector indexes for Lance datasets. Subcommands in commands.h.
 #include <google/protobuf/stubs/logging.h>
 
-#include <unistd.h>
 
 #include <cstdlib>
 #include <iostream>
@@ -40,12 +39,7 @@ std::optional<int> run_distributed(const CreateIndexOptions& options, const std:
 int main(int argc, char** argv) {
   // OpenBLAS chose its kernels when it was loaded; if it fell back to generic
   // ones on an unrecognised CPU, start again once with the right ones.
-  if (std::getenv("OPENBLAS_CORETYPE") == nullptr) {
-    if (const char* core = lancer::linalg::better_openblas_coretype()) {
-      ::setenv("OPENBLAS_CORETYPE", core, 1);
-      ::execv("/proc/self/exe", argv);  // returns only on failure: carry on as we are
-    }
-  }
+  lancer::linalg::reexec_with_better_openblas(argv);
   // Our own errors say what was wrong; protobuf's parse-failure logging is noise.
   google::protobuf::SetLogHandler(nullptr);
   CLI::App app{"lancer: fast vector index builder for Lance datasets"};
