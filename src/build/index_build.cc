@@ -527,7 +527,12 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
       }
     }
     if (collective.size() > 1) {
-      std::string mine = collector.serialize();
+      // Hashes first, then only the rows that make the global sample: one
+      // sample moves in all, however many ranks there are.
+      LANCER_ASSIGN_OR_RETURN(auto hash_shares, collective.all_gather(collector.serialize_hashes()));
+      LANCER_ASSIGN_OR_RETURN(const uint64_t max_hash, sample_threshold(hash_shares, want));
+      std::vector<std::string>().swap(hash_shares);
+      std::string mine = collector.serialize(max_hash);
       collector = SampleCollector(want, dim, p.seed);  // frees this rank's share before the gather
       LANCER_ASSIGN_OR_RETURN(auto shares, collective.all_gather(std::move(mine)));
       size_t offered = 0;

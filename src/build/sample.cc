@@ -45,17 +45,42 @@ void SampleCollector::offer_hashed(uint64_t hash, uint64_t row_id, const float* 
   std::push_heap(heap_.begin(), heap_.end(), by_hash);
 }
 
-std::string SampleCollector::serialize() const {
-  const uint64_t n = hashes_.size();
-  std::string out(8 + n * 16 + data_.size() * 4, '\0');
+std::string SampleCollector::serialize(uint64_t max_hash) const {
+  std::vector<uint32_t> keep;
+  keep.reserve(hashes_.size());
+  for (uint32_t i = 0; i < hashes_.size(); ++i)
+    if (hashes_[i] <= max_hash) keep.push_back(i);
+  const uint64_t n = keep.size();
+  std::string out(8 + n * 16 + n * dim_ * 4, '\0');
   char* p = out.data();
   std::memcpy(p, &n, 8);
   for (uint64_t i = 0; i < n; ++i) {
-    std::memcpy(p + 8 + i * 16, &hashes_[i], 8);
-    std::memcpy(p + 16 + i * 16, &row_ids_[i], 8);
+    std::memcpy(p + 8 + i * 16, &hashes_[keep[i]], 8);
+    std::memcpy(p + 16 + i * 16, &row_ids_[keep[i]], 8);
+    std::memcpy(p + 8 + n * 16 + i * dim_ * 4, data_.data() + size_t{keep[i]} * dim_, dim_ * 4);
   }
-  std::memcpy(p + 8 + n * 16, data_.data(), data_.size() * 4);
   return out;
+}
+
+std::string SampleCollector::serialize_hashes() const {
+  std::string out(hashes_.size() * 8, '\0');
+  if (!hashes_.empty()) std::memcpy(out.data(), hashes_.data(), out.size());
+  return out;
+}
+
+Result<uint64_t> sample_threshold(const std::vector<std::string>& hash_shares, size_t want) {
+  std::vector<uint64_t> all;
+  for (const auto& s : hash_shares) {
+    if (s.size() % 8 != 0)
+      return Status::Corruption("a sample share of " + std::to_string(s.size()) + " bytes is not a list of hashes");
+    const size_t at = all.size();
+    all.resize(at + s.size() / 8);
+    if (!s.empty()) std::memcpy(all.data() + at, s.data(), s.size());
+  }
+  if (want == 0) return uint64_t{0};
+  if (all.size() <= want) return UINT64_MAX;
+  std::nth_element(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(want - 1), all.end());
+  return all[want - 1];
 }
 
 Status SampleCollector::merge(const std::string& s) {

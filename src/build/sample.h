@@ -19,8 +19,11 @@ class SampleCollector {
   SampleCollector(size_t want, size_t dim, uint64_t seed);
   void reserve(size_t rows);
   void offer(uint64_t row_id, const float* vector);
-  // [u64 rows][rows x (u64 hash, u64 row id)][rows x dim f32]
-  std::string serialize() const;
+  // [u64 rows][rows x (u64 hash, u64 row id)][rows x dim f32], the rows whose
+  // hash is at most max_hash.
+  std::string serialize(uint64_t max_hash = UINT64_MAX) const;
+  // [rows x u64 hash]: what a gather exchanges first (see sample_threshold).
+  std::string serialize_hashes() const;
   Status merge(const std::string& serialized);
   size_t rows() const { return hashes_.size(); }
   // Rows ordered by hash; the collector is left empty.
@@ -35,5 +38,10 @@ class SampleCollector {
   std::vector<float> data_;
   std::vector<uint32_t> heap_;  // slots, max-heap by hash
 };
+
+// The largest hash of the `want` lowest over all shares of serialize_hashes()
+// (UINT64_MAX when they hold fewer): ranks then exchange only the rows at or
+// below it, so a gather moves one sample in all instead of one per rank.
+Result<uint64_t> sample_threshold(const std::vector<std::string>& hash_shares, size_t want);
 
 }  // namespace lancer::build

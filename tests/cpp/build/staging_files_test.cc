@@ -146,5 +146,41 @@ TEST(SampleCollector, SharesMergeToTheSameSampleAsOneStream) {
   EXPECT_FALSE(c.merge(std::string(12, '\0')).ok());
 }
 
+TEST(SampleCollector, HashesFirstThenOnlyTheSampleMoves) {
+  const size_t dim = 3, want = 40;
+  std::vector<float> rows(900 * dim);
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = float(i) * 0.5f;
+  SampleCollector whole(want, dim, 3);
+  for (uint64_t id = 0; id < 900; ++id) whole.offer(id, rows.data() + id * dim);
+  const std::vector<float> expect = whole.take_sorted();
+  for (size_t shares : {2u, 5u}) {
+    std::vector<SampleCollector> parts;
+    std::vector<std::string> hashes;
+    for (size_t s = 0; s < shares; ++s) {
+      parts.emplace_back(want, dim, 3);
+      for (uint64_t id = s; id < 900; id += shares) parts.back().offer(id, rows.data() + id * dim);  // interleaved
+      hashes.push_back(parts.back().serialize_hashes());
+    }
+    auto threshold = sample_threshold(hashes, want);
+    ASSERT_TRUE(threshold.ok());
+    SampleCollector merged(want, dim, 3);
+    size_t moved = 0;
+    for (const auto& part : parts) {
+      const std::string bytes = part.serialize(*threshold);
+      moved += (bytes.size() - 8) / (16 + dim * 4);
+      ASSERT_TRUE(merged.merge(bytes).ok());
+    }
+    EXPECT_EQ(moved, want) << shares << " shares";
+    EXPECT_EQ(merged.take_sorted(), expect) << shares << " shares";
+  }
+  // Fewer rows than wanted: everything moves.
+  SampleCollector few(want, dim, 3);
+  for (uint64_t id = 0; id < 10; ++id) few.offer(id, rows.data() + id * dim);
+  auto all = sample_threshold({few.serialize_hashes()}, want);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(*all, UINT64_MAX);
+  EXPECT_FALSE(sample_threshold({std::string(7, '\0')}, want).ok());
+}
+
 }  // namespace
 }  // namespace lancer::build
