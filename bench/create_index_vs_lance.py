@@ -149,7 +149,7 @@ def run_case(size: Size, itype: str, base: str, work: str, lancer: str, qs, trut
 
     theirs = os.path.join(work, "lance.lance")
     shutil.copytree(base, theirs)
-    _, rss, out = timed([sys.executable, "-c", LANCE_CHILD, theirs, itype, str(size.nlist), str(size.m)],
+    _, rss, out = timed([args.lance_python, "-c", LANCE_CHILD, theirs, itype, str(size.nlist), str(size.m)],
                         os.path.join(work, "lance.rss"))
     row["lance_s"], row["lance_rss_mb"] = json.loads(out.strip().splitlines()[-1])["seconds"], rss
     row["lance_recall"] = recall(theirs, qs, truth, args.nprobes)
@@ -174,7 +174,9 @@ def fmt(v, spec):
 
 
 def print_table(rows, args):
-    print(f"\nbuild: lancer create-index vs pylance {lance.__version__} create_index (l2, sample_rate 256, "
+    builder = subprocess.run([args.lance_python, "-c", "import lance; print(lance.__version__)"],
+                             capture_output=True, text=True).stdout.strip() or "?"
+    print(f"\nbuild: lancer create-index vs pylance {builder} create_index (l2, sample_rate 256, "
           f"max_iters 50); recall@10 at nprobes {args.nprobes} over {args.queries} held-out queries vs brute force")
     print(f"{'dataset':12} {'type':8} {'lance s':>8} {'lancer s':>8} {'ratio':>6} {'R lance':>7} {'R lancer':>8} "
           f"{'lancer peak MB':>14} {'lancer maxRSS':>13} {'lance maxRSS':>12}")
@@ -201,6 +203,9 @@ def main():
     ap.add_argument("--lancer", default=os.environ.get("LANCER_BIN", os.path.join(REPO, "build", "lancer")))
     ap.add_argument("--threads", type=int, default=0, help="lancer --threads (default: all cores)")
     ap.add_argument("--json", help="also write the rows as JSON here")
+    ap.add_argument("--lance-python", default=sys.executable,
+                    help="the Python that runs Lance's builder (e.g. .venv-lance10/bin/python for pylance 10); "
+                         "recall is always measured with this process's pylance")
     args = ap.parse_args()
 
     if args.custom:
