@@ -412,16 +412,22 @@ Status check_params(MatrixView<const float> sample, const KMeansParams& p) {
 // k passes over n rows (docs/decisions/kmeans-init.md).
 constexpr size_t kPlusPlusRowsPerCentroid = 32;
 
+// `count` distinct rows of data drawn with `seed`, in row order.
+std::vector<float> random_subset(MatrixView<const float> data, size_t count, uint64_t seed) {
+  Random rng(seed);
+  std::vector<uint32_t> rows = sample_distinct(data.rows, count, rng);
+  std::sort(rows.begin(), rows.end());
+  std::vector<float> subset(count * data.dim);
+  for (size_t i = 0; i < count; ++i) std::copy_n(data.row(rows[i]), data.dim, subset.data() + i * data.dim);
+  return subset;
+}
+
 std::vector<float> initial_centroids(MatrixView<const float> data, size_t k, const KMeansParams& p,
                                      core::Executor& executor) {
   if (p.init != KMeansInit::kKMeansPlusPlus) return init_random(data, k, p.seed);
   const size_t limit = kPlusPlusRowsPerCentroid * k;
   if (data.rows <= limit) return init_kmeanspp(data, k, p.seed, executor);
-  Random rng(derive_seed(p.seed, 0x5EED));
-  std::vector<uint32_t> rows = sample_distinct(data.rows, limit, rng);
-  std::sort(rows.begin(), rows.end());
-  std::vector<float> subset(limit * data.dim);
-  for (size_t i = 0; i < limit; ++i) std::copy_n(data.row(rows[i]), data.dim, subset.data() + i * data.dim);
+  const std::vector<float> subset = random_subset(data, limit, derive_seed(p.seed, 0x5EED));
   return init_kmeanspp(MatrixView<const float>(subset.data(), limit, data.dim), k, p.seed, executor);
 }
 
@@ -571,19 +577,14 @@ Result<std::vector<float>> train_hierarchical(MatrixView<const float> data, cons
     *iterations = top_result.iterations;
   } else {
     // Trained on a subset; every rank then labels all rows itself (one pass, deterministic).
-    Random rng(derive_seed(p.seed, 0x70B));
-    std::vector<uint32_t> picked = sample_distinct(data.rows, top_rows, rng);
-    std::sort(picked.begin(), picked.end());
-    std::vector<float> subset(top_rows * d);
-    for (size_t i = 0; i < top_rows; ++i) std::copy_n(data.row(picked[i]), d, subset.data() + i * d);
+    const std::vector<float> subset = random_subset(data, top_rows, derive_seed(p.seed, 0x70B));
     const MatrixView<const float> sub(subset.data(), top_rows, d);
     top_centroids = initial_centroids(sub, top, p, executor);
     LANCER_ASSIGN_OR_RETURN(auto top_result, lloyd(sub, top, top_centroids, lp, executor, collective, nullptr));
     *iterations = top_result.iterations;
     labels.resize(data.rows);
-    std::vector<float> dist(data.rows);
     LANCER_RETURN_IF_ERROR(linalg::nearest_centroids(data, MatrixView<const float>(top_centroids.data(), top, d), {},
-                                                     p.metric, labels, dist, executor));
+                                                     p.metric, labels, {}, executor));
   }
   std::vector<uint64_t> sizes(top, 0);
   for (uint32_t l : labels) ++sizes[l];
