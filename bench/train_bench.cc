@@ -14,6 +14,7 @@
 #include <ctime>
 #include <random>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "core/executor.h"
@@ -132,15 +133,13 @@ void BM_Assign(benchmark::State& state) {
   }
   set_flops(state, 2.0 * n * k * d);
 }
-BENCHMARK(BM_Assign)
-    ->Args({128, 256})
-    ->Args({128, 1024})
-    ->Args({128, 4096})
-    ->Args({256, 1024})
-    ->Args({768, 1024})
-    ->Args({1024, 1024})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+// The (d, k) shapes of BM_Assign and BM_SgemmShape.
+void assignment_shapes(benchmark::internal::Benchmark* b) {
+  for (auto [d, k] : {std::pair{128, 256}, {128, 1024}, {128, 4096}, {256, 1024}, {768, 1024}, {1024, 1024}})
+    b->Args({d, k});
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+BENCHMARK(BM_Assign)->Apply(assignment_shapes);
 
 // OpenBLAS alone on the assignment's blocks: the same row blocks, one
 // single-threaded SGEMM each on the pool, no arg-min. The assignment cannot be
@@ -166,14 +165,7 @@ void BM_SgemmShape(benchmark::State& state) {
   }
   set_flops(state, 2.0 * n * k * d);
 }
-BENCHMARK(BM_SgemmShape)
-    ->Args({128, 256})
-    ->Args({128, 1024})
-    ->Args({128, 4096})
-    ->Args({256, 1024})
-    ->Args({1024, 1024})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+BENCHMARK(BM_SgemmShape)->Apply(assignment_shapes);
 
 // How BLAS is threaded (docs/decisions/blas-threading.md), d=128, k=1024:
 //   mode 0: lancer's design: the pool runs fixed blocks, one single-threaded SGEMM each;
