@@ -35,6 +35,8 @@ namespace lancer::build {
 
 namespace {
 
+const std::string kStagingPrefix = "build-";  // _lancer/build-<index name>/
+
 namespace fs = std::filesystem;
 using core::Clock;
 using core::seconds_since;
@@ -261,7 +263,7 @@ void maybe_delay_task() {
 }
 
 std::string default_staging(const std::string& root, const std::string& name) {
-  return (fs::path(root) / "_lancer" / ("build-" + name)).string();
+  return (fs::path(root) / "_lancer" / (kStagingPrefix + name)).string();
 }
 
 std::string dataset_root(const std::string& uri) { return uri.rfind("file://", 0) == 0 ? uri.substr(7) : uri; }
@@ -983,7 +985,9 @@ Result<std::vector<std::string>> cleanup_staging(const std::string& uri, const s
   LANCER_ASSIGN_OR_RETURN(auto names, core::list_directory(dir.string()));
   for (const auto& name : names) {
     const fs::path staging = dir / name;
-    if (!core::is_directory(staging.string())) continue;
+    // Only build folders: _lancer/inputs holds the Python package's supplied
+    // arrays, which their builds hold and remove themselves.
+    if (!name.starts_with(kStagingPrefix) || !core::is_directory(staging.string())) continue;
     LANCER_ASSIGN_OR_RETURN(bool gone, remove_unless_running(staging));
     if (gone) removed.push_back(staging.string());
   }

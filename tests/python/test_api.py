@@ -110,6 +110,22 @@ def test_centroids_and_codebook_as_arrays_are_honoured(base, uri, tmp_path):
     assert index_bytes(uri) == index_bytes(other)
 
 
+def test_inputs_another_build_holds_are_not_removed(base, uri):
+    from lancer._options import HeldInputs, write_input
+    rng = np.random.default_rng(4)
+    centroids = np.ascontiguousarray(base[1][rng.choice(len(base[1]), 8, replace=False)])
+    other_build = HeldInputs()  # a concurrent build using the same centroids
+    path = write_input(uri, centroids, "ivf_centroids", other_build)
+    lancer.create_index(uri, "vector", "IVF_FLAT", engine="local", progress=False, ivf_centroids=centroids,
+                        **PARAMS)
+    assert np.array_equal(np.load(path), centroids)  # still there for the other build
+    lancer.cleanup(uri)
+    assert os.path.exists(path)
+    other_build.release()
+    lancer.cleanup(uri)
+    assert not os.path.exists(os.path.join(uri, "_lancer"))
+
+
 @pytest.mark.parametrize("kwargs,error,match", [
     (dict(column="nope"), lancer.NotFoundError, "column nope does not exist"),
     (dict(index_type="IVF_HNSW_SQ"), NotImplementedError, "IVF_HNSW_SQ"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect as _inspect_module
 import json
 import os
@@ -9,7 +10,7 @@ import warnings
 from typing import Any, Callable, Optional, Union
 
 from lancer import _core
-from lancer._options import build_options, dataset_path, positive_int, remove_inputs
+from lancer._options import HeldInputs, build_options, dataset_path, positive_int, remove_inputs
 from lancer._progress import make_progress
 
 _last_report: Optional[dict] = None
@@ -144,12 +145,13 @@ def create_index(
     if ray_remote_args is not None and not isinstance(ray_remote_args, dict):
         raise TypeError("ray_remote_args must be a dict")
     path, storage_options = _resolve_uri(uri, storage_options, namespace_impl, namespace_properties, table_id)
+    held = HeldInputs()
     try:
         options = build_options(
             path, column, index_type, name, replace=replace, metric=metric, num_partitions=num_partitions,
             num_sub_vectors=num_sub_vectors, sample_rate=sample_rate, max_iters=max_iters, num_bits=num_bits,
             ivf_centroids=ivf_centroids, pq_codebook=pq_codebook, num_segments=num_segments, seed=seed,
-            threads=threads, work_dir=work_dir)
+            threads=threads, work_dir=work_dir, held=held)
         sink = _progress_sink(progress)
         try:
             if engine == "local":
@@ -166,7 +168,8 @@ def create_index(
             if hasattr(sink, "close"):
                 sink.close()
     finally:
-        remove_inputs(path)
+        held.release()
+        remove_inputs(path, held.paths)
     _last_report = report
     return _open_result(path, report["version"], storage_options)
 
@@ -176,13 +179,20 @@ _BUILD_ARGS = ("replace", "metric", "num_partitions", "num_sub_vectors", "sample
                "ivf_centroids", "pq_codebook", "num_segments", "seed", "threads", "work_dir")
 
 
-def _phase_options(uri, column, index_type, name, kw) -> dict:
+@contextlib.contextmanager
+def _phase_options(uri, column, index_type, name, kw):
+    """The core's options for one phase call; supplied inputs are held during the call
+    and stay on disk for the next phase (finalize and cleanup remove them)."""
     unknown = set(kw) - set(_BUILD_ARGS)
     if unknown:
         raise TypeError(f"unexpected keyword arguments: {', '.join(sorted(unknown))}")
     defaults = _inspect_module.signature(create_index).parameters
     args = {k: kw.get(k, defaults[k].default) for k in _BUILD_ARGS}
-    return build_options(uri, column, index_type, name, **args)
+    held = HeldInputs()
+    try:
+        yield build_options(uri, column, index_type, name, held=held, **args), held
+    finally:
+        held.release()
 
 
 def plan(uri: Any, column: str, index_type: str, name: Optional[str] = None, **options: Any) -> dict:
@@ -192,13 +202,15 @@ def plan(uri: Any, column: str, index_type: str, name: Optional[str] = None, **o
     ``dataset_version``, ``tasks`` (the number of phase-2 tasks), ``resumed``,
     ``trained`` and ``missing_tasks``. Every later phase must get the same arguments.
     """
-    return _core.plan(_phase_options(uri, column, index_type, name, options))
+    with _phase_options(uri, column, index_type, name, options) as (opts, _):
+        return _core.plan(opts)
 
 
 def train(uri: Any, column: str, index_type: str, name: Optional[str] = None, *, progress: Progress = False,
           **options: Any) -> None:
     """Phase 1b: sample and train the model of a planned build (no-op when trained)."""
-    _core.train(_phase_options(uri, column, index_type, name, options), _progress_sink(progress))
+    with _phase_options(uri, column, index_type, name, options) as (opts, _):
+        _core.train(opts, _progress_sink(progress))
 
 
 def build_task(uri: Any, column: str, index_type: str, name: Optional[str] = None, *, task: int,
@@ -209,7 +221,8 @@ def build_task(uri: Any, column: str, index_type: str, name: Optional[str] = Non
     """
     if isinstance(task, bool) or not isinstance(task, int) or task < 0:
         raise ValueError(f"task must be a non-negative integer, got {task!r}")
-    return _core.build_task(_phase_options(uri, column, index_type, name, options), task)
+    with _phase_options(uri, column, index_type, name, options) as (opts, _):
+        return _core.build_task(opts, task)
 
 
 def finalize(uri: Any, column: str, index_type: str, name: Optional[str] = None, *, progress: Progress = False,
@@ -220,9 +233,9 @@ def finalize(uri: Any, column: str, index_type: str, name: Optional[str] = None,
     create_index returns.
     """
     global _last_report
-    opts = _phase_options(uri, column, index_type, name, options)
-    report = json.loads(_core.finalize(opts, _progress_sink(progress)))
-    remove_inputs(opts["uri"])
+    with _phase_options(uri, column, index_type, name, options) as (opts, held):
+        report = json.loads(_core.finalize(opts, _progress_sink(progress)))
+    remove_inputs(opts["uri"], held.paths)
     _last_report = report
     return _open_result(opts["uri"], report["version"], storage_options)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import tempfile
@@ -77,31 +78,97 @@ def inputs_dir(path: str) -> str:
     return os.path.join(path, "_lancer", "inputs")
 
 
-def write_input(path: str, array: np.ndarray, what: str) -> str:
-    """Writes `array` once, named by its content, where every worker can read it."""
+class HeldInputs:
+    """Input files a call is using, each held with a shared flock until release().
+
+    Inputs are named by their content, so concurrent builds with the same
+    centroids share a file; a remover takes the file's exclusive lock without
+    waiting and skips it when a build still holds it.
+    """
+
+    def __init__(self) -> None:
+        self._fds: list[int] = []
+        self.paths: list[str] = []
+
+    def add(self, path: str, fd: int) -> None:
+        self._fds.append(fd)
+        self.paths.append(path)
+
+    def release(self) -> None:
+        for fd in self._fds:
+            os.close(fd)
+        self._fds.clear()
+
+
+def _same_file(fd: int, path: str) -> bool:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+def write_input(path: str, array: np.ndarray, what: str, held: HeldInputs) -> str:
+    """Writes `array` once, named by its content, where every worker can read it.
+
+    The file is held (shared lock) in `held` from before it becomes visible, so
+    a concurrent remove_inputs never deletes it under this build.
+    """
     digest = hashlib.sha256(memoryview(array).cast("B")).hexdigest()[:16]
     target = os.path.join(inputs_dir(path), f"{what}-{digest}.npy")
-    if os.path.exists(target):
+    while True:
+        try:
+            fd = os.open(target, os.O_RDONLY)
+        except FileNotFoundError:
+            fd = -1
+        if fd >= 0:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            if _same_file(fd, target):  # not removed while we waited for the lock
+                held.add(target, fd)
+                return target
+            os.close(fd)
+            continue
+        try:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".tmp")
+        except FileNotFoundError:
+            continue  # a remover took the folder away between the two calls
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        with os.fdopen(os.dup(fd), "wb") as f:
+            np.save(f, array)
+        os.replace(tmp, target)
+        held.add(target, fd)
         return target
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        np.save(f, array)
-    os.replace(tmp, target)
-    return target
 
 
-def remove_inputs(path: str) -> None:
-    """Removes the written inputs, and _lancer/ when that leaves it empty."""
+def remove_inputs(path: str, names: Optional[list] = None) -> None:
+    """Removes input files (`names`, or all) that no running build holds, and
+    the inputs folder and _lancer/ when that leaves them empty."""
     folder = inputs_dir(path)
-    if os.path.isdir(folder):
-        for name in os.listdir(folder):
-            os.remove(os.path.join(folder, name))
-        os.rmdir(folder)
-    try:
-        os.rmdir(os.path.dirname(folder))
-    except OSError:
-        pass  # not empty: another build's staging, or never created
+    if names is None:
+        try:
+            names = [os.path.join(folder, n) for n in os.listdir(folder)]
+        except FileNotFoundError:
+            names = []
+    for name in names:
+        try:
+            fd = os.open(name, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue  # another build is using it; it removes it when done
+        if _same_file(fd, name):
+            os.unlink(name)
+        os.close(fd)
+    for empty in (folder, os.path.dirname(folder)):
+        try:
+            os.rmdir(empty)
+        except OSError:
+            pass  # not empty: another build's inputs or staging, or never created
 
 
 def pq_codebook_3d(codebook: np.ndarray, num_bits: int) -> np.ndarray:
@@ -129,8 +196,9 @@ def build_options(uri: Any, column: str, index_type: str, name: Optional[str], *
                   num_partitions: Optional[int], num_sub_vectors: Optional[int], sample_rate: int,
                   max_iters: int, num_bits: int, ivf_centroids: Any, pq_codebook: Any,
                   num_segments: Optional[int], seed: Optional[int], threads: Optional[int],
-                  work_dir: Optional[str]) -> dict:
-    """The options dict lancer._core takes; writes supplied centroids/codebooks as .npy."""
+                  work_dir: Optional[str], held: HeldInputs) -> dict:
+    """The options dict lancer._core takes; writes supplied centroids/codebooks as
+    .npy, held in `held` until the caller releases them."""
     path = dataset_path(uri)
     if not isinstance(column, str) or not column:
         raise ValueError("column must be a non-empty column name")
@@ -164,10 +232,10 @@ def build_options(uri: Any, column: str, index_type: str, name: Optional[str], *
         centroids = as_float32_array(ivf_centroids, "ivf_centroids")
         if centroids.ndim != 2:
             raise ValueError(f"ivf_centroids must be [num_partitions, dim], got shape {centroids.shape}")
-        options["ivf_centroids"] = write_input(path, centroids, "ivf_centroids")
+        options["ivf_centroids"] = write_input(path, centroids, "ivf_centroids", held)
     if pq_codebook is not None:
         if itype != "IVF_PQ":
             raise ValueError(f"pq_codebook is only used by IVF_PQ, not {itype}")
         codebook = pq_codebook_3d(as_float32_array(pq_codebook, "pq_codebook"), num_bits)
-        options["pq_codebook"] = write_input(path, codebook, "pq_codebook")
+        options["pq_codebook"] = write_input(path, codebook, "pq_codebook", held)
     return options
