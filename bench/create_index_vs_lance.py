@@ -9,9 +9,14 @@ its peak RSS is its own.
 Datasets (reused from --workdir if already written):
   small  200,000 x 128, 8 fragments, 447 partitions, 16 sub-vectors
   large   60,000 x 1024, 4 fragments, 245 partitions, 128 sub-vectors
+  seed   1,280,000 x 2048 (10.5 GB of vectors, the brief's lance-ray figures), 10 fragments,
+         round(sqrt(rows)) = 1,131 partitions, dim/16 = 128 sub-vectors (the defaults)
+Each build runs on its own copy of the dataset, its data files hard-linked (Lance and lancer
+never rewrite a data file), so the base dataset stays as written.
 
 Usage:
   create_index_vs_lance.py [--sizes small,large] [--types IVF_FLAT,IVF_SQ,IVF_PQ]
+                           [--lance-types TYPES (default: --types; others build with lancer only)]
                            [--queries 1000] [--nprobes 20] [--workdir /tmp/lancer-bench]
                            [--lancer PATH] [--threads T]
   create_index_vs_lance.py ROWS DIM INDEX_TYPE [NUM_PARTITIONS] [NUM_SUB_VECTORS]   (one custom case)
@@ -51,6 +56,7 @@ class Size:
 SIZES = {
     "small": Size("small", 200_000, 128, 8, 447, 16),
     "large": Size("large", 60_000, 1024, 4, 245, 128),
+    "seed": Size("seed", 1_280_000, 2048, 10, 1131, 128),
 }
 
 
@@ -92,17 +98,33 @@ def dataset(size: Size, workdir: str) -> str:
     return uri
 
 
-def brute_force(uri: str, dim: int, qs: np.ndarray, k: int = 10):
-    t = lance.dataset(uri).to_table(columns=["vector"], with_row_id=True)
-    rowids = t["_rowid"].to_numpy()
-    vecs = t["vector"].combine_chunks().flatten().to_numpy().reshape(-1, dim)
+def brute_force(uri: str, dim: int, qs: np.ndarray, k: int = 10, batch: int = 16_384):
+    """Exact top-k row ids per query (float64), streaming the dataset in batches."""
     q = qs.astype(np.float64)
-    norms = (vecs.astype(np.float64) ** 2).sum(1)
-    truth = []
-    for qi in q:  # one query at a time: no [queries x rows] matrix
-        d = norms - 2 * (vecs @ qi) + (qi ** 2).sum()
-        truth.append(set(rowids[np.argsort(d, kind="stable")[:k]].tolist()))
-    return truth
+    qn = (q ** 2).sum(1)
+    best_d = np.full((len(q), k), np.inf)
+    best_id = np.zeros((len(q), k), dtype=np.uint64)
+    for b in lance.dataset(uri).to_batches(columns=["vector"], with_row_id=True, batch_size=batch):
+        v = b["vector"].flatten().to_numpy().reshape(-1, dim).astype(np.float64)
+        d = (v ** 2).sum(1)[None, :] - 2 * (q @ v.T) + qn[:, None]
+        ids = np.broadcast_to(b["_rowid"].to_numpy(), d.shape)
+        all_d = np.concatenate([best_d, d], axis=1)
+        all_id = np.concatenate([best_id, ids], axis=1)
+        top = np.argsort(all_d, axis=1, kind="stable")[:, :k]
+        best_d = np.take_along_axis(all_d, top, axis=1)
+        best_id = np.take_along_axis(all_id, top, axis=1)
+    return [set(row.tolist()) for row in best_id]
+
+
+def clone(base: str, dest: str) -> str:
+    """A copy of the dataset to build on: data files hard-linked, metadata copied."""
+    def link_data(src, dst):
+        if os.sep + "data" + os.sep in src:
+            os.link(src, dst)
+        else:
+            shutil.copy2(src, dst)
+    shutil.copytree(base, dest, copy_function=link_data)
+    return dest
 
 
 def recall(uri: str, qs: np.ndarray, truth, nprobes: int, k: int = 10) -> float:
@@ -147,16 +169,16 @@ def run_case(size: Size, itype: str, base: str, work: str, lancer: str, qs, trut
     row = {"dataset": f"{size.rows}x{size.dim}", "type": itype}
     extra = ["--num-sub-vectors", str(size.m)] if itype == "IVF_PQ" else []
 
-    theirs = os.path.join(work, "lance.lance")
-    shutil.copytree(base, theirs)
-    _, rss, out = timed([args.lance_python, "-c", LANCE_CHILD, theirs, itype, str(size.nlist), str(size.m)],
-                        os.path.join(work, "lance.rss"))
-    row["lance_s"], row["lance_rss_mb"] = json.loads(out.strip().splitlines()[-1])["seconds"], rss
-    row["lance_recall"] = recall(theirs, qs, truth, args.nprobes)
-    shutil.rmtree(theirs)
+    row["lance_s"] = row["lance_rss_mb"] = row["lance_recall"] = None
+    if itype in args.lance_types:
+        theirs = clone(base, os.path.join(work, "lance.lance"))
+        _, rss, out = timed([args.lance_python, "-c", LANCE_CHILD, theirs, itype, str(size.nlist), str(size.m)],
+                            os.path.join(work, "lance.rss"))
+        row["lance_s"], row["lance_rss_mb"] = json.loads(out.strip().splitlines()[-1])["seconds"], rss
+        row["lance_recall"] = recall(theirs, qs, truth, args.nprobes)
+        shutil.rmtree(theirs)
 
-    ours = os.path.join(work, "lancer.lance")
-    shutil.copytree(base, ours)
+    ours = clone(base, os.path.join(work, "lancer.lance"))
     report = os.path.join(work, "report.json")
     argv = [lancer, "create-index", ours, "--column", "vector", "--index-type", itype, "--metric", "l2",
             "--num-partitions", str(size.nlist), "--sample-rate", "256", "--max-iters", "50", "--report", report,
@@ -181,8 +203,9 @@ def print_table(rows, args):
     print(f"{'dataset':12} {'type':8} {'lance s':>8} {'lancer s':>8} {'ratio':>6} {'R lance':>7} {'R lancer':>8} "
           f"{'lancer peak MB':>14} {'lancer maxRSS':>13} {'lance maxRSS':>12}")
     for r in rows:
-        print(f"{r['dataset']:12} {r['type']:8} {r['lance_s']:8.2f} {r['lancer_s']:8.2f} "
-              f"{r['lance_s'] / r['lancer_s']:5.1f}x {r['lance_recall']:7.3f} {r['lancer_recall']:8.3f} "
+        ratio = f"{r['lance_s'] / r['lancer_s']:5.1f}x" if r["lance_s"] is not None else "    - "
+        print(f"{r['dataset']:12} {r['type']:8} {fmt(r['lance_s'], '8.2f')} {r['lancer_s']:8.2f} "
+              f"{ratio} {fmt(r['lance_recall'], '7.3f')} {r['lancer_recall']:8.3f} "
               f"{fmt(r['lancer_peak_mb'], '14.0f')} {fmt(r['lancer_maxrss_mb'], '13.0f')} "
               f"{fmt(r['lance_rss_mb'], '12.0f')}")
     print("ratio = Lance seconds / lancer seconds; lancer peak MB = report peak_rss_mb; "
@@ -196,6 +219,7 @@ def main():
     ap.add_argument("custom", nargs="*", help="ROWS DIM INDEX_TYPE [NUM_PARTITIONS] [NUM_SUB_VECTORS]")
     ap.add_argument("--sizes", default="small,large", help="comma-separated: " + ",".join(SIZES))
     ap.add_argument("--types", default=",".join(TYPES))
+    ap.add_argument("--lance-types", help="the types Lance builds too (default: all of --types)")
     ap.add_argument("--queries", type=int, default=1000,
                     help="held-out queries for recall (1,000: a standard error of ~0.005 at recall 0.3)")
     ap.add_argument("--nprobes", type=int, default=20)
@@ -218,7 +242,9 @@ def main():
     else:
         sizes = [SIZES[s.strip()] for s in args.sizes.split(",") if s.strip()]
         types = [t.strip().upper() for t in args.types.split(",") if t.strip()]
-    for t in types:
+    args.lance_types = types if args.lance_types is None else [
+        t.strip().upper() for t in args.lance_types.split(",") if t.strip()]
+    for t in types + args.lance_types:
         if t not in TYPES:
             ap.error(f"unknown index type {t}")
     if not os.access(args.lancer, os.X_OK):
@@ -237,8 +263,8 @@ def main():
                       + (f" m={size.m}" if itype == "IVF_PQ" else "") + " ...", flush=True)
                 results.append(run_case(size, itype, base, work, args.lancer, qs, truth, args))
                 r = results[-1]
-                print(f"  lance {r['lance_s']:.2f} s  lancer {r['lancer_s']:.2f} s  "
-                      f"recall {r['lance_recall']:.3f} / {r['lancer_recall']:.3f}", flush=True)
+                print(f"  lance {fmt(r['lance_s'], '.2f')} s  lancer {r['lancer_s']:.2f} s  "
+                      f"recall {fmt(r['lance_recall'], '.3f')} / {r['lancer_recall']:.3f}", flush=True)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
     print_table(results, args)
