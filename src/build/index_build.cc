@@ -27,6 +27,7 @@
 #include "index.pb.h"
 #include "lance/commit.h"
 #include "lance/roaring.h"
+#include "linalg/nearest.h"
 #include "linalg/norms.h"
 #include "train/kmeans.h"
 #include "train/random.h"
@@ -712,6 +713,13 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
   result.worker = worker;
   dataset::StreamOptions so;
   so.fragment_ids = record_.tasks[task].fragment_ids;
+  // A batch gives every thread a block of the assignment: at the default
+  // 4 MiB, 2048-d vectors made 512-row batches, one block, and one busy core.
+  // Batches only cut the stream; the spill's row order, and so the index bytes,
+  // do not depend on them.
+  const size_t want_rows =
+      linalg::nearest_row_block(model->num_partitions) * static_cast<size_t>(std::max(1, pool.num_threads()));
+  so.batch_bytes = std::clamp(want_rows * column_.type.row_bytes(), so.batch_bytes, size_t{64} << 20);
   LANCER_ASSIGN_OR_RETURN(auto stream, dataset::VectorStream::open(dataset_, record_.params.column, so));
   dataset::VectorBatch batch;
   std::vector<float> x, resid, scratch;

@@ -339,3 +339,24 @@ def test_float16_columns(lancer, tmp_path, index_type, metric):
         rtol, atol = (2e-2, 2e-3) if index_type == "IVF_SQ" else (2e-3, 1e-3)
         np.testing.assert_allclose(sorted(h["_distance"] for h in hits), np.sort(theirs["_distance"].to_numpy()),
                                    rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("index_type", ["IVF_FLAT", "IVF_PQ"])
+def test_wide_vectors_give_the_same_bytes_for_any_thread_count(lancer, tmp_path, index_type):
+    # 512-d rows: the build reads batches sized by the thread count (4 MiB with one
+    # thread, 16 MiB with four), which must not change the index.
+    from datasets import write_clustered
+    base = str(tmp_path / "base.lance")
+    values = write_clustered(base, 2, 5000, 512, clusters=12, seed=3)
+    indexes = []
+    for threads in ("1", "4"):
+        uri = fresh_copy(base, tmp_path / f"t{threads}")
+        run_lancer(lancer, "create-index", uri, "--column", "vector", "--index-type", index_type,
+                   "--num-partitions", "6", "--threads", threads)
+        [folder] = os.listdir(os.path.join(uri, "_indices"))
+        indexes.append({f: open(os.path.join(uri, "_indices", folder, f), "rb").read()
+                        for f in ("index.idx", "auxiliary.idx")})
+    assert indexes[0] == indexes[1]
+    ds = lance.dataset(uri)
+    got = ds.to_table(nearest={"column": "vector", "q": values[3], "k": 5, "nprobes": 6}, with_row_id=True)
+    assert got.num_rows == 5
