@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <mutex>
 #include <thread>
 #include <cmath>
 #include <cstring>
@@ -474,6 +476,57 @@ Result<std::shared_ptr<const ivf::IndexModel>> IndexBuild::model() {
   return model_;
 }
 
+Status IndexBuild::scan_sample(const std::vector<uint64_t>& fragment_ids, uint64_t rows, core::Executor& executor,
+                               SampleCollector& collector) const {
+  const size_t dim = column_.type.dim;
+  std::mutex mu;  // guards collector, first_error and the progress count
+  std::atomic<uint64_t> bar{collector.bar()};
+  Status first_error;
+  uint64_t scanned = 0;
+  executor.parallel_for(fragment_ids.size(), 1, [&](size_t f0, size_t f1) {
+    dataset::StreamOptions so;
+    so.fragment_ids.assign(fragment_ids.begin() + static_cast<std::ptrdiff_t>(f0),
+                           fragment_ids.begin() + static_cast<std::ptrdiff_t>(f1));
+    Status st;
+    auto stream = dataset::VectorStream::open(dataset_, record_.params.column, so);
+    if (!stream.ok()) st = stream.status();
+    dataset::VectorBatch batch;
+    std::vector<float> scratch;
+    std::vector<std::pair<uint64_t, size_t>> wanted;  // (hash, row in batch)
+    uint64_t seen = 0;
+    while (st.ok()) {
+      auto more = (*stream)->next(&batch);
+      if (!more.ok() || !*more) {
+        st = more.status();
+        break;
+      }
+      // Hash first: most rows are refused before their values are checked
+      // or copied, and the lock is taken once per batch.
+      const float* v = as_f32(batch, &scratch);
+      wanted.clear();
+      const uint64_t now = bar.load(std::memory_order_relaxed);
+      for (size_t i = 0; i < batch.num_rows; ++i) {
+        const uint64_t h = collector.hash_of(batch.row_ids[i]);
+        if (h < now && finite_row(v + i * dim, dim)) wanted.emplace_back(h, i);
+      }
+      const auto& stats = (*stream)->stats();
+      const uint64_t total = stats.rows + stats.null_rows + stats.deleted_rows;
+      std::lock_guard<std::mutex> lock(mu);
+      for (const auto& [h, i] : wanted) collector.offer_hashed(h, batch.row_ids[i], v + i * dim);
+      bar.store(collector.bar(), std::memory_order_relaxed);
+      scanned += total - seen;
+      seen = total;
+      progress("sample", scanned, rows);
+      if (!first_error.ok()) break;
+    }
+    if (!st.ok()) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (first_error.ok()) first_error = st;
+    }
+  });
+  return first_error;
+}
+
 Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
   // Rank 0 decides, so that no rank skips the collective calls the others make.
   std::string trained(1, model_trained() ? '1' : '0');
@@ -506,29 +559,15 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
   if (want > 0) {
     SampleCollector collector(want, dim, p.seed);
     const auto [t0, t1] = core::owned_range(record_.tasks.size(), collective.rank(), collective.size());
-    dataset::StreamOptions so;
+    std::vector<uint64_t> fragment_ids;
     for (size_t i = t0; i < t1; ++i) {
-      so.fragment_ids.insert(so.fragment_ids.end(), record_.tasks[i].fragment_ids.begin(),
-                             record_.tasks[i].fragment_ids.end());
+      fragment_ids.insert(fragment_ids.end(), record_.tasks[i].fragment_ids.begin(),
+                          record_.tasks[i].fragment_ids.end());
     }
     uint64_t share_rows = 0;
     for (size_t i = t0; i < t1; ++i) share_rows += record_.tasks[i].rows;
     collector.reserve(share_rows);
-    if (!so.fragment_ids.empty()) {
-      LANCER_ASSIGN_OR_RETURN(auto stream, dataset::VectorStream::open(dataset_, p.column, so));
-      dataset::VectorBatch batch;
-      std::vector<float> scratch;
-      for (;;) {
-        LANCER_ASSIGN_OR_RETURN(bool more, stream->next(&batch));
-        if (!more) break;
-        const float* v = as_f32(batch, &scratch);
-        for (size_t i = 0; i < batch.num_rows; ++i) {
-          if (finite_row(v + i * dim, dim)) collector.offer(batch.row_ids[i], v + i * dim);
-        }
-        const auto& st = stream->stats();
-        progress("sample", st.rows + st.null_rows + st.deleted_rows, share_rows);
-      }
-    }
+    LANCER_RETURN_IF_ERROR(scan_sample(fragment_ids, share_rows, pool, collector));
     if (collective.size() > 1) {
       // Hashes first, then only the rows that make the global sample: one
       // sample moves in all, however many ranks there are.

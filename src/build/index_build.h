@@ -25,6 +25,8 @@
 
 namespace lancer::build {
 
+class SampleCollector;
+
 // Parameters that determine the index bytes; a staging folder is reused only
 // for equal parameters.
 struct BuildParams {
@@ -99,6 +101,10 @@ class IndexBuild {
   void progress(const char* phase, uint64_t done, uint64_t total, bool finished = false) const;
   std::string task_path(uint64_t task, const char* suffix) const;
   Result<TaskResult> read_task_done(uint64_t task) const;
+  // Offers every finite vector of `fragment_ids` to `collector`, fragments in
+  // parallel on `executor` (the sample is a set: the order does not matter).
+  Status scan_sample(const std::vector<uint64_t>& fragment_ids, uint64_t rows, core::Executor& executor,
+                     SampleCollector& collector) const;
 
   CreateIndexOptions options_;
   std::shared_ptr<const dataset::Dataset> dataset_;

@@ -19,6 +19,12 @@ class SampleCollector {
   SampleCollector(size_t want, size_t dim, uint64_t seed);
   void reserve(size_t rows);
   void offer(uint64_t row_id, const float* vector);
+  // The rank of a row in the sample order, and the bar it must pass: rows
+  // hashing at or above bar() would be refused now (UINT64_MAX while the
+  // collector is not full), so a scan may skip them without reading further.
+  uint64_t hash_of(uint64_t row_id) const;
+  uint64_t bar() const;
+  void offer_hashed(uint64_t hash, uint64_t row_id, const float* vector);
   // [u64 rows][rows x (u64 hash, u64 row id)][rows x dim f32], the rows whose
   // hash is at most max_hash.
   std::string serialize(uint64_t max_hash = UINT64_MAX) const;
@@ -30,8 +36,6 @@ class SampleCollector {
   std::vector<float> take_sorted();
 
  private:
-  void offer_hashed(uint64_t hash, uint64_t row_id, const float* vector);
-
   size_t want_, dim_;
   uint64_t seed_;
   std::vector<uint64_t> hashes_, row_ids_;
