@@ -504,20 +504,49 @@ Status train_groups(MatrixView<const float> data, const KMeansParams& p, const L
     std::vector<uint64_t> pos(start.begin(), start.end() - 1);
     for (size_t i = 0; i < data.rows; ++i) order[pos[labels[i]]++] = static_cast<uint32_t>(i);
   }
-  std::vector<float> rows;
-  for (size_t g = 0; g < top; ++g) {
-    if (quotas[g] == 0 || owner[g] != rank) continue;
+  std::vector<size_t> mine;
+  for (size_t g = 0; g < top; ++g)
+    if (quotas[g] != 0 && owner[g] == rank) mine.push_back(g);
+  // Each group's model does not depend on the executor it runs on. With
+  // enough groups, whole groups run in parallel (largest first), each on one
+  // thread: a group's Lloyd has few row blocks and serial steps per iteration
+  // that would leave threads idle. Otherwise groups run one after another on
+  // every thread.
+  const size_t threads = static_cast<size_t>(std::max(1, executor.num_threads()));
+  const bool whole_groups = mine.size() >= 4 * threads;
+  if (whole_groups) {
+    std::stable_sort(mine.begin(), mine.end(),
+                     [&](size_t a, size_t b) { return sizes[a] * quotas[a] > sizes[b] * quotas[b]; });
+  }
+  std::vector<Status> status(mine.size());
+  auto train_group = [&](size_t i, core::Executor& ex, std::vector<float>& rows) {
+    const size_t g = mine[i];
     rows.resize(sizes[g] * d);
     for (size_t r = 0; r < sizes[g]; ++r) std::copy_n(data.row(order[start[g] + r]), d, rows.data() + r * d);
     MatrixView<const float> sub(rows.data(), sizes[g], d);
     KMeansParams sp = p;
     sp.num_clusters = static_cast<int>(quotas[g]);
     sp.seed = derive_seed(p.seed, g + 1);
-    results[g].centroids = initial_centroids(sub, quotas[g], sp, executor);
-    LANCER_ASSIGN_OR_RETURN(auto res, lloyd(sub, quotas[g], results[g].centroids, lp, executor, nullptr, nullptr));
-    results[g].loss = res.loss;
-    results[g].iterations = res.iterations;
+    results[g].centroids = initial_centroids(sub, quotas[g], sp, ex);
+    auto res = lloyd(sub, quotas[g], results[g].centroids, lp, ex, nullptr, nullptr);
+    if (!res.ok()) {
+      status[i] = res.status();
+      return;
+    }
+    results[g].loss = res->loss;
+    results[g].iterations = res->iterations;
+  };
+  if (whole_groups) {
+    executor.parallel_for(mine.size(), 1, [&](size_t b, size_t e) {
+      core::InlineExecutor one;
+      std::vector<float> rows;
+      for (size_t i = b; i < e; ++i) train_group(i, one, rows);
+    });
+  } else {
+    std::vector<float> rows;
+    for (size_t i = 0; i < mine.size(); ++i) train_group(i, executor, rows);
   }
+  for (const auto& st : status) LANCER_RETURN_IF_ERROR(st);
   return Status::OK();
 }
 
