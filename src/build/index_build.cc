@@ -752,13 +752,17 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
   result.worker = worker;
   dataset::StreamOptions so;
   so.fragment_ids = record_.tasks[task].fragment_ids;
-  // A batch gives every thread a block of the assignment: at the default
-  // 4 MiB, 2048-d vectors made 512-row batches, one block, and one busy core.
+  // A batch that fits one block of the assignment keeps one core busy (4 MiB
+  // is 512 rows of 2048-d vectors): then batches hold one block per thread.
   // Batches only cut the stream; the spill's row order, and so the index bytes,
-  // do not depend on them.
-  const size_t want_rows =
-      linalg::nearest_row_block(model->num_partitions) * static_cast<size_t>(std::max(1, pool.num_threads()));
-  so.batch_bytes = std::clamp(want_rows * column_.type.row_bytes(), so.batch_bytes, size_t{64} << 20);
+  // do not depend on them. (Growing 4 MiB batches that already held two
+  // blocks, at 1024-d, made phase 2 ~20 % slower.)
+  const size_t row_bytes = column_.type.row_bytes();
+  const size_t block = linalg::nearest_row_block(model->num_partitions);
+  if (so.batch_bytes / row_bytes <= block) {
+    const size_t threads = static_cast<size_t>(std::max(1, pool.num_threads()));
+    so.batch_bytes = std::max(so.batch_bytes, std::min(threads * block * row_bytes, size_t{64} << 20));
+  }
   LANCER_ASSIGN_OR_RETURN(auto stream, dataset::VectorStream::open(dataset_, record_.params.column, so));
   dataset::VectorBatch batch;
   std::vector<float> x, resid, scratch;
