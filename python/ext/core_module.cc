@@ -9,7 +9,7 @@
 
 #include <thread>
 
-#include "build/index_build.h"
+#include "pipeline/index_build.h"
 #include "core/executor.h"
 #include "core/file_collective.h"
 #include "core/process_stats.h"
@@ -100,10 +100,10 @@ void attach_progress(CreateIndexOptions& o, nb::object progress) {
 
 std::string this_worker() { return core::host_name() + ":" + std::to_string(::getpid()); }
 
-std::unique_ptr<build::IndexBuild> open_build(const CreateIndexOptions& o) {
-  Result<std::unique_ptr<build::IndexBuild>> b = [&] {
+std::unique_ptr<pipeline::IndexBuild> open_build(const CreateIndexOptions& o) {
+  Result<std::unique_ptr<pipeline::IndexBuild>> b = [&] {
     nb::gil_scoped_release nogil;
-    return build::IndexBuild::open(o);
+    return pipeline::IndexBuild::open(o);
   }();
   return value_or_throw(std::move(b));
 }
@@ -120,11 +120,11 @@ std::string create_index(const nb::dict& options, nb::object progress) {
 
 nb::dict plan(const nb::dict& options) {
   const CreateIndexOptions o = to_options(options);
-  Result<std::unique_ptr<build::IndexBuild>> r = [&] {
+  Result<std::unique_ptr<pipeline::IndexBuild>> r = [&] {
     nb::gil_scoped_release nogil;
-    return build::IndexBuild::plan(o);
+    return pipeline::IndexBuild::plan(o);
   }();
-  std::unique_ptr<build::IndexBuild> b = value_or_throw(std::move(r));
+  std::unique_ptr<pipeline::IndexBuild> b = value_or_throw(std::move(r));
   nb::dict out;
   out["staging"] = b->staging();
   out["uuid"] = b->record().uuid;
@@ -147,7 +147,7 @@ void train(const nb::dict& options, nb::object progress, int rank, int size, con
   attach_progress(o, progress);
   if (size < 1 || rank < 0 || rank >= size) throw nb::value_error("train: need 0 <= rank < size");
   if (size > 1 && exchange_dir.empty()) throw nb::value_error("train: size > 1 needs an exchange_dir");
-  std::unique_ptr<build::IndexBuild> b = open_build(o);
+  std::unique_ptr<pipeline::IndexBuild> b = open_build(o);
   b->set_progress(o.progress);
   Status st;
   {
@@ -166,16 +166,16 @@ void train(const nb::dict& options, nb::object progress, int rank, int size, con
 
 nb::dict build_task(const nb::dict& options, uint64_t task) {
   const CreateIndexOptions o = to_options(options);
-  std::unique_ptr<build::IndexBuild> b = open_build(o);
+  std::unique_ptr<pipeline::IndexBuild> b = open_build(o);
   if (!b->model_trained()) {
     throw_status(Status::InvalidArgument("the model is not trained yet in " + b->staging() + " (run train first)"));
   }
-  Result<build::TaskResult> r = [&] {
+  Result<pipeline::TaskResult> r = [&] {
     nb::gil_scoped_release nogil;
     core::ThreadPool pool(o.threads);
     return b->build_task(task, pool, this_worker());
   }();
-  build::TaskResult t = value_or_throw(std::move(r));
+  pipeline::TaskResult t = value_or_throw(std::move(r));
   nb::dict out;
   out["task"] = t.task;
   out["rows"] = t.rows;
@@ -186,7 +186,7 @@ nb::dict build_task(const nb::dict& options, uint64_t task) {
 }
 
 nb::list missing_tasks(const nb::dict& options) {
-  std::unique_ptr<build::IndexBuild> b = open_build(to_options(options));
+  std::unique_ptr<pipeline::IndexBuild> b = open_build(to_options(options));
   nb::list out;
   for (uint64_t t : b->missing_tasks()) out.append(t);
   return out;

@@ -2,7 +2,7 @@
 // that runs on every rank (distributed training) splits its work by a fixed
 // part index (owned_range) and combines the parts in index order, so the
 // result is bit-identical for any number of ranks, including one.
-// LocalCollective is the single-rank case; src/dist implements it over MPI.
+// LocalCollective is the single-rank case; src/mpi implements it over MPI.
 // Every rank must make the same sequence of calls.
 #pragma once
 

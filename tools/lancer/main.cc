@@ -6,7 +6,7 @@
 #include <iostream>
 
 #include "commands.h"
-#include "dist/mpi_build.h"
+#include "mpi/mpi_build.h"
 #include "linalg/blas.h"
 
 namespace lancer::cli {
@@ -25,9 +25,9 @@ int report_error(const Status& status) {
 namespace {
 
 std::optional<int> run_distributed(const CreateIndexOptions& options, const std::string& report_path) {
-  if (!dist::launched_as_several_ranks()) return std::nullopt;
-  const bool root = dist::launcher_rank() == 0;
-  auto report = dist::create_index_mpi(options);
+  if (!mpi::launched_as_several_ranks()) return std::nullopt;
+  const bool root = mpi::launcher_rank() == 0;
+  auto report = mpi::create_index_mpi(options);
   if (!report.ok()) return root ? report_error(report.status()) : 1;
   return *report ? emit_report(**report, report_path) : 0;
 }

@@ -12,7 +12,7 @@
 
 #include "lancer/status.h"
 
-namespace lancer::build {
+namespace lancer::pipeline {
 
 class SampleCollector {
  public:
@@ -48,4 +48,4 @@ class SampleCollector {
 // below it, so a gather moves one sample in all instead of one per rank.
 Result<uint64_t> sample_threshold(const std::vector<std::string>& hash_shares, size_t want);
 
-}  // namespace lancer::build
+}  // namespace lancer::pipeline

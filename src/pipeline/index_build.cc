@@ -1,4 +1,4 @@
-#include "build/index_build.h"
+#include "pipeline/index_build.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -17,9 +17,9 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "build/model_file.h"
-#include "build/sample.h"
-#include "build/spill.h"
+#include "pipeline/model_file.h"
+#include "pipeline/sample.h"
+#include "pipeline/spill.h"
 #include "core/checksum.h"
 #include "core/half.h"
 #include "core/npy.h"
@@ -34,7 +34,7 @@
 #include "train/kmeans.h"
 #include "train/random.h"
 
-namespace lancer::build {
+namespace lancer::pipeline {
 
 namespace {
 
@@ -1047,4 +1047,4 @@ Result<std::vector<std::string>> cleanup_staging(const std::string& uri, const s
   return removed;
 }
 
-}  // namespace lancer::build
+}  // namespace lancer::pipeline

@@ -7,7 +7,7 @@
 // atomic rename of a small done-record, and reused only when the record's
 // parameters, dataset version and model checksum match. The same phases run
 // in one process (create_index), as separate CLI subcommands, or on MPI ranks
-// (src/dist). A process holding an IndexBuild holds a shared lock on the
+// (src/mpi). A process holding an IndexBuild holds a shared lock on the
 // staging folder, so `cleanup` never removes a running build.
 #pragma once
 
@@ -23,7 +23,7 @@
 #include "ivf/index_files.h"
 #include "lancer/create_index.h"
 
-namespace lancer::build {
+namespace lancer::pipeline {
 
 class SampleCollector;
 
@@ -123,4 +123,4 @@ class IndexBuild {
 // Removes the staging folders of `uri` that no running build holds; returns their paths.
 Result<std::vector<std::string>> cleanup_staging(const std::string& uri, const std::string& work_dir = "");
 
-}  // namespace lancer::build
+}  // namespace lancer::pipeline

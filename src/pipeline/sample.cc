@@ -1,4 +1,4 @@
-#include "build/sample.h"
+#include "pipeline/sample.h"
 
 #include <algorithm>
 #include <cstring>
@@ -6,7 +6,7 @@
 
 #include "train/random.h"
 
-namespace lancer::build {
+namespace lancer::pipeline {
 
 SampleCollector::SampleCollector(size_t want, size_t dim, uint64_t seed)
     : want_(want), dim_(dim), seed_(train::derive_seed(seed, 1)) {}
@@ -135,4 +135,4 @@ std::vector<float> SampleCollector::take_sorted() {
   return out;
 }
 
-}  // namespace lancer::build
+}  // namespace lancer::pipeline

@@ -1,11 +1,11 @@
-#include "build/model_file.h"
+#include "pipeline/model_file.h"
 
 #include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "core/checksum.h"
 
-namespace lancer::build {
+namespace lancer::pipeline {
 
 namespace {
 
@@ -99,4 +99,4 @@ Result<std::shared_ptr<const ivf::IndexModel>> parse_model(const std::string& by
   return std::shared_ptr<const ivf::IndexModel>(std::move(m));
 }
 
-}  // namespace lancer::build
+}  // namespace lancer::pipeline

@@ -10,11 +10,11 @@
 
 #include "ivf/index_files.h"
 
-namespace lancer::build {
+namespace lancer::pipeline {
 
 std::string serialize_model(const ivf::IndexModel& model);
 // `what` names the source in errors (a path).
 Result<std::shared_ptr<const ivf::IndexModel>> parse_model(const std::string& bytes, const std::string& what);
 uint64_t model_checksum(const std::string& serialized);
 
-}  // namespace lancer::build
+}  // namespace lancer::pipeline

@@ -16,7 +16,7 @@
 #include "core/file_io.h"
 #include "lancer/status.h"
 
-namespace lancer::build {
+namespace lancer::pipeline {
 
 class SpillFile {
  public:
@@ -54,4 +54,4 @@ class SpillFile {
   std::vector<std::vector<uint64_t>> run_starts_;
 };
 
-}  // namespace lancer::build
+}  // namespace lancer::pipeline

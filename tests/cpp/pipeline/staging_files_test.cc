@@ -7,11 +7,11 @@
 #include <fstream>
 #include <random>
 
-#include "build/model_file.h"
-#include "build/sample.h"
-#include "build/spill.h"
+#include "pipeline/model_file.h"
+#include "pipeline/sample.h"
+#include "pipeline/spill.h"
 
-namespace lancer::build {
+namespace lancer::pipeline {
 namespace {
 
 std::string temp_path(const std::string& name) {
@@ -183,4 +183,4 @@ TEST(SampleCollector, HashesFirstThenOnlyTheSampleMoves) {
 }
 
 }  // namespace
-}  // namespace lancer::build
+}  // namespace lancer::pipeline

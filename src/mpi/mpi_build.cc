@@ -1,4 +1,4 @@
-#include "dist/mpi_build.h"
+#include "mpi/mpi_build.h"
 
 #include <mpi.h>
 #include <unistd.h>
@@ -9,11 +9,11 @@
 #include <iostream>
 #include <thread>
 
-#include "build/index_build.h"
+#include "pipeline/index_build.h"
 #include "core/process_stats.h"
-#include "dist/mpi_collective.h"
+#include "mpi/mpi_collective.h"
 
-namespace lancer::dist {
+namespace lancer::mpi {
 
 namespace {
 
@@ -107,16 +107,16 @@ Result<std::optional<CreateIndexReport>> create_index_mpi(const CreateIndexOptio
   core::ThreadPool pool(o.threads);
 
   // Plan on rank 0; bad input fails here, on every rank, before anything is written.
-  std::unique_ptr<build::IndexBuild> b;
+  std::unique_ptr<pipeline::IndexBuild> b;
   Status st;
   if (rank == 0) {
-    auto planned = build::IndexBuild::plan(o);
+    auto planned = pipeline::IndexBuild::plan(o);
     st = planned.status();
     if (planned.ok()) b = std::move(*planned);
   }
   LANCER_RETURN_IF_ERROR(agree(comm, st, 0));
   if (rank != 0) {
-    auto opened = build::IndexBuild::open(o);
+    auto opened = pipeline::IndexBuild::open(o);
     if (!opened.ok()) abort_job(rank, opened.status());
     b = std::move(*opened);
   }
@@ -188,4 +188,4 @@ Result<std::optional<CreateIndexReport>> create_index_mpi(const CreateIndexOptio
   return report;
 }
 
-}  // namespace lancer::dist
+}  // namespace lancer::mpi

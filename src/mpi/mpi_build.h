@@ -10,7 +10,7 @@
 
 #include "lancer/create_index.h"
 
-namespace lancer::dist {
+namespace lancer::mpi {
 
 // True when an MPI launcher (mpirun, srun with PMI) started this process as
 // one of several ranks; decided from the environment, before MPI_Init.
@@ -22,4 +22,4 @@ int launcher_rank();
 // A rank that fails mid-build aborts the job (MPI_Abort): rerunning resumes it.
 Result<std::optional<CreateIndexReport>> create_index_mpi(const CreateIndexOptions& options);
 
-}  // namespace lancer::dist
+}  // namespace lancer::mpi

@@ -1,9 +1,9 @@
-#include "dist/mpi_collective.h"
+#include "mpi/mpi_collective.h"
 
 #include <algorithm>
 #include <cstdint>
 
-namespace lancer::dist {
+namespace lancer::mpi {
 
 namespace {
 
@@ -56,4 +56,4 @@ Status MpiCollective::broadcast(std::string* data, int root) {
   return bcast_bytes(data->data(), n, root, comm_);
 }
 
-}  // namespace lancer::dist
+}  // namespace lancer::mpi

@@ -7,7 +7,7 @@
 
 #include "core/collective.h"
 
-namespace lancer::dist {
+namespace lancer::mpi {
 
 class MpiCollective final : public core::Collective {
  public:
@@ -22,4 +22,4 @@ class MpiCollective final : public core::Collective {
   int rank_ = 0, size_ = 1;
 };
 
-}  // namespace lancer::dist
+}  // namespace lancer::mpi

@@ -1,11 +1,11 @@
-#include "build/spill.h"
+#include "pipeline/spill.h"
 
 #include <cerrno>
 #include <cstring>
 
 #include "core/checksum.h"
 
-namespace lancer::build {
+namespace lancer::pipeline {
 
 namespace {
 
@@ -159,4 +159,4 @@ Status SpillFile::append_partition(uint32_t partition, std::vector<uint64_t>* id
   return Status::OK();
 }
 
-}  // namespace lancer::build
+}  // namespace lancer::pipeline

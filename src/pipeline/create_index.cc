@@ -1,4 +1,4 @@
-// create_index and the per-phase entry points over build::IndexBuild.
+// create_index and the per-phase entry points over pipeline::IndexBuild.
 #include "lancer/create_index.h"
 
 #include <unistd.h>
@@ -6,7 +6,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
-#include "build/index_build.h"
+#include "pipeline/index_build.h"
 #include "core/executor.h"
 #include "core/process_stats.h"
 
@@ -61,7 +61,7 @@ std::string CreateIndexReport::to_json() const {
 Result<CreateIndexReport> create_index(const CreateIndexOptions& options) {
   const auto t_total = Clock::now();
   const CreateIndexOptions o = normalized(options);
-  LANCER_ASSIGN_OR_RETURN(auto b, build::IndexBuild::plan(o));
+  LANCER_ASSIGN_OR_RETURN(auto b, pipeline::IndexBuild::plan(o));
   b->set_progress(o.progress);
   core::ThreadPool pool(o.threads);
   core::LocalCollective local;
@@ -72,7 +72,7 @@ Result<CreateIndexReport> create_index(const CreateIndexOptions& options) {
     uint64_t reused = 0;
     const std::string worker = this_worker();
     for (uint64_t i = 0; i < n; ++i) {
-      LANCER_ASSIGN_OR_RETURN(build::TaskResult r, b->build_task(i, pool, worker));
+      LANCER_ASSIGN_OR_RETURN(pipeline::TaskResult r, b->build_task(i, pool, worker));
       reused += r.reused ? 1 : 0;
       if (o.progress) o.progress(ProgressEvent{"build", i + 1, n, i + 1 == n});
     }
@@ -93,7 +93,7 @@ Result<CreateIndexReport> create_index(const CreateIndexOptions& options) {
 }
 
 Result<PlanSummary> plan_index(const CreateIndexOptions& options) {
-  LANCER_ASSIGN_OR_RETURN(auto b, build::IndexBuild::plan(normalized(options)));
+  LANCER_ASSIGN_OR_RETURN(auto b, pipeline::IndexBuild::plan(normalized(options)));
   PlanSummary s;
   s.staging = b->staging();
   s.uuid = b->record().uuid;
@@ -105,7 +105,7 @@ Result<PlanSummary> plan_index(const CreateIndexOptions& options) {
 
 Status train_index(const CreateIndexOptions& options) {
   const CreateIndexOptions o = normalized(options);
-  LANCER_ASSIGN_OR_RETURN(auto b, build::IndexBuild::open(o));
+  LANCER_ASSIGN_OR_RETURN(auto b, pipeline::IndexBuild::open(o));
   b->set_progress(o.progress);
   core::ThreadPool pool(o.threads);
   core::LocalCollective local;
@@ -114,7 +114,7 @@ Status train_index(const CreateIndexOptions& options) {
 
 Status build_index_task(const CreateIndexOptions& options, uint64_t task) {
   const CreateIndexOptions o = normalized(options);
-  LANCER_ASSIGN_OR_RETURN(auto b, build::IndexBuild::open(o));
+  LANCER_ASSIGN_OR_RETURN(auto b, pipeline::IndexBuild::open(o));
   if (!b->model_trained()) return Status::InvalidArgument("the model is not trained yet in " + b->staging() +
                                                           " (run `lancer train` first)");
   core::ThreadPool pool(o.threads);
@@ -124,7 +124,7 @@ Status build_index_task(const CreateIndexOptions& options, uint64_t task) {
 Result<CreateIndexReport> finalize_index(const CreateIndexOptions& options) {
   const auto t_total = Clock::now();
   const CreateIndexOptions o = normalized(options);
-  LANCER_ASSIGN_OR_RETURN(auto b, build::IndexBuild::open(o));
+  LANCER_ASSIGN_OR_RETURN(auto b, pipeline::IndexBuild::open(o));
   b->set_progress(o.progress);
   if (!b->model_trained()) return Status::InvalidArgument("the model is not trained yet in " + b->staging() +
                                                           " (run `lancer train` first)");
@@ -137,7 +137,7 @@ Result<CreateIndexReport> finalize_index(const CreateIndexOptions& options) {
 }
 
 Result<std::vector<std::string>> cleanup_builds(const std::string& uri, const std::string& work_dir) {
-  return build::cleanup_staging(uri, work_dir);
+  return pipeline::cleanup_staging(uri, work_dir);
 }
 
 }  // namespace lancer
