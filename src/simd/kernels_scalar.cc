@@ -194,14 +194,4 @@ const Kernels& scalar_kernels() {
   return k;
 }
 
-const Kernels& kernels_for(SimdLevel level) {
-  if (level > cpu_simd_level()) level = cpu_simd_level();
-  switch (level) {
-    case SimdLevel::kAvx512: return avx512_kernels();
-    case SimdLevel::kAvx2: return avx2_kernels();
-    case SimdLevel::kScalar: break;
-  }
-  return scalar_kernels();
-}
-
 }  // namespace lancer::simd
