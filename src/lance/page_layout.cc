@@ -128,6 +128,24 @@ Status PageOpenerBase::check_encoding_url() const {
                  file_.version().to_string());
 }
 
+Result<::lance::encodings::ArrayEncoding> PageOpenerBase::parse_array_encoding() const {
+  ::lance::encodings::ArrayEncoding enc;
+  if (!enc.ParseFromString(info_.encoding)) return corrupt("page encoding is not a valid ArrayEncoding");
+  return enc;
+}
+
+Result<v21::PageLayout> PageOpenerBase::parse_page_layout() const {
+  v21::PageLayout layout;
+  if (!layout.ParseFromString(info_.encoding)) return corrupt("page encoding is not a valid PageLayout");
+  return layout;
+}
+
+Status PageOpenerBase::check_mini_block_items(const v21::MiniBlockLayout& mb) const {
+  if (mb.num_items() == info_.num_rows) return Status::OK();
+  return corrupt("mini-block page has " + std::to_string(mb.num_items()) + " items for " +
+                 std::to_string(info_.num_rows) + " rows");
+}
+
 Status PageOpenerBase::check_buffer(size_t index, uint64_t expected, const std::string& role,
                                     const std::string& rows_of) const {
   const std::string prefix = role.empty() ? "" : role + " ";

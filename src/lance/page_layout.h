@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "encodings_v2_0.pb.h"
 #include "encodings_v2_1.pb.h"
 #include "lance/file_reader.h"
 #include "lancer/status.h"
@@ -130,6 +131,11 @@ class PageOpenerBase {
   // Corruption unless the page's encoding URL is the one its file version uses
   // (ArrayEncoding for 2.0, PageLayout for 2.1+).
   Status check_encoding_url() const;
+  // The page's encoding message (2.0, 2.1+); Corruption when it does not parse.
+  Result<::lance::encodings::ArrayEncoding> parse_array_encoding() const;
+  Result<::lance::encodings21::PageLayout> parse_page_layout() const;
+  // A mini-block page lists one item per row.
+  Status check_mini_block_items(const ::lance::encodings21::MiniBlockLayout& mb) const;
   Status corrupt(const std::string& what) const { return Status::Corruption(where_ + ": " + what); }
   // Buffer `index` exists and holds `expected` bytes; `role` ("values", or
   // empty) and `rows_of` ("10 rows of floatx8") describe it in the error.

@@ -109,8 +109,7 @@ class Opener : PageOpenerBase {
   }
 
   Result<std::unique_ptr<U64PageReader>> open_v20() {
-    v20::ArrayEncoding enc;
-    if (!enc.ParseFromString(info_.encoding)) return corrupt("page encoding is not a valid ArrayEncoding");
+    LANCER_ASSIGN_OR_RETURN(const v20::ArrayEncoding enc, parse_array_encoding());
     const v20::ArrayEncoding* values = &enc;
     if (enc.array_encoding_case() == v20::ArrayEncoding::kNullable) {
       if (enc.nullable().nullability_case() != v20::Nullable::kNoNulls) return unsupported("a page with nulls");
@@ -136,8 +135,7 @@ class Opener : PageOpenerBase {
   }
 
   Result<std::unique_ptr<U64PageReader>> open_v21() {
-    v21::PageLayout layout;
-    if (!layout.ParseFromString(info_.encoding)) return corrupt("page encoding is not a valid PageLayout");
+    LANCER_ASSIGN_OR_RETURN(const v21::PageLayout layout, parse_page_layout());
     const uint64_t rows = info_.num_rows;
     switch (layout.layout_case()) {
       case v21::PageLayout::kMiniBlockLayout: return open_mini_block(layout.mini_block_layout());
@@ -174,10 +172,7 @@ class Opener : PageOpenerBase {
     if (mb.has_dictionary() || mb.num_dictionary_items() != 0) return unsupported("a dictionary");
     if (mb.repetition_index_depth() != 0) return unsupported("a repetition index");
     if (mb.num_buffers() != 1) return unsupported(std::to_string(mb.num_buffers()) + " value buffers per chunk");
-    if (mb.num_items() != rows) {
-      return corrupt("mini-block page has " + std::to_string(mb.num_items()) + " items for " + std::to_string(rows) +
-                     " rows");
-    }
+    LANCER_RETURN_IF_ERROR(check_mini_block_items(mb));
     LANCER_RETURN_IF_ERROR(check_all_valid(mb.layers()));
     using V = MiniBlockU64Page::Values;
     const auto& vc = mb.value_compression();

@@ -332,8 +332,7 @@ class PageOpener : PageOpenerBase {
   }
 
   Result<std::unique_ptr<VectorPageReader>> open_v20() {
-    v20::ArrayEncoding enc;
-    if (!enc.ParseFromString(info_.encoding)) return corrupt("page encoding is not a valid ArrayEncoding");
+    LANCER_ASSIGN_OR_RETURN(const v20::ArrayEncoding enc, parse_array_encoding());
     const uint64_t rows = info_.num_rows;
     const uint64_t values_bytes = rows * type_.row_bytes();
     using V = ContiguousPage::Validity;
@@ -435,8 +434,7 @@ class PageOpener : PageOpenerBase {
   }
 
   Result<std::unique_ptr<VectorPageReader>> open_v21() {
-    v21::PageLayout layout;
-    if (!layout.ParseFromString(info_.encoding)) return corrupt("page encoding is not a valid PageLayout");
+    LANCER_ASSIGN_OR_RETURN(const v21::PageLayout layout, parse_page_layout());
     const uint64_t rows = info_.num_rows;
     switch (layout.layout_case()) {
       case v21::PageLayout::kFullZipLayout: return open_full_zip(layout.full_zip_layout(), rows);
@@ -492,10 +490,7 @@ class PageOpener : PageOpenerBase {
     if (mb.num_buffers() != 1) {
       return unsupported("mini-block page with " + std::to_string(mb.num_buffers()) + " value buffers");
     }
-    if (mb.num_items() != rows) {
-      return corrupt("mini-block page has " + std::to_string(mb.num_items()) + " items for " + std::to_string(rows) +
-                     " rows");
-    }
+    LANCER_RETURN_IF_ERROR(check_mini_block_items(mb));
     LANCER_RETURN_IF_ERROR(check_v21_values(mb.value_compression()));
     LANCER_ASSIGN_OR_RETURN(bool nullable, check_layers(mb.layers()));
     using L = MiniBlockPage::Levels;
