@@ -4,7 +4,7 @@
 #include <map>
 #include <memory>
 
-#include "core/file_io.h"
+#include "dataset/fragment.h"
 
 namespace lancer::dataset {
 
@@ -26,18 +26,10 @@ Status take_vectors(const Dataset& ds, const VectorColumn& column, std::span<con
       return Status::NotFound("row address " + std::to_string(addresses[wanted[0]]) + ": fragment " +
                               std::to_string(frag_id) + " is not in version " + std::to_string(ds.version()));
     }
-    std::shared_ptr<const lance::LanceFile> file;
-    size_t col = 0;
-    for (const auto& df : it->files) {
-      for (size_t k = 0; k < df.fields.size() && k < df.column_indices.size(); ++k) {
-        if (df.fields[k] != column.field_id || df.column_indices[k] < 0) continue;
-        const std::string display = "data/" + df.path;
-        LANCER_ASSIGN_OR_RETURN(file, lance::LanceFile::open(core::join_path(ds.root(), display), display));
-        col = static_cast<size_t>(df.column_indices[k]);
-      }
-    }
-    if (!file) continue;  // the column is absent: every row null
-    if (col >= file->num_columns()) return Status::Corruption(file->name() + ": column " + std::to_string(col) + " missing");
+    LANCER_ASSIGN_OR_RETURN(ColumnLocation loc, Fragment(ds, static_cast<size_t>(it - frags.begin())).locate(column));
+    if (!loc.file) continue;  // the column is absent: every row null
+    const lance::LanceFile* file = loc.file.get();
+    const size_t col = loc.column;
     const auto& pages = file->column(col).pages;
     std::vector<uint64_t> page_start(pages.size() + 1, 0);
     for (size_t p = 0; p < pages.size(); ++p) page_start[p + 1] = page_start[p] + pages[p].num_rows;

@@ -3,10 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "core/file_io.h"
-#include "simd/distance.h"
-#include "lance/deletion.h"
-#include "lance/row_ids.h"
+#include "dataset/fragment.h"
 
 namespace lancer::dataset {
 
@@ -14,7 +11,6 @@ namespace lancer::dataset {
 struct VectorStream::FragmentCursor {
   uint64_t fragment_id = 0;
   uint64_t physical_rows = 0;
-  std::string where;  // "fragment 3 (data/x.lance) column vector"
   std::shared_ptr<const lance::LanceFile> file;  // null: the column is absent, every row is null
   size_t column = 0;
   size_t page = 0;
@@ -25,23 +21,6 @@ struct VectorStream::FragmentCursor {
   size_t deleted_pos = 0;
   std::vector<uint64_t> stable_ids;  // empty unless stable row ids
 };
-
-void to_float32(const uint8_t* data, size_t count, lance::ElementType element, std::vector<float>* out) {
-  out->resize(count);
-  switch (element) {
-    case lance::ElementType::kFloat32: std::memcpy(out->data(), data, count * 4); break;
-    case lance::ElementType::kFloat16: {
-      // The kernel reads whole uint16s; copy out of the (unaligned) byte buffer first.
-      std::vector<uint16_t> halves(count);
-      std::memcpy(halves.data(), data, count * 2);
-      simd::f16_to_f32(halves.data(), count, out->data());
-      break;
-    }
-    case lance::ElementType::kUInt8:
-      for (size_t i = 0; i < count; ++i) (*out)[i] = static_cast<float>(data[i]);
-      break;
-  }
-}
 
 VectorStream::~VectorStream() = default;
 
@@ -69,79 +48,15 @@ Result<std::unique_ptr<VectorStream>> VectorStream::open(std::shared_ptr<const D
 }
 
 Status VectorStream::open_fragment(size_t index) {
-  const FragmentInfo& frag = dataset_->fragments()[index];
-  const auto& proto = dataset_->fragment_proto(index);
+  const Fragment frag(*dataset_, index);
   auto cur = std::make_unique<FragmentCursor>();
-  cur->fragment_id = frag.id;
-  cur->physical_rows = frag.physical_rows;
-  cur->where = "fragment " + std::to_string(frag.id);
-  const std::string root = dataset_->root();
-
-  for (const auto& file : frag.files) {
-    if (file.fields.size() != file.column_indices.size()) {
-      return Status::Corruption(cur->where + " data file " + file.path + " lists " +
-                                std::to_string(file.fields.size()) + " fields but " +
-                                std::to_string(file.column_indices.size()) + " column indices");
-    }
-    for (size_t k = 0; k < file.fields.size(); ++k) {
-      const int32_t id = file.fields[k];
-      if (id < 0 && id != -2) {
-        return Status::Corruption(cur->where + " data file " + file.path + " stores invalid field id " +
-                                  std::to_string(id));
-      }
-      if (id != column_.field_id) continue;
-      const int32_t col = file.column_indices[k];
-      const std::string display = "data/" + file.path;
-      if (col < 0) return Status::Corruption(display + ": vector field " + column_.path + " has no column");
-      LANCER_ASSIGN_OR_RETURN(cur->file, lance::LanceFile::open(core::join_path(root, display), display));
-      if (static_cast<size_t>(col) >= cur->file->num_columns()) {
-        return Status::Corruption(display + ": manifest puts " + column_.path + " in column " + std::to_string(col) +
-                                  " but the file has " + std::to_string(cur->file->num_columns()) + " columns");
-      }
-      cur->column = static_cast<size_t>(col);
-      cur->where = display + " column " + std::to_string(col) + " (" + column_.path + ")";
-      uint64_t rows = 0;
-      for (const auto& p : cur->file->column(cur->column).pages) rows += p.num_rows;
-      if (rows != frag.physical_rows) {
-        return Status::Corruption(cur->where + ": pages hold " + std::to_string(rows) + " rows, the fragment has " +
-                                  std::to_string(frag.physical_rows));
-      }
-    }
-  }
-
-  if (proto.has_deletion_file()) {
-    const auto& del = proto.deletion_file();
-    if (del.has_base_id()) return Status::NotSupported(cur->where + ": deletion file under another base path");
-    const auto kind = del.file_type() == ::lance::table::DeletionFile::BITMAP ? lance::DeletionFileKind::kBitmap
-                                                                              : lance::DeletionFileKind::kArrowArray;
-    const std::string rel = lance::deletion_file_relative_path(frag.id, del.read_version(), del.id(), kind);
-    LANCER_ASSIGN_OR_RETURN(cur->deleted,
-                            lance::read_deletion_file(core::join_path(root, rel), kind, frag.physical_rows));
-  }
-  if (dataset_->has_stable_row_ids()) {
-    if (proto.row_id_sequence_case() == ::lance::table::DataFragment::kInlineRowIds) {
-      const std::string& seq = proto.inline_row_ids();
-      LANCER_ASSIGN_OR_RETURN(cur->stable_ids,
-                              lance::decode_row_id_sequence(reinterpret_cast<const uint8_t*>(seq.data()), seq.size(),
-                                                            "row ids of fragment " + std::to_string(frag.id),
-                                                            frag.physical_rows));
-    } else if (proto.row_id_sequence_case() == ::lance::table::DataFragment::kExternalRowIds) {
-      const auto& ext = proto.external_row_ids();
-      LANCER_ASSIGN_OR_RETURN(auto file, core::RandomAccessFile::open(core::join_path(root, ext.path())));
-      LANCER_ASSIGN_OR_RETURN(auto bytes, file->read_range(ext.offset(), ext.size()));
-      LANCER_ASSIGN_OR_RETURN(cur->stable_ids, lance::decode_row_id_sequence(bytes.data(), bytes.size(),
-                                                                             "row ids in " + ext.path(),
-                                                                             frag.physical_rows));
-    } else {
-      return Status::Corruption("fragment " + std::to_string(frag.id) +
-                                " has no row-id sequence although the dataset uses stable row ids");
-    }
-    if (cur->stable_ids.size() != frag.physical_rows) {
-      return Status::Corruption("fragment " + std::to_string(frag.id) + " row-id sequence has " +
-                                std::to_string(cur->stable_ids.size()) + " ids for " +
-                                std::to_string(frag.physical_rows) + " rows");
-    }
-  }
+  cur->fragment_id = frag.id();
+  cur->physical_rows = frag.physical_rows();
+  LANCER_ASSIGN_OR_RETURN(ColumnLocation loc, frag.locate(column_));
+  cur->file = std::move(loc.file);
+  cur->column = loc.column;
+  LANCER_ASSIGN_OR_RETURN(cur->deleted, frag.deletions());
+  LANCER_ASSIGN_OR_RETURN(cur->stable_ids, frag.stable_row_ids());
   cursor_ = std::move(cur);
   return Status::OK();
 }

@@ -34,9 +34,6 @@ struct StreamStats {
   uint64_t deleted_rows = 0;  // skipped: deleted
 };
 
-// `count` stored values (float32, float16 or uint8 bytes) as float32, in `out`.
-void to_float32(const uint8_t* data, size_t count, lance::ElementType element, std::vector<float>* out);
-
 class VectorStream {
  public:
   static Result<std::unique_ptr<VectorStream>> open(std::shared_ptr<const Dataset> dataset, const std::string& column,

@@ -8,6 +8,7 @@
 #include "encodings_v2_0.pb.h"
 #include "encodings_v2_1.pb.h"
 #include "lance/bitpacking.h"
+#include "lance/page_layout.h"
 
 namespace lancer::lance {
 
@@ -76,17 +77,16 @@ class ContiguousPage final : public VectorPageReader {
   ContiguousPage(const LanceFile& file, uint64_t rows, VectorType type, uint64_t values_offset, Validity validity,
                  uint64_t bitmap_offset)
       : VectorPageReader(file, rows, type),
-        values_offset_(values_offset),
+        values_{values_offset, type.row_bytes()},
         validity_(validity),
         bitmap_offset_(bitmap_offset) {}
 
   Status read(uint64_t start, uint64_t count, uint8_t* values, uint8_t* valid) override {
-    const size_t rb = type_.row_bytes();
     if (validity_ == Validity::kAllNull) {
       std::memset(valid, 0, count);
       return Status::OK();
     }
-    LANCER_RETURN_IF_ERROR(file_.file().read_at(values_offset_ + start * rb, count * rb, values));
+    LANCER_RETURN_IF_ERROR(values_.read(file_, start, count, values));
     if (validity_ == Validity::kAllValid) {
       std::memset(valid, 1, count);
       return Status::OK();
@@ -102,7 +102,7 @@ class ContiguousPage final : public VectorPageReader {
   }
 
  private:
-  uint64_t values_offset_;
+  ContiguousValues values_;
   Validity validity_;
   uint64_t bitmap_offset_;
   std::vector<uint8_t> bitmap_;
@@ -142,106 +142,59 @@ class FullZipLevelsPage final : public VectorPageReader {
 class MiniBlockPage final : public VectorPageReader {
  public:
   enum class Levels { kNone, kFlat16, kBitpacked16, kOutOfLine16, kRle16 };
-  struct Chunk {
-    uint64_t first_row;
-    uint64_t rows;
-    uint64_t offset;  // absolute file offset
-    uint64_t bytes;
-  };
 
-  MiniBlockPage(const LanceFile& file, uint64_t rows, VectorType type, std::vector<Chunk> chunks, Levels levels,
-                size_t level_param, bool large_chunks, std::string where)
+  MiniBlockPage(const LanceFile& file, uint64_t rows, VectorType type, std::vector<MiniBlockChunk> chunks,
+                Levels levels, size_t level_param, bool large_chunks, std::string where)
       : VectorPageReader(file, rows, type),
-        chunks_(std::move(chunks)),
+        chunks_(file, std::move(chunks), large_chunks, levels != Levels::kNone, std::move(where)),
         levels_(levels),
-        level_param_(level_param),
-        large_chunks_(large_chunks),
-        where_(std::move(where)) {}
+        level_param_(level_param) {}
 
   Status read(uint64_t start, uint64_t count, uint8_t* values, uint8_t* valid) override {
     const size_t rb = type_.row_bytes();
-    uint64_t row = start;
-    const uint64_t end = start + count;
-    while (row < end) {
-      // Chunks are sorted by first_row; find the one holding `row`.
-      auto it = std::upper_bound(chunks_.begin(), chunks_.end(), row,
-                                 [](uint64_t r, const Chunk& c) { return r < c.first_row; });
-      const size_t ci = static_cast<size_t>(it - chunks_.begin()) - 1;
-      LANCER_RETURN_IF_ERROR(load_chunk(ci));
-      const Chunk& c = chunks_[ci];
-      const uint64_t from = row - c.first_row;
-      const uint64_t n = std::min(end, c.first_row + c.rows) - row;
-      std::memcpy(values + (row - start) * rb, chunk_values_ + from * rb, n * rb);
-      if (levels_ == Levels::kNone) {
-        std::memset(valid + (row - start), 1, n);
-      } else {
-        for (uint64_t i = 0; i < n; ++i) valid[row - start + i] = chunk_levels_[from + i] == 0;
-      }
-      row += n;
-    }
-    return Status::OK();
+    return chunks_.read(
+        start, count, [&](const MiniBlockChunk& c, const ChunkView& chunk) { return decode(c, chunk); },
+        [&](uint64_t from, uint64_t n, uint64_t at) {
+          std::memcpy(values + at * rb, chunk_values_ + from * rb, n * rb);
+          if (levels_ == Levels::kNone) {
+            std::memset(valid + at, 1, n);
+          } else {
+            for (uint64_t i = 0; i < n; ++i) valid[at + i] = chunk_levels_[from + i] == 0;
+          }
+        });
   }
 
  private:
-  Status load_chunk(size_t ci) {
-    if (loaded_ == static_cast<int64_t>(ci)) return Status::OK();
-    loaded_ = -1;
-    const Chunk& c = chunks_[ci];
-    const std::string where = where_ + " mini-block chunk " + std::to_string(ci);
-    chunk_.resize(c.bytes);
-    LANCER_RETURN_IF_ERROR(file_.file().read_at(c.offset, c.bytes, chunk_.data()));
-    const size_t size_word = large_chunks_ ? 4 : 2;
-    const size_t header = 2 + (levels_ != Levels::kNone ? 2 : 0) + size_word;
-    if (c.bytes < header) return Status::Corruption(where + " is shorter than its header");
-    const uint8_t* p = chunk_.data();
-    const uint16_t num_levels = core::load_le<uint16_t>(p);
-    size_t pos = 2;
-    uint64_t def_size = 0;
-    if (levels_ != Levels::kNone) {
-      def_size = core::load_le<uint16_t>(p + pos);
-      pos += 2;
-    }
-    const uint64_t value_size = large_chunks_ ? core::load_le<uint32_t>(p + pos) : core::load_le<uint16_t>(p + pos);
-    pos += size_word;
-    auto align8 = [](uint64_t x) { return (x + 7) & ~uint64_t{7}; };
-    uint64_t cursor = align8(pos);
-    const uint64_t expect_levels = levels_ == Levels::kNone ? 0 : c.rows;
-    if (num_levels != expect_levels) {
-      return Status::Corruption(where + " has " + std::to_string(num_levels) + " levels, expected " +
-                                std::to_string(expect_levels));
-    }
-    if (value_size != c.rows * type_.row_bytes()) {
-      return Status::Corruption(where + " value buffer is " + std::to_string(value_size) + " bytes, expected " +
+  // Checks the chunk's value bytes and decodes its definition levels.
+  Status decode(const MiniBlockChunk& c, const ChunkView& chunk) {
+    const std::string& where = chunk.where;
+    if (chunk.values_size != c.rows * type_.row_bytes()) {
+      return Status::Corruption(where + " value buffer is " + std::to_string(chunk.values_size) + " bytes, expected " +
                                 std::to_string(c.rows * type_.row_bytes()) + " for " + std::to_string(c.rows) +
                                 " vectors");
     }
-    const uint64_t def_at = cursor;
-    if (levels_ != Levels::kNone) cursor = align8(cursor + def_size);
-    const uint64_t values_at = cursor;
-    if (values_at > c.bytes || value_size > c.bytes - values_at) {
-      return Status::Corruption(where + " buffers overrun the chunk (" + std::to_string(c.bytes) + " bytes)");
-    }
-    chunk_values_ = chunk_.data() + values_at;
+    chunk_values_ = chunk.values;
+    const uint8_t* levels = chunk.levels;
+    const uint64_t def_size = chunk.levels_size;
     if (levels_ == Levels::kFlat16) {
       if (def_size != 2 * c.rows) {
         return Status::Corruption(where + " has " + std::to_string(def_size) + " bytes of u16 levels for " +
                                   std::to_string(c.rows) + " rows");
       }
       chunk_levels_.resize(c.rows);
-      std::memcpy(chunk_levels_.data(), p + def_at, def_size);
+      std::memcpy(chunk_levels_.data(), levels, def_size);
     } else if (levels_ == Levels::kBitpacked16) {
       chunk_levels_.resize(c.rows);
-      auto used = unpack_inline_bitpacked<uint16_t>(p + def_at, def_size, c.rows, chunk_levels_.data());
+      auto used = unpack_inline_bitpacked<uint16_t>(levels, def_size, c.rows, chunk_levels_.data());
       if (!used.ok()) return used.status().context(where + " definition levels");
     } else if (levels_ == Levels::kOutOfLine16) {
       chunk_levels_.resize(c.rows);
-      LANCER_RETURN_IF_ERROR(unpack_out_of_line_bitpacked<uint16_t>(p + def_at, def_size, c.rows, level_param_,
-                                                                    chunk_levels_.data())
-                                 .context(where + " definition levels"));
+      LANCER_RETURN_IF_ERROR(
+          unpack_out_of_line_bitpacked<uint16_t>(levels, def_size, c.rows, level_param_, chunk_levels_.data())
+              .context(where + " definition levels"));
     } else if (levels_ == Levels::kRle16) {
-      LANCER_RETURN_IF_ERROR(decode_rle_levels(p + def_at, def_size, c.rows).context(where + " definition levels"));
+      LANCER_RETURN_IF_ERROR(decode_rle_levels(levels, def_size, c.rows).context(where + " definition levels"));
     }
-    loaded_ = static_cast<int64_t>(ci);
     return Status::OK();
   }
 
@@ -272,44 +225,28 @@ class MiniBlockPage final : public VectorPageReader {
     return Status::OK();
   }
 
-  std::vector<Chunk> chunks_;
+  MiniBlockChunks chunks_;
   Levels levels_;
   size_t level_param_;  // RLE: bytes per run length; out-of-line bitpacking: packed width
-  bool large_chunks_;
-  std::string where_;
-  int64_t loaded_ = -1;
-  std::vector<uint8_t> chunk_;
-  const uint8_t* chunk_values_ = nullptr;
+  const uint8_t* chunk_values_ = nullptr;  // into chunks_' buffer
   std::vector<uint16_t> chunk_levels_;
 };
 
 // ---------------------------------------------------------------------------
 // Validation of encodings.
 
-class PageOpener {
+class PageOpener : PageOpenerBase {
  public:
   PageOpener(const LanceFile& file, size_t column, size_t page, VectorType type)
-      : file_(file),
-        info_(file.column(column).pages[page]),
-        type_(type),
-        where_("column " + std::to_string(column) + " page " + std::to_string(page)) {}
+      : PageOpenerBase(file, column, page), type_(type) {}
 
   Result<std::unique_ptr<VectorPageReader>> open() {
-    if (file_.version().minor == 0) {
-      if (info_.encoding_type_url != "/lance.encodings.ArrayEncoding") return wrong_url();
-      return open_v20();
-    }
-    if (info_.encoding_type_url != "/lance.encodings21.PageLayout") return wrong_url();
-    return open_v21();
+    LANCER_RETURN_IF_ERROR(check_encoding_url());
+    return is_v20() ? open_v20() : open_v21();
   }
 
  private:
-  Status corrupt(const std::string& what) const { return Status::Corruption(where_ + ": " + what); }
   Status unsupported(const std::string& what) const { return Status::NotSupported(where_ + ": " + what); }
-  Status wrong_url() const {
-    return corrupt("page encoding has type \"" + info_.encoding_type_url + "\", unexpected for file version " +
-                   file_.version().to_string());
-  }
   uint64_t elem_bits() const { return element_size(type_.element) * 8; }
 
   // An all-null page carries no value bytes (levels, at most, in 2.1+).
@@ -323,16 +260,9 @@ class PageOpener {
   }
 
   Status check_buffer(size_t index, uint64_t expected, const std::string& role) const {
-    if (index >= info_.buffers.size()) {
-      return corrupt(role + " buffer " + std::to_string(index) + " is missing (page has " +
-                     std::to_string(info_.buffers.size()) + " buffers)");
-    }
-    if (info_.buffers[index].size != expected) {
-      return corrupt(role + " buffer is " + std::to_string(info_.buffers[index].size) + " bytes, expected " +
-                     std::to_string(expected) + " for " + std::to_string(info_.num_rows) + " rows of " +
-                     element_type_name(type_.element) + "x" + std::to_string(type_.dim));
-    }
-    return Status::OK();
+    return PageOpenerBase::check_buffer(index, expected, role,
+                                        std::to_string(info_.num_rows) + " rows of " +
+                                            element_type_name(type_.element) + "x" + std::to_string(type_.dim));
   }
 
   // ---- 2.0
@@ -402,8 +332,7 @@ class PageOpener {
   }
 
   Result<std::unique_ptr<VectorPageReader>> open_v20() {
-    v20::ArrayEncoding enc;
-    if (!enc.ParseFromString(info_.encoding)) return corrupt("page encoding is not a valid ArrayEncoding");
+    LANCER_ASSIGN_OR_RETURN(const v20::ArrayEncoding enc, parse_array_encoding());
     const uint64_t rows = info_.num_rows;
     const uint64_t values_bytes = rows * type_.row_bytes();
     using V = ContiguousPage::Validity;
@@ -488,11 +417,6 @@ class PageOpener {
     return Status::OK();
   }
 
-  static bool is_flat(const v21::CompressiveEncoding& e, uint64_t bits) {
-    return e.compression_case() == v21::CompressiveEncoding::kFlat && e.flat().bits_per_value() == bits &&
-           !e.flat().has_data();
-  }
-
   // Accepts item layers only (a vector, possibly inside structs); returns
   // whether any layer can be null.
   Result<bool> check_layers(const google::protobuf::RepeatedField<int>& layers) const {
@@ -510,8 +434,7 @@ class PageOpener {
   }
 
   Result<std::unique_ptr<VectorPageReader>> open_v21() {
-    v21::PageLayout layout;
-    if (!layout.ParseFromString(info_.encoding)) return corrupt("page encoding is not a valid PageLayout");
+    LANCER_ASSIGN_OR_RETURN(const v21::PageLayout layout, parse_page_layout());
     const uint64_t rows = info_.num_rows;
     switch (layout.layout_case()) {
       case v21::PageLayout::kFullZipLayout: return open_full_zip(layout.full_zip_layout(), rows);
@@ -567,10 +490,7 @@ class PageOpener {
     if (mb.num_buffers() != 1) {
       return unsupported("mini-block page with " + std::to_string(mb.num_buffers()) + " value buffers");
     }
-    if (mb.num_items() != rows) {
-      return corrupt("mini-block page has " + std::to_string(mb.num_items()) + " items for " + std::to_string(rows) +
-                     " rows");
-    }
+    LANCER_RETURN_IF_ERROR(check_mini_block_items(mb));
     LANCER_RETURN_IF_ERROR(check_v21_values(mb.value_compression()));
     LANCER_ASSIGN_OR_RETURN(bool nullable, check_layers(mb.layers()));
     using L = MiniBlockPage::Levels;
@@ -578,20 +498,13 @@ class PageOpener {
     size_t run_length_bytes = 0;  // or the packed width, for out-of-line bitpacking
     if (mb.has_def_compression()) {
       const auto& d = mb.def_compression();
-      if (d.compression_case() == v21::CompressiveEncoding::kFlat && d.flat().bits_per_value() == 16 &&
-          !d.flat().has_data()) {
+      if (is_flat(d, 16)) {
         levels = L::kFlat16;
-      } else if (d.compression_case() == v21::CompressiveEncoding::kInlineBitpacking &&
-                 d.inline_bitpacking().uncompressed_bits_per_value() == 16 &&
-                 !d.inline_bitpacking().has_values()) {
+      } else if (is_inline_bitpacked(d, 16)) {
         levels = L::kBitpacked16;
-      } else if (d.compression_case() == v21::CompressiveEncoding::kOutOfLineBitpacking &&
-                 d.out_of_line_bitpacking().uncompressed_bits_per_value() == 16 &&
-                 d.out_of_line_bitpacking().values().compression_case() == v21::CompressiveEncoding::kFlat &&
-                 !d.out_of_line_bitpacking().values().flat().has_data() &&
-                 d.out_of_line_bitpacking().values().flat().bits_per_value() <= 16) {
+      } else if (auto width = out_of_line_width(d, 16)) {
         levels = L::kOutOfLine16;
-        run_length_bytes = d.out_of_line_bitpacking().values().flat().bits_per_value();
+        run_length_bytes = *width;
       } else if (d.compression_case() == v21::CompressiveEncoding::kRle && is_flat(d.rle().values(), 16) &&
                  (is_flat(d.rle().run_lengths(), 8) || is_flat(d.rle().run_lengths(), 16) ||
                   is_flat(d.rle().run_lengths(), 32))) {
@@ -607,53 +520,13 @@ class PageOpener {
       return unsupported("mini-block vector page with " + std::to_string(info_.buffers.size()) + " buffers");
     }
     const bool large = mb.has_large_chunk();
-    const size_t word_size = large ? 4 : 2;
-    const BufferRange meta = info_.buffers[0];
-    const BufferRange data = info_.buffers[1];
-    if (meta.size % word_size != 0) {
-      return corrupt("mini-block chunk table of " + std::to_string(meta.size) + " bytes is not a whole number of " +
-                     std::to_string(word_size) + "-byte words");
-    }
-    const uint64_t num_chunks = meta.size / word_size;
-    if (num_chunks > rows + 1) return corrupt("mini-block page has more chunks than rows");
-    LANCER_ASSIGN_OR_RETURN(std::vector<uint8_t> words, file_.file().read_range(meta.offset, meta.size));
-    std::vector<MiniBlockPage::Chunk> chunks;
-    chunks.reserve(num_chunks);
-    uint64_t row = 0, offset = 0;
-    for (uint64_t i = 0; i < num_chunks; ++i) {
-      const uint32_t w = large ? core::load_le<uint32_t>(&words[i * 4]) : core::load_le<uint16_t>(&words[i * 2]);
-      const uint64_t bytes = (uint64_t{w >> 4} + 1) * 8;
-      const unsigned log2 = w & 0xF;
-      uint64_t n;
-      if (i + 1 < num_chunks) {
-        n = uint64_t{1} << log2;
-        if (row + n > rows) return corrupt("mini-block chunks hold more values than the page's " + std::to_string(rows));
-      } else {
-        if (row >= rows) return corrupt("mini-block chunks leave no values for the last chunk");
-        n = rows - row;
-        if (n > 32768) return corrupt("last mini-block chunk would hold " + std::to_string(n) + " values");
-      }
-      if (offset + bytes > data.size) {
-        return corrupt("mini-block chunk " + std::to_string(i) + " ends at byte " + std::to_string(offset + bytes) +
-                       " of a " + std::to_string(data.size) + "-byte chunk buffer");
-      }
-      chunks.push_back({row, n, data.offset + offset, bytes});
-      row += n;
-      offset += bytes;
-    }
-    if (rows > 0 && num_chunks == 0) return corrupt("mini-block page with rows but no chunks");
-    if (offset != data.size) {
-      return corrupt("mini-block chunks cover " + std::to_string(offset) + " bytes of a " +
-                     std::to_string(data.size) + "-byte chunk buffer");
-    }
+    LANCER_ASSIGN_OR_RETURN(auto chunks,
+                            parse_chunk_table(file_, info_.buffers[0], info_.buffers[1], large, rows, where_));
     return std::unique_ptr<VectorPageReader>(
         new MiniBlockPage(file_, rows, type_, std::move(chunks), levels, run_length_bytes, large, where_));
   }
 
-  const LanceFile& file_;
-  const PageInfo& info_;
   VectorType type_;
-  std::string where_;
 };
 
 }  // namespace

@@ -11,10 +11,12 @@
 
 #include "lance/file_reader.h"
 #include "lancer/status.h"
+#include "simd/convert.h"
 
 namespace lancer::lance {
 
-enum class ElementType { kFloat32, kFloat16, kUInt8 };
+// The element types live with their conversion to float32 (simd/convert.h).
+using ElementType = simd::ElementType;
 
 size_t element_size(ElementType type);
 // Lance's logical type name: "float", "halffloat", "uint8".

@@ -31,6 +31,7 @@
 #include "lance/roaring.h"
 #include "linalg/nearest.h"
 #include "linalg/norms.h"
+#include "simd/convert.h"
 #include "train/kmeans.h"
 #include "train/random.h"
 
@@ -67,7 +68,7 @@ bool finite_row(const float* v, size_t dim) {
 // The batch's vectors as float32 (float16 converted).
 const float* as_f32(const dataset::VectorBatch& b, std::vector<float>* scratch) {
   if (b.type.element == lance::ElementType::kFloat32) return reinterpret_cast<const float*>(b.values.data());
-  dataset::to_float32(b.values.data(), b.num_rows * b.type.dim, b.type.element, scratch);
+  simd::to_float32(b.values.data(), b.num_rows * b.type.dim, b.type.element, scratch);
   return scratch->data();
 }
 

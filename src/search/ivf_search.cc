@@ -8,14 +8,13 @@
 #include <optional>
 #include <set>
 
-#include "core/file_io.h"
 #include "core/half.h"
+#include "dataset/fragment.h"
 #include "dataset/take.h"
 #include "dataset/vector_stream.h"
-#include "lance/deletion.h"
-#include "lance/row_ids.h"
 #include "lancer/search.h"
 #include "search/segment.h"
+#include "simd/convert.h"
 #include "simd/distance.h"
 
 namespace lancer {
@@ -69,7 +68,7 @@ Status search_segment(Segment& s, const float* query, size_t nprobes, std::vecto
     if (n == 0) continue;
     LANCER_RETURN_IF_ERROR(search::read_partition(s, p, &ids, &storage).context(s.name));
     if (s.kind == Kind::kFlat) {
-      dataset::to_float32(storage.data(), n * d, s.element, &flat);
+      simd::to_float32(storage.data(), n * d, s.element, &flat);
       const float* v = flat.data();
       for (uint64_t r = 0; r < n; ++r) out->push_back({exact_distance(s.metric, q.data(), v + r * d, d), ids[r]});
     } else if (s.kind == Kind::kSq) {
@@ -137,43 +136,17 @@ class LiveRows {
     LiveRows live;
     live.stable_ = ds.has_stable_row_ids();
     for (size_t i = 0; i < ds.fragments().size(); ++i) {
-      const auto& proto = ds.fragment_proto(i);
-      std::vector<uint32_t> deleted;
-      if (proto.has_deletion_file()) {
-        const auto& del = proto.deletion_file();
-        if (del.has_base_id()) return Status::NotSupported("deletion file under another base path");
-        const auto kind = del.file_type() == ::lance::table::DeletionFile::BITMAP
-                              ? lance::DeletionFileKind::kBitmap
-                              : lance::DeletionFileKind::kArrowArray;
-        const std::string rel = lance::deletion_file_relative_path(proto.id(), del.read_version(), del.id(), kind);
-        LANCER_ASSIGN_OR_RETURN(
-            auto offsets, lance::read_deletion_file(core::join_path(ds.root(), rel), kind, proto.physical_rows()));
-        deleted.assign(offsets.begin(), offsets.end());
-        std::sort(deleted.begin(), deleted.end());
-      }
+      const dataset::Fragment frag(ds, i);
+      LANCER_ASSIGN_OR_RETURN(std::vector<uint32_t> deleted, frag.deletions());  // sorted
       if (!live.stable_) {
-        live.fragments_.insert(proto.id());
-        if (!deleted.empty()) live.deleted_[proto.id()] = std::move(deleted);
+        live.fragments_.insert(frag.id());
+        if (!deleted.empty()) live.deleted_[frag.id()] = std::move(deleted);
         continue;
       }
-      std::vector<uint64_t> ids;
-      const std::string what = "row ids of fragment " + std::to_string(proto.id());
-      if (proto.row_id_sequence_case() == ::lance::table::DataFragment::kInlineRowIds) {
-        const std::string& seq = proto.inline_row_ids();
-        LANCER_ASSIGN_OR_RETURN(ids, lance::decode_row_id_sequence(reinterpret_cast<const uint8_t*>(seq.data()),
-                                                                   seq.size(), what, proto.physical_rows()));
-      } else if (proto.row_id_sequence_case() == ::lance::table::DataFragment::kExternalRowIds) {
-        const auto& ext = proto.external_row_ids();
-        LANCER_ASSIGN_OR_RETURN(auto file, core::RandomAccessFile::open(core::join_path(ds.root(), ext.path())));
-        LANCER_ASSIGN_OR_RETURN(auto bytes, file->read_range(ext.offset(), ext.size()));
-        LANCER_ASSIGN_OR_RETURN(ids,
-                                lance::decode_row_id_sequence(bytes.data(), bytes.size(), what, proto.physical_rows()));
-      } else {
-        return Status::Corruption(what + " are missing although the dataset uses stable row ids");
-      }
+      LANCER_ASSIGN_OR_RETURN(std::vector<uint64_t> ids, frag.stable_row_ids());
       for (uint64_t off = 0; off < ids.size(); ++off) {
         if (std::binary_search(deleted.begin(), deleted.end(), static_cast<uint32_t>(off))) continue;
-        live.stable_ids_.emplace_back(ids[off], (proto.id() << 32) | off);
+        live.stable_ids_.emplace_back(ids[off], frag.address(off));
       }
     }
     std::sort(live.stable_ids_.begin(), live.stable_ids_.end());
@@ -238,7 +211,7 @@ Status take_rows(const std::shared_ptr<const dataset::Dataset>& ds, const datase
       }
     }
   }
-  dataset::to_float32(values.data(), ids.size() * dim, column.type.element, out);
+  simd::to_float32(values.data(), ids.size() * dim, column.type.element, out);
   return Status::OK();
 }
 
@@ -329,7 +302,7 @@ Result<std::vector<std::vector<SearchHit>>> search_index(const SearchOptions& o,
         LANCER_ASSIGN_OR_RETURN(bool more, stream->next(&batch));
         if (!more) break;
         std::vector<float> floats;
-        dataset::to_float32(batch.values.data(), batch.num_rows * dim, column->type.element, &floats);
+        simd::to_float32(batch.values.data(), batch.num_rows * dim, column->type.element, &floats);
         const float* v = floats.data();
         for (size_t r = 0; r < batch.num_rows; ++r) {
           cands.push_back({exact_distance(metric, q, v + r * dim, dim), batch.row_ids[r]});

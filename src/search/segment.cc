@@ -6,9 +6,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/uuid.h"
-#include "dataset/vector_stream.h"
 #include "index.pb.h"
 #include "index_legacy.pb.h"
+#include "simd/convert.h"
 
 namespace lancer::search {
 
@@ -21,7 +21,7 @@ std::vector<float> tensor_floats(const ::lance::index::pb::Tensor& t) {
     out.resize(t.data().size() / 4);
     std::memcpy(out.data(), t.data().data(), t.data().size());
   } else if (t.data_type() == ::lance::index::pb::Tensor::FLOAT16 && t.data().size() % 2 == 0) {
-    dataset::to_float32(reinterpret_cast<const uint8_t*>(t.data().data()), t.data().size() / 2,
+    simd::to_float32(reinterpret_cast<const uint8_t*>(t.data().data()), t.data().size() / 2,
                         lance::ElementType::kFloat16, &out);
   }
   return out;

@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "core/npy.h"
 #include "dataset/vector_stream.h"
+#include "simd/convert.h"
 
 namespace lancer::cli {
 
@@ -71,7 +72,7 @@ Status run_export(const ExportArgs& args) {
     if (format == Format::kNpy) {
       st = npy->append(batch.values.data(), batch.num_rows);
     } else {
-      dataset::to_float32(batch.values.data(), batch.num_rows * type.dim, type.element, &floats);
+      simd::to_float32(batch.values.data(), batch.num_rows * type.dim, type.element, &floats);
       if (format == Format::kF32) {
         if (std::fwrite(floats.data(), 4, floats.size(), raw) != floats.size()) st = Status::IOError("cannot write " + tmp);
       } else {

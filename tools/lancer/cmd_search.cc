@@ -6,8 +6,8 @@
 #include "commands.h"
 #include "core/npy.h"
 #include "dataset/take.h"
-#include "dataset/vector_stream.h"
 #include "lancer/search.h"
+#include "simd/convert.h"
 
 namespace lancer::cli {
 
@@ -44,7 +44,7 @@ Result<std::pair<std::vector<float>, size_t>> row_query(const Args& args) {
       LANCER_RETURN_IF_ERROR(dataset::take_vectors(*ds, column, std::span<const uint64_t>(&addr, 1), &values, &valid));
       if (!valid[0]) return Status::InvalidArgument("row " + std::to_string(addr) + " holds a null vector");
       std::vector<float> q;
-      dataset::to_float32(values.data(), column.type.dim, column.type.element, &q);
+      simd::to_float32(values.data(), column.type.dim, column.type.element, &q);
       return std::make_pair(std::move(q), static_cast<size_t>(column.type.dim));
     }
   }

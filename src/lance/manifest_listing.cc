@@ -1,4 +1,5 @@
-// Version listing of a dataset directory (part of manifest.h).
+// Listing a dataset's committed versions under `_versions/` (declared in
+// manifest.h; manifest.cc decodes one manifest file).
 #include <algorithm>
 #include <cinttypes>
 
