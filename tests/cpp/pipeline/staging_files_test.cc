@@ -98,7 +98,7 @@ TEST(ModelFile, RoundTripsAndDetectsDamage) {
   m.num_partitions = 3;
   m.loss = 1.25;
   for (int i = 0; i < 24; ++i) m.centroids.push_back(0.5f * float(i));
-  auto pq = std::make_shared<train::PqModel>();
+  auto pq = std::make_shared<quant::PqModel>();
   pq->dim = 8;
   pq->num_sub_vectors = 2;
   pq->num_bits = 4;
