@@ -147,7 +147,8 @@ Result<uint64_t> AuxiliaryFileWriter::finish() {
   const std::string ivf_bytes = lance::serialize_deterministic(ivf);
   LANCER_ASSIGN_OR_RETURN(uint32_t ivf_index, writer_->add_global_buffer(ivf_bytes.data(), ivf_bytes.size()));
   for (const auto& buffer : m.codec->global_buffers()) {
-    const std::string bytes = lance::serialize_deterministic(make_tensor(*buffer.values, buffer.shape, m.column.element));
+    const std::string bytes =
+        lance::serialize_deterministic(make_tensor(*buffer.values, buffer.shape, m.column.element));
     LANCER_ASSIGN_OR_RETURN(uint32_t position, writer_->add_global_buffer(bytes.data(), bytes.size()));
     if (position != buffer.position) {
       return Status::Internal(std::string(quant::quantizer_name(m.kind.quantizer)) + " global buffer landed at " +

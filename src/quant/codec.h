@@ -9,7 +9,8 @@
 //   - its model.bin section;
 //   - the query-time scanner of one partition's stored rows.
 // Codecs are immutable and shared as shared_ptr<const Codec>; every method is
-// thread-safe. A PartitionScanner belongs to one searching thread.
+// thread-safe. A PartitionScanner belongs to one searching thread and borrows
+// its codec's model: keep the codec alive while scanning.
 #pragma once
 
 #include <cstddef>

@@ -79,7 +79,9 @@ Result<std::shared_ptr<const Codec>> from_storage(const StoredCodec& s) {
   }
   return make_flat_codec(s.dim, s.half);
 }
-Result<std::shared_ptr<const Codec>> from_model(const ModelSection& s, size_t*) { return make_flat_codec(s.dim, s.half); }
+Result<std::shared_ptr<const Codec>> from_model(const ModelSection& s, size_t*) {
+  return make_flat_codec(s.dim, s.half);
+}
 
 }  // namespace
 

@@ -42,7 +42,8 @@ class PqScanner final : public PartitionScanner {
       for (size_t b = 0; b < bytes; ++b) {
         const uint8_t code = transposed_ ? rows[b * n + r] : rows[r * bytes + b];
         // 4-bit: sub-vector 2b in the low nibble, 2b + 1 in the high one
-        const float v = m_.num_bits == 8 ? t[b * 256 + code] : t[2 * b * 16 + (code & 0xF)] + t[(2 * b + 1) * 16 + (code >> 4)];
+        const float v = m_.num_bits == 8 ? t[b * 256 + code]
+                                         : t[2 * b * 16 + (code & 0xF)] + t[(2 * b + 1) * 16 + (code >> 4)];
         dist = dot ? dist - v : dist + v;
       }
       distances[r] = dist;

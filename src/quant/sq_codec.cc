@@ -122,7 +122,8 @@ const SqModel* sq_model(const Codec& codec) {
 }
 
 const QuantizerEntry& sq_quantizer() {
-  static const QuantizerEntry entry{QuantizerKind::kSq, [](Metric) { return false; }, true, "sq", from_storage, from_model};
+  static const QuantizerEntry entry{QuantizerKind::kSq, [](Metric) { return false; }, true, "sq", from_storage,
+                                    from_model};
   return entry;
 }
 

@@ -251,7 +251,8 @@ Result<std::vector<std::vector<SearchHit>>> search_index(const SearchOptions& o,
     // so that the two kinds of distance are comparable. IVF_FLAT is re-ranked
     // too when asked: its stored vectors are normalised for cosine, which in
     // float16 changes the distance.
-    const bool rerank = o.refine_factor > 0 || (segments.front().kind.quantizer != quant::QuantizerKind::kFlat && !uncovered.empty());
+    const bool quantized = segments.front().kind.quantizer != quant::QuantizerKind::kFlat;
+    const bool rerank = o.refine_factor > 0 || (quantized && !uncovered.empty());
     const size_t keep = o.k * std::max<size_t>(1, rerank ? o.refine_factor : 1);
     std::sort(cands.begin(), cands.end());
     if (cands.size() > keep) cands.resize(keep);

@@ -229,7 +229,8 @@ TEST(PqCodec, RoundTripScansEqualBruteForceAdc) {
 }
 
 TEST(PqCodec, ReadBackRefusesBadShapes) {
-  EXPECT_EQ(read_pq_codec(std::vector<float>(256 * 16), 16, 4, 6, true, "f").status().code(), StatusCode::kNotSupported);
+  EXPECT_EQ(read_pq_codec(std::vector<float>(256 * 16), 16, 4, 6, true, "f").status().code(),
+            StatusCode::kNotSupported);
   EXPECT_EQ(read_pq_codec(std::vector<float>(256 * 16), 16, 5, 8, true, "f").status().code(), StatusCode::kCorruption);
   EXPECT_EQ(read_pq_codec(std::vector<float>(16), 16, 4, 8, true, "f").status().code(), StatusCode::kCorruption);
   StoredCodec s;
