@@ -12,37 +12,34 @@
 #include "lance/file_writer.h"
 #include "lance/vector_page.h"
 #include "lancer/status.h"
-#include "simd/metric.h"
-#include "train/pq.h"
-#include "train/sq.h"
+#include "quant/codec.h"
+#include "quant/index_kind.h"
 
 namespace lancer::ivf {
 
-enum class IndexType { kFlat, kSq, kPq };
-const char* index_type_name(IndexType type);  // "IVF_FLAT", "IVF_SQ", "IVF_PQ"
-
 // Everything the files record about the trained model. Immutable once built.
 struct IndexModel {
-  IndexType type = IndexType::kFlat;
-  simd::Metric metric = simd::Metric::kL2;
+  quant::IndexKind kind;
+  quant::Metric metric = quant::Metric::kL2;
   lance::VectorType column;      // element type and dimension of the indexed column
   uint32_t num_partitions = 0;
   std::vector<float> centroids;  // [num_partitions][dim]
   double loss = 0;
-  std::shared_ptr<const train::PqModel> pq;  // IVF_PQ
-  std::shared_ptr<const train::SqModel> sq;  // IVF_SQ
+  std::shared_ptr<const quant::Codec> codec;  // the quantizer's model, storage and encoder
 
-  // Bytes per vector in auxiliary.idx: the raw vector, dim SQ codes, or the PQ code.
-  size_t storage_row_bytes() const;
+  // Bytes per vector in auxiliary.idx (and in a spill): every codec column, packed.
+  size_t storage_row_bytes() const { return codec->row_bytes(); }
   Status validate() const;
 };
 
 // Writes index.idx; returns its size.
 Result<uint64_t> write_index_file(const std::string& path, const IndexModel& model);
 
-// Streams auxiliary.idx: partitions are written whole and in increasing order
-// (skipped partitions are empty). PQ codes arrive row-major and are stored
-// transposed per partition, as Lance writes them. Not thread-safe.
+// Streams auxiliary.idx: `_rowid`, then the codec's columns (quant/codec.h).
+// Partitions are written whole and in increasing order (skipped partitions are
+// empty). Rows arrive as the codec encoded them; each column is split out, and
+// transposed per partition where the codec says so (PQ, as Lance writes it).
+// Not thread-safe.
 class AuxiliaryFileWriter {
  public:
   static Result<std::unique_ptr<AuxiliaryFileWriter>> create(const std::string& path,
@@ -62,7 +59,7 @@ class AuxiliaryFileWriter {
   uint32_t next_partition_ = 0;
   uint64_t rows_ = 0;
   std::vector<uint64_t> pending_ids_;
-  std::vector<uint8_t> pending_storage_, transposed_;
+  std::vector<std::vector<uint8_t>> pending_columns_;  // per codec column
 };
 
 }  // namespace lancer::ivf

@@ -32,8 +32,11 @@
 #include "linalg/nearest.h"
 #include "linalg/norms.h"
 #include "simd/convert.h"
+#include "quant/pq_codec.h"
+#include "quant/registry.h"
 #include "train/kmeans.h"
 #include "train/random.h"
+#include "train/train_codec.h"
 
 namespace lancer::pipeline {
 
@@ -233,12 +236,12 @@ std::vector<BuildTask> plan_tasks(const dataset::Dataset& ds, int num_segments) 
   ::lance::index::pb::VectorIndexDetails d;
   using D = ::lance::index::pb::VectorIndexDetails;
   d.set_metric_type(m.metric == simd::Metric::kCosine ? D::Cosine : m.metric == simd::Metric::kDot ? D::Dot : D::L2);
-  switch (m.type) {
-    case ivf::IndexType::kFlat: d.mutable_flat(); break;
-    case ivf::IndexType::kSq: d.mutable_sq()->set_num_bits(8); break;
-    case ivf::IndexType::kPq:
-      d.mutable_pq()->set_num_bits(static_cast<uint32_t>(m.pq->num_bits));
-      d.mutable_pq()->set_num_sub_vectors(static_cast<uint32_t>(m.pq->num_sub_vectors));
+  switch (m.kind.quantizer) {
+    case quant::QuantizerKind::kFlat: d.mutable_flat(); break;
+    case quant::QuantizerKind::kSq: d.mutable_sq()->set_num_bits(8); break;
+    case quant::QuantizerKind::kPq:
+      d.mutable_pq()->set_num_bits(static_cast<uint32_t>(quant::pq_model(*m.codec)->num_bits));
+      d.mutable_pq()->set_num_sub_vectors(static_cast<uint32_t>(quant::pq_model(*m.codec)->num_sub_vectors));
       break;
   }
   return d;
@@ -302,7 +305,8 @@ Status IndexBuild::load_context(const CreateIndexOptions& o, std::optional<uint6
   options_ = o;
   if (o.num_bits != 8 && o.num_bits != 4) return Status::InvalidArgument("num_bits must be 8 or 4");
   if (o.sample_rate < 1 || o.max_iters < 1) return Status::InvalidArgument("sample_rate and max_iters must be >= 1");
-  if (o.index_type != "IVF_FLAT" && o.index_type != "IVF_SQ" && o.index_type != "IVF_PQ") {
+  const auto kind = quant::parse_index_type(o.index_type);
+  if (!kind.ok() || !quant::is_implemented(*kind)) {
     return Status::InvalidArgument("index type \"" + o.index_type + "\" is not supported (IVF_FLAT, IVF_SQ or IVF_PQ)");
   }
   auto metric = simd::parse_metric(o.metric);
@@ -326,7 +330,7 @@ Status IndexBuild::load_context(const CreateIndexOptions& o, std::optional<uint6
   p.metric = simd::metric_name(*metric);
   p.num_partitions = o.num_partitions.value_or(std::max(1, static_cast<int>(std::lround(std::sqrt(double(live_rows))))));
   if (p.num_partitions < 1) return Status::InvalidArgument("num_partitions must be at least 1");
-  if (o.index_type == "IVF_PQ") {
+  if (kind->quantizer == quant::QuantizerKind::kPq) {
     p.num_sub_vectors = o.num_sub_vectors.value_or(dim % 16 == 0  ? static_cast<int>(dim / 16)
                                                    : dim % 8 == 0 ? static_cast<int>(dim / 8)
                                                                   : 0);
@@ -351,7 +355,7 @@ Status IndexBuild::load_context(const CreateIndexOptions& o, std::optional<uint6
                             load_f32_npy(o.ivf_centroids, {uint64_t(p.num_partitions), dim}, "IVF centroids",
                                          &p.ivf_centroids_checksum));
   }
-  if (!o.pq_codebook.empty() && o.index_type == "IVF_PQ") {
+  if (!o.pq_codebook.empty() && kind->quantizer == quant::QuantizerKind::kPq) {
     const uint64_t m = static_cast<uint64_t>(p.num_sub_vectors), k = uint64_t{1} << p.num_bits;
     LANCER_ASSIGN_OR_RETURN(supplied_codebook_, load_f32_npy(o.pq_codebook, {m, k, dim / m}, "PQ codebook",
                                                              &p.pq_codebook_checksum));
@@ -534,14 +538,12 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
   LANCER_RETURN_IF_ERROR(collective.broadcast(&trained, 0));
   if (trained[0] == '1') return model().status();
   const BuildParams& p = record_.params;
-  const auto type = p.index_type == "IVF_FLAT" ? ivf::IndexType::kFlat
-                    : p.index_type == "IVF_SQ" ? ivf::IndexType::kSq
-                                               : ivf::IndexType::kPq;
+  LANCER_ASSIGN_OR_RETURN(const quant::IndexKind kind, quant::parse_index_type(p.index_type));
   const simd::Metric metric = *simd::parse_metric(p.metric);
   const bool half = column_.type.element == lance::ElementType::kFloat16;
   const size_t dim = column_.type.dim;
   auto model = std::make_shared<ivf::IndexModel>();
-  model->type = type;
+  model->kind = kind;
   model->metric = metric;
   model->column = column_.type;
   model->num_partitions = static_cast<uint32_t>(p.num_partitions);
@@ -551,7 +553,7 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
   core::Collective* distributed = collective.size() > 1 ? &collective : nullptr;
   auto t = Clock::now();
   const bool need_ivf_sample = supplied_centroids_.empty();
-  const bool need_q_sample = type == ivf::IndexType::kSq || (type == ivf::IndexType::kPq && supplied_codebook_.empty());
+  const bool need_q_sample = quant::quantizer(kind.quantizer).trains_on_sample && supplied_codebook_.empty();
   const size_t ivf_sample = need_ivf_sample ? size_t(p.sample_rate) * size_t(p.num_partitions) : 0;
   const size_t q_sample = need_q_sample ? size_t(p.sample_rate) << p.num_bits : 0;
   const size_t want = std::max(ivf_sample, q_sample);
@@ -625,38 +627,20 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
   progress("train IVF", 1, 1, true);
 
   t = Clock::now();
-  if (type != ivf::IndexType::kFlat) progress("train PQ/SQ", 0, 0);
-  const int m = p.num_sub_vectors;
-  if (type == ivf::IndexType::kPq) {
-    if (!supplied_codebook_.empty()) {
-      LANCER_ASSIGN_OR_RETURN(model->pq,
-                              train::pq_from_codebook(supplied_codebook_, static_cast<int>(dim), m, p.num_bits));
-    } else {
-      // The IVF sample is no longer needed: residuals replace its first rows in place.
-      const size_t rows = std::min(sample_rows, q_sample);
-      MatrixView<float> pq_view(sample.data(), rows, dim);
-      if (metric != simd::Metric::kDot) {  // Lance trains PQ on residuals for l2 / cosine
-        std::vector<uint32_t> labels(rows);
-        LANCER_RETURN_IF_ERROR(train::assign_partitions(*kmeans, pq_view, labels, {}, pool));
-        LANCER_RETURN_IF_ERROR(train::compute_residuals(*kmeans, pq_view, labels, pq_view, pool));
-      }
-      train::PqParams pp;
-      pp.num_sub_vectors = m;
-      pp.num_bits = p.num_bits;
-      pp.max_iters = p.max_iters;
-      pp.seed = train::derive_seed(p.seed, 2);
-      LANCER_ASSIGN_OR_RETURN(model->pq, train::train_pq(MatrixView<const float>(pq_view), pp, pool, distributed));
-    }
-    if (half) {
-      std::vector<float> cb = model->pq->codebook;
-      round_to_half(&cb);
-      LANCER_ASSIGN_OR_RETURN(model->pq, train::pq_from_codebook(std::move(cb), static_cast<int>(dim), m, p.num_bits));
-    }
-  } else if (type == ivf::IndexType::kSq) {
-    LANCER_ASSIGN_OR_RETURN(model->sq, train::train_sq(MatrixView<const float>(sample_view), pool));
-  }
+  const bool quantized = kind.quantizer != quant::QuantizerKind::kFlat;
+  if (quantized) progress("train PQ/SQ", 0, 0);
+  train::CodecTrainParams cp;
+  cp.kind = kind.quantizer;
+  cp.metric = metric;
+  cp.half = half;
+  cp.num_sub_vectors = p.num_sub_vectors;
+  cp.num_bits = p.num_bits;
+  cp.max_iters = p.max_iters;
+  cp.seed = p.seed;
+  cp.supplied_codebook = supplied_codebook_;
+  LANCER_ASSIGN_OR_RETURN(model->codec, train::train_codec(cp, sample_view, q_sample, *kmeans, pool, distributed));
   report_.train_quantizer_s = seconds_since(t);
-  if (type != ivf::IndexType::kFlat) progress("train PQ/SQ", 1, 1, true);
+  if (quantized) progress("train PQ/SQ", 1, 1, true);
   LANCER_RETURN_IF_ERROR(model->validate());
 
   // Every rank continues with rank 0's model, bit for bit, even where ranks
@@ -741,8 +725,6 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
   maybe_delay_task();
   const auto t = Clock::now();
   const size_t dim = column_.type.dim;
-  const bool half = column_.type.element == lance::ElementType::kFloat16;
-  const auto type = model->type;
   const simd::Metric metric = model->metric;
   LANCER_ASSIGN_OR_RETURN(auto kmeans, train::kmeans_from_centroids(model->centroids, static_cast<int>(dim), metric));
   const size_t rb = model->storage_row_bytes();
@@ -766,8 +748,7 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
   }
   LANCER_ASSIGN_OR_RETURN(auto stream, dataset::VectorStream::open(dataset_, record_.params.column, so));
   dataset::VectorBatch batch;
-  std::vector<float> x, resid, scratch;
-  std::vector<uint16_t> halves;
+  std::vector<float> x, scratch;
   std::vector<uint32_t> labels;
   std::vector<uint64_t> ids;
   std::vector<uint8_t> codes;
@@ -796,27 +777,9 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
     labels.resize(n);
     status = train::assign_partitions(*kmeans, xv, labels, {}, pool);
     if (!status.ok()) break;
-    const uint8_t* storage = reinterpret_cast<const uint8_t*>(x.data());
-    if (type == ivf::IndexType::kFlat && half) {  // stored as the column's float16
-      halves.resize(x.size());
-      for (size_t i = 0; i < x.size(); ++i) halves[i] = core::float_to_half(x[i]);
-      storage = reinterpret_cast<const uint8_t*>(halves.data());
-    } else if (type == ivf::IndexType::kSq) {
-      codes.resize(n * rb);
-      status = train::sq_encode(*model->sq, xv, codes, pool);
-      storage = codes.data();
-    } else if (type == ivf::IndexType::kPq) {
-      resid.resize(x.size());
-      MatrixView<float> rv(resid.data(), n, dim);
-      if (metric != simd::Metric::kDot) {
-        status = train::compute_residuals(*kmeans, MatrixView<const float>(xv), labels, rv, pool);
-      } else {
-        std::memcpy(resid.data(), x.data(), x.size() * 4);
-      }
-      codes.resize(n * rb);
-      if (status.ok()) status = train::pq_encode(*model->pq, MatrixView<const float>(rv), codes, pool);
-      storage = codes.data();
-    }
+    codes.resize(n * rb);
+    status = model->codec->encode(MatrixView<const float>(xv), labels, model->centroids.data(), metric, codes, pool);
+    const uint8_t* storage = codes.data();
     if (!status.ok()) break;
     for (size_t i = 0; i < n; ++i) spill->add(labels[i], ids[i], storage + i * rb);
     status = spill->maybe_flush(kRunBytes);

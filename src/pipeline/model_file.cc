@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/checksum.h"
+#include "quant/registry.h"
 
 namespace lancer::pipeline {
 
@@ -17,21 +18,22 @@ void append(std::string* out, const void* p, size_t n) { out->append(static_cast
 
 std::string serialize_model(const ivf::IndexModel& m) {
   nlohmann::ordered_json h;
-  h["type"] = ivf::index_type_name(m.type);
+  h["type"] = quant::index_type_name(m.kind);
   h["metric"] = simd::metric_name(m.metric);
   h["element"] = lance::element_type_name(m.column.element);
   h["dim"] = m.column.dim;
   h["num_partitions"] = m.num_partitions;
   h["loss"] = m.loss;
-  if (m.pq) h["pq"] = {{"num_sub_vectors", m.pq->num_sub_vectors}, {"num_bits", m.pq->num_bits}, {"loss", m.pq->loss}};
-  if (m.sq) h["sq"] = {{"num_bits", m.sq->num_bits}, {"start", m.sq->start}, {"end", m.sq->end}};
+  // The codec's own section ("pq", "sq"); its floats follow the centroids.
+  if (const char* key = m.codec->model_key()) h[key] = nlohmann::ordered_json::parse(m.codec->model_header());
   const std::string header = h.dump();
   std::string out(kMagic, sizeof(kMagic));
   const uint32_t len = static_cast<uint32_t>(header.size());
   append(&out, &len, 4);
   out += header;
   append(&out, m.centroids.data(), m.centroids.size() * 4);
-  if (m.pq) append(&out, m.pq->codebook.data(), m.pq->codebook.size() * 4);
+  const auto floats = m.codec->model_floats();
+  append(&out, floats.data(), floats.size() * 4);
   const uint64_t sum = core::fnv1a64(out);
   append(&out, &sum, 8);
   return out;
@@ -57,7 +59,9 @@ Result<std::shared_ptr<const ivf::IndexModel>> parse_model(const std::string& by
   try {
     const auto h = nlohmann::json::parse(bytes.substr(12, len));
     const std::string type = h.at("type"), element = h.at("element");
-    m->type = type == "IVF_FLAT" ? ivf::IndexType::kFlat : type == "IVF_SQ" ? ivf::IndexType::kSq : ivf::IndexType::kPq;
+    auto kind = quant::parse_index_type(type);
+    if (!kind.ok()) return bad(kind.status().message());
+    m->kind = *kind;
     m->metric = simd::parse_metric(h.at("metric").get<std::string>()).value_or(simd::Metric::kL2);
     m->column.element = element == "float"       ? lance::ElementType::kFloat32
                         : element == "halffloat" ? lance::ElementType::kFloat16
@@ -74,23 +78,19 @@ Result<std::shared_ptr<const ivf::IndexModel>> parse_model(const std::string& by
       return Status::OK();
     };
     LANCER_RETURN_IF_ERROR(take_floats(size_t{m->num_partitions} * dim, &m->centroids));
-    if (h.contains("pq")) {
-      auto pq = std::make_shared<train::PqModel>();
-      pq->dim = static_cast<int>(dim);
-      pq->num_sub_vectors = h["pq"].at("num_sub_vectors");
-      pq->num_bits = h["pq"].at("num_bits");
-      pq->loss = h["pq"].at("loss");
-      LANCER_RETURN_IF_ERROR(take_floats((size_t{1} << pq->num_bits) * dim, &pq->codebook));
-      m->pq = pq;
-    }
-    if (h.contains("sq")) {
-      auto sq = std::make_shared<train::SqModel>();
-      sq->dim = static_cast<int>(dim);
-      sq->num_bits = h["sq"].at("num_bits");
-      sq->start = h["sq"].at("start");
-      sq->end = h["sq"].at("end");
-      m->sq = sq;
-    }
+    quant::ModelSection section;
+    section.dim = m->column.dim;
+    section.half = m->column.element == lance::ElementType::kFloat16;
+    const char* key = quant::quantizer(m->kind.quantizer).model_key;
+    if (key && h.contains(key)) section.header = h[key].dump();
+    std::vector<float> rest((bytes.size() - 8 - at) / 4);  // copied: the file's floats need not be aligned
+    std::memcpy(rest.data(), bytes.data() + at, rest.size() * 4);
+    section.floats = rest;
+    size_t used = 0;
+    auto codec = quant::codec_from_model(m->kind.quantizer, section, &used);
+    if (!codec.ok()) return bad(codec.status().message());
+    m->codec = *codec;
+    at += used * 4;
   } catch (const std::exception& e) {
     return bad(std::string("bad header: ") + e.what());
   }

@@ -1,7 +1,8 @@
 // The trained model as bytes (staging's model.bin, or a broadcast between
 // ranks): "LNCRMDL1", u32 header length, JSON header (type, metric, column,
-// sizes, losses, SQ bounds), the f32 centroids, the f32 PQ codebook, and an
-// FNV-1a 64 checksum of everything before it. Same machine byte order only.
+// sizes, losses, and the codec's own section: "sq" bounds or "pq" shape), the
+// f32 centroids, the codec's f32 arrays (the PQ codebook), and an FNV-1a 64
+// checksum of everything before it. Same machine byte order only.
 #pragma once
 
 #include <cstdint>

@@ -13,6 +13,7 @@
 #include "dataset/take.h"
 #include "dataset/vector_stream.h"
 #include "lancer/search.h"
+#include "quant/codec.h"
 #include "search/segment.h"
 #include "simd/convert.h"
 #include "simd/distance.h"
@@ -21,20 +22,11 @@ namespace lancer {
 
 namespace {
 
-using search::Kind;
-using search::Metric;
+using quant::exact_distance;
+using quant::Metric;
 using search::Segment;
 
 using core::round_to_half;
-
-float exact_distance(Metric metric, const float* q, const float* v, size_t d) {
-  switch (metric) {
-    case Metric::kL2: return simd::l2_sqr(q, v, d);
-    case Metric::kCosine: return simd::cosine_distance(q, v, d);
-    case Metric::kDot: return 1.0f - simd::dot(q, v, d);
-  }
-  return 0;
-}
 
 using Candidate = std::pair<float, uint64_t>;
 
@@ -59,69 +51,20 @@ Status search_segment(Segment& s, const float* query, size_t nprobes, std::vecto
   }
   nprobes = std::min<size_t>(nprobes, s.nlist);
   std::partial_sort(parts.begin(), parts.begin() + static_cast<std::ptrdiff_t>(nprobes), parts.end());
+  // The codec scores the stored rows (exact, SQ code space, or PQ ADC tables).
+  auto scanner = s.codec->scanner(q.data(), s.metric, s.element == lance::ElementType::kFloat16);
   std::vector<uint64_t> ids;
   std::vector<uint8_t> storage;
-  std::vector<float> table, resid(d), flat;
+  std::vector<float> dists;
   for (size_t i = 0; i < nprobes; ++i) {
     const uint32_t p = static_cast<uint32_t>(parts[i].second);
     const uint64_t n = s.lengths[p];
     if (n == 0) continue;
     LANCER_RETURN_IF_ERROR(search::read_partition(s, p, &ids, &storage).context(s.name));
-    if (s.kind == Kind::kFlat) {
-      simd::to_float32(storage.data(), n * d, s.element, &flat);
-      const float* v = flat.data();
-      for (uint64_t r = 0; r < n; ++r) out->push_back({exact_distance(s.metric, q.data(), v + r * d, d), ids[r]});
-    } else if (s.kind == Kind::kSq) {
-      const double scale = (s.sq_end - s.sq_start) / 255.0;
-      std::vector<float> v(d);
-      // l2 / cosine: the query is quantized too and compared in code space
-      // (scale^2 * sum (qc - c)^2), which is what Lance's distances match.
-      std::vector<float> qc(d);
-      for (size_t j = 0; j < d; ++j) {
-        double c = std::floor((double(q[j]) - s.sq_start) * 255.0 / (s.sq_end - s.sq_start));
-        qc[j] = static_cast<float>(std::isnan(c) ? 0.0 : std::clamp(c, 0.0, 255.0));
-      }
-      for (uint64_t r = 0; r < n; ++r) {
-        float dist;
-        if (s.metric == Metric::kDot) {
-          for (size_t j = 0; j < d; ++j) v[j] = static_cast<float>(s.sq_start + storage[r * d + j] * scale);
-          dist = 1.0f - simd::dot(q.data(), v.data(), d);
-        } else {
-          for (size_t j = 0; j < d; ++j) v[j] = static_cast<float>(storage[r * d + j]);
-          dist = static_cast<float>(scale * scale) * simd::l2_sqr(qc.data(), v.data(), d);
-        }
-        out->push_back({dist, ids[r]});
-      }
-    } else {
-      // ADC: table[s][k] = |r_s - codeword|^2 (l2, cosine: residual r = q - c_p) or -q_s . codeword (dot).
-      const size_t sd = d / static_cast<size_t>(s.m);
-      const size_t K = size_t{1} << s.nbits, bytes = s.storage_bytes;
-      const float* c = s.centroids.data() + size_t{p} * d;
-      for (size_t j = 0; j < d; ++j) resid[j] = s.metric == Metric::kDot ? q[j] : q[j] - c[j];
-      if (s.element == lance::ElementType::kFloat16) {
-        for (auto& x : resid) x = round_to_half(x);  // the residual is a half-precision vector too
-      }
-      table.resize(size_t(s.m) * K);
-      for (size_t sub = 0; sub < size_t(s.m); ++sub) {
-        for (size_t k = 0; k < K; ++k) {
-          const float* cw = s.codebook.data() + (sub * K + k) * sd;
-          table[sub * K + k] = s.metric == Metric::kDot ? -simd::dot(resid.data() + sub * sd, cw, sd)
-                                                        : simd::l2_sqr(resid.data() + sub * sd, cw, sd);
-        }
-      }
-      for (uint64_t r = 0; r < n; ++r) {
-        float dist = s.metric == Metric::kDot ? 1.0f : 0.0f;
-        for (size_t b = 0; b < bytes; ++b) {
-          const uint8_t code = s.transposed ? storage[b * n + r] : storage[r * bytes + b];
-          if (s.nbits == 8) {
-            dist += table[b * 256 + code];
-          } else {  // 4-bit: sub-vector 2b in the low nibble, 2b + 1 in the high one
-            dist += table[2 * b * 16 + (code & 0xF)] + table[(2 * b + 1) * 16 + (code >> 4)];
-          }
-        }
-        out->push_back({dist, ids[r]});
-      }
-    }
+    scanner->set_partition(s.centroids.data() + size_t{p} * d);
+    dists.resize(n);
+    scanner->scan(storage.data(), n, dists.data());
+    for (uint64_t r = 0; r < n; ++r) out->push_back({dists[r], ids[r]});
   }
   return Status::OK();
 }
@@ -281,7 +224,8 @@ Result<std::vector<std::vector<SearchHit>>> search_index(const SearchOptions& o,
     // so that the two kinds of distance are comparable. IVF_FLAT is re-ranked
     // too when asked: its stored vectors are normalised for cosine, which in
     // float16 changes the distance.
-    const bool rerank = o.refine_factor > 0 || (segments.front().kind != Kind::kFlat && !uncovered.empty());
+    const bool quantized = segments.front().kind.quantizer != quant::QuantizerKind::kFlat;
+    const bool rerank = o.refine_factor > 0 || (quantized && !uncovered.empty());
     const size_t keep = o.k * std::max<size_t>(1, rerank ? o.refine_factor : 1);
     std::sort(cands.begin(), cands.end());
     if (cands.size() > keep) cands.resize(keep);

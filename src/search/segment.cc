@@ -9,6 +9,8 @@
 #include "index.pb.h"
 #include "index_legacy.pb.h"
 #include "simd/convert.h"
+#include "quant/pq_codec.h"
+#include "quant/registry.h"
 
 namespace lancer::search {
 
@@ -65,23 +67,6 @@ Status set_centroids(const ::lance::index::pb::IVF& ivf, const std::string& wher
   return Status::OK();
 }
 
-// A PQ codebook of 2^nbits x dim floats, sub-vector-major (format notes 5.5).
-Status set_codebook(std::vector<float> codebook, const std::string& where, Segment* s) {
-  if (s->nbits != 8 && s->nbits != 4) return Status::NotSupported(where + ": " + std::to_string(s->nbits) + "-bit PQ");
-  if (s->m <= 0 || s->dim % static_cast<uint32_t>(s->m) != 0 || (s->nbits == 4 && s->m % 2 != 0)) {
-    return Status::Corruption(where + ": " + std::to_string(s->m) + " sub-vectors of " + std::to_string(s->nbits) +
-                              " bits for dimension " + std::to_string(s->dim));
-  }
-  const size_t codewords = size_t{1} << s->nbits;
-  if (codebook.size() != codewords * s->dim) {
-    return Status::Corruption(where + ": the PQ codebook holds " + std::to_string(codebook.size()) + " floats, not " +
-                              std::to_string(codewords) + " x " + std::to_string(s->dim));
-  }
-  s->codebook = std::move(codebook);
-  s->storage_bytes = static_cast<size_t>(s->m) * static_cast<size_t>(s->nbits) / 8;
-  return Status::OK();
-}
-
 // "V3": index.idx (centroids) + auxiliary.idx (row ids and storage), format notes 5.1.
 Result<Segment> open_v3_segment(const std::string& dir, const std::string& name, const lance::VectorType& column) {
   Segment s;
@@ -100,18 +85,16 @@ Result<Segment> open_v3_segment(const std::string& dir, const std::string& name,
   const std::string type = info["type"].get<std::string>();
   std::string metric = info.value("distance_type", std::string("l2"));
   std::transform(metric.begin(), metric.end(), metric.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (type == "IVF_FLAT")
-    s.kind = Kind::kFlat;
-  else if (type == "IVF_SQ")
-    s.kind = Kind::kSq;
-  else if (type == "IVF_PQ")
-    s.kind = Kind::kPq;
-  else
+  const auto kind = quant::parse_index_type(type);
+  if (!kind.ok() || !quant::is_implemented(*kind)) {
     return Status::NotSupported(index_file->name() + ": searching " + type + " indexes is not implemented");
-  s.metric = metric == "cosine" ? Metric::kCosine : metric == "dot" ? Metric::kDot : Metric::kL2;
-  if (metric != "l2" && metric != "cosine" && metric != "dot") {
+  }
+  s.kind = *kind;
+  const auto parsed_metric = simd::parse_metric(metric);
+  if (!parsed_metric) {
     return Status::NotSupported(index_file->name() + ": searching with metric " + metric + " is not implemented");
   }
+  s.metric = *parsed_metric;
   LANCER_ASSIGN_OR_RETURN(auto ivf, read_ivf(*index_file));
   s.element = column.element;
   LANCER_RETURN_IF_ERROR(set_centroids(ivf, index_file->name(), &s));
@@ -131,11 +114,37 @@ Result<Segment> open_v3_segment(const std::string& dir, const std::string& name,
   } else {
     s.offsets.assign(aux_ivf.offsets().begin(), aux_ivf.offsets().end());
   }
+  // The codec from storage_metadata (and, for PQ, the codebook's global buffer).
+  auto storage = nlohmann::json::parse(meta(*s.aux, "storage_metadata"), nullptr, false);
+  if (storage.is_discarded() || !storage.is_array() || storage.empty() || !storage[0].is_string()) {
+    return Status::Corruption(s.aux->name() + ": bad storage_metadata");
+  }
+  quant::StoredCodec stored_codec;
+  stored_codec.where = s.aux->name();
+  stored_codec.dim = column.dim;
+  stored_codec.half = column.element == lance::ElementType::kFloat16;
+  stored_codec.metadata = storage[0].get<std::string>();
+  stored_codec.read_tensor = [&s](uint64_t position) -> Result<std::vector<float>> {
+    LANCER_ASSIGN_OR_RETURN(auto bytes, s.aux->read_global_buffer(position));
+    ::lance::index::pb::Tensor t;
+    if (!t.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      return Status::Corruption(s.aux->name() + ": the tensor in global buffer " + std::to_string(position) +
+                                " does not parse");
+    }
+    return tensor_floats(t);
+  };
+  LANCER_ASSIGN_OR_RETURN(s.codec, quant::codec_from_storage(s.kind.quantizer, stored_codec));
+  const auto specs = s.codec->columns();
+  if (specs.size() != 1) {
+    return Status::NotSupported(s.aux->name() + ": codecs of " + std::to_string(specs.size()) +
+                                " columns are not searched yet");
+  }
+  const quant::AuxColumnSpec& spec = specs[0];
   // Columns by name (format notes 5.1: extra, carried columns may follow).
   // Fields here are flat (no structs), so field i is column i.
   std::optional<size_t> rowid_col, storage_col;
   std::string storage_type;
-  const std::string storage_name = s.kind == Kind::kFlat ? "flat" : s.kind == Kind::kSq ? "__sq_code" : "__pq_code";
+  const std::string& storage_name = spec.name;
   for (int i = 0; i < s.aux->schema().fields_size(); ++i) {
     const auto& f = s.aux->schema().fields(i);
     if (f.parent_id() != -1) continue;
@@ -152,53 +161,11 @@ Result<Segment> open_v3_segment(const std::string& dir, const std::string& name,
     return Status::Corruption(s.aux->name() + ": columns _rowid and " + storage_name + " are not both present");
   }
   LANCER_ASSIGN_OR_RETURN(lance::VectorType stored, lance::parse_vector_logical_type(storage_type));
-  auto storage = nlohmann::json::parse(meta(*s.aux, "storage_metadata"), nullptr, false);
-  if (storage.is_discarded() || !storage.is_array() || storage.empty() || !storage[0].is_string()) {
-    return Status::Corruption(s.aux->name() + ": bad storage_metadata");
-  }
-  auto q = nlohmann::json::parse(storage[0].get<std::string>(), nullptr, false);
-  if (!q.is_object()) return Status::Corruption(s.aux->name() + ": storage_metadata is not a JSON object");
-  auto bad_key = [&](const char* key) {
-    return Status::Corruption(s.aux->name() + ": storage_metadata has no valid \"" + key + "\"");
-  };
-  size_t expect_bytes = 0;
-  if (s.kind == Kind::kFlat) {
-    if (stored.element != column.element || stored.dim != column.dim) {
-      return Status::Corruption(s.aux->name() + ": flat storage is " + storage_type + ", the column is " +
-                                lance::element_type_name(column.element) + "x" + std::to_string(column.dim));
-    }
-    expect_bytes = column.row_bytes();
-  } else if (s.kind == Kind::kSq) {
-    if (!q.contains("bounds") || !q["bounds"].is_object()) return bad_key("bounds");
-    const auto& bounds = q["bounds"];
-    if (!bounds.contains("start") || !bounds["start"].is_number()) return bad_key("bounds.start");
-    if (!bounds.contains("end") || !bounds["end"].is_number()) return bad_key("bounds.end");
-    s.sq_start = bounds["start"].get<double>();
-    s.sq_end = bounds["end"].get<double>();
-    if (q.value("num_bits", 8) != 8) return Status::NotSupported("searching SQ with other than 8 bits");
-    expect_bytes = s.dim;
-  } else {
-    if (!q.contains("num_sub_vectors") || !q["num_sub_vectors"].is_number_unsigned()) return bad_key("num_sub_vectors");
-    if (!q.contains("nbits") || !q["nbits"].is_number_unsigned()) return bad_key("nbits");
-    if (!q.contains("codebook_position") || !q["codebook_position"].is_number_unsigned()) {
-      return bad_key("codebook_position");
-    }
-    s.m = q["num_sub_vectors"].get<int>();
-    s.nbits = q["nbits"].get<int>();
-    s.transposed = q.value("transposed", false);
-    LANCER_ASSIGN_OR_RETURN(auto cb_bytes, s.aux->read_global_buffer(q["codebook_position"].get<size_t>()));
-    ::lance::index::pb::Tensor cb;
-    if (!cb.ParseFromArray(cb_bytes.data(), static_cast<int>(cb_bytes.size()))) {
-      return Status::Corruption(s.aux->name() + ": PQ codebook tensor does not parse");
-    }
-    LANCER_RETURN_IF_ERROR(set_codebook(tensor_floats(cb), s.aux->name(), &s));
-    expect_bytes = static_cast<size_t>(s.m) * static_cast<size_t>(s.nbits) / 8;
-  }
-  if (s.kind != Kind::kFlat && (stored.element != lance::ElementType::kUInt8 || stored.dim != expect_bytes)) {
+  if (lance::element_type_name(stored.element) != spec.element || stored.dim != spec.width) {
     return Status::Corruption(s.aux->name() + ": " + storage_name + " is " + storage_type + ", expected " +
-                              std::to_string(expect_bytes) + " bytes per row");
+                              "fixed_size_list:" + spec.element + ":" + std::to_string(spec.width));
   }
-  s.storage_bytes = expect_bytes;
+  s.storage_bytes = s.codec->row_bytes();
   LANCER_ASSIGN_OR_RETURN(s.rowids, search::AuxColumn::open_u64(s.aux, *rowid_col));
   LANCER_ASSIGN_OR_RETURN(s.storage, search::AuxColumn::open_fsl(s.aux, *storage_col, stored));
   for (uint32_t p = 0; p < s.nlist; ++p) {
@@ -225,8 +192,7 @@ Result<Segment> open_legacy_segment(std::shared_ptr<core::RandomAccessFile> file
   s.name = name;
   s.dim = column.dim;
   s.element = column.element;
-  s.kind = Kind::kPq;
-  s.transposed = false;
+  s.kind = {quant::SubIndexKind::kFlat, quant::QuantizerKind::kPq};
   const std::string where = name + "/index.idx (legacy)";
   const uint64_t size = file->size();
   if (metadata_pos > size - 16 || size - 16 - metadata_pos < 4) {
@@ -248,9 +214,9 @@ Result<Segment> open_legacy_segment(std::shared_ptr<core::RandomAccessFile> file
                               std::to_string(column.dim));
   }
   switch (vi.metric_type()) {
-    case ::lance::index::pb::L2: s.metric = Metric::kL2; break;
-    case ::lance::index::pb::Cosine: s.metric = Metric::kCosine; break;
-    case ::lance::index::pb::Dot: s.metric = Metric::kDot; break;
+    case ::lance::index::pb::L2: s.metric = quant::Metric::kL2; break;
+    case ::lance::index::pb::Cosine: s.metric = quant::Metric::kCosine; break;
+    case ::lance::index::pb::Dot: s.metric = quant::Metric::kDot; break;
     default: return Status::NotSupported(where + ": metric " + std::to_string(vi.metric_type()));
   }
   const ::lance::index::pb::IVF* ivf = nullptr;
@@ -273,13 +239,15 @@ Result<Segment> open_legacy_segment(std::shared_ptr<core::RandomAccessFile> file
   }
   s.offsets.assign(ivf->offsets().begin(), ivf->offsets().end());
   s.lengths.assign(ivf->lengths().begin(), ivf->lengths().end());
-  s.m = static_cast<int>(pq->num_sub_vectors());
-  s.nbits = static_cast<int>(pq->num_bits());
   if (pq->dimension() != column.dim) return Status::Corruption(where + ": PQ dimension differs from the column's");
   std::vector<float> codebook = pq->has_codebook_tensor()
                                     ? tensor_floats(pq->codebook_tensor())
                                     : std::vector<float>(pq->codebook().begin(), pq->codebook().end());
-  LANCER_RETURN_IF_ERROR(set_codebook(std::move(codebook), where, &s));
+  // Legacy codes are stored row after row, not transposed.
+  LANCER_ASSIGN_OR_RETURN(s.codec, quant::read_pq_codec(std::move(codebook), s.dim,
+                                                        static_cast<int>(pq->num_sub_vectors()),
+                                                        static_cast<int>(pq->num_bits()), false, where));
+  s.storage_bytes = s.codec->row_bytes();
   for (uint32_t p = 0; p < s.nlist; ++p) {
     const uint64_t partition_bytes = s.lengths[p] * (s.storage_bytes + 8);
     if (s.offsets[p] > metadata_pos || partition_bytes > metadata_pos - s.offsets[p]) {

@@ -1,9 +1,10 @@
 // One opened IVF index segment (`_indices/<uuid>/`), whatever wrote it:
 // lancer (2.0 files), Lance 10-14 ("V3" index.idx + auxiliary.idx in file
 // format 2.0, 2.1 or 2.2) or Lance's legacy single-file IVF_PQ (format notes
-// section 5; docs/index-format.md). Holds the model (centroids, SQ bounds, PQ
-// codebook) and readers of the partition rows. Not thread-safe: reading a
-// partition reuses the segment's page readers.
+// section 5; docs/index-format.md). Holds the centroids, the quantizer's codec
+// (quant/codec.h: SQ bounds, PQ codebook, and the scanner that scores rows)
+// and readers of the partition rows. Not thread-safe: reading a partition
+// reuses the segment's page readers.
 #pragma once
 
 #include <cstdint>
@@ -16,33 +17,27 @@
 #include "lance/file_reader.h"
 #include "lance/vector_page.h"
 #include "lancer/status.h"
+#include "quant/codec.h"
+#include "quant/index_kind.h"
 #include "search/aux_columns.h"
 #include "table.pb.h"
 
 namespace lancer::search {
 
-enum class Kind { kFlat, kSq, kPq };
-enum class Metric { kL2, kCosine, kDot };
-
 struct Segment {
   std::string name;  // _indices/<uuid>
   lance::ElementType element = lance::ElementType::kFloat32;
-  Kind kind = Kind::kFlat;
-  Metric metric = Metric::kL2;
+  quant::IndexKind kind;
+  quant::Metric metric = quant::Metric::kL2;
   uint32_t dim = 0, nlist = 0;
   std::vector<float> centroids;            // nlist x dim
   std::vector<uint64_t> offsets, lengths;  // per partition: first row (legacy: byte offset), rows
-  size_t storage_bytes = 0;                // per row: vector bytes or code bytes
-  // SQ
-  double sq_start = 0, sq_end = 0;
-  // PQ
-  int m = 0, nbits = 8;
-  bool transposed = true;       // codes stored bytes x rows per partition
-  std::vector<float> codebook;  // [m][2^nbits][dim/m]
+  size_t storage_bytes = 0;                // per row: codec->row_bytes()
+  std::shared_ptr<const quant::Codec> codec;
 
   // V3 segments: the auxiliary.idx columns.
   std::shared_ptr<const lance::LanceFile> aux;
-  std::optional<AuxColumn> rowids, storage;
+  std::optional<AuxColumn> rowids, storage;  // storage: the codec's one column
   // Legacy segments: index.idx holds, per partition, the codes then the row ids.
   std::shared_ptr<core::RandomAccessFile> legacy;
 };

@@ -1,10 +1,8 @@
-// 8-bit scalar quantisation with exactly Lance's bounds and codes
-// (lance-format.md 5.6): one global [start, end] = min / max over every
-// component of the training sample (f32 values widened to f64; NaN and
-// infinities are skipped), and per component
-//   code = saturate_u8(trunc((double(v) - start) * 255.0 / (end - start))),
-// NaN -> 0, all codes 0 when start == end. The caller normalises for cosine.
-// SqModel is immutable and shared as shared_ptr<const SqModel>.
+// Scalar quantisation training, exactly Lance's bounds (lance-format.md 5.6):
+// one global [start, end] = min / max over every component of the training
+// sample (f32 values widened to f64; NaN and infinities are skipped). The
+// model and encoder are quant::SqModel (quant/sq_model.h). The caller
+// normalises for cosine.
 #pragma once
 
 #include <cstdint>
@@ -14,23 +12,17 @@
 #include "core/executor.h"
 #include "lancer/status.h"
 #include "linalg/matrix.h"
+#include "quant/sq_model.h"
 
 namespace lancer::train {
 
 using linalg::MatrixView;
 
-struct SqModel {
-  int dim = 0;
-  int num_bits = 8;
-  double start = 0;
-  double end = 0;
-};
+using quant::SqModel;
+using quant::sq_encode;
+using quant::sq_from_bounds;
 
 // Errors: InvalidArgument for an empty sample or one with no finite value.
 Result<std::shared_ptr<const SqModel>> train_sq(MatrixView<const float> sample, core::Executor& executor);
-Result<std::shared_ptr<const SqModel>> sq_from_bounds(int dim, double start, double end);
-
-// codes: x.rows * dim bytes.
-Status sq_encode(const SqModel& model, MatrixView<const float> x, std::span<uint8_t> codes, core::Executor& executor);
 
 }  // namespace lancer::train

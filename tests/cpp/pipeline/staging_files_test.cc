@@ -8,6 +8,7 @@
 #include <random>
 
 #include "pipeline/model_file.h"
+#include "quant/pq_codec.h"
 #include "pipeline/sample.h"
 #include "pipeline/spill.h"
 
@@ -90,25 +91,30 @@ TEST(SpillFile, RefusesAnUnfinishedOrDamagedFile) {
 
 TEST(ModelFile, RoundTripsAndDetectsDamage) {
   ivf::IndexModel m;
-  m.type = ivf::IndexType::kPq;
+  m.kind = {quant::SubIndexKind::kFlat, quant::QuantizerKind::kPq};
   m.metric = simd::Metric::kCosine;
   m.column.element = lance::ElementType::kFloat32;
   m.column.dim = 8;
   m.num_partitions = 3;
   m.loss = 1.25;
   for (int i = 0; i < 24; ++i) m.centroids.push_back(0.5f * float(i));
-  auto pq = std::make_shared<train::PqModel>();
+  auto pq = std::make_shared<quant::PqModel>();
   pq->dim = 8;
   pq->num_sub_vectors = 2;
   pq->num_bits = 4;
   pq->loss = 0.1;
   for (int i = 0; i < 16 * 8; ++i) pq->codebook.push_back(float(i) - 3.0f);
-  m.pq = pq;
+  m.codec = quant::make_pq_codec(pq);
   const std::string bytes = serialize_model(m);
+  // The header is byte for byte the one written before the codec seam (docs/decisions/codec-seam.md).
+  const std::string header =
+      "{\"type\":\"IVF_PQ\",\"metric\":\"cosine\",\"element\":\"float\",\"dim\":8,\"num_partitions\":3,"
+      "\"loss\":1.25,\"pq\":{\"num_sub_vectors\":2,\"num_bits\":4,\"loss\":0.1}}";
+  EXPECT_EQ(bytes.substr(12, header.size()), header);
   auto back = parse_model(bytes, "model.bin");
   ASSERT_TRUE(back.ok()) << back.status().to_string();
   EXPECT_EQ((*back)->centroids, m.centroids);
-  EXPECT_EQ((*back)->pq->codebook, pq->codebook);
+  EXPECT_EQ(quant::pq_model(*(*back)->codec)->codebook, pq->codebook);
   EXPECT_EQ((*back)->metric, simd::Metric::kCosine);
   EXPECT_EQ((*back)->loss, 1.25);
   EXPECT_EQ(serialize_model(**back), bytes);

@@ -1,0 +1,37 @@
+// What an index type is: (sub-index, quantizer), as Lance names it
+// ("IVF_FLAT", "IVF_SQ", "IVF_PQ", "IVF_HNSW_SQ", ...), and the one metric
+// vocabulary (simd::Metric) that build and search share. Pure values;
+// thread-safe.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "lancer/status.h"
+#include "simd/metric.h"
+
+namespace lancer::quant {
+
+using Metric = simd::Metric;
+
+// How each partition's rows are encoded. One codec per kind (quant/codec.h).
+enum class QuantizerKind { kFlat, kSq, kPq };
+// How a partition is searched: every row (kFlat), or through a graph (kHnsw).
+enum class SubIndexKind { kFlat, kHnsw };
+
+struct IndexKind {
+  SubIndexKind sub = SubIndexKind::kFlat;
+  QuantizerKind quantizer = QuantizerKind::kFlat;
+  bool operator==(const IndexKind&) const = default;
+};
+
+// "IVF_<Q>" or "IVF_HNSW_<Q>" with Q in FLAT, SQ, PQ; anything else is NotSupported.
+// Parsing a name does not mean lancer can build or search it: see is_implemented.
+Result<IndexKind> parse_index_type(std::string_view name);
+std::string index_type_name(IndexKind kind);
+// "FLAT", "SQ", "PQ".
+const char* quantizer_name(QuantizerKind kind);
+// IVF_FLAT, IVF_SQ and IVF_PQ; IVF_HNSW_* are parsed but not built or searched yet.
+bool is_implemented(IndexKind kind);
+
+}  // namespace lancer::quant

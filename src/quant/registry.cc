@@ -1,0 +1,33 @@
+#include "quant/registry.h"
+
+#include "quant/flat_codec.h"
+#include "quant/pq_codec.h"
+#include "quant/sq_codec.h"
+
+namespace lancer::quant {
+
+namespace {
+
+// One line per quantizer, in QuantizerKind order.
+const QuantizerEntry* const kEntries[] = {&flat_quantizer(), &sq_quantizer(), &pq_quantizer()};
+
+}  // namespace
+
+const QuantizerEntry& quantizer(QuantizerKind kind) {
+  for (const QuantizerEntry* e : kEntries) {
+    if (e->kind == kind) return *e;
+  }
+  return *kEntries[0];  // unreachable: every kind has an entry
+}
+
+Result<std::shared_ptr<const Codec>> codec_from_storage(QuantizerKind kind, const StoredCodec& stored) {
+  return quantizer(kind).from_storage(stored);
+}
+
+Result<std::shared_ptr<const Codec>> codec_from_model(QuantizerKind kind, const ModelSection& section,
+                                                      size_t* used) {
+  *used = 0;
+  return quantizer(kind).from_model(section, used);
+}
+
+}  // namespace lancer::quant
