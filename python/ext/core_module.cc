@@ -1,21 +1,19 @@
 // lancer._core: the C++ build phases for the Python package. The Python side
 // (python/src/lancer) validates arguments and drives engines; everything here
-// is a thin call into the core with the GIL released. Core errors arrive as
+// is a thin call into the core's public API (lancer/build.h) with the GIL released. Core errors arrive as
 // Python exceptions carrying the core's message (see throw_status()).
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
-#include <thread>
+#include <memory>
 
-#include "pipeline/index_build.h"
-#include "core/executor.h"
-#include "core/file_collective.h"
-#include "core/process_stats.h"
-#include "dataset/describe.h"
+#include "lancer/build.h"
+#include "lancer/collective.h"
 #include "lancer/create_index.h"
-#include "linalg/blas.h"
+#include "lancer/dataset.h"
+#include "lancer/runtime.h"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -98,12 +96,10 @@ void attach_progress(CreateIndexOptions& o, nb::object progress) {
   };
 }
 
-std::string this_worker() { return core::host_name() + ":" + std::to_string(::getpid()); }
-
-std::unique_ptr<pipeline::IndexBuild> open_build(const CreateIndexOptions& o) {
-  Result<std::unique_ptr<pipeline::IndexBuild>> b = [&] {
+std::unique_ptr<BuildHandle> open_build(const CreateIndexOptions& o) {
+  Result<std::unique_ptr<BuildHandle>> b = [&] {
     nb::gil_scoped_release nogil;
-    return pipeline::IndexBuild::open(o);
+    return BuildHandle::open(o);
   }();
   return value_or_throw(std::move(b));
 }
@@ -120,17 +116,18 @@ std::string create_index(const nb::dict& options, nb::object progress) {
 
 nb::dict plan(const nb::dict& options) {
   const CreateIndexOptions o = to_options(options);
-  Result<std::unique_ptr<pipeline::IndexBuild>> r = [&] {
+  Result<std::unique_ptr<BuildHandle>> r = [&] {
     nb::gil_scoped_release nogil;
-    return pipeline::IndexBuild::plan(o);
+    return BuildHandle::plan(o);
   }();
-  std::unique_ptr<pipeline::IndexBuild> b = value_or_throw(std::move(r));
+  std::unique_ptr<BuildHandle> b = value_or_throw(std::move(r));
+  const PlanSummary s = b->summary();
   nb::dict out;
-  out["staging"] = b->staging();
-  out["uuid"] = b->record().uuid;
-  out["dataset_version"] = b->record().dataset_version;
-  out["tasks"] = b->record().tasks.size();
-  out["resumed"] = b->resumed();
+  out["staging"] = s.staging;
+  out["uuid"] = s.uuid;
+  out["dataset_version"] = s.dataset_version;
+  out["tasks"] = s.tasks;
+  out["resumed"] = s.resumed;
   out["trained"] = b->model_trained();
   nb::list missing;
   for (uint64_t t : b->missing_tasks()) missing.append(t);
@@ -138,44 +135,19 @@ nb::dict plan(const nb::dict& options) {
   return out;
 }
 
-// Trains as rank `rank` of `size`; with size > 1 the ranks exchange their
-// parts through files in `exchange_dir` (core::FileCollective), which every
-// rank must see and which must be new for each training. Rank 0 writes the
-// model into the staging folder.
-void train(const nb::dict& options, nb::object progress, int rank, int size, const std::string& exchange_dir) {
-  CreateIndexOptions o = to_options(options);
-  attach_progress(o, progress);
-  if (size < 1 || rank < 0 || rank >= size) throw nb::value_error("train: need 0 <= rank < size");
-  if (size > 1 && exchange_dir.empty()) throw nb::value_error("train: size > 1 needs an exchange_dir");
-  std::unique_ptr<pipeline::IndexBuild> b = open_build(o);
-  b->set_progress(o.progress);
-  Status st;
-  {
-    nb::gil_scoped_release nogil;
-    core::ThreadPool pool(o.threads);
-    if (size > 1) {
-      core::FileCollective collective(exchange_dir, rank, size);
-      st = b->train(collective, pool);
-    } else {
-      core::LocalCollective collective;
-      st = b->train(collective, pool);
-    }
-  }
-  ok_or_throw(st);
+// A rank's collective: alone, or with size > 1 exchanging parts through
+// files in `exchange_dir`, which every rank must see and which must be new for
+// each run of the phase.
+void check_ranks(int rank, int size, const std::string& exchange_dir, const char* what) {
+  if (size < 1 || rank < 0 || rank >= size) throw nb::value_error((std::string(what) + ": need 0 <= rank < size").c_str());
+  if (size > 1 && exchange_dir.empty()) throw nb::value_error((std::string(what) + ": size > 1 needs an exchange_dir").c_str());
 }
 
-nb::dict build_task(const nb::dict& options, uint64_t task) {
-  const CreateIndexOptions o = to_options(options);
-  std::unique_ptr<pipeline::IndexBuild> b = open_build(o);
-  if (!b->model_trained()) {
-    throw_status(Status::InvalidArgument("the model is not trained yet in " + b->staging() + " (run train first)"));
-  }
-  Result<pipeline::TaskResult> r = [&] {
-    nb::gil_scoped_release nogil;
-    core::ThreadPool pool(o.threads);
-    return b->build_task(task, pool, this_worker());
-  }();
-  pipeline::TaskResult t = value_or_throw(std::move(r));
+std::unique_ptr<Collective> make_collective(int rank, int size, const std::string& exchange_dir) {
+  return size > 1 ? file_collective(exchange_dir, rank, size) : local_collective();
+}
+
+nb::dict outcome_dict(const TaskOutcome& t) {
   nb::dict out;
   out["task"] = t.task;
   out["rows"] = t.rows;
@@ -185,8 +157,87 @@ nb::dict build_task(const nb::dict& options, uint64_t task) {
   return out;
 }
 
+// Trains as rank `rank` of `size` (see make_collective). Rank 0 writes the
+// model into the staging folder.
+void train(const nb::dict& options, nb::object progress, int rank, int size, const std::string& exchange_dir) {
+  CreateIndexOptions o = to_options(options);
+  attach_progress(o, progress);
+  check_ranks(rank, size, exchange_dir, "train");
+  std::unique_ptr<BuildHandle> b = open_build(o);
+  Status st;
+  {
+    nb::gil_scoped_release nogil;
+    std::unique_ptr<Collective> collective = make_collective(rank, size, exchange_dir);
+    st = b->run("train", 0, collective.get()).status();
+  }
+  ok_or_throw(st);
+}
+
+nb::dict build_task(const nb::dict& options, uint64_t task) {
+  const CreateIndexOptions o = to_options(options);
+  std::unique_ptr<BuildHandle> b = open_build(o);
+  if (!b->model_trained()) {
+    throw_status(Status::InvalidArgument("the model is not trained yet in " + b->summary().staging +
+                                         " (run train first)"));
+  }
+  Result<TaskOutcome> r = [&] {
+    nb::gil_scoped_release nogil;
+    return b->run("encode", task);
+  }();
+  return outcome_dict(value_or_throw(std::move(r)));
+}
+
+// The phases every driver runs in order: [{name, kind, tasks, progress}].
+nb::list phases(const nb::dict& options) {
+  std::unique_ptr<BuildHandle> b = open_build(to_options(options));
+  nb::list out;
+  for (const PhaseInfo& p : b->phases()) {
+    nb::dict d;
+    d["name"] = p.name;
+    d["kind"] = phase_kind_name(p.kind);
+    d["tasks"] = p.tasks;
+    d["progress"] = p.progress;
+    out.append(d);
+  }
+  return out;
+}
+
+// The tasks of `phase` not done yet.
+nb::list missing(const nb::dict& options, const std::string& phase) {
+  std::unique_ptr<BuildHandle> b = open_build(to_options(options));
+  nb::list out;
+  for (uint64_t t : value_or_throw(b->missing(phase))) out.append(t);
+  return out;
+}
+
+// Runs task `task` of `phase` as rank `rank` of `size` (collective phases; see
+// make_collective). Returns the task's outcome, and with it "report" (JSON) when
+// `phase` is the last phase, which completes the build.
+nb::dict run_phase(const nb::dict& options, const std::string& phase, uint64_t task, nb::object progress, int rank,
+                   int size, const std::string& exchange_dir) {
+  CreateIndexOptions o = to_options(options);
+  attach_progress(o, progress);
+  check_ranks(rank, size, exchange_dir, "run_phase");
+  std::unique_ptr<BuildHandle> b = open_build(o);
+  const bool last = b->phases().back().name == phase;
+  Result<TaskOutcome> r = [&]() -> Result<TaskOutcome> {
+    nb::gil_scoped_release nogil;
+    std::unique_ptr<Collective> collective = make_collective(rank, size, exchange_dir);
+    LANCER_RETURN_IF_ERROR(b->ready(phase));
+    if (last) b->report().tasks = b->summary().tasks;
+    return b->run(phase, task, collective.get());
+  }();
+  nb::dict out = outcome_dict(value_or_throw(std::move(r)));
+  if (last) {
+    CreateIndexReport report = b->report();
+    report.peak_rss_mb = peak_rss_mb();
+    out["report"] = report.to_json();
+  }
+  return out;
+}
+
 nb::list missing_tasks(const nb::dict& options) {
-  std::unique_ptr<pipeline::IndexBuild> b = open_build(to_options(options));
+  std::unique_ptr<BuildHandle> b = open_build(to_options(options));
   nb::list out;
   for (uint64_t t : b->missing_tasks()) out.append(t);
   return out;
@@ -216,9 +267,7 @@ std::vector<std::string> cleanup(const std::string& uri, const std::string& work
 std::string inspect(const std::string& uri, std::optional<uint64_t> version) {
   Result<std::string> r = [&]() -> Result<std::string> {
     nb::gil_scoped_release nogil;
-    LANCER_ASSIGN_OR_RETURN(auto ds, dataset::Dataset::open(uri, version));
-    LANCER_ASSIGN_OR_RETURN(auto d, dataset::describe(*ds));
-    return d.dump();
+    return describe_dataset(uri, version);
   }();
   return value_or_throw(std::move(r));
 }
@@ -254,11 +303,15 @@ NB_MODULE(_core, m) {
   m.def("missing_tasks", &missing_tasks, "options"_a);
   m.def("finalize", &finalize, "options"_a, "progress"_a = nb::none());
   m.def("discard", &discard, "options"_a);
+  m.def("phases", &phases, "options"_a);
+  m.def("missing", &missing, "options"_a, "phase"_a);
+  m.def("run_phase", &run_phase, "options"_a, "phase"_a, "task"_a = 0, "progress"_a = nb::none(), "rank"_a = 0,
+        "size"_a = 1, "exchange_dir"_a = "");
   m.def("cleanup", &cleanup, "uri"_a, "work_dir"_a = "");
   m.def("inspect", &inspect, "uri"_a, "version"_a = nb::none());
   m.def("better_openblas_coretype", [] {
-    const char* c = lancer::linalg::better_openblas_coretype();
+    const char* c = lancer::better_openblas_coretype();
     return c ? std::optional<std::string>(c) : std::nullopt;
   });
-  m.def("hardware_threads", [] { return static_cast<int>(std::thread::hardware_concurrency()); });
+  m.def("hardware_threads", [] { return lancer::hardware_threads(); });
 }

@@ -1,25 +1,26 @@
 #include "mpi/mpi_build.h"
 
 #include <mpi.h>
-#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <thread>
 
-#include "pipeline/index_build.h"
-#include "core/process_stats.h"
+#include "lancer/build.h"
+#include "lancer/runtime.h"
 #include "mpi/mpi_collective.h"
 
 namespace lancer::mpi {
 
 namespace {
 
-using core::Clock;
-using core::seconds_since;
+using Clock = std::chrono::steady_clock;
 constexpr int kTagRequest = 1, kTagTask = 2;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 int env_int(const char* name) {
   const char* v = std::getenv(name);
@@ -50,7 +51,7 @@ bool all_true(bool mine) {
   std::abort();
 }
 
-std::string worker_name(int rank) { return "rank " + std::to_string(rank) + "@" + core::host_name(); }
+std::string worker_name(int rank) { return "rank " + std::to_string(rank) + "@" + host_name(); }
 
 // Serves task requests from the other ranks until each has been told "done"
 // (-1). Polls with a short sleep so that it does not take a core from the
@@ -71,6 +72,48 @@ void serve_tasks(int size, const std::vector<uint64_t>& tasks, std::atomic<size_
     MPI_Send(&task, 1, MPI_INT64_T, st.MPI_SOURCE, kTagTask, MPI_COMM_WORLD);
     if (task < 0) --remaining;
   }
+}
+
+// An independent phase: a dynamic queue of the tasks not finished before,
+// served by rank 0 from a helper thread while it runs tasks too. Returns how
+// many tasks were finished before (on rank 0; 0 elsewhere).
+uint64_t run_queue(BuildHandle& b, const PhaseInfo& phase, int rank, int size, const std::string& worker,
+                   const CreateIndexOptions& o) {
+  auto run_task = [&](uint64_t task) {
+    auto r = b.run(phase.name, task, nullptr, worker);
+    if (!r.ok()) abort_job(rank, r.status());
+  };
+  uint64_t finished_before = 0;
+  if (rank == 0) {
+    auto listed = b.missing(phase.name);
+    if (!listed.ok()) abort_job(rank, listed.status());
+    const std::vector<uint64_t> missing = std::move(*listed);
+    finished_before = phase.tasks - missing.size();
+    const bool report = o.progress && !phase.progress.empty();
+    std::atomic<size_t> next{0};
+    std::thread server(serve_tasks, size, std::cref(missing), std::ref(next));
+    for (;;) {
+      const size_t i = next.fetch_add(1);
+      if (i >= missing.size()) break;
+      run_task(missing[i]);
+      if (report) {
+        o.progress(ProgressEvent{phase.progress.c_str(), std::min(next.load(), missing.size()), missing.size(), false});
+      }
+    }
+    server.join();
+    if (report) o.progress(ProgressEvent{phase.progress.c_str(), missing.size(), missing.size(), true});
+  } else {
+    for (;;) {
+      int dummy = 0;
+      int64_t task = -1;
+      MPI_Send(&dummy, 1, MPI_INT, 0, kTagRequest, MPI_COMM_WORLD);
+      MPI_Recv(&task, 1, MPI_INT64_T, 0, kTagTask, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      if (task < 0) break;
+      run_task(static_cast<uint64_t>(task));
+    }
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  return finished_before;
 }
 
 }  // namespace
@@ -101,89 +144,62 @@ Result<std::optional<CreateIndexReport>> create_index_mpi(const CreateIndexOptio
   CreateIndexOptions o = options;
   if (o.threads <= 0) {  // share the node's cores between its ranks
     const int local = std::max(1, env_int("OMPI_COMM_WORLD_LOCAL_SIZE"));
-    o.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local);
+    o.threads = std::max(1, hardware_threads() / local);
   }
   if (rank != 0) o.progress = nullptr;
-  core::ThreadPool pool(o.threads);
 
   // Plan on rank 0; bad input fails here, on every rank, before anything is written.
-  std::unique_ptr<pipeline::IndexBuild> b;
+  std::unique_ptr<BuildHandle> b;
   Status st;
   if (rank == 0) {
-    auto planned = pipeline::IndexBuild::plan(o);
+    auto planned = BuildHandle::plan(o);
     st = planned.status();
     if (planned.ok()) b = std::move(*planned);
   }
   LANCER_RETURN_IF_ERROR(agree(comm, st, 0));
   if (rank != 0) {
-    auto opened = pipeline::IndexBuild::open(o);
+    auto opened = BuildHandle::open(o);
     if (!opened.ok()) abort_job(rank, opened.status());
     b = std::move(*opened);
   }
-  b->set_progress(o.progress);
 
-  // Train on every rank. A data error (InvalidArgument) is the same on every
-  // rank; anything else on one rank aborts the job.
-  st = b->train(comm, pool);
-  if (!st.ok() && st.code() != StatusCode::kInvalidArgument) abort_job(rank, st);
-  if (!all_true(st.ok())) {
-    if (rank == 0) b->discard();
-    return st.ok() ? Status::InvalidArgument("another rank failed to train") : st;
-  }
-
-  // Phase 2: a dynamic queue of the tasks not finished before.
-  const auto t_build = Clock::now();
   const std::string worker = worker_name(rank);
-  uint64_t built = 0, reused_here = 0;
-  auto run_task = [&](uint64_t task) {
-    auto r = b->build_task(task, pool, worker);
-    if (!r.ok()) abort_job(rank, r.status());
-    ++built;
-    reused_here += r->reused ? 1 : 0;
-  };
-  const uint64_t total_tasks = b->record().tasks.size();
-  uint64_t finished_before = 0;
-  if (rank == 0) {
-    const std::vector<uint64_t> missing = b->missing_tasks();
-    finished_before = total_tasks - missing.size();
-    std::atomic<size_t> next{0};
-    std::thread server(serve_tasks, size, std::cref(missing), std::ref(next));
-    for (;;) {
-      const size_t i = next.fetch_add(1);
-      if (i >= missing.size()) break;
-      run_task(missing[i]);
-      if (o.progress) o.progress(ProgressEvent{"build", std::min(next.load(), missing.size()), missing.size(), false});
-    }
-    server.join();
-    if (o.progress) o.progress(ProgressEvent{"build", missing.size(), missing.size(), true});
-  } else {
-    for (;;) {
-      int dummy = 0;
-      int64_t task = -1;
-      MPI_Send(&dummy, 1, MPI_INT, 0, kTagRequest, MPI_COMM_WORLD);
-      MPI_Recv(&task, 1, MPI_INT64_T, 0, kTagTask, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-      if (task < 0) break;
-      run_task(static_cast<uint64_t>(task));
+  for (const PhaseInfo& phase : b->phases()) {
+    const auto t = Clock::now();
+    switch (phase.kind) {
+      case PhaseKind::kCollective: {
+        // Every rank runs it. A data error (InvalidArgument) is the same on
+        // every rank; anything else on one rank aborts the job.
+        st = Status::OK();
+        for (uint64_t i = 0; i < phase.tasks && st.ok(); ++i) st = b->run(phase.name, i, &comm, worker).status();
+        if (!st.ok() && st.code() != StatusCode::kInvalidArgument) abort_job(rank, st);
+        if (!all_true(st.ok())) {
+          if (rank == 0) b->discard();
+          return st.ok() ? Status::InvalidArgument("another rank failed to " + phase.name) : st;
+        }
+        break;
+      }
+      case PhaseKind::kIndependent: {
+        const uint64_t reused = run_queue(*b, phase, rank, size, worker, o);
+        if (rank == 0) b->phase_finished(phase.name, PhaseStats{seconds_since(t), phase.tasks, reused});
+        break;
+      }
+      case PhaseKind::kSingle: {
+        // Rank 0 runs it; every rank returns its status.
+        st = Status::OK();
+        if (rank == 0) {
+          for (uint64_t i = 0; i < phase.tasks && st.ok(); ++i) st = b->run(phase.name, i, nullptr, worker).status();
+        }
+        LANCER_RETURN_IF_ERROR(agree(comm, st, 0));
+        break;
+      }
     }
   }
-  MPI_Barrier(MPI_COMM_WORLD);
-  const double build_s = seconds_since(t_build);
-
-  // Merge + commit on rank 0.
   std::optional<CreateIndexReport> report;
   if (rank == 0) {
-    b->report().build_s = build_s;
-    b->report().tasks = total_tasks;
-    b->report().reused_tasks = finished_before;
-    b->report().resumed = b->resumed();
-    auto r = b->finalize(pool);
-    st = r.status();
-    if (r.ok()) report = std::move(*r);
-  }
-  LANCER_RETURN_IF_ERROR(agree(comm, st, 0));
-  if (report) {
+    report = b->report();
     report->total_s = seconds_since(t_total);
-    report->peak_rss_mb = core::peak_rss_mb();
+    report->peak_rss_mb = peak_rss_mb();
   }
   return report;
 }

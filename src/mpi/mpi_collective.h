@@ -1,15 +1,15 @@
-// core::Collective over an MPI communicator. Buffers of any size: lengths are
+// lancer::Collective over an MPI communicator. Buffers of any size: lengths are
 // exchanged first, then each rank's bytes are broadcast in chunks below
 // MPI's int count limit. Call from one thread at a time.
 #pragma once
 
 #include <mpi.h>
 
-#include "core/collective.h"
+#include "lancer/collective.h"
 
 namespace lancer::mpi {
 
-class MpiCollective final : public core::Collective {
+class MpiCollective final : public Collective {
  public:
   explicit MpiCollective(MPI_Comm comm);
   int rank() const override { return rank_; }

@@ -1,4 +1,4 @@
-// create_index and the per-phase entry points over pipeline::IndexBuild.
+// create_index and the per-phase entry points: thin wrappers over lancer::BuildHandle.
 #include "lancer/create_index.h"
 
 #include <unistd.h>
@@ -6,9 +6,9 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
-#include "pipeline/index_build.h"
-#include "core/executor.h"
 #include "core/process_stats.h"
+#include "lancer/build.h"
+#include "pipeline/staging.h"
 
 namespace lancer {
 
@@ -18,11 +18,9 @@ using core::Clock;
 using core::peak_rss_mb;
 using core::seconds_since;
 
-std::string this_worker() { return core::host_name() + ":" + std::to_string(::getpid()); }
-
-CreateIndexOptions normalized(CreateIndexOptions o) {
-  if (o.metric == "euclidean") o.metric = "l2";
-  return o;
+Status not_trained(const BuildHandle& b) {
+  return Status::InvalidArgument("the model is not trained yet in " + b.summary().staging +
+                                 " (run `lancer train` first)");
 }
 
 }  // namespace
@@ -60,77 +58,58 @@ std::string CreateIndexReport::to_json() const {
 
 Result<CreateIndexReport> create_index(const CreateIndexOptions& options) {
   const auto t_total = Clock::now();
-  const CreateIndexOptions o = normalized(options);
-  LANCER_ASSIGN_OR_RETURN(auto b, pipeline::IndexBuild::plan(o));
-  b->set_progress(o.progress);
-  core::ThreadPool pool(o.threads);
-  core::LocalCollective local;
-  auto run = [&]() -> Result<CreateIndexReport> {
-    LANCER_RETURN_IF_ERROR(b->train(local, pool));
-    const auto t = Clock::now();
-    const uint64_t n = b->record().tasks.size();
-    uint64_t reused = 0;
-    const std::string worker = this_worker();
-    for (uint64_t i = 0; i < n; ++i) {
-      LANCER_ASSIGN_OR_RETURN(pipeline::TaskResult r, b->build_task(i, pool, worker));
-      reused += r.reused ? 1 : 0;
-      if (o.progress) o.progress(ProgressEvent{"build", i + 1, n, i + 1 == n});
+  LANCER_ASSIGN_OR_RETURN(auto b, BuildHandle::plan(options));
+  const std::string worker = this_worker();
+  // Every phase in order, each task of it in this process.
+  auto run = [&]() -> Status {
+    for (const PhaseInfo& phase : b->phases()) {
+      const auto t = Clock::now();
+      uint64_t reused = 0;
+      for (uint64_t i = 0; i < phase.tasks; ++i) {
+        LANCER_ASSIGN_OR_RETURN(TaskOutcome r, b->run(phase.name, i, nullptr, worker));
+        reused += r.reused ? 1 : 0;
+        if (options.progress && !phase.progress.empty()) {
+          options.progress(ProgressEvent{phase.progress.c_str(), i + 1, phase.tasks, i + 1 == phase.tasks});
+        }
+      }
+      b->phase_finished(phase.name, PhaseStats{seconds_since(t), phase.tasks, reused});
     }
-    b->report().build_s = seconds_since(t);
-    b->report().tasks = n;
-    b->report().reused_tasks = reused;
-    b->report().resumed = b->resumed();
-    return b->finalize(pool);
+    return Status::OK();
   };
-  auto result = run();
-  if (!result.ok()) {
+  const Status st = run();
+  if (!st.ok()) {
     b->discard();  // a failed build leaves nothing behind; a killed one can be resumed
-    return result;
+    return st;
   }
-  result->total_s = seconds_since(t_total);
-  result->peak_rss_mb = peak_rss_mb();
+  CreateIndexReport result = b->report();
+  result.total_s = seconds_since(t_total);
+  result.peak_rss_mb = peak_rss_mb();
   return result;
 }
 
 Result<PlanSummary> plan_index(const CreateIndexOptions& options) {
-  LANCER_ASSIGN_OR_RETURN(auto b, pipeline::IndexBuild::plan(normalized(options)));
-  PlanSummary s;
-  s.staging = b->staging();
-  s.uuid = b->record().uuid;
-  s.dataset_version = b->record().dataset_version;
-  s.tasks = b->record().tasks.size();
-  s.resumed = b->resumed();
-  return s;
+  LANCER_ASSIGN_OR_RETURN(auto b, BuildHandle::plan(options));
+  return b->summary();
 }
 
 Status train_index(const CreateIndexOptions& options) {
-  const CreateIndexOptions o = normalized(options);
-  LANCER_ASSIGN_OR_RETURN(auto b, pipeline::IndexBuild::open(o));
-  b->set_progress(o.progress);
-  core::ThreadPool pool(o.threads);
-  core::LocalCollective local;
-  return b->train(local, pool);
+  LANCER_ASSIGN_OR_RETURN(auto b, BuildHandle::open(options));
+  return b->run("train", 0).status();
 }
 
 Status build_index_task(const CreateIndexOptions& options, uint64_t task) {
-  const CreateIndexOptions o = normalized(options);
-  LANCER_ASSIGN_OR_RETURN(auto b, pipeline::IndexBuild::open(o));
-  if (!b->model_trained()) return Status::InvalidArgument("the model is not trained yet in " + b->staging() +
-                                                          " (run `lancer train` first)");
-  core::ThreadPool pool(o.threads);
-  return b->build_task(task, pool, this_worker()).status();
+  LANCER_ASSIGN_OR_RETURN(auto b, BuildHandle::open(options));
+  if (!b->model_trained()) return not_trained(*b);
+  return b->run("encode", task).status();
 }
 
 Result<CreateIndexReport> finalize_index(const CreateIndexOptions& options) {
   const auto t_total = Clock::now();
-  const CreateIndexOptions o = normalized(options);
-  LANCER_ASSIGN_OR_RETURN(auto b, pipeline::IndexBuild::open(o));
-  b->set_progress(o.progress);
-  if (!b->model_trained()) return Status::InvalidArgument("the model is not trained yet in " + b->staging() +
-                                                          " (run `lancer train` first)");
-  core::ThreadPool pool(o.threads);
-  b->report().tasks = b->record().tasks.size();
-  LANCER_ASSIGN_OR_RETURN(CreateIndexReport r, b->finalize(pool));
+  LANCER_ASSIGN_OR_RETURN(auto b, BuildHandle::open(options));
+  if (!b->model_trained()) return not_trained(*b);
+  b->report().tasks = b->summary().tasks;
+  LANCER_RETURN_IF_ERROR(b->run("finalize", 0).status());
+  CreateIndexReport r = b->report();
   r.total_s = seconds_since(t_total);
   r.peak_rss_mb = peak_rss_mb();
   return r;

@@ -3,6 +3,9 @@
 //   train     sample (bottom-k by row-id hash), train IVF + PQ/SQ, write model.bin
 //   task i    stream task i's fragments, assign, encode, write a partition-sorted spill
 //   finalize  merge every task's spill into index.idx + auxiliary.idx, commit, remove staging
+// One file per phase: plan.cc, train_phase.cc, encode_task.cc, finalize.cc
+// (+ commit_index.cc); staging.cc holds the records and the lock. The phase
+// sequence the drivers run is phases.h's, not named anywhere else.
 // Every phase is idempotent and resumable: finished work is recorded by an
 // atomic rename of a small done-record, and reused only when the record's
 // parameters, dataset version and model checksum match. The same phases run
@@ -22,35 +25,11 @@
 #include "dataset/dataset.h"
 #include "ivf/index_files.h"
 #include "lancer/create_index.h"
+#include "pipeline/staging.h"
 
 namespace lancer::pipeline {
 
 class SampleCollector;
-
-// Parameters that determine the index bytes; a staging folder is reused only
-// for equal parameters.
-struct BuildParams {
-  std::string column, name, index_type, metric;
-  int num_partitions = 0, num_sub_vectors = 0, num_bits = 8, sample_rate = 256, max_iters = 50;
-  int num_segments = 1;
-  uint64_t seed = 0;
-  std::string ivf_centroids_checksum, pq_codebook_checksum;  // of the supplied files' bytes
-  bool operator==(const BuildParams&) const = default;
-};
-
-struct BuildTask {
-  std::vector<uint64_t> fragment_ids;
-  uint64_t rows = 0;  // physical rows
-};
-
-struct BuildRecord {
-  std::string dataset;  // absolute path of the dataset folder
-  BuildParams params;
-  uint64_t dataset_version = 0;
-  std::string uuid;  // hyphenated; the committed index's uuid (its first segment's)
-  std::vector<std::string> segment_uuids;  // num_segments > 1: one per segment, uuid first
-  std::vector<BuildTask> tasks;
-};
 
 // What one finished task recorded.
 struct TaskResult {
@@ -119,8 +98,5 @@ class IndexBuild {
   std::function<void(const ProgressEvent&)> progress_;
   CreateIndexReport report_;
 };
-
-// Removes the staging folders of `uri` that no running build holds; returns their paths.
-Result<std::vector<std::string>> cleanup_staging(const std::string& uri, const std::string& work_dir = "");
 
 }  // namespace lancer::pipeline

@@ -180,6 +180,37 @@ def test_phase_subcommands_in_random_order(base, reference, tmp_path):
     assert staging_dirs(uri) == []
 
 
+def test_run_phase_loops_over_the_listed_phases(base, reference, tmp_path):
+    """`run-phase` over the phases `--list` prints, by kind as a scheduler would
+    (independent tasks in a random order, some concurrently): the same bytes."""
+    uri = copy(base, tmp_path)
+    args = build_args(uri, "IVF_PQ", "--threads", "1")
+    tasks = int(lancer("plan", *args).stdout.strip())
+    listed = [line.split() for line in lancer("run-phase", *args, "--list").stdout.splitlines()]
+    assert listed == [["train", "collective", "1"], ["encode", "independent", str(tasks)],
+                      ["finalize", "single", "1"]]
+    early = lancer("run-phase", *args, "--phase", "encode", "--task", "0", check=False)
+    assert early.returncode == 2 and "train phase is not done" in early.stderr
+    unknown = lancer("run-phase", *args, "--phase", "graph", check=False)
+    assert unknown.returncode == 2 and "no phase" in unknown.stderr
+    report = str(tmp_path / "r.json")
+    for name, kind, count in listed:
+        order = list(range(int(count)))
+        if kind == "independent":
+            random.Random(7).shuffle(order)
+            procs = [subprocess.Popen([lancer_bin(), "run-phase", *args, "--phase", name, "--task", str(t)],
+                                      stderr=subprocess.PIPE, text=True) for t in order[: len(order) // 2]]
+            for p in procs:
+                assert p.wait(timeout=300) == 0, p.stderr.read()
+            order = order[len(order) // 2:]
+        for t in order:
+            lancer("run-phase", *args, "--phase", name, "--task", str(t), "--report", report)
+    assert index_bytes(uri) == reference["IVF_PQ"]
+    assert staging_dirs(uri) == []
+    r = json.load(open(report))
+    assert r["tasks"] == tasks and r["rows"] == len(base[1])
+
+
 def test_stale_plan_is_never_reused(base, reference, tmp_path):
     uri = copy(base, tmp_path)
     lancer("plan", *build_args(uri, "IVF_PQ", partitions=7))  # other parameters

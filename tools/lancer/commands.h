@@ -24,7 +24,7 @@ Command add_export_command(CLI::App& app);
 // ranks; returns the exit code then, nullopt to build in this process alone.
 using DistributedRunner = std::function<std::optional<int>(const CreateIndexOptions&, const std::string& report)>;
 Command add_create_index_command(CLI::App& app, DistributedRunner distributed);
-// plan, train, build-task, finalize, cleanup.
+// plan, train, build-task, finalize, cleanup, and run-phase (any phase by name).
 std::vector<Command> add_phase_commands(CLI::App& app);
 void print_report(const CreateIndexReport& report);
 int emit_report(const CreateIndexReport& report, const std::string& path);

@@ -6,8 +6,8 @@
 #include <iostream>
 
 #include "commands.h"
+#include "lancer/runtime.h"
 #include "mpi/mpi_build.h"
-#include "linalg/blas.h"
 
 namespace lancer::cli {
 
@@ -39,7 +39,7 @@ std::optional<int> run_distributed(const CreateIndexOptions& options, const std:
 int main(int argc, char** argv) {
   // OpenBLAS chose its kernels when it was loaded; if it fell back to generic
   // ones on an unrecognised CPU, start again once with the right ones.
-  lancer::linalg::reexec_with_better_openblas(argv);
+  lancer::reexec_with_better_openblas(argv);
   // Our own errors say what was wrong; protobuf's parse-failure logging is noise.
   google::protobuf::SetLogHandler(nullptr);
   CLI::App app{"lancer: fast vector index builder for Lance datasets"};

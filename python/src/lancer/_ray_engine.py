@@ -1,15 +1,17 @@
 """engine="ray": the build's phases as Ray work.
 
-- Training: one Ray task per rank, gang-scheduled by a placement group; the
-  ranks run the core's distributed training, exchanging their parts through
-  files in the staging folder (core::FileCollective: no actor to start, no
-  copy through the object store). The core combines the parts in rank order,
-  so the model is bit-identical to a one-process build. Rank 0 stores the
-  model once, in the staging folder; tasks read it from there.
-- Phase 2: one Ray task per task of the plan, at most num_workers in flight,
-  ray_remote_args passed through. Tasks are idempotent, so Ray's retries
-  (max_retries) cover a dead worker or node.
-- Merge + commit on the driver, exactly as on one machine.
+The engine loops over the phases the core reports (``_core.phases``: name,
+kind, tasks) and schedules each by its kind, never by its name:
+
+- collective (training): one Ray task per rank, gang-scheduled by a placement
+  group; the ranks exchange their parts through files in the staging folder
+  (core FileCollective: no actor to start, no copy through the object store).
+  The core combines the parts in rank order, so the model is bit-identical to
+  a one-process build. Rank 0 stores the model once, in the staging folder.
+- independent (phase 2, the per-fragment tasks): one Ray task per task not
+  done yet, at most num_workers in flight, ray_remote_args passed through.
+  Tasks are idempotent, so Ray's retries (max_retries) cover a dead worker or node.
+- single (merge + commit): on the driver, exactly as on one machine.
 The staging folder (and the dataset) must be on storage every node sees.
 """
 
@@ -41,19 +43,19 @@ TRAIN_ATTEMPTS = 3
 
 
 @ray.remote(max_retries=0)
-def _train_rank(options: dict, rank: int, size: int, exchange_dir: str) -> None:
+def _collective_rank(options: dict, phase: str, rank: int, size: int, exchange_dir: str) -> None:
     # Tests only: LANCER_FAULT_KILL_RANK_ONCE=<file> kills rank 1 once (the file
     # records that it happened), as a node lost in the middle of training would.
     once = os.environ.get("LANCER_FAULT_KILL_RANK_ONCE")
     if once and rank == 1 and not os.path.exists(once):
         open(once, "w").close()
         os.kill(os.getpid(), signal.SIGKILL)
-    _core.train(options, None, rank, size, exchange_dir)
+    _core.run_phase(options, phase, 0, None, rank, size, exchange_dir)
 
 
 @ray.remote
-def _build_task(options: dict, task: int) -> dict:
-    result = _core.build_task(options, task)
+def _phase_task(options: dict, phase: str, task: int) -> dict:
+    result = _core.run_phase(options, phase, task)
     result["node"] = ray.get_runtime_context().get_node_id()
     return result
 
@@ -89,8 +91,8 @@ def _gang(bundle: dict, ranks: int):
     return None, 1
 
 
-def _train(options: dict, staging: str, ranks: int, remote_args: dict) -> int:
-    """Trains with up to `ranks` ranks; returns how many ran."""
+def _run_collective(options: dict, phase: str, staging: str, ranks: int, remote_args: dict) -> int:
+    """Runs a collective phase (training) with up to `ranks` ranks; returns how many ran."""
     cpus = _cpus(remote_args)
     options = dict(options, threads=cpus)
     # The caller's runtime environment applies to training too; resources come from the bundles.
@@ -100,16 +102,16 @@ def _train(options: dict, staging: str, ranks: int, remote_args: dict) -> int:
         bundle["memory"] = remote_args["memory"]
     pg, ranks = _gang(bundle, ranks)
     if ranks == 1:
-        refs = [_train_rank.options(num_cpus=cpus, **env).remote(options, 0, 1, "")]
+        refs = [_collective_rank.options(num_cpus=cpus, **env).remote(options, phase, 0, 1, "")]
         exchange_dir = None
     else:
         exchange_dir = os.path.join(staging, f"exchange-{uuid.uuid4().hex}")  # new for every attempt
         refs = [
-            _train_rank.options(
+            _collective_rank.options(
                 num_cpus=cpus,
                 scheduling_strategy=PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=r),
                 **env,
-            ).remote(options, r, ranks, exchange_dir)
+            ).remote(options, phase, r, ranks, exchange_dir)
             for r in range(ranks)
         ]
     try:
@@ -125,8 +127,9 @@ def _train(options: dict, staging: str, ranks: int, remote_args: dict) -> int:
     return ranks
 
 
-def _build(options: dict, tasks: list, num_workers: int, remote_args: dict,
-           progress: Optional[Callable]) -> list:
+def _run_independent(options: dict, phase: dict, tasks: list, num_workers: int, remote_args: dict,
+                     progress: Optional[Callable]) -> list:
+    """Runs `tasks` of an independent phase, at most num_workers at a time; returns their outcomes."""
     remote_args = dict(remote_args)
     remote_args.setdefault("num_cpus", 1)
     options = dict(options, threads=_cpus(remote_args))
@@ -134,48 +137,75 @@ def _build(options: dict, tasks: list, num_workers: int, remote_args: dict,
     pending: dict = {}
     results = []
     total = len(tasks)
-    if progress:
-        progress("build", 0, total, total == 0)
+    label = phase["progress"]
+    if progress and label:
+        progress(label, 0, total, total == 0)
     while queue or pending:
         while queue and len(pending) < num_workers:
             task = queue.pop(0)
-            pending[_build_task.options(**remote_args).remote(options, task)] = task
+            pending[_phase_task.options(**remote_args).remote(options, phase["name"], task)] = task
         done, _ = ray.wait(list(pending), num_returns=1)
         for ref in done:
             del pending[ref]
             results.append(_get_or_cancel(ref, pending))
-            if progress:
-                progress("build", len(results), total, len(results) == total)
+            if progress and label:
+                progress(label, len(results), total, len(results) == total)
     return results
 
 
+def _run_collective_with_retries(options: dict, phase: str, staging: str, ranks: int,
+                                 remote_args: dict) -> tuple:
+    """A collective phase, restarted on the CPUs left when a rank is lost; returns (ranks, retries)."""
+    retries = 0
+    for attempt in range(1, TRAIN_ATTEMPTS + 1):
+        try:
+            return _run_collective(options, phase, staging, ranks, remote_args), retries
+        except RayError:  # a rank was lost, not a core error (those surface as themselves)
+            if attempt == TRAIN_ATTEMPTS:
+                raise
+            cluster_cpus = int(ray.cluster_resources().get("CPU", 1))
+            ranks = max(1, min(ranks, cluster_cpus // _cpus(remote_args)))
+            retries += 1
+    raise AssertionError("unreachable")
+
+
 def create_index_ray(options: dict, num_workers: int, remote_args: dict, progress: Optional[Callable]) -> dict:
-    """Plan on the driver, train and build on the cluster, merge and commit on the driver."""
+    """Plan on the driver, then every phase the core reports: collective and
+    independent ones on the cluster, single ones (merge and commit) on the driver."""
     started = time.perf_counter()
     if not ray.is_initialized():
         ray.init(log_to_driver=False)  # RAY_ADDRESS, a running local cluster, or a new one
     planned = _core.plan(options)
+    results: list = []
+    phase_seconds: dict = {}
+    reused_tasks = 0
+    train_ranks = 0
+    train_retries = 0
+    report = None
     try:
-        # Training ranks run together: never more than the cluster has CPUs for.
+        # Collective ranks run together: never more than the cluster has CPUs for.
         cluster_cpus = int(ray.cluster_resources().get("CPU", 1))
         ranks = max(1, min(num_workers, planned["tasks"], cluster_cpus // _cpus(remote_args)))
-        train_retries = 0
-        if not planned["trained"]:
-            for attempt in range(1, TRAIN_ATTEMPTS + 1):
-                try:
-                    ranks = _train(options, planned["staging"], ranks, remote_args)
-                    break
-                except RayError:  # a rank was lost, not a core error (those surface as themselves)
-                    if attempt == TRAIN_ATTEMPTS:
-                        raise
-                    cluster_cpus = int(ray.cluster_resources().get("CPU", 1))
-                    ranks = max(1, min(ranks, cluster_cpus // _cpus(remote_args)))
-                    train_retries += 1
-        t_build = time.perf_counter()
-        missing = _core.missing_tasks(options)
-        results = _build(options, missing, num_workers, remote_args, progress)
-        build_s = time.perf_counter() - t_build
-        report = json.loads(_core.finalize(options, progress))
+        for phase in _core.phases(options):
+            name, kind = phase["name"], phase["kind"]
+            t_phase = time.perf_counter()
+            missing = _core.missing(options, name)
+            if kind == "collective":
+                if missing:
+                    ranks, retries = _run_collective_with_retries(options, name, planned["staging"], ranks,
+                                                                  remote_args)
+                    train_ranks = ranks
+                    train_retries += retries
+            elif kind == "independent":
+                done = _run_independent(options, phase, missing, num_workers, remote_args, progress)
+                results.extend(done)
+                reused_tasks += phase["tasks"] - len(missing) + sum(1 for r in done if r["reused"])
+                phase_seconds[phase["progress"] or name] = time.perf_counter() - t_phase
+            else:
+                for task in missing:
+                    outcome = _core.run_phase(options, name, task, progress)
+                    if "report" in outcome:
+                        report = json.loads(outcome["report"])
     except BaseException as error:
         # A core error (bad data) is final: leave nothing behind. A lost
         # cluster or an interrupt keeps the staging, so a rerun resumes.
@@ -192,12 +222,12 @@ def create_index_ray(options: dict, num_workers: int, remote_args: dict, progres
         w["busy_s"] += r["busy_s"]
     report["workers"] = sorted(workers.values(), key=lambda w: w["worker"])
     report["tasks"] = planned["tasks"]
-    report["reused_tasks"] = planned["tasks"] - len(missing) + sum(1 for r in results if r["reused"])
+    report["reused_tasks"] = reused_tasks
     report["resumed"] = bool(planned["resumed"])
-    report["phases_s"]["build"] = build_s
+    report["phases_s"].update(phase_seconds)
     report["phases_s"]["total"] = time.perf_counter() - started
     report["engine"] = "ray"
     report["num_workers"] = num_workers
-    report["train_ranks"] = ranks if not planned["trained"] else 0
+    report["train_ranks"] = train_ranks
     report["train_retries"] = train_retries
     return report

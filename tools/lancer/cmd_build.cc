@@ -1,4 +1,7 @@
-// `lancer create-index URI --column COL --index-type IVF_FLAT|IVF_SQ|IVF_PQ ...`
+// The build subcommands: `lancer create-index URI --column COL --index-type
+// IVF_FLAT|IVF_SQ|IVF_PQ ...` (whole build, distributed under mpirun), and the
+// same build a step at a time for other schedulers: plan, train, build-task,
+// finalize, cleanup, and run-phase (any phase of lancer/build.h by name).
 #include <unistd.h>
 
 #include <chrono>
@@ -8,7 +11,9 @@
 #include <vector>
 
 #include "commands.h"
+#include "lancer/build.h"
 #include "lancer/create_index.h"
+#include "lancer/runtime.h"
 
 namespace lancer::cli {
 
@@ -195,6 +200,42 @@ std::vector<Command> add_phase_commands(CLI::App& app) {
                      auto report = finalize_index(finished_options(args->options));
                      if (!report.ok()) return report_error(report.status());
                      return emit_report(*report, args->report);
+                   }});
+  }
+  {
+    auto args = std::make_shared<Args>();
+    auto phase = std::make_shared<std::string>();
+    auto task = std::make_shared<uint64_t>(0);
+    auto list = std::make_shared<bool>(false);
+    CLI::App* sub = app.add_subcommand("run-phase", "Run one task of one phase of the planned build (idempotent)");
+    add_build_options(sub, args->options);
+    sub->add_option("--phase", *phase, "Phase name, as --list prints them (train, encode, finalize)");
+    sub->add_option("--task", *task, "Task index within the phase, 0 .. tasks-1 (default 0)");
+    sub->add_flag("--list", *list, "Print the phases (name, kind, tasks) instead");
+    sub->add_option("--report", args->report, "After the last phase: also write the phase report as JSON here");
+    out.push_back({sub, [args, phase, task, list] {
+                     const auto t0 = std::chrono::steady_clock::now();
+                     auto b = BuildHandle::open(finished_options(args->options));
+                     if (!b.ok()) return report_error(b.status());
+                     const std::vector<PhaseInfo> phases = (*b)->phases();
+                     if (*list) {
+                       for (const auto& p : phases) {
+                         std::cout << p.name << " " << phase_kind_name(p.kind) << " " << p.tasks << "\n";
+                       }
+                       return 0;
+                     }
+                     if (phase->empty()) return report_error(Status::InvalidArgument("run-phase needs --phase NAME (or --list)"));
+                     if (Status s = (*b)->ready(*phase); !s.ok()) return report_error(s);
+                     const bool last = phases.back().name == *phase;
+                     if (last) (*b)->report().tasks = (*b)->summary().tasks;
+                     auto r = (*b)->run(*phase, *task);
+                     if (!r.ok()) return report_error(r.status());
+                     if (!last) return 0;
+                     // The last phase completed the build: its report, as finalize prints it.
+                     CreateIndexReport report = (*b)->report();
+                     report.total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                     report.peak_rss_mb = peak_rss_mb();
+                     return emit_report(report, args->report);
                    }});
   }
   {

@@ -1,0 +1,29 @@
+#include "pipeline/fault.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+namespace lancer::pipeline {
+
+void maybe_kill_at(const std::string& point) {
+  static const char* at = std::getenv("LANCER_FAULT_KILL_AT");
+  if (at == nullptr || point != at) return;
+  const char* want_rank = std::getenv("LANCER_FAULT_RANK");
+  const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
+  if (want_rank != nullptr && std::string(want_rank) != (rank ? rank : "0")) return;
+  std::fprintf(stderr, "lancer: fault injection: killed at %s\n", point.c_str());
+  std::fflush(stderr);
+  ::kill(::getpid(), SIGKILL);
+}
+
+void maybe_delay_task() {
+  static const char* ms = std::getenv("LANCER_FAULT_TASK_DELAY_MS");
+  if (ms != nullptr) std::this_thread::sleep_for(std::chrono::milliseconds(std::atol(ms)));
+}
+
+}  // namespace lancer::pipeline

@@ -1,0 +1,18 @@
+// Fault injection for the resume tests (tests only; docs/build-staging.md).
+// Read from the environment once per process; safe from any thread.
+#pragma once
+
+#include <string>
+
+namespace lancer::pipeline {
+
+// With LANCER_FAULT_KILL_AT=train|task:N|merge the process SIGKILLs itself at
+// that point (task:N: when starting its N+1-th task), on the rank named by
+// LANCER_FAULT_RANK (any when unset).
+void maybe_kill_at(const std::string& point);
+
+// LANCER_FAULT_TASK_DELAY_MS=M: every task sleeps M ms before it starts, so
+// that tests can kill a worker or node while tasks are certainly running.
+void maybe_delay_task();
+
+}  // namespace lancer::pipeline

@@ -1,0 +1,168 @@
+// The finalize phase: refuse while a task is missing, merge every task's spill
+// partition by partition into each segment's auxiliary.idx and index.idx, then
+// commit (commit_index.h) and remove the staging folder.
+#include <algorithm>
+#include <filesystem>
+#include <map>
+
+#include "core/file_io.h"
+#include "core/process_stats.h"
+#include "pipeline/commit_index.h"
+#include "pipeline/fault.h"
+#include "pipeline/index_build.h"
+#include "pipeline/spill.h"
+
+namespace lancer::pipeline {
+
+namespace {
+
+namespace fs = std::filesystem;
+using core::Clock;
+using core::seconds_since;
+
+}  // namespace
+
+Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
+  LANCER_ASSIGN_OR_RETURN(auto model, this->model());
+  const std::string& uuid = record_.uuid;
+  // Already committed (a rerun after a crash between commit and cleanup)?
+  LANCER_ASSIGN_OR_RETURN(auto latest, dataset::Dataset::open(options_.uri));
+  LANCER_ASSIGN_OR_RETURN(auto existing, latest->indices());
+  for (const auto& idx : existing) {
+    if (idx.uuid == uuid) {
+      report_.version = latest->version();
+      discard();
+      return report_;
+    }
+  }
+  const auto missing = missing_tasks();
+  if (!missing.empty()) {
+    std::string list;
+    for (size_t i = 0; i < missing.size() && i < 20; ++i) list += (i ? ", " : "") + std::to_string(missing[i]);
+    if (missing.size() > 20) list += ", ...";
+    return Status::InvalidArgument(std::to_string(missing.size()) + " of " + std::to_string(record_.tasks.size()) +
+                                   " tasks are not built yet in " + staging_ + ": " + list +
+                                   " (run `lancer build-task --task N` for each)");
+  }
+  // Sum the task records; open every spill.
+  std::vector<std::unique_ptr<SpillFile>> spills;
+  std::map<std::string, std::pair<uint64_t, double>> per_worker;
+  report_.rows = report_.null_rows = report_.deleted_rows = report_.skipped_nonfinite = 0;
+  double busy = 0;
+  for (uint64_t i = 0; i < record_.tasks.size(); ++i) {
+    LANCER_ASSIGN_OR_RETURN(TaskResult r, read_task_done(i));
+    report_.rows += r.rows;
+    report_.null_rows += r.null_rows;
+    report_.deleted_rows += r.deleted_rows;
+    report_.skipped_nonfinite += r.skipped_nonfinite;
+    busy += r.busy_s;
+    auto& w = per_worker[r.worker];
+    w.first += 1;
+    w.second += r.busy_s;
+    LANCER_ASSIGN_OR_RETURN(auto s,
+                            SpillFile::open(task_path(i, ".run"), model->num_partitions, model->storage_row_bytes()));
+    spills.push_back(std::move(s));
+  }
+  if (report_.build_s == 0) report_.build_s = busy;
+  report_.workers.clear();
+  for (const auto& [name, w] : per_worker) report_.workers.push_back({name, w.first, w.second});
+
+  if (report_.rows == 0) {
+    return Status::InvalidArgument("column " + record_.params.column + " has no non-null finite vectors to index");
+  }
+  // Segments: contiguous groups of tasks balanced by rows; one unless
+  // num_segments > 1 (then each is an index of the same name over its fragments).
+  std::vector<std::string> uuids = record_.segment_uuids;
+  if (uuids.empty()) uuids.push_back(uuid);
+  std::vector<size_t> seg_begin{0};
+  {
+    uint64_t total = 0, acc = 0;
+    for (const auto& task : record_.tasks) total += task.rows;
+    for (size_t i = 0; i < record_.tasks.size() && seg_begin.size() < uuids.size(); ++i) {
+      acc += record_.tasks[i].rows;
+      const size_t left_tasks = record_.tasks.size() - (i + 1), left_segments = uuids.size() - seg_begin.size();
+      if (left_tasks >= left_segments && (acc * uuids.size() >= total * seg_begin.size() || left_tasks == left_segments)) {
+        seg_begin.push_back(i + 1);
+      }
+    }
+    seg_begin.push_back(record_.tasks.size());
+  }
+
+  auto t = Clock::now();
+  const fs::path root(dataset_->root());
+  const fs::path indices_dir = root / "_indices";
+  const bool had_indices_dir = core::is_directory(indices_dir.string());
+  std::error_code ec;
+  auto fail = [&](Status s) {
+    for (const auto& u : uuids) fs::remove_all(indices_dir / u, ec);
+    if (!had_indices_dir) fs::remove(indices_dir, ec);
+    return s;
+  };
+  lance::CreateIndexCommit commit;
+  commit.root = dataset_->root();
+  commit.read_version = record_.dataset_version;
+  commit.replace = options_.replace;
+  const uint64_t created_at = created_at_now();
+  for (size_t seg = 0; seg < uuids.size(); ++seg) {
+    const fs::path index_dir = indices_dir / uuids[seg];
+    fs::remove_all(index_dir, ec);  // a merge interrupted before
+    fs::create_directories(index_dir, ec);
+    if (ec) return fail(Status::IOError("cannot create " + index_dir.string() + ": " + ec.message()));
+    const fs::path aux_path = index_dir / "auxiliary.idx", idx_path = index_dir / "index.idx";
+    auto aux = ivf::AuxiliaryFileWriter::create(aux_path.string(), model);
+    if (!aux.ok()) return fail(aux.status());
+    std::vector<uint64_t> part_ids;
+    std::vector<uint8_t> part_storage;
+    for (uint32_t p = 0; p < model->num_partitions; ++p) {
+      part_ids.clear();
+      part_storage.clear();
+      for (size_t i = seg_begin[seg]; i < seg_begin[seg + 1]; ++i) {
+        Status st = spills[i]->append_partition(p, &part_ids, &part_storage);
+        if (!st.ok()) return fail(st);
+      }
+      Status st = (*aux)->write_partition(p, part_ids.data(), part_storage.data(), part_ids.size());
+      if (!st.ok()) return fail(st);
+      if (p % 64 == 0) progress("merge", seg * model->num_partitions + p, uuids.size() * model->num_partitions);
+      if (p == model->num_partitions / 2) maybe_kill_at("merge");
+    }
+    auto aux_size = (*aux)->finish();
+    if (!aux_size.ok()) return fail(aux_size.status());
+    auto idx_size = ivf::write_index_file(idx_path.string(), *model);
+    if (!idx_size.ok()) return fail(idx_size.status());
+
+    SegmentFiles files;
+    files.uuid = uuids[seg];
+    if (uuids.size() == 1) {
+      for (const auto& f : dataset_->fragments()) files.fragment_ids.push_back(static_cast<uint32_t>(f.id));
+    } else {
+      for (size_t i = seg_begin[seg]; i < seg_begin[seg + 1]; ++i) {
+        for (uint64_t f : record_.tasks[i].fragment_ids) files.fragment_ids.push_back(static_cast<uint32_t>(f));
+      }
+      std::sort(files.fragment_ids.begin(), files.fragment_ids.end());
+    }
+    files.aux_bytes = *aux_size;
+    files.index_bytes = *idx_size;
+    auto idx = segment_metadata(files, *model, column_.field_id, record_.params.name, record_.dataset_version,
+                                created_at, staging_);
+    if (!idx.ok()) return fail(idx.status());
+    if (seg == 0) {
+      commit.index = *std::move(idx);
+    } else {
+      commit.more_segments.push_back(*std::move(idx));
+    }
+  }
+  progress("merge", 1, 1, true);
+  spills.clear();
+  report_.merge_s = seconds_since(t);
+  report_.segments = uuids.size();
+
+  t = Clock::now();
+  auto committed = lance::commit_create_index(commit);
+  if (!committed.ok()) return fail(committed.status());
+  report_.version = committed->version;
+  report_.commit_s = seconds_since(t);
+  discard();
+  return report_;
+}
+
+}  // namespace lancer::pipeline

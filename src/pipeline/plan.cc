@@ -1,0 +1,243 @@
+// Plan and open: resolve the options to build parameters, split the fragments
+// into tasks, write (or reuse) build.json and hold the staging folder's lock.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include "core/checksum.h"
+#include "core/file_io.h"
+#include "core/npy.h"
+#include "core/uuid.h"
+#include "pipeline/index_build.h"
+#include "pipeline/staging.h"
+#include "quant/index_kind.h"
+
+namespace lancer::pipeline {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Tasks are whole fragments, consecutive small ones grouped up to this many rows.
+constexpr uint64_t kMinTaskRows = 8192;
+
+Result<std::vector<float>> load_f32_npy(const std::string& path, std::vector<uint64_t> shape, const char* what,
+                                        std::string* checksum) {
+  LANCER_ASSIGN_OR_RETURN(core::NpyArray a, core::read_npy(path));
+  if (a.descr != "<f4") return Status::InvalidArgument(path + ": " + what + " must be float32, found " + a.descr);
+  uint64_t want = 1, have = 1;
+  for (uint64_t d : shape) want *= d;
+  for (uint64_t d : a.shape) have *= d;
+  if (want != have) {
+    std::string s;
+    for (uint64_t d : shape) s += (s.empty() ? "" : " x ") + std::to_string(d);
+    return Status::InvalidArgument(path + ": " + what + " must have " + s + " values, found " + std::to_string(have));
+  }
+  std::vector<float> out(have);
+  std::memcpy(out.data(), a.data.data(), have * 4);
+  for (float x : out) {
+    if (!std::isfinite(x)) return Status::InvalidArgument(path + ": " + what + " hold a non-finite value");
+  }
+  *checksum = hex64(core::fnv1a64(out.data(), out.size() * 4));
+  return out;
+}
+
+// Tasks of consecutive fragments; with num_segments > 1, small enough that
+// there are that many tasks when the fragments allow (a segment is a run of tasks).
+std::vector<BuildTask> plan_tasks(const dataset::Dataset& ds, int num_segments) {
+  uint64_t total = 0;
+  for (const auto& f : ds.fragments()) total += f.physical_rows;
+  // Independent of worker count, so the plan (and the bytes) never depend on it.
+  uint64_t target = std::max<uint64_t>(kMinTaskRows, (total + 255) / 256);
+  if (num_segments > 1) target = std::max<uint64_t>(1, std::min(target, total / uint64_t(num_segments)));
+  std::vector<BuildTask> tasks;
+  BuildTask cur;
+  for (const auto& f : ds.fragments()) {
+    cur.fragment_ids.push_back(f.id);
+    cur.rows += f.physical_rows;
+    if (cur.rows >= target) tasks.push_back(std::exchange(cur, {}));
+  }
+  if (!cur.fragment_ids.empty()) tasks.push_back(std::move(cur));
+  return tasks;
+}
+
+}  // namespace
+
+IndexBuild::~IndexBuild() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+void IndexBuild::progress(const char* phase, uint64_t done, uint64_t total, bool finished) const {
+  if (progress_) progress_(ProgressEvent{phase, done, total, finished});
+}
+
+std::string IndexBuild::task_path(uint64_t task, const char* suffix) const {
+  char name[64];
+  std::snprintf(name, sizeof name, "task-%06llu%s", static_cast<unsigned long long>(task), suffix);
+  return (fs::path(staging_) / "tasks" / name).string();
+}
+
+// Opens the dataset (at `version`, or the latest) and resolves the options to
+// build parameters; validates everything that can be validated before writing.
+Status IndexBuild::load_context(const CreateIndexOptions& o, std::optional<uint64_t> version) {
+  options_ = o;
+  if (o.num_bits != 8 && o.num_bits != 4) return Status::InvalidArgument("num_bits must be 8 or 4");
+  if (o.sample_rate < 1 || o.max_iters < 1) return Status::InvalidArgument("sample_rate and max_iters must be >= 1");
+  const auto kind = quant::parse_index_type(o.index_type);
+  if (!kind.ok() || !quant::is_implemented(*kind)) {
+    return Status::InvalidArgument("index type \"" + o.index_type + "\" is not supported (IVF_FLAT, IVF_SQ or IVF_PQ)");
+  }
+  auto metric = simd::parse_metric(o.metric);
+  if (!metric) return Status::InvalidArgument("metric \"" + o.metric + "\" is not supported (l2, cosine, dot)");
+  const std::string root = dataset_root(o.uri);
+  if (!core::is_directory(root)) return Status::NotFound(root + " is not a directory (expected a Lance dataset)");
+  LANCER_ASSIGN_OR_RETURN(dataset_, dataset::Dataset::open(o.uri, version));
+  LANCER_ASSIGN_OR_RETURN(column_, dataset_->vector_column(o.column));
+  if (column_.type.element == lance::ElementType::kUInt8) {
+    return Status::NotSupported("column " + o.column + " holds uint8 vectors; lancer indexes float32 and float16 "
+                                "vectors so far");
+  }
+  const size_t dim = column_.type.dim;
+  uint64_t live_rows = 0;
+  for (const auto& f : dataset_->fragments()) live_rows += f.physical_rows - std::min(f.physical_rows, f.deleted_rows);
+
+  BuildParams& p = record_.params;
+  p.column = o.column;
+  p.name = o.name.empty() ? o.column + "_idx" : o.name;
+  p.index_type = o.index_type;
+  p.metric = simd::metric_name(*metric);
+  p.num_partitions = o.num_partitions.value_or(std::max(1, static_cast<int>(std::lround(std::sqrt(double(live_rows))))));
+  if (p.num_partitions < 1) return Status::InvalidArgument("num_partitions must be at least 1");
+  if (kind->quantizer == quant::QuantizerKind::kPq) {
+    p.num_sub_vectors = o.num_sub_vectors.value_or(dim % 16 == 0  ? static_cast<int>(dim / 16)
+                                                   : dim % 8 == 0 ? static_cast<int>(dim / 8)
+                                                                  : 0);
+    if (p.num_sub_vectors <= 0 || dim % static_cast<size_t>(p.num_sub_vectors) != 0) {
+      return Status::InvalidArgument("num_sub_vectors must divide the dimension " + std::to_string(dim) +
+                                     (o.num_sub_vectors ? "" : " (the default needs dim % 8 == 0)"));
+    }
+    if (o.num_bits == 4 && p.num_sub_vectors % 2 != 0) {
+      return Status::InvalidArgument("4-bit PQ needs an even num_sub_vectors");
+    }
+    p.num_bits = o.num_bits;
+  } else {
+    p.num_bits = 8;
+  }
+  p.sample_rate = o.sample_rate;
+  p.max_iters = o.max_iters;
+  p.seed = o.seed;
+  if (o.num_segments < 1) return Status::InvalidArgument("num_segments must be at least 1");
+  p.num_segments = o.num_segments;
+  if (!o.ivf_centroids.empty()) {
+    LANCER_ASSIGN_OR_RETURN(supplied_centroids_,
+                            load_f32_npy(o.ivf_centroids, {uint64_t(p.num_partitions), dim}, "IVF centroids",
+                                         &p.ivf_centroids_checksum));
+  }
+  if (!o.pq_codebook.empty() && kind->quantizer == quant::QuantizerKind::kPq) {
+    const uint64_t m = static_cast<uint64_t>(p.num_sub_vectors), k = uint64_t{1} << p.num_bits;
+    LANCER_ASSIGN_OR_RETURN(supplied_codebook_, load_f32_npy(o.pq_codebook, {m, k, dim / m}, "PQ codebook",
+                                                             &p.pq_codebook_checksum));
+  }
+  staging_ = o.work_dir.empty() ? default_staging(dataset_->root(), p.name) : o.work_dir;
+  record_.dataset = fs::weakly_canonical(fs::absolute(dataset_->root())).string();
+  report_.uri = o.uri;
+  report_.column = o.column;
+  report_.name = p.name;
+  report_.index_type = o.index_type;
+  report_.metric = p.metric;
+  report_.num_partitions = p.num_partitions;
+  report_.num_sub_vectors = p.num_sub_vectors;
+  return Status::OK();
+}
+
+Result<std::unique_ptr<IndexBuild>> IndexBuild::plan(const CreateIndexOptions& options) {
+  auto b = std::unique_ptr<IndexBuild>(new IndexBuild());
+  LANCER_RETURN_IF_ERROR(b->load_context(options, std::nullopt));
+  const std::string record_path = (fs::path(b->staging_) / "build.json").string();
+  if (core::path_exists(record_path)) {
+    auto old = parse_build_record(record_path);
+    if (old.ok() && old->params == b->record_.params && old->dataset == b->record_.dataset &&
+        old->dataset_version == b->dataset_->version()) {
+      b->record_ = *std::move(old);
+      b->resumed_ = true;
+    }
+  }
+  if (!b->resumed_ && core::path_exists(b->staging_)) {
+    // Stale: another version or other parameters. Never remove a running build's folder.
+    const std::string lock = (fs::path(b->staging_) / "lock").string();
+    const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd);
+      return Status::Conflict("a build of index \"" + b->record_.params.name + "\" is running in " + b->staging_ +
+                              " (another process holds its lock)");
+    }
+    std::error_code ec;
+    fs::remove_all(b->staging_, ec);
+    if (fd >= 0) ::close(fd);
+    if (ec) return Status::IOError("cannot remove stale staging folder " + b->staging_ + ": " + ec.message());
+  }
+  std::error_code ec;
+  fs::create_directories(fs::path(b->staging_) / "tasks", ec);
+  if (ec) return Status::IOError("cannot create staging folder " + b->staging_ + ": " + ec.message());
+  LANCER_ASSIGN_OR_RETURN(b->lock_fd_, lock_shared(b->staging_));
+  if (!b->resumed_) {
+    b->record_.dataset_version = b->dataset_->version();
+    b->record_.uuid = core::uuid_to_string(core::random_uuid_bytes());
+    b->record_.tasks = plan_tasks(*b->dataset_, b->record_.params.num_segments);
+    const size_t segments = std::min<size_t>(size_t(b->record_.params.num_segments), b->record_.tasks.size());
+    if (segments > 1) {
+      b->record_.segment_uuids.push_back(b->record_.uuid);
+      while (b->record_.segment_uuids.size() < segments) {
+        b->record_.segment_uuids.push_back(core::uuid_to_string(core::random_uuid_bytes()));
+      }
+    }
+    LANCER_RETURN_IF_ERROR(write_record(record_path, record_to_text(b->record_)));
+  }
+  b->report_.uuid = b->record_.uuid;
+  b->report_.read_version = b->record_.dataset_version;
+  b->report_.fragments = b->dataset_->fragments().size();
+  return b;
+}
+
+Result<std::unique_ptr<IndexBuild>> IndexBuild::open(const CreateIndexOptions& options) {
+  auto b = std::unique_ptr<IndexBuild>(new IndexBuild());
+  // The staging folder does not depend on the version: find it first.
+  const std::string name = options.name.empty() ? options.column + "_idx" : options.name;
+  const std::string staging =
+      options.work_dir.empty() ? default_staging(dataset_root(options.uri), name) : options.work_dir;
+  const std::string record_path = (fs::path(staging) / "build.json").string();
+  if (!core::path_exists(record_path)) {
+    return Status::NotFound("no build of index \"" + name + "\" is planned in " + staging + " (run `lancer plan` first)");
+  }
+  LANCER_ASSIGN_OR_RETURN(BuildRecord record, parse_build_record(record_path));
+  LANCER_RETURN_IF_ERROR(b->load_context(options, record.dataset_version));
+  if (record.dataset != b->record_.dataset) {
+    return Status::InvalidArgument("the build in " + staging + " belongs to the dataset " + record.dataset + ", not " +
+                                   b->record_.dataset);
+  }
+  if (!(b->record_.params == record.params)) {
+    return Status::InvalidArgument("the build in " + staging + " was planned with other parameters: " +
+                                   params_json(record.params).dump() + "; these resolve to " +
+                                   params_json(b->record_.params).dump());
+  }
+  b->record_ = std::move(record);
+  b->resumed_ = true;
+  LANCER_ASSIGN_OR_RETURN(b->lock_fd_, lock_shared(staging));
+  b->report_.uuid = b->record_.uuid;
+  b->report_.read_version = b->record_.dataset_version;
+  b->report_.fragments = b->dataset_->fragments().size();
+  return b;
+}
+
+void IndexBuild::discard() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+  lock_fd_ = -1;
+  remove_staging(staging_);
+}
+
+}  // namespace lancer::pipeline

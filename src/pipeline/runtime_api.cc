@@ -1,0 +1,27 @@
+// lancer/runtime.h and lancer/dataset.h over the internal stages, so that the
+// drivers (src/mpi, the CLI, the Python module) need only public headers.
+#include <optional>
+#include <thread>
+
+#include "core/process_stats.h"
+#include "dataset/dataset.h"
+#include "dataset/describe.h"
+#include "lancer/dataset.h"
+#include "lancer/runtime.h"
+#include "linalg/blas.h"
+
+namespace lancer {
+
+const char* better_openblas_coretype() { return linalg::better_openblas_coretype(); }
+int hardware_threads() { return static_cast<int>(std::thread::hardware_concurrency()); }
+void reexec_with_better_openblas(char** argv) { linalg::reexec_with_better_openblas(argv); }
+std::string host_name() { return core::host_name(); }
+double peak_rss_mb() { return core::peak_rss_mb(); }
+
+Result<std::string> describe_dataset(const std::string& uri, std::optional<uint64_t> version) {
+  LANCER_ASSIGN_OR_RETURN(auto ds, dataset::Dataset::open(uri, version));
+  LANCER_ASSIGN_OR_RETURN(auto d, dataset::describe(*ds));
+  return d.dump();
+}
+
+}  // namespace lancer

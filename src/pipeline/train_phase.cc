@@ -1,0 +1,243 @@
+// The train phase: sample (bottom-k by row-id hash, each rank its share of the
+// tasks), train IVF and PQ/SQ, broadcast rank 0's model, store model.bin.
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+
+#include "core/file_io.h"
+#include "core/process_stats.h"
+#include "linalg/norms.h"
+#include "pipeline/fault.h"
+#include "pipeline/index_build.h"
+#include "pipeline/model_file.h"
+#include "pipeline/sample.h"
+#include "pipeline/staging.h"
+#include "pipeline/vector_rows.h"
+#include "quant/registry.h"
+#include "train/kmeans.h"
+#include "train/random.h"
+#include "train/train_codec.h"
+
+namespace lancer::pipeline {
+
+namespace {
+
+namespace fs = std::filesystem;
+using core::Clock;
+using core::seconds_since;
+using json = nlohmann::ordered_json;
+using linalg::MatrixView;
+
+}  // namespace
+
+bool IndexBuild::model_trained() const { return core::path_exists((fs::path(staging_) / "model.done").string()); }
+
+Result<std::shared_ptr<const ivf::IndexModel>> IndexBuild::model() {
+  if (model_) return model_;
+  const std::string path = (fs::path(staging_) / "model.bin").string();
+  LANCER_ASSIGN_OR_RETURN(auto done, read_record((fs::path(staging_) / "model.done").string()));
+  LANCER_ASSIGN_OR_RETURN(std::string bytes, read_text(path));
+  LANCER_ASSIGN_OR_RETURN(model_, parse_model(bytes, path));
+  model_checksum_ = model_checksum(bytes);
+  if (done.value("checksum", std::string()) != hex64(model_checksum_)) {
+    return Status::Corruption(path + ": does not match the checksum in model.done");
+  }
+  report_.sample_s = done.value("sample_s", 0.0);
+  report_.train_ivf_s = done.value("train_ivf_s", 0.0);
+  report_.train_quantizer_s = done.value("train_quantizer_s", 0.0);
+  return model_;
+}
+
+Status IndexBuild::scan_sample(const std::vector<uint64_t>& fragment_ids, uint64_t rows, core::Executor& executor,
+                               SampleCollector& collector) const {
+  const size_t dim = column_.type.dim;
+  std::mutex mu;  // guards collector, first_error and the progress count
+  std::atomic<uint64_t> bar{collector.bar()};
+  Status first_error;
+  uint64_t scanned = 0;
+  executor.parallel_for(fragment_ids.size(), 1, [&](size_t f0, size_t f1) {
+    dataset::StreamOptions so;
+    so.fragment_ids.assign(fragment_ids.begin() + static_cast<std::ptrdiff_t>(f0),
+                           fragment_ids.begin() + static_cast<std::ptrdiff_t>(f1));
+    Status st;
+    auto stream = dataset::VectorStream::open(dataset_, record_.params.column, so);
+    if (!stream.ok()) st = stream.status();
+    dataset::VectorBatch batch;
+    std::vector<float> scratch;
+    std::vector<std::pair<uint64_t, size_t>> wanted;  // (hash, row in batch)
+    uint64_t seen = 0;
+    while (st.ok()) {
+      auto more = (*stream)->next(&batch);
+      if (!more.ok() || !*more) {
+        st = more.status();
+        break;
+      }
+      // Hash first: most rows are refused before their values are checked
+      // or copied, and the lock is taken once per batch.
+      const float* v = as_f32(batch, &scratch);
+      wanted.clear();
+      const uint64_t now = bar.load(std::memory_order_relaxed);
+      for (size_t i = 0; i < batch.num_rows; ++i) {
+        const uint64_t h = collector.hash_of(batch.row_ids[i]);
+        if (h < now && finite_row(v + i * dim, dim)) wanted.emplace_back(h, i);
+      }
+      const auto& stats = (*stream)->stats();
+      const uint64_t total = stats.rows + stats.null_rows + stats.deleted_rows;
+      std::lock_guard<std::mutex> lock(mu);
+      for (const auto& [h, i] : wanted) collector.offer_hashed(h, batch.row_ids[i], v + i * dim);
+      bar.store(collector.bar(), std::memory_order_relaxed);
+      scanned += total - seen;
+      seen = total;
+      progress("sample", scanned, rows);
+      if (!first_error.ok()) break;
+    }
+    if (!st.ok()) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (first_error.ok()) first_error = st;
+    }
+  });
+  return first_error;
+}
+
+Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
+  // Rank 0 decides, so that no rank skips the collective calls the others make.
+  std::string trained(1, model_trained() ? '1' : '0');
+  LANCER_RETURN_IF_ERROR(collective.broadcast(&trained, 0));
+  if (trained[0] == '1') return model().status();
+  const BuildParams& p = record_.params;
+  LANCER_ASSIGN_OR_RETURN(const quant::IndexKind kind, quant::parse_index_type(p.index_type));
+  const simd::Metric metric = *simd::parse_metric(p.metric);
+  const bool half = column_.type.element == lance::ElementType::kFloat16;
+  const size_t dim = column_.type.dim;
+  auto model = std::make_shared<ivf::IndexModel>();
+  model->kind = kind;
+  model->metric = metric;
+  model->column = column_.type;
+  model->num_partitions = static_cast<uint32_t>(p.num_partitions);
+
+  // Sample: this rank's share of the tasks, then every share, merged.
+  // Training work is split over the ranks; the model is the one-process model.
+  core::Collective* distributed = collective.size() > 1 ? &collective : nullptr;
+  auto t = Clock::now();
+  const bool need_ivf_sample = supplied_centroids_.empty();
+  const bool need_q_sample = quant::quantizer(kind.quantizer).trains_on_sample && supplied_codebook_.empty();
+  const size_t ivf_sample = need_ivf_sample ? size_t(p.sample_rate) * size_t(p.num_partitions) : 0;
+  const size_t q_sample = need_q_sample ? size_t(p.sample_rate) << p.num_bits : 0;
+  const size_t want = std::max(ivf_sample, q_sample);
+  std::vector<float> sample;
+  size_t sample_rows = 0;
+  if (want > 0) {
+    SampleCollector collector(want, dim, p.seed);
+    const auto [t0, t1] = core::owned_range(record_.tasks.size(), collective.rank(), collective.size());
+    std::vector<uint64_t> fragment_ids;
+    for (size_t i = t0; i < t1; ++i) {
+      fragment_ids.insert(fragment_ids.end(), record_.tasks[i].fragment_ids.begin(),
+                          record_.tasks[i].fragment_ids.end());
+    }
+    uint64_t share_rows = 0;
+    for (size_t i = t0; i < t1; ++i) share_rows += record_.tasks[i].rows;
+    collector.reserve(share_rows);
+    LANCER_RETURN_IF_ERROR(scan_sample(fragment_ids, share_rows, pool, collector));
+    if (collective.size() > 1) {
+      // Hashes first, then only the rows that make the global sample: one
+      // sample moves in all, however many ranks there are.
+      LANCER_ASSIGN_OR_RETURN(auto hash_shares, collective.all_gather(collector.serialize_hashes()));
+      LANCER_ASSIGN_OR_RETURN(const uint64_t max_hash, sample_threshold(hash_shares, want));
+      std::vector<std::string>().swap(hash_shares);
+      std::string mine = collector.serialize(max_hash);
+      collector = SampleCollector(want, dim, p.seed);  // frees this rank's share before the gather
+      LANCER_ASSIGN_OR_RETURN(auto shares, collective.all_gather(std::move(mine)));
+      size_t offered = 0;
+      for (const auto& s : shares) offered += s.size() / (16 + dim * 4);
+      collector.reserve(offered);
+      for (auto& s : shares) {
+        LANCER_RETURN_IF_ERROR(collector.merge(s));
+        std::string().swap(s);
+      }
+    }
+    sample_rows = collector.rows();
+    sample = collector.take_sorted();
+    progress("sample", 1, 1, true);
+    if (sample_rows == 0) {
+      return Status::InvalidArgument("column " + p.column + " has no non-null finite vectors to index");
+    }
+  }
+  maybe_kill_at("train");
+  MatrixView<float> sample_view(sample.data(), sample_rows, dim);
+  if (metric == simd::Metric::kCosine) linalg::normalize_rows(sample_view, pool);
+  report_.sample_s = seconds_since(t);
+
+  t = Clock::now();
+  progress("train IVF", 0, 0);
+  std::shared_ptr<const train::KMeansModel> kmeans;
+  if (!supplied_centroids_.empty()) {
+    LANCER_ASSIGN_OR_RETURN(kmeans, train::kmeans_from_centroids(supplied_centroids_, static_cast<int>(dim), metric));
+  } else {
+    if (sample_rows < size_t(p.num_partitions)) {
+      return Status::InvalidArgument("num_partitions " + std::to_string(p.num_partitions) + " exceeds the " +
+                                     std::to_string(sample_rows) + " vectors available to train on");
+    }
+    train::KMeansParams kp;
+    kp.num_clusters = p.num_partitions;
+    kp.max_iters = p.max_iters;
+    kp.seed = p.seed;
+    kp.metric = metric;
+    LANCER_ASSIGN_OR_RETURN(kmeans, train::train_kmeans(MatrixView<const float>(sample_view), kp, pool, distributed));
+  }
+  model->centroids = kmeans->centroids;
+  if (half) {
+    round_to_half(&model->centroids);
+    LANCER_ASSIGN_OR_RETURN(kmeans, train::kmeans_from_centroids(model->centroids, static_cast<int>(dim), metric));
+  }
+  model->loss = kmeans->loss;
+  report_.train_ivf_s = seconds_since(t);
+  progress("train IVF", 1, 1, true);
+
+  t = Clock::now();
+  const bool quantized = kind.quantizer != quant::QuantizerKind::kFlat;
+  if (quantized) progress("train PQ/SQ", 0, 0);
+  train::CodecTrainParams cp;
+  cp.kind = kind.quantizer;
+  cp.metric = metric;
+  cp.half = half;
+  cp.num_sub_vectors = p.num_sub_vectors;
+  cp.num_bits = p.num_bits;
+  cp.max_iters = p.max_iters;
+  cp.seed = p.seed;
+  cp.supplied_codebook = supplied_codebook_;
+  LANCER_ASSIGN_OR_RETURN(model->codec, train::train_codec(cp, sample_view, q_sample, *kmeans, pool, distributed));
+  report_.train_quantizer_s = seconds_since(t);
+  if (quantized) progress("train PQ/SQ", 1, 1, true);
+  LANCER_RETURN_IF_ERROR(model->validate());
+
+  // Every rank continues with rank 0's model, bit for bit, even where ranks
+  // computed differently (other SIMD levels on other hosts).
+  std::string bytes = serialize_model(*model);
+  LANCER_RETURN_IF_ERROR(collective.broadcast(&bytes, 0));
+  LANCER_ASSIGN_OR_RETURN(model_, parse_model(bytes, "the model broadcast by rank 0"));
+  model_checksum_ = model_checksum(bytes);
+  if (collective.rank() == 0) {
+    const std::string path = (fs::path(staging_) / "model.bin").string(), tmp = path + ".tmp";
+    {
+      std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+      f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      f.close();
+      if (!f) return Status::IOError("cannot write " + tmp);
+    }
+    std::error_code ec;
+    fs::rename(tmp, path, ec);
+    if (ec) return Status::IOError("cannot rename " + tmp + ": " + ec.message());
+    json done{{"checksum", hex64(model_checksum_)},
+              {"bytes", bytes.size()},
+              {"sample_rows", sample_rows},
+              {"sample_s", report_.sample_s},
+              {"train_ivf_s", report_.train_ivf_s},
+              {"train_quantizer_s", report_.train_quantizer_s}};
+    LANCER_RETURN_IF_ERROR(write_record((fs::path(staging_) / "model.done").string(), done.dump(1)));
+  }
+  return Status::OK();
+}
+
+}  // namespace lancer::pipeline

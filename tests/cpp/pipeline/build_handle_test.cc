@@ -1,0 +1,125 @@
+// The public build handle over a copy of a pylance-written fixture: the phase
+// list every driver runs, missing/ready per phase, a build run phase by phase
+// committing the same index a one-call create_index does; and the staging
+// records' checksums.
+#include "lancer/build.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "dataset/dataset.h"
+#include "pipeline/staging.h"
+
+namespace lancer {
+namespace {
+
+namespace fs = std::filesystem;
+
+class BuildHandleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("lancer_build_handle_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::copy(fs::path(LANCER_SOURCE_DIR) / "tests/data/reader/f32x16_v2_1.lance", dir_, fs::copy_options::recursive);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  CreateIndexOptions options() const {
+    CreateIndexOptions o;
+    o.uri = dir_.string();
+    o.column = "vector";
+    o.index_type = "IVF_FLAT";
+    o.metric = "euclidean";
+    o.num_partitions = 2;
+    o.threads = 2;
+    return o;
+  }
+  fs::path dir_;
+};
+
+TEST_F(BuildHandleTest, PhasesInOrderWithKinds) {
+  auto b = BuildHandle::plan(options());
+  ASSERT_TRUE(b.ok()) << b.status().to_string();
+  const auto phases = (*b)->phases();
+  ASSERT_EQ(phases.size(), 3u);
+  EXPECT_EQ(phases[0].name, "train");
+  EXPECT_EQ(phases[0].kind, PhaseKind::kCollective);
+  EXPECT_EQ(phases[0].tasks, 1u);
+  EXPECT_EQ(phases[1].name, "encode");
+  EXPECT_EQ(phases[1].kind, PhaseKind::kIndependent);
+  EXPECT_EQ(phases[1].tasks, (*b)->summary().tasks);
+  EXPECT_EQ(phases[1].progress, "build");
+  EXPECT_EQ(phases[2].name, "finalize");
+  EXPECT_EQ(phases[2].kind, PhaseKind::kSingle);
+  EXPECT_STREQ(phase_kind_name(PhaseKind::kIndependent), "independent");
+  (*b)->discard();
+}
+
+TEST_F(BuildHandleTest, RunsPhaseByPhaseAndCommits) {
+  const uint64_t before = (*dataset::Dataset::open(dir_.string()))->version();
+  {
+    auto planned = BuildHandle::plan(options());
+    ASSERT_TRUE(planned.ok()) << planned.status().to_string();
+  }
+  auto opened = BuildHandle::open(options());
+  ASSERT_TRUE(opened.ok()) << opened.status().to_string();
+  BuildHandle& b = **opened;
+  EXPECT_EQ(*b.missing("train"), (std::vector<uint64_t>{0}));
+  EXPECT_EQ(b.ready("encode").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(b.run("nope", 0).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(b.run("train", 1).status().code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(b.run("train", 0).ok());
+  EXPECT_TRUE(b.model_trained());
+  EXPECT_TRUE(b.missing("train")->empty());
+  EXPECT_TRUE(b.ready("encode").ok());
+  const uint64_t tasks = b.summary().tasks;
+  ASSERT_EQ(b.missing("encode")->size(), tasks);
+  for (uint64_t i = 0; i < tasks; ++i) {
+    auto r = b.run("encode", i, nullptr, "test");
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    EXPECT_FALSE(r->reused);
+    EXPECT_EQ(r->worker, "test");
+  }
+  EXPECT_TRUE(b.missing("encode")->empty());
+  auto again = b.run("encode", 0);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->reused);
+  ASSERT_TRUE(b.run("finalize", 0).ok());
+  EXPECT_EQ(b.report().version, before + 1);
+  EXPECT_GT(b.report().rows, 0u);
+  auto ds = dataset::Dataset::open(dir_.string());
+  ASSERT_TRUE(ds.ok());
+  auto indices = (*ds)->indices();
+  ASSERT_TRUE(indices.ok());
+  ASSERT_EQ(indices->size(), 1u);
+  EXPECT_EQ((*indices)[0].uuid, b.summary().uuid);
+  EXPECT_FALSE(fs::exists(dir_ / "_lancer"));  // staging removed
+}
+
+TEST_F(BuildHandleTest, CreateIndexIsTheSamePhases) {
+  auto report = create_index(options());
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  EXPECT_GE(report->tasks, 1u);
+  EXPECT_GT(report->rows, 0u);
+  EXPECT_EQ(report->reused_tasks, 0u);
+  EXPECT_FALSE(fs::exists(dir_ / "_lancer"));
+}
+
+TEST(StagingRecords, ChecksumGuardsTheRecord) {
+  const fs::path path = fs::temp_directory_path() / ("lancer_record_" + std::to_string(::getpid()) + ".json");
+  ASSERT_TRUE(pipeline::write_record(path.string(), "{\"a\": 1}").ok());
+  auto j = pipeline::read_record(path.string());
+  ASSERT_TRUE(j.ok()) << j.status().to_string();
+  EXPECT_EQ(j->at("a"), 1);
+  {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f << "{\"a\": 2}\n#fnv1a64 0000000000000000\n";
+  }
+  EXPECT_EQ(pipeline::read_record(path.string()).status().code(), StatusCode::kCorruption);
+  fs::remove(path);
+}
+
+}  // namespace
+}  // namespace lancer
