@@ -8,8 +8,11 @@
 #include <nanobind/stl/vector.h>
 
 #include <memory>
+#include <type_traits>
+#include <variant>
 
 #include "lancer/build.h"
+#include "lancer/build_options.h"
 #include "lancer/collective.h"
 #include "lancer/create_index.h"
 #include "lancer/dataset.h"
@@ -52,33 +55,34 @@ void ok_or_throw(const Status& s) {
   if (!s.ok()) throw_status(s);
 }
 
-// The Python side passes the resolved options as a dict of these keys.
+// The Python side passes the resolved options as a dict keyed by the names of
+// lancer/build_options.h; None leaves the default.
 CreateIndexOptions to_options(const nb::dict& d) {
   CreateIndexOptions o;
   for (auto [key, value] : d) {
     const std::string k = nb::cast<std::string>(key);
     if (value.is_none()) continue;
-    if (k == "uri") o.uri = nb::cast<std::string>(value);
-    else if (k == "column") o.column = nb::cast<std::string>(value);
-    else if (k == "index_type") o.index_type = nb::cast<std::string>(value);
-    else if (k == "name") o.name = nb::cast<std::string>(value);
-    else if (k == "replace") o.replace = nb::cast<bool>(value);
-    else if (k == "metric") o.metric = nb::cast<std::string>(value);
-    else if (k == "num_partitions") o.num_partitions = nb::cast<int>(value);
-    else if (k == "num_sub_vectors") o.num_sub_vectors = nb::cast<int>(value);
-    else if (k == "num_bits") o.num_bits = nb::cast<int>(value);
-    else if (k == "sample_rate") o.sample_rate = nb::cast<int>(value);
-    else if (k == "max_iters") o.max_iters = nb::cast<int>(value);
-    else if (k == "num_segments") o.num_segments = nb::cast<int>(value);
-    else if (k == "ivf_centroids") o.ivf_centroids = nb::cast<std::string>(value);
-    else if (k == "pq_codebook") o.pq_codebook = nb::cast<std::string>(value);
-    else if (k == "seed") o.seed = nb::cast<uint64_t>(value);
-    else if (k == "threads") o.threads = nb::cast<int>(value);
-    else if (k == "work_dir") o.work_dir = nb::cast<std::string>(value);
-    else throw nb::value_error(("unknown build option: " + k).c_str());
+    const BuildOption* option = find_build_option(k);
+    if (!option) throw nb::value_error(("unknown build option: " + k).c_str());
+    std::visit(
+        [&](auto member) {
+          auto& field = o.*member;
+          using T = std::remove_reference_t<decltype(field)>;
+          if constexpr (std::is_same_v<T, std::optional<int>>) {
+            field = nb::cast<int>(value);
+          } else {
+            field = nb::cast<T>(value);
+          }
+        },
+        option->field);
   }
-  if (o.metric == "euclidean") o.metric = "l2";
-  return o;
+  return canonical_options(std::move(o));
+}
+
+std::vector<std::string> build_option_names() {
+  std::vector<std::string> names;
+  for (const BuildOption& o : build_options()) names.emplace_back(o.name);
+  return names;
 }
 
 // progress(phase, done, total, finished) from any core thread; a Python error
@@ -295,6 +299,7 @@ NB_MODULE(_core, m) {
   conflict_error = new_exception(m, "CommitConflictError", PyExc_RuntimeError,
                                  "A concurrent writer's commit is incompatible with the index.");
 
+  m.def("build_option_names", &build_option_names);
   m.def("create_index", &create_index, "options"_a, "progress"_a = nb::none());
   m.def("plan", &plan, "options"_a);
   m.def("train", &train, "options"_a, "progress"_a = nb::none(), "rank"_a = 0, "size"_a = 1,

@@ -8,6 +8,7 @@
 #include "core/executor.h"
 #include "core/process_stats.h"
 #include "lancer/build.h"
+#include "lancer/build_options.h"
 #include "pipeline/collective_bridge.h"
 #include "pipeline/index_build.h"
 #include "pipeline/phases.h"
@@ -16,10 +17,7 @@ namespace lancer {
 
 namespace {
 
-CreateIndexOptions normalized(CreateIndexOptions o) {
-  if (o.metric == "euclidean") o.metric = "l2";
-  return o;
-}
+CreateIndexOptions normalized(CreateIndexOptions o) { return canonical_options(std::move(o)); }
 
 }  // namespace
 

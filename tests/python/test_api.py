@@ -232,3 +232,19 @@ def test_openblas_probe_answer_is_cached(tmp_path):
     with open(cached, "w") as f:
         f.write("not a core type!\n")  # a damaged cache is probed again
     assert imported() == probed
+
+
+def test_python_options_are_the_cores_build_options(tmp_path):
+    """The dict the Python side builds has exactly the keys of the core's one option table
+    (include/lancer/build_options.h), so a parameter added there cannot be missed here."""
+    from lancer import _core, _options
+    held = _options.HeldInputs()
+    try:
+        opts = _options.build_options(
+            str(tmp_path / "d.lance"), "vector", "IVF_PQ", None, replace=True, metric="l2", num_partitions=4,
+            num_sub_vectors=2, sample_rate=256, max_iters=50, num_bits=8, ivf_centroids=None, pq_codebook=None,
+            num_segments=None, seed=None, threads=None, work_dir=None, held=held)
+    finally:
+        held.release()
+    supplied_arrays = {"ivf_centroids", "pq_codebook"}  # added only when an array is given
+    assert set(opts) | supplied_arrays == set(_core.build_option_names())

@@ -8,10 +8,13 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "commands.h"
 #include "lancer/build.h"
+#include "lancer/build_options.h"
 #include "lancer/create_index.h"
 #include "lancer/runtime.h"
 
@@ -79,40 +82,32 @@ std::function<void(const ProgressEvent&)> make_progress_printer() {
 
 namespace {
 
-// The options every build subcommand takes: plan, train, build-task and
-// finalize must see the same ones as the create-index they stand for.
+// One CLI flag from an entry of lancer/build_options.h.
+template <typename T>
+void add_build_option(CLI::App* sub, const BuildOption& option, T& value) {
+  const std::string help(option.help);
+  CLI::Option* flag;
+  if constexpr (std::is_same_v<T, bool>) {
+    const std::string name = cli_flag(option);
+    flag = sub->add_flag(name + ",!--no-" + name.substr(2), value, help);
+  } else {
+    flag = sub->add_option(option.positional ? std::string(option.name) : cli_flag(option), value, help);
+  }
+  if (option.required) flag->required();
+  if (!option.choices.empty()) flag->check(CLI::IsMember(option.choices, CLI::ignore_case));
+  if (option.check == BuildOption::Check::kExistingFile) flag->check(CLI::ExistingFile);
+}
+
+// The options every build subcommand takes (lancer/build_options.h): plan, train,
+// build-task, finalize and run-phase see the same ones as the create-index they stand for.
 void add_build_options(CLI::App* sub, CreateIndexOptions& o) {
-  sub->add_option("uri", o.uri, "Dataset folder")->required();
-  sub->add_option("--column", o.column, "Vector column (a dotted path for a struct member)")->required();
-  sub->add_option("--index-type", o.index_type, "IVF_FLAT, IVF_SQ or IVF_PQ")
-      ->required()
-      ->check(CLI::IsMember({"IVF_FLAT", "IVF_SQ", "IVF_PQ"}, CLI::ignore_case))
-      ->transform([](std::string s) {
-        for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-        return s;
-      });
-  sub->add_option("--name", o.name, "Index name (default {column}_idx)");
-  sub->add_flag("--replace,!--no-replace", o.replace, "Swap out an index of the same name (default) or refuse");
-  sub->add_option("--metric", o.metric, "l2 (alias euclidean), cosine or dot")
-      ->check(CLI::IsMember({"l2", "euclidean", "cosine", "dot"}, CLI::ignore_case));
-  sub->add_option("--num-partitions", o.num_partitions, "IVF partitions (default round(sqrt(rows)))");
-  sub->add_option("--num-sub-vectors", o.num_sub_vectors, "PQ sub-vectors (default dim/16, else dim/8)");
-  sub->add_option("--num-bits", o.num_bits, "PQ bits per code: 8 or 4")->check(CLI::IsMember({4, 8}));
-  sub->add_option("--sample-rate", o.sample_rate, "Training rows per centroid (default 256)");
-  sub->add_option("--max-iters", o.max_iters, "k-means iterations (default 50)");
-  sub->add_option("--ivf-centroids", o.ivf_centroids, ".npy [partitions, dim] float32: skip IVF training")
-      ->check(CLI::ExistingFile);
-  sub->add_option("--pq-codebook", o.pq_codebook, ".npy [m, 2^bits, dim/m] float32: skip PQ training")
-      ->check(CLI::ExistingFile);
-  sub->add_option("--num-segments", o.num_segments,
-                  "Commit this many index segments without merging them (default 1: one merged index)");
-  sub->add_option("--seed", o.seed, "Random seed (default 42)");
-  sub->add_option("--threads", o.threads, "Worker threads per process (default: all cores)");
-  sub->add_option("--work-dir", o.work_dir, "Staging folder (default <dataset>/_lancer/build-<name>)");
+  for (const BuildOption& option : build_options()) {
+    std::visit([&](auto member) { add_build_option(sub, option, o.*member); }, option.field);
+  }
 }
 
 CreateIndexOptions finished_options(CreateIndexOptions o) {
-  for (auto& c : o.metric) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  o = canonical_options(std::move(o));
   o.progress = make_progress_printer();
   return o;
 }
