@@ -1,4 +1,4 @@
-// Collective: the ranks of one distributed job exchanging byte buffers. Code
+// The ranks of one distributed job exchanging byte buffers, as training sees them. Code
 // that runs on every rank (distributed training) splits its work by a fixed
 // part index (owned_range) and combines the parts in index order, so the
 // result is bit-identical for any number of ranks, including one.
@@ -11,20 +11,13 @@
 #include <utility>
 #include <vector>
 
+#include "lancer/collective.h"
 #include "lancer/status.h"
 
 namespace lancer::core {
 
-class Collective {
- public:
-  virtual ~Collective() = default;
-  virtual int rank() const = 0;
-  virtual int size() const = 0;
-  // Each rank passes its own bytes; every rank receives all of them, in rank order.
-  virtual Result<std::vector<std::string>> all_gather(std::string mine) = 0;
-  // The root's `data` replaces every other rank's.
-  virtual Status broadcast(std::string* data, int root) = 0;
-};
+// The interface drivers implement (include/lancer/collective.h); one type for both sides.
+using Collective = lancer::Collective;
 
 class LocalCollective final : public Collective {
  public:

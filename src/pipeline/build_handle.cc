@@ -9,7 +9,6 @@
 #include "core/process_stats.h"
 #include "lancer/build.h"
 #include "lancer/build_options.h"
-#include "pipeline/collective_bridge.h"
 #include "pipeline/index_build.h"
 #include "pipeline/phases.h"
 
@@ -126,10 +125,8 @@ Result<TaskOutcome> BuildHandle::run(std::string_view name, uint64_t task, Colle
     return Status::InvalidArgument("phase " + p->info.name + " has " + std::to_string(p->info.tasks) +
                                    " task(s); there is no task " + std::to_string(task));
   }
-  std::optional<pipeline::CoreCollective> bridge;
   core::LocalCollective local;
-  core::Collective& c = collective != nullptr ? static_cast<core::Collective&>(bridge.emplace(*collective))
-                                              : static_cast<core::Collective&>(local);
+  core::Collective& c = collective != nullptr ? *collective : local;
   const std::string w = worker.empty() ? this_worker() : worker;
   pipeline::PhaseContext context{c, impl_->executor(), w};
   LANCER_ASSIGN_OR_RETURN(pipeline::TaskResult r, p->run(task, context));
