@@ -1,0 +1,95 @@
+#include "train/kmeans_init.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "simd/distance.h"
+#include "train/random.h"
+
+namespace lancer::train {
+namespace {
+
+std::vector<float> init_random(MatrixView<const float> data, size_t k, uint64_t seed) {
+  Random rng(seed);
+  const std::vector<uint32_t> rows = sample_distinct(data.rows, k, rng);
+  std::vector<float> centroids(k * data.dim);
+  for (size_t c = 0; c < k; ++c) std::copy_n(data.row(rows[c]), data.dim, centroids.data() + c * data.dim);
+  return centroids;
+}
+
+// k-means++ (D^2 sampling with squared L2). Block sums are reduced in block
+// order so the draw is the same for any thread count.
+std::vector<float> init_kmeanspp(MatrixView<const float> data, size_t k, uint64_t seed, core::Executor& executor) {
+  const size_t n = data.rows, d = data.dim;
+  constexpr size_t kBlock = 4096;
+  const size_t blocks = (n + kBlock - 1) / kBlock;
+  Random rng(seed);
+  std::vector<float> centroids(k * d);
+  std::vector<float> mind(n, std::numeric_limits<float>::infinity());
+  std::vector<double> block_sum(blocks);
+  size_t pick = rng.uniform(n);
+  for (size_t c = 0; c < k; ++c) {
+    std::copy_n(data.row(pick), d, centroids.data() + c * d);
+    if (c + 1 == k) break;
+    const float* centre = centroids.data() + c * d;
+    executor.parallel_for(blocks, 1, [&](size_t b0, size_t b1) {
+      std::vector<float> dist(kBlock);
+      for (size_t b = b0; b < b1; ++b) {
+        const size_t r0 = b * kBlock, rows = std::min(kBlock, n - r0);
+        simd::l2_sqr_batch(centre, data.row(r0), rows, d, dist.data());
+        double s = 0;
+        for (size_t i = 0; i < rows; ++i) {
+          mind[r0 + i] = std::min(mind[r0 + i], dist[i]);
+          s += mind[r0 + i];
+        }
+        block_sum[b] = s;
+      }
+    });
+    double total = 0;
+    for (double s : block_sum) total += s;
+    if (!(total > 0)) {  // every row already is a centroid: fall back to uniform
+      pick = rng.uniform(n);
+      continue;
+    }
+    double r = rng.uniform01() * total;
+    size_t b = 0;
+    while (b + 1 < blocks && r >= block_sum[b]) r -= block_sum[b++];
+    const size_t r0 = b * kBlock, rows = std::min(kBlock, n - r0);
+    pick = r0 + rows - 1;
+    for (size_t i = 0; i < rows; ++i) {
+      r -= mind[r0 + i];
+      if (r < 0) {
+        pick = r0 + i;
+        break;
+      }
+    }
+  }
+  return centroids;
+}
+
+// k-means++ runs on a random subset of at most kPlusPlusRowsPerCentroid * k
+// rows: the D^2 draw is sequential in k, so on the whole sample it would cost
+// k passes over n rows (docs/decisions/kmeans-init.md).
+constexpr size_t kPlusPlusRowsPerCentroid = 32;
+
+}  // namespace
+
+std::vector<float> random_subset(MatrixView<const float> data, size_t count, uint64_t seed) {
+  Random rng(seed);
+  std::vector<uint32_t> rows = sample_distinct(data.rows, count, rng);
+  std::sort(rows.begin(), rows.end());
+  std::vector<float> subset(count * data.dim);
+  for (size_t i = 0; i < count; ++i) std::copy_n(data.row(rows[i]), data.dim, subset.data() + i * data.dim);
+  return subset;
+}
+
+std::vector<float> initial_centroids(MatrixView<const float> data, size_t k, const KMeansParams& p,
+                                     core::Executor& executor) {
+  if (p.init != KMeansInit::kKMeansPlusPlus) return init_random(data, k, p.seed);
+  const size_t limit = kPlusPlusRowsPerCentroid * k;
+  if (data.rows <= limit) return init_kmeanspp(data, k, p.seed, executor);
+  const std::vector<float> subset = random_subset(data, limit, derive_seed(p.seed, 0x5EED));
+  return init_kmeanspp(MatrixView<const float>(subset.data(), limit, data.dim), k, p.seed, executor);
+}
+
+}  // namespace lancer::train

@@ -1,0 +1,24 @@
+// Initial centroids for k-means, internal to train/ (the public API is
+// train/kmeans.h): k distinct sample rows, or k-means++ on a random subset.
+// Pure functions of (data, k, params.init, params.seed): the same rows for any
+// executor or thread count. data: n x d row-major f32, borrowed for the call;
+// results are row-major f32.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "core/executor.h"
+#include "train/kmeans.h"
+
+namespace lancer::train {
+
+// `count` distinct rows of data drawn with `seed`, in row order.
+std::vector<float> random_subset(MatrixView<const float> data, size_t count, uint64_t seed);
+
+// k initial centroids (k x d) as p.init and p.seed say.
+std::vector<float> initial_centroids(MatrixView<const float> data, size_t k, const KMeansParams& p,
+                                     core::Executor& executor);
+
+}  // namespace lancer::train

@@ -1,0 +1,233 @@
+#include "train/kmeans_two_level.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "linalg/nearest.h"
+#include "train/exchange.h"
+#include "train/kmeans_init.h"
+#include "train/random.h"
+
+namespace lancer::train {
+namespace {
+
+// Splits `quota` centroids over groups in proportion to their sizes (largest
+// remainder; a group never gets more centroids than rows).
+std::vector<size_t> allocate_quotas(const std::vector<uint64_t>& sizes, size_t quota) {
+  const size_t g = sizes.size();
+  uint64_t total = 0;
+  for (auto s : sizes) total += s;
+  std::vector<size_t> q(g);
+  std::vector<std::pair<double, size_t>> rem;
+  size_t given = 0;
+  for (size_t i = 0; i < g; ++i) {
+    const double exact = static_cast<double>(quota) * static_cast<double>(sizes[i]) / static_cast<double>(total);
+    q[i] = std::min<size_t>(static_cast<size_t>(exact), sizes[i]);
+    given += q[i];
+    rem.emplace_back(exact - static_cast<double>(q[i]), i);
+  }
+  std::stable_sort(rem.begin(), rem.end(), [&](const auto& a, const auto& b) {
+    if (a.first != b.first) return a.first > b.first;
+    return sizes[a.second] > sizes[b.second];
+  });
+  while (given < quota) {
+    bool progress = false;
+    for (const auto& r : rem) {
+      if (given == quota) break;
+      if (q[r.second] < sizes[r.second]) {
+        ++q[r.second];
+        ++given;
+        progress = true;
+      }
+    }
+    if (!progress) break;
+  }
+  return q;
+}
+
+// With several ranks, groups go to ranks in contiguous runs of about equal
+// work (rows x centroids): the rank whose share holds a group's midpoint.
+// Every rank computes the same split from the same sizes.
+std::vector<int> group_owners(const std::vector<uint64_t>& sizes, const std::vector<size_t>& quotas, int ranks) {
+  std::vector<double> work(sizes.size());
+  double total = 0;
+  for (size_t g = 0; g < sizes.size(); ++g) total += work[g] = static_cast<double>(sizes[g]) * quotas[g];
+  std::vector<int> owner(sizes.size());
+  double before = 0;
+  for (size_t g = 0; g < sizes.size(); ++g) {
+    const double mid = total > 0 ? (before + work[g] / 2) / total : 0.0;
+    owner[g] = std::min(ranks - 1, static_cast<int>(mid * ranks));
+    before += work[g];
+  }
+  return owner;
+}
+
+struct GroupResult {
+  std::vector<float> centroids;
+  double loss = 0;
+  int32_t iterations = 0;
+};
+
+// The groups of the two-level scheme owned by this rank (all of them in one
+// process). Errors are returned after the exchange so that no rank is left
+// waiting in it.
+Status train_groups(MatrixView<const float> data, const KMeansParams& p, const LloydParams& lp,
+                    const std::vector<uint32_t>& labels, const std::vector<uint64_t>& sizes,
+                    const std::vector<size_t>& quotas, const std::vector<int>& owner, int rank,
+                    core::Executor& executor, std::vector<GroupResult>& results) {
+  const size_t top = sizes.size(), d = data.dim;
+  // Row indices grouped by label, each group in row order.
+  std::vector<uint64_t> start(top + 1, 0);
+  for (size_t g = 0; g < top; ++g) start[g + 1] = start[g] + sizes[g];
+  std::vector<uint32_t> order(data.rows);
+  {
+    std::vector<uint64_t> pos(start.begin(), start.end() - 1);
+    for (size_t i = 0; i < data.rows; ++i) order[pos[labels[i]]++] = static_cast<uint32_t>(i);
+  }
+  std::vector<size_t> mine;
+  for (size_t g = 0; g < top; ++g)
+    if (quotas[g] != 0 && owner[g] == rank) mine.push_back(g);
+  // Each group's model does not depend on the executor it runs on. With
+  // enough groups, whole groups run in parallel (largest first), each on one
+  // thread: a group's Lloyd has few row blocks and serial steps per iteration
+  // that would leave threads idle. Otherwise groups run one after another on
+  // every thread.
+  const size_t threads = static_cast<size_t>(std::max(1, executor.num_threads()));
+  const bool whole_groups = mine.size() >= 4 * threads;
+  if (whole_groups) {
+    std::stable_sort(mine.begin(), mine.end(),
+                     [&](size_t a, size_t b) { return sizes[a] * quotas[a] > sizes[b] * quotas[b]; });
+  }
+  std::vector<Status> status(mine.size());
+  auto train_group = [&](size_t i, core::Executor& ex, std::vector<float>& rows) {
+    const size_t g = mine[i];
+    rows.resize(sizes[g] * d);
+    for (size_t r = 0; r < sizes[g]; ++r) std::copy_n(data.row(order[start[g] + r]), d, rows.data() + r * d);
+    MatrixView<const float> sub(rows.data(), sizes[g], d);
+    KMeansParams sp = p;
+    sp.num_clusters = static_cast<int>(quotas[g]);
+    sp.seed = derive_seed(p.seed, g + 1);
+    results[g].centroids = initial_centroids(sub, quotas[g], sp, ex);
+    auto res = lloyd(sub, quotas[g], results[g].centroids, lp, ex, nullptr, nullptr);
+    if (!res.ok()) {
+      status[i] = res.status();
+      return;
+    }
+    results[g].loss = res->loss;
+    results[g].iterations = res->iterations;
+  };
+  if (whole_groups) {
+    executor.parallel_for(mine.size(), 1, [&](size_t b, size_t e) {
+      core::InlineExecutor one;
+      std::vector<float> rows;
+      for (size_t i = b; i < e; ++i) train_group(i, one, rows);
+    });
+  } else {
+    std::vector<float> rows;
+    for (size_t i = 0; i < mine.size(); ++i) train_group(i, executor, rows);
+  }
+  for (const auto& st : status) LANCER_RETURN_IF_ERROR(st);
+  return Status::OK();
+}
+
+// Sends this rank's groups and receives every other rank's: a status byte
+// ('E' and a message on failure), then per owned group its centroids, loss
+// and iteration count.
+Status exchange_groups(core::Collective& collective, Status local, size_t d, const std::vector<size_t>& quotas,
+                       const std::vector<int>& owner, std::vector<GroupResult>& results) {
+  const int rank = collective.rank();
+  std::string mine(1, local.ok() ? 'O' : 'E');
+  if (!local.ok()) {
+    mine += local.to_string();
+  } else {
+    for (size_t g = 0; g < quotas.size(); ++g) {
+      if (quotas[g] == 0 || owner[g] != rank) continue;
+      exchange::put(mine, results[g].centroids.data(), results[g].centroids.size());
+      exchange::put(mine, &results[g].loss, 1);
+      exchange::put(mine, &results[g].iterations, 1);
+    }
+  }
+  LANCER_ASSIGN_OR_RETURN(auto all, exchange::all_gather(collective, std::move(mine)));
+  LANCER_RETURN_IF_ERROR(local);
+  for (int r = 0; r < collective.size(); ++r) {
+    if (all[r].empty()) return exchange::malformed("k-means groups", r);
+    if (all[r][0] == 'E')
+      return Status::Internal("k-means: rank " + std::to_string(r) + " failed: " + all[r].substr(1));
+    if (r == rank) continue;
+    exchange::Reader in(all[r]);
+    if (in.take(1) == nullptr) return exchange::malformed("k-means groups", r);
+    for (size_t g = 0; g < quotas.size(); ++g) {
+      if (quotas[g] == 0 || owner[g] != r) continue;
+      results[g].centroids.resize(quotas[g] * d);
+      if (!in.get(results[g].centroids.data(), quotas[g] * d) || !in.get(&results[g].loss, 1) ||
+          !in.get(&results[g].iterations, 1))
+        return exchange::malformed("k-means groups", r);
+    }
+    if (!in.done()) return exchange::malformed("k-means groups", r);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+// Two-level training: the top level and the refinement are Lloyd over all
+// rows (split by row blocks over ranks); the groups are independent
+// sub-problems, split by group over ranks.
+Result<std::vector<float>> train_hierarchical(MatrixView<const float> data, const KMeansParams& p,
+                                              const FixedPoint& fixed, core::Executor& executor,
+                                              core::Collective* collective, double* loss, int* iterations) {
+  const size_t k = static_cast<size_t>(p.num_clusters), d = data.dim;
+  const size_t top = std::min<size_t>(static_cast<size_t>(p.hierarchical_fanout), k);
+  const LloydParams lp{p.metric, p.max_iters, p.tolerance, fixed};
+  std::vector<uint32_t> labels;
+  std::vector<float> top_centroids;
+  const size_t top_rows = std::min(data.rows, static_cast<size_t>(p.top_rows_per_group) * top);
+  if (top_rows == data.rows) {
+    top_centroids = initial_centroids(data, top, p, executor);
+    LANCER_ASSIGN_OR_RETURN(auto top_result, lloyd(data, top, top_centroids, lp, executor, collective, &labels));
+    *iterations = top_result.iterations;
+  } else {
+    // Trained on a subset; every rank then labels all rows itself (one pass, deterministic).
+    const std::vector<float> subset = random_subset(data, top_rows, derive_seed(p.seed, 0x70B));
+    const MatrixView<const float> sub(subset.data(), top_rows, d);
+    top_centroids = initial_centroids(sub, top, p, executor);
+    LANCER_ASSIGN_OR_RETURN(auto top_result, lloyd(sub, top, top_centroids, lp, executor, collective, nullptr));
+    *iterations = top_result.iterations;
+    labels.resize(data.rows);
+    LANCER_RETURN_IF_ERROR(linalg::nearest_centroids(data, MatrixView<const float>(top_centroids.data(), top, d), {},
+                                                     p.metric, labels, {}, executor));
+  }
+  std::vector<uint64_t> sizes(top, 0);
+  for (uint32_t l : labels) ++sizes[l];
+  const std::vector<size_t> quotas = allocate_quotas(sizes, k);
+  const int ranks = collective ? collective->size() : 1, rank = collective ? collective->rank() : 0;
+  const std::vector<int> owner = group_owners(sizes, quotas, ranks);
+  std::vector<GroupResult> results(top);
+  Status local = train_groups(data, p, lp, labels, sizes, quotas, owner, rank, executor, results);
+  if (ranks > 1) {
+    LANCER_RETURN_IF_ERROR(exchange_groups(*collective, std::move(local), d, quotas, owner, results));
+  } else {
+    LANCER_RETURN_IF_ERROR(local);
+  }
+  std::vector<float> centroids;
+  centroids.reserve(k * d);
+  double group_loss = 0;  // each group against its own centroids, in group order
+  for (size_t g = 0; g < top; ++g) {
+    if (quotas[g] == 0) continue;
+    *iterations += results[g].iterations;
+    group_loss += results[g].loss;
+    centroids.insert(centroids.end(), results[g].centroids.begin(), results[g].centroids.end());
+  }
+  if (centroids.size() != k * d) return Status::Internal("hierarchical k-means: centroid quotas do not add up");
+  *loss = group_loss;
+  if (p.refine_iters > 0) {
+    const LloydParams refine{p.metric, p.refine_iters, 0.0, fixed};
+    LANCER_ASSIGN_OR_RETURN(auto res, lloyd(data, k, centroids, refine, executor, collective, nullptr));
+    *loss = res.loss;
+    *iterations += res.iterations;
+  }
+  return centroids;
+}
+
+}  // namespace lancer::train
