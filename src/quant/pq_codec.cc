@@ -189,7 +189,9 @@ namespace {
 
 LanceCompression lance_compression(const Codec& codec) {
   const PqModel& m = *pq_model(codec);
-  return {"pq", {{"num_bits", static_cast<uint32_t>(m.num_bits)}, {"num_sub_vectors", static_cast<uint32_t>(m.num_sub_vectors)}}};
+  return {"pq",
+          {{"num_bits", static_cast<uint32_t>(m.num_bits)},
+           {"num_sub_vectors", static_cast<uint32_t>(m.num_sub_vectors)}}};
 }
 
 }  // namespace
