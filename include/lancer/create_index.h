@@ -73,6 +73,9 @@ struct CreateIndexReport {
 // its staging folder. On error the dataset is left as it was.
 Result<CreateIndexReport> create_index(const CreateIndexOptions& options);
 
+// The index types create_index builds, in this order: IVF_FLAT, IVF_SQ, IVF_PQ.
+std::vector<std::string> buildable_index_types();
+
 // The same build as separate phases, for schedulers that run each step as its
 // own job (docs/distributed.md). Each takes the same options as create_index.
 struct PlanSummary {

@@ -1,27 +1,40 @@
 #include "pipeline/commit_index.h"
 
 #include <chrono>
+#include <string>
+
+#include <google/protobuf/descriptor.h>
 
 #include "core/uuid.h"
 #include "index.pb.h"
 #include "lance/roaring.h"
-#include "quant/pq_codec.h"
+#include "quant/registry.h"
 
 namespace lancer::pipeline {
 
 namespace {
 
-::lance::index::pb::VectorIndexDetails index_details(const ivf::IndexModel& m) {
+// The quantizer's part comes from its registry entry, set through protobuf
+// reflection so that no per-kind switch lives here.
+Result<::lance::index::pb::VectorIndexDetails> index_details(const ivf::IndexModel& m) {
   ::lance::index::pb::VectorIndexDetails d;
   using D = ::lance::index::pb::VectorIndexDetails;
   d.set_metric_type(m.metric == simd::Metric::kCosine ? D::Cosine : m.metric == simd::Metric::kDot ? D::Dot : D::L2);
-  switch (m.kind.quantizer) {
-    case quant::QuantizerKind::kFlat: d.mutable_flat(); break;
-    case quant::QuantizerKind::kSq: d.mutable_sq()->set_num_bits(8); break;
-    case quant::QuantizerKind::kPq:
-      d.mutable_pq()->set_num_bits(static_cast<uint32_t>(quant::pq_model(*m.codec)->num_bits));
-      d.mutable_pq()->set_num_sub_vectors(static_cast<uint32_t>(quant::pq_model(*m.codec)->num_sub_vectors));
-      break;
+  const quant::QuantizerEntry& q = quant::quantizer(m.kind.quantizer);
+  const quant::LanceCompression c = q.lance_compression(*m.codec);
+  const auto* field = D::descriptor()->FindFieldByName(c.field ? c.field : "");
+  if (field == nullptr || field->containing_oneof() == nullptr ||
+      field->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) {
+    return Status::Internal(std::string("VectorIndexDetails has no compression field \"") + (c.field ? c.field : "") +
+                            "\" for " + q.name);
+  }
+  google::protobuf::Message* part = d.GetReflection()->MutableMessage(&d, field);
+  for (const auto& [name, value] : c.params) {
+    const auto* f = part->GetDescriptor()->FindFieldByName(name);
+    if (f == nullptr || f->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_UINT32) {
+      return Status::Internal(std::string("VectorIndexDetails.") + c.field + " has no uint32 field \"" + name + "\"");
+    }
+    part->GetReflection()->SetUInt32(part, f, value);
   }
   return d;
 }
@@ -41,7 +54,8 @@ Result<::lance::table::IndexMetadata> segment_metadata(const SegmentFiles& files
   idx.set_dataset_version(dataset_version);
   idx.set_fragment_bitmap(lance::roaring_encode(files.fragment_ids));
   idx.mutable_index_details()->set_type_url("/lance.index.pb.VectorIndexDetails");
-  idx.mutable_index_details()->set_value(index_details(model).SerializeAsString());
+  LANCER_ASSIGN_OR_RETURN(const auto details, index_details(model));
+  idx.mutable_index_details()->set_value(details.SerializeAsString());
   idx.set_index_version(1);
   idx.set_created_at(created_at);
   auto* f1 = idx.add_files();

@@ -9,6 +9,7 @@
 #include "core/process_stats.h"
 #include "lancer/build.h"
 #include "pipeline/staging.h"
+#include "quant/index_kind.h"
 
 namespace lancer {
 
@@ -55,6 +56,8 @@ std::string CreateIndexReport::to_json() const {
   j["peak_rss_mb"] = peak_rss_mb;
   return j.dump(2);
 }
+
+std::vector<std::string> buildable_index_types() { return quant::buildable_index_types(); }
 
 Result<CreateIndexReport> create_index(const CreateIndexOptions& options) {
   const auto t_total = Clock::now();

@@ -90,7 +90,8 @@ Status IndexBuild::load_context(const CreateIndexOptions& o, std::optional<uint6
   if (o.sample_rate < 1 || o.max_iters < 1) return Status::InvalidArgument("sample_rate and max_iters must be >= 1");
   const auto kind = quant::parse_index_type(o.index_type);
   if (!kind.ok() || !quant::is_implemented(*kind)) {
-    return Status::InvalidArgument("index type \"" + o.index_type + "\" is not supported (IVF_FLAT, IVF_SQ or IVF_PQ)");
+    return Status::InvalidArgument("index type \"" + o.index_type + "\" is not supported (" +
+                                   quant::join_type_names(quant::buildable_index_types()) + ")");
   }
   auto metric = simd::parse_metric(o.metric);
   if (!metric) return Status::InvalidArgument("metric \"" + o.metric + "\" is not supported (l2, cosine, dot)");

@@ -90,8 +90,16 @@ std::shared_ptr<const Codec> make_flat_codec(uint32_t dim, bool half) {
 }
 
 const QuantizerEntry& flat_quantizer() {
-  static const QuantizerEntry entry{QuantizerKind::kFlat, [](Metric) { return false; }, false, nullptr, from_storage,
-                                    from_model};
+  static const QuantizerEntry entry{
+      .kind = QuantizerKind::kFlat,
+      .name = "FLAT",
+      .uses_residual = [](Metric) { return false; },
+      .trains_on_sample = false,
+      .model_key = nullptr,
+      .from_storage = from_storage,
+      .from_model = from_model,
+      .lance_compression = [](const Codec&) { return LanceCompression{"flat", {}}; },
+  };
   return entry;
 }
 

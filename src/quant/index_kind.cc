@@ -1,21 +1,10 @@
 #include "quant/index_kind.h"
 
+#include "quant/registry.h"
+
 namespace lancer::quant {
 
-namespace {
-
-constexpr QuantizerKind kQuantizers[] = {QuantizerKind::kFlat, QuantizerKind::kSq, QuantizerKind::kPq};
-
-}  // namespace
-
-const char* quantizer_name(QuantizerKind kind) {
-  switch (kind) {
-    case QuantizerKind::kFlat: return "FLAT";
-    case QuantizerKind::kSq: return "SQ";
-    case QuantizerKind::kPq: return "PQ";
-  }
-  return "?";
-}
+const char* quantizer_name(QuantizerKind kind) { return quantizer(kind).name; }
 
 std::string index_type_name(IndexKind kind) {
   return std::string(kind.sub == SubIndexKind::kHnsw ? "IVF_HNSW_" : "IVF_") + quantizer_name(kind.quantizer);
@@ -32,9 +21,9 @@ Result<IndexKind> parse_index_type(std::string_view name) {
   } else {
     return Status::NotSupported("index type \"" + std::string(name) + "\" is not an IVF index type");
   }
-  for (QuantizerKind q : kQuantizers) {
-    if (rest == quantizer_name(q)) {
-      kind.quantizer = q;
+  for (const QuantizerEntry* q : quantizers()) {
+    if (rest == q->name) {
+      kind.quantizer = q->kind;
       return kind;
     }
   }
@@ -42,5 +31,25 @@ Result<IndexKind> parse_index_type(std::string_view name) {
 }
 
 bool is_implemented(IndexKind kind) { return kind.sub == SubIndexKind::kFlat; }
+
+std::vector<std::string> buildable_index_types() {
+  std::vector<std::string> names;
+  for (SubIndexKind sub : {SubIndexKind::kFlat, SubIndexKind::kHnsw}) {
+    for (const QuantizerEntry* q : quantizers()) {
+      const IndexKind kind{sub, q->kind};
+      if (is_implemented(kind)) names.push_back(index_type_name(kind));
+    }
+  }
+  return names;
+}
+
+std::string join_type_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) out += i + 1 == names.size() ? " or " : ", ";
+    out += names[i];
+  }
+  return out;
+}
 
 }  // namespace lancer::quant

@@ -1,11 +1,12 @@
 // What an index type is: (sub-index, quantizer), as Lance names it
 // ("IVF_FLAT", "IVF_SQ", "IVF_PQ", "IVF_HNSW_SQ", ...), and the one metric
-// vocabulary (simd::Metric) that build and search share. Pure values;
-// thread-safe.
+// vocabulary (simd::Metric) that build and search share. Quantizer names
+// come from the registry (quant/registry.h). Pure values; thread-safe.
 #pragma once
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "lancer/status.h"
 #include "simd/metric.h"
@@ -14,7 +15,8 @@ namespace lancer::quant {
 
 using Metric = simd::Metric;
 
-// How each partition's rows are encoded. One codec per kind (quant/codec.h).
+// How each partition's rows are encoded. One codec per kind (quant/codec.h),
+// one registry entry per kind (quant/registry.cc); the enum is the entry's key.
 enum class QuantizerKind { kFlat, kSq, kPq };
 // How a partition is searched: every row (kFlat), or through a graph (kHnsw).
 enum class SubIndexKind { kFlat, kHnsw };
@@ -25,13 +27,19 @@ struct IndexKind {
   bool operator==(const IndexKind&) const = default;
 };
 
-// "IVF_<Q>" or "IVF_HNSW_<Q>" with Q in FLAT, SQ, PQ; anything else is NotSupported.
+// "IVF_<Q>" or "IVF_HNSW_<Q>" with Q a registered quantizer's name (FLAT, SQ,
+// PQ); anything else is NotSupported.
 // Parsing a name does not mean lancer can build or search it: see is_implemented.
 Result<IndexKind> parse_index_type(std::string_view name);
 std::string index_type_name(IndexKind kind);
-// "FLAT", "SQ", "PQ".
+// "FLAT", "SQ", "PQ": the registry entry's name.
 const char* quantizer_name(QuantizerKind kind);
 // IVF_FLAT, IVF_SQ and IVF_PQ; IVF_HNSW_* are parsed but not built or searched yet.
 bool is_implemented(IndexKind kind);
+// The implemented index type names, sub-index then registry order:
+// IVF_FLAT, IVF_SQ, IVF_PQ.
+std::vector<std::string> buildable_index_types();
+// "IVF_FLAT, IVF_SQ or IVF_PQ": the list as error texts spell it.
+std::string join_type_names(const std::vector<std::string>& names);
 
 }  // namespace lancer::quant

@@ -185,8 +185,28 @@ const PqModel* pq_model(const Codec& codec) {
   return pq ? &pq->model() : nullptr;
 }
 
+namespace {
+
+LanceCompression lance_compression(const Codec& codec) {
+  const PqModel& m = *pq_model(codec);
+  return {"pq",
+          {{"num_bits", static_cast<uint32_t>(m.num_bits)},
+           {"num_sub_vectors", static_cast<uint32_t>(m.num_sub_vectors)}}};
+}
+
+}  // namespace
+
 const QuantizerEntry& pq_quantizer() {
-  static const QuantizerEntry entry{QuantizerKind::kPq, pq_uses_residual, true, "pq", from_storage, from_model};
+  static const QuantizerEntry entry{
+      .kind = QuantizerKind::kPq,
+      .name = "PQ",
+      .uses_residual = pq_uses_residual,
+      .trains_on_sample = true,
+      .model_key = "pq",
+      .from_storage = from_storage,
+      .from_model = from_model,
+      .lance_compression = lance_compression,
+  };
   return entry;
 }
 

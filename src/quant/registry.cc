@@ -13,6 +13,8 @@ const QuantizerEntry* const kEntries[] = {&flat_quantizer(), &sq_quantizer(), &p
 
 }  // namespace
 
+std::span<const QuantizerEntry* const> quantizers() { return kEntries; }
+
 const QuantizerEntry& quantizer(QuantizerKind kind) {
   for (const QuantizerEntry* e : kEntries) {
     if (e->kind == kind) return *e;

@@ -1,7 +1,11 @@
-// The table of quantizers: for each QuantizerKind, its codec's rules that hold
-// before a model exists (residuals, whether training needs a sample) and how
-// its codec is read back from auxiliary.idx or model.bin. Adding a quantizer
-// is a new <name>_codec.{h,cc} plus one line in registry.cc. Thread-safe.
+// The table of quantizers: for each QuantizerKind, its name in index types,
+// its codec's rules that hold before a model exists (residuals, whether
+// training needs a sample), how its codec is read back from auxiliary.idx or
+// model.bin, and what Lance's VectorIndexDetails records for it. Everything
+// that loops over quantizers (parse_index_type, buildable_index_types, the
+// manifest's index details) reads this table; training has its own table in
+// train/train_codec.cc. Adding a quantizer: docs/decisions/codec-seam.md.
+// Immutable static data; thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +13,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "quant/codec.h"
@@ -33,16 +38,29 @@ struct ModelSection {
   std::span<const float> floats; // what follows the centroids; the codec takes its share from the front
 };
 
+// The quantizer's part of Lance's VectorIndexDetails (index.proto): the field
+// of the `compression` oneof ("flat", "sq", "pq") and its uint32 fields, set
+// by name so that quant/ stays free of protobuf (pipeline/commit_index.cc).
+struct LanceCompression {
+  const char* field = nullptr;
+  std::vector<std::pair<const char*, uint32_t>> params;
+};
+
 struct QuantizerEntry {
   QuantizerKind kind;
+  const char* name;  // "FLAT", "SQ", "PQ": the <Q> of IVF_<Q>
   bool (*uses_residual)(Metric metric);
   bool trains_on_sample;  // SQ bounds and PQ codebooks come from the training sample
   const char* model_key;  // its section of model.bin ("sq", "pq"); null: none
   Result<std::shared_ptr<const Codec>> (*from_storage)(const StoredCodec& stored);
   // Returns the codec; *used is the number of floats taken.
   Result<std::shared_ptr<const Codec>> (*from_model)(const ModelSection& section, size_t* used);
+  // `codec` is one of this quantizer's codecs.
+  LanceCompression (*lance_compression)(const Codec& codec);
 };
 
+// Every registered quantizer, in QuantizerKind order.
+std::span<const QuantizerEntry* const> quantizers();
 const QuantizerEntry& quantizer(QuantizerKind kind);
 
 inline bool uses_residual(QuantizerKind kind, Metric metric) { return quantizer(kind).uses_residual(metric); }

@@ -122,8 +122,17 @@ const SqModel* sq_model(const Codec& codec) {
 }
 
 const QuantizerEntry& sq_quantizer() {
-  static const QuantizerEntry entry{QuantizerKind::kSq, [](Metric) { return false; }, true, "sq", from_storage,
-                                    from_model};
+  static const QuantizerEntry entry{
+      .kind = QuantizerKind::kSq,
+      .name = "SQ",
+      .uses_residual = [](Metric) { return false; },
+      .trains_on_sample = true,
+      .model_key = "sq",
+      .from_storage = from_storage,
+      .from_model = from_model,
+      // Lance records 8 bits: the only width lancer builds and searches.
+      .lance_compression = [](const Codec&) { return LanceCompression{"sq", {{"num_bits", 8}}}; },
+  };
   return entry;
 }
 

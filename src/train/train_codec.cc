@@ -1,59 +1,39 @@
 #include "train/train_codec.h"
 
-#include <algorithm>
-#include <vector>
+#include <string>
 
-#include "core/half.h"
-#include "quant/flat_codec.h"
-#include "quant/pq_codec.h"
-#include "quant/registry.h"
-#include "quant/sq_codec.h"
-#include "train/pq.h"
-#include "train/random.h"
-#include "train/sq.h"
+#include "quant/index_kind.h"
+#include "train/codec_trainers.h"
 
 namespace lancer::train {
+
+namespace {
+
+// One line per quantizer (train/codec_trainers.h), keyed as quant/registry.cc is.
+struct TrainerEntry {
+  quant::QuantizerKind kind;
+  CodecTrainer train;
+};
+constexpr TrainerEntry kTrainers[] = {
+    {quant::QuantizerKind::kFlat, train_flat_codec},
+    {quant::QuantizerKind::kSq, train_sq_codec},
+    {quant::QuantizerKind::kPq, train_pq_codec},
+};
+
+}  // namespace
+
+CodecTrainer codec_trainer(quant::QuantizerKind kind) {
+  for (const TrainerEntry& t : kTrainers) {
+    if (t.kind == kind) return t.train;
+  }
+  return nullptr;
+}
 
 Result<std::shared_ptr<const quant::Codec>> train_codec(const CodecTrainParams& p, MatrixView<float> sample,
                                                         size_t pq_rows, const KMeansModel& kmeans,
                                                         core::Executor& pool, core::Collective* distributed) {
-  const int dim = kmeans.dim;
-  switch (p.kind) {
-    case quant::QuantizerKind::kFlat: return quant::make_flat_codec(static_cast<uint32_t>(dim), p.half);
-    case quant::QuantizerKind::kSq: {
-      LANCER_ASSIGN_OR_RETURN(auto sq, train_sq(MatrixView<const float>(sample), pool));
-      return quant::make_sq_codec(std::move(sq));
-    }
-    case quant::QuantizerKind::kPq: break;
-  }
-  const int m = p.num_sub_vectors;
-  std::shared_ptr<const PqModel> pq;
-  if (!p.supplied_codebook.empty()) {
-    LANCER_ASSIGN_OR_RETURN(
-        pq, pq_from_codebook(std::vector<float>(p.supplied_codebook.begin(), p.supplied_codebook.end()), dim, m,
-                             p.num_bits));
-  } else {
-    // The IVF sample is no longer needed: residuals replace its first rows in place.
-    const size_t rows = std::min(sample.rows, pq_rows);
-    MatrixView<float> pq_view(sample.data, rows, sample.dim);
-    if (quant::uses_residual(p.kind, p.metric)) {
-      std::vector<uint32_t> labels(rows);
-      LANCER_RETURN_IF_ERROR(assign_partitions(kmeans, pq_view, labels, {}, pool));
-      LANCER_RETURN_IF_ERROR(compute_residuals(kmeans, pq_view, labels, pq_view, pool));
-    }
-    PqParams pp;
-    pp.num_sub_vectors = m;
-    pp.num_bits = p.num_bits;
-    pp.max_iters = p.max_iters;
-    pp.seed = derive_seed(p.seed, 2);
-    LANCER_ASSIGN_OR_RETURN(pq, train_pq(MatrixView<const float>(pq_view), pp, pool, distributed));
-  }
-  if (p.half) {
-    std::vector<float> cb = pq->codebook;
-    for (float& x : cb) x = core::round_to_half(x);
-    LANCER_ASSIGN_OR_RETURN(pq, pq_from_codebook(std::move(cb), dim, m, p.num_bits));
-  }
-  return quant::make_pq_codec(std::move(pq));
+  if (CodecTrainer train = codec_trainer(p.kind)) return train(p, sample, pq_rows, kmeans, pool, distributed);
+  return Status::NotSupported(std::string("no trainer for the ") + quant::quantizer_name(p.kind) + " quantizer");
 }
 
 }  // namespace lancer::train

@@ -1,6 +1,7 @@
 // Phase 1's last step: the quantizer's model from the training sample,
-// returned as its codec (quant/codec.h). FLAT needs nothing; SQ takes the
-// sample's bounds; PQ trains codebooks on residuals or raw vectors as
+// returned as its codec (quant/codec.h), by the trainer registered for the
+// kind (train/codec_trainers.h). FLAT needs nothing; SQ takes the sample's
+// bounds; PQ trains codebooks on residuals or raw vectors as
 // quant::uses_residual says (or takes a supplied codebook), rounded to half
 // precision for float16 columns. Deterministic for any executor; distributed
 // as train_pq is.
