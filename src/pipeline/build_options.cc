@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "quant/index_kind.h"
+
 namespace lancer {
 
 namespace {
@@ -12,11 +14,11 @@ using O = CreateIndexOptions;
 using Check = BuildOption::Check;
 
 const std::vector<BuildOption>& table() {
+  static const std::string kIndexTypeHelp = quant::join_type_names(buildable_index_types());
   static const std::vector<BuildOption> options = {
       {"uri", &O::uri, "Dataset folder", Check::kNone, {}, true, true},
       {"column", &O::column, "Vector column (a dotted path for a struct member)", Check::kNone, {}, true},
-      {"index_type", &O::index_type, "IVF_FLAT, IVF_SQ or IVF_PQ", Check::kNone, {"IVF_FLAT", "IVF_SQ", "IVF_PQ"},
-       true},
+      {"index_type", &O::index_type, kIndexTypeHelp, Check::kNone, buildable_index_types(), true},
       {"name", &O::name, "Index name (default {column}_idx)"},
       {"replace", &O::replace, "Swap out an index of the same name (default) or refuse"},
       {"metric", &O::metric, "l2 (alias euclidean), cosine or dot", Check::kNone, {"l2", "euclidean", "cosine", "dot"}},

@@ -74,9 +74,7 @@ class FlatCodec final : public Codec {
 };
 
 Result<std::shared_ptr<const Codec>> from_storage(const StoredCodec& s) {
-  if (!nlohmann::json::parse(s.metadata, nullptr, false).is_object()) {
-    return Status::Corruption(s.where + ": storage_metadata is not a JSON object");
-  }
+  LANCER_RETURN_IF_ERROR(s.metadata_object().status());
   return make_flat_codec(s.dim, s.half);
 }
 Result<std::shared_ptr<const Codec>> from_model(const ModelSection& s, size_t*) {

@@ -119,15 +119,13 @@ class PqCodec final : public Codec {
 };
 
 Result<std::shared_ptr<const Codec>> from_storage(const StoredCodec& s) {
-  auto q = nlohmann::json::parse(s.metadata, nullptr, false);
-  if (!q.is_object()) return Status::Corruption(s.where + ": storage_metadata is not a JSON object");
-  auto bad_key = [&](const char* key) {
-    return Status::Corruption(s.where + ": storage_metadata has no valid \"" + key + "\"");
-  };
-  if (!q.contains("num_sub_vectors") || !q["num_sub_vectors"].is_number_unsigned()) return bad_key("num_sub_vectors");
-  if (!q.contains("nbits") || !q["nbits"].is_number_unsigned()) return bad_key("nbits");
+  LANCER_ASSIGN_OR_RETURN(nlohmann::json q, s.metadata_object());
+  if (!q.contains("num_sub_vectors") || !q["num_sub_vectors"].is_number_unsigned()) {
+    return s.bad_key("num_sub_vectors");
+  }
+  if (!q.contains("nbits") || !q["nbits"].is_number_unsigned()) return s.bad_key("nbits");
   if (!q.contains("codebook_position") || !q["codebook_position"].is_number_unsigned()) {
-    return bad_key("codebook_position");
+    return s.bad_key("codebook_position");
   }
   LANCER_ASSIGN_OR_RETURN(auto codebook, s.read_tensor(q["codebook_position"].get<uint64_t>()));
   return read_pq_codec(std::move(codebook), s.dim, q["num_sub_vectors"].get<int>(), q["nbits"].get<int>(),

@@ -32,4 +32,14 @@ Result<std::shared_ptr<const Codec>> codec_from_model(QuantizerKind kind, const 
   return quantizer(kind).from_model(section, used);
 }
 
+Result<nlohmann::json> StoredCodec::metadata_object() const {
+  auto q = nlohmann::json::parse(metadata, nullptr, false);
+  if (!q.is_object()) return Status::Corruption(where + ": storage_metadata is not a JSON object");
+  return q;
+}
+
+Status StoredCodec::bad_key(std::string_view key) const {
+  return Status::Corruption(where + ": storage_metadata has no valid \"" + std::string(key) + "\"");
+}
+
 }  // namespace lancer::quant

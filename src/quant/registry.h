@@ -18,6 +18,8 @@
 
 #include "quant/codec.h"
 
+#include <nlohmann/json.hpp>
+
 namespace lancer::quant {
 
 // A codec as auxiliary.idx stores it.
@@ -28,6 +30,11 @@ struct StoredCodec {
   std::string metadata;      // storage_metadata[0]: a JSON object
   // Global buffer `position` as a float32 / float16 tensor's values.
   std::function<Result<std::vector<float>>(uint64_t position)> read_tensor;
+
+  // `metadata` parsed; Corruption naming `where` unless it is a JSON object.
+  Result<nlohmann::json> metadata_object() const;
+  // Corruption: storage_metadata has no valid "<key>".
+  Status bad_key(std::string_view key) const;
 };
 
 // A codec's section of model.bin (Codec::model_key / model_header / model_floats).

@@ -78,15 +78,11 @@ class SqCodec final : public Codec {
 };
 
 Result<std::shared_ptr<const Codec>> from_storage(const StoredCodec& s) {
-  auto q = nlohmann::json::parse(s.metadata, nullptr, false);
-  if (!q.is_object()) return Status::Corruption(s.where + ": storage_metadata is not a JSON object");
-  auto bad_key = [&](const char* key) {
-    return Status::Corruption(s.where + ": storage_metadata has no valid \"" + key + "\"");
-  };
-  if (!q.contains("bounds") || !q["bounds"].is_object()) return bad_key("bounds");
+  LANCER_ASSIGN_OR_RETURN(nlohmann::json q, s.metadata_object());
+  if (!q.contains("bounds") || !q["bounds"].is_object()) return s.bad_key("bounds");
   const auto& bounds = q["bounds"];
-  if (!bounds.contains("start") || !bounds["start"].is_number()) return bad_key("bounds.start");
-  if (!bounds.contains("end") || !bounds["end"].is_number()) return bad_key("bounds.end");
+  if (!bounds.contains("start") || !bounds["start"].is_number()) return s.bad_key("bounds.start");
+  if (!bounds.contains("end") || !bounds["end"].is_number()) return s.bad_key("bounds.end");
   if (q.value("num_bits", 8) != 8) return Status::NotSupported("searching SQ with other than 8 bits");
   auto m = std::make_shared<SqModel>();  // as stored: search does not second-guess the bounds
   m->dim = static_cast<int>(s.dim);

@@ -248,3 +248,9 @@ def test_python_options_are_the_cores_build_options(tmp_path):
         held.release()
     supplied_arrays = {"ivf_centroids", "pq_codebook"}  # added only when an array is given
     assert set(opts) | supplied_arrays == set(_core.build_option_names())
+
+
+def test_python_index_types_are_the_cores():
+    """The types the Python side accepts are the core's registry (src/quant/registry.cc)."""
+    from lancer import _core, _options
+    assert tuple(_core.buildable_index_types()) == _options.SUPPORTED_INDEX_TYPES
