@@ -300,7 +300,7 @@ NB_MODULE(_core, m) {
                                  "A concurrent writer's commit is incompatible with the index.");
 
   m.def("build_option_names", &build_option_names);
-  m.def("buildable_index_types", [] { return buildable_index_types(); });
+  m.def("buildable_index_types", [] { return lancer::buildable_index_types(); });
   m.def("create_index", &create_index, "options"_a, "progress"_a = nb::none());
   m.def("plan", &plan, "options"_a);
   m.def("train", &train, "options"_a, "progress"_a = nb::none(), "rank"_a = 0, "size"_a = 1,
