@@ -84,7 +84,7 @@ Result<std::shared_ptr<const ivf::IndexModel>> parse_model(const std::string& by
     const char* key = quant::quantizer(m->kind.quantizer).model_key;
     if (key && h.contains(key)) section.header = h[key].dump();
     std::vector<float> rest((bytes.size() - 8 - at) / 4);  // copied: the file's floats need not be aligned
-    std::memcpy(rest.data(), bytes.data() + at, rest.size() * 4);
+    if (!rest.empty()) std::memcpy(rest.data(), bytes.data() + at, rest.size() * 4);
     section.floats = rest;
     size_t used = 0;
     auto codec = quant::codec_from_model(m->kind.quantizer, section, &used);
