@@ -14,12 +14,6 @@
 
 namespace lancer {
 
-namespace {
-
-CreateIndexOptions normalized(CreateIndexOptions o) { return canonical_options(std::move(o)); }
-
-}  // namespace
-
 const char* phase_kind_name(PhaseKind kind) {
   switch (kind) {
     case PhaseKind::kCollective: return "collective";
@@ -36,6 +30,16 @@ struct BuildHandle::Impl {
   std::vector<pipeline::Phase> phases;
   int threads = 0;
   std::unique_ptr<core::ThreadPool> pool;  // made at the first task
+
+  // A handle's state around a planned or opened build.
+  static std::unique_ptr<Impl> over(std::unique_ptr<pipeline::IndexBuild> build, const CreateIndexOptions& o) {
+    auto impl = std::make_unique<Impl>();
+    impl->build = std::move(build);
+    impl->build->set_progress(o.progress);
+    impl->threads = o.threads;
+    impl->phases = pipeline::phases(*impl->build);
+    return impl;
+  }
 
   core::Executor& executor() {
     if (!pool) pool = std::make_unique<core::ThreadPool>(threads);
@@ -56,23 +60,15 @@ BuildHandle::BuildHandle(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 BuildHandle::~BuildHandle() = default;
 
 Result<std::unique_ptr<BuildHandle>> BuildHandle::plan(const CreateIndexOptions& options) {
-  const CreateIndexOptions o = normalized(options);
-  auto impl = std::make_unique<Impl>();
-  LANCER_ASSIGN_OR_RETURN(impl->build, pipeline::IndexBuild::plan(o));
-  impl->build->set_progress(o.progress);
-  impl->threads = o.threads;
-  impl->phases = pipeline::phases(*impl->build);
-  return std::unique_ptr<BuildHandle>(new BuildHandle(std::move(impl)));
+  const CreateIndexOptions o = canonical_options(options);
+  LANCER_ASSIGN_OR_RETURN(auto build, pipeline::IndexBuild::plan(o));
+  return std::unique_ptr<BuildHandle>(new BuildHandle(Impl::over(std::move(build), o)));
 }
 
 Result<std::unique_ptr<BuildHandle>> BuildHandle::open(const CreateIndexOptions& options) {
-  const CreateIndexOptions o = normalized(options);
-  auto impl = std::make_unique<Impl>();
-  LANCER_ASSIGN_OR_RETURN(impl->build, pipeline::IndexBuild::open(o));
-  impl->build->set_progress(o.progress);
-  impl->threads = o.threads;
-  impl->phases = pipeline::phases(*impl->build);
-  return std::unique_ptr<BuildHandle>(new BuildHandle(std::move(impl)));
+  const CreateIndexOptions o = canonical_options(options);
+  LANCER_ASSIGN_OR_RETURN(auto build, pipeline::IndexBuild::open(o));
+  return std::unique_ptr<BuildHandle>(new BuildHandle(Impl::over(std::move(build), o)));
 }
 
 PlanSummary BuildHandle::summary() const {
