@@ -42,4 +42,10 @@ Status StoredCodec::bad_key(std::string_view key) const {
   return Status::Corruption(where + ": storage_metadata has no valid \"" + std::string(key) + "\"");
 }
 
+Result<nlohmann::json> ModelSection::header_object(const char* key) const {
+  auto h = nlohmann::json::parse(header, nullptr, false);
+  if (!h.is_object()) return Status::InvalidArgument(std::string("no \"") + key + "\" section");
+  return h;
+}
+
 }  // namespace lancer::quant

@@ -43,6 +43,9 @@ struct ModelSection {
   bool half = false;
   std::string header;            // the JSON object under model_key(); empty if absent
   std::span<const float> floats; // what follows the centroids; the codec takes its share from the front
+
+  // `header` parsed; InvalidArgument ("no \"<key>\" section") unless it is a JSON object.
+  Result<nlohmann::json> header_object(const char* key) const;
 };
 
 // The quantizer's part of Lance's VectorIndexDetails (index.proto): the field

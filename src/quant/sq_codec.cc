@@ -92,8 +92,7 @@ Result<std::shared_ptr<const Codec>> from_storage(const StoredCodec& s) {
 }
 
 Result<std::shared_ptr<const Codec>> from_model(const ModelSection& s, size_t*) {
-  auto h = nlohmann::json::parse(s.header, nullptr, false);
-  if (!h.is_object()) return Status::InvalidArgument("no \"sq\" section");
+  LANCER_ASSIGN_OR_RETURN(nlohmann::json h, s.header_object("sq"));
   auto m = std::make_shared<SqModel>();
   try {
     m->dim = static_cast<int>(s.dim);
