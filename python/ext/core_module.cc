@@ -315,9 +315,5 @@ NB_MODULE(_core, m) {
         "size"_a = 1, "exchange_dir"_a = "");
   m.def("cleanup", &cleanup, "uri"_a, "work_dir"_a = "");
   m.def("inspect", &inspect, "uri"_a, "version"_a = nb::none());
-  m.def("better_openblas_coretype", [] {
-    const char* c = lancer::better_openblas_coretype();
-    return c ? std::optional<std::string>(c) : std::nullopt;
-  });
   m.def("hardware_threads", [] { return lancer::hardware_threads(); });
 }

@@ -1,15 +1,20 @@
 #include "linalg/nearest.h"
 
 #include <algorithm>
-#include <limits>
 #include <string>
 #include <vector>
 
-#include "core/buffer.h"
-#include "linalg/blas.h"
-#include "simd/distance.h"
+#include "simd/codeword.h"
+#include "simd/kernels.h"
 
 namespace lancer::linalg {
+namespace {
+
+// Rows packed and searched at once within a block: a few 16-row groups, so
+// that the packed rows stay in L1/L2 while every centroid streams past them.
+constexpr size_t kPackRows = 64;
+
+}  // namespace
 
 NearestScratch::Buffers* NearestScratch::acquire() {
   std::lock_guard<std::mutex> lock(mu_);
@@ -27,10 +32,9 @@ void NearestScratch::release(Buffers* buffers) {
   free_.push_back(buffers);
 }
 
-Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> centroids,
-                         std::span<const float> centroid_norms, simd::Metric metric, std::span<uint32_t> labels,
-                         std::span<float> distances, core::Executor& executor, const NearestOptions& options) {
-  const std::span<const float> x_norms = options.x_norms;
+Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> centroids, simd::Metric metric,
+                         std::span<uint32_t> labels, std::span<float> distances, core::Executor& executor,
+                         const NearestOptions& options) {
   const size_t n = x.rows, d = x.dim, k = centroids.rows;
   if (centroids.dim != d)
     return Status::InvalidArgument("nearest_centroids: vectors have dimension " + std::to_string(d) +
@@ -38,58 +42,59 @@ Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> cent
   if (k == 0) return Status::InvalidArgument("nearest_centroids: no centroids");
   if (labels.size() != n || (!distances.empty() && distances.size() != n))
     return Status::InvalidArgument("nearest_centroids: output size does not match the number of vectors");
-  const bool l2 = metric != simd::Metric::kDot;
-  std::vector<float> own_norms;
-  if (l2 && centroid_norms.empty()) {
-    own_norms.resize(k);
-    simd::norm_sqr_batch(centroids.data, k, d, own_norms.data());
-    centroid_norms = own_norms;
-  }
-  if (l2 && centroid_norms.size() != k)
-    return Status::InvalidArgument("nearest_centroids: centroid_norms must hold one value per centroid");
-  if (!x_norms.empty() && x_norms.size() != n)
-    return Status::InvalidArgument("nearest_centroids: x_norms must hold one value per vector");
   if (n == 0) return Status::OK();
 
-  const size_t col_block = std::min(k, kNearestColBlock);
+  // Centroids scaled by -2 with their squared norms (l2, cosine), or negated
+  // with zero norms (dot): the kernel's score is then |x - c|^2 - |x|^2 or -x.c.
+  const bool l2 = metric != simd::Metric::kDot;
+  std::vector<float> cb(k * d), cnorm(k, 0.0f);
+  if (l2) {
+    simd::prepare_codewords(centroids.data, k, d, cb.data(), cnorm.data());
+  } else {
+    for (size_t i = 0; i < k * d; ++i) cb[i] = -centroids.data[i];
+  }
+
   const size_t row_block = nearest_row_block(k);
   const size_t blocks = (n + row_block - 1) / row_block;
   const size_t threads = static_cast<size_t>(std::max(1, executor.num_threads()));
   const size_t grain = std::max<size_t>(1, blocks / (threads * 4));
-  const float alpha = l2 ? -2.0f : -1.0f;
-  const simd::Kernels& kern = simd::best_kernels();
+  const simd::Kernels& kern = options.level ? simd::kernels_for(*options.level) : simd::best_kernels();
 
   NearestScratch own_scratch;
   NearestScratch& scratch = options.scratch ? *options.scratch : own_scratch;
   executor.parallel_for(blocks, grain, [&](size_t b0, size_t b1) {
     NearestScratch::Buffers* buffers = scratch.acquire();
-    auto& scores = buffers->scores;
-    auto& best = buffers->best;
-    if (scores.size() < row_block * col_block) scores.resize(row_block * col_block);
-    if (best.size() < row_block) best.resize(row_block);
+    if (buffers->packed.size() < simd::packed_size(kPackRows, d)) buffers->packed.resize(simd::packed_size(kPackRows, d));
+    if (buffers->best.size() < kPackRows) {
+      buffers->best.resize(kPackRows);
+      buffers->norms.resize(kPackRows);
+      buffers->labels.resize(kPackRows);
+    }
     for (size_t blk = b0; blk < b1; ++blk) {
       const size_t r0 = blk * row_block;
       const size_t rows = std::min(row_block, n - r0);
-      std::fill(best.begin(), best.begin() + rows, std::numeric_limits<float>::infinity());
-      uint32_t* lab = labels.data() + r0;
-      std::fill(lab, lab + rows, 0u);
-      for (size_t c0 = 0; c0 < k; c0 += col_block) {
-        const size_t cols = std::min(col_block, k - c0);
-        sgemm_nt(rows, cols, d, alpha, x.row(r0), d, centroids.row(c0), d, 0.0f, scores.data(), cols);
-        kern.argmin_update(scores.data(), rows, cols, cols, l2 ? centroid_norms.data() + c0 : nullptr,
-                           static_cast<uint32_t>(c0), best.data(), lab);
-      }
-      if (!distances.empty()) {
-        float* dist = distances.data() + r0;
+      for (size_t p0 = 0; p0 < rows; p0 += kPackRows) {
+        const size_t m = std::min(kPackRows, rows - p0);
+        simd::pack_blocks(x.row(r0 + p0), m, d, d, buffers->packed.data());
+        simd::CodewordSearch search;
+        search.xt = buffers->packed.data();
+        search.num_blocks = (m + simd::kCodewordBlock - 1) / simd::kCodewordBlock;
+        search.cb = cb.data();
+        search.cnorm = cnorm.data();
+        search.ksub = k;
+        search.dsub = d;
+        search.best_idx = buffers->labels.data();
+        search.best = buffers->best.data();
+        kern.nearest_codeword(search);
+        std::copy_n(buffers->labels.data(), m, labels.data() + r0 + p0);
+        if (distances.empty()) continue;
+        float* dist = distances.data() + r0 + p0;
+        const float* best = buffers->best.data();
         if (l2) {
-          if (x_norms.empty()) {
-            kern.norm_sqr_batch(x.row(r0), rows, d, dist);
-          } else {
-            std::copy_n(x_norms.data() + r0, rows, dist);
-          }
-          for (size_t i = 0; i < rows; ++i) dist[i] = std::max(0.0f, dist[i] + best[i]);
+          simd::packed_norms(buffers->packed.data(), search.num_blocks, d, buffers->norms.data());
+          for (size_t i = 0; i < m; ++i) dist[i] = std::max(0.0f, buffers->norms[i] + best[i]);
         } else {
-          for (size_t i = 0; i < rows; ++i) dist[i] = 1.0f + best[i];
+          for (size_t i = 0; i < m; ++i) dist[i] = 1.0f + best[i];
         }
       }
       if (options.on_block) options.on_block(r0, r0 + rows);

@@ -1,10 +1,13 @@
-// Fused block distance + arg-min: the IVF assignment and k-means inner loop.
-// Rows of x are cut into fixed blocks (their size depends only on the number
-// of centroids, see nearest_row_block); for each block one
-// single-threaded SGEMM per chunk of centroids computes the inner products and
-// a SIMD pass keeps the best centroid while the block is still in cache. The
-// n x k distance matrix is never materialised. Blocks run on the executor and
-// never depend on the thread count, so results are identical for any executor.
+// Nearest centroid of every row: the IVF assignment and the k-means inner loop.
+// Rows are cut into fixed blocks (their size depends only on the number of
+// centroids, see nearest_row_block) that run on the executor; within a block,
+// rows are packed 16 at a time and scored against every centroid by the
+// codeword kernel (simd/codeword.h), which keeps the best while it goes. No
+// BLAS: every score is one fixed sequence of IEEE operations
+//   v = |c|^2 + sum_j x_j * (-2 c_j)   (j in order, one fused multiply-add each)
+// that every SIMD level reproduces bit for bit, so labels and distances are the
+// same on any CPU, at any SIMD level, for any thread or rank count
+// (docs/decisions/same-bytes-any-hardware.md).
 //
 // Scores (ties go to the lowest centroid index):
 //   kL2, kCosine: |x - c|^2 (the caller L2-normalises x for cosine)
@@ -15,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -22,16 +26,16 @@
 #include "core/executor.h"
 #include "lancer/status.h"
 #include "linalg/matrix.h"
+#include "simd/level.h"
 #include "simd/metric.h"
 
 namespace lancer::linalg {
 
+// Rows per block (the unit of work, and of k-means' per-block sums): 512 to
+// 2048, fewer for more centroids so that a block's work stays near constant.
+// Part of the result's definition only through k-means' loss, which is summed
+// block by block (docs/decisions/kmeans-iteration.md).
 inline constexpr size_t kNearestColBlock = 1024;
-// Rows per block: 512 to 2048, and the block's scores (rows x min(k,
-// kNearestColBlock) floats) within 512 KiB where 512 rows allow it. Blocks of
-// 2 MiB of scores pushed the block's rows out of a 2 MiB L2 before k-means
-// summed them and made the zeroing and arg-min passes miss L2; 512 KiB was
-// 1-2 points of time better at k = 256 (docs/decisions/kmeans-iteration.md).
 inline size_t nearest_row_block(size_t k) {
   const size_t cols = k < kNearestColBlock ? k : kNearestColBlock;
   size_t rows = (size_t{1} << 17) / (cols ? cols : 1);
@@ -44,7 +48,8 @@ inline size_t nearest_row_block(size_t k) {
 class NearestScratch {
  public:
   struct Buffers {
-    core::UninitVector<float> scores, best;
+    core::UninitVector<float> packed, best, norms;
+    core::UninitVector<uint32_t> labels;
   };
   Buffers* acquire();
   void release(Buffers* buffers);
@@ -55,22 +60,21 @@ class NearestScratch {
   std::vector<Buffers*> free_;
 };
 
-// Optional inputs. x_norms: |x_i|^2, only read for l2 distances; computed here
-// when empty. on_block: called with each block's rows [begin, end) on the
+// Optional inputs. on_block: called with each block's rows [begin, end) on the
 // thread that finished it, while they are still in cache (k-means sums them
 // there); calls for different blocks may overlap. scratch: reused buffers.
+// level: the kernels to run (tests compare levels; the result is the same).
 using NearestBlockFn = std::function<void(size_t begin, size_t end)>;
 struct NearestOptions {
-  std::span<const float> x_norms;
   NearestBlockFn on_block;
   NearestScratch* scratch = nullptr;
+  std::optional<simd::SimdLevel> level;
 };
 
 // labels[i] = the nearest centroid of row i; distances[i] (if not empty) its
-// score (l2 clamped at 0). centroid_norms: |c|^2 per centroid (l2 / cosine);
-// computed here when empty. Errors: InvalidArgument on shape mismatch.
-Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> centroids,
-                         std::span<const float> centroid_norms, simd::Metric metric, std::span<uint32_t> labels,
-                         std::span<float> distances, core::Executor& executor, const NearestOptions& options = {});
+// score (l2 clamped at 0). Errors: InvalidArgument on shape mismatch.
+Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> centroids, simd::Metric metric,
+                         std::span<uint32_t> labels, std::span<float> distances, core::Executor& executor,
+                         const NearestOptions& options = {});
 
 }  // namespace lancer::linalg

@@ -2,21 +2,54 @@
 
 #include <cmath>
 
-#include "simd/distance.h"
-
 namespace lancer::linalg {
+namespace {
+
+constexpr size_t kLanes = 16;
+
+template <typename Term>
+float lane_sum(size_t d, Term term) {
+  float acc[kLanes] = {};
+  size_t j = 0;
+  for (; j + kLanes <= d; j += kLanes)
+    for (size_t l = 0; l < kLanes; ++l) acc[l] += term(j + l);
+  for (size_t l = 0; j + l < d; ++l) acc[l] += term(j + l);
+  for (size_t w = kLanes / 2; w >= 1; w /= 2)
+    for (size_t l = 0; l < w; ++l) acc[l] += acc[l + w];
+  return acc[0];
+}
+
+}  // namespace
+
+float portable_dot(const float* a, const float* b, size_t d) {
+  return lane_sum(d, [&](size_t j) { return a[j] * b[j]; });
+}
+
+float portable_l2_sqr(const float* a, const float* b, size_t d) {
+  return lane_sum(d, [&](size_t j) {
+    const float t = a[j] - b[j];
+    return t * t;
+  });
+}
 
 void row_norms_sqr(MatrixView<const float> x, std::span<float> out, core::Executor& executor) {
-  executor.parallel_for(x.rows, 4096,
-                        [&](size_t b, size_t e) { simd::norm_sqr_batch(x.row(b), e - b, x.dim, out.data() + b); });
+  executor.parallel_for(x.rows, 4096, [&](size_t b, size_t e) {
+    for (size_t i = b; i < e; ++i) out[i] = portable_dot(x.row(i), x.row(i), x.dim);
+  });
+}
+
+void squared_distances(const float* centre, MatrixView<const float> x, std::span<float> out,
+                       core::Executor& executor) {
+  executor.parallel_for(x.rows, 1024, [&](size_t b, size_t e) {
+    for (size_t i = b; i < e; ++i) out[i] = portable_l2_sqr(centre, x.row(i), x.dim);
+  });
 }
 
 void normalize_rows(MatrixView<float> x, core::Executor& executor) {
   executor.parallel_for(x.rows, 4096, [&](size_t b, size_t e) {
-    const auto& k = simd::best_kernels();
     for (size_t i = b; i < e; ++i) {
       float* r = x.row(i);
-      const float n = std::sqrt(k.norm_sqr(r, x.dim));
+      const float n = std::sqrt(portable_dot(r, r, x.dim));
       if (n > 0) {
         for (size_t j = 0; j < x.dim; ++j) r[j] /= n;
       }

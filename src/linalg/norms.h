@@ -1,7 +1,11 @@
-// Row norms and normalisation over the executor (n x d row-major).
-// Deterministic: each row is computed independently.
+// Row norms, normalisation and distances to one point, over the executor
+// (n x d row-major). These shape the index (cosine rows, k-means++ draws), so
+// they are compiled once, without SIMD dispatch or FP contraction: every CPU
+// computes the same bits (docs/decisions/same-bytes-any-hardware.md). Each row
+// is independent, so the thread count does not matter either.
 #pragma once
 
+#include <cstddef>
 #include <span>
 
 #include "core/executor.h"
@@ -9,8 +13,17 @@
 
 namespace lancer::linalg {
 
+// sum_j a_j * b_j as 16 interleaved partial sums (element j into lane j % 16)
+// folded pairwise: plain IEEE multiplies and adds in one fixed order.
+float portable_dot(const float* a, const float* b, size_t d);
+// The same order over (a_j - b_j)^2.
+float portable_l2_sqr(const float* a, const float* b, size_t d);
+
 // out[i] = |x_i|^2
 void row_norms_sqr(MatrixView<const float> x, std::span<float> out, core::Executor& executor);
+
+// out[i] = |x_i - centre|^2
+void squared_distances(const float* centre, MatrixView<const float> x, std::span<float> out, core::Executor& executor);
 
 // x_i /= |x_i| in place (as Lance normalises for cosine); zero rows stay zero.
 void normalize_rows(MatrixView<float> x, core::Executor& executor);

@@ -8,13 +8,10 @@
 #include "dataset/describe.h"
 #include "lancer/dataset.h"
 #include "lancer/runtime.h"
-#include "linalg/blas.h"
 
 namespace lancer {
 
-const char* better_openblas_coretype() { return linalg::better_openblas_coretype(); }
 int hardware_threads() { return static_cast<int>(std::thread::hardware_concurrency()); }
-void reexec_with_better_openblas(char** argv) { linalg::reexec_with_better_openblas(argv); }
 std::string host_name() { return core::host_name(); }
 double peak_rss_mb() { return core::peak_rss_mb(); }
 

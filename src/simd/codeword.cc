@@ -1,5 +1,6 @@
-// The level-independent halves of codeword search: transposed block packing and
-// the -2-scaled codewords with their norms (codeword.h).
+// The level-independent halves of codeword search: transposed block packing,
+// the -2-scaled codewords with their norms, packed point norms (codeword.h).
+// Compiled once, without -m flags or FP contraction: the same bits everywhere.
 #include "simd/codeword.h"
 
 #include <cstring>
@@ -17,6 +18,17 @@ void pack_blocks(const float* x, size_t n, size_t stride, size_t dsub, float* xt
       const float* r = x + (b * w + lane) * stride;
       for (size_t j = 0; j < dsub; ++j) out[j * w + lane] = r[j];
     }
+  }
+}
+
+void packed_norms(const float* xt, size_t num_blocks, size_t dsub, float* out) {
+  const size_t w = kCodewordBlock;
+  for (size_t b = 0; b < num_blocks; ++b) {
+    float acc[kCodewordBlock] = {};
+    const float* block = xt + b * dsub * w;
+    for (size_t j = 0; j < dsub; ++j)
+      for (size_t lane = 0; lane < w; ++lane) acc[lane] += block[j * w + lane] * block[j * w + lane];
+    std::memcpy(out + b * w, acc, sizeof acc);
   }
 }
 

@@ -26,6 +26,12 @@ void pack_blocks(const float* x, size_t n, size_t stride, size_t dsub, float* xt
 // same inputs at every level).
 void prepare_codewords(const float* codebook, size_t ksub, size_t dsub, float* cb2, float* cnorm);
 
+// out[i] = |x_i|^2 for the points of num_blocks packed blocks (16 per block):
+// per point a sum of products in j order, plain IEEE multiplies and adds. Like
+// the rest of this file it is compiled once, without SIMD dispatch: the same
+// bits on every CPU.
+void packed_norms(const float* xt, size_t num_blocks, size_t dsub, float* out);
+
 inline void nearest_codewords(const CodewordSearch& args, SimdLevel level = best_simd_level()) {
   kernels_for(level).nearest_codeword(args);
 }

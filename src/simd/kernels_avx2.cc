@@ -182,44 +182,52 @@ inline void codeword_update(__m256 v, uint32_t k, __m256& best, __m256& second, 
       _mm256_blendv_ps(_mm256_castsi256_ps(idx), _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(k))), m));
 }
 
-// Each 16-point block is handled as two halves of 8 lanes; components are
-// read from the L1-resident block, four codewords are scored at once.
+// Codewords [k, k + G) against both 8-lane halves of one 16-point block:
+// 2 * G independent FMA chains (enough to hide the FMA latency at G = 6), each
+// codeword value is broadcast once for both halves. Every lane still computes
+// v = cnorm[k] + sum_j x_j * cb[k][j] in j order, and candidates are taken in k
+// order, so the result is the scalar reference's bit for bit.
+template <size_t G, bool kSecond>
+inline void score_group(const float* xt, size_t D, const float* cb, const float* cnorm, size_t k, __m256* best,
+                        __m256* second, __m256i* idx) {
+  __m256 v0[G], v1[G];
+#pragma GCC unroll 8
+  for (size_t g = 0; g < G; ++g) v0[g] = v1[g] = _mm256_set1_ps(cnorm[k + g]);
+  const float* c = cb + k * D;
+  for (size_t j = 0; j < D; ++j) {
+    const __m256 x0 = _mm256_loadu_ps(xt + j * 16), x1 = _mm256_loadu_ps(xt + j * 16 + 8);
+#pragma GCC unroll 8
+    for (size_t g = 0; g < G; ++g) {
+      const __m256 b = _mm256_broadcast_ss(c + g * D + j);
+      v0[g] = _mm256_fmadd_ps(x0, b, v0[g]);
+      v1[g] = _mm256_fmadd_ps(x1, b, v1[g]);
+    }
+  }
+#pragma GCC unroll 8
+  for (size_t g = 0; g < G; ++g) {
+    codeword_update<kSecond>(v0[g], static_cast<uint32_t>(k + g), best[0], second[0], idx[0]);
+    codeword_update<kSecond>(v1[g], static_cast<uint32_t>(k + g), best[1], second[1], idx[1]);
+  }
+}
+
 template <bool kSecond>
 void nearest_impl(const CodewordSearch& a) {
+  constexpr size_t kGroup = 6;
   const float inf = std::numeric_limits<float>::infinity();
   const size_t D = a.dsub;
   for (size_t blk = 0; blk < a.num_blocks; ++blk) {
+    const float* xt = a.xt + blk * D * 16;
+    __m256 best[2] = {_mm256_set1_ps(inf), _mm256_set1_ps(inf)}, second[2] = {best[0], best[1]};
+    __m256i idx[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+    size_t k = 0;
+    for (; k + kGroup <= a.ksub; k += kGroup) score_group<kGroup, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx);
+    for (; k + 2 <= a.ksub; k += 2) score_group<2, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx);
+    for (; k < a.ksub; ++k) score_group<1, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx);
     for (size_t half = 0; half < 2; ++half) {
-      const float* xt = a.xt + blk * D * 16 + half * 8;
-      __m256 best = _mm256_set1_ps(inf), second = best;
-      __m256i idx = _mm256_setzero_si256();
-      size_t k = 0;
-      for (; k + 4 <= a.ksub; k += 4) {
-        const float* c = a.cb + k * D;
-        __m256 v0 = _mm256_set1_ps(a.cnorm[k]), v1 = _mm256_set1_ps(a.cnorm[k + 1]);
-        __m256 v2 = _mm256_set1_ps(a.cnorm[k + 2]), v3 = _mm256_set1_ps(a.cnorm[k + 3]);
-        for (size_t j = 0; j < D; ++j) {
-          const __m256 x = _mm256_loadu_ps(xt + j * 16);
-          v0 = _mm256_fmadd_ps(x, _mm256_set1_ps(c[j]), v0);
-          v1 = _mm256_fmadd_ps(x, _mm256_set1_ps(c[D + j]), v1);
-          v2 = _mm256_fmadd_ps(x, _mm256_set1_ps(c[2 * D + j]), v2);
-          v3 = _mm256_fmadd_ps(x, _mm256_set1_ps(c[3 * D + j]), v3);
-        }
-        codeword_update<kSecond>(v0, static_cast<uint32_t>(k), best, second, idx);
-        codeword_update<kSecond>(v1, static_cast<uint32_t>(k + 1), best, second, idx);
-        codeword_update<kSecond>(v2, static_cast<uint32_t>(k + 2), best, second, idx);
-        codeword_update<kSecond>(v3, static_cast<uint32_t>(k + 3), best, second, idx);
-      }
-      for (; k < a.ksub; ++k) {
-        __m256 v = _mm256_set1_ps(a.cnorm[k]);
-        for (size_t j = 0; j < D; ++j)
-          v = _mm256_fmadd_ps(_mm256_loadu_ps(xt + j * 16), _mm256_set1_ps(a.cb[k * D + j]), v);
-        codeword_update<kSecond>(v, static_cast<uint32_t>(k), best, second, idx);
-      }
       const size_t o = blk * 16 + half * 8;
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.best_idx + o), idx);
-      _mm256_storeu_ps(a.best + o, best);
-      if (kSecond) _mm256_storeu_ps(a.second + o, second);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.best_idx + o), idx[half]);
+      _mm256_storeu_ps(a.best + o, best[half]);
+      if (kSecond) _mm256_storeu_ps(a.second + o, second[half]);
     }
   }
 }

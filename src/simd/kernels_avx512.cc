@@ -234,9 +234,28 @@ void nearest_fixed(const CodewordSearch& a) {
   }
 }
 
-// Any width: components are read from the (L1-resident) block.
+// Codewords [k, k + G) against one block, G independent FMA chains (G = 8
+// hides the FMA latency); lanes compute exactly what the scalar reference does.
+template <size_t G, bool kSecond>
+inline void score_group(const float* xt, size_t D, const float* cb, const float* cnorm, size_t k, __m512& best,
+                        __m512& second, __m512i& idx) {
+  __m512 v[G];
+#pragma GCC unroll 8
+  for (size_t g = 0; g < G; ++g) v[g] = _mm512_set1_ps(cnorm[k + g]);
+  const float* c = cb + k * D;
+  for (size_t j = 0; j < D; ++j) {
+    const __m512 x = _mm512_loadu_ps(xt + j * 16);
+#pragma GCC unroll 8
+    for (size_t g = 0; g < G; ++g) v[g] = _mm512_fmadd_ps(x, _mm512_set1_ps(c[g * D + j]), v[g]);
+  }
+#pragma GCC unroll 8
+  for (size_t g = 0; g < G; ++g) codeword_update<kSecond>(v[g], static_cast<uint32_t>(k + g), best, second, idx);
+}
+
+// Any width: components are read from the block (L1 or L2).
 template <bool kSecond>
 void nearest_generic(const CodewordSearch& a) {
+  constexpr size_t kGroup = 8;
   const float inf = std::numeric_limits<float>::infinity();
   const size_t D = a.dsub;
   for (size_t blk = 0; blk < a.num_blocks; ++blk) {
@@ -244,28 +263,9 @@ void nearest_generic(const CodewordSearch& a) {
     __m512 best = _mm512_set1_ps(inf), second = best;
     __m512i idx = _mm512_setzero_si512();
     size_t k = 0;
-    for (; k + 4 <= a.ksub; k += 4) {
-      const float* c = a.cb + k * D;
-      __m512 v0 = _mm512_set1_ps(a.cnorm[k]), v1 = _mm512_set1_ps(a.cnorm[k + 1]);
-      __m512 v2 = _mm512_set1_ps(a.cnorm[k + 2]), v3 = _mm512_set1_ps(a.cnorm[k + 3]);
-      for (size_t j = 0; j < D; ++j) {
-        const __m512 x = _mm512_loadu_ps(xt + j * 16);
-        v0 = _mm512_fmadd_ps(x, _mm512_set1_ps(c[j]), v0);
-        v1 = _mm512_fmadd_ps(x, _mm512_set1_ps(c[D + j]), v1);
-        v2 = _mm512_fmadd_ps(x, _mm512_set1_ps(c[2 * D + j]), v2);
-        v3 = _mm512_fmadd_ps(x, _mm512_set1_ps(c[3 * D + j]), v3);
-      }
-      codeword_update<kSecond>(v0, static_cast<uint32_t>(k), best, second, idx);
-      codeword_update<kSecond>(v1, static_cast<uint32_t>(k + 1), best, second, idx);
-      codeword_update<kSecond>(v2, static_cast<uint32_t>(k + 2), best, second, idx);
-      codeword_update<kSecond>(v3, static_cast<uint32_t>(k + 3), best, second, idx);
-    }
-    for (; k < a.ksub; ++k) {
-      __m512 v = _mm512_set1_ps(a.cnorm[k]);
-      for (size_t j = 0; j < D; ++j)
-        v = _mm512_fmadd_ps(_mm512_loadu_ps(xt + j * 16), _mm512_set1_ps(a.cb[k * D + j]), v);
-      codeword_update<kSecond>(v, static_cast<uint32_t>(k), best, second, idx);
-    }
+    for (; k + kGroup <= a.ksub; k += kGroup) score_group<kGroup, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx);
+    for (; k + 2 <= a.ksub; k += 2) score_group<2, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx);
+    for (; k < a.ksub; ++k) score_group<1, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx);
     _mm512_storeu_si512(a.best_idx + blk * 16, idx);
     _mm512_storeu_ps(a.best + blk * 16, best);
     if (kSecond) _mm512_storeu_ps(a.second + blk * 16, second);

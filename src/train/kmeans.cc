@@ -111,7 +111,7 @@ Status assign_partitions(const KMeansModel& model, MatrixView<const float> x, st
   if (x.dim != static_cast<size_t>(model.dim))
     return Status::InvalidArgument("assign_partitions: vectors have dimension " + std::to_string(x.dim) +
                                    ", the IVF model " + std::to_string(model.dim));
-  return linalg::nearest_centroids(x, model.view(), {}, model.metric, labels, distances, executor);
+  return linalg::nearest_centroids(x, model.view(), model.metric, labels, distances, executor);
 }
 
 Status compute_residuals(const KMeansModel& model, MatrixView<const float> x, std::span<const uint32_t> labels,

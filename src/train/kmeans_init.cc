@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <limits>
 
-#include "simd/distance.h"
+#include "linalg/norms.h"
 #include "train/random.h"
 
 namespace lancer::train {
@@ -36,7 +36,7 @@ std::vector<float> init_kmeanspp(MatrixView<const float> data, size_t k, uint64_
       std::vector<float> dist(kBlock);
       for (size_t b = b0; b < b1; ++b) {
         const size_t r0 = b * kBlock, rows = std::min(kBlock, n - r0);
-        simd::l2_sqr_batch(centre, data.row(r0), rows, d, dist.data());
+        for (size_t i = 0; i < rows; ++i) dist[i] = linalg::portable_l2_sqr(centre, data.row(r0 + i), d);
         double s = 0;
         for (size_t i = 0; i < rows; ++i) {
           mind[r0 + i] = std::min(mind[r0 + i], dist[i]);

@@ -191,7 +191,6 @@ FixedPoint fixed_point_for(float max_abs, size_t n) {
 Result<LloydResult> lloyd(MatrixView<const float> data, size_t k, std::vector<float>& centroids, const LloydParams& lp,
                           core::Executor& executor, core::Collective* collective, std::vector<uint32_t>* final_labels) {
   const size_t n = data.rows, d = data.dim;
-  const bool l2 = lp.metric != Metric::kDot;
   const int ranks = collective ? collective->size() : 1;
   const size_t block = linalg::nearest_row_block(k);
   const size_t num_blocks = (n + block - 1) / block;
@@ -200,8 +199,7 @@ Result<LloydResult> lloyd(MatrixView<const float> data, size_t k, std::vector<fl
   const MatrixView<const float> mine(data.data + r0 * d, rows, d);
 
   std::vector<uint32_t> labels(rows), prev(rows, kNoLabel);
-  std::vector<float> dist(rows), norms(l2 ? k : 0), x_norms(l2 ? rows : 0);
-  if (l2) linalg::row_norms_sqr(mine, x_norms, executor);
+  std::vector<float> dist(rows);
   std::vector<double> block_loss(num_blocks);
   std::vector<uint64_t> block_changed(b1 - b0), counts(k);
   std::vector<int64_t> sums(k * d);
@@ -224,16 +222,14 @@ Result<LloydResult> lloyd(MatrixView<const float> data, size_t k, std::vector<fl
   };
 
   linalg::NearestScratch scratch;
-  const linalg::NearestOptions nearest_options{x_norms, on_block, &scratch};
+  const linalg::NearestOptions nearest_options{on_block, &scratch, std::nullopt};
   LloydResult result;
   double prev_loss = std::numeric_limits<double>::infinity();
   bool stopped_early = false;
   if (lp.metric == Metric::kDot) normalize_centroids(centroids, d);
   for (int it = 1; it <= lp.max_iters; ++it) {
     MatrixView<const float> cview(centroids.data(), k, d);
-    if (l2) simd::norm_sqr_batch(centroids.data(), k, d, norms.data());
-    LANCER_RETURN_IF_ERROR(
-        linalg::nearest_centroids(mine, cview, norms, lp.metric, labels, dist, executor, nearest_options));
+    LANCER_RETURN_IF_ERROR(linalg::nearest_centroids(mine, cview, lp.metric, labels, dist, executor, nearest_options));
     slots.drain(sums, counts, executor);
     uint64_t changed = 0;
     for (uint64_t c : block_changed) changed += c;

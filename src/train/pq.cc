@@ -7,7 +7,6 @@
 #include <limits>
 #include <string>
 
-#include "linalg/blas.h"
 #include "simd/codeword.h"
 #include "train/exchange.h"
 #include "train/random.h"

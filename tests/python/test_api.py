@@ -214,26 +214,6 @@ def test_replace_false_refuses_an_existing_name_and_replace_swaps_it(uri):
     assert second.version == first.version + 1 and idx.index_type == "IVF_PQ"
 
 
-def test_openblas_probe_answer_is_cached(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "LANCER_BLAS_PROBE")}
-    env["XDG_CACHE_HOME"] = str(tmp_path)
-    show = "import lancer, os; print(os.environ.get('OPENBLAS_CORETYPE', ''))"
-
-    def imported():
-        return subprocess.run([sys.executable, "-c", show], env=env, capture_output=True, text=True,
-                              check=True).stdout.strip()
-
-    probed = imported()
-    [cached] = glob.glob(str(tmp_path / "lancer" / "openblas-coretype-*"))
-    assert open(cached).read().strip() == (probed or "-")
-    with open(cached, "w") as f:
-        f.write("Haswell\n")  # later imports take the cached answer
-    assert imported() == "Haswell"
-    with open(cached, "w") as f:
-        f.write("not a core type!\n")  # a damaged cache is probed again
-    assert imported() == probed
-
-
 def test_python_options_are_the_cores_build_options(tmp_path):
     """The dict the Python side builds has exactly the keys of the core's one option table
     (include/lancer/build_options.h), so a parameter added there cannot be missed here."""

@@ -37,9 +37,6 @@ std::optional<int> run_distributed(const CreateIndexOptions& options, const std:
 }  // namespace lancer::cli
 
 int main(int argc, char** argv) {
-  // OpenBLAS chose its kernels when it was loaded; if it fell back to generic
-  // ones on an unrecognised CPU, start again once with the right ones.
-  lancer::reexec_with_better_openblas(argv);
   // Our own errors say what was wrong; protobuf's parse-failure logging is noise.
   google::protobuf::SetLogHandler(nullptr);
   CLI::App app{"lancer: fast vector index builder for Lance datasets"};

@@ -6,10 +6,6 @@ cluster (``engine="ray"``). The per-phase functions ``plan``, ``train``,
 ``build_task`` and ``finalize`` let other engines drive the same build.
 """
 
-from lancer._blas import choose_openblas_coretype as _choose_openblas_coretype
-
-_choose_openblas_coretype()
-
 from lancer._core import CommitConflictError, CorruptionError, NotFoundError  # noqa: E402
 from lancer._api import (  # noqa: E402
     build_task,

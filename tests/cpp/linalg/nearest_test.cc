@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <string>
 #include <mutex>
 #include <random>
 #include <vector>
@@ -10,6 +12,7 @@
 #include "core/executor.h"
 #include "linalg/blas.h"
 #include "linalg/norms.h"
+#include "simd/kernels.h"
 
 namespace lancer::linalg {
 namespace {
@@ -54,7 +57,7 @@ TEST(Nearest, MatchesBruteForceForEveryMetric) {
       std::vector<uint32_t> labels(c.n);
       std::vector<float> dist(c.n);
       ASSERT_TRUE(
-          nearest_centroids({x.data(), c.n, c.d}, {cent.data(), c.k, c.d}, {}, metric, labels, dist, pool).ok());
+          nearest_centroids({x.data(), c.n, c.d}, {cent.data(), c.k, c.d}, metric, labels, dist, pool).ok());
       for (size_t i = 0; i < c.n; ++i) {
         double best = 1e300, second = 1e300;
         for (size_t j = 0; j < c.k; ++j) {
@@ -91,7 +94,7 @@ TEST(Nearest, TiesGoToTheLowestIndex) {
   std::vector<float> x = {1, 0, 5, 5, 0.9f, 0.1f};
   std::vector<uint32_t> labels(3);
   core::InlineExecutor ex;
-  ASSERT_TRUE(nearest_centroids({x.data(), 3, 2}, {cent.data(), 4, 2}, {}, simd::Metric::kL2, labels, {}, ex).ok());
+  ASSERT_TRUE(nearest_centroids({x.data(), 3, 2}, {cent.data(), 4, 2}, simd::Metric::kL2, labels, {}, ex).ok());
   EXPECT_EQ(labels, (std::vector<uint32_t>{0, 1, 0}));
 }
 
@@ -101,8 +104,8 @@ TEST(Nearest, DotPicksLargestInnerProductNotNearest) {
   std::vector<uint32_t> l2(1), dot(1);
   std::vector<float> dd(1);
   core::InlineExecutor ex;
-  ASSERT_TRUE(nearest_centroids({x.data(), 1, 2}, {cent.data(), 2, 2}, {}, simd::Metric::kL2, l2, {}, ex).ok());
-  ASSERT_TRUE(nearest_centroids({x.data(), 1, 2}, {cent.data(), 2, 2}, {}, simd::Metric::kDot, dot, dd, ex).ok());
+  ASSERT_TRUE(nearest_centroids({x.data(), 1, 2}, {cent.data(), 2, 2}, simd::Metric::kL2, l2, {}, ex).ok());
+  ASSERT_TRUE(nearest_centroids({x.data(), 1, 2}, {cent.data(), 2, 2}, simd::Metric::kDot, dot, dd, ex).ok());
   EXPECT_EQ(l2[0], 0u);
   EXPECT_EQ(dot[0], 1u);
   EXPECT_FLOAT_EQ(dd[0], 1.0f - 5.0f);
@@ -115,28 +118,27 @@ TEST(Nearest, IdenticalForAnyThreadCount) {
   std::vector<float> ref_d(n);
   core::InlineExecutor inline_ex;
   ASSERT_TRUE(
-      nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, {}, simd::Metric::kL2, ref, ref_d, inline_ex).ok());
+      nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, simd::Metric::kL2, ref, ref_d, inline_ex).ok());
   for (int threads : {2, 3, 5}) {
     core::ThreadPool pool(threads);
     std::vector<uint32_t> got(n);
     std::vector<float> got_d(n);
-    ASSERT_TRUE(nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, {}, simd::Metric::kL2, got, got_d, pool).ok());
+    ASSERT_TRUE(nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, simd::Metric::kL2, got, got_d, pool).ok());
     EXPECT_EQ(got, ref);
     EXPECT_EQ(got_d, ref_d);
   }
 }
 
-// The options k-means uses: given x norms, a per-block callback that sees
+// The options k-means uses: a per-block callback that sees
 // every row once with its final label, and scratch buffers reused across calls.
 TEST(Nearest, BlockCallbackAndScratch) {
   const size_t n = 2500, k = 300, d = 16;
   auto x = gaussian(n * d, 5), cent = gaussian(k * d, 6);
   std::vector<uint32_t> ref(n);
-  std::vector<float> ref_d(n), x_norms(n);
+  std::vector<float> ref_d(n);
   core::InlineExecutor inline_ex;
   ASSERT_TRUE(
-      nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, {}, simd::Metric::kL2, ref, ref_d, inline_ex).ok());
-  row_norms_sqr({x.data(), n, d}, x_norms, inline_ex);
+      nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, simd::Metric::kL2, ref, ref_d, inline_ex).ok());
   core::ThreadPool pool(3);
   NearestScratch scratch;
   for (int call = 0; call < 2; ++call) {
@@ -146,7 +148,6 @@ TEST(Nearest, BlockCallbackAndScratch) {
     std::mutex mu;
     bool labels_final = true;
     NearestOptions options;
-    options.x_norms = x_norms;
     options.scratch = &scratch;
     options.on_block = [&](size_t begin, size_t end) {
       std::lock_guard<std::mutex> lock(mu);
@@ -157,12 +158,41 @@ TEST(Nearest, BlockCallbackAndScratch) {
       }
     };
     ASSERT_TRUE(
-        nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, {}, simd::Metric::kL2, got, got_d, pool, options)
+        nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, simd::Metric::kL2, got, got_d, pool, options)
             .ok());
     EXPECT_EQ(got, ref);
     EXPECT_EQ(seen, std::vector<int>(n, 1));
     EXPECT_TRUE(labels_final);
-    for (size_t i = 0; i < n; ++i) EXPECT_NEAR(got_d[i], ref_d[i], 1e-4f * (1 + ref_d[i]));
+    EXPECT_EQ(got_d, ref_d);
+  }
+}
+
+// The same labels and distances, bit for bit, from every SIMD level, for
+// shapes that exercise the kernel's codeword groups and partial 16-row blocks.
+TEST(Nearest, EveryLevelGivesTheSameBits) {
+  core::ThreadPool pool(2);
+  for (Case c : {Case{1, 1, 3}, Case{37, 5, 7}, Case{300, 13, 16}, Case{1000, 257, 33}, Case{130, 64, 200}}) {
+    auto x = gaussian(c.n * c.d, 21), cent = gaussian(c.k * c.d, 22);
+    for (auto metric : {simd::Metric::kL2, simd::Metric::kDot}) {
+      std::vector<uint32_t> ref(c.n);
+      std::vector<float> ref_d(c.n);
+      NearestOptions scalar;
+      scalar.level = simd::SimdLevel::kScalar;
+      ASSERT_TRUE(nearest_centroids({x.data(), c.n, c.d}, {cent.data(), c.k, c.d}, metric, ref, ref_d, pool, scalar)
+                      .ok());
+      for (auto level : {simd::SimdLevel::kAvx2, simd::SimdLevel::kAvx512}) {
+        std::vector<uint32_t> got(c.n);
+        std::vector<float> got_d(c.n);
+        NearestOptions options;
+        options.level = level;
+        ASSERT_TRUE(
+            nearest_centroids({x.data(), c.n, c.d}, {cent.data(), c.k, c.d}, metric, got, got_d, pool, options).ok());
+        SCOPED_TRACE(std::string(simd::simd_level_name(simd::kernels_for(level).level)) + " n=" +
+                     std::to_string(c.n) + " k=" + std::to_string(c.k) + " d=" + std::to_string(c.d));
+        EXPECT_EQ(got, ref);
+        ASSERT_EQ(std::memcmp(got_d.data(), ref_d.data(), c.n * sizeof(float)), 0);
+      }
+    }
   }
 }
 
@@ -170,10 +200,10 @@ TEST(Nearest, ShapeErrors) {
   std::vector<float> x(8), c(6);
   std::vector<uint32_t> labels(2);
   core::InlineExecutor ex;
-  EXPECT_EQ(nearest_centroids({x.data(), 2, 4}, {c.data(), 2, 3}, {}, simd::Metric::kL2, labels, {}, ex).code(),
+  EXPECT_EQ(nearest_centroids({x.data(), 2, 4}, {c.data(), 2, 3}, simd::Metric::kL2, labels, {}, ex).code(),
             StatusCode::kInvalidArgument);
   std::vector<uint32_t> short_labels(1);
-  EXPECT_EQ(nearest_centroids({x.data(), 2, 4}, {c.data(), 1, 4}, {}, simd::Metric::kL2, short_labels, {}, ex).code(),
+  EXPECT_EQ(nearest_centroids({x.data(), 2, 4}, {c.data(), 1, 4}, simd::Metric::kL2, short_labels, {}, ex).code(),
             StatusCode::kInvalidArgument);
 }
 

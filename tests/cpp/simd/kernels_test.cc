@@ -155,7 +155,7 @@ TEST(Argmin, EveryLevelMatchesScalarIncludingTies) {
 
 TEST(Codeword, EveryLevelMatchesScalarExactly) {
   for (size_t dsub : {1, 2, 3, 4, 8, 12, 16, 24, 32}) {
-    for (size_t ksub : {5, 16, 256}) {
+    for (size_t ksub : {5, 13, 16, 256}) {
       const size_t n = 37;
       auto x = random_floats(n * dsub, uint32_t(dsub * 1000 + ksub));
       auto cb = random_floats(ksub * dsub, uint32_t(dsub * 7 + ksub));
