@@ -6,6 +6,16 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 LANCER_SETUP_LANCE10=1 LANCER_SETUP_ASAN=1 scripts/setup.sh || { echo "setup failed"; exit 1; }
 
+# OPENBLAS_CORETYPE forces OpenBLAS's kernels in every process that loads it. lancer makes no BLAS
+# call in a build (docs/decisions/same-bytes-any-hardware.md), but the harness's numpy and faiss do,
+# and a core type this CPU cannot run (SkylakeX without AVX-512) kills them with SIGILL. Such a
+# setting is dropped for the suite, with a note; any other is kept.
+if [ -n "${OPENBLAS_CORETYPE:-}" ] &&
+   ! .venv/bin/python -c "import numpy as np; a = np.ones((64, 64), np.float32); a @ a" 2>/dev/null; then
+  echo "note: OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE cannot run on this CPU (numpy's OpenBLAS dies); unset for the tests"
+  unset OPENBLAS_CORETYPE
+fi
+
 results=build/test-results
 rm -rf "$results" && mkdir -p "$results"
 status=0

@@ -49,7 +49,8 @@ Result<std::shared_ptr<const PqModel>> pq_from_codebook(std::vector<float> codeb
 enum class PqEncodeMethod {
   kAuto,
   kKernel,  // SIMD nearest-codeword kernel over transposed blocks of 16 vectors
-  kGemm,    // one SGEMM per sub-vector and block of rows, then a fused arg-min
+  kGemm,    // one SGEMM per sub-vector and block of rows, then a fused arg-min: benchmarks only, its
+            // codes follow the BLAS kernel's rounding (docs/decisions/same-bytes-any-hardware.md)
 };
 
 // codes: x.rows * code_size() bytes, row-major (one vector after another; the

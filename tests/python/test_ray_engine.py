@@ -1,6 +1,7 @@
-"""engine="ray" on a local Ray cluster of two worker nodes (ray.cluster_utils):
-the index bytes equal engine="local" and the CLI's, Lance searches the index,
-and a worker node removed in the middle of phase 2 does not change them."""
+"""engine="ray" on a local Ray cluster of two worker nodes (ray.cluster_utils)
+of different kinds (one runs the generic kernels, as an old CPU would): the
+index bytes equal engine="local" and the CLI's, Lance searches the index, and a
+worker node removed in the middle of phase 2 does not change them."""
 
 from __future__ import annotations
 
@@ -23,13 +24,16 @@ from datasets import write_clustered  # noqa: E402
 DIM = 16
 TYPES = ["IVF_FLAT", "IVF_SQ", "IVF_PQ"]
 PARAMS = dict(num_partitions=12, num_sub_vectors=4)
+# The worker nodes' environments: node 1 as a CPU without SIMD and OpenBLAS's generic core, node 2 its
+# best (docs/decisions/same-bytes-any-hardware.md). Training spans both, phase 2 runs on both.
+NODE_ENVS = [{"LANCER_SIMD": "scalar", "OPENBLAS_CORETYPE": "Prescott"}, {"LANCER_SIMD": "avx512"}]
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A head node without CPUs (the driver) and two worker nodes of one CPU each."""
+    """A head node without CPUs (the driver) and two worker nodes of one CPU each, of different kinds."""
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
-    workers = [c.add_node(num_cpus=1) for _ in range(2)]
+    workers = [c.add_node(num_cpus=1, env_vars=env) for env in NODE_ENVS]
     ray.init(address=c.address, log_to_driver=False)
     c.wait_for_nodes()
     yield c, workers
@@ -63,6 +67,20 @@ def lance_checks(uri, values, index_type):
         assert sorted(got) == sorted(exact.tolist())
     else:
         assert len(got) == 10
+
+
+def test_the_worker_nodes_differ(cluster):
+    """The node environments reach the tasks; otherwise the byte comparisons below prove less."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    @ray.remote(num_cpus=1)
+    def simd_setting():
+        return os.environ.get("LANCER_SIMD")
+
+    _, workers = cluster
+    got = ray.get([simd_setting.options(scheduling_strategy=NodeAffinitySchedulingStrategy(w.node_id, soft=False))
+                   .remote() for w in workers[:2]])
+    assert got == [env["LANCER_SIMD"] for env in NODE_ENVS]
 
 
 @pytest.mark.parametrize("index_type", TYPES)
