@@ -4,6 +4,8 @@
 #include <atomic>
 #include <memory>
 
+#include "core/float_env.h"
+
 namespace lancer::core {
 
 void InlineExecutor::parallel_for(size_t n, size_t grain,
@@ -28,6 +30,7 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::worker_loop() {
+  const IeeeFloatScope ieee;  // a pool thread inherits its creator's float state
   for (;;) {
     std::function<void()> task;
     {

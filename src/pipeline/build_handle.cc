@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "core/executor.h"
+#include "core/float_env.h"
 #include "core/process_stats.h"
 #include "lancer/build.h"
 #include "lancer/build_options.h"
@@ -115,6 +116,7 @@ Status BuildHandle::ready(std::string_view name) const {
 
 Result<TaskOutcome> BuildHandle::run(std::string_view name, uint64_t task, Collective* collective,
                                      const std::string& worker) {
+  const core::IeeeFloatScope ieee;  // whatever the host process set (same-bytes-any-hardware.md)
   LANCER_ASSIGN_OR_RETURN(const pipeline::Phase* p, impl_->phase(name));
   // An independent phase's tasks check their own index (with the plan's task count in the error).
   if (p->info.kind != PhaseKind::kIndependent && task >= p->info.tasks) {
