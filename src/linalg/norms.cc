@@ -32,19 +32,6 @@ float portable_l2_sqr(const float* a, const float* b, size_t d) {
   });
 }
 
-void row_norms_sqr(MatrixView<const float> x, std::span<float> out, core::Executor& executor) {
-  executor.parallel_for(x.rows, 4096, [&](size_t b, size_t e) {
-    for (size_t i = b; i < e; ++i) out[i] = portable_dot(x.row(i), x.row(i), x.dim);
-  });
-}
-
-void squared_distances(const float* centre, MatrixView<const float> x, std::span<float> out,
-                       core::Executor& executor) {
-  executor.parallel_for(x.rows, 1024, [&](size_t b, size_t e) {
-    for (size_t i = b; i < e; ++i) out[i] = portable_l2_sqr(centre, x.row(i), x.dim);
-  });
-}
-
 void normalize_rows(MatrixView<float> x, core::Executor& executor) {
   executor.parallel_for(x.rows, 4096, [&](size_t b, size_t e) {
     for (size_t i = b; i < e; ++i) {

@@ -1,8 +1,8 @@
-// Row norms, normalisation and distances to one point, over the executor
-// (n x d row-major). These shape the index (cosine rows, k-means++ draws), so
-// they are compiled once, without SIMD dispatch or FP contraction: every CPU
-// computes the same bits (docs/decisions/same-bytes-any-hardware.md). Each row
-// is independent, so the thread count does not matter either.
+// Dot products, squared distances and row normalisation (n x d row-major).
+// These shape the index (cosine rows, k-means++ draws), so they are compiled
+// once, without SIMD dispatch or FP contraction: every CPU computes the same
+// bits (docs/decisions/same-bytes-any-hardware.md). Rows are independent, so
+// the thread count does not matter either.
 #pragma once
 
 #include <cstddef>
@@ -18,12 +18,6 @@ namespace lancer::linalg {
 float portable_dot(const float* a, const float* b, size_t d);
 // The same order over (a_j - b_j)^2.
 float portable_l2_sqr(const float* a, const float* b, size_t d);
-
-// out[i] = |x_i|^2
-void row_norms_sqr(MatrixView<const float> x, std::span<float> out, core::Executor& executor);
-
-// out[i] = |x_i - centre|^2
-void squared_distances(const float* centre, MatrixView<const float> x, std::span<float> out, core::Executor& executor);
 
 // x_i /= |x_i| in place (as Lance normalises for cosine); zero rows stay zero.
 void normalize_rows(MatrixView<float> x, core::Executor& executor);

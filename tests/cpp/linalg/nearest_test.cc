@@ -207,18 +207,5 @@ TEST(Nearest, ShapeErrors) {
             StatusCode::kInvalidArgument);
 }
 
-TEST(Norms, NormalizeRows) {
-  std::vector<float> x = {3, 4, 0, 0, 1, 0};
-  core::InlineExecutor ex;
-  normalize_rows({x.data(), 3, 2}, ex);
-  EXPECT_FLOAT_EQ(x[0], 0.6f);
-  EXPECT_FLOAT_EQ(x[1], 0.8f);
-  EXPECT_EQ(x[2], 0.0f);  // zero rows stay zero
-  std::vector<float> n(3);
-  row_norms_sqr({x.data(), 3, 2}, n, ex);
-  EXPECT_NEAR(n[0], 1.0f, 1e-6);
-  EXPECT_EQ(n[1], 0.0f);
-}
-
 }  // namespace
 }  // namespace lancer::linalg
