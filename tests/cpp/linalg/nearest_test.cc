@@ -10,20 +10,13 @@
 #include <vector>
 
 #include "core/executor.h"
+#include "linalg/gaussian.h"
 #include "linalg/blas.h"
 #include "linalg/norms.h"
 #include "simd/kernels.h"
 
 namespace lancer::linalg {
 namespace {
-
-std::vector<float> gaussian(size_t n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> dist;
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(gen);
-  return v;
-}
 
 TEST(Blas, SgemmMatchesLoops) {
   const size_t m = 37, n = 29, k = 19;

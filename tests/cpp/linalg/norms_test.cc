@@ -7,17 +7,10 @@
 #include <vector>
 
 #include "core/executor.h"
+#include "linalg/gaussian.h"
 
 namespace lancer::linalg {
 namespace {
-
-std::vector<float> gaussian(size_t n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> dist;
-  std::vector<float> v(n);
-  for (auto& x : v) x = dist(gen);
-  return v;
-}
 
 // The documented order, written out: element j into lane j % 16, lanes folded
 // pairwise (l += l + 8, then + 4, + 2, + 1).
