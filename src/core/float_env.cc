@@ -13,8 +13,12 @@ namespace {
 constexpr unsigned kNonIeee = 0x8000u | 0x6000u | 0x0040u;
 }  // namespace
 
-IeeeFloatScope::IeeeFloatScope() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ & ~kNonIeee); }
-IeeeFloatScope::~IeeeFloatScope() { _mm_setcsr(saved_); }
+IeeeFloatScope::IeeeFloatScope() : saved_(_mm_getcsr()) {
+  _mm_setcsr(saved_ & ~kNonIeee);
+}
+IeeeFloatScope::~IeeeFloatScope() {
+  _mm_setcsr(saved_);
+}
 #else
 IeeeFloatScope::IeeeFloatScope() = default;
 IeeeFloatScope::~IeeeFloatScope() = default;

@@ -62,14 +62,13 @@ Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> cent
 
   NearestScratch own_scratch;
   NearestScratch& scratch = options.scratch ? *options.scratch : own_scratch;
+  const size_t packed_floats = simd::packed_size(kPackRows, d);
   executor.parallel_for(blocks, grain, [&](size_t b0, size_t b1) {
     NearestScratch::Buffers* buffers = scratch.acquire();
-    if (buffers->packed.size() < simd::packed_size(kPackRows, d)) buffers->packed.resize(simd::packed_size(kPackRows, d));
-    if (buffers->best.size() < kPackRows) {
-      buffers->best.resize(kPackRows);
-      buffers->norms.resize(kPackRows);
-      buffers->labels.resize(kPackRows);
-    }
+    if (buffers->packed.size() < packed_floats) buffers->packed.resize(packed_floats);
+    buffers->best.resize(kPackRows);
+    buffers->norms.resize(kPackRows);
+    buffers->labels.resize(kPackRows);
     for (size_t blk = b0; blk < b1; ++blk) {
       const size_t r0 = blk * row_block;
       const size_t rows = std::min(row_block, n - r0);

@@ -107,22 +107,27 @@ void argmin_update(const float* block, size_t rows, size_t cols, size_t ld, cons
     }
     std::copy_n(idx, w, a.best_idx + blk * w);
     std::copy_n(best, w, a.best + blk * w);
-    if (a.second) std::copy_n(second, w, a.second + blk * w);
+    if (want_second) std::copy_n(second, w, a.second + blk * w);
   }
 }
 
 // std::fma is exact everywhere; on a CPU with FMA it is one instruction when
 // the compiler may use it, a library call otherwise (about 60x slower here).
-__attribute__((target("fma"))) void nearest_codeword_fma(const CodewordSearch& a) { nearest_codeword_body(a); }
-void nearest_codeword_call(const CodewordSearch& a) { nearest_codeword_body(a); }
+// The kernels that chain FMAs come in both builds, picked by cpu_has_fma().
+bool cpu_has_fma() {
+  static const bool fma = __builtin_cpu_supports("fma");
+  return fma;
+}
+
+__attribute__((target("fma"))) void nearest_codeword_fma(const CodewordSearch& a) {
+  nearest_codeword_body(a);
+}
+void nearest_codeword_call(const CodewordSearch& a) {
+  nearest_codeword_body(a);
+}
 
 void nearest_codeword(const CodewordSearch& a) {
-  static const bool fma = __builtin_cpu_supports("fma");
-  if (fma) {
-    nearest_codeword_fma(a);
-  } else {
-    nearest_codeword_call(a);
-  }
+  return cpu_has_fma() ? nearest_codeword_fma(a) : nearest_codeword_call(a);
 }
 
 [[gnu::always_inline]] inline size_t bounds_pass_body(const BoundsPass& a) {
@@ -149,12 +154,15 @@ void nearest_codeword(const CodewordSearch& a) {
   return count;
 }
 
-__attribute__((target("fma"))) size_t bounds_pass_fma(const BoundsPass& a) { return bounds_pass_body(a); }
-size_t bounds_pass_call(const BoundsPass& a) { return bounds_pass_body(a); }
+__attribute__((target("fma"))) size_t bounds_pass_fma(const BoundsPass& a) {
+  return bounds_pass_body(a);
+}
+size_t bounds_pass_call(const BoundsPass& a) {
+  return bounds_pass_body(a);
+}
 
 size_t bounds_pass(const BoundsPass& a) {
-  static const bool fma = __builtin_cpu_supports("fma");
-  return fma ? bounds_pass_fma(a) : bounds_pass_call(a);
+  return cpu_has_fma() ? bounds_pass_fma(a) : bounds_pass_call(a);
 }
 
 void add_rows_f64(const float* x, size_t d, const uint32_t* rows, size_t count, double* acc) {

@@ -195,8 +195,8 @@ Result<std::vector<float>> train_hierarchical(MatrixView<const float> data, cons
     LANCER_ASSIGN_OR_RETURN(auto top_result, lloyd(sub, top, top_centroids, lp, executor, collective, nullptr));
     *iterations = top_result.iterations;
     labels.resize(data.rows);
-    LANCER_RETURN_IF_ERROR(linalg::nearest_centroids(data, MatrixView<const float>(top_centroids.data(), top, d), p.metric,
-                                                     labels, {}, executor));
+    LANCER_RETURN_IF_ERROR(linalg::nearest_centroids(data, MatrixView<const float>(top_centroids.data(), top, d),
+                                                     p.metric, labels, {}, executor));
   }
   std::vector<uint64_t> sizes(top, 0);
   for (uint32_t l : labels) ++sizes[l];

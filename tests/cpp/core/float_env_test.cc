@@ -45,7 +45,7 @@ TEST(IeeeFloatScope, PoolThreadsDoNotInheritTheHostsState) {
   std::atomic<int> on_workers{0}, non_ieee{0};
   pool.parallel_for(64, 1, [&](size_t, size_t) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));  // let the workers take chunks
-    if (std::this_thread::get_id() == caller) return;  // the host's thread keeps the host's state
+    if (std::this_thread::get_id() == caller) return;           // the host's thread keeps the host's state
     ++on_workers;
     if ((_mm_getcsr() & kFtzDaz) != 0) ++non_ieee;
   });

@@ -4,14 +4,14 @@
 
 #include <cmath>
 #include <cstring>
-#include <string>
 #include <mutex>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/executor.h"
-#include "linalg/gaussian.h"
 #include "linalg/blas.h"
+#include "linalg/gaussian.h"
 #include "linalg/norms.h"
 #include "simd/kernels.h"
 
@@ -49,8 +49,7 @@ TEST(Nearest, MatchesBruteForceForEveryMetric) {
     for (auto metric : {simd::Metric::kL2, simd::Metric::kDot}) {
       std::vector<uint32_t> labels(c.n);
       std::vector<float> dist(c.n);
-      ASSERT_TRUE(
-          nearest_centroids({x.data(), c.n, c.d}, {cent.data(), c.k, c.d}, metric, labels, dist, pool).ok());
+      ASSERT_TRUE(nearest_centroids({x.data(), c.n, c.d}, {cent.data(), c.k, c.d}, metric, labels, dist, pool).ok());
       for (size_t i = 0; i < c.n; ++i) {
         double best = 1e300, second = 1e300;
         for (size_t j = 0; j < c.k; ++j) {
@@ -110,8 +109,7 @@ TEST(Nearest, IdenticalForAnyThreadCount) {
   std::vector<uint32_t> ref(n);
   std::vector<float> ref_d(n);
   core::InlineExecutor inline_ex;
-  ASSERT_TRUE(
-      nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, simd::Metric::kL2, ref, ref_d, inline_ex).ok());
+  ASSERT_TRUE(nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, simd::Metric::kL2, ref, ref_d, inline_ex).ok());
   for (int threads : {2, 3, 5}) {
     core::ThreadPool pool(threads);
     std::vector<uint32_t> got(n);
@@ -130,8 +128,7 @@ TEST(Nearest, BlockCallbackAndScratch) {
   std::vector<uint32_t> ref(n);
   std::vector<float> ref_d(n);
   core::InlineExecutor inline_ex;
-  ASSERT_TRUE(
-      nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, simd::Metric::kL2, ref, ref_d, inline_ex).ok());
+  ASSERT_TRUE(nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, simd::Metric::kL2, ref, ref_d, inline_ex).ok());
   core::ThreadPool pool(3);
   NearestScratch scratch;
   for (int call = 0; call < 2; ++call) {
@@ -151,8 +148,7 @@ TEST(Nearest, BlockCallbackAndScratch) {
       }
     };
     ASSERT_TRUE(
-        nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, simd::Metric::kL2, got, got_d, pool, options)
-            .ok());
+        nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, simd::Metric::kL2, got, got_d, pool, options).ok());
     EXPECT_EQ(got, ref);
     EXPECT_EQ(seen, std::vector<int>(n, 1));
     EXPECT_TRUE(labels_final);
@@ -171,8 +167,8 @@ TEST(Nearest, EveryLevelGivesTheSameBits) {
       std::vector<float> ref_d(c.n);
       NearestOptions scalar;
       scalar.level = simd::SimdLevel::kScalar;
-      ASSERT_TRUE(nearest_centroids({x.data(), c.n, c.d}, {cent.data(), c.k, c.d}, metric, ref, ref_d, pool, scalar)
-                      .ok());
+      ASSERT_TRUE(
+          nearest_centroids({x.data(), c.n, c.d}, {cent.data(), c.k, c.d}, metric, ref, ref_d, pool, scalar).ok());
       for (auto level : {simd::SimdLevel::kAvx2, simd::SimdLevel::kAvx512}) {
         std::vector<uint32_t> got(c.n);
         std::vector<float> got_d(c.n);
@@ -180,8 +176,8 @@ TEST(Nearest, EveryLevelGivesTheSameBits) {
         options.level = level;
         ASSERT_TRUE(
             nearest_centroids({x.data(), c.n, c.d}, {cent.data(), c.k, c.d}, metric, got, got_d, pool, options).ok());
-        SCOPED_TRACE(std::string(simd::simd_level_name(simd::kernels_for(level).level)) + " n=" +
-                     std::to_string(c.n) + " k=" + std::to_string(c.k) + " d=" + std::to_string(c.d));
+        SCOPED_TRACE(std::string(simd::simd_level_name(simd::kernels_for(level).level)) + " n=" + std::to_string(c.n) +
+                     " k=" + std::to_string(c.k) + " d=" + std::to_string(c.d));
         EXPECT_EQ(got, ref);
         ASSERT_EQ(std::memcmp(got_d.data(), ref_d.data(), c.n * sizeof(float)), 0);
       }
