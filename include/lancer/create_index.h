@@ -1,10 +1,11 @@
 // Public API: build an IVF_FLAT / IVF_SQ / IVF_PQ index over a vector column
-// of a local Lance dataset and commit it, so Lance opens and searches it.
+// of a Lance dataset (a local path or an object-store URI) and commit it, so Lance opens and searches it.
 // Parameter names and defaults follow lance-ray's create_index.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,8 +43,11 @@ struct CreateIndexOptions {
   uint64_t seed = 42;
   int threads = 0;  // 0 = all cores (per process)
   // Staging folder for the build's intermediate files (default
-  // <dataset>/_lancer/build-<name>); on shared storage for a distributed build.
+  // <dataset>/_lancer/build-<name>): on shared storage or an object store for a
+  // distributed build.
   std::string work_dir;
+  // Lance's storage_options for an object-store uri and work_dir (lancer/storage.h).
+  std::map<std::string, std::string> storage_options;
   std::function<void(const ProgressEvent&)> progress;  // optional
 };
 

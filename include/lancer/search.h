@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@ namespace lancer {
 struct SearchOptions {
   std::string uri;
   std::string index_name;
+  std::map<std::string, std::string> storage_options;  // for an object-store uri (lancer/storage.h)
   size_t k = 10;
   size_t nprobes = 1;
   size_t refine_factor = 0;  // 0: no re-ranking

@@ -2,7 +2,7 @@
 
 #include <map>
 
-#include "core/file_io.h"
+#include "storage/file_io.h"
 #include "core/uuid.h"
 #include "index.pb.h"
 #include "lance/feature_flags.h"
@@ -20,9 +20,10 @@ Result<std::shared_ptr<const Dataset>> Dataset::open(const std::string& uri, std
 Status Dataset::load(const std::string& uri, std::optional<uint64_t> version) {
   root_ = uri;
   if (root_.rfind("file://", 0) == 0) root_ = root_.substr(7);
-  while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
-  if (root_.find("://") != std::string::npos) {
-    return Status::NotSupported(uri + ": only local or shared-filesystem paths are supported");
+  while (root_.size() > 1 && root_.back() == '/' && !root_.ends_with("://")) root_.pop_back();
+  if (root_.find("://") != std::string::npos && !storage::is_object_store(root_)) {
+    LANCER_RETURN_IF_ERROR(storage::configure(root_, {}));  // names the scheme it refuses
+    return Status::NotSupported(uri + ": not a path or a URI lancer reads");
   }
   LANCER_ASSIGN_OR_RETURN(versions_, lance::list_versions(root_));
   const uint64_t v = version.value_or(versions_.versions.back());
@@ -31,7 +32,7 @@ Status Dataset::load(const std::string& uri, std::optional<uint64_t> version) {
                             std::to_string(versions_.versions.back()) + ")");
   }
   const std::string name = "_versions/" + lance::manifest_file_name(v, versions_.naming);
-  LANCER_ASSIGN_OR_RETURN(manifest_, lance::read_manifest(core::join_path(root_, name), name));
+  LANCER_ASSIGN_OR_RETURN(manifest_, lance::read_manifest(storage::join_path(root_, name), name));
   const auto& m = manifest_.manifest;
   if (m.version() != v) {
     return Status::Corruption("manifest " + name + " records version " + std::to_string(m.version()));

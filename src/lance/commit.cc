@@ -1,16 +1,11 @@
 #include "lance/commit.h"
 #include "lance/deterministic.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <chrono>
 #include <set>
 #include <cstring>
 
-#include "core/file_io.h"
+#include "storage/file_io.h"
 #include "core/uuid.h"
 #include "lance/feature_flags.h"
 #include "lance/manifest.h"
@@ -32,43 +27,10 @@ void append_framed(std::string* out, const std::string& message) {
   out->append(message);
 }
 
-Status write_file_synced(const std::string& path, const std::string& bytes) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::IOError("cannot create " + path + ": " + std::strerror(errno));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      ::unlink(path.c_str());
-      return Status::IOError("cannot write " + path + ": " + std::strerror(err));
-    }
-    done += static_cast<size_t>(n);
-  }
-  const bool ok = ::fsync(fd) == 0;
-  const int err = errno;
-  ::close(fd);
-  if (!ok) {
-    ::unlink(path.c_str());
-    return Status::IOError("cannot fsync " + path + ": " + std::strerror(err));
-  }
-  return Status::OK();
-}
-
-void fsync_directory(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    (void)::fsync(fd);
-    ::close(fd);
-  }
-}
-
 // The transaction that produced `version`: inline first, else its .txn file.
 Result<Transaction> read_transaction(const std::string& root, const VersionListing& listing, uint64_t version) {
   const std::string name = "_versions/" + manifest_file_name(version, listing.naming);
-  LANCER_ASSIGN_OR_RETURN(ManifestFile mf, read_manifest(core::join_path(root, name), name));
+  LANCER_ASSIGN_OR_RETURN(ManifestFile mf, read_manifest(storage::join_path(root, name), name));
   Transaction txn;
   const auto& m = mf.manifest;
   if (mf.transaction) {
@@ -78,12 +40,20 @@ Result<Transaction> read_transaction(const std::string& root, const VersionListi
   if (m.transaction_file().empty()) {
     return Status::Conflict("version " + std::to_string(version) + " has no transaction; cannot rebase over it");
   }
-  const std::string txn_path = core::join_path(root, "_transactions/" + m.transaction_file());
-  LANCER_ASSIGN_OR_RETURN(std::vector<uint8_t> txn_bytes, core::read_whole_file(txn_path));
+  const std::string txn_path = storage::join_path(root, "_transactions/" + m.transaction_file());
+  LANCER_ASSIGN_OR_RETURN(std::vector<uint8_t> txn_bytes, storage::read_whole_file(txn_path));
   if (!txn.ParseFromArray(txn_bytes.data(), static_cast<int>(txn_bytes.size()))) {
     return Status::Corruption(txn_path + " does not parse as a Transaction");
   }
   return txn;
+}
+
+// Whether the manifest of `version` carries the transaction `uuid` (Lance's commit verification).
+Result<bool> committed_by(const std::string& root, ManifestNaming naming, uint64_t version, const std::string& uuid) {
+  VersionListing listing;
+  listing.naming = naming;
+  LANCER_ASSIGN_OR_RETURN(Transaction txn, read_transaction(root, listing, version));
+  return txn.uuid() == uuid;
 }
 
 // Lance's rules for a CreateIndex meeting a concurrent commit (format notes
@@ -197,7 +167,7 @@ Result<CommitResult> commit_create_index(const CreateIndexCommit& c) {
   for (;;) {
     LANCER_ASSIGN_OR_RETURN(VersionListing listing, list_versions(c.root));
     const std::string base_name = "_versions/" + manifest_file_name(base, listing.naming);
-    LANCER_ASSIGN_OR_RETURN(ManifestFile mf, read_manifest(core::join_path(c.root, base_name), base_name));
+    LANCER_ASSIGN_OR_RETURN(ManifestFile mf, read_manifest(storage::join_path(c.root, base_name), base_name));
     const Manifest& m = mf.manifest;
     LANCER_RETURN_IF_ERROR(check_feature_flags(m.reader_feature_flags(), "reader").context(c.root));
     LANCER_RETURN_IF_ERROR(check_feature_flags(m.writer_feature_flags(), "writer").context(c.root));
@@ -232,10 +202,10 @@ Result<CommitResult> commit_create_index(const CreateIndexCommit& c) {
 
     const bool txn_files = (m.writer_feature_flags() & kFlagTransactionFilesDisabled) == 0;
     const std::string txn_name = std::to_string(base) + "-" + txn.uuid() + ".txn";
-    const std::string txn_path = core::join_path(c.root, "_transactions/" + txn_name);
+    const std::string txn_path = storage::join_path(c.root, "_transactions/" + txn_name);
     if (txn_files) {
-      ::mkdir(core::join_path(c.root, "_transactions").c_str(), 0755);
-      LANCER_RETURN_IF_ERROR(write_file_synced(txn_path, txn_bytes));
+      LANCER_RETURN_IF_ERROR(storage::make_directories(storage::join_path(c.root, "_transactions")));
+      LANCER_RETURN_IF_ERROR(storage::write_file_atomic(txn_path, txn_bytes));
     }
     Manifest next = m;
     next.set_version(base + 1);
@@ -250,32 +220,32 @@ Result<CommitResult> commit_create_index(const CreateIndexCommit& c) {
     }
     const std::string bytes = serialize_manifest_file(next, section, txn_bytes);
 
-    const std::string versions_dir = core::join_path(c.root, "_versions");
-    const std::string tmp = core::join_path(versions_dir, ".tmp_" + txn.uuid() + ".manifest");
-    const std::string final_path = core::join_path(versions_dir, manifest_file_name(base + 1, listing.naming));
-    Status written = write_file_synced(tmp, bytes);
-    if (!written.ok()) {
-      if (txn_files) ::unlink(txn_path.c_str());
-      return written;
+    const std::string versions_dir = storage::join_path(c.root, "_versions");
+    const std::string final_path = storage::join_path(versions_dir, manifest_file_name(base + 1, listing.naming));
+    // The one step that makes the index visible: put-if-absent (link(2) locally, a conditional
+    // PUT on object stores).
+    Result<bool> created = storage::create_file_exclusive(final_path, bytes);
+    if (created.ok() && !*created) {
+      // Taken. A PUT whose answer was lost and then retried by the client also lands here:
+      // verify, as Lance does, whether the version there is ours.
+      Result<bool> ours = committed_by(c.root, listing.naming, base + 1, txn.uuid());
+      if (!ours.ok()) {
+        return Status::IOError("cannot tell whether version " + std::to_string(base + 1) + " of " + c.root +
+                               " is this commit: " + ours.status().message());
+      }
+      if (*ours) created = true;
     }
-    const int linked = ::link(tmp.c_str(), final_path.c_str());
-    const int link_errno = errno;
-    ::unlink(tmp.c_str());
-    if (linked == 0) {
-      fsync_directory(versions_dir);
+    if (created.ok() && *created) {
       result.version = base + 1;
-      // Best effort, as Lance: readers verify the hint.
-      const std::string hint = core::join_path(versions_dir, "latest_version_hint.json");
-      const std::string hint_tmp = hint + ".tmp_" + txn.uuid();
-      if (write_file_synced(hint_tmp, "{\"version\":" + std::to_string(base + 1) + "}").ok()) {
-        ::rename(hint_tmp.c_str(), hint.c_str());
+      if (!storage::is_object_store(c.root)) {
+        // Best effort, as Lance (which keeps the hint only where listing is unordered): readers verify it.
+        (void)storage::write_file_atomic(storage::join_path(versions_dir, "latest_version_hint.json"),
+                                         "{\"version\":" + std::to_string(base + 1) + "}");
       }
       return result;
     }
-    if (txn_files) ::unlink(txn_path.c_str());
-    if (link_errno != EEXIST) {
-      return Status::IOError("cannot commit " + final_path + ": " + std::strerror(link_errno));
-    }
+    if (txn_files) (void)storage::remove_file(txn_path);
+    if (!created.ok()) return created.status().context("cannot commit " + final_path);
     // Someone else committed base + 1: rebase over everything newer if compatible.
     if (++result.retries > c.max_retries) {
       return Status::Conflict("gave up committing to " + c.root + " after " + std::to_string(c.max_retries) +

@@ -1,10 +1,11 @@
 // Committing a CreateIndex into a dataset (format notes 4): a new manifest
 // version with the index entry, the transaction both inline and in
-// `_transactions/`, made visible by one put-if-absent (link(2)) of the next
-// manifest name. On a race the newer versions' transactions are checked with
-// Lance's conflict rules and the commit is rebased and retried when they are
-// compatible. Nothing but the final link makes anything visible; a failed
-// commit leaves no manifest behind.
+// `_transactions/`, made visible by one put-if-absent of the next manifest name
+// (link(2) locally; a PUT with If-None-Match: * on object stores). A lost race is
+// first verified (was the version there ours, a retried PUT?); otherwise the newer
+// versions' transactions are checked with Lance's conflict rules and the commit
+// is rebased and retried when they are compatible. Nothing but that one put makes
+// anything visible; a failed commit leaves no manifest behind.
 #pragma once
 
 #include <cstdint>
@@ -17,7 +18,7 @@
 namespace lancer::lance {
 
 struct CreateIndexCommit {
-  std::string root;        // dataset folder
+  std::string root;        // dataset root: a folder or an object-store URI
   uint64_t read_version;   // the version the index was built from
   ::lance::table::IndexMetadata index;  // the new segment (dataset_version = read_version)
   bool replace = true;     // an index of the same name is swapped out; false: it is an error

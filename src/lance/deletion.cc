@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "core/bytes.h"
-#include "core/file_io.h"
+#include "storage/file_io.h"
 #include "lance/roaring.h"
 
 namespace lancer::lance {
@@ -396,7 +396,7 @@ Result<std::vector<uint32_t>> decode_deletion_file(const uint8_t* data, size_t s
 
 Result<std::vector<uint32_t>> read_deletion_file(const std::string& path, DeletionFileKind kind,
                                                  uint64_t physical_rows) {
-  LANCER_ASSIGN_OR_RETURN(std::vector<uint8_t> data, core::read_whole_file(path));
+  LANCER_ASSIGN_OR_RETURN(std::vector<uint8_t> data, storage::read_whole_file(path));
   return decode_deletion_file(data.data(), data.size(), kind, physical_rows, path);
 }
 

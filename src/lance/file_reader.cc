@@ -42,7 +42,7 @@ std::string range_text(uint64_t offset, uint64_t size) {
 Result<std::shared_ptr<const LanceFile>> LanceFile::open(const std::string& path, const std::string& display_name) {
   auto file = std::shared_ptr<LanceFile>(new LanceFile());
   file->name_ = display_name;
-  auto opened = core::RandomAccessFile::open(path);
+  auto opened = storage::RandomAccessFile::open(path);
   if (!opened.ok()) return opened.status().context("opening data file " + display_name);
   file->file_ = std::move(opened).value();
   Status st = file->parse(file->file_->size());

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "core/file_io.h"
+#include "storage/file_io.h"
 #include "file.pb.h"
 #include "lancer/status.h"
 
@@ -45,7 +45,7 @@ class LanceFile {
   static Result<std::shared_ptr<const LanceFile>> open(const std::string& path, const std::string& display_name);
 
   const std::string& name() const { return name_; }
-  const core::RandomAccessFile& file() const { return *file_; }
+  const storage::RandomAccessFile& file() const { return *file_; }
   FileVersion version() const { return version_; }
   uint64_t num_rows() const { return descriptor_.length(); }
   const ::lance::file::Schema& schema() const { return descriptor_.schema(); }
@@ -60,7 +60,7 @@ class LanceFile {
   Status check_no_overlap() const;
 
   std::string name_;
-  std::shared_ptr<core::RandomAccessFile> file_;
+  std::shared_ptr<storage::RandomAccessFile> file_;
   FileVersion version_;
   std::vector<BufferRange> global_buffers_;
   ::lance::file::FileDescriptor descriptor_;

@@ -1,14 +1,12 @@
 #include "lance/file_writer.h"
 #include "lance/deterministic.h"
 
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstring>
 
 #include "encodings_v2_0.pb.h"
 #include "file2.pb.h"
 #include "google/protobuf/any.pb.h"
+#include "storage/file_io.h"
 
 namespace lancer::lance {
 
@@ -56,22 +54,18 @@ std::string flat_page_encoding(uint32_t bits, uint32_t dim) {
 }
 
 Result<std::unique_ptr<LanceFileWriter>> LanceFileWriter::create(const std::string& path, size_t num_columns) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) return Status::IOError("cannot create " + path + ": " + std::strerror(errno));
-  return std::unique_ptr<LanceFileWriter>(new LanceFileWriter(path, f, num_columns));
+  LANCER_ASSIGN_OR_RETURN(auto out, storage::OutputFile::create(path));
+  return std::unique_ptr<LanceFileWriter>(new LanceFileWriter(path, std::move(out), num_columns));
 }
 
-LanceFileWriter::LanceFileWriter(std::string path, std::FILE* file, size_t num_columns)
-    : path_(std::move(path)), file_(file), columns_(num_columns) {}
+LanceFileWriter::LanceFileWriter(std::string path, std::unique_ptr<storage::OutputFile> file, size_t num_columns)
+    : path_(std::move(path)), file_(std::move(file)), columns_(num_columns) {}
 
-LanceFileWriter::~LanceFileWriter() {
-  if (file_ != nullptr) std::fclose(file_);
-}
+LanceFileWriter::~LanceFileWriter() = default;
 
 Status LanceFileWriter::write_raw(const void* data, size_t size) {
-  if (size != 0 && std::fwrite(data, 1, size, file_) != size) {
-    return Status::IOError("cannot write " + path_ + ": " + std::strerror(errno));
-  }
+  if (file_ == nullptr) return Status::Internal(path_ + ": write after finish");
+  LANCER_RETURN_IF_ERROR(file_->write(data, size));
   position_ += size;
   return Status::OK();
 }
@@ -156,10 +150,8 @@ Result<uint64_t> LanceFileWriter::finish(const ::lance::file::Schema& schema, ui
   std::memcpy(footer + 34, &minor, 2);
   std::memcpy(footer + 36, "LANC", 4);
   LANCER_RETURN_IF_ERROR(write_raw(footer, sizeof(footer)));
-  const bool flushed = std::fflush(file_) == 0 && ::fsync(fileno(file_)) == 0;
-  const bool closed = std::fclose(file_) == 0;
-  file_ = nullptr;
-  if (!flushed || !closed) return Status::IOError("cannot finish " + path_ + ": " + std::strerror(errno));
+  LANCER_RETURN_IF_ERROR(file_->finish());
+  file_.reset();
   return position_;
 }
 

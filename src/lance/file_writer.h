@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,11 +12,15 @@
 #include "file.pb.h"
 #include "lancer/status.h"
 
+namespace lancer::storage {
+class OutputFile;
+}
+
 namespace lancer::lance {
 
 class LanceFileWriter {
  public:
-  // Creates (truncates) `path`; `num_columns` top-level columns.
+  // Creates (replaces) `path`, a local path or object-store URI, visible whole after finish(); `num_columns` top-level columns.
   static Result<std::unique_ptr<LanceFileWriter>> create(const std::string& path, size_t num_columns);
   ~LanceFileWriter();
 
@@ -35,12 +38,12 @@ class LanceFileWriter {
     uint64_t offset, size, rows;
     std::string encoding;  // serialized Any
   };
-  LanceFileWriter(std::string path, std::FILE* file, size_t num_columns);
+  LanceFileWriter(std::string path, std::unique_ptr<storage::OutputFile> file, size_t num_columns);
   Result<uint64_t> write_padded(const void* data, size_t size);
   Status write_raw(const void* data, size_t size);
 
   std::string path_;
-  std::FILE* file_;
+  std::unique_ptr<storage::OutputFile> file_;
   uint64_t position_ = 0;
   std::vector<std::vector<Page>> columns_;
   std::vector<std::pair<uint64_t, uint64_t>> global_buffers_;  // GBO 1.. (0 is the schema)

@@ -1,7 +1,7 @@
 #include "lance/manifest.h"
 
 #include "core/bytes.h"
-#include "core/file_io.h"
+#include "storage/file_io.h"
 
 namespace lancer::lance {
 
@@ -26,7 +26,7 @@ Result<std::pair<const uint8_t*, size_t>> framed(const std::vector<uint8_t>& byt
 }  // namespace
 
 Result<ManifestFile> read_manifest(const std::string& path, const std::string& display_name) {
-  auto read = core::read_whole_file(path);
+  auto read = storage::read_whole_file(path);
   if (!read.ok()) return read.status().context("reading manifest " + display_name);
   const std::vector<uint8_t>& bytes = *read;
   auto fail = [&](const std::string& why) { return Status::Corruption("manifest " + display_name + ": " + why); };

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cinttypes>
 
-#include "core/file_io.h"
+#include "storage/file_io.h"
 #include "lance/manifest.h"
 
 namespace lancer::lance {
@@ -36,10 +36,10 @@ std::string manifest_file_name(uint64_t version, ManifestNaming naming) {
 }
 
 Result<VersionListing> list_versions(const std::string& root) {
-  const std::string dir = core::join_path(root, "_versions");
-  if (!core::is_directory(root)) return Status::NotFound(root + " is not a directory (expected a Lance dataset)");
-  if (!core::is_directory(dir)) return Status::NotFound(root + " is not a Lance dataset: it has no _versions/ folder");
-  LANCER_ASSIGN_OR_RETURN(std::vector<std::string> names, core::list_directory(dir));
+  const std::string dir = storage::join_path(root, "_versions");
+  if (!storage::is_directory(root)) return Status::NotFound(root + " is not a directory (expected a Lance dataset)");
+  if (!storage::is_directory(dir)) return Status::NotFound(root + " is not a Lance dataset: it has no _versions/ folder");
+  LANCER_ASSIGN_OR_RETURN(std::vector<std::string> names, storage::list_directory(dir));
   VersionListing listing;
   bool saw_v1 = false, saw_v2 = false;
   const std::string suffix = ".manifest";

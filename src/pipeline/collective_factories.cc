@@ -4,7 +4,7 @@
 #include <memory>
 
 #include "core/collective.h"
-#include "core/file_collective.h"
+#include "storage/file_collective.h"
 
 namespace lancer {
 
@@ -13,7 +13,7 @@ std::unique_ptr<Collective> local_collective() {
 }
 
 std::unique_ptr<Collective> file_collective(std::string dir, int rank, int size, double timeout_s) {
-  return std::make_unique<core::FileCollective>(std::move(dir), rank, size, timeout_s);
+  return std::make_unique<storage::FileCollective>(std::move(dir), rank, size, timeout_s);
 }
 
 }  // namespace lancer

@@ -50,14 +50,15 @@ Result<TaskResult> IndexBuild::read_task_done(uint64_t task) const {
   } catch (const std::exception& e) {
     return Status::Corruption(task_path(task, ".done") + ": " + e.what());
   }
-  std::error_code ec;
-  const auto size = fs::file_size(task_path(task, ".run"), ec);
-  if (ec || size != r.bytes) return Status::Corruption(task_path(task, ".run") + ": missing or of the wrong size");
+  const auto size = storage::file_size(task_path(task, ".run"));
+  if (!size.ok() || *size != r.bytes) {
+    return Status::Corruption(task_path(task, ".run") + ": missing or of the wrong size");
+  }
   return r;
 }
 
 bool IndexBuild::task_done(uint64_t task) const {
-  return model_ != nullptr && core::path_exists(task_path(task, ".done")) && read_task_done(task).ok();
+  return model_ != nullptr && storage::path_exists(task_path(task, ".done")) && read_task_done(task).ok();
 }
 
 std::vector<uint64_t> IndexBuild::missing_tasks() const {
@@ -89,7 +90,11 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
   const simd::Metric metric = model->metric;
   LANCER_ASSIGN_OR_RETURN(auto kmeans, train::kmeans_from_centroids(model->centroids, static_cast<int>(dim), metric));
   const size_t rb = model->storage_row_bytes();
-  const std::string tmp = task_path(task, ".run") + ".tmp." + std::to_string(::getpid());
+  // Locally written under a temporary name and renamed; an object-store upload is invisible
+  // until complete, so it goes to its final name.
+  const std::string run_path = task_path(task, ".run");
+  const bool in_place = storage::is_object_store(run_path);
+  const std::string tmp = in_place ? run_path : run_path + ".tmp." + std::to_string(::getpid());
   LANCER_ASSIGN_OR_RETURN(auto spill, SpillFile::create(tmp, model->num_partitions, rb));
   TaskResult result;
   result.task = task;
@@ -149,17 +154,19 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
   }
   Result<uint64_t> bytes = status.ok() ? spill->finish() : Result<uint64_t>(status);
   spill.reset();
-  std::error_code ec;
   if (!bytes.ok()) {
-    fs::remove(tmp, ec);
+    if (!in_place) (void)storage::remove_file(tmp);
     return bytes.status();
   }
   result.null_rows = stream->stats().null_rows;
   result.deleted_rows = stream->stats().deleted_rows;
   result.bytes = *bytes;
   result.busy_s = seconds_since(t);
-  fs::rename(tmp, task_path(task, ".run"), ec);
-  if (ec) return Status::IOError("cannot rename " + tmp + ": " + ec.message());
+  if (!in_place) {
+    std::error_code ec;
+    fs::rename(tmp, run_path, ec);
+    if (ec) return Status::IOError("cannot rename " + tmp + ": " + ec.message());
+  }
   json done{{"task", task},
             {"rows", result.rows},
             {"null_rows", result.null_rows},

@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <map>
 
-#include "core/file_io.h"
+#include "storage/file_io.h"
 #include "core/process_stats.h"
 #include "pipeline/commit_index.h"
 #include "pipeline/fault.h"
@@ -89,13 +89,11 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
   }
 
   auto t = Clock::now();
-  const fs::path root(dataset_->root());
-  const fs::path indices_dir = root / "_indices";
-  const bool had_indices_dir = core::is_directory(indices_dir.string());
-  std::error_code ec;
+  const std::string indices_dir = storage::join_path(dataset_->root(), "_indices");
+  const bool had_indices_dir = storage::is_directory(indices_dir);
   auto fail = [&](Status s) {
-    for (const auto& u : uuids) fs::remove_all(indices_dir / u, ec);
-    if (!had_indices_dir) fs::remove(indices_dir, ec);
+    for (const auto& u : uuids) (void)storage::remove_tree(storage::join_path(indices_dir, u));
+    if (!had_indices_dir && !storage::is_object_store(indices_dir)) (void)storage::remove_tree(indices_dir);
     return s;
   };
   lance::CreateIndexCommit commit;
@@ -104,12 +102,13 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
   commit.replace = options_.replace;
   const uint64_t created_at = created_at_now();
   for (size_t seg = 0; seg < uuids.size(); ++seg) {
-    const fs::path index_dir = indices_dir / uuids[seg];
-    fs::remove_all(index_dir, ec);  // a merge interrupted before
-    fs::create_directories(index_dir, ec);
-    if (ec) return fail(Status::IOError("cannot create " + index_dir.string() + ": " + ec.message()));
-    const fs::path aux_path = index_dir / "auxiliary.idx", idx_path = index_dir / "index.idx";
-    auto aux = ivf::AuxiliaryFileWriter::create(aux_path.string(), model);
+    const std::string index_dir = storage::join_path(indices_dir, uuids[seg]);
+    Status prepared = storage::remove_tree(index_dir);  // a merge interrupted before
+    if (prepared.ok()) prepared = storage::make_directories(index_dir);
+    if (!prepared.ok()) return fail(prepared);
+    const std::string aux_path = storage::join_path(index_dir, "auxiliary.idx");
+    const std::string idx_path = storage::join_path(index_dir, "index.idx");
+    auto aux = ivf::AuxiliaryFileWriter::create(aux_path, model);
     if (!aux.ok()) return fail(aux.status());
     std::vector<uint64_t> part_ids;
     std::vector<uint8_t> part_storage;
@@ -127,7 +126,7 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
     }
     auto aux_size = (*aux)->finish();
     if (!aux_size.ok()) return fail(aux_size.status());
-    auto idx_size = ivf::write_index_file(idx_path.string(), *model);
+    auto idx_size = ivf::write_index_file(idx_path, *model);
     if (!idx_size.ok()) return fail(idx_size.status());
 
     SegmentFiles files;

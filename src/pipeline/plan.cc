@@ -10,7 +10,7 @@
 #include <filesystem>
 
 #include "core/checksum.h"
-#include "core/file_io.h"
+#include "storage/file_io.h"
 #include "core/npy.h"
 #include "core/uuid.h"
 #include "pipeline/index_build.h"
@@ -79,7 +79,7 @@ void IndexBuild::progress(const char* phase, uint64_t done, uint64_t total, bool
 std::string IndexBuild::task_path(uint64_t task, const char* suffix) const {
   char name[64];
   std::snprintf(name, sizeof name, "task-%06llu%s", static_cast<unsigned long long>(task), suffix);
-  return (fs::path(staging_) / "tasks" / name).string();
+  return storage::join_path(storage::join_path(staging_, "tasks"), name);
 }
 
 // Opens the dataset (at `version`, or the latest) and resolves the options to
@@ -96,7 +96,12 @@ Status IndexBuild::load_context(const CreateIndexOptions& o, std::optional<uint6
   auto metric = simd::parse_metric(o.metric);
   if (!metric) return Status::InvalidArgument("metric \"" + o.metric + "\" is not supported (l2, cosine, dot)");
   const std::string root = dataset_root(o.uri);
-  if (!core::is_directory(root)) return Status::NotFound(root + " is not a directory (expected a Lance dataset)");
+  LANCER_RETURN_IF_ERROR(storage::configure(root, o.storage_options));
+  if (!o.work_dir.empty()) LANCER_RETURN_IF_ERROR(storage::configure(o.work_dir, o.storage_options));
+  if (!storage::is_directory(root)) {
+    return Status::NotFound(root + (storage::is_object_store(root) ? " holds nothing (expected a Lance dataset)"
+                                                                    : " is not a directory (expected a Lance dataset)"));
+  }
   LANCER_ASSIGN_OR_RETURN(dataset_, dataset::Dataset::open(o.uri, version));
   LANCER_ASSIGN_OR_RETURN(column_, dataset_->vector_column(o.column));
   if (column_.type.element == lance::ElementType::kUInt8) {
@@ -145,7 +150,9 @@ Status IndexBuild::load_context(const CreateIndexOptions& o, std::optional<uint6
                                                              &p.pq_codebook_checksum));
   }
   staging_ = o.work_dir.empty() ? default_staging(dataset_->root(), p.name) : o.work_dir;
-  record_.dataset = fs::weakly_canonical(fs::absolute(dataset_->root())).string();
+  record_.dataset = storage::is_object_store(dataset_->root())
+                        ? dataset_->root()
+                        : fs::weakly_canonical(fs::absolute(dataset_->root())).string();
   report_.uri = o.uri;
   report_.column = o.column;
   report_.name = p.name;
@@ -159,8 +166,8 @@ Status IndexBuild::load_context(const CreateIndexOptions& o, std::optional<uint6
 Result<std::unique_ptr<IndexBuild>> IndexBuild::plan(const CreateIndexOptions& options) {
   auto b = std::unique_ptr<IndexBuild>(new IndexBuild());
   LANCER_RETURN_IF_ERROR(b->load_context(options, std::nullopt));
-  const std::string record_path = (fs::path(b->staging_) / "build.json").string();
-  if (core::path_exists(record_path)) {
+  const std::string record_path = storage::join_path(b->staging_, "build.json");
+  if (storage::path_exists(record_path)) {
     auto old = parse_build_record(record_path);
     if (old.ok() && old->params == b->record_.params && old->dataset == b->record_.dataset &&
         old->dataset_version == b->dataset_->version()) {
@@ -168,23 +175,24 @@ Result<std::unique_ptr<IndexBuild>> IndexBuild::plan(const CreateIndexOptions& o
       b->resumed_ = true;
     }
   }
-  if (!b->resumed_ && core::path_exists(b->staging_)) {
+  if (!b->resumed_ && storage::path_exists(b->staging_)) {
     // Stale: another version or other parameters. Never remove a running build's folder.
-    const std::string lock = (fs::path(b->staging_) / "lock").string();
-    const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      ::close(fd);
-      return Status::Conflict("a build of index \"" + b->record_.params.name + "\" is running in " + b->staging_ +
-                              " (another process holds its lock)");
+    int fd = -1;
+    if (!storage::is_object_store(b->staging_)) {  // object stores have no locks
+      const std::string lock = storage::join_path(b->staging_, "lock");
+      fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        ::close(fd);
+        return Status::Conflict("a build of index \"" + b->record_.params.name + "\" is running in " + b->staging_ +
+                                " (another process holds its lock)");
+      }
     }
-    std::error_code ec;
-    fs::remove_all(b->staging_, ec);
+    Status removed = storage::remove_tree(b->staging_);
     if (fd >= 0) ::close(fd);
-    if (ec) return Status::IOError("cannot remove stale staging folder " + b->staging_ + ": " + ec.message());
+    if (!removed.ok()) return removed.context("cannot remove stale staging folder " + b->staging_);
   }
-  std::error_code ec;
-  fs::create_directories(fs::path(b->staging_) / "tasks", ec);
-  if (ec) return Status::IOError("cannot create staging folder " + b->staging_ + ": " + ec.message());
+  LANCER_RETURN_IF_ERROR(storage::make_directories(storage::join_path(b->staging_, "tasks"))
+                             .context("cannot create staging folder " + b->staging_));
   LANCER_ASSIGN_OR_RETURN(b->lock_fd_, lock_shared(b->staging_));
   if (!b->resumed_) {
     b->record_.dataset_version = b->dataset_->version();
@@ -211,8 +219,9 @@ Result<std::unique_ptr<IndexBuild>> IndexBuild::open(const CreateIndexOptions& o
   const std::string name = options.name.empty() ? options.column + "_idx" : options.name;
   const std::string staging =
       options.work_dir.empty() ? default_staging(dataset_root(options.uri), name) : options.work_dir;
-  const std::string record_path = (fs::path(staging) / "build.json").string();
-  if (!core::path_exists(record_path)) {
+  LANCER_RETURN_IF_ERROR(storage::configure(staging, options.storage_options));
+  const std::string record_path = storage::join_path(staging, "build.json");
+  if (!storage::path_exists(record_path)) {
     return Status::NotFound("no build of index \"" + name + "\" is planned in " + staging + " (run `lancer plan` first)");
   }
   LANCER_ASSIGN_OR_RETURN(BuildRecord record, parse_build_record(record_path));

@@ -1,6 +1,6 @@
 #include "pipeline/spill.h"
 
-#include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 #include "core/checksum.h"
@@ -19,8 +19,7 @@ Result<std::unique_ptr<SpillFile>> SpillFile::create(const std::string& path, ui
                                                      size_t row_bytes) {
   auto s = std::unique_ptr<SpillFile>(new SpillFile());
   s->path_ = path;
-  s->out_ = std::fopen(path.c_str(), "wb");
-  if (s->out_ == nullptr) return Status::IOError("cannot create spill file " + path + ": " + std::strerror(errno));
+  LANCER_ASSIGN_OR_RETURN(s->out_, storage::OutputFile::create(path));
   s->num_partitions_ = num_partitions;
   s->row_bytes_ = row_bytes;
   return s;
@@ -32,7 +31,8 @@ Result<std::unique_ptr<SpillFile>> SpillFile::open(const std::string& path, uint
   s->path_ = path;
   s->num_partitions_ = num_partitions;
   s->row_bytes_ = row_bytes;
-  LANCER_ASSIGN_OR_RETURN(s->in_, core::RandomAccessFile::open(path));
+  LANCER_ASSIGN_OR_RETURN(s->in_, storage::RandomAccessFile::open(path));
+  s->remote_ = storage::is_object_store(path);
   const uint64_t size = s->in_->size();
   auto bad = [&](const std::string& why) { return Status::Corruption("spill file " + path + ": " + why); };
   if (size < kFooterBytes) return bad("too short for a footer");
@@ -72,9 +72,7 @@ Result<std::unique_ptr<SpillFile>> SpillFile::open(const std::string& path, uint
   return s;
 }
 
-SpillFile::~SpillFile() {
-  if (out_ != nullptr) std::fclose(out_);
-}
+SpillFile::~SpillFile() = default;
 
 void SpillFile::add(uint32_t partition, uint64_t row_id, const uint8_t* storage) {
   pending_partition_.push_back(partition);
@@ -113,9 +111,8 @@ Status SpillFile::flush() {
       ids[k] = pending_ids_[i];
       std::memcpy(storage.data() + k * row_bytes_, pending_storage_.data() + i * row_bytes_, row_bytes_);
     }
-    if (std::fwrite(ids.data(), 8, c, out_) != c || std::fwrite(storage.data(), row_bytes_, c, out_) != c) {
-      return Status::IOError("cannot write spill file " + path_ + ": " + std::strerror(errno));
-    }
+    LANCER_RETURN_IF_ERROR(out_->write(ids.data(), c * 8));
+    LANCER_RETURN_IF_ERROR(out_->write(storage.data(), c * row_bytes_));
     position_ += c * (8 + row_bytes_);
   }
   run_starts_.push_back(std::move(start));
@@ -133,13 +130,14 @@ Result<uint64_t> SpillFile::finish() {
   for (const auto& s : run_starts_) table.insert(table.end(), s.begin(), s.end());
   const uint64_t footer[kFooterWords] = {run_offsets_.size(), num_partitions_, row_bytes_, rows_,
                                          core::fnv1a64(table.data(), table.size() * 8)};
-  bool ok = std::fwrite(table.data(), 8, table.size(), out_) == table.size() &&
-            std::fwrite(footer, 8, kFooterWords, out_) == kFooterWords &&
-            std::fwrite(kMagic, 1, sizeof(kMagic), out_) == sizeof(kMagic);
-  ok = (std::fclose(out_) == 0) && ok;
-  out_ = nullptr;
-  if (!ok) return Status::IOError("cannot write spill file " + path_ + ": " + std::strerror(errno));
-  LANCER_ASSIGN_OR_RETURN(in_, core::RandomAccessFile::open(path_));
+  LANCER_RETURN_IF_ERROR(out_->write(table.data(), table.size() * 8));
+  LANCER_RETURN_IF_ERROR(out_->write(footer, sizeof(footer)));
+  LANCER_RETURN_IF_ERROR(out_->write(kMagic, sizeof(kMagic)));
+  LANCER_RETURN_IF_ERROR(out_->finish().context("spill file " + path_));
+  const uint64_t size = out_->written();
+  out_.reset();
+  remote_ = storage::is_object_store(path_);
+  LANCER_ASSIGN_OR_RETURN(in_, storage::RandomAccessFile::open(path_, size));
   return in_->size();
 }
 
@@ -153,9 +151,27 @@ Status SpillFile::append_partition(uint32_t partition, std::vector<uint64_t>* id
     const size_t at = ids->size();
     ids->resize(at + c);
     storage->resize((at + c) * row_bytes_);
-    LANCER_RETURN_IF_ERROR(in_->read_at(offset, c * 8, ids->data() + at));
-    LANCER_RETURN_IF_ERROR(in_->read_at(offset + c * 8, c * row_bytes_, storage->data() + at * row_bytes_));
+    LANCER_RETURN_IF_ERROR(read_run(r, offset, c * 8, ids->data() + at));
+    LANCER_RETURN_IF_ERROR(read_run(r, offset + c * 8, c * row_bytes_, storage->data() + at * row_bytes_));
   }
+  return Status::OK();
+}
+
+// The merge reads every run front to back, partition by partition: on an object store each
+// run keeps a window of the next kRemoteWindow bytes, so one request serves many partitions.
+Status SpillFile::read_run(size_t run, uint64_t offset, uint64_t length, void* out) const {
+  if (!remote_) return in_->read_at(offset, length, out);
+  constexpr uint64_t kRemoteWindow = 4u << 20;
+  if (windows_.size() != run_offsets_.size()) windows_.resize(run_offsets_.size());
+  Window& w = windows_[run];
+  if (offset < w.start || offset + length > w.start + w.bytes.size()) {
+    const uint64_t run_end = run + 1 < run_offsets_.size() ? run_offsets_[run + 1] : in_->size() - kFooterBytes;
+    const uint64_t end = std::max(offset + length, std::min(run_end, offset + kRemoteWindow));
+    w.start = offset;
+    w.bytes.resize(end - offset);
+    LANCER_RETURN_IF_ERROR(in_->read_at(offset, end - offset, w.bytes.data()));
+  }
+  std::memcpy(out, w.bytes.data() + (offset - w.start), length);
   return Status::OK();
 }
 

@@ -8,12 +8,11 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "core/file_io.h"
+#include "storage/file_io.h"
 #include "lancer/status.h"
 
 namespace lancer::pipeline {
@@ -41,8 +40,16 @@ class SpillFile {
   Status flush();
 
   std::string path_;
-  std::FILE* out_ = nullptr;
-  std::shared_ptr<core::RandomAccessFile> in_;
+  Status read_run(size_t run, uint64_t offset, uint64_t length, void* out) const;
+
+  struct Window {
+    uint64_t start = 0;
+    std::vector<uint8_t> bytes;
+  };
+  std::unique_ptr<storage::OutputFile> out_;
+  std::shared_ptr<storage::RandomAccessFile> in_;
+  bool remote_ = false;
+  mutable std::vector<Window> windows_;  // per run, object stores only
   uint32_t num_partitions_ = 0;
   size_t row_bytes_ = 0;
   uint64_t position_ = 0, rows_ = 0;

@@ -8,10 +8,9 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 
 #include "core/checksum.h"
-#include "core/file_io.h"
+#include "storage/file_io.h"
 
 namespace lancer::pipeline {
 
@@ -85,22 +84,12 @@ std::string record_to_text(const BuildRecord& r) {
 }
 
 Result<std::string> read_text(const std::string& path) {
-  LANCER_ASSIGN_OR_RETURN(auto bytes, core::read_whole_file(path));
+  LANCER_ASSIGN_OR_RETURN(auto bytes, storage::read_whole_file(path));
   return std::string(bytes.begin(), bytes.end());
 }
 
 Status write_record(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << text << "\n#fnv1a64 " << hex64(core::fnv1a64(text)) << "\n";
-    f.close();
-    if (!f) return Status::IOError("cannot write " + tmp);
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return Status::IOError("cannot rename " + tmp + " to " + path + ": " + ec.message());
-  return Status::OK();
+  return storage::write_file_atomic(path, text + "\n#fnv1a64 " + hex64(core::fnv1a64(text)) + "\n");
 }
 
 Result<nlohmann::json> read_record(const std::string& path) {
@@ -143,19 +132,26 @@ Result<BuildRecord> parse_build_record(const std::string& path) {
 }
 
 std::string default_staging(const std::string& root, const std::string& name) {
-  return (fs::path(root) / "_lancer" / (kStagingPrefix + name)).string();
+  return storage::join_path(storage::join_path(root, "_lancer"), kStagingPrefix + name);
 }
 
-std::string dataset_root(const std::string& uri) { return uri.rfind("file://", 0) == 0 ? uri.substr(7) : uri; }
+std::string dataset_root(const std::string& uri) {
+  std::string root = uri.rfind("file://", 0) == 0 ? uri.substr(7) : uri;
+  while (root.size() > 1 && root.back() == '/' && !root.ends_with("://")) root.pop_back();
+  return root;
+}
 
 void remove_staging(const std::string& dir) {
+  (void)storage::remove_tree(dir);
+  if (storage::is_object_store(dir)) return;  // a prefix with nothing under it is gone already
   std::error_code ec;
-  fs::remove_all(dir, ec);
   const fs::path parent = fs::path(dir).parent_path();
   if (parent.filename() == "_lancer") fs::remove(parent, ec);  // only if empty
 }
 
 Result<int> lock_shared(const std::string& staging) {
+  // Object stores have no locks: a build there is not protected from `cleanup` (docs/storage.md).
+  if (storage::is_object_store(staging)) return -1;
   const int fd = ::open((fs::path(staging) / "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0 || ::flock(fd, LOCK_SH) != 0) {
     const int err = errno;
@@ -168,16 +164,19 @@ Result<int> lock_shared(const std::string& staging) {
 namespace {
 
 // Removes `staging` unless a running build holds its lock; true if removed.
-Result<bool> remove_unless_running(const fs::path& staging) {
-  const int fd = ::open((staging / "lock").c_str(), O_RDWR | O_CLOEXEC);
+Result<bool> remove_unless_running(const std::string& staging) {
+  if (storage::is_object_store(staging)) {
+    LANCER_RETURN_IF_ERROR(storage::remove_tree(staging));
+    return true;
+  }
+  const int fd = ::open((fs::path(staging) / "lock").c_str(), O_RDWR | O_CLOEXEC);
   if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     ::close(fd);
     return false;
   }
-  std::error_code ec;
-  fs::remove_all(staging, ec);
+  Status removed = storage::remove_tree(staging);
   if (fd >= 0) ::close(fd);
-  if (ec) return Status::IOError("cannot remove " + staging.string() + ": " + ec.message());
+  LANCER_RETURN_IF_ERROR(removed);
   return true;
 }
 
@@ -185,26 +184,28 @@ Result<bool> remove_unless_running(const fs::path& staging) {
 
 Result<std::vector<std::string>> cleanup_staging(const std::string& uri, const std::string& work_dir) {
   std::vector<std::string> removed;
-  if (!work_dir.empty() && core::is_directory(work_dir)) {
-    if (!core::path_exists((fs::path(work_dir) / "build.json").string())) {
+  if (!work_dir.empty() && storage::is_directory(work_dir)) {
+    if (!storage::path_exists(storage::join_path(work_dir, "build.json"))) {
       return Status::InvalidArgument(work_dir + " is not a lancer staging folder (no build.json); not removed");
     }
     LANCER_ASSIGN_OR_RETURN(bool gone, remove_unless_running(work_dir));
     if (gone) removed.push_back(work_dir);
   }
-  const fs::path dir = fs::path(dataset_root(uri)) / "_lancer";
-  if (!core::is_directory(dir.string())) return removed;
-  LANCER_ASSIGN_OR_RETURN(auto names, core::list_directory(dir.string()));
+  const std::string dir = storage::join_path(dataset_root(uri), "_lancer");
+  if (!storage::is_directory(dir)) return removed;
+  LANCER_ASSIGN_OR_RETURN(auto names, storage::list_directory(dir));
   for (const auto& name : names) {
-    const fs::path staging = dir / name;
+    const std::string staging = storage::join_path(dir, name);
     // Only build folders: _lancer/inputs holds the Python package's supplied
     // arrays, which their builds hold and remove themselves.
-    if (!name.starts_with(kStagingPrefix) || !core::is_directory(staging.string())) continue;
+    if (!name.starts_with(kStagingPrefix) || !storage::is_directory(staging)) continue;
     LANCER_ASSIGN_OR_RETURN(bool gone, remove_unless_running(staging));
-    if (gone) removed.push_back(staging.string());
+    if (gone) removed.push_back(staging);
   }
-  std::error_code ec;
-  fs::remove(dir, ec);  // only if empty
+  if (!storage::is_object_store(dir)) {
+    std::error_code ec;
+    fs::remove(dir, ec);  // only if empty
+  }
   return removed;
 }
 

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <mutex>
 
-#include "core/file_io.h"
+#include "storage/file_io.h"
 #include "core/process_stats.h"
 #include "linalg/norms.h"
 #include "pipeline/fault.h"
@@ -32,12 +32,12 @@ using linalg::MatrixView;
 
 }  // namespace
 
-bool IndexBuild::model_trained() const { return core::path_exists((fs::path(staging_) / "model.done").string()); }
+bool IndexBuild::model_trained() const { return storage::path_exists(storage::join_path(staging_, "model.done")); }
 
 Result<std::shared_ptr<const ivf::IndexModel>> IndexBuild::model() {
   if (model_) return model_;
-  const std::string path = (fs::path(staging_) / "model.bin").string();
-  LANCER_ASSIGN_OR_RETURN(auto done, read_record((fs::path(staging_) / "model.done").string()));
+  const std::string path = storage::join_path(staging_, "model.bin");
+  LANCER_ASSIGN_OR_RETURN(auto done, read_record(storage::join_path(staging_, "model.done")));
   LANCER_ASSIGN_OR_RETURN(std::string bytes, read_text(path));
   LANCER_ASSIGN_OR_RETURN(model_, parse_model(bytes, path));
   model_checksum_ = model_checksum(bytes);
@@ -219,23 +219,14 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
   LANCER_ASSIGN_OR_RETURN(model_, parse_model(bytes, "the model broadcast by rank 0"));
   model_checksum_ = model_checksum(bytes);
   if (collective.rank() == 0) {
-    const std::string path = (fs::path(staging_) / "model.bin").string(), tmp = path + ".tmp";
-    {
-      std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-      f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-      f.close();
-      if (!f) return Status::IOError("cannot write " + tmp);
-    }
-    std::error_code ec;
-    fs::rename(tmp, path, ec);
-    if (ec) return Status::IOError("cannot rename " + tmp + ": " + ec.message());
+    LANCER_RETURN_IF_ERROR(storage::write_file_atomic(storage::join_path(staging_, "model.bin"), bytes));
     json done{{"checksum", hex64(model_checksum_)},
               {"bytes", bytes.size()},
               {"sample_rows", sample_rows},
               {"sample_s", report_.sample_s},
               {"train_ivf_s", report_.train_ivf_s},
               {"train_quantizer_s", report_.train_quantizer_s}};
-    LANCER_RETURN_IF_ERROR(write_record((fs::path(staging_) / "model.done").string(), done.dump(1)));
+    LANCER_RETURN_IF_ERROR(write_record(storage::join_path(staging_, "model.done"), done.dump(1)));
   }
   return Status::OK();
 }

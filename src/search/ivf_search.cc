@@ -14,6 +14,7 @@
 #include "dataset/vector_stream.h"
 #include "lancer/search.h"
 #include "quant/codec.h"
+#include "storage/file_io.h"
 #include "search/segment.h"
 #include "simd/convert.h"
 #include "simd/distance.h"
@@ -162,6 +163,7 @@ Status take_rows(const std::shared_ptr<const dataset::Dataset>& ds, const datase
 
 Result<std::vector<std::vector<SearchHit>>> search_index(const SearchOptions& o, const std::vector<float>& queries,
                                                          size_t dim) {
+  LANCER_RETURN_IF_ERROR(storage::configure(o.uri, o.storage_options));
   LANCER_ASSIGN_OR_RETURN(auto ds, dataset::Dataset::open(o.uri));
   LANCER_ASSIGN_OR_RETURN(auto indices, ds->indices());
   std::string column_path;

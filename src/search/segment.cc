@@ -73,9 +73,9 @@ Result<Segment> open_v3_segment(const std::string& dir, const std::string& name,
   s.name = name;
   s.dim = column.dim;
   LANCER_ASSIGN_OR_RETURN(auto index_file,
-                          lance::LanceFile::open(core::join_path(dir, "index.idx"), name + "/index.idx"));
+                          lance::LanceFile::open(storage::join_path(dir, "index.idx"), name + "/index.idx"));
   LANCER_ASSIGN_OR_RETURN(s.aux,
-                          lance::LanceFile::open(core::join_path(dir, "auxiliary.idx"), name + "/auxiliary.idx"));
+                          lance::LanceFile::open(storage::join_path(dir, "auxiliary.idx"), name + "/auxiliary.idx"));
   auto info = nlohmann::json::parse(meta(*index_file, "lance:index"), nullptr, false);
   if (info.is_discarded() || !info.is_object() || !info.contains("type") || !info["type"].is_string() ||
       (info.contains("distance_type") && !info["distance_type"].is_string())) {
@@ -186,7 +186,7 @@ Result<Segment> open_v3_segment(const std::string& dir, const std::string& name,
 // 16-byte trailer [i64 metadata_pos][u16 0][u16 1]["LANC"]. Partition p's
 // bytes start at IVF.offsets[p]: lengths[p] PQ codes row after row, then
 // lengths[p] little-endian u64 row ids.
-Result<Segment> open_legacy_segment(std::shared_ptr<core::RandomAccessFile> file, uint64_t metadata_pos,
+Result<Segment> open_legacy_segment(std::shared_ptr<storage::RandomAccessFile> file, uint64_t metadata_pos,
                                     const std::string& name, const lance::VectorType& column) {
   Segment s;
   s.name = name;
@@ -263,10 +263,10 @@ Result<Segment> open_legacy_segment(std::shared_ptr<core::RandomAccessFile> file
 Result<Segment> open_segment(const std::string& root, const ::lance::table::IndexMetadata& idx,
                              const lance::VectorType& column) {
   const std::string name = "_indices/" + core::uuid_to_string(idx.uuid().uuid());
-  const std::string dir = core::join_path(root, name);
+  const std::string dir = storage::join_path(root, name);
   // The legacy layout has no auxiliary.idx and a 16-byte trailer with version 0.1 or 0.2.
-  if (!core::path_exists(core::join_path(dir, "auxiliary.idx"))) {
-    LANCER_ASSIGN_OR_RETURN(auto file, core::RandomAccessFile::open(core::join_path(dir, "index.idx")));
+  if (!storage::path_exists(storage::join_path(dir, "auxiliary.idx"))) {
+    LANCER_ASSIGN_OR_RETURN(auto file, storage::RandomAccessFile::open(storage::join_path(dir, "index.idx")));
     if (file->size() >= 16) {
       uint8_t trailer[16];
       LANCER_RETURN_IF_ERROR(file->read_at(file->size() - 16, 16, trailer));

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "core/file_io.h"
+#include "storage/file_io.h"
 #include "lance/file_reader.h"
 #include "lance/vector_page.h"
 #include "lancer/status.h"
@@ -39,7 +39,7 @@ struct Segment {
   std::shared_ptr<const lance::LanceFile> aux;
   std::optional<AuxColumn> rowids, storage;  // storage: the codec's one column
   // Legacy segments: index.idx holds, per partition, the codes then the row ids.
-  std::shared_ptr<core::RandomAccessFile> legacy;
+  std::shared_ptr<storage::RandomAccessFile> legacy;
 };
 
 // Opens the segment of `idx` in the dataset at `root`; `column` is the indexed

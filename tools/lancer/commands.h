@@ -30,6 +30,15 @@ void print_report(const CreateIndexReport& report);
 int emit_report(const CreateIndexReport& report, const std::string& path);
 Command add_search_command(CLI::App& app);
 
+// --storage-option / --storage-options-file of every subcommand (storage_args.cc).
+struct StorageArgs {
+  std::vector<std::string> pairs;
+  std::string file;
+};
+void add_storage_options(CLI::App* sub, StorageArgs& args);
+// Registers them as the options of every object store this process reaches.
+Status apply_storage_options(const StorageArgs& args);
+
 // Prints "lancer: <status>" to stderr and returns the exit code for it.
 int report_error(const Status& status);
 

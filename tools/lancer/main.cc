@@ -49,10 +49,15 @@ int main(int argc, char** argv) {
       lancer::cli::add_search_command(app),
   };
   for (auto& c : lancer::cli::add_phase_commands(app)) commands.push_back(std::move(c));
+  lancer::cli::StorageArgs storage;
+  for (auto& c : commands) lancer::cli::add_storage_options(c.app, storage);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  }
+  if (lancer::Status s = lancer::cli::apply_storage_options(storage); !s.ok()) {
+    return lancer::cli::report_error(s);
   }
   for (const auto& command : commands) {
     if (command.app->parsed()) return command.run();

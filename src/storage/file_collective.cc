@@ -1,4 +1,5 @@
-#include "core/file_collective.h"
+#include "storage/file_collective.h"
+#include "storage/file_io.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -10,9 +11,8 @@
 #include <filesystem>
 #include <thread>
 
-#include "core/file_io.h"
 
-namespace lancer::core {
+namespace lancer::storage {
 
 namespace {
 
@@ -99,4 +99,4 @@ Status FileCollective::broadcast(std::string* data, int root) {
 
 Status FileCollective::barrier() { return all_gather(std::string()).status(); }
 
-}  // namespace lancer::core
+}  // namespace lancer::storage

@@ -12,9 +12,9 @@
 
 #include "core/collective.h"
 
-namespace lancer::core {
+namespace lancer::storage {
 
-class FileCollective final : public Collective {
+class FileCollective final : public core::Collective {
  public:
   FileCollective(std::string dir, int rank, int size, double timeout_s = 1800);
   int rank() const override { return rank_; }
@@ -36,4 +36,4 @@ class FileCollective final : public Collective {
   uint64_t step_ = 0;
 };
 
-}  // namespace lancer::core
+}  // namespace lancer::storage

@@ -1,11 +1,11 @@
-#include "core/file_collective.h"
+#include "storage/file_collective.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <thread>
 
-namespace lancer::core {
+namespace lancer::storage {
 namespace {
 
 namespace fs = std::filesystem;
@@ -64,4 +64,4 @@ TEST(FileCollective, AMissingRankIsATimeoutNamingIt) {
 }
 
 }  // namespace
-}  // namespace lancer::core
+}  // namespace lancer::storage

@@ -1,0 +1,229 @@
+// Local files (plain paths and file:// URIs): pread for ranges, temporary name + fsync + rename
+// for whole-file replacement, link(2) for create-if-absent.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "core/uuid.h"
+#include "storage/backends.h"
+
+namespace lancer::storage::posix {
+
+namespace {
+
+Status errno_status(const std::string& what, const std::string& path, int err) {
+  std::string msg = what + " " + path + ": " + std::strerror(err);
+  if (err == ENOENT) return Status::NotFound(msg);
+  return Status::IOError(msg);
+}
+
+class PosixFile final : public BackendFile {
+ public:
+  PosixFile(std::string path, int fd, uint64_t size) : BackendFile(std::move(path), size), fd_(fd) {}
+  ~PosixFile() override { ::close(fd_); }
+
+ protected:
+  Status read_checked(std::span<const ReadRequest> requests) const override {
+    for (const auto& r : requests) {
+      auto* dst = static_cast<uint8_t*>(r.out);
+      uint64_t done = 0;
+      while (done < r.length) {
+        ssize_t n = ::pread(fd_, dst + done, r.length - done, static_cast<off_t>(r.offset + done));
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          return errno_status("cannot read", path(), errno);
+        }
+        if (n == 0) return Status::Corruption(path() + ": file shrank while reading");
+        done += static_cast<uint64_t>(n);
+      }
+    }
+    return Status::OK();
+  }
+
+ private:
+  int fd_;
+};
+
+class PosixOutput final : public OutputFile {
+ public:
+  PosixOutput(std::string path, std::FILE* f) : path_(std::move(path)), file_(f) {}
+  ~PosixOutput() override {
+    if (file_ != nullptr) std::fclose(file_);
+  }
+  Status write(const void* data, size_t size) override {
+    if (file_ == nullptr) return Status::Internal(path_ + ": write after finish");
+    if (size > 0 && std::fwrite(data, 1, size, file_) != size) {
+      return errno_status("cannot write", path_, errno);
+    }
+    written_ += size;
+    return Status::OK();
+  }
+  Status finish() override {
+    if (file_ == nullptr) return Status::Internal(path_ + ": finished twice");
+    // Durable before a manifest can name it.
+    const bool ok = std::fflush(file_) == 0 && ::fsync(fileno(file_)) == 0;
+    const int err = errno;
+    const bool closed = std::fclose(file_) == 0;
+    file_ = nullptr;
+    if (!ok || !closed) return errno_status("cannot write", path_, ok ? errno : err);
+    return Status::OK();
+  }
+
+ private:
+  std::string path_;
+  std::FILE* file_;
+};
+
+// A name no other writer (process or thread) uses.
+std::string temporary_name(const std::string& path) {
+  static std::atomic<uint64_t> counter{0};
+  return path + ".tmp_" + core::uuid_to_string(core::random_uuid_bytes()).substr(0, 8) + "_" +
+         std::to_string(counter++);
+}
+
+Status write_synced(const std::string& path, std::span<const uint8_t> bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return errno_status("cannot create", path, errno);
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      ::unlink(path.c_str());
+      return errno_status("cannot write", path, err);
+    }
+    done += static_cast<size_t>(n);
+  }
+  const bool ok = ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!ok) {
+    ::unlink(path.c_str());
+    return errno_status("cannot fsync", path, err);
+  }
+  return Status::OK();
+}
+
+void fsync_directory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    (void)::fsync(fd);
+    ::close(fd);
+  }
+}
+
+}  // namespace
+
+Result<std::shared_ptr<RandomAccessFile>> open_file(const std::string& uri, std::optional<uint64_t>) {
+  const std::string path = local_path(uri);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno_status("cannot open", path, errno);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    int err = errno;
+    ::close(fd);
+    return errno_status("cannot stat", path, err);
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    return Status::InvalidArgument(path + " is a directory, expected a file");
+  }
+  return std::shared_ptr<RandomAccessFile>(new PosixFile(path, fd, static_cast<uint64_t>(st.st_size)));
+}
+
+Result<std::unique_ptr<OutputFile>> create_output(const std::string& uri) {
+  const std::string path = local_path(uri);
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr) return errno_status("cannot create", path, errno);
+  return std::unique_ptr<OutputFile>(new PosixOutput(path, f));
+}
+
+Result<std::vector<uint8_t>> read_whole_file(const std::string& uri) {
+  LANCER_ASSIGN_OR_RETURN(auto file, open_file(uri, std::nullopt));
+  return file->read_range(0, file->size());
+}
+
+Status write_file_atomic(const std::string& uri, std::span<const uint8_t> bytes) {
+  const std::string path = local_path(uri);
+  const std::string tmp = temporary_name(path);
+  LANCER_RETURN_IF_ERROR(write_synced(tmp, bytes));
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return errno_status("cannot rename into", path, err);
+  }
+  fsync_directory(std::filesystem::path(path).parent_path().string());
+  return Status::OK();
+}
+
+Result<bool> create_file_exclusive(const std::string& uri, const std::string& bytes) {
+  const std::string path = local_path(uri);
+  const std::string tmp = temporary_name(path);
+  LANCER_RETURN_IF_ERROR(write_synced(tmp, std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size())));
+  const int linked = ::link(tmp.c_str(), path.c_str());
+  const int err = errno;
+  ::unlink(tmp.c_str());
+  if (linked == 0) {
+    fsync_directory(std::filesystem::path(path).parent_path().string());
+    return true;
+  }
+  if (err == EEXIST) return false;
+  return errno_status("cannot create", path, err);
+}
+
+Result<uint64_t> file_size(const std::string& uri) {
+  const std::string path = local_path(uri);
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return errno_status("cannot stat", path, errno);
+  if (S_ISDIR(st.st_mode)) return Status::NotFound(path + " is a directory, not a file");
+  return static_cast<uint64_t>(st.st_size);
+}
+
+bool is_directory(const std::string& uri) {
+  struct stat st;
+  return ::stat(local_path(uri).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+Result<std::vector<std::string>> list_directory(const std::string& uri) {
+  const std::string path = local_path(uri);
+  DIR* dir = ::opendir(path.c_str());
+  if (dir == nullptr) return errno_status("cannot list", path, errno);
+  std::vector<std::string> names;
+  while (struct dirent* e = ::readdir(dir)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") names.push_back(std::move(name));
+  }
+  ::closedir(dir);
+  return names;
+}
+
+Status make_directories(const std::string& uri) {
+  std::error_code ec;
+  std::filesystem::create_directories(local_path(uri), ec);
+  if (ec) return Status::IOError("cannot create " + local_path(uri) + ": " + ec.message());
+  return Status::OK();
+}
+
+Status remove_file(const std::string& uri) {
+  const std::string path = local_path(uri);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return errno_status("cannot remove", path, errno);
+  return Status::OK();
+}
+
+Status remove_tree(const std::string& uri) {
+  std::error_code ec;
+  std::filesystem::remove_all(local_path(uri), ec);
+  if (ec) return Status::IOError("cannot remove " + local_path(uri) + ": " + ec.message());
+  return Status::OK();
+}
+
+}  // namespace lancer::storage::posix
