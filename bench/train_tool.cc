@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "core/executor.h"
-#include "core/npy.h"
+#include "storage/read_npy.h"
 #include "linalg/blas.h"
 #include "train/kmeans.h"
 #include "train/pq.h"
@@ -39,7 +39,7 @@ struct Matrix {
 };
 
 Matrix load(const std::string& path) {
-  auto arr = core::read_npy(path);
+  auto arr = storage::read_npy(path);
   if (!arr.ok()) die(arr.status().to_string());
   if (arr->descr != "<f4" || arr->shape.size() != 2) die(path + ": expected a 2-d float32 array");
   Matrix m;

@@ -37,10 +37,22 @@ make_venv() {  # dir requirements
 make_venv .venv requirements.txt
 if [ "${LANCER_SETUP_LANCE10:-0}" = 1 ]; then make_venv .venv-lance10 requirements-lance10.txt; fi
 
+# The object-store backend (s3://, gs://, az://) is Rust: cargo from rustup, which machines of this
+# kind have (Debian's rustc is too old). Without it lancer builds and refuses such URIs by name.
+export PATH="$HOME/.cargo/bin:$PATH"
+if command -v cargo >/dev/null 2>&1; then
+  object_store=ON
+else
+  object_store=OFF
+  say "note: no cargo found: building without object-store support (LANCER_OBJECT_STORE=OFF)"
+fi
+export CMAKE_ARGS="-DLANCER_OBJECT_STORE=$object_store"  # for the Python package's build too
+
 build() {  # dir, extra cmake args...
   local dir=$1; shift
   say "building $dir"
-  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLANCER_WERROR=ON "$@" >/dev/null
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLANCER_WERROR=ON -DLANCER_OBJECT_STORE=$object_store \
+    "$@" >/dev/null
   cmake --build "$dir"
 }
 build build

@@ -19,6 +19,11 @@ using StorageOptions = std::map<std::string, std::string>;
 Status set_storage_options(const std::string& uri, const StorageOptions& options);
 // Options for every store that set_storage_options did not name (the CLI's --storage-option).
 Status set_default_storage_options(const StorageOptions& options);
+// Whole small files at any location (a file:// path, an object-store URI): written atomically
+// (one PUT, or a temporary name and a rename); removing a missing file is fine.
+Status write_file(const std::string& uri, const std::string& bytes);
+Status remove_file(const std::string& uri);
+Status remove_tree(const std::string& uri);  // a folder or prefix and all under it
 // Whether this build reaches object stores (LANCER_OBJECT_STORE).
 bool object_store_supported();
 

@@ -3,6 +3,7 @@
 // is a thin call into the core's public API (lancer/build.h) with the GIL released. Core errors arrive as
 // Python exceptions carrying the core's message (see throw_status()).
 #include <nanobind/nanobind.h>
+#include <nanobind/stl/map.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
@@ -17,6 +18,7 @@
 #include "lancer/create_index.h"
 #include "lancer/dataset.h"
 #include "lancer/runtime.h"
+#include "lancer/storage.h"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -62,6 +64,10 @@ CreateIndexOptions to_options(const nb::dict& d) {
   for (auto [key, value] : d) {
     const std::string k = nb::cast<std::string>(key);
     if (value.is_none()) continue;
+    if (k == "storage_options") {  // not a build parameter: where the data lives
+      o.storage_options = nb::cast<std::map<std::string, std::string>>(value);
+      continue;
+    }
     const BuildOption* option = find_build_option(k);
     if (!option) throw nb::value_error(("unknown build option: " + k).c_str());
     std::visit(
@@ -260,20 +266,54 @@ std::string finalize(const nb::dict& options, nb::object progress) {
 // Removes the staging folder of the build planned with `options` (after a failure).
 void discard(const nb::dict& options) { open_build(to_options(options))->discard(); }
 
-std::vector<std::string> cleanup(const std::string& uri, const std::string& work_dir) {
-  Result<std::vector<std::string>> r = [&] {
+using Options = std::map<std::string, std::string>;
+
+std::vector<std::string> cleanup(const std::string& uri, const std::string& work_dir, const Options& storage) {
+  Result<std::vector<std::string>> r = [&]() -> Result<std::vector<std::string>> {
     nb::gil_scoped_release nogil;
+    LANCER_RETURN_IF_ERROR(set_storage_options(uri, storage));
+    if (!work_dir.empty()) LANCER_RETURN_IF_ERROR(set_storage_options(work_dir, storage));
     return cleanup_builds(uri, work_dir);
   }();
   return value_or_throw(std::move(r));
 }
 
-std::string inspect(const std::string& uri, std::optional<uint64_t> version) {
+std::string inspect(const std::string& uri, std::optional<uint64_t> version, const Options& storage) {
   Result<std::string> r = [&]() -> Result<std::string> {
     nb::gil_scoped_release nogil;
+    LANCER_RETURN_IF_ERROR(set_storage_options(uri, storage));
     return describe_dataset(uri, version);
   }();
   return value_or_throw(std::move(r));
+}
+
+// Small files the Python side keeps beside a dataset on an object store (supplied centroids).
+void put_file(const std::string& uri, nb::bytes data, const Options& storage) {
+  std::string bytes(data.c_str(), data.size());
+  Status s = [&] {
+    nb::gil_scoped_release nogil;
+    Status st = set_storage_options(uri, storage);
+    return st.ok() ? write_file(uri, bytes) : st;
+  }();
+  ok_or_throw(s);
+}
+
+void delete_tree(const std::string& uri, const Options& storage) {
+  Status s = [&] {
+    nb::gil_scoped_release nogil;
+    Status st = set_storage_options(uri, storage);
+    return st.ok() ? remove_tree(uri) : st;
+  }();
+  ok_or_throw(s);
+}
+
+void delete_file(const std::string& uri, const Options& storage) {
+  Status s = [&] {
+    nb::gil_scoped_release nogil;
+    Status st = set_storage_options(uri, storage);
+    return st.ok() ? remove_file(uri) : st;
+  }();
+  ok_or_throw(s);
 }
 
 PyObject* new_exception(nb::module_& m, const char* name, PyObject* bases, const char* doc) {
@@ -313,7 +353,11 @@ NB_MODULE(_core, m) {
   m.def("missing", &missing, "options"_a, "phase"_a);
   m.def("run_phase", &run_phase, "options"_a, "phase"_a, "task"_a = 0, "progress"_a = nb::none(), "rank"_a = 0,
         "size"_a = 1, "exchange_dir"_a = "");
-  m.def("cleanup", &cleanup, "uri"_a, "work_dir"_a = "");
-  m.def("inspect", &inspect, "uri"_a, "version"_a = nb::none());
+  m.def("cleanup", &cleanup, "uri"_a, "work_dir"_a = "", "storage_options"_a = Options());
+  m.def("inspect", &inspect, "uri"_a, "version"_a = nb::none(), "storage_options"_a = Options());
+  m.def("put_file", &put_file, "uri"_a, "data"_a, "storage_options"_a = Options());
+  m.def("delete_file", &delete_file, "uri"_a, "storage_options"_a = Options());
+  m.def("delete_tree", &delete_tree, "uri"_a, "storage_options"_a = Options());
+  m.def("object_store_supported", [] { return lancer::object_store_supported(); });
   m.def("hardware_threads", [] { return lancer::hardware_threads(); });
 }

@@ -40,26 +40,7 @@ bool header_value(const std::string& header, const std::string& key, std::string
 
 }  // namespace
 
-namespace {
-Result<std::vector<uint8_t>> read_local_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    const std::string msg = "cannot open " + path + ": " + std::strerror(errno);
-    return errno == ENOENT ? Status::NotFound(msg) : Status::IOError(msg);
-  }
-  std::vector<uint8_t> bytes;
-  uint8_t buf[1 << 16];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) bytes.insert(bytes.end(), buf, buf + n);
-  const bool failed = std::ferror(f) != 0;
-  std::fclose(f);
-  if (failed) return Status::IOError("cannot read " + path);
-  return bytes;
-}
-}  // namespace
-
-Result<NpyArray> read_npy(const std::string& path) {
-  LANCER_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, read_local_file(path));
+Result<NpyArray> parse_npy(std::vector<uint8_t> bytes, const std::string& path) {
   auto bad = [&](const std::string& why) { return Status::Corruption(path + ": not a valid .npy file: " + why); };
   if (bytes.size() < 10 || std::memcmp(bytes.data(), "\x93NUMPY", 6) != 0) return bad("missing magic");
   const uint8_t major = bytes[6];

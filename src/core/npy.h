@@ -18,7 +18,8 @@ struct NpyArray {
 };
 
 // Reads a C-order .npy file (format 1.x-3.x); errors name the path.
-Result<NpyArray> read_npy(const std::string& path);
+// The .npy file held in `bytes`; errors name `path`.
+Result<NpyArray> parse_npy(std::vector<uint8_t> bytes, const std::string& path);
 
 class NpyWriter {
  public:

@@ -28,7 +28,8 @@ Result<ColumnLocation> Fragment::locate(const VectorColumn& column) const {
       const int32_t col = file.column_indices[k];
       const std::string display = "data/" + file.path;
       if (col < 0) return Status::Corruption(display + ": vector field " + column.path + " has no column");
-      LANCER_ASSIGN_OR_RETURN(loc.file, lance::LanceFile::open(storage::join_path(dataset_.root(), display), display));
+      LANCER_ASSIGN_OR_RETURN(loc.file, lance::LanceFile::open(storage::join_path(dataset_.root(), display), display,
+                                                               file.size_bytes));
       if (static_cast<size_t>(col) >= loc.file->num_columns()) {
         return Status::Corruption(display + ": manifest puts " + column.path + " in column " + std::to_string(col) +
                                   " but the file has " + std::to_string(loc.file->num_columns()) + " columns");

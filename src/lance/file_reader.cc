@@ -39,10 +39,11 @@ std::string range_text(uint64_t offset, uint64_t size) {
 
 }  // namespace
 
-Result<std::shared_ptr<const LanceFile>> LanceFile::open(const std::string& path, const std::string& display_name) {
+Result<std::shared_ptr<const LanceFile>> LanceFile::open(const std::string& path, const std::string& display_name,
+                                                         uint64_t size_hint) {
   auto file = std::shared_ptr<LanceFile>(new LanceFile());
   file->name_ = display_name;
-  auto opened = storage::RandomAccessFile::open(path);
+  auto opened = size_hint ? storage::RandomAccessFile::open(path, size_hint) : storage::RandomAccessFile::open(path);
   if (!opened.ok()) return opened.status().context("opening data file " + display_name);
   file->file_ = std::move(opened).value();
   Status st = file->parse(file->file_->size());

@@ -41,8 +41,10 @@ struct ColumnInfo {
 
 class LanceFile {
  public:
-  // `display_name` is what errors call the file (a dataset-relative path).
-  static Result<std::shared_ptr<const LanceFile>> open(const std::string& path, const std::string& display_name);
+  // `display_name` is what errors call the file (a dataset-relative path). `size_hint` (the
+  // manifest's, 0 = unknown) spares an object store the request for the size.
+  static Result<std::shared_ptr<const LanceFile>> open(const std::string& path, const std::string& display_name,
+                                                       uint64_t size_hint = 0);
 
   const std::string& name() const { return name_; }
   const storage::RandomAccessFile& file() const { return *file_; }

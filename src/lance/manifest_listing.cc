@@ -37,9 +37,17 @@ std::string manifest_file_name(uint64_t version, ManifestNaming naming) {
 
 Result<VersionListing> list_versions(const std::string& root) {
   const std::string dir = storage::join_path(root, "_versions");
-  if (!storage::is_directory(root)) return Status::NotFound(root + " is not a directory (expected a Lance dataset)");
-  if (!storage::is_directory(dir)) return Status::NotFound(root + " is not a Lance dataset: it has no _versions/ folder");
-  LANCER_ASSIGN_OR_RETURN(std::vector<std::string> names, storage::list_directory(dir));
+  // One listing; the reason it failed (credentials, network) is the error, unless nothing is there.
+  Result<std::vector<std::string>> listed = storage::list_directory(dir);
+  if (!listed.ok() && listed.status().code() == StatusCode::kNotFound) {
+    if (storage::is_object_store(root)) {
+      return Status::NotFound(root + " is not a Lance dataset: nothing is stored under " + dir);
+    }
+    if (!storage::is_directory(root)) return Status::NotFound(root + " is not a directory (expected a Lance dataset)");
+    return Status::NotFound(root + " is not a Lance dataset: it has no _versions/ folder");
+  }
+  if (!listed.ok()) return listed.status();
+  const std::vector<std::string>& names = *listed;
   VersionListing listing;
   bool saw_v1 = false, saw_v2 = false;
   const std::string suffix = ".manifest";

@@ -11,7 +11,7 @@
 
 #include "core/checksum.h"
 #include "storage/file_io.h"
-#include "core/npy.h"
+#include "storage/read_npy.h"
 #include "core/uuid.h"
 #include "pipeline/index_build.h"
 #include "pipeline/staging.h"
@@ -28,7 +28,7 @@ constexpr uint64_t kMinTaskRows = 8192;
 
 Result<std::vector<float>> load_f32_npy(const std::string& path, std::vector<uint64_t> shape, const char* what,
                                         std::string* checksum) {
-  LANCER_ASSIGN_OR_RETURN(core::NpyArray a, core::read_npy(path));
+  LANCER_ASSIGN_OR_RETURN(core::NpyArray a, storage::read_npy(path));
   if (a.descr != "<f4") return Status::InvalidArgument(path + ": " + what + " must be float32, found " + a.descr);
   uint64_t want = 1, have = 1;
   for (uint64_t d : shape) want *= d;
@@ -98,9 +98,8 @@ Status IndexBuild::load_context(const CreateIndexOptions& o, std::optional<uint6
   const std::string root = dataset_root(o.uri);
   LANCER_RETURN_IF_ERROR(storage::configure(root, o.storage_options));
   if (!o.work_dir.empty()) LANCER_RETURN_IF_ERROR(storage::configure(o.work_dir, o.storage_options));
-  if (!storage::is_directory(root)) {
-    return Status::NotFound(root + (storage::is_object_store(root) ? " holds nothing (expected a Lance dataset)"
-                                                                    : " is not a directory (expected a Lance dataset)"));
+  if (!storage::is_object_store(root) && !storage::is_directory(root)) {  // Dataset::open names object stores' errors
+    return Status::NotFound(root + " is not a directory (expected a Lance dataset)");
   }
   LANCER_ASSIGN_OR_RETURN(dataset_, dataset::Dataset::open(o.uri, version));
   LANCER_ASSIGN_OR_RETURN(column_, dataset_->vector_column(o.column));

@@ -197,7 +197,13 @@ Result<std::vector<std::string>> cleanup_staging(const std::string& uri, const s
   for (const auto& name : names) {
     const std::string staging = storage::join_path(dir, name);
     // Only build folders: _lancer/inputs holds the Python package's supplied
-    // arrays, which their builds hold and remove themselves.
+    // arrays, which their builds hold and remove themselves (on an object
+    // store, with no locks to hold them, they go too).
+    if (name == "inputs" && storage::is_object_store(staging)) {
+      LANCER_RETURN_IF_ERROR(storage::remove_tree(staging));
+      removed.push_back(staging);
+      continue;
+    }
     if (!name.starts_with(kStagingPrefix) || !storage::is_directory(staging)) continue;
     LANCER_ASSIGN_OR_RETURN(bool gone, remove_unless_running(staging));
     if (gone) removed.push_back(staging);

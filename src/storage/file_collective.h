@@ -1,5 +1,6 @@
 // FileCollective: the ranks of one job exchanging parts through files in a
-// folder every rank sees (the build's staging folder on shared storage), for
+// folder every rank sees (the build's staging folder on shared storage or an
+// object store), for
 // engines without a message layer of their own (Ray tasks, job arrays).
 // all_gather writes this rank's part of step s as `s.r` (by rename, so it is
 // whole when it appears) and waits for every rank's; a part is removed by its

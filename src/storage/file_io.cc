@@ -143,6 +143,15 @@ Status set_default_storage_options(const StorageOptions& options) {
   return storage::object_store::configure("", options);
 }
 
+Status write_file(const std::string& uri, const std::string& bytes) {
+  LANCER_RETURN_IF_ERROR(storage::make_directories(storage::parent_path(uri)));
+  return storage::write_file_atomic(uri, bytes);
+}
+
+Status remove_file(const std::string& uri) { return storage::remove_file(uri); }
+
+Status remove_tree(const std::string& uri) { return storage::remove_tree(uri); }
+
 bool object_store_supported() { return storage::object_store_available(); }
 
 }  // namespace lancer

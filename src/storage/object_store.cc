@@ -2,6 +2,7 @@
 // scheme://bucket, shared by every thread, opened with the options configure() registered.
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <unordered_map>
 
@@ -52,7 +53,11 @@ Status to_status(int code, char* err, const std::string& uri) {
     case LOS_NOT_SUPPORTED: return Status::NotSupported(m);
     case LOS_ALREADY_EXISTS: return Status::Conflict(m);
     case LOS_PERMISSION: return Status::IOError(m + " (check the credentials in the storage options)");
-    default: return Status::IOError(m);
+    default:
+      if (m.find("403 Forbidden") != std::string::npos || m.find("401 Unauthorized") != std::string::npos) {
+        m += " (check the credentials in the storage options or the environment)";
+      }
+      return Status::IOError(m);
   }
 }
 
@@ -97,6 +102,14 @@ Result<std::shared_ptr<Handle>> store_for(const std::string& root) {
   return h;
 }
 
+// Reads go through a small per-file cache of aligned blocks: a scan that reads a column page by
+// page (or a decoder that reads a chunk at a time) costs one request per block, not per read,
+// and a miss that continues the previous one also fetches the next blocks, in the same round
+// trip (the bridge sends the ranges concurrently).
+constexpr uint64_t kBlock = 4u << 20;
+constexpr size_t kMaxBlocks = 8;      // per file: 32 MiB
+constexpr uint64_t kReadAhead = 3;    // blocks fetched past a sequential miss
+
 class ObjectFile final : public BackendFile {
  public:
   ObjectFile(std::string uri, uint64_t size, std::shared_ptr<Handle> h, std::string key)
@@ -104,15 +117,71 @@ class ObjectFile final : public BackendFile {
 
  protected:
   Status read_checked(std::span<const ReadRequest> requests) const override {
+    // Large reads bypass the cache: they are requests of their own already.
+    std::vector<ReadRequest> direct;
+    std::vector<const ReadRequest*> cached;
+    for (const auto& r : requests) {
+      if (r.length == 0) continue;
+      (r.length >= kBlock ? direct.push_back(r) : cached.push_back(&r));
+    }
+    if (!direct.empty()) LANCER_RETURN_IF_ERROR(fetch(direct));
+    if (cached.empty()) return Status::OK();
+    std::lock_guard lock(mu_);
+    std::vector<uint64_t> missing;
+    for (const ReadRequest* r : cached) {
+      for (uint64_t b = r->offset / kBlock; b <= (r->offset + r->length - 1) / kBlock; ++b) {
+        if (!blocks_.count(b) && std::find(missing.begin(), missing.end(), b) == missing.end()) missing.push_back(b);
+      }
+    }
+    if (!missing.empty()) {
+      const uint64_t last_block = (size() - 1) / kBlock;
+      std::sort(missing.begin(), missing.end());
+      if (missing.front() == next_block_) {  // sequential: read ahead
+        for (uint64_t b = missing.back() + 1; b <= std::min(last_block, missing.back() + kReadAhead); ++b) {
+          if (!blocks_.count(b)) missing.push_back(b);
+        }
+      }
+      std::vector<std::vector<uint8_t>> data(missing.size());
+      std::vector<ReadRequest> reads;
+      for (size_t i = 0; i < missing.size(); ++i) {
+        const uint64_t start = missing[i] * kBlock, len = std::min(kBlock, size() - start);
+        data[i].resize(len);
+        reads.push_back({start, len, data[i].data()});
+      }
+      LANCER_RETURN_IF_ERROR(fetch(reads));
+      for (size_t i = 0; i < missing.size(); ++i) {
+        blocks_[missing[i]] = std::move(data[i]);
+        order_.push_back(missing[i]);
+      }
+      next_block_ = missing.back() + 1;
+    }
+    for (const ReadRequest* r : cached) {
+      uint64_t at = r->offset;
+      auto* out = static_cast<uint8_t*>(r->out);
+      while (at < r->offset + r->length) {
+        const uint64_t b = at / kBlock, in = at - b * kBlock;
+        const auto& block = blocks_.at(b);
+        const uint64_t n = std::min<uint64_t>(block.size() - in, r->offset + r->length - at);
+        std::memcpy(out + (at - r->offset), block.data() + in, n);
+        at += n;
+      }
+    }
+    while (order_.size() > kMaxBlocks) {
+      blocks_.erase(order_.front());
+      order_.pop_front();
+    }
+    return Status::OK();
+  }
+
+ private:
+  Status fetch(const std::vector<ReadRequest>& requests) const {
     std::vector<uint64_t> starts, lens;
     std::vector<uint8_t*> outs;
     for (const auto& r : requests) {
-      if (r.length == 0) continue;
       starts.push_back(r.offset);
       lens.push_back(r.length);
       outs.push_back(static_cast<uint8_t*>(r.out));
     }
-    if (starts.empty()) return Status::OK();
     char* err = nullptr;
     const int rc =
         lancer_os_get_ranges(handle_->get(), key_.c_str(), starts.size(), starts.data(), lens.data(), outs.data(), &err);
@@ -120,9 +189,12 @@ class ObjectFile final : public BackendFile {
     return Status::OK();
   }
 
- private:
   std::shared_ptr<Handle> handle_;
   std::string key_;
+  mutable std::mutex mu_;
+  mutable std::unordered_map<uint64_t, std::vector<uint8_t>> blocks_;
+  mutable std::deque<uint64_t> order_;  // oldest first
+  mutable uint64_t next_block_ = 0;
 };
 
 // Small writes are gathered here before they cross into the bridge.

@@ -4,7 +4,8 @@
 #include <optional>
 
 #include "commands.h"
-#include "core/npy.h"
+#include "storage/file_io.h"
+#include "storage/read_npy.h"
 #include "dataset/take.h"
 #include "lancer/search.h"
 #include "simd/convert.h"
@@ -22,7 +23,7 @@ struct Args {
 
 // Queries from a float32 .npy of shape (dim,) or (n, dim).
 Result<std::pair<std::vector<float>, size_t>> load_queries(const std::string& path) {
-  LANCER_ASSIGN_OR_RETURN(core::NpyArray a, core::read_npy(path));
+  LANCER_ASSIGN_OR_RETURN(core::NpyArray a, storage::read_npy(path));
   if (a.descr != "<f4" || a.shape.empty() || a.shape.size() > 2) {
     return Status::InvalidArgument(path + ": queries must be a float32 array of shape (dim,) or (n, dim)");
   }

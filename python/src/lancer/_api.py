@@ -10,7 +10,8 @@ import warnings
 from typing import Any, Callable, Optional, Union
 
 from lancer import _core
-from lancer._options import HeldInputs, build_options, dataset_path, positive_int, remove_inputs
+from lancer._options import (HeldInputs, build_options, dataset_path, location, positive_int, remove_inputs,
+                             storage_options_dict)
 from lancer._progress import make_progress
 
 _last_report: Optional[dict] = None
@@ -117,8 +118,15 @@ def create_index(
         builds in this process on all cores (``threads`` to limit).
     seed: seeds sampling and training (default 42): the same seed and data
         give the same index bytes for any engine and worker count.
+    storage_options: Lance's options for a dataset on an object store (s3://,
+        gs://, az://): keys such as ``aws_region``, ``aws_endpoint``,
+        ``allow_http``; a ``LanceDataset``'s own are used when none are given;
+        ``AWS_*`` (etc.) environment variables fill in the rest. With engine
+        ``"ray"`` they travel to the workers in each task, as in lance-ray.
     work_dir: staging folder for intermediate files (default
-        ``<dataset>/_lancer/build-<name>``); it must be visible to every worker.
+        ``<dataset>/_lancer/build-<name>``, on the object store for a dataset
+        there); it must be visible to every worker: a shared folder or an
+        object-store URI (same storage_options).
     progress: ``None`` shows a bar per phase when tqdm is installed, ``False``
         none; a callable gets ``(phase, done, total, finished)``.
 
@@ -151,7 +159,7 @@ def create_index(
             path, column, index_type, name, replace=replace, metric=metric, num_partitions=num_partitions,
             num_sub_vectors=num_sub_vectors, sample_rate=sample_rate, max_iters=max_iters, num_bits=num_bits,
             ivf_centroids=ivf_centroids, pq_codebook=pq_codebook, num_segments=num_segments, seed=seed,
-            threads=threads, work_dir=work_dir, held=held)
+            threads=threads, work_dir=work_dir, held=held, storage_options=storage_options)
         sink = _progress_sink(progress)
         try:
             if engine == "local":
@@ -169,14 +177,23 @@ def create_index(
                 sink.close()
     finally:
         held.release()
-        remove_inputs(path, held.paths)
+        remove_inputs(path, held.paths, storage_options)
     _last_report = report
     return _open_result(path, report["version"], storage_options)
 
 
 # create_index's arguments that the per-phase functions take too (same defaults).
 _BUILD_ARGS = ("replace", "metric", "num_partitions", "num_sub_vectors", "sample_rate", "max_iters", "num_bits",
-               "ivf_centroids", "pq_codebook", "num_segments", "seed", "threads", "work_dir")
+               "ivf_centroids", "pq_codebook", "num_segments", "seed", "threads", "work_dir", "storage_options")
+
+
+def _own_options(uri: Any, storage_options: Optional[dict]) -> Optional[dict]:
+    """The given storage options, else a LanceDataset's own."""
+    if storage_options is None and not isinstance(uri, (str, os.PathLike)):
+        own = getattr(uri, "_storage_options", None)
+        if own:
+            return dict(own)
+    return storage_options
 
 
 @contextlib.contextmanager
@@ -188,6 +205,7 @@ def _phase_options(uri, column, index_type, name, kw):
         raise TypeError(f"unexpected keyword arguments: {', '.join(sorted(unknown))}")
     defaults = _inspect_module.signature(create_index).parameters
     args = {k: kw.get(k, defaults[k].default) for k in _BUILD_ARGS}
+    args["storage_options"] = _own_options(uri, args["storage_options"])
     held = HeldInputs()
     try:
         yield build_options(uri, column, index_type, name, held=held, **args), held
@@ -233,23 +251,27 @@ def finalize(uri: Any, column: str, index_type: str, name: Optional[str] = None,
     create_index returns.
     """
     global _last_report
-    with _phase_options(uri, column, index_type, name, options) as (opts, held):
+    storage_options = _own_options(uri, storage_options)
+    with _phase_options(uri, column, index_type, name, dict(options, storage_options=storage_options)) as (opts, held):
         report = json.loads(_core.finalize(opts, _progress_sink(progress)))
-    remove_inputs(opts["uri"], held.paths)
+    remove_inputs(opts["uri"], held.paths, storage_options)
     _last_report = report
     return _open_result(opts["uri"], report["version"], storage_options)
 
 
-def cleanup(uri: Any, work_dir: Optional[str] = None) -> list:
-    """Removes staging folders that failed builds left (never one a running build holds)."""
+def cleanup(uri: Any, work_dir: Optional[str] = None, storage_options: Optional[dict] = None) -> list:
+    """Removes staging folders that failed builds left (never one a running build holds;
+    on an object store, which has no locks, every one: run it when no build runs)."""
     path = dataset_path(uri)
-    removed = _core.cleanup(path, os.path.abspath(work_dir) if work_dir else "")
+    options = storage_options_dict(_own_options(uri, storage_options)) or {}
+    removed = _core.cleanup(path, location(work_dir, "work_dir") if work_dir else "", options)
     remove_inputs(path)
     return removed
 
 
-def inspect(uri: Any, version: Optional[int] = None) -> dict:
+def inspect(uri: Any, version: Optional[int] = None, storage_options: Optional[dict] = None) -> dict:
     """A dataset version as a dict: versions, schema, fragments and files, indexes (`lancer inspect --json`)."""
-    return json.loads(_core.inspect(dataset_path(uri), version))
+    options = storage_options_dict(_own_options(uri, storage_options)) or {}
+    return json.loads(_core.inspect(dataset_path(uri), version, options))
 
 

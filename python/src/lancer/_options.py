@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import os
 import tempfile
 from typing import Any, Optional
@@ -21,21 +22,53 @@ OTHER_LANCE_METRICS = ("hamming",)
 DEFAULT_SEED = 42
 
 
+# URI schemes of the object stores lancer reaches (as Lance: object_store 0.14).
+OBJECT_STORE_SCHEMES = ("s3", "s3a", "gs", "gcs", "az", "azure", "adl", "abfs", "abfss", "memory")
+
+
+def is_object_store(path: str) -> bool:
+    return "://" in path and path.split("://", 1)[0].lower() in OBJECT_STORE_SCHEMES
+
+
+def location(uri: Any, what: str = "uri") -> str:
+    """A local absolute path, or an object-store URI as given (trailing '/' removed)."""
+    path = os.fspath(uri)
+    if path.startswith("file://"):
+        return os.path.abspath(path[len("file://"):])
+    if "://" not in path:
+        return os.path.abspath(path)
+    scheme = path.split("://", 1)[0].lower()
+    if scheme in OBJECT_STORE_SCHEMES:
+        return path.rstrip("/")
+    if scheme == "s3+ddb":
+        raise NotImplementedError(
+            f"{path}: s3+ddb:// commits through a DynamoDB table, which lancer does not implement "
+            f"(it will not commit there without it)")
+    raise NotImplementedError(f"{path}: lancer does not know the {scheme}:// scheme for {what} "
+                              f"(local paths, file://, {', '.join(s + '://' for s in OBJECT_STORE_SCHEMES[:-1])})")
+
+
 def dataset_path(uri: Any) -> str:
-    """A local path from a str, os.PathLike, file:// URI or LanceDataset."""
+    """A local path or object-store URI from a str, os.PathLike, URI or LanceDataset."""
     if hasattr(uri, "uri") and not isinstance(uri, (str, os.PathLike)):
         uri = uri.uri  # a lance.LanceDataset
     if not isinstance(uri, (str, os.PathLike)):
-        raise TypeError(f"uri must be a path, a file:// URI or a lance.LanceDataset, not {type(uri).__name__}")
-    path = os.fspath(uri)
-    if path.startswith("file://"):
-        path = path[len("file://"):]
-    elif "://" in path:
-        scheme = path.split("://", 1)[0]
-        raise NotImplementedError(
-            f"{path}: lancer builds indexes of datasets on a local or shared filesystem; "
-            f"the {scheme}:// object store is not supported")
-    return os.path.abspath(path)
+        raise TypeError(f"uri must be a path, a URI or a lance.LanceDataset, not {type(uri).__name__}")
+    return location(uri)
+
+
+def storage_options_dict(storage_options: Any) -> Optional[dict]:
+    """Lance's storage_options as the core takes them: str keys, str values."""
+    if storage_options is None:
+        return None
+    if not isinstance(storage_options, dict):
+        raise TypeError(f"storage_options must be a dict, not {type(storage_options).__name__}")
+    out = {}
+    for k, v in storage_options.items():
+        if not isinstance(k, str):
+            raise TypeError("storage_options keys must be strings")
+        out[k] = ("true" if v else "false") if isinstance(v, bool) else str(v)
+    return out
 
 
 def index_type_of(index_type: Any) -> str:
@@ -75,7 +108,7 @@ def as_float32_array(value: Any, what: str) -> np.ndarray:
 
 
 def inputs_dir(path: str) -> str:
-    return os.path.join(path, "_lancer", "inputs")
+    return path + "/_lancer/inputs" if is_object_store(path) else os.path.join(path, "_lancer", "inputs")
 
 
 class HeldInputs:
@@ -86,9 +119,10 @@ class HeldInputs:
     waiting and skips it when a build still holds it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, storage_options: Optional[dict] = None) -> None:
         self._fds: list[int] = []
         self.paths: list[str] = []
+        self.storage_options = storage_options
 
     def add(self, path: str, fd: int) -> None:
         self._fds.append(fd)
@@ -116,6 +150,16 @@ def write_input(path: str, array: np.ndarray, what: str, held: HeldInputs) -> st
     a concurrent remove_inputs never deletes it under this build.
     """
     digest = hashlib.sha256(memoryview(array).cast("B")).hexdigest()[:16]
+    if is_object_store(path):
+        # No locks on an object store: the build that wrote it removes it (or `cleanup` does).
+        from lancer import _core
+
+        target = f"{inputs_dir(path)}/{what}-{digest}.npy"
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        _core.put_file(target, buffer.getvalue(), held.storage_options or {})
+        held.paths.append(target)
+        return target
     target = os.path.join(inputs_dir(path), f"{what}-{digest}.npy")
     while True:
         try:
@@ -142,9 +186,15 @@ def write_input(path: str, array: np.ndarray, what: str, held: HeldInputs) -> st
         return target
 
 
-def remove_inputs(path: str, names: Optional[list] = None) -> None:
+def remove_inputs(path: str, names: Optional[list] = None, storage_options: Optional[dict] = None) -> None:
     """Removes input files (`names`, or all) that no running build holds, and
     the inputs folder and _lancer/ when that leaves them empty."""
+    if is_object_store(path):
+        from lancer import _core
+
+        for name in names or []:  # all of them: `cleanup` (the core) removes _lancer/inputs/
+            _core.delete_file(name, storage_options or {})
+        return
     folder = inputs_dir(path)
     if names is None:
         try:
@@ -196,7 +246,7 @@ def build_options(uri: Any, column: str, index_type: str, name: Optional[str], *
                   num_partitions: Optional[int], num_sub_vectors: Optional[int], sample_rate: int,
                   max_iters: int, num_bits: int, ivf_centroids: Any, pq_codebook: Any,
                   num_segments: Optional[int], seed: Optional[int], threads: Optional[int],
-                  work_dir: Optional[str], held: HeldInputs) -> dict:
+                  work_dir: Optional[str], held: HeldInputs, storage_options: Optional[dict] = None) -> dict:
     """The options dict lancer._core takes; writes supplied centroids/codebooks as
     .npy, held in `held` until the caller releases them."""
     path = dataset_path(uri)
@@ -226,8 +276,10 @@ def build_options(uri: Any, column: str, index_type: str, name: Optional[str], *
         "num_segments": positive_int(num_segments, "num_segments", optional=True),
         "seed": DEFAULT_SEED if seed is None else int(seed),
         "threads": 0 if threads is None else int(threads),
-        "work_dir": os.path.abspath(work_dir) if work_dir else None,
+        "work_dir": location(work_dir, "work_dir") if work_dir else None,
+        "storage_options": storage_options_dict(storage_options),
     }
+    held.storage_options = options["storage_options"]
     if ivf_centroids is not None:
         centroids = as_float32_array(ivf_centroids, "ivf_centroids")
         if centroids.ndim != 2:

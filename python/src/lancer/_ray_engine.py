@@ -12,7 +12,8 @@ kind, tasks) and schedules each by its kind, never by its name:
   done yet, at most num_workers in flight, ray_remote_args passed through.
   Tasks are idempotent, so Ray's retries (max_retries) cover a dead worker or node.
 - single (merge + commit): on the driver, exactly as on one machine.
-The staging folder (and the dataset) must be on storage every node sees.
+The staging folder (and the dataset) must be on storage every node sees: a shared
+filesystem or an object store (s3://, gs://, az://), which needs nothing shared at all.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def _run_collective(options: dict, phase: str, staging: str, ranks: int, remote_
         refs = [_collective_rank.options(num_cpus=cpus, **env).remote(options, phase, 0, 1, "")]
         exchange_dir = None
     else:
-        exchange_dir = os.path.join(staging, f"exchange-{uuid.uuid4().hex}")  # new for every attempt
+        exchange_dir = f"{staging.rstrip('/')}/exchange-{uuid.uuid4().hex}"  # new for every attempt
         refs = [
             _collective_rank.options(
                 num_cpus=cpus,
@@ -123,7 +124,10 @@ def _run_collective(options: dict, phase: str, staging: str, ranks: int, remote_
         if pg is not None:
             remove_placement_group(pg)
         if exchange_dir is not None:
-            shutil.rmtree(exchange_dir, ignore_errors=True)
+            if "://" in exchange_dir:
+                _core.delete_tree(exchange_dir, options.get("storage_options") or {})
+            else:
+                shutil.rmtree(exchange_dir, ignore_errors=True)
     return ranks
 
 

@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "core/file_io.h"
+#include "storage/file_io.h"
 #include "lance/commit.h"
 #include "lance/feature_flags.h"
 #include "lance/manifest.h"

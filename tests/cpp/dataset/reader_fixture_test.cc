@@ -7,7 +7,7 @@
 #include <fstream>
 #include <random>
 
-#include "core/npy.h"
+#include "storage/read_npy.h"
 #include "dataset/vector_stream.h"
 
 namespace lancer::dataset {
@@ -23,8 +23,8 @@ struct Expected {
 };
 
 Expected load_expected(const std::string& name) {
-  auto values = core::read_npy((kFixtures / (name + ".expected.npy")).string());
-  auto ids = core::read_npy((kFixtures / (name + ".rowids.npy")).string());
+  auto values = storage::read_npy((kFixtures / (name + ".expected.npy")).string());
+  auto ids = storage::read_npy((kFixtures / (name + ".rowids.npy")).string());
   EXPECT_TRUE(values.ok()) << values.status().to_string();
   EXPECT_TRUE(ids.ok()) << ids.status().to_string();
   return {std::move(values).value(), std::move(ids).value()};

@@ -12,7 +12,7 @@
 #include <optional>
 #include <sstream>
 
-#include "core/file_io.h"
+#include "storage/file_io.h"
 #include "lance/roaring.h"
 
 namespace lancer::lance {
@@ -60,7 +60,7 @@ class TempDir {
 };
 
 std::string read_file(const std::string& path) {
-  auto r = core::read_whole_file(path);
+  auto r = storage::read_whole_file(path);
   EXPECT_TRUE(r.ok()) << r.status().to_string();
   return r.ok() ? std::string(r->begin(), r->end()) : std::string();
 }

@@ -10,7 +10,7 @@
 #include <random>
 #include <set>
 
-#include "core/file_io.h"
+#include "storage/file_io.h"
 
 namespace lancer::lance {
 namespace {
@@ -151,7 +151,7 @@ TEST(Roaring, DecodesHandWrittenRunBitmap) {
 
 TEST(Roaring, DecodesPylanceFixtures) {
   // Index fragment_bitmap written by pylance 14 (cookie 12347, one run).
-  auto run = core::read_whole_file(data_dir() + "/roaring/index_fragments_run.bin");
+  auto run = storage::read_whole_file(data_dir() + "/roaring/index_fragments_run.bin");
   ASSERT_TRUE(run.ok()) << run.status().to_string();
   EXPECT_EQ((*run)[0] | ((*run)[1] << 8), 12347);
   auto frags = decode(*run);
@@ -163,7 +163,7 @@ TEST(Roaring, DecodesPylanceFixtures) {
   EXPECT_EQ(*again, *frags);
 
   // Deletion .bin of 5500 rows: one bitmap container.
-  auto bin = core::read_whole_file(data_dir() + "/deletion/prefix5500.bin");
+  auto bin = storage::read_whole_file(data_dir() + "/deletion/prefix5500.bin");
   ASSERT_TRUE(bin.ok()) << bin.status().to_string();
   auto deleted = decode(*bin);
   ASSERT_TRUE(deleted.ok()) << deleted.status().to_string();
@@ -220,7 +220,7 @@ TEST(Roaring, EveryTruncationIsCleanCorruption) {
 }
 
 TEST(Roaring, BitFlipsNeverCrash) {
-  auto fixture = core::read_whole_file(data_dir() + "/roaring/index_fragments_run.bin");
+  auto fixture = storage::read_whole_file(data_dir() + "/roaring/index_fragments_run.bin");
   ASSERT_TRUE(fixture.ok());
   std::vector<std::vector<uint8_t>> inputs = {*fixture, bytes_of(roaring_encode({0, 1, 2, 70000, 70001})),
                                               croaring_with_runs({0, 1, 2, 3, 65536, 131072, 131073, 196608, 4000000})};

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <limits>
 
-#include "core/file_io.h"
+#include "storage/file_io.h"
 #include "rowids.pb.h"
 
 namespace lancer::lance {
@@ -206,7 +206,7 @@ TEST(RowIds, ReproducesPylanceRowIds) {
   ASSERT_GE(names.size(), 7u);
   for (const std::string& name : names) {
     SCOPED_TRACE(name);
-    auto bytes = core::read_whole_file(data_dir() + "/row_ids/" + name + ".pb");
+    auto bytes = storage::read_whole_file(data_dir() + "/row_ids/" + name + ".pb");
     ASSERT_TRUE(bytes.ok()) << bytes.status().to_string();
     const Expected e = read_expected(data_dir() + "/row_ids/" + name + ".expected");
     auto ids = decode_row_id_sequence(bytes->data(), bytes->size(), name, e.physical_rows);
@@ -220,7 +220,7 @@ TEST(RowIds, ReproducesPylanceRowIds) {
 
 TEST(RowIds, FixtureTruncationsAndBitFlipsAreClean) {
   for (const std::string& name : fixture_names()) {
-    auto bytes = core::read_whole_file(data_dir() + "/row_ids/" + name + ".pb");
+    auto bytes = storage::read_whole_file(data_dir() + "/row_ids/" + name + ".pb");
     ASSERT_TRUE(bytes.ok());
     const Expected e = read_expected(data_dir() + "/row_ids/" + name + ".expected");
     const std::string b(bytes->begin(), bytes->end());
