@@ -225,15 +225,17 @@ Result<CommitResult> commit_create_index(const CreateIndexCommit& c) {
     // The one step that makes the index visible: put-if-absent (link(2) locally, a conditional
     // PUT on object stores).
     Result<bool> created = storage::create_file_exclusive(final_path, bytes);
-    if (created.ok() && !*created) {
-      // Taken. A PUT whose answer was lost and then retried by the client also lands here:
-      // verify, as Lance does, whether the version there is ours.
+    if (!created.ok() || !*created) {
+      // Taken, or no answer. A PUT whose answer was lost (and perhaps retried by the client,
+      // then refused as a duplicate) lands here although it succeeded: verify, as Lance does,
+      // whose version is there.
       Result<bool> ours = committed_by(c.root, listing.naming, base + 1, txn.uuid());
-      if (!ours.ok()) {
+      if (ours.ok()) {
+        created = *ours;
+      } else if (created.ok() || ours.status().code() != StatusCode::kNotFound) {
         return Status::IOError("cannot tell whether version " + std::to_string(base + 1) + " of " + c.root +
                                " is this commit: " + ours.status().message());
-      }
-      if (*ours) created = true;
+      }  // else: nothing there; the PUT's own error stands
     }
     if (created.ok() && *created) {
       result.version = base + 1;

@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "core/checksum.h"
+#include "dataset/dataset.h"
 #include "storage/file_io.h"
 
 namespace lancer::pipeline {
@@ -163,9 +164,30 @@ Result<int> lock_shared(const std::string& staging) {
 
 namespace {
 
+// The index files a build in `staging` may have uploaded before it stopped: `_indices/<uuid>/`
+// of its uuids that no version of the dataset names (never a committed index's).
+Status remove_uncommitted_index_files(const std::string& staging) {
+  auto record = parse_build_record(storage::join_path(staging, "build.json"));
+  if (!record.ok()) return Status::OK();  // nothing recorded, nothing uploaded
+  std::vector<std::string> uuids = record->segment_uuids;
+  uuids.push_back(record->uuid);
+  auto ds = dataset::Dataset::open(record->dataset);
+  if (!ds.ok()) return Status::OK();  // the dataset is gone: nothing of ours to protect it from
+  LANCER_ASSIGN_OR_RETURN(auto committed, (*ds)->indices());
+  for (const auto& u : uuids) {
+    bool named = false;
+    for (const auto& idx : committed) named = named || idx.uuid == u;
+    if (named) continue;
+    const std::string dir = storage::join_path(storage::join_path(record->dataset, "_indices"), u);
+    if (storage::is_directory(dir)) LANCER_RETURN_IF_ERROR(storage::remove_tree(dir));
+  }
+  return Status::OK();
+}
+
 // Removes `staging` unless a running build holds its lock; true if removed.
 Result<bool> remove_unless_running(const std::string& staging) {
   if (storage::is_object_store(staging)) {
+    LANCER_RETURN_IF_ERROR(remove_uncommitted_index_files(staging));
     LANCER_RETURN_IF_ERROR(storage::remove_tree(staging));
     return true;
   }
@@ -174,7 +196,8 @@ Result<bool> remove_unless_running(const std::string& staging) {
     ::close(fd);
     return false;
   }
-  Status removed = storage::remove_tree(staging);
+  Status removed = remove_uncommitted_index_files(staging);
+  if (removed.ok()) removed = storage::remove_tree(staging);
   if (fd >= 0) ::close(fd);
   LANCER_RETURN_IF_ERROR(removed);
   return true;
