@@ -5,6 +5,7 @@ worker node removed in the middle of phase 2 does not change them."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -98,6 +99,33 @@ def test_ray_equals_local_and_cli(cluster, base, tmp_path, index_type):
     cli = copy(base, tmp_path, "cli.lance")
     cli_build(cli, index_type, 12)
     assert index_bytes(on_ray) == index_bytes(local) == index_bytes(cli)
+
+
+def test_ray_on_an_object_store_needs_no_shared_folder(cluster, base, tmp_path):
+    """Dataset and staging on S3 (moto on loopback), options given only to create_index: the
+    workers reach both through the storage_options each task carries; training's two ranks
+    exchange their parts through the bucket. The bytes equal the local build's."""
+    import s3_server as S
+
+    server = S.MotoServer.start()
+    try:
+        so = S.storage_options(server.endpoint)
+        uri = f"s3://{S.BUCKET}/ray/ds.lance"
+        lance.write_dataset(lance.dataset(base[0]).to_table(), uri, max_rows_per_file=1100, storage_options=so)
+        local = str(tmp_path / "local.lance")
+        lance.write_dataset(lance.dataset(base[0]).to_table(), local, max_rows_per_file=1100)
+        ds = lancer.create_index(uri, "vector", "IVF_PQ", engine="ray", num_workers=2, progress=False,
+                                 storage_options=so, **PARAMS)
+        report = lancer.last_report()
+        assert report["train_ranks"] == 2 and report["tasks"] == 6
+        assert S.SECRET_KEY not in json.dumps(report)
+        lancer.create_index(local, "vector", "IVF_PQ", engine="local", progress=False, **PARAMS)
+        (idx,) = ds.describe_indices()
+        got = {f: server.get(f"ray/ds.lance/_indices/{idx.segments[0].uuid}/{f}") for f in ("index.idx", "auxiliary.idx")}
+        assert got == index_bytes(local)
+        assert not [k for k in server.keys("ray/") if "/_lancer/" in k]
+    finally:
+        server.stop()
 
 
 def test_more_workers_than_cpus_trains_on_the_cpus_there_are(cluster, base, tmp_path):
