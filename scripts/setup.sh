@@ -5,6 +5,7 @@
 #                               into build/third_party
 #   LANCER_SETUP_LANCE10=1      also the second oracle .venv-lance10 (pylance 10)
 #   LANCER_SETUP_ASAN=1         also build-asan/ (AddressSanitizer + UBSan)
+#   LANCER_SETUP_AZURITE=1      also Azurite (npm) into .azurite/, for the az:// tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '\n==> [%ss] %s\n' "$SECONDS" "$*"; }
@@ -68,6 +69,17 @@ if [ ! -f build/third_party/lance_ray-0.5.0/tests/test_distributed_indexing.py ]
   .venv/bin/pip download -q --disable-pip-version-check --no-deps --no-binary :all: lance-ray==0.5.0 \
     -d build/third_party
   tar xzf build/third_party/lance_ray-0.5.0.tar.gz -C build/third_party
+fi
+# Azurite (npm): the Azure Blob emulator the az:// tests run against (tests/oracle/s3_server.py).
+if [ "${LANCER_SETUP_AZURITE:-0}" = 1 ]; then
+  if command -v npm >/dev/null 2>&1; then
+    if ! grep -qs '"version": "3.37.0"' .azurite/node_modules/azurite/package.json; then
+      say "npm install azurite@3.37.0 into .azurite/ (for the az:// tests)"
+      npm install --silent --no-audit --no-fund --prefix .azurite azurite@3.37.0
+    fi
+  else
+    say "note: no npm: the az:// tests against Azurite will skip"
+  fi
 fi
 if [ "${LANCER_SETUP_ASAN:-0}" = 1 ]; then
   # -O1 -g1 (line tables: ASan still names file and line): a clean build 9m14s -> 5m38s here, and the

@@ -4,7 +4,7 @@
 # pytest oracle suite against pylance 14 and pylance 10. Ends with a summary.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-LANCER_SETUP_LANCE10=1 LANCER_SETUP_ASAN=1 scripts/setup.sh || { echo "setup failed"; exit 1; }
+LANCER_SETUP_LANCE10=1 LANCER_SETUP_ASAN=1 LANCER_SETUP_AZURITE=1 scripts/setup.sh || { echo "setup failed"; exit 1; }
 
 # OPENBLAS_CORETYPE forces OpenBLAS's kernels in every process that loads it. lancer makes no BLAS
 # call in a build (docs/decisions/same-bytes-any-hardware.md), but the harness's numpy and faiss do,

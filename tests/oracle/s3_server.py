@@ -228,3 +228,72 @@ class FaultProxy:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+# Azurite (npm, installed by scripts/setup.sh into .azurite/): the Azure Blob emulator, for az://.
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="  # public
+
+
+class Azurite:
+    BIN = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                       ".azurite", "node_modules", ".bin", "azurite-blob")
+
+    def __init__(self, proc: subprocess.Popen, port: int):
+        self.proc = proc
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+
+    @staticmethod
+    def available() -> bool:
+        return os.access(Azurite.BIN, os.X_OK)
+
+    @staticmethod
+    def start(location: str, timeout: float = 30) -> "Azurite":
+        port = free_port()
+        proc = subprocess.Popen([Azurite.BIN, "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location",
+                                 location, "--silent", "--skipApiVersionCheck", "--loose"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return Azurite(proc, port)
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"azurite exited with {proc.returncode}")
+                time.sleep(0.1)
+        proc.kill()
+        raise RuntimeError("azurite did not start")
+
+    def storage_options(self) -> dict:
+        # object_store's emulator mode; AZURITE_BLOB_STORAGE_URL (see env) names the port.
+        return {"azure_storage_account_name": AZURITE_ACCOUNT, "azure_storage_account_key": AZURITE_KEY,
+                "azure_storage_use_emulator": "true", "allow_http": "true"}
+
+    def env(self) -> dict:
+        return {"AZURITE_BLOB_STORAGE_URL": self.url}
+
+    def create_container(self, name: str) -> None:
+        """Create Container, signed with the account's SharedKey (no Azure SDK needed)."""
+        import base64
+        import hashlib
+        import hmac
+        import urllib.request
+        from email.utils import formatdate
+
+        date, version = formatdate(usegmt=True), "2021-08-06"
+        to_sign = ("PUT\n" + "\n" * 11 + f"x-ms-date:{date}\nx-ms-version:{version}\n"
+                   f"/{AZURITE_ACCOUNT}/{AZURITE_ACCOUNT}/{name}\nrestype:container")
+        sig = base64.b64encode(hmac.new(base64.b64decode(AZURITE_KEY), to_sign.encode(), hashlib.sha256).digest())
+        req = urllib.request.Request(f"{self.url}/{AZURITE_ACCOUNT}/{name}?restype=container", method="PUT",
+                                     headers={"x-ms-date": date, "x-ms-version": version, "Content-Length": "0",
+                                              "Authorization": f"SharedKey {AZURITE_ACCOUNT}:{sig.decode()}"})
+        urllib.request.urlopen(req, timeout=10).close()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()

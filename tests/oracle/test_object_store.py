@@ -386,3 +386,73 @@ def test_mpi_ranks_with_private_folders_build_the_one_process_bytes(s3, tmp_path
     assert done.returncode == 0, done.stderr
     assert s3_index_files(s3, key2, only_index(lance.dataset(uri2))["uuid"]) == want
     assert s3.keys("elsewhere/") == {}
+
+
+# ---------------------------------------------------------------------------------------------
+# az:// against Azurite (npm), where setup installed it
+
+@pytest.mark.skipif(not S.Azurite.available(), reason="Azurite not installed (scripts/setup.sh installs it with npm)")
+def test_az_build_with_a_pylance_append_between_plan_and_commit(tmp_path, monkeypatch):
+    """The whole path on Azure Blob (Azurite): pylance writes, lancer plans and builds, pylance
+    appends, lancer's commit meets Azure's conditional-PUT refusal, rebases, and pylance searches
+    the index; the bytes equal a local build's."""
+    az = S.Azurite.start(str(tmp_path / "azurite"))
+    try:
+        for k, v in az.env().items():
+            monkeypatch.setenv(k, v)
+        az.create_container("lancer")
+        so = az.storage_options()
+        uri = "az://lancer/ds.lance"
+        local = str(tmp_path / "local.lance")
+        values = D.write_clustered(local, 3, 1000, 32, clusters=12, seed=5)
+        lance.write_dataset(lance.dataset(local).to_table(), uri, max_rows_per_file=1000, storage_options=so)
+        opts = str(tmp_path / "az.json")
+        with open(os.open(opts, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            json.dump(so, f)
+        common = ["--column", "vector", "--index-type", "IVF_PQ", "--num-partitions", "8", "--num-sub-vectors", "8",
+                  "--storage-options-file", opts]
+        tasks = json.loads(run(["plan", uri, *common, "--json"]).stdout)["tasks"]
+        run(["train", uri, *common])
+        for t in range(tasks):
+            run(["build-task", uri, *common, "--task", t])
+        lance.write_dataset(pa.table({"id": np.arange(5, dtype=np.int64) + 10**6,
+                                      "vector": D.fsl_array(values[:5], "f32")}), uri, mode="append",
+                            storage_options=so)
+        r = run(["finalize", uri, *common])
+        assert S.AZURITE_KEY not in r.stdout + r.stderr
+        run(build_args(local, "IVF_PQ"))
+        ds = lance.dataset(uri, storage_options=so)
+        assert ds.version == 3
+        idx = only_index(ds)
+        plan = ds.scanner(nearest={"column": "vector", "q": values[9], "k": 5, "nprobes": 8}).explain_plan(True)
+        assert idx["uuid"] in plan
+        got = ds.to_table(nearest={"column": "vector", "q": values[9], "k": 5, "nprobes": 8}, columns=["id"])
+        assert 9 in got["id"].to_pylist()
+        q = tmp_path / "q.npy"
+        np.save(q, values[9])
+        hits = json.loads(run(["search", uri, "--index", "vector_idx", "--vector-file", q, "-k", "5", "--nprobes", "8",
+                               "--json", "--storage-options-file", opts]).stdout)[0]
+        assert [h["_rowid"] for h in hits] == ds.to_table(
+            nearest={"column": "vector", "q": values[9], "k": 5, "nprobes": 8}, with_row_id=True)["_rowid"].to_pylist()
+        want = local_index_files(local, only_index(lance.dataset(local))["uuid"])
+        assert {n: _azure_get(az, f"ds.lance/_indices/{idx['uuid']}/{n}") for n in want} == want
+    finally:
+        az.stop()
+
+
+def _azure_get(az, key: str) -> bytes:
+    import base64
+    import hashlib
+    import hmac
+    import urllib.request
+    from email.utils import formatdate
+
+    date, version = formatdate(usegmt=True), "2021-08-06"
+    to_sign = ("GET\n" + "\n" * 11 + f"x-ms-date:{date}\nx-ms-version:{version}\n"
+               f"/{S.AZURITE_ACCOUNT}/{S.AZURITE_ACCOUNT}/lancer/{key}")
+    sig = base64.b64encode(hmac.new(base64.b64decode(S.AZURITE_KEY), to_sign.encode(), hashlib.sha256).digest())
+    req = urllib.request.Request(f"{az.url}/{S.AZURITE_ACCOUNT}/lancer/{key}",
+                                 headers={"x-ms-date": date, "x-ms-version": version,
+                                          "Authorization": f"SharedKey {S.AZURITE_ACCOUNT}:{sig.decode()}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.read()

@@ -306,3 +306,66 @@ def test_hosts_with_different_kernels_build_the_same_bytes(hosts, base, referenc
         lance_checks(uri, base[1])
     finally:
         hosts.set_host_env(HOST_B)
+
+
+# Issue 15: the two hosts share nothing but an object store.
+S3_SETUP = """
+import sys, boto3, lance
+endpoint, base, uri = sys.argv[1:4]
+boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="lancer")
+lance.write_dataset(lance.dataset(base).to_table(), uri, max_rows_per_file=%d)
+""" % ROWS_PER_FRAGMENT
+
+S3_FETCH = """
+import json, sys, boto3, lance
+endpoint, uri = sys.argv[1:3]
+s3 = boto3.client("s3", endpoint_url=endpoint)
+(idx,) = lance.dataset(uri).describe_indices()
+prefix = uri.split("/", 3)[3]
+keys = [o["Key"] for o in s3.list_objects_v2(Bucket="lancer", Prefix=prefix + "/").get("Contents", [])]
+files = {n: s3.get_object(Bucket="lancer", Key=f"{prefix}/_indices/{idx.segments[0].uuid}/{n}")["Body"].read().hex()
+         for n in ("index.idx", "auxiliary.idx")}
+print(json.dumps({"keys": keys, "files": files}))
+"""
+
+
+def test_two_hosts_share_nothing_but_an_object_store(hosts, base, reference, tmp_path):
+    """An S3 server on host A (moto bound to 10.77.0.1): the dataset and the staging live there,
+    ranks on host B reach it over the veth with credentials from the environment (-x), and the
+    job's working folder and TMPDIR stay empty. Same bytes as one process on a local copy."""
+    import sys
+
+    from s3_server import ACCESS_KEY, REGION, SECRET_KEY, free_port
+
+    port = free_port()
+    endpoint = f"http://{HOST_A}:{port}"
+    env = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_REGION": REGION,
+           "AWS_ENDPOINT": endpoint, "AWS_ALLOW_HTTP": "true"}
+    in_a = [IP, "netns", "exec", hosts.ns[HOST_A]]
+    moto = subprocess.Popen([*in_a, os.path.join(os.path.dirname(sys.executable), "moto_server"), "-H", HOST_A,
+                             "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        uri = "s3://lancer/two-hosts/ds.lance"
+        for _ in range(100):
+            r = _run([*in_a, sys.executable, "-c", S3_SETUP, endpoint, base[0], uri], env=dict(os.environ, **env),
+                     timeout=120)
+            if r.returncode == 0 or "Could not connect" not in r.stderr:
+                break
+            time.sleep(0.2)
+        assert r.returncode == 0, describe(r)
+        private = tmp_path / "private"
+        private.mkdir()
+        fwd = [x for k in env for x in ("-x", k)]
+        r = hosts.mpirun(3, "create-index", *build_args(uri),
+                         mpi_args=(*fwd, "-x", f"TMPDIR={private}", "-wdir", str(private)), env=env)
+        assert r.returncode == 0, describe(r)
+        assert procs_on(r.stdout, HOST_B) == [1, 2], r.stdout
+        got = _run([*in_a, sys.executable, "-c", S3_FETCH, endpoint, uri], env=dict(os.environ, **env), timeout=120)
+        assert got.returncode == 0, describe(got)
+        state = json.loads(got.stdout)
+        assert {n: bytes.fromhex(h) for n, h in state["files"].items()} == reference
+        assert not [k for k in state["keys"] if "/_lancer/" in k], state["keys"]
+        assert os.listdir(private) == []
+    finally:
+        moto.terminate()
+        moto.wait(timeout=10)
