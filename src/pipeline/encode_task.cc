@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <future>
+#include <mutex>
 
 #include "core/half.h"
 #include "core/process_stats.h"
@@ -13,6 +15,9 @@
 #include "linalg/norms.h"
 #include "pipeline/fault.h"
 #include "pipeline/index_build.h"
+
+#include <future>
+#include <mutex>
 #include "pipeline/spill.h"
 #include "pipeline/staging.h"
 #include "pipeline/vector_rows.h"
@@ -33,6 +38,18 @@ constexpr size_t kRunBytes = 32u << 20;
 }  // namespace
 
 Result<TaskResult> IndexBuild::read_task_done(uint64_t task) const {
+  {
+    std::lock_guard lock(done_mu_);
+    if (auto it = done_cache_.find(task); it != done_cache_.end()) return it->second;
+  }
+  LANCER_ASSIGN_OR_RETURN(TaskResult r, verify_task_done(task));
+  std::lock_guard lock(done_mu_);
+  done_cache_[task] = r;
+  return r;
+}
+
+// The task's record, checked against this model and its spill file's size.
+Result<TaskResult> IndexBuild::verify_task_done(uint64_t task) const {
   LANCER_ASSIGN_OR_RETURN(auto j, read_record(task_path(task, ".done")));
   TaskResult r;
   try {
@@ -57,14 +74,22 @@ Result<TaskResult> IndexBuild::read_task_done(uint64_t task) const {
   return r;
 }
 
-bool IndexBuild::task_done(uint64_t task) const {
-  return model_ != nullptr && storage::path_exists(task_path(task, ".done")) && read_task_done(task).ok();
-}
+bool IndexBuild::task_done(uint64_t task) const { return model_ != nullptr && read_task_done(task).ok(); }
 
 std::vector<uint64_t> IndexBuild::missing_tasks() const {
+  // Each check is a round trip or two on an object store: many at a time.
+  constexpr uint64_t kInFlight = 32;
+  std::vector<char> done(record_.tasks.size(), 0);
+  for (uint64_t first = 0; first < done.size(); first += kInFlight) {
+    std::vector<std::future<void>> checks;
+    for (uint64_t i = first; i < std::min<uint64_t>(done.size(), first + kInFlight); ++i) {
+      checks.push_back(std::async(std::launch::async, [this, i, &done] { done[i] = task_done(i) ? 1 : 0; }));
+    }
+    for (auto& c : checks) c.wait();
+  }
   std::vector<uint64_t> missing;
-  for (uint64_t i = 0; i < record_.tasks.size(); ++i) {
-    if (!task_done(i)) missing.push_back(i);
+  for (uint64_t i = 0; i < done.size(); ++i) {
+    if (!done[i]) missing.push_back(i);
   }
   return missing;
 }
@@ -177,6 +202,8 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
             {"worker", worker},
             {"model_checksum", hex64(model_checksum_)}};
   LANCER_RETURN_IF_ERROR(write_record(task_path(task, ".done"), done.dump(1)));
+  std::lock_guard lock(done_mu_);
+  done_cache_[task] = result;
   return result;
 }
 

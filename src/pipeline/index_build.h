@@ -15,7 +15,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -80,6 +82,7 @@ class IndexBuild {
   void progress(const char* phase, uint64_t done, uint64_t total, bool finished = false) const;
   std::string task_path(uint64_t task, const char* suffix) const;
   Result<TaskResult> read_task_done(uint64_t task) const;
+  Result<TaskResult> verify_task_done(uint64_t task) const;
   // Offers every finite vector of `fragment_ids` to `collector`, fragments in
   // parallel on `executor` (the sample is a set: the order does not matter).
   Status scan_sample(const std::vector<uint64_t>& fragment_ids, uint64_t rows, core::Executor& executor,
@@ -95,6 +98,9 @@ class IndexBuild {
   std::vector<float> supplied_centroids_, supplied_codebook_;
   std::shared_ptr<const ivf::IndexModel> model_;
   uint64_t model_checksum_ = 0;
+  // Tasks this process has seen done (a record, its model, its spill's size): checked once.
+  mutable std::mutex done_mu_;
+  mutable std::map<uint64_t, TaskResult> done_cache_;
   std::function<void(const ProgressEvent&)> progress_;
   CreateIndexReport report_;
 };

@@ -32,7 +32,7 @@ using linalg::MatrixView;
 
 }  // namespace
 
-bool IndexBuild::model_trained() const { return storage::path_exists(storage::join_path(staging_, "model.done")); }
+bool IndexBuild::model_trained() const { return storage::file_size(storage::join_path(staging_, "model.done")).ok(); }
 
 Result<std::shared_ptr<const ivf::IndexModel>> IndexBuild::model() {
   if (model_) return model_;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 #include <deque>
+#include <future>
+#include <map>
 #include <mutex>
 #include <unordered_map>
 
@@ -103,98 +105,141 @@ Result<std::shared_ptr<Handle>> store_for(const std::string& root) {
 }
 
 // Reads go through a small per-file cache of aligned blocks: a scan that reads a column page by
-// page (or a decoder that reads a chunk at a time) costs one request per block, not per read,
-// and a miss that continues the previous one also fetches the next blocks, in the same round
-// trip (the bridge sends the ranges concurrently).
+// page (or a decoder that reads a chunk at a time) costs one request per block, not per read.
+// A read that continues the previous one starts fetching the next blocks in the background, so
+// a sequential scan finds them arrived (or in flight) instead of waiting a round trip each.
 constexpr uint64_t kBlock = 4u << 20;
-constexpr size_t kMaxBlocks = 8;      // per file: 32 MiB
-constexpr uint64_t kReadAhead = 3;    // blocks fetched past a sequential miss
+constexpr size_t kMaxBlocks = 8;    // per file: 32 MiB
+constexpr uint64_t kReadAhead = 3;  // blocks fetched ahead of a sequential read
 
 class ObjectFile final : public BackendFile {
  public:
   ObjectFile(std::string uri, uint64_t size, std::shared_ptr<Handle> h, std::string key)
       : BackendFile(std::move(uri), size), handle_(std::move(h)), key_(std::move(key)) {}
+  ~ObjectFile() override {
+    for (auto& f : background_) f.wait();
+  }
 
  protected:
   Status read_checked(std::span<const ReadRequest> requests) const override {
-    // Large reads bypass the cache: they are requests of their own already.
-    std::vector<ReadRequest> direct;
-    std::vector<const ReadRequest*> cached;
+    std::vector<const ReadRequest*> wanted;
     for (const auto& r : requests) {
-      if (r.length == 0) continue;
-      (r.length >= kBlock ? direct.push_back(r) : cached.push_back(&r));
+      if (r.length > 0) wanted.push_back(&r);
     }
-    if (!direct.empty()) LANCER_RETURN_IF_ERROR(fetch(direct));
-    if (cached.empty()) return Status::OK();
-    std::lock_guard lock(mu_);
-    std::vector<uint64_t> missing;
-    for (const ReadRequest* r : cached) {
-      for (uint64_t b = r->offset / kBlock; b <= (r->offset + r->length - 1) / kBlock; ++b) {
-        if (!blocks_.count(b) && std::find(missing.begin(), missing.end(), b) == missing.end()) missing.push_back(b);
-      }
+    if (wanted.empty()) return Status::OK();
+    std::vector<uint64_t> needed;
+    for (const ReadRequest* r : wanted) {
+      for (uint64_t b = r->offset / kBlock; b <= (r->offset + r->length - 1) / kBlock; ++b) needed.push_back(b);
     }
-    if (!missing.empty()) {
-      const uint64_t last_block = (size() - 1) / kBlock;
-      std::sort(missing.begin(), missing.end());
-      if (missing.front() == next_block_) {  // sequential: read ahead
-        for (uint64_t b = missing.back() + 1; b <= std::min(last_block, missing.back() + kReadAhead); ++b) {
-          if (!blocks_.count(b)) missing.push_back(b);
+    std::sort(needed.begin(), needed.end());
+    needed.erase(std::unique(needed.begin(), needed.end()), needed.end());
+
+    std::map<uint64_t, std::shared_ptr<Block>> use;
+    std::vector<uint64_t> fetch_now, fetch_ahead;
+    {
+      std::lock_guard lock(mu_);
+      for (uint64_t b : needed) use[b] = entry(b, &fetch_now);
+      const bool sequential = needed.front() <= last_block_ + 1 && needed.back() + 1 >= last_block_;
+      if (sequential) {
+        const uint64_t last = (size() - 1) / kBlock;
+        for (uint64_t b = needed.back() + 1; b <= std::min(last, needed.back() + kReadAhead); ++b) {
+          entry(b, &fetch_ahead);
         }
       }
-      std::vector<std::vector<uint8_t>> data(missing.size());
-      std::vector<ReadRequest> reads;
-      for (size_t i = 0; i < missing.size(); ++i) {
-        const uint64_t start = missing[i] * kBlock, len = std::min(kBlock, size() - start);
-        data[i].resize(len);
-        reads.push_back({start, len, data[i].data()});
-      }
-      LANCER_RETURN_IF_ERROR(fetch(reads));
-      for (size_t i = 0; i < missing.size(); ++i) {
-        blocks_[missing[i]] = std::move(data[i]);
-        order_.push_back(missing[i]);
-      }
-      next_block_ = missing.back() + 1;
+      last_block_ = needed.back();
+      evict();
     }
-    for (const ReadRequest* r : cached) {
+    if (!fetch_ahead.empty()) {
+      std::lock_guard lock(mu_);
+      std::vector<std::shared_ptr<Block>> blocks;
+      for (uint64_t b : fetch_ahead) blocks.push_back(blocks_.at(b));
+      background_.push_back(std::async(std::launch::async, [this, fetch_ahead, blocks] {
+        fill(fetch_ahead, blocks);
+      }));
+      while (background_.size() > 4 && background_.front().wait_for(std::chrono::seconds(0)) ==
+                                           std::future_status::ready) {
+        background_.pop_front();
+      }
+    }
+    if (!fetch_now.empty()) {
+      std::vector<std::shared_ptr<Block>> blocks;
+      for (uint64_t b : fetch_now) blocks.push_back(use.at(b));
+      fill(fetch_now, blocks);
+    }
+    for (const ReadRequest* r : wanted) {
       uint64_t at = r->offset;
       auto* out = static_cast<uint8_t*>(r->out);
       while (at < r->offset + r->length) {
         const uint64_t b = at / kBlock, in = at - b * kBlock;
-        const auto& block = blocks_.at(b);
-        const uint64_t n = std::min<uint64_t>(block.size() - in, r->offset + r->length - at);
-        std::memcpy(out + (at - r->offset), block.data() + in, n);
+        Block& block = *use.at(b);
+        const Status& st = block.ready.get();
+        if (!st.ok()) return st;
+        const uint64_t n = std::min<uint64_t>(block.bytes.size() - in, r->offset + r->length - at);
+        std::memcpy(out + (at - r->offset), block.bytes.data() + in, n);
         at += n;
       }
-    }
-    while (order_.size() > kMaxBlocks) {
-      blocks_.erase(order_.front());
-      order_.pop_front();
     }
     return Status::OK();
   }
 
  private:
-  Status fetch(const std::vector<ReadRequest>& requests) const {
+  struct Block {
+    std::promise<Status> done;
+    std::shared_future<Status> ready{done.get_future().share()};
+    std::vector<uint8_t> bytes;
+  };
+
+  // The cached or in-flight block `b`, or a new one added to `to_fetch`. Caller holds mu_.
+  std::shared_ptr<Block> entry(uint64_t b, std::vector<uint64_t>* to_fetch) const {
+    auto it = blocks_.find(b);
+    if (it != blocks_.end()) {
+      const Status* failed = nullptr;
+      if (it->second->ready.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+        failed = it->second->ready.get().ok() ? nullptr : &it->second->ready.get();
+      }
+      if (failed == nullptr) return it->second;  // a failed fetch is retried
+      order_.erase(std::find(order_.begin(), order_.end(), b));
+      blocks_.erase(it);
+    }
+    auto block = std::make_shared<Block>();
+    blocks_[b] = block;
+    order_.push_back(b);
+    to_fetch->push_back(b);
+    return block;
+  }
+
+  void evict() const {
+    while (order_.size() > kMaxBlocks) {
+      blocks_.erase(order_.front());  // readers holding it keep it alive
+      order_.pop_front();
+    }
+  }
+
+  // Fetches blocks (one bridge call: concurrent requests) and fulfils their promises.
+  void fill(const std::vector<uint64_t>& ids, const std::vector<std::shared_ptr<Block>>& blocks) const {
     std::vector<uint64_t> starts, lens;
     std::vector<uint8_t*> outs;
-    for (const auto& r : requests) {
-      starts.push_back(r.offset);
-      lens.push_back(r.length);
-      outs.push_back(static_cast<uint8_t*>(r.out));
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const uint64_t start = ids[i] * kBlock, len = std::min(kBlock, size() - start);
+      blocks[i]->bytes.resize(len);
+      starts.push_back(start);
+      lens.push_back(len);
+      outs.push_back(blocks[i]->bytes.data());
     }
     char* err = nullptr;
     const int rc =
         lancer_os_get_ranges(handle_->get(), key_.c_str(), starts.size(), starts.data(), lens.data(), outs.data(), &err);
-    if (rc != LOS_OK) return to_status(rc, err, path());
-    return Status::OK();
+    const Status st = rc == LOS_OK ? Status::OK() : to_status(rc, err, path());
+    for (const auto& block : blocks) block->done.set_value(st);
   }
 
   std::shared_ptr<Handle> handle_;
   std::string key_;
   mutable std::mutex mu_;
-  mutable std::unordered_map<uint64_t, std::vector<uint8_t>> blocks_;
+  mutable std::unordered_map<uint64_t, std::shared_ptr<Block>> blocks_;
   mutable std::deque<uint64_t> order_;  // oldest first
-  mutable uint64_t next_block_ = 0;
+  mutable uint64_t last_block_ = UINT64_MAX - 1;
+  mutable std::deque<std::future<void>> background_;
 };
 
 // Small writes are gathered here before they cross into the bridge.
@@ -392,10 +437,15 @@ Status remove_file(const std::string& uri) {
 Status remove_tree(const std::string& uri) {
   const Location loc = split(uri);
   LANCER_ASSIGN_OR_RETURN(Listed l, list(uri, true));
+  std::vector<const char*> keys;
   for (const auto& [key, is_prefix] : l.entries) {
-    if (is_prefix) continue;
-    LANCER_RETURN_IF_ERROR(remove_file(loc.root + "/" + key));
+    if (!is_prefix) keys.push_back(key.c_str());
   }
+  if (keys.empty()) return Status::OK();
+  LANCER_ASSIGN_OR_RETURN(auto h, store_for(loc.root));
+  char* err = nullptr;
+  const int rc = lancer_os_delete_many(h->get(), keys.data(), keys.size(), &err);
+  if (rc != LOS_OK) return to_status(rc, err, uri);
   return Status::OK();
 }
 

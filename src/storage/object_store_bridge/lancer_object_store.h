@@ -43,6 +43,7 @@ void lancer_os_writer_free(lancer_os_writer* w);
 int lancer_os_list(const lancer_os_store* store, const char* prefix, int recursive, lancer_os_list_cb cb, void* ctx,
                    char** err);
 int lancer_os_delete(const lancer_os_store* store, const char* key, char** err);
+int lancer_os_delete_many(const lancer_os_store* store, const char* const* keys, size_t n, char** err);
 
 #ifdef __cplusplus
 }

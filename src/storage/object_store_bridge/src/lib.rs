@@ -550,6 +550,35 @@ pub unsafe extern "C" fn lancer_os_delete(store: *const Store, key: *const c_cha
     }
 }
 
+/// Deletes `n` keys with as few requests as the store allows (S3: DeleteObjects, 1,000 a time);
+/// keys that are already gone are fine.
+#[no_mangle]
+pub unsafe extern "C" fn lancer_os_delete_many(
+    store: *const Store,
+    keys: *const *const c_char,
+    n: usize,
+    err: *mut *mut c_char,
+) -> i32 {
+    let store = &*store;
+    let mut paths = Vec::with_capacity(n);
+    for i in 0..n {
+        match key_path(store, *keys.add(i), err) {
+            Ok(p) => paths.push(Ok(p)),
+            Err(c) => return c,
+        }
+    }
+    let results: Vec<_> = runtime().block_on(
+        store.inner.delete_stream(futures::stream::iter(paths).boxed()).collect::<Vec<_>>(),
+    );
+    for r in results {
+        match r {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return fail(store, err, "DELETE", e),
+        }
+    }
+    LOS_OK
+}
+
 #[cfg(test)]
 mod tests {
     use super::plan_requests;
