@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "dataset/fragment.h"
+#include "storage/file_io.h"
 
 namespace lancer::dataset {
 
@@ -23,6 +24,19 @@ struct VectorStream::FragmentCursor {
 };
 
 VectorStream::~VectorStream() = default;
+
+void prefetch_fragment(const Dataset& dataset, const VectorColumn& column, size_t index) {
+  if (index >= dataset.fragments().size() || !storage::is_object_store(dataset.root())) return;
+  constexpr uint64_t kTail = 64 << 10, kHead = 16 << 20;  // the footer and metadata, the first pages
+  for (const DataFileInfo& file : dataset.fragments()[index].files) {
+    if (file.size_bytes == 0 || std::find(file.fields.begin(), file.fields.end(), column.field_id) == file.fields.end()) {
+      continue;
+    }
+    const std::pair<uint64_t, uint64_t> ranges[] = {{file.size_bytes - std::min(file.size_bytes, kTail), kTail},
+                                                    {0, kHead}};
+    storage::prefetch(storage::join_path(dataset.root(), "data/" + file.path), file.size_bytes, ranges);
+  }
+}
 
 Result<std::unique_ptr<VectorStream>> VectorStream::open(std::shared_ptr<const Dataset> dataset,
                                                          const std::string& column, StreamOptions options) {
@@ -44,6 +58,7 @@ Result<std::unique_ptr<VectorStream>> VectorStream::open(std::shared_ptr<const D
   if (options.batch_bytes == 0) options.batch_bytes = 1;
   stream->options_ = std::move(options);
   stream->dataset_ = std::move(dataset);
+  if (!stream->fragment_order_.empty()) prefetch_fragment(*stream->dataset_, stream->column_, stream->fragment_order_[0]);
   return stream;
 }
 
@@ -69,6 +84,9 @@ Result<bool> VectorStream::next(VectorBatch* batch) {
     if (!cursor_) {
       if (next_fragment_ >= fragment_order_.size()) return false;
       LANCER_RETURN_IF_ERROR(open_fragment(fragment_order_[next_fragment_++]));
+      if (next_fragment_ < fragment_order_.size()) {
+        prefetch_fragment(*dataset_, column_, fragment_order_[next_fragment_]);
+      }
     }
     FragmentCursor& cur = *cursor_;
     batch->fragment_id = cur.fragment_id;

@@ -34,6 +34,10 @@ struct StreamStats {
   uint64_t deleted_rows = 0;  // skipped: deleted
 };
 
+// Starts reading the start of fragment `index`'s files that hold `column` in the background (an
+// object store's round trips overlap the work before it is read; nothing for local files).
+void prefetch_fragment(const Dataset& dataset, const VectorColumn& column, size_t index);
+
 class VectorStream {
  public:
   static Result<std::unique_ptr<VectorStream>> open(std::shared_ptr<const Dataset> dataset, const std::string& column,

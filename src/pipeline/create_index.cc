@@ -3,12 +3,16 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <mutex>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "core/process_stats.h"
 #include "lancer/build.h"
 #include "pipeline/staging.h"
+#include "storage/file_io.h"
 #include "quant/index_kind.h"
 
 namespace lancer {
@@ -63,18 +67,42 @@ Result<CreateIndexReport> create_index(const CreateIndexOptions& options) {
   const auto t_total = Clock::now();
   LANCER_ASSIGN_OR_RETURN(auto b, BuildHandle::plan(options));
   const std::string worker = this_worker();
+  // On an object store a task waits for round trips (its record, its first data, its uploads):
+  // two tasks of an independent phase in flight keep the cores busy meanwhile. Locally one task
+  // already keeps the pool busy. Tasks are independent, and their outputs are merged in task
+  // order, so the index bytes do not depend on this.
+  const bool remote = storage::is_object_store(options.uri) || storage::is_object_store(b->summary().staging);
   // Every phase in order, each task of it in this process.
   auto run = [&]() -> Status {
     for (const PhaseInfo& phase : b->phases()) {
       const auto t = Clock::now();
-      uint64_t reused = 0;
-      for (uint64_t i = 0; i < phase.tasks; ++i) {
-        LANCER_ASSIGN_OR_RETURN(TaskOutcome r, b->run(phase.name, i, nullptr, worker));
-        reused += r.reused ? 1 : 0;
-        if (options.progress && !phase.progress.empty()) {
-          options.progress(ProgressEvent{phase.progress.c_str(), i + 1, phase.tasks, i + 1 == phase.tasks});
+      std::atomic<uint64_t> next{0}, finished{0}, reused{0};
+      std::mutex mu;
+      Status failed;
+      auto lane = [&] {
+        for (uint64_t i = next++; i < phase.tasks; i = next++) {
+          Result<TaskOutcome> r = b->run(phase.name, i, nullptr, worker);
+          std::lock_guard lock(mu);
+          if (!r.ok()) {
+            if (failed.ok()) failed = r.status();
+            next = phase.tasks;  // no new tasks; the other lane finishes its own
+            return;
+          }
+          reused += r->reused ? 1 : 0;
+          const uint64_t n = ++finished;
+          if (options.progress && !phase.progress.empty()) {
+            options.progress(ProgressEvent{phase.progress.c_str(), n, phase.tasks, n == phase.tasks});
+          }
         }
+      };
+      if (remote && phase.kind == PhaseKind::kIndependent && phase.tasks > 1) {
+        std::thread second(lane);
+        lane();
+        second.join();
+      } else {
+        lane();
       }
+      LANCER_RETURN_IF_ERROR(failed);
       b->phase_finished(phase.name, PhaseStats{seconds_since(t), phase.tasks, reused});
     }
     return Status::OK();

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <future>
@@ -100,6 +101,14 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
                                    std::to_string(record_.tasks.size()) + " tasks)");
   }
   LANCER_ASSIGN_OR_RETURN(auto model, this->model());
+  // On an object store the task's first data arrives while its record is looked up.
+  if (!record_.tasks[task].fragment_ids.empty()) {
+    const auto& frags = dataset_->fragments();
+    const uint64_t first = record_.tasks[task].fragment_ids.front();
+    for (size_t i = 0; i < frags.size(); ++i) {
+      if (frags[i].id == first) dataset::prefetch_fragment(*dataset_, column_, i);
+    }
+  }
   if (task_done(task)) {
     auto done = read_task_done(task);
     if (done.ok()) {
@@ -107,7 +116,7 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
       return done;
     }  // damaged: rebuild it
   }
-  static int tasks_started = 0;
+  static std::atomic<int> tasks_started{0};
   maybe_kill_at("task:" + std::to_string(tasks_started++));
   maybe_delay_task();
   const auto t = Clock::now();

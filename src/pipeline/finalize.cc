@@ -3,6 +3,7 @@
 // commit (commit_index.h) and remove the staging folder.
 #include <algorithm>
 #include <filesystem>
+#include <future>
 #include <map>
 
 #include "storage/file_io.h"
@@ -45,10 +46,11 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
                                    " (run `lancer build-task --task N` for each)");
   }
   // Sum the task records; open every spill.
-  std::vector<std::unique_ptr<SpillFile>> spills;
+  std::vector<std::unique_ptr<SpillFile>> spills(record_.tasks.size());
   std::map<std::string, std::pair<uint64_t, double>> per_worker;
   report_.rows = report_.null_rows = report_.deleted_rows = report_.skipped_nonfinite = 0;
   double busy = 0;
+  std::vector<TaskResult> results;
   for (uint64_t i = 0; i < record_.tasks.size(); ++i) {
     LANCER_ASSIGN_OR_RETURN(TaskResult r, read_task_done(i));
     report_.rows += r.rows;
@@ -59,9 +61,28 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
     auto& w = per_worker[r.worker];
     w.first += 1;
     w.second += r.busy_s;
-    LANCER_ASSIGN_OR_RETURN(auto s,
-                            SpillFile::open(task_path(i, ".run"), model->num_partitions, model->storage_row_bytes()));
-    spills.push_back(std::move(s));
+    results.push_back(r);
+  }
+  // Opening a spill reads its run table: a round trip each on an object store, so many at once.
+  {
+    constexpr size_t kInFlight = 16;
+    std::vector<Status> opened(spills.size());
+    for (size_t first = 0; first < spills.size(); first += kInFlight) {
+      std::vector<std::future<void>> pending;
+      for (size_t i = first; i < std::min(spills.size(), first + kInFlight); ++i) {
+        pending.push_back(std::async(std::launch::async, [&, i] {
+          auto s = SpillFile::open(task_path(i, ".run"), model->num_partitions, model->storage_row_bytes(),
+                                   results[i].bytes);
+          if (s.ok()) {
+            spills[i] = std::move(s).value();
+          } else {
+            opened[i] = s.status();
+          }
+        }));
+      }
+      for (auto& p : pending) p.wait();
+    }
+    for (const Status& st : opened) LANCER_RETURN_IF_ERROR(st);
   }
   if (report_.build_s == 0) report_.build_s = busy;
   report_.workers.clear();
@@ -90,7 +111,8 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
 
   auto t = Clock::now();
   const std::string indices_dir = storage::join_path(dataset_->root(), "_indices");
-  const bool had_indices_dir = storage::is_directory(indices_dir);
+  // (An object store has no folders to leave behind.)
+  const bool had_indices_dir = storage::is_object_store(indices_dir) || storage::is_directory(indices_dir);
   auto fail = [&](Status s) {
     for (const auto& u : uuids) (void)storage::remove_tree(storage::join_path(indices_dir, u));
     if (!had_indices_dir && !storage::is_object_store(indices_dir)) (void)storage::remove_tree(indices_dir);

@@ -166,7 +166,7 @@ Result<std::unique_ptr<IndexBuild>> IndexBuild::plan(const CreateIndexOptions& o
   auto b = std::unique_ptr<IndexBuild>(new IndexBuild());
   LANCER_RETURN_IF_ERROR(b->load_context(options, std::nullopt));
   const std::string record_path = storage::join_path(b->staging_, "build.json");
-  if (storage::path_exists(record_path)) {
+  if (storage::file_size(record_path).ok()) {
     auto old = parse_build_record(record_path);
     if (old.ok() && old->params == b->record_.params && old->dataset == b->record_.dataset &&
         old->dataset_version == b->dataset_->version()) {
@@ -174,7 +174,7 @@ Result<std::unique_ptr<IndexBuild>> IndexBuild::plan(const CreateIndexOptions& o
       b->resumed_ = true;
     }
   }
-  if (!b->resumed_ && storage::path_exists(b->staging_)) {
+  if (!b->resumed_ && storage::is_directory(b->staging_)) {
     // Stale: another version or other parameters. Never remove a running build's folder.
     int fd = -1;
     if (!storage::is_object_store(b->staging_)) {  // object stores have no locks
@@ -220,7 +220,7 @@ Result<std::unique_ptr<IndexBuild>> IndexBuild::open(const CreateIndexOptions& o
       options.work_dir.empty() ? default_staging(dataset_root(options.uri), name) : options.work_dir;
   LANCER_RETURN_IF_ERROR(storage::configure(staging, options.storage_options));
   const std::string record_path = storage::join_path(staging, "build.json");
-  if (!storage::path_exists(record_path)) {
+  if (!storage::file_size(record_path).ok()) {
     return Status::NotFound("no build of index \"" + name + "\" is planned in " + staging + " (run `lancer plan` first)");
   }
   LANCER_ASSIGN_OR_RETURN(BuildRecord record, parse_build_record(record_path));

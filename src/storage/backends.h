@@ -24,6 +24,7 @@ LANCER_STORAGE_BACKEND_FUNCTIONS
 }
 namespace object_store {
 Status configure(const std::string& uri, const StorageOptions& options);
+void prefetch(const std::string& uri, uint64_t size, std::span<const std::pair<uint64_t, uint64_t>> ranges);
 LANCER_STORAGE_BACKEND_FUNCTIONS
 }  // namespace object_store
 

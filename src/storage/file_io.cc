@@ -74,6 +74,10 @@ Status remove_file(const std::string& uri) { LANCER_DISPATCH(remove_file(uri)); 
 Status remove_tree(const std::string& uri) { LANCER_DISPATCH(remove_tree(uri)); }
 #undef LANCER_DISPATCH
 
+void prefetch(const std::string& uri, uint64_t size, std::span<const std::pair<uint64_t, uint64_t>> ranges) {
+  if (is_object_store(uri) && size > 0) object_store::prefetch(uri, size, ranges);
+}
+
 bool is_directory(const std::string& uri) {
   if (!refuse_unsupported(uri).ok()) return false;
   return is_object_store(uri) ? object_store::is_directory(uri) : posix::is_directory(uri);

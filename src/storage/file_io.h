@@ -76,6 +76,11 @@ class OutputFile {
   uint64_t written_ = 0;
 };
 
+// Starts fetching byte ranges (offset, length) of the file at `uri` (of `size` bytes) in the
+// background, so that a RandomAccessFile::open of the same uri soon after finds them there
+// (object stores; nothing to do for local files). Best effort: errors surface on the real read.
+void prefetch(const std::string& uri, uint64_t size, std::span<const std::pair<uint64_t, uint64_t>> ranges);
+
 Result<std::vector<uint8_t>> read_whole_file(const std::string& uri);
 // Replaces `uri` with `bytes` so that readers see the old or the new file whole (local: a
 // temporary name, fsync, rename; object stores: one PUT).

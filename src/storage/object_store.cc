@@ -182,6 +182,24 @@ class ObjectFile final : public BackendFile {
     return Status::OK();
   }
 
+ public:
+  // Starts fetching the blocks under `ranges` that are neither cached nor in flight.
+  void prefetch(std::span<const std::pair<uint64_t, uint64_t>> ranges) const {
+    std::vector<uint64_t> ids;
+    std::lock_guard lock(mu_);
+    for (const auto& [offset, length] : ranges) {
+      if (length == 0 || offset >= size()) continue;
+      const uint64_t end = std::min(size(), offset + length);
+      for (uint64_t b = offset / kBlock; b <= (end - 1) / kBlock && ids.size() < kMaxBlocks; ++b) {
+        if (std::find(ids.begin(), ids.end(), b) == ids.end()) entry(b, &ids);
+      }
+    }
+    if (ids.empty()) return;
+    std::vector<std::shared_ptr<Block>> blocks;
+    for (uint64_t b : ids) blocks.push_back(blocks_.at(b));
+    background_.push_back(std::async(std::launch::async, [this, ids, blocks] { fill(ids, blocks); }));
+  }
+
  private:
   struct Block {
     std::promise<Status> done;
@@ -333,7 +351,41 @@ Result<uint64_t> file_size(const std::string& uri) {
   return size;
 }
 
+namespace {
+
+// Files prefetch() started reading, for the open() that follows: the few most recent.
+constexpr size_t kPrefetchedFiles = 4;
+std::mutex prefetched_mu;
+std::deque<std::pair<std::string, std::shared_ptr<ObjectFile>>> prefetched;
+
+std::shared_ptr<ObjectFile> find_prefetched(const std::string& uri) {
+  std::lock_guard lock(prefetched_mu);
+  for (const auto& [u, f] : prefetched) {
+    if (u == uri) return f;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+void prefetch(const std::string& uri, uint64_t size, std::span<const std::pair<uint64_t, uint64_t>> ranges) {
+  std::shared_ptr<ObjectFile> file = find_prefetched(uri);
+  if (!file) {
+    const Location loc = split(uri);
+    auto h = store_for(loc.root);
+    if (!h.ok()) return;
+    file = std::make_shared<ObjectFile>(uri, size, *h, loc.key);
+    std::lock_guard lock(prefetched_mu);
+    prefetched.emplace_back(uri, file);
+    if (prefetched.size() > kPrefetchedFiles) prefetched.pop_front();
+  }
+  file->prefetch(ranges);
+}
+
 Result<std::shared_ptr<RandomAccessFile>> open_file(const std::string& uri, std::optional<uint64_t> size) {
+  if (auto file = find_prefetched(uri); file && (!size || *size == file->size())) {
+    return std::shared_ptr<RandomAccessFile>(std::move(file));
+  }
   const Location loc = split(uri);
   LANCER_ASSIGN_OR_RETURN(auto h, store_for(loc.root));
   uint64_t n = 0;

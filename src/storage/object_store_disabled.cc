@@ -16,6 +16,7 @@ Status disabled(const std::string& uri) {
 }  // namespace
 
 Status configure(const std::string& uri, const StorageOptions&) { return disabled(uri); }
+void prefetch(const std::string&, uint64_t, std::span<const std::pair<uint64_t, uint64_t>>) {}
 Result<std::shared_ptr<RandomAccessFile>> open_file(const std::string& uri, std::optional<uint64_t>) {
   return disabled(uri);
 }
