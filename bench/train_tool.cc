@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "core/executor.h"
-#include "storage/read_npy.h"
 #include "linalg/blas.h"
+#include "storage/read_npy.h"
 #include "train/kmeans.h"
 #include "train/pq.h"
 #include "train/sq.h"

@@ -29,7 +29,7 @@ struct CreateIndexOptions {
   std::string index_type;  // IVF_FLAT, IVF_SQ, IVF_PQ
   std::string name;        // default "<column>_idx"
   bool replace = true;
-  std::string metric = "l2";  // l2 (alias euclidean), cosine, dot
+  std::string metric = "l2";           // l2 (alias euclidean), cosine, dot
   std::optional<int> num_partitions;   // default round(sqrt(rows))
   std::optional<int> num_sub_vectors;  // default dim/16, else dim/8
   int num_bits = 8;
@@ -90,8 +90,8 @@ struct PlanSummary {
   bool resumed = false;  // an existing plan for the same parameters and version
 };
 Result<PlanSummary> plan_index(const CreateIndexOptions& options);
-Status train_index(const CreateIndexOptions& options);                  // no-op when trained
-Status build_index_task(const CreateIndexOptions& options, uint64_t task);  // idempotent
+Status train_index(const CreateIndexOptions& options);                        // no-op when trained
+Status build_index_task(const CreateIndexOptions& options, uint64_t task);    // idempotent
 Result<CreateIndexReport> finalize_index(const CreateIndexOptions& options);  // refuses while tasks are missing
 // Removes staging folders of `uri` left by failed builds (never a running one).
 // With `work_dir`, that staging folder is removed too (unless a build holds it).

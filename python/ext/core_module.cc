@@ -149,8 +149,10 @@ nb::dict plan(const nb::dict& options) {
 // files in `exchange_dir`, which every rank must see and which must be new for
 // each run of the phase.
 void check_ranks(int rank, int size, const std::string& exchange_dir, const char* what) {
-  if (size < 1 || rank < 0 || rank >= size) throw nb::value_error((std::string(what) + ": need 0 <= rank < size").c_str());
-  if (size > 1 && exchange_dir.empty()) throw nb::value_error((std::string(what) + ": size > 1 needs an exchange_dir").c_str());
+  if (size < 1 || rank < 0 || rank >= size)
+    throw nb::value_error((std::string(what) + ": need 0 <= rank < size").c_str());
+  if (size > 1 && exchange_dir.empty())
+    throw nb::value_error((std::string(what) + ": size > 1 needs an exchange_dir").c_str());
 }
 
 std::unique_ptr<Collective> make_collective(int rank, int size, const std::string& exchange_dir) {
@@ -187,8 +189,8 @@ nb::dict build_task(const nb::dict& options, uint64_t task) {
   const CreateIndexOptions o = to_options(options);
   std::unique_ptr<BuildHandle> b = open_build(o);
   if (!b->model_trained()) {
-    throw_status(Status::InvalidArgument("the model is not trained yet in " + b->summary().staging +
-                                         " (run train first)"));
+    throw_status(
+        Status::InvalidArgument("the model is not trained yet in " + b->summary().staging + " (run train first)"));
   }
   Result<TaskOutcome> r = [&] {
     nb::gil_scoped_release nogil;
@@ -264,7 +266,9 @@ std::string finalize(const nb::dict& options, nb::object progress) {
 }
 
 // Removes the staging folder of the build planned with `options` (after a failure).
-void discard(const nb::dict& options) { open_build(to_options(options))->discard(); }
+void discard(const nb::dict& options) {
+  open_build(to_options(options))->discard();
+}
 
 using Options = std::map<std::string, std::string>;
 
@@ -331,11 +335,11 @@ PyObject* new_exception(nb::module_& m, const char* name, PyObject* bases, const
 NB_MODULE(_core, m) {
   using namespace lancer::python;
   m.doc() = "lancer's C++ core (use the functions of the lancer package)";
-  corruption_error = new_exception(m, "CorruptionError", PyExc_Exception,
-                                   "A Lance file's contents contradict the format.");
+  corruption_error =
+      new_exception(m, "CorruptionError", PyExc_Exception, "A Lance file's contents contradict the format.");
   nb::object nf_bases = nb::make_tuple(nb::handle(PyExc_ValueError), nb::handle(PyExc_FileNotFoundError));
-  not_found_error = new_exception(m, "NotFoundError", nf_bases.ptr(),
-                                  "A dataset, version, column, index or file does not exist.");
+  not_found_error =
+      new_exception(m, "NotFoundError", nf_bases.ptr(), "A dataset, version, column, index or file does not exist.");
   conflict_error = new_exception(m, "CommitConflictError", PyExc_RuntimeError,
                                  "A concurrent writer's commit is incompatible with the index.");
 
@@ -343,8 +347,7 @@ NB_MODULE(_core, m) {
   m.def("buildable_index_types", [] { return lancer::buildable_index_types(); });
   m.def("create_index", &create_index, "options"_a, "progress"_a = nb::none());
   m.def("plan", &plan, "options"_a);
-  m.def("train", &train, "options"_a, "progress"_a = nb::none(), "rank"_a = 0, "size"_a = 1,
-        "exchange_dir"_a = "");
+  m.def("train", &train, "options"_a, "progress"_a = nb::none(), "rank"_a = 0, "size"_a = 1, "exchange_dir"_a = "");
   m.def("build_task", &build_task, "options"_a, "task"_a);
   m.def("missing_tasks", &missing_tasks, "options"_a);
   m.def("finalize", &finalize, "options"_a, "progress"_a = nb::none());

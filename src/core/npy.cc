@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <cstring>
 
-
 namespace lancer::core {
 
 namespace {
@@ -99,12 +98,19 @@ Result<NpyWriter> NpyWriter::create(const std::string& path, std::string descr, 
 
 NpyWriter::NpyWriter(std::string path, std::FILE* f, std::string descr, std::vector<uint64_t> row_shape,
                      size_t row_bytes)
-    : path_(std::move(path)), file_(f), descr_(std::move(descr)), row_shape_(std::move(row_shape)),
+    : path_(std::move(path)),
+      file_(f),
+      descr_(std::move(descr)),
+      row_shape_(std::move(row_shape)),
       row_bytes_(row_bytes) {}
 
 NpyWriter::NpyWriter(NpyWriter&& o) noexcept
-    : path_(std::move(o.path_)), file_(o.file_), descr_(std::move(o.descr_)), row_shape_(std::move(o.row_shape_)),
-      row_bytes_(o.row_bytes_), rows_(o.rows_) {
+    : path_(std::move(o.path_)),
+      file_(o.file_),
+      descr_(std::move(o.descr_)),
+      row_shape_(std::move(o.row_shape_)),
+      row_bytes_(o.row_bytes_),
+      rows_(o.rows_) {
   o.file_ = nullptr;
 }
 

@@ -2,11 +2,11 @@
 
 #include <map>
 
-#include "storage/file_io.h"
 #include "core/uuid.h"
 #include "index.pb.h"
 #include "lance/feature_flags.h"
 #include "lance/roaring.h"
+#include "storage/file_io.h"
 
 namespace lancer::dataset {
 

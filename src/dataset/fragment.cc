@@ -1,8 +1,8 @@
 #include "dataset/fragment.h"
 
-#include "storage/file_io.h"
 #include "lance/deletion.h"
 #include "lance/row_ids.h"
+#include "storage/file_io.h"
 
 namespace lancer::dataset {
 
@@ -28,8 +28,8 @@ Result<ColumnLocation> Fragment::locate(const VectorColumn& column) const {
       const int32_t col = file.column_indices[k];
       const std::string display = "data/" + file.path;
       if (col < 0) return Status::Corruption(display + ": vector field " + column.path + " has no column");
-      LANCER_ASSIGN_OR_RETURN(loc.file, lance::LanceFile::open(storage::join_path(dataset_.root(), display), display,
-                                                               file.size_bytes));
+      LANCER_ASSIGN_OR_RETURN(
+          loc.file, lance::LanceFile::open(storage::join_path(dataset_.root(), display), display, file.size_bytes));
       if (static_cast<size_t>(col) >= loc.file->num_columns()) {
         return Status::Corruption(display + ": manifest puts " + column.path + " in column " + std::to_string(col) +
                                   " but the file has " + std::to_string(loc.file->num_columns()) + " columns");
@@ -69,7 +69,8 @@ Result<std::vector<uint64_t>> Fragment::stable_row_ids() const {
                                                                "row ids of " + frag, info_.physical_rows));
   } else if (proto_.row_id_sequence_case() == ::lance::table::DataFragment::kExternalRowIds) {
     const auto& ext = proto_.external_row_ids();
-    LANCER_ASSIGN_OR_RETURN(auto file, storage::RandomAccessFile::open(storage::join_path(dataset_.root(), ext.path())));
+    LANCER_ASSIGN_OR_RETURN(auto file,
+                            storage::RandomAccessFile::open(storage::join_path(dataset_.root(), ext.path())));
     LANCER_ASSIGN_OR_RETURN(auto bytes, file->read_range(ext.offset(), ext.size()));
     LANCER_ASSIGN_OR_RETURN(ids, lance::decode_row_id_sequence(bytes.data(), bytes.size(), "row ids in " + ext.path(),
                                                                info_.physical_rows));

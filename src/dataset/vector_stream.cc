@@ -17,7 +17,7 @@ struct VectorStream::FragmentCursor {
   size_t page = 0;
   std::unique_ptr<lance::VectorPageReader> reader;
   uint64_t row_in_page = 0;
-  uint64_t row = 0;  // physical offset in the fragment
+  uint64_t row = 0;               // physical offset in the fragment
   std::vector<uint32_t> deleted;  // sorted
   size_t deleted_pos = 0;
   std::vector<uint64_t> stable_ids;  // empty unless stable row ids
@@ -29,7 +29,8 @@ void prefetch_fragment(const Dataset& dataset, const VectorColumn& column, size_
   if (index >= dataset.fragments().size() || !storage::is_object_store(dataset.root())) return;
   constexpr uint64_t kTail = 64 << 10, kHead = 16 << 20;  // the footer and metadata, the first pages
   for (const DataFileInfo& file : dataset.fragments()[index].files) {
-    if (file.size_bytes == 0 || std::find(file.fields.begin(), file.fields.end(), column.field_id) == file.fields.end()) {
+    if (file.size_bytes == 0 ||
+        std::find(file.fields.begin(), file.fields.end(), column.field_id) == file.fields.end()) {
       continue;
     }
     const std::pair<uint64_t, uint64_t> ranges[] = {{file.size_bytes - std::min(file.size_bytes, kTail), kTail},
@@ -58,7 +59,8 @@ Result<std::unique_ptr<VectorStream>> VectorStream::open(std::shared_ptr<const D
   if (options.batch_bytes == 0) options.batch_bytes = 1;
   stream->options_ = std::move(options);
   stream->dataset_ = std::move(dataset);
-  if (!stream->fragment_order_.empty()) prefetch_fragment(*stream->dataset_, stream->column_, stream->fragment_order_[0]);
+  if (!stream->fragment_order_.empty())
+    prefetch_fragment(*stream->dataset_, stream->column_, stream->fragment_order_[0]);
   return stream;
 }
 

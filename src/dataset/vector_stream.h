@@ -19,7 +19,7 @@ struct VectorBatch {
   uint64_t fragment_id = 0;
   size_t num_rows = 0;
   lance::VectorType type;
-  core::ByteBuffer values;        // num_rows x type.row_bytes(), row-major, as stored
+  core::ByteBuffer values;               // num_rows x type.row_bytes(), row-major, as stored
   core::UninitVector<uint64_t> row_ids;  // row addresses (fragment_id << 32 | offset), or stable row ids
 };
 

@@ -1,15 +1,15 @@
 #include "lance/commit.h"
-#include "lance/deterministic.h"
 
 #include <chrono>
-#include <set>
 #include <cstring>
+#include <set>
 
-#include "storage/file_io.h"
 #include "core/uuid.h"
+#include "lance/deterministic.h"
 #include "lance/feature_flags.h"
 #include "lance/manifest.h"
 #include "lance/roaring.h"
+#include "storage/file_io.h"
 #include "transaction.pb.h"
 
 namespace lancer::lance {
@@ -34,7 +34,8 @@ Result<Transaction> read_transaction(const std::string& root, const VersionListi
   Transaction txn;
   const auto& m = mf.manifest;
   if (mf.transaction) {
-    if (!txn.ParseFromString(*mf.transaction)) return Status::Corruption(name + ": its inline transaction does not parse");
+    if (!txn.ParseFromString(*mf.transaction))
+      return Status::Corruption(name + ": its inline transaction does not parse");
     return txn;
   }
   if (m.transaction_file().empty()) {
@@ -81,8 +82,7 @@ Status check_compatible(const Transaction& other, IndexMetadata* index, uint64_t
     case Transaction::kProject:
     case Transaction::kUpdateConfig:
     case Transaction::kClone:
-    case Transaction::kUpdateBases:
-      return Status::OK();
+    case Transaction::kUpdateBases: return Status::OK();
     case Transaction::kCreateIndex:
       for (const auto& idx : other.create_index().new_indices()) {
         if (idx.name() == index->name()) {

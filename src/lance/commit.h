@@ -18,18 +18,18 @@
 namespace lancer::lance {
 
 struct CreateIndexCommit {
-  std::string root;        // dataset root: a folder or an object-store URI
-  uint64_t read_version;   // the version the index was built from
+  std::string root;                     // dataset root: a folder or an object-store URI
+  uint64_t read_version;                // the version the index was built from
   ::lance::table::IndexMetadata index;  // the new segment (dataset_version = read_version)
-  bool replace = true;     // an index of the same name is swapped out; false: it is an error
-  int max_retries = 20;    // as Lance
+  bool replace = true;                  // an index of the same name is swapped out; false: it is an error
+  int max_retries = 20;                 // as Lance
   // More segments of the same index (same name, disjoint fragment bitmaps), committed with it.
   std::vector<::lance::table::IndexMetadata> more_segments;
 };
 
 struct CommitResult {
-  uint64_t version = 0;                 // the version now holding the index
-  std::vector<std::string> removed;     // uuids of replaced segments
+  uint64_t version = 0;              // the version now holding the index
+  std::vector<std::string> removed;  // uuids of replaced segments
   int retries = 0;
 };
 

@@ -8,8 +8,8 @@
 #include <string_view>
 
 #include "core/bytes.h"
-#include "storage/file_io.h"
 #include "lance/roaring.h"
+#include "storage/file_io.h"
 
 namespace lancer::lance {
 namespace {

@@ -118,8 +118,7 @@ Status LanceFile::parse(uint64_t size) {
     const uint64_t len = core::load_le<uint64_t>(e + 8);
     const std::string where = "column " + std::to_string(c);
     if (off < column_meta_start || !range_inside(off, len, meta_end)) {
-      return Status::Corruption(where + " metadata " + range_text(off, len) +
-                                " lies outside the metadata region");
+      return Status::Corruption(where + " metadata " + range_text(off, len) + " lies outside the metadata region");
     }
     ::lance::file::v2::ColumnMetadata cm;
     if (!cm.ParseFromArray(meta_at(off), static_cast<int>(len))) {
@@ -170,12 +169,13 @@ Status LanceFile::parse(uint64_t size) {
 // spot inside the data region almost always lands on another buffer.
 Status LanceFile::check_no_overlap() const {
   std::vector<std::pair<BufferRange, std::string>> all;
-  for (size_t i = 0; i < global_buffers_.size(); ++i) all.push_back({global_buffers_[i], "global buffer " + std::to_string(i)});
+  for (size_t i = 0; i < global_buffers_.size(); ++i)
+    all.push_back({global_buffers_[i], "global buffer " + std::to_string(i)});
   for (size_t c = 0; c < columns_.size(); ++c) {
     for (size_t p = 0; p < columns_[c].pages.size(); ++p) {
       for (size_t b = 0; b < columns_[c].pages[p].buffers.size(); ++b) {
-        all.push_back({columns_[c].pages[p].buffers[b], "column " + std::to_string(c) + " page " + std::to_string(p) +
-                                                            " buffer " + std::to_string(b)});
+        all.push_back({columns_[c].pages[p].buffers[b],
+                       "column " + std::to_string(c) + " page " + std::to_string(p) + " buffer " + std::to_string(b)});
       }
     }
   }

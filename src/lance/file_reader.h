@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "storage/file_io.h"
 #include "file.pb.h"
 #include "lancer/status.h"
+#include "storage/file_io.h"
 
 namespace lancer::lance {
 

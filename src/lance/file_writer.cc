@@ -1,11 +1,11 @@
 #include "lance/file_writer.h"
-#include "lance/deterministic.h"
 
 #include <cstring>
 
 #include "encodings_v2_0.pb.h"
 #include "file2.pb.h"
 #include "google/protobuf/any.pb.h"
+#include "lance/deterministic.h"
 #include "storage/file_io.h"
 
 namespace lancer::lance {

@@ -20,7 +20,8 @@ namespace lancer::lance {
 
 class LanceFileWriter {
  public:
-  // Creates (replaces) `path`, a local path or object-store URI, visible whole after finish(); `num_columns` top-level columns.
+  // Creates (replaces) `path`, a local path or object-store URI, visible whole after finish(); `num_columns` top-level
+  // columns.
   static Result<std::unique_ptr<LanceFileWriter>> create(const std::string& path, size_t num_columns);
   ~LanceFileWriter();
 

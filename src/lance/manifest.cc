@@ -11,7 +11,7 @@ constexpr size_t kTrailerSize = 16;
 
 // The [u32 length][message] block at `pos`, checked against the file.
 Result<std::pair<const uint8_t*, size_t>> framed(const std::vector<uint8_t>& bytes, uint64_t pos, uint64_t limit,
-                                                  const char* what) {
+                                                 const char* what) {
   if (pos > limit || limit - pos < 4) {
     return Status::Corruption(std::string(what) + " offset " + std::to_string(pos) + " lies outside the manifest");
   }

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cinttypes>
 
-#include "storage/file_io.h"
 #include "lance/manifest.h"
+#include "storage/file_io.h"
 
 namespace lancer::lance {
 

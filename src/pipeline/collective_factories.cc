@@ -1,9 +1,8 @@
 // The public collective factories (lancer/collective.h) over core's implementations.
-#include "lancer/collective.h"
-
 #include <memory>
 
 #include "core/collective.h"
+#include "lancer/collective.h"
 #include "storage/file_collective.h"
 
 namespace lancer {

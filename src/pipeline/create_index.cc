@@ -6,14 +6,14 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
-#include <thread>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "core/process_stats.h"
 #include "lancer/build.h"
 #include "pipeline/staging.h"
-#include "storage/file_io.h"
 #include "quant/index_kind.h"
+#include "storage/file_io.h"
 
 namespace lancer {
 
@@ -51,8 +51,8 @@ std::string CreateIndexReport::to_json() const {
   j["segments"] = segments;
   j["reused_tasks"] = reused_tasks;
   j["resumed"] = resumed;
-  j["phases_s"] = {{"sample", sample_s},     {"train_ivf", train_ivf_s}, {"train_quantizer", train_quantizer_s},
-                   {"build", build_s},       {"merge", merge_s},         {"commit", commit_s},
+  j["phases_s"] = {{"sample", sample_s}, {"train_ivf", train_ivf_s}, {"train_quantizer", train_quantizer_s},
+                   {"build", build_s},   {"merge", merge_s},         {"commit", commit_s},
                    {"total", total_s}};
   auto ws = nlohmann::ordered_json::array();
   for (const auto& w : workers) ws.push_back({{"worker", w.worker}, {"tasks", w.tasks}, {"busy_s", w.busy_s}});
@@ -61,7 +61,9 @@ std::string CreateIndexReport::to_json() const {
   return j.dump(2);
 }
 
-std::vector<std::string> buildable_index_types() { return quant::buildable_index_types(); }
+std::vector<std::string> buildable_index_types() {
+  return quant::buildable_index_types();
+}
 
 Result<CreateIndexReport> create_index(const CreateIndexOptions& options) {
   const auto t_total = Clock::now();

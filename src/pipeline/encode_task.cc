@@ -16,9 +16,6 @@
 #include "linalg/norms.h"
 #include "pipeline/fault.h"
 #include "pipeline/index_build.h"
-
-#include <future>
-#include <mutex>
 #include "pipeline/spill.h"
 #include "pipeline/staging.h"
 #include "pipeline/vector_rows.h"
@@ -75,7 +72,9 @@ Result<TaskResult> IndexBuild::verify_task_done(uint64_t task) const {
   return r;
 }
 
-bool IndexBuild::task_done(uint64_t task) const { return model_ != nullptr && read_task_done(task).ok(); }
+bool IndexBuild::task_done(uint64_t task) const {
+  return model_ != nullptr && read_task_done(task).ok();
+}
 
 std::vector<uint64_t> IndexBuild::missing_tasks() const {
   // Each check is a round trip or two on an object store: many at a time.

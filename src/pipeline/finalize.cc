@@ -6,12 +6,12 @@
 #include <future>
 #include <map>
 
-#include "storage/file_io.h"
 #include "core/process_stats.h"
 #include "pipeline/commit_index.h"
 #include "pipeline/fault.h"
 #include "pipeline/index_build.h"
 #include "pipeline/spill.h"
+#include "storage/file_io.h"
 
 namespace lancer::pipeline {
 
@@ -26,14 +26,17 @@ using core::seconds_since;
 Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
   LANCER_ASSIGN_OR_RETURN(auto model, this->model());
   const std::string& uuid = record_.uuid;
-  // Already committed (a rerun after a crash between commit and cleanup)?
-  LANCER_ASSIGN_OR_RETURN(auto latest, dataset::Dataset::open(options_.uri));
-  LANCER_ASSIGN_OR_RETURN(auto existing, latest->indices());
-  for (const auto& idx : existing) {
-    if (idx.uuid == uuid) {
-      report_.version = latest->version();
-      discard();
-      return report_;
+  // Already committed (a rerun after a crash between commit and cleanup)? Not when this process
+  // planned the build: its uuid is new.
+  if (resumed_) {
+    LANCER_ASSIGN_OR_RETURN(auto latest, dataset::Dataset::open(options_.uri));
+    LANCER_ASSIGN_OR_RETURN(auto existing, latest->indices());
+    for (const auto& idx : existing) {
+      if (idx.uuid == uuid) {
+        report_.version = latest->version();
+        discard();
+        return report_;
+      }
     }
   }
   const auto missing = missing_tasks();
@@ -102,7 +105,8 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
     for (size_t i = 0; i < record_.tasks.size() && seg_begin.size() < uuids.size(); ++i) {
       acc += record_.tasks[i].rows;
       const size_t left_tasks = record_.tasks.size() - (i + 1), left_segments = uuids.size() - seg_begin.size();
-      if (left_tasks >= left_segments && (acc * uuids.size() >= total * seg_begin.size() || left_tasks == left_segments)) {
+      if (left_tasks >= left_segments &&
+          (acc * uuids.size() >= total * seg_begin.size() || left_tasks == left_segments)) {
         seg_begin.push_back(i + 1);
       }
     }
@@ -125,7 +129,7 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
   const uint64_t created_at = created_at_now();
   for (size_t seg = 0; seg < uuids.size(); ++seg) {
     const std::string index_dir = storage::join_path(indices_dir, uuids[seg]);
-    Status prepared = storage::remove_tree(index_dir);  // a merge interrupted before
+    Status prepared = resumed_ ? storage::remove_tree(index_dir) : Status::OK();  // a merge interrupted before
     if (prepared.ok()) prepared = storage::make_directories(index_dir);
     if (!prepared.ok()) return fail(prepared);
     const std::string aux_path = storage::join_path(index_dir, "auxiliary.idx");

@@ -10,12 +10,12 @@
 #include <filesystem>
 
 #include "core/checksum.h"
-#include "storage/file_io.h"
-#include "storage/read_npy.h"
 #include "core/uuid.h"
 #include "pipeline/index_build.h"
 #include "pipeline/staging.h"
 #include "quant/index_kind.h"
+#include "storage/file_io.h"
+#include "storage/read_npy.h"
 
 namespace lancer::pipeline {
 
@@ -104,7 +104,8 @@ Status IndexBuild::load_context(const CreateIndexOptions& o, std::optional<uint6
   LANCER_ASSIGN_OR_RETURN(dataset_, dataset::Dataset::open(o.uri, version));
   LANCER_ASSIGN_OR_RETURN(column_, dataset_->vector_column(o.column));
   if (column_.type.element == lance::ElementType::kUInt8) {
-    return Status::NotSupported("column " + o.column + " holds uint8 vectors; lancer indexes float32 and float16 "
+    return Status::NotSupported("column " + o.column +
+                                " holds uint8 vectors; lancer indexes float32 and float16 "
                                 "vectors so far");
   }
   const size_t dim = column_.type.dim;
@@ -116,7 +117,8 @@ Status IndexBuild::load_context(const CreateIndexOptions& o, std::optional<uint6
   p.name = o.name.empty() ? o.column + "_idx" : o.name;
   p.index_type = o.index_type;
   p.metric = simd::metric_name(*metric);
-  p.num_partitions = o.num_partitions.value_or(std::max(1, static_cast<int>(std::lround(std::sqrt(double(live_rows))))));
+  p.num_partitions =
+      o.num_partitions.value_or(std::max(1, static_cast<int>(std::lround(std::sqrt(double(live_rows))))));
   if (p.num_partitions < 1) return Status::InvalidArgument("num_partitions must be at least 1");
   if (kind->quantizer == quant::QuantizerKind::kPq) {
     p.num_sub_vectors = o.num_sub_vectors.value_or(dim % 16 == 0  ? static_cast<int>(dim / 16)
@@ -139,14 +141,13 @@ Status IndexBuild::load_context(const CreateIndexOptions& o, std::optional<uint6
   if (o.num_segments < 1) return Status::InvalidArgument("num_segments must be at least 1");
   p.num_segments = o.num_segments;
   if (!o.ivf_centroids.empty()) {
-    LANCER_ASSIGN_OR_RETURN(supplied_centroids_,
-                            load_f32_npy(o.ivf_centroids, {uint64_t(p.num_partitions), dim}, "IVF centroids",
-                                         &p.ivf_centroids_checksum));
+    LANCER_ASSIGN_OR_RETURN(supplied_centroids_, load_f32_npy(o.ivf_centroids, {uint64_t(p.num_partitions), dim},
+                                                              "IVF centroids", &p.ivf_centroids_checksum));
   }
   if (!o.pq_codebook.empty() && kind->quantizer == quant::QuantizerKind::kPq) {
     const uint64_t m = static_cast<uint64_t>(p.num_sub_vectors), k = uint64_t{1} << p.num_bits;
-    LANCER_ASSIGN_OR_RETURN(supplied_codebook_, load_f32_npy(o.pq_codebook, {m, k, dim / m}, "PQ codebook",
-                                                             &p.pq_codebook_checksum));
+    LANCER_ASSIGN_OR_RETURN(supplied_codebook_,
+                            load_f32_npy(o.pq_codebook, {m, k, dim / m}, "PQ codebook", &p.pq_codebook_checksum));
   }
   staging_ = o.work_dir.empty() ? default_staging(dataset_->root(), p.name) : o.work_dir;
   record_.dataset = storage::is_object_store(dataset_->root())
@@ -221,7 +222,8 @@ Result<std::unique_ptr<IndexBuild>> IndexBuild::open(const CreateIndexOptions& o
   LANCER_RETURN_IF_ERROR(storage::configure(staging, options.storage_options));
   const std::string record_path = storage::join_path(staging, "build.json");
   if (!storage::file_size(record_path).ok()) {
-    return Status::NotFound("no build of index \"" + name + "\" is planned in " + staging + " (run `lancer plan` first)");
+    return Status::NotFound("no build of index \"" + name + "\" is planned in " + staging +
+                            " (run `lancer plan` first)");
   }
   LANCER_ASSIGN_OR_RETURN(BuildRecord record, parse_build_record(record_path));
   LANCER_RETURN_IF_ERROR(b->load_context(options, record.dataset_version));
@@ -230,9 +232,9 @@ Result<std::unique_ptr<IndexBuild>> IndexBuild::open(const CreateIndexOptions& o
                                    b->record_.dataset);
   }
   if (!(b->record_.params == record.params)) {
-    return Status::InvalidArgument("the build in " + staging + " was planned with other parameters: " +
-                                   params_json(record.params).dump() + "; these resolve to " +
-                                   params_json(b->record_.params).dump());
+    return Status::InvalidArgument("the build in " + staging +
+                                   " was planned with other parameters: " + params_json(record.params).dump() +
+                                   "; these resolve to " + params_json(b->record_.params).dump());
   }
   b->record_ = std::move(record);
   b->resumed_ = true;

@@ -25,14 +25,14 @@ Result<std::unique_ptr<SpillFile>> SpillFile::create(const std::string& path, ui
   return s;
 }
 
-Result<std::unique_ptr<SpillFile>> SpillFile::open(const std::string& path, uint32_t num_partitions,
-                                                   size_t row_bytes, uint64_t size_hint) {
+Result<std::unique_ptr<SpillFile>> SpillFile::open(const std::string& path, uint32_t num_partitions, size_t row_bytes,
+                                                   uint64_t size_hint) {
   auto s = std::unique_ptr<SpillFile>(new SpillFile());
   s->path_ = path;
   s->num_partitions_ = num_partitions;
   s->row_bytes_ = row_bytes;
-  LANCER_ASSIGN_OR_RETURN(s->in_, size_hint ? storage::RandomAccessFile::open(path, size_hint)
-                                             : storage::RandomAccessFile::open(path));
+  LANCER_ASSIGN_OR_RETURN(
+      s->in_, size_hint ? storage::RandomAccessFile::open(path, size_hint) : storage::RandomAccessFile::open(path));
   s->remote_ = storage::is_object_store(path);
   const uint64_t size = s->in_->size();
   auto bad = [&](const std::string& why) { return Status::Corruption("spill file " + path + ": " + why); };

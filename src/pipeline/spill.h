@@ -12,19 +12,18 @@
 #include <string>
 #include <vector>
 
-#include "storage/file_io.h"
 #include "lancer/status.h"
+#include "storage/file_io.h"
 
 namespace lancer::pipeline {
 
 class SpillFile {
  public:
-  static Result<std::unique_ptr<SpillFile>> create(const std::string& path, uint32_t num_partitions,
-                                                   size_t row_bytes);
+  static Result<std::unique_ptr<SpillFile>> create(const std::string& path, uint32_t num_partitions, size_t row_bytes);
   // A finished spill file; Corruption if its footer is damaged or does not match.
   // `size` (0 = unknown) spares an object store the request for it.
-  static Result<std::unique_ptr<SpillFile>> open(const std::string& path, uint32_t num_partitions,
-                                                 size_t row_bytes, uint64_t size = 0);
+  static Result<std::unique_ptr<SpillFile>> open(const std::string& path, uint32_t num_partitions, size_t row_bytes,
+                                                 uint64_t size = 0);
   ~SpillFile();
 
   // Buffers one row; a run is written when the buffer reaches `run_bytes`.

@@ -6,7 +6,6 @@
 #include <fstream>
 #include <mutex>
 
-#include "storage/file_io.h"
 #include "core/process_stats.h"
 #include "linalg/norms.h"
 #include "pipeline/fault.h"
@@ -16,6 +15,7 @@
 #include "pipeline/staging.h"
 #include "pipeline/vector_rows.h"
 #include "quant/registry.h"
+#include "storage/file_io.h"
 #include "train/kmeans.h"
 #include "train/random.h"
 #include "train/train_codec.h"
@@ -32,7 +32,9 @@ using linalg::MatrixView;
 
 }  // namespace
 
-bool IndexBuild::model_trained() const { return storage::file_size(storage::join_path(staging_, "model.done")).ok(); }
+bool IndexBuild::model_trained() const {
+  return storage::file_size(storage::join_path(staging_, "model.done")).ok();
+}
 
 Result<std::shared_ptr<const ivf::IndexModel>> IndexBuild::model() {
   if (model_) return model_;
@@ -220,12 +222,9 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
   model_checksum_ = model_checksum(bytes);
   if (collective.rank() == 0) {
     LANCER_RETURN_IF_ERROR(storage::write_file_atomic(storage::join_path(staging_, "model.bin"), bytes));
-    json done{{"checksum", hex64(model_checksum_)},
-              {"bytes", bytes.size()},
-              {"sample_rows", sample_rows},
-              {"sample_s", report_.sample_s},
-              {"train_ivf_s", report_.train_ivf_s},
-              {"train_quantizer_s", report_.train_quantizer_s}};
+    json done{{"checksum", hex64(model_checksum_)}, {"bytes", bytes.size()},
+              {"sample_rows", sample_rows},         {"sample_s", report_.sample_s},
+              {"train_ivf_s", report_.train_ivf_s}, {"train_quantizer_s", report_.train_quantizer_s}};
     LANCER_RETURN_IF_ERROR(write_record(storage::join_path(staging_, "model.done"), done.dump(1)));
   }
   return Status::OK();

@@ -14,10 +14,10 @@
 #include "dataset/vector_stream.h"
 #include "lancer/search.h"
 #include "quant/codec.h"
-#include "storage/file_io.h"
 #include "search/segment.h"
 #include "simd/convert.h"
 #include "simd/distance.h"
+#include "storage/file_io.h"
 
 namespace lancer {
 

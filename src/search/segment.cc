@@ -8,9 +8,9 @@
 #include "core/uuid.h"
 #include "index.pb.h"
 #include "index_legacy.pb.h"
-#include "simd/convert.h"
 #include "quant/pq_codec.h"
 #include "quant/registry.h"
+#include "simd/convert.h"
 
 namespace lancer::search {
 
@@ -24,7 +24,7 @@ std::vector<float> tensor_floats(const ::lance::index::pb::Tensor& t) {
     std::memcpy(out.data(), t.data().data(), t.data().size());
   } else if (t.data_type() == ::lance::index::pb::Tensor::FLOAT16 && t.data().size() % 2 == 0) {
     simd::to_float32(reinterpret_cast<const uint8_t*>(t.data().data()), t.data().size() / 2,
-                        lance::ElementType::kFloat16, &out);
+                     lance::ElementType::kFloat16, &out);
   }
   return out;
 }
@@ -244,9 +244,9 @@ Result<Segment> open_legacy_segment(std::shared_ptr<storage::RandomAccessFile> f
                                     ? tensor_floats(pq->codebook_tensor())
                                     : std::vector<float>(pq->codebook().begin(), pq->codebook().end());
   // Legacy codes are stored row after row, not transposed.
-  LANCER_ASSIGN_OR_RETURN(s.codec, quant::read_pq_codec(std::move(codebook), s.dim,
-                                                        static_cast<int>(pq->num_sub_vectors()),
-                                                        static_cast<int>(pq->num_bits()), false, where));
+  LANCER_ASSIGN_OR_RETURN(s.codec,
+                          quant::read_pq_codec(std::move(codebook), s.dim, static_cast<int>(pq->num_sub_vectors()),
+                                               static_cast<int>(pq->num_bits()), false, where));
   s.storage_bytes = s.codec->row_bytes();
   for (uint32_t p = 0; p < s.nlist; ++p) {
     const uint64_t partition_bytes = s.lengths[p] * (s.storage_bytes + 8);

@@ -13,13 +13,13 @@
 #include <string>
 #include <vector>
 
-#include "storage/file_io.h"
 #include "lance/file_reader.h"
 #include "lance/vector_page.h"
 #include "lancer/status.h"
 #include "quant/codec.h"
 #include "quant/index_kind.h"
 #include "search/aux_columns.h"
+#include "storage/file_io.h"
 #include "table.pb.h"
 
 namespace lancer::search {

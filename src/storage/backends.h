@@ -6,17 +6,17 @@
 
 namespace lancer::storage {
 
-#define LANCER_STORAGE_BACKEND_FUNCTIONS                                                             \
+#define LANCER_STORAGE_BACKEND_FUNCTIONS                                                                     \
   Result<std::shared_ptr<RandomAccessFile>> open_file(const std::string& uri, std::optional<uint64_t> size); \
-  Result<std::unique_ptr<OutputFile>> create_output(const std::string& uri);                          \
-  Result<std::vector<uint8_t>> read_whole_file(const std::string& uri);                              \
-  Status write_file_atomic(const std::string& uri, std::span<const uint8_t> bytes);                 \
-  Result<bool> create_file_exclusive(const std::string& uri, const std::string& bytes);              \
-  Result<uint64_t> file_size(const std::string& uri);                                                \
-  bool is_directory(const std::string& uri);                                                         \
-  Result<std::vector<std::string>> list_directory(const std::string& uri);                          \
-  Status make_directories(const std::string& uri);                                                   \
-  Status remove_file(const std::string& uri);                                                        \
+  Result<std::unique_ptr<OutputFile>> create_output(const std::string& uri);                                 \
+  Result<std::vector<uint8_t>> read_whole_file(const std::string& uri);                                      \
+  Status write_file_atomic(const std::string& uri, std::span<const uint8_t> bytes);                          \
+  Result<bool> create_file_exclusive(const std::string& uri, const std::string& bytes);                      \
+  Result<uint64_t> file_size(const std::string& uri);                                                        \
+  bool is_directory(const std::string& uri);                                                                 \
+  Result<std::vector<std::string>> list_directory(const std::string& uri);                                   \
+  Status make_directories(const std::string& uri);                                                           \
+  Status remove_file(const std::string& uri);                                                                \
   Status remove_tree(const std::string& uri);
 
 namespace posix {

@@ -1,10 +1,10 @@
 #include "storage/file_collective.h"
-#include "storage/file_io.h"
 
 #include <algorithm>
 #include <chrono>
 #include <thread>
 
+#include "storage/file_io.h"
 
 namespace lancer::storage {
 
@@ -71,6 +71,8 @@ Status FileCollective::broadcast(std::string* data, int root) {
   return Status::OK();
 }
 
-Status FileCollective::barrier() { return all_gather(std::string()).status(); }
+Status FileCollective::barrier() {
+  return all_gather(std::string()).status();
+}
 
 }  // namespace lancer::storage

@@ -9,7 +9,7 @@ namespace lancer::storage {
 
 namespace {
 
-constexpr const char* kObjectSchemes[] = {"s3://",  "s3a://",  "gs://",   "gcs://",    "az://",
+constexpr const char* kObjectSchemes[] = {"s3://",    "s3a://", "gs://",   "gcs://",   "az://",
                                           "azure://", "adl://", "abfs://", "abfss://", "memory://"};
 
 std::string scheme_of(const std::string& uri) {
@@ -22,8 +22,9 @@ Status refuse_unsupported(const std::string& uri) {
   const std::string scheme = scheme_of(uri);
   if (scheme.empty() || scheme == "file" || is_object_store(uri)) return Status::OK();
   if (scheme == "s3+ddb") {
-    return Status::NotSupported(uri + ": s3+ddb:// commits through a DynamoDB table, which lancer does not implement; "
-                                      "it will not commit without it (that could lose a concurrent writer's version)");
+    return Status::NotSupported(uri +
+                                ": s3+ddb:// commits through a DynamoDB table, which lancer does not implement; "
+                                "it will not commit without it (that could lose a concurrent writer's version)");
   }
   return Status::NotSupported(uri + ": lancer does not know the scheme " + scheme +
                               ":// (it takes local paths, file://, s3://, gs://, az://, abfss://)");
@@ -43,11 +44,11 @@ Status configure(const std::string& uri, const StorageOptions& options) {
   return object_store::configure(uri, options);
 }
 
-#define LANCER_DISPATCH(call)                             \
-  do {                                                    \
-    LANCER_RETURN_IF_ERROR(refuse_unsupported(uri));      \
-    if (is_object_store(uri)) return object_store::call;  \
-    return posix::call;                                   \
+#define LANCER_DISPATCH(call)                            \
+  do {                                                   \
+    LANCER_RETURN_IF_ERROR(refuse_unsupported(uri));     \
+    if (is_object_store(uri)) return object_store::call; \
+    return posix::call;                                  \
   } while (0)
 
 Result<std::shared_ptr<RandomAccessFile>> RandomAccessFile::open(const std::string& uri) {
@@ -56,8 +57,12 @@ Result<std::shared_ptr<RandomAccessFile>> RandomAccessFile::open(const std::stri
 Result<std::shared_ptr<RandomAccessFile>> RandomAccessFile::open(const std::string& uri, uint64_t size) {
   LANCER_DISPATCH(open_file(uri, size));
 }
-Result<std::unique_ptr<OutputFile>> OutputFile::create(const std::string& uri) { LANCER_DISPATCH(create_output(uri)); }
-Result<std::vector<uint8_t>> read_whole_file(const std::string& uri) { LANCER_DISPATCH(read_whole_file(uri)); }
+Result<std::unique_ptr<OutputFile>> OutputFile::create(const std::string& uri) {
+  LANCER_DISPATCH(create_output(uri));
+}
+Result<std::vector<uint8_t>> read_whole_file(const std::string& uri) {
+  LANCER_DISPATCH(read_whole_file(uri));
+}
 Status write_file_atomic(const std::string& uri, std::span<const uint8_t> bytes) {
   LANCER_DISPATCH(write_file_atomic(uri, bytes));
 }
@@ -67,11 +72,21 @@ Status write_file_atomic(const std::string& uri, const std::string& bytes) {
 Result<bool> create_file_exclusive(const std::string& uri, const std::string& bytes) {
   LANCER_DISPATCH(create_file_exclusive(uri, bytes));
 }
-Result<uint64_t> file_size(const std::string& uri) { LANCER_DISPATCH(file_size(uri)); }
-Result<std::vector<std::string>> list_directory(const std::string& uri) { LANCER_DISPATCH(list_directory(uri)); }
-Status make_directories(const std::string& uri) { LANCER_DISPATCH(make_directories(uri)); }
-Status remove_file(const std::string& uri) { LANCER_DISPATCH(remove_file(uri)); }
-Status remove_tree(const std::string& uri) { LANCER_DISPATCH(remove_tree(uri)); }
+Result<uint64_t> file_size(const std::string& uri) {
+  LANCER_DISPATCH(file_size(uri));
+}
+Result<std::vector<std::string>> list_directory(const std::string& uri) {
+  LANCER_DISPATCH(list_directory(uri));
+}
+Status make_directories(const std::string& uri) {
+  LANCER_DISPATCH(make_directories(uri));
+}
+Status remove_file(const std::string& uri) {
+  LANCER_DISPATCH(remove_file(uri));
+}
+Status remove_tree(const std::string& uri) {
+  LANCER_DISPATCH(remove_tree(uri));
+}
 #undef LANCER_DISPATCH
 
 void prefetch(const std::string& uri, uint64_t size, std::span<const std::pair<uint64_t, uint64_t>> ranges) {
@@ -83,7 +98,9 @@ bool is_directory(const std::string& uri) {
   return is_object_store(uri) ? object_store::is_directory(uri) : posix::is_directory(uri);
 }
 
-bool path_exists(const std::string& uri) { return file_size(uri).ok() || is_directory(uri); }
+bool path_exists(const std::string& uri) {
+  return file_size(uri).ok() || is_directory(uri);
+}
 
 Status RandomAccessFile::check(const ReadRequest& r) const {
   if (r.offset > size_ || r.length > size_ - r.offset) {
@@ -152,10 +169,16 @@ Status write_file(const std::string& uri, const std::string& bytes) {
   return storage::write_file_atomic(uri, bytes);
 }
 
-Status remove_file(const std::string& uri) { return storage::remove_file(uri); }
+Status remove_file(const std::string& uri) {
+  return storage::remove_file(uri);
+}
 
-Status remove_tree(const std::string& uri) { return storage::remove_tree(uri); }
+Status remove_tree(const std::string& uri) {
+  return storage::remove_tree(uri);
+}
 
-bool object_store_supported() { return storage::object_store_available(); }
+bool object_store_supported() {
+  return storage::object_store_available();
+}
 
 }  // namespace lancer

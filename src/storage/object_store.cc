@@ -13,7 +13,9 @@
 
 namespace lancer::storage {
 
-bool object_store_available() { return true; }
+bool object_store_available() {
+  return true;
+}
 
 namespace object_store {
 
@@ -153,11 +155,9 @@ class ObjectFile final : public BackendFile {
       std::lock_guard lock(mu_);
       std::vector<std::shared_ptr<Block>> blocks;
       for (uint64_t b : fetch_ahead) blocks.push_back(blocks_.at(b));
-      background_.push_back(std::async(std::launch::async, [this, fetch_ahead, blocks] {
-        fill(fetch_ahead, blocks);
-      }));
-      while (background_.size() > 4 && background_.front().wait_for(std::chrono::seconds(0)) ==
-                                           std::future_status::ready) {
+      background_.push_back(std::async(std::launch::async, [this, fetch_ahead, blocks] { fill(fetch_ahead, blocks); }));
+      while (background_.size() > 4 &&
+             background_.front().wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
         background_.pop_front();
       }
     }
@@ -245,8 +245,8 @@ class ObjectFile final : public BackendFile {
       outs.push_back(blocks[i]->bytes.data());
     }
     char* err = nullptr;
-    const int rc =
-        lancer_os_get_ranges(handle_->get(), key_.c_str(), starts.size(), starts.data(), lens.data(), outs.data(), &err);
+    const int rc = lancer_os_get_ranges(handle_->get(), key_.c_str(), starts.size(), starts.data(), lens.data(),
+                                        outs.data(), &err);
     const Status st = rc == LOS_OK ? Status::OK() : to_status(rc, err, path());
     for (const auto& block : blocks) block->done.set_value(st);
   }
@@ -448,8 +448,10 @@ Result<bool> create_file_exclusive(const std::string& uri, const std::string& by
   const int rc = put(uri, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), true, &s);
   if (rc == LOS_ALREADY_EXISTS) return false;
   if (rc == LOS_NOT_SUPPORTED) {
-    return Status::NotSupported(uri + ": this store cannot create an object only if it is absent, so lancer "
-                                      "cannot commit there safely (" + s.message() + ")");
+    return Status::NotSupported(uri +
+                                ": this store cannot create an object only if it is absent, so lancer "
+                                "cannot commit there safely (" +
+                                s.message() + ")");
   }
   if (!s.ok()) return s;
   return true;
@@ -471,7 +473,9 @@ Result<std::vector<std::string>> list_directory(const std::string& uri) {
   return names;
 }
 
-Status make_directories(const std::string&) { return Status::OK(); }
+Status make_directories(const std::string&) {
+  return Status::OK();
+}
 
 Status remove_file(const std::string& uri) {
   const Location loc = split(uri);

@@ -4,11 +4,11 @@
 #include <optional>
 
 #include "commands.h"
-#include "storage/file_io.h"
-#include "storage/read_npy.h"
 #include "dataset/take.h"
 #include "lancer/search.h"
 #include "simd/convert.h"
+#include "storage/file_io.h"
+#include "storage/read_npy.h"
 
 namespace lancer::cli {
 

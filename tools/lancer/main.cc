@@ -1,7 +1,6 @@
 // lancer: builds vector indexes for Lance datasets. Subcommands in commands.h.
 #include <google/protobuf/stubs/logging.h>
 
-
 #include <cstdlib>
 #include <iostream>
 

@@ -24,8 +24,8 @@ typedef struct lancer_os_store lancer_os_store;
 typedef struct lancer_os_writer lancer_os_writer;
 typedef void (*lancer_os_list_cb)(void* ctx, const char* key, uint64_t size, int is_prefix);
 
-int lancer_os_open(const char* url, const char* const* keys, const char* const* values, size_t n,
-                   lancer_os_store** out, char** err);
+int lancer_os_open(const char* url, const char* const* keys, const char* const* values, size_t n, lancer_os_store** out,
+                   char** err);
 void lancer_os_close(lancer_os_store* store);
 void lancer_os_free_string(char* s);
 void lancer_os_free_bytes(uint8_t* data, size_t len);

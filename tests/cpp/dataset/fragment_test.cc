@@ -9,11 +9,11 @@
 #include <filesystem>
 #include <fstream>
 
-#include "storage/file_io.h"
 #include "lance/commit.h"
 #include "lance/feature_flags.h"
 #include "lance/manifest.h"
 #include "rowids.pb.h"
+#include "storage/file_io.h"
 
 namespace lancer::dataset {
 namespace {

@@ -7,8 +7,8 @@
 #include <fstream>
 #include <random>
 
-#include "storage/read_npy.h"
 #include "dataset/vector_stream.h"
+#include "storage/read_npy.h"
 
 namespace lancer::dataset {
 namespace {
@@ -80,8 +80,8 @@ TEST_P(ReaderFixtureTest, DamagedFilesFailCleanly) {
   const Fixture f = GetParam();
   const Expected expected = load_expected(f.name);
   const fs::path src = kFixtures / (std::string(f.name) + ".lance");
-  const fs::path work = fs::temp_directory_path() / ("lancer_damage_" + std::string(f.name) + "_" +
-                                                      std::to_string(::getpid()));
+  const fs::path work =
+      fs::temp_directory_path() / ("lancer_damage_" + std::string(f.name) + "_" + std::to_string(::getpid()));
   std::mt19937_64 rng(42);
   fs::path data_file;
   for (const auto& e : fs::directory_iterator(src / "data")) data_file = e.path().filename();
@@ -97,9 +97,11 @@ TEST_P(ReaderFixtureTest, DamagedFilesFailCleanly) {
     } else {
       // Flip bits in the metadata tail, where the structure lives.
       const size_t tail = std::min<size_t>(bytes.size(), 2048);
-      for (int k = 0; k < 1 + trial % 4; ++k) bytes[bytes.size() - 1 - rng() % tail] ^= static_cast<char>(1 << (rng() % 8));
+      for (int k = 0; k < 1 + trial % 4; ++k)
+        bytes[bytes.size() - 1 - rng() % tail] ^= static_cast<char>(1 << (rng() % 8));
     }
-    std::ofstream(victim, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    std::ofstream(victim, std::ios::binary | std::ios::trunc)
+        .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     std::vector<uint8_t> values;
     std::vector<uint64_t> ids;
     Status st = read_all(work.string(), f.column, 4096, &values, &ids);

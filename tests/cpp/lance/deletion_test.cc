@@ -12,8 +12,8 @@
 #include <optional>
 #include <sstream>
 
-#include "storage/file_io.h"
 #include "lance/roaring.h"
+#include "storage/file_io.h"
 
 namespace lancer::lance {
 namespace {

@@ -7,8 +7,8 @@
 #include <fstream>
 #include <limits>
 
-#include "storage/file_io.h"
 #include "rowids.pb.h"
+#include "storage/file_io.h"
 
 namespace lancer::lance {
 namespace {

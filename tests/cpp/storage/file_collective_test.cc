@@ -11,8 +11,8 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string fresh_dir(const char* name) {
-  const fs::path dir = fs::temp_directory_path() / (std::string("lancer-fc-") + name + "-" +
-                                                    std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / (std::string("lancer-fc-") + name + "-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   return dir.string();
 }

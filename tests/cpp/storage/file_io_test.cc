@@ -20,8 +20,8 @@ std::vector<uint8_t> pattern(size_t n, uint32_t seed) {
 
 std::string local_root() {
   const auto dir = std::filesystem::temp_directory_path() /
-                   ("lancer-storage-test-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-                    "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+                   ("lancer-storage-test-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "-" +
+                    ::testing::UnitTest::GetInstance()->current_test_info()->name());
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir.string();
@@ -170,8 +170,8 @@ TEST(Storage, ObjectStoreOptionsAreCheckedAndSecretsNeverEchoed) {
     return;
   }
   // A malformed retry count is refused when the store opens, naming the option and not the secret.
-  ASSERT_TRUE(configure("s3://lancer-options-test/ds", {{"aws_secret_access_key", "very-secret-value"},
-                                                        {"client_max_retries", "many"}})
+  ASSERT_TRUE(configure("s3://lancer-options-test/ds",
+                        {{"aws_secret_access_key", "very-secret-value"}, {"client_max_retries", "many"}})
                   .ok());
   auto r = read_whole_file("s3://lancer-options-test/ds/x");
   ASSERT_FALSE(r.ok());
