@@ -291,33 +291,29 @@ std::string inspect(const std::string& uri, std::optional<uint64_t> version, con
   return value_or_throw(std::move(r));
 }
 
+// Runs `op` (a storage call) with the GIL released, after registering the options of `uri`.
+template <typename Op>
+void with_storage(const std::string& uri, const Options& storage, Op op) {
+  Status s = [&] {
+    nb::gil_scoped_release nogil;
+    Status st = set_storage_options(uri, storage);
+    return st.ok() ? op() : st;
+  }();
+  ok_or_throw(s);
+}
+
 // Small files the Python side keeps beside a dataset on an object store (supplied centroids).
 void put_file(const std::string& uri, nb::bytes data, const Options& storage) {
   std::string bytes(data.c_str(), data.size());
-  Status s = [&] {
-    nb::gil_scoped_release nogil;
-    Status st = set_storage_options(uri, storage);
-    return st.ok() ? write_file(uri, bytes) : st;
-  }();
-  ok_or_throw(s);
-}
-
-void delete_tree(const std::string& uri, const Options& storage) {
-  Status s = [&] {
-    nb::gil_scoped_release nogil;
-    Status st = set_storage_options(uri, storage);
-    return st.ok() ? remove_tree(uri) : st;
-  }();
-  ok_or_throw(s);
+  with_storage(uri, storage, [&] { return write_file(uri, bytes); });
 }
 
 void delete_file(const std::string& uri, const Options& storage) {
-  Status s = [&] {
-    nb::gil_scoped_release nogil;
-    Status st = set_storage_options(uri, storage);
-    return st.ok() ? remove_file(uri) : st;
-  }();
-  ok_or_throw(s);
+  with_storage(uri, storage, [&] { return remove_file(uri); });
+}
+
+void delete_tree(const std::string& uri, const Options& storage) {
+  with_storage(uri, storage, [&] { return remove_tree(uri); });
 }
 
 PyObject* new_exception(nb::module_& m, const char* name, PyObject* bases, const char* doc) {

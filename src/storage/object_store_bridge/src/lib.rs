@@ -143,46 +143,33 @@ fn retry_config(options: &[(String, String)]) -> Result<RetryConfig, String> {
 fn build(url: &str, options: &[(String, String)]) -> Result<Arc<dyn ObjectStore>, (i32, String)> {
     let parsed = url::Url::parse(url).map_err(|e| (LOS_INVALID, format!("{url}: not a URI: {e}")))?;
     let retry = retry_config(options).map_err(|m| (LOS_INVALID, m))?;
-    let allow_http = options.iter().find(|(k, _)| k.contains("allow_http")).map(|(_, v)| truthy(v));
+    // Lance reads any key containing "allow_http"; object_store knows it as the client key.
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for (k, v) in options {
+        if k.contains("allow_http") {
+            keys.push(("allow_http".into(), truthy(v).to_string()));
+        } else if k != "client_max_retries" && k != "client_retry_timeout" {
+            keys.push((k.clone(), v.clone()));
+        }
+    }
     let invalid = |e: object_store::Error| (LOS_INVALID, format!("{e}"));
-    let skip = |k: &str| k.contains("allow_http") || k == "client_max_retries" || k == "client_retry_timeout";
+    // The builder of a scheme, from the environment, then the options its key parser knows
+    // (others are ignored, as Lance ignores them).
+    macro_rules! store {
+        ($builder:ty, $key:ty) => {{
+            let mut b = <$builder>::from_env().with_url(url).with_retry(retry);
+            for (k, v) in &keys {
+                if let Ok(key) = <$key>::from_str(k) {
+                    b = b.with_config(key, v);
+                }
+            }
+            Ok(Arc::new(b.build().map_err(invalid)?) as Arc<dyn ObjectStore>)
+        }};
+    }
     match parsed.scheme() {
-        "s3" | "s3a" => {
-            let mut b = AmazonS3Builder::from_env().with_url(url).with_retry(retry);
-            for (k, v) in options.iter().filter(|(k, _)| !skip(k)) {
-                if let Ok(key) = AmazonS3ConfigKey::from_str(k) {
-                    b = b.with_config(key, v);
-                }
-            }
-            if let Some(a) = allow_http {
-                b = b.with_allow_http(a);
-            }
-            Ok(Arc::new(b.build().map_err(invalid)?))
-        }
-        "gs" | "gcs" => {
-            let mut b = GoogleCloudStorageBuilder::from_env().with_url(url).with_retry(retry);
-            for (k, v) in options.iter().filter(|(k, _)| !skip(k)) {
-                if let Ok(key) = GoogleConfigKey::from_str(k) {
-                    b = b.with_config(key, v);
-                }
-            }
-            if let Some(a) = allow_http {
-                b = b.with_client_options(object_store::ClientOptions::new().with_allow_http(a));
-            }
-            Ok(Arc::new(b.build().map_err(invalid)?))
-        }
-        "az" | "azure" | "adl" | "abfs" | "abfss" => {
-            let mut b = MicrosoftAzureBuilder::from_env().with_url(url).with_retry(retry);
-            for (k, v) in options.iter().filter(|(k, _)| !skip(k)) {
-                if let Ok(key) = AzureConfigKey::from_str(k) {
-                    b = b.with_config(key, v);
-                }
-            }
-            if let Some(a) = allow_http {
-                b = b.with_allow_http(a);
-            }
-            Ok(Arc::new(b.build().map_err(invalid)?))
-        }
+        "s3" | "s3a" => store!(AmazonS3Builder, AmazonS3ConfigKey),
+        "gs" | "gcs" => store!(GoogleCloudStorageBuilder, GoogleConfigKey),
+        "az" | "azure" | "adl" | "abfs" | "abfss" => store!(MicrosoftAzureBuilder, AzureConfigKey),
         "memory" => Ok(Arc::new(InMemory::new())),
         other => Err((LOS_NOT_SUPPORTED, format!("{url}: the object store backend does not know the scheme {other}://"))),
     }
