@@ -231,6 +231,16 @@ pub unsafe extern "C" fn lancer_os_free_bytes(data: *mut u8, len: usize) {
     }
 }
 
+// The object path of `key`, or return the error code from the calling FFI function.
+macro_rules! path_or_return {
+    ($store:expr, $key:expr, $err:expr) => {
+        match key_path($store, $key, $err) {
+            Ok(p) => p,
+            Err(code) => return code,
+        }
+    };
+}
+
 unsafe fn key_path(store: &Store, key: *const c_char, err: *mut *mut c_char) -> Result<Path, i32> {
     let k = cstr(key);
     Path::parse(k).map_err(|e| {
@@ -242,10 +252,7 @@ unsafe fn key_path(store: &Store, key: *const c_char, err: *mut *mut c_char) -> 
 #[no_mangle]
 pub unsafe extern "C" fn lancer_os_head(store: *const Store, key: *const c_char, size: *mut u64, err: *mut *mut c_char) -> i32 {
     let store = &*store;
-    let path = match key_path(store, key, err) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
+    let path = path_or_return!(store, key, err);
     match runtime().block_on(store.inner.head(&path)) {
         Ok(meta) => {
             *size = meta.size;
@@ -265,10 +272,7 @@ pub unsafe extern "C" fn lancer_os_get(
     err: *mut *mut c_char,
 ) -> i32 {
     let store = &*store;
-    let path = match key_path(store, key, err) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
+    let path = path_or_return!(store, key, err);
     let got = runtime().block_on(async { store.inner.get(&path).await?.bytes().await });
     match got {
         Ok(b) => {
@@ -318,10 +322,7 @@ pub unsafe extern "C" fn lancer_os_get_ranges(
     err: *mut *mut c_char,
 ) -> i32 {
     let store = &*store;
-    let path = match key_path(store, key, err) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
+    let path = path_or_return!(store, key, err);
     let ranges: Vec<Range<u64>> = (0..n).map(|i| *starts.add(i)..*starts.add(i) + *lens.add(i)).collect();
     let pieces = plan_requests(&ranges);
     let inner = store.inner.clone();
@@ -381,10 +382,7 @@ pub unsafe extern "C" fn lancer_os_put(
     err: *mut *mut c_char,
 ) -> i32 {
     let store = &*store;
-    let path = match key_path(store, key, err) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
+    let path = path_or_return!(store, key, err);
     let bytes = if len == 0 { Bytes::new() } else { Bytes::copy_from_slice(std::slice::from_raw_parts(data, len)) };
     let mode = if if_absent != 0 { PutMode::Create } else { PutMode::Overwrite };
     let opts = PutOptions { mode, ..Default::default() };
@@ -404,10 +402,7 @@ pub unsafe extern "C" fn lancer_os_writer_open(
     err: *mut *mut c_char,
 ) -> i32 {
     let s = &*store;
-    let path = match key_path(s, key, err) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
+    let path = path_or_return!(s, key, err);
     let w = BufWriter::with_capacity(s.inner.clone(), path, PART_SIZE).with_max_concurrency(UPLOADS_IN_FLIGHT);
     *out = Box::into_raw(Box::new(Writer { store, inner: Some(w) }));
     LOS_OK
@@ -527,10 +522,7 @@ pub unsafe extern "C" fn lancer_os_list(
 #[no_mangle]
 pub unsafe extern "C" fn lancer_os_delete(store: *const Store, key: *const c_char, err: *mut *mut c_char) -> i32 {
     let store = &*store;
-    let path = match key_path(store, key, err) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
+    let path = path_or_return!(store, key, err);
     match runtime().block_on(store.inner.delete(&path)) {
         Ok(()) => LOS_OK,
         Err(e) => fail(store, err, "DELETE", e),
@@ -549,10 +541,7 @@ pub unsafe extern "C" fn lancer_os_delete_many(
     let store = &*store;
     let mut paths = Vec::with_capacity(n);
     for i in 0..n {
-        match key_path(store, *keys.add(i), err) {
-            Ok(p) => paths.push(Ok(p)),
-            Err(c) => return c,
-        }
+        paths.push(Ok(path_or_return!(store, *keys.add(i), err)));
     }
     let results: Vec<_> = runtime().block_on(
         store.inner.delete_stream(futures::stream::iter(paths).boxed()).collect::<Vec<_>>(),
