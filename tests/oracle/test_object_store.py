@@ -311,6 +311,18 @@ def test_a_refused_credential_is_a_clear_error_and_writes_nothing(s3, proxy, tmp
     assert s3.snapshot(key + "/") == before
 
 
+def test_a_store_without_conditional_put_is_refused_and_nothing_committed(s3, tmp_path):
+    """object_store's aws_conditional_put=disabled: a commit there could lose a concurrent writer's
+    version, so lancer refuses it by name, and the dataset is left as it was."""
+    key = "no-conditional-put/ds.lance"
+    uri, _, _ = write_pair(s3, tmp_path, key)
+    before = s3.snapshot(key + "/")
+    r = run([*build_args(uri, "IVF_FLAT"), "--storage-option", "aws_conditional_put=disabled"], check=False)
+    assert r.returncode == 4, r.stderr
+    assert "only if it is absent" in r.stderr and "_versions/" in r.stderr
+    assert s3.snapshot(key + "/") == before
+
+
 def test_killed_during_the_upload_then_rerun_and_cleanup(s3, tmp_path):
     key = "killed/ds.lance"
     uri, local, _ = write_pair(s3, tmp_path, key)
