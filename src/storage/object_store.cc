@@ -183,6 +183,14 @@ class ObjectFile final : public BackendFile {
   }
 
  public:
+  // Bytes of the blocks held (cached or in flight).
+  uint64_t cached_bytes() const {
+    std::lock_guard lock(mu_);
+    uint64_t n = 0;
+    for (uint64_t b : order_) n += std::min(kBlock, size() - b * kBlock);
+    return n;
+  }
+
   // Starts fetching the blocks under `ranges` that are neither cached nor in flight.
   void prefetch(std::span<const std::pair<uint64_t, uint64_t>> ranges) const {
     std::vector<uint64_t> ids;
@@ -353,17 +361,35 @@ Result<uint64_t> file_size(const std::string& uri) {
 
 namespace {
 
-// Files prefetch() started reading, for the open() that follows: the few most recent.
-constexpr size_t kPrefetchedFiles = 4;
+// Files prefetch() started reading, for the open()s that follow (a sampling pass, then the
+// task that reads the same fragment): the most recently used, while their cached blocks add up
+// to at most kPrefetchedBytes (each file keeps at most kMaxBlocks).
+constexpr uint64_t kPrefetchedBytes = 128u << 20;
 std::mutex prefetched_mu;
-std::deque<std::pair<std::string, std::shared_ptr<ObjectFile>>> prefetched;
+std::deque<std::pair<std::string, std::shared_ptr<ObjectFile>>> prefetched;  // least recent first
 
 std::shared_ptr<ObjectFile> find_prefetched(const std::string& uri) {
   std::lock_guard lock(prefetched_mu);
-  for (const auto& [u, f] : prefetched) {
-    if (u == uri) return f;
+  for (auto it = prefetched.begin(); it != prefetched.end(); ++it) {
+    if (it->first == uri) {
+      auto entry = *it;
+      prefetched.erase(it);
+      prefetched.push_back(entry);
+      return entry.second;
+    }
   }
   return nullptr;
+}
+
+void remember_prefetched(const std::string& uri, std::shared_ptr<ObjectFile> file) {
+  std::lock_guard lock(prefetched_mu);
+  prefetched.emplace_back(uri, std::move(file));
+  uint64_t bytes = 0;
+  for (const auto& [u, f] : prefetched) bytes += f->cached_bytes();
+  while (prefetched.size() > 1 && bytes > kPrefetchedBytes) {
+    bytes -= prefetched.front().second->cached_bytes();
+    prefetched.pop_front();
+  }
 }
 
 }  // namespace
@@ -375,9 +401,9 @@ void prefetch(const std::string& uri, uint64_t size, std::span<const std::pair<u
     auto h = store_for(loc.root);
     if (!h.ok()) return;
     file = std::make_shared<ObjectFile>(uri, size, *h, loc.key);
-    std::lock_guard lock(prefetched_mu);
-    prefetched.emplace_back(uri, file);
-    if (prefetched.size() > kPrefetchedFiles) prefetched.pop_front();
+    file->prefetch(ranges);
+    remember_prefetched(uri, file);
+    return;
   }
   file->prefetch(ranges);
 }
