@@ -16,7 +16,7 @@ using Check = BuildOption::Check;
 const std::vector<BuildOption>& table() {
   static const std::string kIndexTypeHelp = quant::join_type_names(buildable_index_types());
   static const std::vector<BuildOption> options = {
-      {"uri", &O::uri, "Dataset folder", Check::kNone, {}, true, true},
+      {"uri", &O::uri, "Dataset: a folder or an object-store URI (s3://, gs://, az://)", Check::kNone, {}, true, true},
       {"column", &O::column, "Vector column (a dotted path for a struct member)", Check::kNone, {}, true},
       {"index_type", &O::index_type, kIndexTypeHelp, Check::kNone, buildable_index_types(), true},
       {"name", &O::name, "Index name (default {column}_idx)"},
@@ -33,7 +33,7 @@ const std::vector<BuildOption>& table() {
        "Commit this many index segments without merging them (default 1: one merged index)"},
       {"seed", &O::seed, "Random seed (default 42)"},
       {"threads", &O::threads, "Worker threads per process (default: all cores)"},
-      {"work_dir", &O::work_dir, "Staging folder (default <dataset>/_lancer/build-<name>)"},
+      {"work_dir", &O::work_dir, "Staging folder or object-store URI (default <dataset>/_lancer/build-<name>)"},
   };
   return options;
 }
@@ -45,7 +45,9 @@ std::string transformed(std::string s, int (*f)(int)) {
 
 }  // namespace
 
-std::span<const BuildOption> build_options() { return table(); }
+std::span<const BuildOption> build_options() {
+  return table();
+}
 
 const BuildOption* find_build_option(std::string_view name) {
   for (const auto& o : table()) {

@@ -38,18 +38,20 @@ void print_report(const CreateIndexReport& r) {
             << "  partitions " << r.num_partitions;
   if (r.num_sub_vectors) std::cout << ", sub-vectors " << r.num_sub_vectors;
   std::cout << "\n  phase        seconds\n";
-  const std::pair<const char*, double> phases[] = {{"sample", r.sample_s},  {"train IVF", r.train_ivf_s},
-                                                   {"train PQ/SQ", r.train_quantizer_s}, {"build", r.build_s},
-                                                   {"merge", r.merge_s},    {"commit", r.commit_s},
-                                                   {"total", r.total_s}};
+  const std::pair<const char*, double> phases[] = {
+      {"sample", r.sample_s}, {"train IVF", r.train_ivf_s}, {"train PQ/SQ", r.train_quantizer_s},
+      {"build", r.build_s},   {"merge", r.merge_s},         {"commit", r.commit_s},
+      {"total", r.total_s}};
   for (const auto& [name, s] : phases) std::printf("  %-12s %8.3f\n", name, s);
   std::printf("  peak memory  %8.1f MB\n", r.peak_rss_mb);
   if (r.segments > 1) std::printf("  committed as %llu segments\n", (unsigned long long)r.segments);
-  if (r.resumed) std::printf("  resumed: %llu of %llu tasks reused\n", (unsigned long long)r.reused_tasks,
-                             (unsigned long long)r.tasks);
+  if (r.resumed)
+    std::printf("  resumed: %llu of %llu tasks reused\n", (unsigned long long)r.reused_tasks,
+                (unsigned long long)r.tasks);
   if (r.workers.size() > 1) {
     std::printf("  worker                         tasks  busy s\n");
-    for (const auto& w : r.workers) std::printf("  %-30s %5llu %7.3f\n", w.worker.c_str(), (unsigned long long)w.tasks, w.busy_s);
+    for (const auto& w : r.workers)
+      std::printf("  %-30s %5llu %7.3f\n", w.worker.c_str(), (unsigned long long)w.tasks, w.busy_s);
   }
   std::cout.flush();
 }
@@ -126,8 +128,9 @@ int emit_report(const CreateIndexReport& report, const std::string& path) {
 
 Command add_create_index_command(CLI::App& app, DistributedRunner distributed) {
   auto args = std::make_shared<Args>();
-  CLI::App* sub = app.add_subcommand("create-index", "Build an IVF index on a vector column and commit it "
-                                                     "(distributed when started by mpirun with several ranks)");
+  CLI::App* sub = app.add_subcommand("create-index",
+                                     "Build an IVF index on a vector column and commit it "
+                                     "(distributed when started by mpirun with several ranks)");
   add_build_options(sub, args->options);
   sub->add_option("--report", args->report, "Also write the phase report as JSON to this file");
   return {sub, [args, distributed] {
@@ -154,9 +157,9 @@ std::vector<Command> add_phase_commands(CLI::App& app) {
                      if (!plan.ok()) return report_error(plan.status());
                      if (*json) {
                        std::cout << "{\"tasks\": " << plan->tasks << ", \"staging\": \"" << plan->staging
-                                 << "\", \"uuid\": \"" << plan->uuid << "\", \"dataset_version\": "
-                                 << plan->dataset_version << ", \"resumed\": " << (plan->resumed ? "true" : "false")
-                                 << "}\n";
+                                 << "\", \"uuid\": \"" << plan->uuid
+                                 << "\", \"dataset_version\": " << plan->dataset_version
+                                 << ", \"resumed\": " << (plan->resumed ? "true" : "false") << "}\n";
                      } else {
                        std::cout << plan->tasks << "\n";
                        std::cerr << "lancer: " << (plan->resumed ? "resuming" : "planned") << " build of version "
@@ -219,7 +222,8 @@ std::vector<Command> add_phase_commands(CLI::App& app) {
                        }
                        return 0;
                      }
-                     if (phase->empty()) return report_error(Status::InvalidArgument("run-phase needs --phase NAME (or --list)"));
+                     if (phase->empty())
+                       return report_error(Status::InvalidArgument("run-phase needs --phase NAME (or --list)"));
                      if (Status s = (*b)->ready(*phase); !s.ok()) return report_error(s);
                      const bool last = phases.back().name == *phase;
                      if (last) (*b)->report().tasks = (*b)->summary().tasks;
@@ -237,7 +241,7 @@ std::vector<Command> add_phase_commands(CLI::App& app) {
     auto uri = std::make_shared<std::string>();
     auto work_dir = std::make_shared<std::string>();
     CLI::App* sub = app.add_subcommand("cleanup", "Remove what failed builds left (never a running build)");
-    sub->add_option("uri", *uri, "Dataset folder")->required();
+    sub->add_option("uri", *uri, "Dataset: a folder or an object-store URI (s3://, gs://, az://)")->required();
     sub->add_option("--work-dir", *work_dir, "Also this staging folder (a build's --work-dir)");
     out.push_back({sub, [uri, work_dir] {
                      auto removed = cleanup_builds(*uri, *work_dir);

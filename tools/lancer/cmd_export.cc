@@ -74,11 +74,13 @@ Status run_export(const ExportArgs& args) {
     } else {
       simd::to_float32(batch.values.data(), batch.num_rows * type.dim, type.element, &floats);
       if (format == Format::kF32) {
-        if (std::fwrite(floats.data(), 4, floats.size(), raw) != floats.size()) st = Status::IOError("cannot write " + tmp);
+        if (std::fwrite(floats.data(), 4, floats.size(), raw) != floats.size())
+          st = Status::IOError("cannot write " + tmp);
       } else {
         const int32_t dim = static_cast<int32_t>(type.dim);
         for (size_t r = 0; r < batch.num_rows && st.ok(); ++r) {
-          if (std::fwrite(&dim, 4, 1, raw) != 1 || std::fwrite(floats.data() + r * type.dim, 4, type.dim, raw) != type.dim) {
+          if (std::fwrite(&dim, 4, 1, raw) != 1 ||
+              std::fwrite(floats.data() + r * type.dim, 4, type.dim, raw) != type.dim) {
             st = Status::IOError("cannot write " + tmp);
           }
         }
@@ -110,7 +112,7 @@ Status run_export(const ExportArgs& args) {
 Command add_export_command(CLI::App& app) {
   auto args = std::make_shared<ExportArgs>();
   CLI::App* sub = app.add_subcommand("export", "Write a vector column to .npy, .fvecs or .f32 in row-address order");
-  sub->add_option("uri", args->uri, "Dataset folder")->required();
+  sub->add_option("uri", args->uri, "Dataset: a folder or an object-store URI (s3://, gs://, az://)")->required();
   sub->add_option("--column", args->column, "Vector column (a dotted path for a struct member)")->required();
   sub->add_option("--output", args->output, "Output file: .npy (dtype as stored), .fvecs or .f32 (float32)")
       ->required();

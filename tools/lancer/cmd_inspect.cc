@@ -20,20 +20,19 @@ struct InspectArgs {
 
 void print_text(const nlohmann::ordered_json& d) {
   std::cout << d["uri"].get<std::string>() << "\n"
-            << "  version " << d["version"] << " of " << d["versions"].size() << " (" << d["versions"].front()
-            << ".." << d["versions"].back() << "), " << d["manifest_naming"].get<std::string>() << " manifest names\n"
+            << "  version " << d["version"] << " of " << d["versions"].size() << " (" << d["versions"].front() << ".."
+            << d["versions"].back() << "), " << d["manifest_naming"].get<std::string>() << " manifest names\n"
             << "  data storage version " << d["data_storage_version"].get<std::string>() << ", written by "
             << d["writer"].get<std::string>() << "\n"
-            << "  feature flags: reader "
-            << lance::describe_feature_flags(d["reader_feature_flags"].get<uint64_t>()) << "; writer "
-            << lance::describe_feature_flags(d["writer_feature_flags"].get<uint64_t>()) << "\n"
+            << "  feature flags: reader " << lance::describe_feature_flags(d["reader_feature_flags"].get<uint64_t>())
+            << "; writer " << lance::describe_feature_flags(d["writer_feature_flags"].get<uint64_t>()) << "\n"
             << "schema:\n";
   for (const auto& f : d["schema"]) {
     std::cout << "  [" << f["id"] << "] " << f["path"].get<std::string>() << ": "
               << f["logical_type"].get<std::string>() << (f["nullable"].get<bool>() ? "" : " not null") << "\n";
   }
-  std::cout << "fragments: " << d["fragments"].size() << ", " << d["physical_rows"] << " rows, "
-            << d["deleted_rows"] << " deleted\n";
+  std::cout << "fragments: " << d["fragments"].size() << ", " << d["physical_rows"] << " rows, " << d["deleted_rows"]
+            << " deleted\n";
   for (const auto& f : d["fragments"]) {
     std::cout << "  fragment " << f["id"] << ": " << f["physical_rows"] << " rows, " << f["deleted_rows"]
               << " deleted\n";
@@ -56,7 +55,7 @@ void print_text(const nlohmann::ordered_json& d) {
 Command add_inspect_command(CLI::App& app) {
   auto args = std::make_shared<InspectArgs>();
   CLI::App* sub = app.add_subcommand("inspect", "Show a dataset's versions, schema, fragments and indexes");
-  sub->add_option("uri", args->uri, "Dataset folder")->required();
+  sub->add_option("uri", args->uri, "Dataset: a folder or an object-store URI (s3://, gs://, az://)")->required();
   sub->add_option("--version", args->version, "Dataset version (default: latest)");
   sub->add_flag("--json", args->json, "Print JSON");
   return {sub, [args] {

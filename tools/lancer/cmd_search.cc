@@ -58,7 +58,7 @@ Command add_search_command(CLI::App& app) {
   auto args = std::make_shared<Args>();
   auto& o = args->options;
   CLI::App* sub = app.add_subcommand("search", "k-nearest-neighbour search with a committed IVF index");
-  sub->add_option("uri", o.uri, "Dataset folder")->required();
+  sub->add_option("uri", o.uri, "Dataset: a folder or an object-store URI (s3://, gs://, az://)")->required();
   sub->add_option("--index", o.index_name, "Index name")->required();
   auto* file = sub->add_option("--vector-file", args->vector_file, "Queries: float32 .npy, (dim,) or (n, dim)")
                    ->check(CLI::ExistingFile);
