@@ -62,8 +62,9 @@ class RandomAccessFile {
   uint64_t size_;
 };
 
-// A file written front to back and made visible whole by finish() (object stores: a single PUT
-// or a multipart upload; local: written in place). Destroyed unfinished, it is abandoned.
+// A file written front to back. On an object store it appears whole at finish() (one PUT or a
+// multipart upload) and never if destroyed unfinished; a local file is written in place and
+// fsynced by finish(), so callers write temporary names or remove what a failure leaves.
 class OutputFile {
  public:
   static Result<std::unique_ptr<OutputFile>> create(const std::string& uri);
