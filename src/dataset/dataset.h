@@ -66,9 +66,12 @@ class Dataset {
   uint64_t version() const { return manifest_.manifest.version(); }
   const lance::VersionListing& versions() const { return versions_; }
   const ::lance::table::Manifest& manifest() const { return manifest_.manifest; }
+  const lance::ManifestFile& manifest_file() const { return manifest_; }
   const std::vector<FieldInfo>& fields() const { return fields_; }
   const std::vector<FragmentInfo>& fragments() const { return fragments_; }
-  const ::lance::table::DataFragment& fragment_proto(size_t i) const { return manifest_.manifest.fragments(static_cast<int>(i)); }
+  const ::lance::table::DataFragment& fragment_proto(size_t i) const {
+    return manifest_.manifest.fragments(static_cast<int>(i));
+  }
   bool has_stable_row_ids() const;
   std::string data_storage_version() const { return manifest_.manifest.data_format().version(); }
 

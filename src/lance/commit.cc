@@ -165,9 +165,16 @@ Result<CommitResult> commit_create_index(const CreateIndexCommit& c) {
   const IndexMetadata& index = segments.front();
   uint64_t base = c.read_version;
   for (;;) {
-    LANCER_ASSIGN_OR_RETURN(VersionListing listing, list_versions(c.root));
-    const std::string base_name = "_versions/" + manifest_file_name(base, listing.naming);
-    LANCER_ASSIGN_OR_RETURN(ManifestFile mf, read_manifest(storage::join_path(c.root, base_name), base_name));
+    VersionListing listing;
+    ManifestFile mf;
+    if (c.read_manifest != nullptr && base == c.read_version && c.read_manifest->manifest.version() == base) {
+      listing.naming = c.naming;
+      mf = *c.read_manifest;
+    } else {
+      LANCER_ASSIGN_OR_RETURN(listing, list_versions(c.root));
+      const std::string base_name = "_versions/" + manifest_file_name(base, listing.naming);
+      LANCER_ASSIGN_OR_RETURN(mf, read_manifest(storage::join_path(c.root, base_name), base_name));
+    }
     const Manifest& m = mf.manifest;
     LANCER_RETURN_IF_ERROR(check_feature_flags(m.reader_feature_flags(), "reader").context(c.root));
     LANCER_RETURN_IF_ERROR(check_feature_flags(m.writer_feature_flags(), "writer").context(c.root));

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "lance/manifest.h"
 #include "lancer/status.h"
 #include "table.pb.h"
 
@@ -25,6 +26,10 @@ struct CreateIndexCommit {
   int max_retries = 20;                 // as Lance
   // More segments of the same index (same name, disjoint fragment bitmaps), committed with it.
   std::vector<::lance::table::IndexMetadata> more_segments;
+  // The manifest of read_version and the dataset's naming, when the caller has them: the first
+  // attempt then needs no listing and no read (a conflict is caught by the put-if-absent anyway).
+  const ManifestFile* read_manifest = nullptr;
+  ManifestNaming naming = ManifestNaming::kV2;
 };
 
 struct CommitResult {

@@ -185,9 +185,9 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
     if (!status.ok()) break;
     result.rows += n;
   }
-  Result<uint64_t> bytes = status.ok() ? spill->finish() : Result<uint64_t>(status);
-  spill.reset();
+  Result<uint64_t> bytes = status.ok() ? spill->seal() : Result<uint64_t>(status);
   if (!bytes.ok()) {
+    spill.reset();
     if (!in_place) (void)storage::remove_file(tmp);
     return bytes.status();
   }
@@ -195,11 +195,6 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
   result.deleted_rows = stream->stats().deleted_rows;
   result.bytes = *bytes;
   result.busy_s = seconds_since(t);
-  if (!in_place) {
-    std::error_code ec;
-    fs::rename(tmp, run_path, ec);
-    if (ec) return Status::IOError("cannot rename " + tmp + ": " + ec.message());
-  }
   json done{{"task", task},
             {"rows", result.rows},
             {"null_rows", result.null_rows},
@@ -209,7 +204,31 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
             {"busy_s", result.busy_s},
             {"worker", worker},
             {"model_checksum", hex64(model_checksum_)}};
-  LANCER_RETURN_IF_ERROR(write_record(task_path(task, ".done"), done.dump(1)));
+  const std::string done_path = task_path(task, ".done");
+  if (in_place) {
+    // Object store: the record goes up while the spill's upload completes (one round trip less
+    // per task). A record whose spill never arrived is not trusted: read_task_done checks the
+    // spill's size, so the task is built again.
+    auto record = std::async(std::launch::async, [&] { return write_record(done_path, done.dump(1)); });
+    Result<uint64_t> finished = spill->finish();
+    spill.reset();
+    Status recorded = record.get();
+    if (!finished.ok() || !recorded.ok()) {
+      (void)storage::remove_file(done_path);
+      return finished.ok() ? recorded : finished.status();
+    }
+  } else {
+    Result<uint64_t> finished = spill->finish();
+    spill.reset();
+    if (!finished.ok()) {
+      (void)storage::remove_file(tmp);
+      return finished.status();
+    }
+    std::error_code ec;
+    fs::rename(tmp, run_path, ec);
+    if (ec) return Status::IOError("cannot rename " + tmp + ": " + ec.message());
+    LANCER_RETURN_IF_ERROR(write_record(done_path, done.dump(1)));
+  }
   std::lock_guard lock(done_mu_);
   done_cache_[task] = result;
   return result;

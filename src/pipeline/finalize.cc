@@ -125,6 +125,10 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
   lance::CreateIndexCommit commit;
   commit.root = dataset_->root();
   commit.read_version = record_.dataset_version;
+  if (dataset_->version() == record_.dataset_version) {
+    commit.read_manifest = &dataset_->manifest_file();
+    commit.naming = dataset_->versions().naming;
+  }
   commit.replace = options_.replace;
   const uint64_t created_at = created_at_now();
   for (size_t seg = 0; seg < uuids.size(); ++seg) {

@@ -124,8 +124,9 @@ Status SpillFile::flush() {
   return Status::OK();
 }
 
-Result<uint64_t> SpillFile::finish() {
+Result<uint64_t> SpillFile::seal() {
   if (out_ == nullptr) return Status::Internal("spill file " + path_ + " finished twice");
+  if (sealed_) return out_->written();
   LANCER_RETURN_IF_ERROR(flush());
   std::vector<uint64_t> table(run_offsets_);
   for (const auto& s : run_starts_) table.insert(table.end(), s.begin(), s.end());
@@ -134,6 +135,12 @@ Result<uint64_t> SpillFile::finish() {
   LANCER_RETURN_IF_ERROR(out_->write(table.data(), table.size() * 8));
   LANCER_RETURN_IF_ERROR(out_->write(footer, sizeof(footer)));
   LANCER_RETURN_IF_ERROR(out_->write(kMagic, sizeof(kMagic)));
+  sealed_ = true;
+  return out_->written();
+}
+
+Result<uint64_t> SpillFile::finish() {
+  LANCER_RETURN_IF_ERROR(seal().status());
   LANCER_RETURN_IF_ERROR(out_->finish().context("spill file " + path_));
   const uint64_t size = out_->written();
   out_.reset();

@@ -29,7 +29,9 @@ class SpillFile {
   // Buffers one row; a run is written when the buffer reaches `run_bytes`.
   void add(uint32_t partition, uint64_t row_id, const uint8_t* storage);
   Status maybe_flush(size_t run_bytes);
-  // Writes the last run, the run table and the footer; returns the file size.
+  // Writes the last run, the run table and the footer; returns what the file's size will be.
+  Result<uint64_t> seal();
+  // Seals (if not yet) and completes the file; returns its size.
   Result<uint64_t> finish();
   // Reads partition p of every run, in run order, appending to ids/storage.
   Status append_partition(uint32_t partition, std::vector<uint64_t>* ids, std::vector<uint8_t>* storage) const;
@@ -49,6 +51,7 @@ class SpillFile {
   std::unique_ptr<storage::OutputFile> out_;
   std::shared_ptr<storage::RandomAccessFile> in_;
   bool remote_ = false;
+  bool sealed_ = false;
   mutable std::vector<Window> windows_;  // per run, object stores only
   uint32_t num_partitions_ = 0;
   size_t row_bytes_ = 0;

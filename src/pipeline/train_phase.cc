@@ -105,7 +105,8 @@ Status IndexBuild::scan_sample(const std::vector<uint64_t>& fragment_ids, uint64
 
 Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
   // Rank 0 decides, so that no rank skips the collective calls the others make.
-  std::string trained(1, model_trained() ? '1' : '0');
+  // (A build this process just planned has no model yet: no need to look.)
+  std::string trained(1, resumed_ && model_trained() ? '1' : '0');
   LANCER_RETURN_IF_ERROR(collective.broadcast(&trained, 0));
   if (trained[0] == '1') return model().status();
   const BuildParams& p = record_.params;
