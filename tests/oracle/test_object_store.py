@@ -331,7 +331,10 @@ def test_killed_during_the_upload_then_rerun_and_cleanup(s3, tmp_path):
     assert r.returncode != 0
     assert set(s3.keys(key + "/_versions/")) == before, "a killed build must not commit"
     assert lance.dataset(uri).list_indices() == []
-    assert [k for k in s3.keys(key + "/") if "/_lancer/" in k], "the staging objects should be there to resume"
+    staged = {k: v for k, v in s3.snapshot(key + "/").items() if "/_lancer/" in k}
+    assert staged, "the staging objects should be there to resume"
+    assert not [k for k, v in staged.items() if S.SECRET_KEY.encode() in v or S.ACCESS_KEY.encode() in v], \
+        "a credential was written into the staging folder"
     # cleanup removes them (and what the merge had uploaded) ...
     cleaned = run(["cleanup", uri])
     assert "removed" in cleaned.stdout
