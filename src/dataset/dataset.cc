@@ -21,10 +21,7 @@ Status Dataset::load(const std::string& uri, std::optional<uint64_t> version) {
   root_ = uri;
   if (root_.rfind("file://", 0) == 0) root_ = root_.substr(7);
   while (root_.size() > 1 && root_.back() == '/' && !root_.ends_with("://")) root_.pop_back();
-  if (root_.find("://") != std::string::npos && !storage::is_object_store(root_)) {
-    LANCER_RETURN_IF_ERROR(storage::configure(root_, {}));  // names the scheme it refuses
-    return Status::NotSupported(uri + ": not a path or a URI lancer reads");
-  }
+  LANCER_RETURN_IF_ERROR(storage::check_scheme(root_));
   LANCER_ASSIGN_OR_RETURN(versions_, lance::list_versions(root_));
   const uint64_t v = version.value_or(versions_.versions.back());
   if (version && !std::binary_search(versions_.versions.begin(), versions_.versions.end(), v)) {
@@ -74,6 +71,13 @@ Status Dataset::load(const std::string& uri, std::optional<uint64_t> version) {
     fragments_.push_back(std::move(info));
   }
   return Status::OK();
+}
+
+std::optional<size_t> Dataset::fragment_index(uint64_t id) const {
+  for (size_t i = 0; i < fragments_.size(); ++i) {
+    if (fragments_[i].id == id) return i;
+  }
+  return std::nullopt;
 }
 
 bool Dataset::has_stable_row_ids() const {

@@ -69,6 +69,8 @@ class Dataset {
   const lance::ManifestFile& manifest_file() const { return manifest_; }
   const std::vector<FieldInfo>& fields() const { return fields_; }
   const std::vector<FragmentInfo>& fragments() const { return fragments_; }
+  // Where the fragment with this id is in fragments(), if it is in this version.
+  std::optional<size_t> fragment_index(uint64_t id) const;
   const ::lance::table::DataFragment& fragment_proto(size_t i) const {
     return manifest_.manifest.fragments(static_cast<int>(i));
   }

@@ -19,14 +19,13 @@ Status take_vectors(const Dataset& ds, const VectorColumn& column, std::span<con
   // Group the requests by fragment so each data file is opened once.
   std::map<uint64_t, std::vector<size_t>> by_fragment;
   for (size_t i = 0; i < addresses.size(); ++i) by_fragment[addresses[i] >> 32].push_back(i);
-  const auto& frags = ds.fragments();
   for (const auto& [frag_id, wanted] : by_fragment) {
-    auto it = std::find_if(frags.begin(), frags.end(), [&](const FragmentInfo& f) { return f.id == frag_id; });
-    if (it == frags.end()) {
+    const std::optional<size_t> index = ds.fragment_index(frag_id);
+    if (!index) {
       return Status::NotFound("row address " + std::to_string(addresses[wanted[0]]) + ": fragment " +
                               std::to_string(frag_id) + " is not in version " + std::to_string(ds.version()));
     }
-    LANCER_ASSIGN_OR_RETURN(ColumnLocation loc, Fragment(ds, static_cast<size_t>(it - frags.begin())).locate(column));
+    LANCER_ASSIGN_OR_RETURN(ColumnLocation loc, Fragment(ds, *index).locate(column));
     if (!loc.file) continue;  // the column is absent: every row null
     const lance::LanceFile* file = loc.file.get();
     const size_t col = loc.column;
@@ -40,8 +39,8 @@ Status take_vectors(const Dataset& ds, const VectorColumn& column, std::span<con
         return Status::NotFound("row address " + std::to_string(addresses[i]) + " is past the end of fragment " +
                                 std::to_string(frag_id));
       }
-      const size_t p = static_cast<size_t>(std::upper_bound(page_start.begin(), page_start.end(), offset) -
-                                           page_start.begin()) - 1;
+      const size_t p =
+          static_cast<size_t>(std::upper_bound(page_start.begin(), page_start.end(), offset) - page_start.begin()) - 1;
       auto& reader = readers[p];
       if (!reader) {
         auto opened = lance::VectorPageReader::open(*file, col, p, column.type);

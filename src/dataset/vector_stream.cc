@@ -48,12 +48,12 @@ Result<std::unique_ptr<VectorStream>> VectorStream::open(std::shared_ptr<const D
     for (size_t i = 0; i < frags.size(); ++i) stream->fragment_order_.push_back(i);
   } else {
     for (uint64_t id : options.fragment_ids) {
-      auto it = std::find_if(frags.begin(), frags.end(), [&](const FragmentInfo& f) { return f.id == id; });
-      if (it == frags.end()) {
+      const std::optional<size_t> index = dataset->fragment_index(id);
+      if (!index) {
         return Status::NotFound("fragment " + std::to_string(id) + " is not in version " +
                                 std::to_string(dataset->version()) + " of " + dataset->root());
       }
-      stream->fragment_order_.push_back(static_cast<size_t>(it - frags.begin()));
+      stream->fragment_order_.push_back(*index);
     }
   }
   if (options.batch_bytes == 0) options.batch_bytes = 1;

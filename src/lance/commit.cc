@@ -1,7 +1,6 @@
 #include "lance/commit.h"
 
 #include <chrono>
-#include <cstring>
 #include <set>
 
 #include "core/uuid.h"
@@ -28,8 +27,8 @@ void append_framed(std::string* out, const std::string& message) {
 }
 
 // The transaction that produced `version`: inline first, else its .txn file.
-Result<Transaction> read_transaction(const std::string& root, const VersionListing& listing, uint64_t version) {
-  const std::string name = "_versions/" + manifest_file_name(version, listing.naming);
+Result<Transaction> read_transaction(const std::string& root, ManifestNaming naming, uint64_t version) {
+  const std::string name = "_versions/" + manifest_file_name(version, naming);
   LANCER_ASSIGN_OR_RETURN(ManifestFile mf, read_manifest(storage::join_path(root, name), name));
   Transaction txn;
   const auto& m = mf.manifest;
@@ -51,9 +50,7 @@ Result<Transaction> read_transaction(const std::string& root, const VersionListi
 
 // Whether the manifest of `version` carries the transaction `uuid` (Lance's commit verification).
 Result<bool> committed_by(const std::string& root, ManifestNaming naming, uint64_t version, const std::string& uuid) {
-  VersionListing listing;
-  listing.naming = naming;
-  LANCER_ASSIGN_OR_RETURN(Transaction txn, read_transaction(root, listing, version));
+  LANCER_ASSIGN_OR_RETURN(Transaction txn, read_transaction(root, naming, version));
   return txn.uuid() == uuid;
 }
 
@@ -263,7 +260,7 @@ Result<CommitResult> commit_create_index(const CreateIndexCommit& c) {
     LANCER_ASSIGN_OR_RETURN(VersionListing now_listing, list_versions(c.root));
     const uint64_t latest = now_listing.versions.back();
     for (uint64_t v = base + 1; v <= latest; ++v) {
-      LANCER_ASSIGN_OR_RETURN(Transaction other, read_transaction(c.root, now_listing, v));
+      LANCER_ASSIGN_OR_RETURN(Transaction other, read_transaction(c.root, now_listing.naming, v));
       for (auto& seg : segments) LANCER_RETURN_IF_ERROR(check_compatible(other, &seg, v).context(c.root));
     }
     base = latest;

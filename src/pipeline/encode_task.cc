@@ -19,6 +19,8 @@
 #include "pipeline/spill.h"
 #include "pipeline/staging.h"
 #include "pipeline/vector_rows.h"
+#include "storage/concurrently.h"
+#include "storage/file_io.h"
 #include "train/kmeans.h"
 
 namespace lancer::pipeline {
@@ -78,15 +80,8 @@ bool IndexBuild::task_done(uint64_t task) const {
 
 std::vector<uint64_t> IndexBuild::missing_tasks() const {
   // Each check is a round trip or two on an object store: many at a time.
-  constexpr uint64_t kInFlight = 32;
   std::vector<char> done(record_.tasks.size(), 0);
-  for (uint64_t first = 0; first < done.size(); first += kInFlight) {
-    std::vector<std::future<void>> checks;
-    for (uint64_t i = first; i < std::min<uint64_t>(done.size(), first + kInFlight); ++i) {
-      checks.push_back(std::async(std::launch::async, [this, i, &done] { done[i] = task_done(i) ? 1 : 0; }));
-    }
-    for (auto& c : checks) c.wait();
-  }
+  storage::for_each_concurrently(done.size(), 32, [&](size_t i) { done[i] = task_done(i) ? 1 : 0; });
   std::vector<uint64_t> missing;
   for (uint64_t i = 0; i < done.size(); ++i) {
     if (!done[i]) missing.push_back(i);
@@ -102,10 +97,8 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
   LANCER_ASSIGN_OR_RETURN(auto model, this->model());
   // On an object store the task's first data arrives while its record is looked up.
   if (!record_.tasks[task].fragment_ids.empty()) {
-    const auto& frags = dataset_->fragments();
-    const uint64_t first = record_.tasks[task].fragment_ids.front();
-    for (size_t i = 0; i < frags.size(); ++i) {
-      if (frags[i].id == first) dataset::prefetch_fragment(*dataset_, column_, i);
+    if (auto first = dataset_->fragment_index(record_.tasks[task].fragment_ids.front())) {
+      dataset::prefetch_fragment(*dataset_, column_, *first);
     }
   }
   if (task_done(task)) {

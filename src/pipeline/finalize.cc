@@ -3,7 +3,6 @@
 // commit (commit_index.h) and remove the staging folder.
 #include <algorithm>
 #include <filesystem>
-#include <future>
 #include <map>
 
 #include "core/process_stats.h"
@@ -11,6 +10,7 @@
 #include "pipeline/fault.h"
 #include "pipeline/index_build.h"
 #include "pipeline/spill.h"
+#include "storage/concurrently.h"
 #include "storage/file_io.h"
 
 namespace lancer::pipeline {
@@ -68,23 +68,16 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
   }
   // Opening a spill reads its run table: a round trip each on an object store, so many at once.
   {
-    constexpr size_t kInFlight = 16;
     std::vector<Status> opened(spills.size());
-    for (size_t first = 0; first < spills.size(); first += kInFlight) {
-      std::vector<std::future<void>> pending;
-      for (size_t i = first; i < std::min(spills.size(), first + kInFlight); ++i) {
-        pending.push_back(std::async(std::launch::async, [&, i] {
-          auto s = SpillFile::open(task_path(i, ".run"), model->num_partitions, model->storage_row_bytes(),
-                                   results[i].bytes);
-          if (s.ok()) {
-            spills[i] = std::move(s).value();
-          } else {
-            opened[i] = s.status();
-          }
-        }));
+    storage::for_each_concurrently(spills.size(), 16, [&](size_t i) {
+      auto s =
+          SpillFile::open(task_path(i, ".run"), model->num_partitions, model->storage_row_bytes(), results[i].bytes);
+      if (s.ok()) {
+        spills[i] = std::move(s).value();
+      } else {
+        opened[i] = s.status();
       }
-      for (auto& p : pending) p.wait();
-    }
+    });
     for (const Status& st : opened) LANCER_RETURN_IF_ERROR(st);
   }
   if (report_.build_s == 0) report_.build_s = busy;

@@ -186,15 +186,13 @@ Status remove_uncommitted_index_files(const std::string& staging) {
 
 // Removes `staging` unless a running build holds its lock; true if removed.
 Result<bool> remove_unless_running(const std::string& staging) {
-  if (storage::is_object_store(staging)) {
-    LANCER_RETURN_IF_ERROR(remove_uncommitted_index_files(staging));
-    LANCER_RETURN_IF_ERROR(storage::remove_tree(staging));
-    return true;
-  }
-  const int fd = ::open((fs::path(staging) / "lock").c_str(), O_RDWR | O_CLOEXEC);
-  if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
-    return false;
+  int fd = -1;
+  if (!storage::is_object_store(staging)) {  // object stores have no locks
+    fd = ::open((fs::path(staging) / "lock").c_str(), O_RDWR | O_CLOEXEC);
+    if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd);
+      return false;
+    }
   }
   Status removed = remove_uncommitted_index_files(staging);
   if (removed.ok()) removed = storage::remove_tree(staging);

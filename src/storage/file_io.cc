@@ -17,8 +17,9 @@ std::string scheme_of(const std::string& uri) {
   return p == std::string::npos ? "" : uri.substr(0, p);
 }
 
-// Schemes Lance knows that lancer cannot commit to safely (object-store notes 1.2).
-Status refuse_unsupported(const std::string& uri) {
+}  // namespace
+
+Status check_scheme(const std::string& uri) {
   const std::string scheme = scheme_of(uri);
   if (scheme.empty() || scheme == "file" || is_object_store(uri)) return Status::OK();
   if (scheme == "s3+ddb") {
@@ -30,15 +31,13 @@ Status refuse_unsupported(const std::string& uri) {
                               ":// (it takes local paths, file://, s3://, gs://, az://, abfss://)");
 }
 
-}  // namespace
-
 bool is_object_store(const std::string& uri) {
   return std::any_of(std::begin(kObjectSchemes), std::end(kObjectSchemes),
                      [&](const char* s) { return uri.starts_with(s); });
 }
 
 Status configure(const std::string& uri, const StorageOptions& options) {
-  LANCER_RETURN_IF_ERROR(refuse_unsupported(uri));
+  LANCER_RETURN_IF_ERROR(check_scheme(uri));
   // None given: keep what an earlier call registered (the environment fills in the rest).
   if (!is_object_store(uri) || options.empty()) return Status::OK();
   return object_store::configure(uri, options);
@@ -46,7 +45,7 @@ Status configure(const std::string& uri, const StorageOptions& options) {
 
 #define LANCER_DISPATCH(call)                            \
   do {                                                   \
-    LANCER_RETURN_IF_ERROR(refuse_unsupported(uri));     \
+    LANCER_RETURN_IF_ERROR(check_scheme(uri));           \
     if (is_object_store(uri)) return object_store::call; \
     return posix::call;                                  \
   } while (0)
@@ -94,7 +93,7 @@ void prefetch(const std::string& uri, uint64_t size, std::span<const std::pair<u
 }
 
 bool is_directory(const std::string& uri) {
-  if (!refuse_unsupported(uri).ok()) return false;
+  if (!check_scheme(uri).ok()) return false;
   return is_object_store(uri) ? object_store::is_directory(uri) : posix::is_directory(uri);
 }
 

@@ -22,6 +22,9 @@ using StorageOptions = std::map<std::string, std::string>;
 // Registers the options of the store holding `uri` (its scheme://bucket); later calls replace
 // them. Local paths need none.
 Status configure(const std::string& uri, const StorageOptions& options);
+// OK for a local path, file:// and the object-store schemes; NotSupported, naming the scheme and
+// why, for any other (s3+ddb://, whose DynamoDB commit lancer does not implement, and unknown ones).
+Status check_scheme(const std::string& uri);
 // True for s3://, gs://, az:// and the other object-store schemes.
 bool is_object_store(const std::string& uri);
 // Whether this build has the object-store backend (LANCER_OBJECT_STORE).

@@ -137,29 +137,19 @@ class ObjectFile final : public BackendFile {
     needed.erase(std::unique(needed.begin(), needed.end()), needed.end());
 
     std::map<uint64_t, std::shared_ptr<Block>> use;
-    std::vector<uint64_t> fetch_now, fetch_ahead;
+    std::vector<uint64_t> fetch_now;
     {
       std::lock_guard lock(mu_);
       for (uint64_t b : needed) use[b] = entry(b, &fetch_now);
       const bool sequential = needed.front() <= last_block_ + 1 && needed.back() + 1 >= last_block_;
       if (sequential) {
+        std::vector<uint64_t> ahead;
         const uint64_t last = (size() - 1) / kBlock;
-        for (uint64_t b = needed.back() + 1; b <= std::min(last, needed.back() + kReadAhead); ++b) {
-          entry(b, &fetch_ahead);
-        }
+        for (uint64_t b = needed.back() + 1; b <= std::min(last, needed.back() + kReadAhead); ++b) entry(b, &ahead);
+        fill_in_background(ahead);
       }
       last_block_ = needed.back();
       evict();
-    }
-    if (!fetch_ahead.empty()) {
-      std::lock_guard lock(mu_);
-      std::vector<std::shared_ptr<Block>> blocks;
-      for (uint64_t b : fetch_ahead) blocks.push_back(blocks_.at(b));
-      background_.push_back(std::async(std::launch::async, [this, fetch_ahead, blocks] { fill(fetch_ahead, blocks); }));
-      while (background_.size() > 4 &&
-             background_.front().wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
-        background_.pop_front();
-      }
     }
     if (!fetch_now.empty()) {
       std::vector<std::shared_ptr<Block>> blocks;
@@ -202,10 +192,7 @@ class ObjectFile final : public BackendFile {
         if (std::find(ids.begin(), ids.end(), b) == ids.end()) entry(b, &ids);
       }
     }
-    if (ids.empty()) return;
-    std::vector<std::shared_ptr<Block>> blocks;
-    for (uint64_t b : ids) blocks.push_back(blocks_.at(b));
-    background_.push_back(std::async(std::launch::async, [this, ids, blocks] { fill(ids, blocks); }));
+    fill_in_background(ids);
   }
 
  private:
@@ -219,11 +206,9 @@ class ObjectFile final : public BackendFile {
   std::shared_ptr<Block> entry(uint64_t b, std::vector<uint64_t>* to_fetch) const {
     auto it = blocks_.find(b);
     if (it != blocks_.end()) {
-      const Status* failed = nullptr;
-      if (it->second->ready.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
-        failed = it->second->ready.get().ok() ? nullptr : &it->second->ready.get();
-      }
-      if (failed == nullptr) return it->second;  // a failed fetch is retried
+      const auto& ready = it->second->ready;
+      const bool failed = ready.wait_for(std::chrono::seconds(0)) == std::future_status::ready && !ready.get().ok();
+      if (!failed) return it->second;  // a failed fetch is retried
       order_.erase(std::find(order_.begin(), order_.end(), b));
       blocks_.erase(it);
     }
@@ -232,6 +217,19 @@ class ObjectFile final : public BackendFile {
     order_.push_back(b);
     to_fetch->push_back(b);
     return block;
+  }
+
+  // Starts fetching blocks `ids` (just added by entry()) on a thread of their own; a few finished
+  // fetches are forgotten. Caller holds mu_.
+  void fill_in_background(const std::vector<uint64_t>& ids) const {
+    if (ids.empty()) return;
+    std::vector<std::shared_ptr<Block>> blocks;
+    for (uint64_t b : ids) blocks.push_back(blocks_.at(b));
+    background_.push_back(std::async(std::launch::async, [this, ids, blocks] { fill(ids, blocks); }));
+    while (background_.size() > 4 &&
+           background_.front().wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+      background_.pop_front();
+    }
   }
 
   void evict() const {
@@ -396,16 +394,15 @@ void remember_prefetched(const std::string& uri, std::shared_ptr<ObjectFile> fil
 
 void prefetch(const std::string& uri, uint64_t size, std::span<const std::pair<uint64_t, uint64_t>> ranges) {
   std::shared_ptr<ObjectFile> file = find_prefetched(uri);
-  if (!file) {
+  const bool known = file != nullptr;
+  if (!known) {
     const Location loc = split(uri);
     auto h = store_for(loc.root);
     if (!h.ok()) return;
     file = std::make_shared<ObjectFile>(uri, size, *h, loc.key);
-    file->prefetch(ranges);
-    remember_prefetched(uri, file);
-    return;
   }
   file->prefetch(ranges);
+  if (!known) remember_prefetched(uri, file);  // after: its blocks count against the budget
 }
 
 Result<std::shared_ptr<RandomAccessFile>> open_file(const std::string& uri, std::optional<uint64_t> size) {
@@ -447,40 +444,36 @@ Result<std::vector<uint8_t>> read_whole_file(const std::string& uri) {
 }
 
 namespace {
-int put(const std::string& uri, const uint8_t* data, size_t len, bool if_absent, Status* status) {
+// One PUT; false when `if_absent` and the key already exists.
+Result<bool> put(const std::string& uri, const uint8_t* data, size_t len, bool if_absent) {
   const Location loc = split(uri);
-  auto h = store_for(loc.root);
-  if (!h.ok()) {
-    *status = h.status();
-    return LOS_IO;
-  }
+  LANCER_ASSIGN_OR_RETURN(auto h, store_for(loc.root));
   char* err = nullptr;
-  const int rc = lancer_os_put((*h)->get(), loc.key.c_str(), data, len, if_absent ? 1 : 0, &err);
-  if (rc != LOS_OK && rc != LOS_ALREADY_EXISTS) *status = to_status(rc, err, uri);
-  if (rc == LOS_ALREADY_EXISTS) lancer_os_free_string(err);
-  return rc;
+  const int rc = lancer_os_put(h->get(), loc.key.c_str(), data, len, if_absent ? 1 : 0, &err);
+  if (rc == LOS_ALREADY_EXISTS) {
+    lancer_os_free_string(err);
+    return false;
+  }
+  if (rc != LOS_OK) return to_status(rc, err, uri);
+  return true;
 }
 }  // namespace
 
 Status write_file_atomic(const std::string& uri, std::span<const uint8_t> bytes) {
-  Status s;
-  const int rc = put(uri, bytes.data(), bytes.size(), false, &s);
-  if (rc == LOS_ALREADY_EXISTS) return Status::IOError(uri + ": the store refused an unconditional PUT");
-  return s;
+  LANCER_ASSIGN_OR_RETURN(bool written, put(uri, bytes.data(), bytes.size(), false));
+  if (!written) return Status::IOError(uri + ": the store refused an unconditional PUT");
+  return Status::OK();
 }
 
 Result<bool> create_file_exclusive(const std::string& uri, const std::string& bytes) {
-  Status s;
-  const int rc = put(uri, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), true, &s);
-  if (rc == LOS_ALREADY_EXISTS) return false;
-  if (rc == LOS_NOT_SUPPORTED) {
+  Result<bool> created = put(uri, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), true);
+  if (!created.ok() && created.status().code() == StatusCode::kNotSupported) {
     return Status::NotSupported(uri +
                                 ": this store cannot create an object only if it is absent, so lancer "
                                 "cannot commit there safely (" +
-                                s.message() + ")");
+                                created.status().message() + ")");
   }
-  if (!s.ok()) return s;
-  return true;
+  return created;
 }
 
 bool is_directory(const std::string& uri) {

@@ -177,7 +177,7 @@ def create_index(
                 sink.close()
     finally:
         held.release()
-        remove_inputs(path, held.paths, storage_options)
+        remove_inputs(path, held.paths, held.storage_options)
     _last_report = report
     return _open_result(path, report["version"], storage_options)
 
@@ -254,7 +254,7 @@ def finalize(uri: Any, column: str, index_type: str, name: Optional[str] = None,
     storage_options = _own_options(uri, storage_options)
     with _phase_options(uri, column, index_type, name, dict(options, storage_options=storage_options)) as (opts, held):
         report = json.loads(_core.finalize(opts, _progress_sink(progress)))
-    remove_inputs(opts["uri"], held.paths, storage_options)
+    remove_inputs(opts["uri"], held.paths, held.storage_options)
     _last_report = report
     return _open_result(opts["uri"], report["version"], storage_options)
 

@@ -119,10 +119,10 @@ class HeldInputs:
     waiting and skips it when a build still holds it.
     """
 
-    def __init__(self, storage_options: Optional[dict] = None) -> None:
+    def __init__(self) -> None:
         self._fds: list[int] = []
         self.paths: list[str] = []
-        self.storage_options = storage_options
+        self.storage_options: Optional[dict] = None  # as the core takes them (build_options sets it)
 
     def add(self, path: str, fd: int) -> None:
         self._fds.append(fd)
