@@ -54,6 +54,12 @@ class BuildHandle {
  public:
   // Plans a build, or resumes the one staged for the same parameters and dataset version.
   static Result<std::unique_ptr<BuildHandle>> plan(const CreateIndexOptions& options);
+  // plan() for a driver that then runs every phase in this process, as create_index does: on an
+  // object store the first fragments are fetched while the plan is written, and the staging
+  // writes of a task or of the model finish in the background (the finalize phase, discard()
+  // and the destructor wait for them), so a run() of another phase may return before its
+  // staging files exist. Not for a process whose tasks others read.
+  static Result<std::unique_ptr<BuildHandle>> plan_in_process(const CreateIndexOptions& options);
   // Opens the build planned in the staging folder (NotFound if none; InvalidArgument
   // if `options` resolve to other parameters).
   static Result<std::unique_ptr<BuildHandle>> open(const CreateIndexOptions& options);

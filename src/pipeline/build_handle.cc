@@ -24,7 +24,9 @@ const char* phase_kind_name(PhaseKind kind) {
   return "?";
 }
 
-std::string this_worker() { return core::host_name() + ":" + std::to_string(::getpid()); }
+std::string this_worker() {
+  return core::host_name() + ":" + std::to_string(::getpid());
+}
 
 struct BuildHandle::Impl {
   std::unique_ptr<pipeline::IndexBuild> build;
@@ -66,6 +68,12 @@ Result<std::unique_ptr<BuildHandle>> BuildHandle::plan(const CreateIndexOptions&
   return std::unique_ptr<BuildHandle>(new BuildHandle(Impl::over(std::move(build), o)));
 }
 
+Result<std::unique_ptr<BuildHandle>> BuildHandle::plan_in_process(const CreateIndexOptions& options) {
+  const CreateIndexOptions o = canonical_options(options);
+  LANCER_ASSIGN_OR_RETURN(auto build, pipeline::IndexBuild::plan(o, /*in_process=*/true));
+  return std::unique_ptr<BuildHandle>(new BuildHandle(Impl::over(std::move(build), o)));
+}
+
 Result<std::unique_ptr<BuildHandle>> BuildHandle::open(const CreateIndexOptions& options) {
   const CreateIndexOptions o = canonical_options(options);
   LANCER_ASSIGN_OR_RETURN(auto build, pipeline::IndexBuild::open(o));
@@ -83,7 +91,9 @@ PlanSummary BuildHandle::summary() const {
   return s;
 }
 
-bool BuildHandle::model_trained() const { return impl_->build->model_trained(); }
+bool BuildHandle::model_trained() const {
+  return impl_->build->model_trained();
+}
 
 std::vector<PhaseInfo> BuildHandle::phases() const {
   std::vector<PhaseInfo> out;
@@ -100,7 +110,9 @@ Result<std::vector<uint64_t>> BuildHandle::missing(std::string_view name) const 
   return out;
 }
 
-std::vector<uint64_t> BuildHandle::missing_tasks() const { return impl_->build->missing_tasks(); }
+std::vector<uint64_t> BuildHandle::missing_tasks() const {
+  return impl_->build->missing_tasks();
+}
 
 Status BuildHandle::ready(std::string_view name) const {
   LANCER_ASSIGN_OR_RETURN(const pipeline::Phase* target, impl_->phase(name));
@@ -142,12 +154,16 @@ void BuildHandle::phase_finished(std::string_view name, const PhaseStats& stats)
   if (p != nullptr && p->finished) p->finished(stats);
 }
 
-CreateIndexReport& BuildHandle::report() { return impl_->build->report(); }
+CreateIndexReport& BuildHandle::report() {
+  return impl_->build->report();
+}
 
 void BuildHandle::set_progress(std::function<void(const ProgressEvent&)> sink) {
   impl_->build->set_progress(std::move(sink));
 }
 
-void BuildHandle::discard() { impl_->build->discard(); }
+void BuildHandle::discard() {
+  impl_->build->discard();
+}
 
 }  // namespace lancer

@@ -67,7 +67,7 @@ std::vector<std::string> buildable_index_types() {
 
 Result<CreateIndexReport> create_index(const CreateIndexOptions& options) {
   const auto t_total = Clock::now();
-  LANCER_ASSIGN_OR_RETURN(auto b, BuildHandle::plan(options));
+  LANCER_ASSIGN_OR_RETURN(auto b, BuildHandle::plan_in_process(options));
   const std::string worker = this_worker();
   // On an object store a task waits for round trips (its record, its first data, its uploads):
   // two tasks of an independent phase in flight keep the cores busy meanwhile. Locally one task

@@ -101,7 +101,8 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
       dataset::prefetch_fragment(*dataset_, column_, *first);
     }
   }
-  if (task_done(task)) {
+  // A build this process planned has no records but its own (a stale folder was removed).
+  if (resumed_ && task_done(task)) {
     auto done = read_task_done(task);
     if (done.ok()) {
       done->reused = true;
@@ -201,15 +202,22 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
   if (in_place) {
     // Object store: the record goes up while the spill's upload completes (one round trip less
     // per task). A record whose spill never arrived is not trusted: read_task_done checks the
-    // spill's size, so the task is built again.
-    auto record = std::async(std::launch::async, [&] { return write_record(done_path, done.dump(1)); });
-    Result<uint64_t> finished = spill->finish();
-    spill.reset();
-    Status recorded = record.get();
-    if (!finished.ok() || !recorded.ok()) {
-      (void)storage::remove_file(done_path);
-      return finished.ok() ? recorded : finished.status();
-    }
+    // spill's size, so the task is built again. In process, the next task starts meanwhile.
+    auto complete = [this, done_path, text = done.dump(1), spill = std::move(spill), result]() mutable {
+      auto record = std::async(std::launch::async, [&] { return write_record(done_path, text); });
+      Result<uint64_t> finished = spill->finish();
+      spill.reset();
+      Status recorded = record.get();
+      if (!finished.ok() || !recorded.ok()) {
+        (void)storage::remove_file(done_path);
+        return finished.ok() ? recorded : finished.status();
+      }
+      std::lock_guard lock(done_mu_);
+      done_cache_[result.task] = result;
+      return Status::OK();
+    };
+    LANCER_RETURN_IF_ERROR(upload(done_path, std::move(complete)));
+    return result;
   } else {
     Result<uint64_t> finished = spill->finish();
     spill.reset();

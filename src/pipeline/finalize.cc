@@ -3,6 +3,7 @@
 // commit (commit_index.h) and remove the staging folder.
 #include <algorithm>
 #include <filesystem>
+#include <future>
 #include <map>
 
 #include "core/process_stats.h"
@@ -24,6 +25,7 @@ using core::seconds_since;
 }  // namespace
 
 Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
+  LANCER_RETURN_IF_ERROR(settle_uploads());
   LANCER_ASSIGN_OR_RETURN(auto model, this->model());
   const std::string& uuid = record_.uuid;
   // Already committed (a rerun after a crash between commit and cleanup)? Not when this process
@@ -110,7 +112,9 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
   const std::string indices_dir = storage::join_path(dataset_->root(), "_indices");
   // (An object store has no folders to leave behind.)
   const bool had_indices_dir = storage::is_object_store(indices_dir) || storage::is_directory(indices_dir);
+  std::future<Result<uint64_t>> index_file;  // written while the partitions are merged
   auto fail = [&](Status s) {
+    if (index_file.valid()) index_file.wait();  // before the removal: nothing lands after it
     for (const auto& u : uuids) (void)storage::remove_tree(storage::join_path(indices_dir, u));
     if (!had_indices_dir && !storage::is_object_store(indices_dir)) (void)storage::remove_tree(indices_dir);
     return s;
@@ -133,6 +137,7 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
     const std::string idx_path = storage::join_path(index_dir, "index.idx");
     auto aux = ivf::AuxiliaryFileWriter::create(aux_path, model);
     if (!aux.ok()) return fail(aux.status());
+    index_file = std::async(std::launch::async, [&] { return ivf::write_index_file(idx_path, *model); });
     std::vector<uint64_t> part_ids;
     std::vector<uint8_t> part_storage;
     for (uint32_t p = 0; p < model->num_partitions; ++p) {
@@ -149,7 +154,7 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
     }
     auto aux_size = (*aux)->finish();
     if (!aux_size.ok()) return fail(aux_size.status());
-    auto idx_size = ivf::write_index_file(idx_path, *model);
+    auto idx_size = index_file.get();
     if (!idx_size.ok()) return fail(idx_size.status());
 
     SegmentFiles files;
@@ -179,11 +184,29 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
   report_.segments = uuids.size();
 
   t = Clock::now();
+  // In process on an object store (a failure discards the build anyway), the staging folder goes
+  // while the commit's round trips wait: all but build.json, which tells a rerun after a crash
+  // here that the build may be committed (the check above); it goes once the commit is done.
+  // (Objects left by a crash after that are a stale folder: the next plan or `cleanup` removes
+  // them.)
+  const bool clear_early = in_process_ && storage::is_object_store(staging_);
+  std::future<Status> cleared;
+  if (clear_early) {
+    cleared = std::async(std::launch::async, [dir = staging_] { return storage::remove_tree(dir, {"build.json"}); });
+  }
   auto committed = lance::commit_create_index(commit);
-  if (!committed.ok()) return fail(committed.status());
+  if (!committed.ok()) {
+    if (cleared.valid()) cleared.wait();
+    return fail(committed.status());
+  }
   report_.version = committed->version;
+  if (clear_early) {
+    const Status record_removed = storage::remove_file(storage::join_path(staging_, "build.json"));
+    if (!cleared.get().ok() || !record_removed.ok()) discard();
+  } else {
+    discard();
+  }
   report_.commit_s = seconds_since(t);
-  discard();
   return report_;
 }
 

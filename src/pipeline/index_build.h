@@ -15,6 +15,8 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -28,6 +30,7 @@
 #include "ivf/index_files.h"
 #include "lancer/create_index.h"
 #include "pipeline/staging.h"
+#include "storage/file_io.h"
 
 namespace lancer::pipeline {
 
@@ -46,7 +49,10 @@ class IndexBuild {
   // Plans a build, or resumes the one staged for the same parameters and dataset
   // version. A stale staging folder (other parameters or version) is replaced
   // unless a running build holds it. Bad input fails before anything is written.
-  static Result<std::unique_ptr<IndexBuild>> plan(const CreateIndexOptions& options);
+  // `in_process`: this process runs every phase itself (create_index), so on an
+  // object store the first fragments are fetched while the plan is written, and
+  // staging writes finish in the background (finalize and discard wait for them).
+  static Result<std::unique_ptr<IndexBuild>> plan(const CreateIndexOptions& options, bool in_process = false);
   // Opens the build planned in the staging folder; InvalidArgument if `options`
   // resolve to other parameters, NotFound if nothing was planned.
   static Result<std::unique_ptr<IndexBuild>> open(const CreateIndexOptions& options);
@@ -79,6 +85,11 @@ class IndexBuild {
  private:
   IndexBuild() = default;
   Status load_context(const CreateIndexOptions& options, std::optional<uint64_t> version);
+  // Runs `upload` now, or (in_process_ on an object store) in the background.
+  template <typename Fn>
+  Status upload(const std::string& path, Fn&& fn);
+  // Waits for the background uploads; the first error.
+  Status settle_uploads();
   void progress(const char* phase, uint64_t done, uint64_t total, bool finished = false) const;
   std::string task_path(uint64_t task, const char* suffix) const;
   Result<TaskResult> read_task_done(uint64_t task) const;
@@ -94,6 +105,7 @@ class IndexBuild {
   BuildRecord record_;
   std::string staging_;
   bool resumed_ = false;
+  bool in_process_ = false;
   int lock_fd_ = -1;
   std::vector<float> supplied_centroids_, supplied_codebook_;
   std::shared_ptr<const ivf::IndexModel> model_;
@@ -103,6 +115,24 @@ class IndexBuild {
   mutable std::map<uint64_t, TaskResult> done_cache_;
   std::function<void(const ProgressEvent&)> progress_;
   CreateIndexReport report_;
+  // Staging uploads in flight (see plan's in_process), oldest first.
+  std::mutex uploads_mu_;
+  std::deque<std::future<Status>> uploads_;
+  Status upload_error_;
 };
+
+template <typename Fn>
+Status IndexBuild::upload(const std::string& path, Fn&& fn) {
+  if (!in_process_ || !storage::is_object_store(path)) return fn();
+  std::lock_guard lock(uploads_mu_);
+  uploads_.push_back(std::async(std::launch::async, std::forward<Fn>(fn)));
+  // A few in flight: each holds its unsent bytes.
+  while (uploads_.size() > 4) {
+    Status st = uploads_.front().get();
+    if (upload_error_.ok()) upload_error_ = st;
+    uploads_.pop_front();
+  }
+  return Status::OK();
+}
 
 }  // namespace lancer::pipeline

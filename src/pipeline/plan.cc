@@ -8,9 +8,11 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <future>
 
 #include "core/checksum.h"
 #include "core/uuid.h"
+#include "dataset/vector_stream.h"
 #include "pipeline/index_build.h"
 #include "pipeline/staging.h"
 #include "quant/index_kind.h"
@@ -25,6 +27,8 @@ namespace fs = std::filesystem;
 
 // Tasks are whole fragments, consecutive small ones grouped up to this many rows.
 constexpr uint64_t kMinTaskRows = 8192;
+// Fragments an in-process plan starts fetching (each its first 16 MiB at most).
+constexpr size_t kPrefetchedFragments = 4;
 
 Result<std::vector<float>> load_f32_npy(const std::string& path, std::vector<uint64_t> shape, const char* what,
                                         std::string* checksum) {
@@ -69,7 +73,18 @@ std::vector<BuildTask> plan_tasks(const dataset::Dataset& ds, int num_segments) 
 }  // namespace
 
 IndexBuild::~IndexBuild() {
+  (void)settle_uploads();
   if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+Status IndexBuild::settle_uploads() {
+  std::lock_guard lock(uploads_mu_);
+  for (auto& u : uploads_) {
+    Status st = u.get();
+    if (upload_error_.ok()) upload_error_ = st;
+  }
+  uploads_.clear();
+  return upload_error_;
 }
 
 void IndexBuild::progress(const char* phase, uint64_t done, uint64_t total, bool finished) const {
@@ -163,10 +178,20 @@ Status IndexBuild::load_context(const CreateIndexOptions& o, std::optional<uint6
   return Status::OK();
 }
 
-Result<std::unique_ptr<IndexBuild>> IndexBuild::plan(const CreateIndexOptions& options) {
+Result<std::unique_ptr<IndexBuild>> IndexBuild::plan(const CreateIndexOptions& options, bool in_process) {
   auto b = std::unique_ptr<IndexBuild>(new IndexBuild());
   LANCER_RETURN_IF_ERROR(b->load_context(options, std::nullopt));
+  b->in_process_ = in_process;
+  if (in_process) {
+    // The next phase reads the first fragments (to sample, or to build when the model is
+    // staged): on an object store their bytes arrive while the plan's round trips wait.
+    for (size_t i = 0; i < std::min<size_t>(kPrefetchedFragments, b->dataset_->fragments().size()); ++i) {
+      dataset::prefetch_fragment(*b->dataset_, b->column_, i);
+    }
+  }
   const std::string record_path = storage::join_path(b->staging_, "build.json");
+  // Is there a record, and a folder at all: two round trips at once on an object store.
+  auto folder_exists = std::async(std::launch::async, [dir = b->staging_] { return storage::is_directory(dir); });
   if (storage::file_size(record_path).ok()) {
     auto old = parse_build_record(record_path);
     if (old.ok() && old->params == b->record_.params && old->dataset == b->record_.dataset &&
@@ -175,7 +200,7 @@ Result<std::unique_ptr<IndexBuild>> IndexBuild::plan(const CreateIndexOptions& o
       b->resumed_ = true;
     }
   }
-  if (!b->resumed_ && storage::is_directory(b->staging_)) {
+  if (!b->resumed_ && folder_exists.get()) {
     // Stale: another version or other parameters. Never remove a running build's folder.
     int fd = -1;
     if (!storage::is_object_store(b->staging_)) {  // object stores have no locks
@@ -205,7 +230,8 @@ Result<std::unique_ptr<IndexBuild>> IndexBuild::plan(const CreateIndexOptions& o
         b->record_.segment_uuids.push_back(core::uuid_to_string(core::random_uuid_bytes()));
       }
     }
-    LANCER_RETURN_IF_ERROR(write_record(record_path, record_to_text(b->record_)));
+    LANCER_RETURN_IF_ERROR(b->upload(
+        record_path, [record_path, text = record_to_text(b->record_)] { return write_record(record_path, text); }));
   }
   b->report_.uuid = b->record_.uuid;
   b->report_.read_version = b->record_.dataset_version;
@@ -246,6 +272,7 @@ Result<std::unique_ptr<IndexBuild>> IndexBuild::open(const CreateIndexOptions& o
 }
 
 void IndexBuild::discard() {
+  (void)settle_uploads();  // nothing lands after the removal
   if (lock_fd_ >= 0) ::close(lock_fd_);
   lock_fd_ = -1;
   remove_staging(staging_);

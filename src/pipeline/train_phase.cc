@@ -222,11 +222,15 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
   LANCER_ASSIGN_OR_RETURN(model_, parse_model(bytes, "the model broadcast by rank 0"));
   model_checksum_ = model_checksum(bytes);
   if (collective.rank() == 0) {
-    LANCER_RETURN_IF_ERROR(storage::write_file_atomic(storage::join_path(staging_, "model.bin"), bytes));
     json done{{"checksum", hex64(model_checksum_)}, {"bytes", bytes.size()},
               {"sample_rows", sample_rows},         {"sample_s", report_.sample_s},
               {"train_ivf_s", report_.train_ivf_s}, {"train_quantizer_s", report_.train_quantizer_s}};
-    LANCER_RETURN_IF_ERROR(write_record(storage::join_path(staging_, "model.done"), done.dump(1)));
+    const std::string bin = storage::join_path(staging_, "model.bin"), rec = storage::join_path(staging_, "model.done");
+    auto write = [bin, rec, bytes = std::move(bytes), text = done.dump(1)] {
+      Status st = storage::write_file_atomic(bin, bytes);
+      return st.ok() ? write_record(rec, text) : st;
+    };
+    LANCER_RETURN_IF_ERROR(upload(bin, std::move(write)));
   }
   return Status::OK();
 }

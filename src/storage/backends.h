@@ -17,7 +17,7 @@ namespace lancer::storage {
   Result<std::vector<std::string>> list_directory(const std::string& uri);                                   \
   Status make_directories(const std::string& uri);                                                           \
   Status remove_file(const std::string& uri);                                                                \
-  Status remove_tree(const std::string& uri);
+  Status remove_tree(const std::string& uri, const std::vector<std::string>& keep);
 
 namespace posix {
 LANCER_STORAGE_BACKEND_FUNCTIONS

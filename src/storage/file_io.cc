@@ -83,8 +83,8 @@ Status make_directories(const std::string& uri) {
 Status remove_file(const std::string& uri) {
   LANCER_DISPATCH(remove_file(uri));
 }
-Status remove_tree(const std::string& uri) {
-  LANCER_DISPATCH(remove_tree(uri));
+Status remove_tree(const std::string& uri, const std::vector<std::string>& keep) {
+  LANCER_DISPATCH(remove_tree(uri, keep));
 }
 #undef LANCER_DISPATCH
 

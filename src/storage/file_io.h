@@ -104,8 +104,9 @@ Result<std::vector<std::string>> list_directory(const std::string& uri);
 Status make_directories(const std::string& uri);
 // Removes one file; a missing one is fine.
 Status remove_file(const std::string& uri);
-// Removes a directory (prefix) and everything under it; a missing one is fine.
-Status remove_tree(const std::string& uri);
+// Removes a directory (prefix) and everything under it but the files that `keep` names directly
+// in it; a missing one is fine.
+Status remove_tree(const std::string& uri, const std::vector<std::string>& keep = {});
 std::string join_path(const std::string& a, const std::string& b);
 // The parent of a path or URI ("s3://b/x/y" -> "s3://b/x").
 std::string parent_path(const std::string& uri);

@@ -509,12 +509,14 @@ Status remove_file(const std::string& uri) {
   return Status::OK();
 }
 
-Status remove_tree(const std::string& uri) {
+Status remove_tree(const std::string& uri, const std::vector<std::string>& keep) {
   const Location loc = split(uri);
   LANCER_ASSIGN_OR_RETURN(Listed l, list(uri, true));
+  std::vector<std::string> kept;
+  for (const auto& name : keep) kept.push_back(split(join_path(uri, name)).key);
   std::vector<const char*> keys;
   for (const auto& [key, is_prefix] : l.entries) {
-    if (!is_prefix) keys.push_back(key.c_str());
+    if (!is_prefix && std::find(kept.begin(), kept.end(), key) == kept.end()) keys.push_back(key.c_str());
   }
   if (keys.empty()) return Status::OK();
   LANCER_ASSIGN_OR_RETURN(auto h, store_for(loc.root));

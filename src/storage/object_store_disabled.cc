@@ -52,7 +52,7 @@ Status make_directories(const std::string& uri) {
 Status remove_file(const std::string& uri) {
   return disabled(uri);
 }
-Status remove_tree(const std::string& uri) {
+Status remove_tree(const std::string& uri, const std::vector<std::string>&) {
   return disabled(uri);
 }
 

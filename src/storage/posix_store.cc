@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -219,10 +220,21 @@ Status remove_file(const std::string& uri) {
   return Status::OK();
 }
 
-Status remove_tree(const std::string& uri) {
+Status remove_tree(const std::string& uri, const std::vector<std::string>& keep) {
+  namespace fs = std::filesystem;
+  const fs::path dir = local_path(uri);
   std::error_code ec;
-  std::filesystem::remove_all(local_path(uri), ec);
-  if (ec) return Status::IOError("cannot remove " + local_path(uri) + ": " + ec.message());
+  if (keep.empty()) {
+    fs::remove_all(dir, ec);
+  } else {
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (std::find(keep.begin(), keep.end(), name) == keep.end()) fs::remove_all(it->path(), ec);
+      if (ec) break;
+    }
+    if (ec == std::errc::no_such_file_or_directory) ec.clear();
+  }
+  if (ec) return Status::IOError("cannot remove " + dir.string() + ": " + ec.message());
   return Status::OK();
 }
 

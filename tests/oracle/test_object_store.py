@@ -299,6 +299,20 @@ def test_server_errors_and_slow_answers_are_retried(s3, proxy, tmp_path):
     assert s3_index_files(s3, key, uuid) == local_index_files(local, only_index(lance.dataset(local))["uuid"])
 
 
+def test_a_staging_upload_that_fails_in_the_background_fails_the_build(s3, proxy, tmp_path):
+    """A task's spill upload fails after the task returned (create-index uploads in the
+    background): the build fails naming the object, commits nothing and leaves no staging."""
+    key = "background-fault/ds.lance"
+    uri, _, _ = write_pair(s3, tmp_path, key, rows=27000, dim=16)
+    before = s3.snapshot(key + "/")
+    proxy.fail_next(100, 500, match=lambda m, p: m == "PUT" and p.endswith("task-000001.run"))
+    r = run([*build_args(uri, "IVF_SQ"), "--storage-options-file", options_file(tmp_path, proxy.endpoint),
+             "--storage-option", "client_max_retries=1"], env=clean_env(), check=False)
+    assert r.returncode != 0
+    assert "task-000001.run" in r.stderr and "500" in r.stderr, r.stderr
+    assert s3.snapshot(key + "/") == before
+
+
 def test_a_refused_credential_is_a_clear_error_and_writes_nothing(s3, proxy, tmp_path):
     key = "bad-key/ds.lance"
     uri, _, _ = write_pair(s3, tmp_path, key)
@@ -347,6 +361,39 @@ def test_killed_during_the_upload_then_rerun_and_cleanup(s3, tmp_path):
     uuid = only_index(lance.dataset(uri))["uuid"]
     assert s3_index_files(s3, key, uuid) == local_index_files(local, only_index(lance.dataset(local))["uuid"])
     assert not [k for k in s3.keys(key + "/") if "/_lancer/" in k]
+
+
+def test_one_process_build_asks_for_no_record_and_resumes_from_its_uploads(s3, proxy, tmp_path):
+    """create-index plans the build itself, so it never looks for a task record; its staging
+    uploads finish while the next task runs and its staging folder goes with the commit. Killed
+    at the merge, the rerun finds every upload: it reuses all tasks, and the bytes are a local
+    build's."""
+    key = "in-process/ds.lance"
+    uri, local, _ = write_pair(s3, tmp_path, key, rows=27000, dim=16)
+    opts = options_file(tmp_path, proxy.endpoint)
+    proxy.latency_s = 0.005
+    report = tmp_path / "report.json"
+    run([*build_args(uri, "IVF_SQ", "--report", report), "--storage-options-file", opts], env=clean_env())
+    tasks = json.loads(report.read_text())["tasks"]
+    assert tasks == 3
+    asked = [p for m, p, _ in proxy.log if m in ("GET", "HEAD") and "/tasks/" in p and ".done" in p]
+    assert not asked, asked
+    assert len(proxy.requests("PUT", "/tasks/")) == 2 * tasks  # each spill and record
+    assert not [k for k in s3.keys(key + "/") if "/_lancer/" in k], "staging left behind"
+
+    del proxy.log[:]
+    r = run([*build_args(uri, "IVF_SQ", "--name", "again"), "--storage-options-file", opts],
+            env=dict(clean_env(), LANCER_FAULT_KILL_AT="merge"), check=False)
+    assert r.returncode != 0
+    staged = [k for k in s3.keys(key + "/_lancer/build-again/")]
+    assert sum(k.endswith(".run") for k in staged) == tasks, staged
+    run([*build_args(uri, "IVF_SQ", "--name", "again", "--report", report), "--storage-options-file", opts],
+        env=clean_env())
+    assert json.loads(report.read_text())["reused_tasks"] == tasks
+    run(build_args(local, "IVF_SQ"), env=clean_env())
+    ours = [i for i in lance.dataset(uri).list_indices() if i["name"] == "again"][0]["uuid"]
+    assert s3_index_files(s3, key, ours) == local_index_files(local, only_index(lance.dataset(local))["uuid"])
+    assert not [k for k in s3.keys(key + "/") if "/_lancer/" in k], "staging left behind"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -77,6 +77,25 @@ TEST(Storage, WholeFilesListingAndRemoval) {
   }
 }
 
+TEST(Storage, RemovingATreeKeepsTheFilesNamedInIt) {
+  for (const std::string& root : roots()) {
+    SCOPED_TRACE(root);
+    const std::string dir = join_path(root, "staging");
+    for (const char* name : {"build.json", "model.bin", "tasks/task-0.run", "tasks/task-0.done"}) {
+      ASSERT_TRUE(make_directories(parent_path(join_path(dir, name))).ok());
+      ASSERT_TRUE(write_file_atomic(join_path(dir, name), std::string(name)).ok());
+    }
+    ASSERT_TRUE(remove_tree(dir, {"build.json", "absent"}).ok());
+    auto names = list_directory(dir);
+    ASSERT_TRUE(names.ok()) << names.status().to_string();
+    EXPECT_EQ(*names, std::vector<std::string>{"build.json"});
+    EXPECT_FALSE(path_exists(join_path(dir, "tasks/task-0.run")));
+    ASSERT_TRUE(remove_tree(dir).ok());
+    EXPECT_FALSE(path_exists(join_path(dir, "build.json")));
+    EXPECT_TRUE(remove_tree(dir, {"build.json"}).ok());  // a missing tree is fine
+  }
+}
+
 TEST(Storage, RangesAcrossBlocksReadTheRightBytes) {
   // Larger than the object-store reader's blocks, read sequentially and at random, one range and
   // many at a time: every read returns the file's bytes.
