@@ -24,9 +24,7 @@ const char* phase_kind_name(PhaseKind kind) {
   return "?";
 }
 
-std::string this_worker() {
-  return core::host_name() + ":" + std::to_string(::getpid());
-}
+std::string this_worker() { return core::host_name() + ":" + std::to_string(::getpid()); }
 
 struct BuildHandle::Impl {
   std::unique_ptr<pipeline::IndexBuild> build;
@@ -91,9 +89,7 @@ PlanSummary BuildHandle::summary() const {
   return s;
 }
 
-bool BuildHandle::model_trained() const {
-  return impl_->build->model_trained();
-}
+bool BuildHandle::model_trained() const { return impl_->build->model_trained(); }
 
 std::vector<PhaseInfo> BuildHandle::phases() const {
   std::vector<PhaseInfo> out;
@@ -110,9 +106,7 @@ Result<std::vector<uint64_t>> BuildHandle::missing(std::string_view name) const 
   return out;
 }
 
-std::vector<uint64_t> BuildHandle::missing_tasks() const {
-  return impl_->build->missing_tasks();
-}
+std::vector<uint64_t> BuildHandle::missing_tasks() const { return impl_->build->missing_tasks(); }
 
 Status BuildHandle::ready(std::string_view name) const {
   LANCER_ASSIGN_OR_RETURN(const pipeline::Phase* target, impl_->phase(name));
@@ -154,16 +148,12 @@ void BuildHandle::phase_finished(std::string_view name, const PhaseStats& stats)
   if (p != nullptr && p->finished) p->finished(stats);
 }
 
-CreateIndexReport& BuildHandle::report() {
-  return impl_->build->report();
-}
+CreateIndexReport& BuildHandle::report() { return impl_->build->report(); }
 
 void BuildHandle::set_progress(std::function<void(const ProgressEvent&)> sink) {
   impl_->build->set_progress(std::move(sink));
 }
 
-void BuildHandle::discard() {
-  impl_->build->discard();
-}
+void BuildHandle::discard() { impl_->build->discard(); }
 
 }  // namespace lancer

@@ -1,9 +1,9 @@
 #include "pipeline/commit_index.h"
 
-#include <google/protobuf/descriptor.h>
-
 #include <chrono>
 #include <string>
+
+#include <google/protobuf/descriptor.h>
 
 #include "core/uuid.h"
 #include "index.pb.h"
@@ -69,8 +69,7 @@ Result<::lance::table::IndexMetadata> segment_metadata(const SegmentFiles& files
 
 uint64_t created_at_now() {
   return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
 
 }  // namespace lancer::pipeline

@@ -12,9 +12,7 @@ namespace {
 
 constexpr char kMagic[8] = {'L', 'N', 'C', 'R', 'M', 'D', 'L', '1'};
 
-void append(std::string* out, const void* p, size_t n) {
-  out->append(static_cast<const char*>(p), n);
-}
+void append(std::string* out, const void* p, size_t n) { out->append(static_cast<const char*>(p), n); }
 
 }  // namespace
 

@@ -11,15 +11,9 @@
 
 namespace lancer {
 
-int hardware_threads() {
-  return static_cast<int>(std::thread::hardware_concurrency());
-}
-std::string host_name() {
-  return core::host_name();
-}
-double peak_rss_mb() {
-  return core::peak_rss_mb();
-}
+int hardware_threads() { return static_cast<int>(std::thread::hardware_concurrency()); }
+std::string host_name() { return core::host_name(); }
+double peak_rss_mb() { return core::peak_rss_mb(); }
 
 Result<std::string> describe_dataset(const std::string& uri, std::optional<uint64_t> version) {
   LANCER_ASSIGN_OR_RETURN(auto ds, dataset::Dataset::open(uri, version));

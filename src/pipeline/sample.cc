@@ -19,14 +19,10 @@ void SampleCollector::reserve(size_t rows) {
   data_.reserve(rows * dim_);
 }
 
-void SampleCollector::offer(uint64_t row_id, const float* vector) {
-  offer_hashed(hash_of(row_id), row_id, vector);
-}
+void SampleCollector::offer(uint64_t row_id, const float* vector) { offer_hashed(hash_of(row_id), row_id, vector); }
 
 // derive_seed is a bijection of the row id for a fixed seed: no ties.
-uint64_t SampleCollector::hash_of(uint64_t row_id) const {
-  return train::derive_seed(seed_, row_id);
-}
+uint64_t SampleCollector::hash_of(uint64_t row_id) const { return train::derive_seed(seed_, row_id); }
 
 uint64_t SampleCollector::bar() const {
   return want_ == 0 ? 0 : hashes_.size() < want_ ? UINT64_MAX : hashes_[heap_.front()];
