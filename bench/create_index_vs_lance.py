@@ -11,13 +11,16 @@ Datasets (reused from --workdir if already written):
   large   60,000 x 1024, 4 fragments, 245 partitions, 128 sub-vectors
   seed   1,280,000 x 2048 (10.5 GB of vectors, the brief's lance-ray figures), 10 fragments,
          round(sqrt(rows)) = 1,131 partitions, dim/16 = 128 sub-vectors (the defaults)
+Both builders get Lance's defaults for what is not listed (IVF_RQ: num_bits 5; IVF_HNSW_*: m 20,
+ef_construction 150, max_level 7; queries use Lance's default ef). With several --nprobes, recall
+is measured at each and the table shows the last.
 Each build runs on its own copy of the dataset, its data files hard-linked (Lance and lancer
 never rewrite a data file), so the base dataset stays as written.
 
 Usage:
-  create_index_vs_lance.py [--sizes small,large] [--types IVF_FLAT,IVF_SQ,IVF_PQ]
+  create_index_vs_lance.py [--sizes small,large] [--types IVF_FLAT,IVF_SQ,IVF_PQ (also IVF_RQ, IVF_HNSW_*)]
                            [--lance-types TYPES (default: --types; others build with lancer only)]
-                           [--queries 1000] [--nprobes 20] [--workdir /tmp/lancer-bench]
+                           [--queries 1000] [--nprobes 20 (or a list: 1,10,20)] [--workdir /tmp/lancer-bench]
                            [--lancer PATH] [--threads T]
   create_index_vs_lance.py ROWS DIM INDEX_TYPE [NUM_PARTITIONS] [NUM_SUB_VECTORS]   (one custom case)
 The lancer binary: --lancer, else $LANCER_BIN, else <repo>/build/lancer."""
@@ -38,7 +41,7 @@ import numpy as np
 import pyarrow as pa
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TYPES = ["IVF_FLAT", "IVF_SQ", "IVF_PQ"]
+TYPES = ["IVF_FLAT", "IVF_SQ", "IVF_PQ", "IVF_RQ", "IVF_HNSW_FLAT", "IVF_HNSW_SQ", "IVF_HNSW_PQ"]
 TIME = "/usr/bin/time"
 CENTRES, NOISE = 1000, 0.5
 
@@ -127,14 +130,18 @@ def clone(base: str, dest: str) -> str:
     return dest
 
 
-def recall(uri: str, qs: np.ndarray, truth, nprobes: int, k: int = 10) -> float:
+def recall(uri: str, qs: np.ndarray, truth, nprobes, k: int = 10) -> dict:
+    """{nprobes: recall@k} for each of `nprobes`."""
     ds = lance.dataset(uri)
-    hits = 0
-    for q, exact in zip(qs, truth):
-        got = ds.to_table(nearest={"column": "vector", "q": q, "k": k, "nprobes": nprobes},
-                          with_row_id=True, columns=["_distance"])["_rowid"].to_pylist()
-        hits += len(set(got) & exact)
-    return hits / (k * len(qs))
+    out = {}
+    for n in nprobes:
+        hits = 0
+        for q, exact in zip(qs, truth):
+            got = ds.to_table(nearest={"column": "vector", "q": q, "k": k, "nprobes": n},
+                              with_row_id=True, columns=["_distance"])["_rowid"].to_pylist()
+            hits += len(set(got) & exact)
+        out[n] = hits / (k * len(qs))
+    return out
 
 
 def timed(argv, rss_file):
@@ -157,7 +164,9 @@ def timed(argv, rss_file):
 LANCE_CHILD = """
 import json, sys, time, lance
 uri, itype, nlist, m = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-extra = {"num_sub_vectors": m} if itype == "IVF_PQ" else {}
+extra = {"num_sub_vectors": m} if itype.endswith("PQ") else {}
+if itype == "IVF_RQ":
+    extra["num_bits"] = 5
 ds = lance.dataset(uri)
 t = time.perf_counter()
 ds.create_index("vector", itype, metric="l2", num_partitions=nlist, sample_rate=256, max_iters=50, **extra)
@@ -167,7 +176,9 @@ print(json.dumps({"seconds": time.perf_counter() - t}))
 
 def run_case(size: Size, itype: str, base: str, work: str, lancer: str, qs, truth, args) -> dict:
     row = {"dataset": f"{size.rows}x{size.dim}", "type": itype}
-    extra = ["--num-sub-vectors", str(size.m)] if itype == "IVF_PQ" else []
+    extra = ["--num-sub-vectors", str(size.m)] if itype.endswith("PQ") else []
+    if itype == "IVF_RQ":
+        extra += ["--num-bits", "5"]
 
     row["lance_s"] = row["lance_rss_mb"] = row["lance_recall"] = None
     if itype in args.lance_types:
@@ -175,7 +186,8 @@ def run_case(size: Size, itype: str, base: str, work: str, lancer: str, qs, trut
         _, rss, out = timed([args.lance_python, "-c", LANCE_CHILD, theirs, itype, str(size.nlist), str(size.m)],
                             os.path.join(work, "lance.rss"))
         row["lance_s"], row["lance_rss_mb"] = json.loads(out.strip().splitlines()[-1])["seconds"], rss
-        row["lance_recall"] = recall(theirs, qs, truth, args.nprobes)
+        row["lance_recalls"] = recall(theirs, qs, truth, args.nprobes)
+        row["lance_recall"] = row["lance_recalls"][args.nprobes[-1]]
         shutil.rmtree(theirs)
 
     ours = clone(base, os.path.join(work, "lancer.lance"))
@@ -186,7 +198,8 @@ def run_case(size: Size, itype: str, base: str, work: str, lancer: str, qs, trut
     row["lancer_s"], row["lancer_maxrss_mb"], _ = timed(argv, os.path.join(work, "lancer.rss"))
     rep = json.load(open(report))
     row["lancer_peak_mb"], row["phases"] = rep.get("peak_rss_mb"), rep.get("phases_s")
-    row["lancer_recall"] = recall(ours, qs, truth, args.nprobes)
+    row["lancer_recalls"] = recall(ours, qs, truth, args.nprobes)
+    row["lancer_recall"] = row["lancer_recalls"][args.nprobes[-1]]
     shutil.rmtree(ours)
     return row
 
@@ -200,11 +213,11 @@ def print_table(rows, args):
                              capture_output=True, text=True).stdout.strip() or "?"
     print(f"\nbuild: lancer create-index vs pylance {builder} create_index (l2, sample_rate 256, "
           f"max_iters 50); recall@10 at nprobes {args.nprobes} over {args.queries} held-out queries vs brute force")
-    print(f"{'dataset':12} {'type':8} {'lance s':>8} {'lancer s':>8} {'ratio':>6} {'R lance':>7} {'R lancer':>8} "
+    print(f"{'dataset':12} {'type':13} {'lance s':>8} {'lancer s':>8} {'ratio':>6} {'R lance':>7} {'R lancer':>8} "
           f"{'lancer peak MB':>14} {'lancer maxRSS':>13} {'lance maxRSS':>12}")
     for r in rows:
         ratio = f"{r['lance_s'] / r['lancer_s']:5.1f}x" if r["lance_s"] is not None else "    - "
-        print(f"{r['dataset']:12} {r['type']:8} {fmt(r['lance_s'], '8.2f')} {r['lancer_s']:8.2f} "
+        print(f"{r['dataset']:12} {r['type']:13} {fmt(r['lance_s'], '8.2f')} {r['lancer_s']:8.2f} "
               f"{ratio} {fmt(r['lance_recall'], '7.3f')} {r['lancer_recall']:8.3f} "
               f"{fmt(r['lancer_peak_mb'], '14.0f')} {fmt(r['lancer_maxrss_mb'], '13.0f')} "
               f"{fmt(r['lance_rss_mb'], '12.0f')}")
@@ -212,6 +225,9 @@ def print_table(rows, args):
           "maxRSS = /usr/bin/time of the whole process (Lance's includes the Python interpreter)")
     for r in rows:
         print(f"  {r['dataset']} {r['type']} lancer phases: {json.dumps(r['phases'])}")
+        if len(args.nprobes) > 1:
+            print(f"    recall by nprobes, Lance: {json.dumps(r.get('lance_recalls'))}  "
+                  f"lancer: {json.dumps(r['lancer_recalls'])}")
 
 
 def main():
@@ -222,7 +238,7 @@ def main():
     ap.add_argument("--lance-types", help="the types Lance builds too (default: all of --types)")
     ap.add_argument("--queries", type=int, default=1000,
                     help="held-out queries for recall (1,000: a standard error of ~0.005 at recall 0.3)")
-    ap.add_argument("--nprobes", type=int, default=20)
+    ap.add_argument("--nprobes", default="20", help="one number or a comma-separated list")
     ap.add_argument("--workdir", default="/tmp/lancer-bench", help="datasets are kept and reused here")
     ap.add_argument("--lancer", default=os.environ.get("LANCER_BIN", os.path.join(REPO, "build", "lancer")))
     ap.add_argument("--threads", type=int, default=0, help="lancer --threads (default: all cores)")
@@ -231,6 +247,7 @@ def main():
                     help="the Python that runs Lance's builder (e.g. .venv-lance10/bin/python for pylance 10); "
                          "recall is always measured with this process's pylance")
     args = ap.parse_args()
+    args.nprobes = [int(n) for n in str(args.nprobes).split(",") if n.strip()]
 
     if args.custom:
         if len(args.custom) < 3:
@@ -260,7 +277,7 @@ def main():
             work = tempfile.mkdtemp(prefix="run-", dir=args.workdir)
             try:
                 print(f"{size.rows} x {size.dim} {itype} nlist={size.nlist}"
-                      + (f" m={size.m}" if itype == "IVF_PQ" else "") + " ...", flush=True)
+                      + (f" m={size.m}" if itype.endswith("PQ") else "") + " ...", flush=True)
                 results.append(run_case(size, itype, base, work, args.lancer, qs, truth, args))
                 r = results[-1]
                 print(f"  lance {fmt(r['lance_s'], '.2f')} s  lancer {r['lancer_s']:.2f} s  "

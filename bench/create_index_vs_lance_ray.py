@@ -101,7 +101,7 @@ def main() -> None:
                     times.append(build(builder, uri, itype, size, args.num_workers))
                 row[f"{builder}_s"] = min(times)
                 row[f"{builder}_all_s"] = times
-                row[f"{builder}_recall"] = recall(uri, qs, truth, args.nprobes)
+                row[f"{builder}_recall"] = recall(uri, qs, truth, [args.nprobes])[args.nprobes]
                 row[f"{builder}_segments"] = len(lance.dataset(uri).describe_indices()[0].segments)
                 shutil.rmtree(uri)
             row["speedup"] = row["lance-ray_s"] / row["lancer_s"]

@@ -38,6 +38,11 @@ struct CreateIndexOptions {
   // Commit the index as this many segments (same name, disjoint fragments)
   // without merging them into one, as lance-ray >= 0.4 can; 1 = one merged index.
   int num_segments = 1;
+  // IVF_HNSW_*: each partition's graph, with Lance's names and defaults: edges per node
+  // (2m on level 0), the candidate list while inserting, and the number of levels.
+  int m = 20;
+  int ef_construction = 150;
+  int max_level = 7;
   std::string ivf_centroids;  // .npy [num_partitions, dim] float32: skips IVF training
   std::string pq_codebook;    // .npy [m, 2^nbits, dim/m] float32: skips PQ training
   uint64_t seed = 42;

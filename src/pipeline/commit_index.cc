@@ -16,8 +16,15 @@ namespace {
 
 // The quantizer's part comes from its registry entry, set through protobuf
 // reflection so that no per-kind switch lives here.
-Result<::lance::index::pb::VectorIndexDetails> index_details(const ivf::IndexModel& m) {
+Result<::lance::index::pb::VectorIndexDetails> index_details(const ivf::IndexModel& m,
+                                                             const std::optional<graph::HnswParams>& hnsw) {
   ::lance::index::pb::VectorIndexDetails d;
+  if (hnsw) {  // without it Lance lists an HNSW index as IVF_<Q> (lance-hnsw-rq-format.md 1)
+    auto* h = d.mutable_hnsw_index_config();
+    h->set_max_connections(hnsw->m);
+    h->set_construction_ef(hnsw->ef_construction);
+    h->set_max_level(hnsw->max_level);
+  }
   using D = ::lance::index::pb::VectorIndexDetails;
   d.set_metric_type(m.metric == simd::Metric::kCosine ? D::Cosine : m.metric == simd::Metric::kDot ? D::Dot : D::L2);
   const quant::QuantizerEntry& q = quant::quantizer(m.kind.quantizer);
@@ -54,7 +61,7 @@ Result<::lance::table::IndexMetadata> segment_metadata(const SegmentFiles& files
   idx.set_dataset_version(dataset_version);
   idx.set_fragment_bitmap(lance::roaring_encode(files.fragment_ids));
   idx.mutable_index_details()->set_type_url("/lance.index.pb.VectorIndexDetails");
-  LANCER_ASSIGN_OR_RETURN(const auto details, index_details(model));
+  LANCER_ASSIGN_OR_RETURN(const auto details, index_details(model, files.hnsw));
   idx.mutable_index_details()->set_value(details.SerializeAsString());
   idx.set_index_version(1);
   idx.set_created_at(created_at);

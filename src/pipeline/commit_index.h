@@ -4,9 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "graph/hnsw.h"
 #include "ivf/index_files.h"
 #include "lance/commit.h"
 
@@ -17,6 +19,7 @@ struct SegmentFiles {
   std::string uuid;                    // hyphenated
   std::vector<uint32_t> fragment_ids;  // the fragments it covers, ascending
   uint64_t aux_bytes = 0, index_bytes = 0;
+  std::optional<graph::HnswParams> hnsw;  // IVF_HNSW_*: the graphs' parameters
 };
 
 // What the manifest records for a segment. `staging` names the build record in errors.

@@ -5,11 +5,13 @@
 #include <filesystem>
 #include <future>
 #include <map>
+#include <optional>
 
 #include "core/process_stats.h"
 #include "pipeline/commit_index.h"
 #include "pipeline/fault.h"
 #include "pipeline/index_build.h"
+#include "pipeline/partition_graphs.h"
 #include "pipeline/spill.h"
 #include "storage/concurrently.h"
 #include "storage/file_io.h"
@@ -22,9 +24,12 @@ namespace fs = std::filesystem;
 using core::Clock;
 using core::seconds_since;
 
+// Decoded vectors of the partitions whose graphs are built at once (and held with their rows).
+constexpr size_t kGraphWindowBytes = size_t{64} << 20;
+
 }  // namespace
 
-Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
+Result<CreateIndexReport> IndexBuild::finalize(core::Executor& executor) {
   LANCER_RETURN_IF_ERROR(settle_uploads());
   LANCER_ASSIGN_OR_RETURN(auto model, this->model());
   const std::string& uuid = record_.uuid;
@@ -109,6 +114,12 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
   }
 
   auto t = Clock::now();
+  std::optional<graph::HnswParams> hnsw;
+  if (model->kind.sub == quant::SubIndexKind::kHnsw) {
+    hnsw = graph::HnswParams{static_cast<uint32_t>(record_.params.m),
+                             static_cast<uint32_t>(record_.params.ef_construction),
+                             static_cast<uint32_t>(record_.params.max_level)};
+  }
   const std::string indices_dir = storage::join_path(dataset_->root(), "_indices");
   // (An object store has no folders to leave behind.)
   const bool had_indices_dir = storage::is_object_store(indices_dir) || storage::is_directory(indices_dir);
@@ -137,24 +148,53 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
     const std::string idx_path = storage::join_path(index_dir, "index.idx");
     auto aux = ivf::AuxiliaryFileWriter::create(aux_path, model);
     if (!aux.ok()) return fail(aux.status());
-    index_file = std::async(std::launch::async, [&] { return ivf::write_index_file(idx_path, *model); });
-    std::vector<uint64_t> part_ids;
-    std::vector<uint8_t> part_storage;
-    for (uint32_t p = 0; p < model->num_partitions; ++p) {
-      part_ids.clear();
-      part_storage.clear();
-      for (size_t i = seg_begin[seg]; i < seg_begin[seg + 1]; ++i) {
-        Status st = spills[i]->append_partition(p, &part_ids, &part_storage);
+    // index.idx: the centroids (written meanwhile), or with HNSW the graphs, partition by partition.
+    std::unique_ptr<ivf::HnswIndexFileWriter> graph_file;
+    if (hnsw) {
+      auto created = ivf::HnswIndexFileWriter::create(idx_path, model, *hnsw);
+      if (!created.ok()) return fail(created.status());
+      graph_file = std::move(created).value();
+    } else {
+      index_file = std::async(std::launch::async, [&] { return ivf::write_index_file(idx_path, *model); });
+    }
+    // Partitions in windows: one at a time, or with HNSW as many as fill kGraphWindowBytes of
+    // decoded vectors, their graphs built in parallel.
+    std::vector<PartitionRows> parts;
+    std::vector<graph::HnswGraph> graphs;
+    for (uint32_t p0 = 0; p0 < model->num_partitions;) {
+      uint32_t p1 = p0;
+      size_t window_bytes = 0;
+      do {
+        if (parts.size() < p1 - p0 + 1) parts.emplace_back();
+        PartitionRows& part = parts[p1 - p0];
+        part.ids.clear();
+        part.storage.clear();
+        for (size_t i = seg_begin[seg]; i < seg_begin[seg + 1]; ++i) {
+          Status st = spills[i]->append_partition(p1, &part.ids, &part.storage);
+          if (!st.ok()) return fail(st);
+        }
+        window_bytes += part.ids.size() * column_.type.dim * sizeof(float);
+        ++p1;
+      } while (hnsw && p1 < model->num_partitions && window_bytes < kGraphWindowBytes);
+      const std::span<const PartitionRows> window(parts.data(), p1 - p0);
+      if (hnsw) {
+        graphs.assign(window.size(), graph::HnswGraph{});
+        Status st = build_partition_graphs(*model, *hnsw, window, graphs, executor);
         if (!st.ok()) return fail(st);
       }
-      Status st = (*aux)->write_partition(p, part_ids.data(), part_storage.data(), part_ids.size());
-      if (!st.ok()) return fail(st);
-      if (p % 64 == 0) progress("merge", seg * model->num_partitions + p, uuids.size() * model->num_partitions);
-      if (p == model->num_partitions / 2) maybe_kill_at("merge");
+      for (uint32_t p = p0; p < p1; ++p) {
+        const PartitionRows& part = window[p - p0];
+        Status st = (*aux)->write_partition(p, part.ids.data(), part.storage.data(), part.ids.size());
+        if (st.ok() && graph_file) st = graph_file->write_partition(p, graphs[p - p0]);
+        if (!st.ok()) return fail(st);
+        if (p % 64 == 0) progress("merge", seg * model->num_partitions + p, uuids.size() * model->num_partitions);
+        if (p == model->num_partitions / 2) maybe_kill_at("merge");
+      }
+      p0 = p1;
     }
     auto aux_size = (*aux)->finish();
     if (!aux_size.ok()) return fail(aux_size.status());
-    auto idx_size = index_file.get();
+    auto idx_size = graph_file ? graph_file->finish() : index_file.get();
     if (!idx_size.ok()) return fail(idx_size.status());
 
     SegmentFiles files;
@@ -169,6 +209,7 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
     }
     files.aux_bytes = *aux_size;
     files.index_bytes = *idx_size;
+    files.hnsw = hnsw;
     auto idx = segment_metadata(files, *model, column_.field_id, record_.params.name, record_.dataset_version,
                                 created_at, staging_);
     if (!idx.ok()) return fail(idx.status());

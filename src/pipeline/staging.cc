@@ -20,7 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
 
-constexpr int kRecordVersion = 1;
+constexpr int kRecordVersion = 2;  // 2: HNSW parameters
 
 }  // namespace
 
@@ -41,6 +41,9 @@ nlohmann::ordered_json params_json(const BuildParams& p) {
               {"sample_rate", p.sample_rate},
               {"max_iters", p.max_iters},
               {"num_segments", p.num_segments},
+              {"m", p.m},
+              {"ef_construction", p.ef_construction},
+              {"max_level", p.max_level},
               {"seed", p.seed},
               {"ivf_centroids_checksum", p.ivf_centroids_checksum},
               {"pq_codebook_checksum", p.pq_codebook_checksum}};
@@ -60,6 +63,9 @@ BuildParams params_from_json(const nlohmann::json& j) {
   p.sample_rate = j.at("sample_rate");
   p.max_iters = j.at("max_iters");
   p.num_segments = j.at("num_segments");
+  p.m = j.at("m");
+  p.ef_construction = j.at("ef_construction");
+  p.max_level = j.at("max_level");
   p.seed = j.at("seed");
   p.ivf_centroids_checksum = j.at("ivf_centroids_checksum");
   p.pq_codebook_checksum = j.at("pq_codebook_checksum");

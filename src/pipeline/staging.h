@@ -22,6 +22,7 @@ struct BuildParams {
   std::string column, name, index_type, metric;
   int num_partitions = 0, num_sub_vectors = 0, num_bits = 8, sample_rate = 256, max_iters = 50;
   int num_segments = 1;
+  int m = 0, ef_construction = 0, max_level = 0;  // IVF_HNSW_* only; 0 otherwise
   uint64_t seed = 0;
   std::string ivf_centroids_checksum, pq_codebook_checksum;  // of the supplied files' bytes
   bool operator==(const BuildParams&) const = default;

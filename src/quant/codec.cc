@@ -12,6 +12,10 @@ size_t Codec::row_bytes() const {
   return bytes;
 }
 
+Status Codec::reconstruct(const uint8_t*, size_t, float*) const {
+  return Status::NotSupported(std::string("no graph index over ") + quantizer_name(kind()) + " codes");
+}
+
 float exact_distance(Metric metric, const float* q, const float* v, size_t d) {
   switch (metric) {
     case Metric::kL2: return simd::l2_sqr(q, v, d);

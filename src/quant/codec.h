@@ -90,6 +90,12 @@ class Codec {
   // query: dim floats, normalised for cosine and rounded to half for float16
   // columns (`half`), as Lance does before scoring.
   virtual std::unique_ptr<PartitionScanner> scanner(const float* query, Metric metric, bool half) const = 0;
+
+  // The vectors n stored rows (row-major, as encode wrote them) stand for, n x dim floats:
+  // what an HNSW graph over the partition measures (Lance builds it on the quantized storage:
+  // PQ's decoded residuals where it encodes residuals, SQ's decoded values). NotSupported for a
+  // quantizer no graph is built on.
+  virtual Status reconstruct(const uint8_t* rows, size_t n, float* out) const;
 };
 
 // Exact distances as Lance's _distance: l2 squared, 1 - cos, 1 - dot.

@@ -66,6 +66,18 @@ class FlatCodec final : public Codec {
   std::unique_ptr<PartitionScanner> scanner(const float* query, Metric metric, bool half) const override {
     return std::make_unique<FlatScanner>(query, metric, dim_, half);
   }
+  Status reconstruct(const uint8_t* rows, size_t n, float* out) const override {
+    if (!half_) {
+      std::memcpy(out, rows, n * dim_ * 4);
+      return Status::OK();
+    }
+    for (size_t i = 0; i < n * dim_; ++i) {
+      uint16_t h;
+      std::memcpy(&h, rows + i * 2, 2);
+      out[i] = core::half_to_float(h);
+    }
+    return Status::OK();
+  }
 
  private:
   uint32_t dim_;

@@ -34,10 +34,10 @@ Result<IndexKind> parse_index_type(std::string_view name);
 std::string index_type_name(IndexKind kind);
 // "FLAT", "SQ", "PQ": the registry entry's name.
 const char* quantizer_name(QuantizerKind kind);
-// IVF_FLAT, IVF_SQ and IVF_PQ; IVF_HNSW_* are parsed but not built or searched yet.
+// Every IVF_<Q>, and IVF_HNSW_<Q> for the quantizers a graph is built over (not RQ).
 bool is_implemented(IndexKind kind);
 // The implemented index type names, sub-index then registry order:
-// IVF_FLAT, IVF_SQ, IVF_PQ.
+// IVF_FLAT, IVF_SQ, IVF_PQ, ..., IVF_HNSW_FLAT, IVF_HNSW_SQ, IVF_HNSW_PQ.
 std::vector<std::string> buildable_index_types();
 // "IVF_FLAT, IVF_SQ or IVF_PQ": the list as error texts spell it.
 std::string join_type_names(const std::vector<std::string>& names);

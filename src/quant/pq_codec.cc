@@ -112,6 +112,11 @@ class PqCodec final : public Codec {
   std::unique_ptr<PartitionScanner> scanner(const float* query, Metric metric, bool half) const override {
     return std::make_unique<PqScanner>(*model_, column_.transposed, query, metric, half);
   }
+  Status reconstruct(const uint8_t* rows, size_t n, float* out) const override {
+    const size_t code = model_->code_size(), d = static_cast<size_t>(model_->dim);
+    for (size_t i = 0; i < n; ++i) pq_decode(*model_, rows + i * code, out + i * d);
+    return Status::OK();
+  }
 
  private:
   std::shared_ptr<const PqModel> model_;

@@ -71,6 +71,13 @@ class SqCodec final : public Codec {
   std::unique_ptr<PartitionScanner> scanner(const float* query, Metric metric, bool) const override {
     return std::make_unique<SqScanner>(*model_, query, metric);
   }
+  Status reconstruct(const uint8_t* rows, size_t n, float* out) const override {
+    // Lance's SQ storage distance: differences of codes times (end - start) / 255.
+    const float scale = static_cast<float>((model_->end - model_->start) / 255.0);
+    const float start = static_cast<float>(model_->start);
+    for (size_t i = 0; i < n * static_cast<size_t>(model_->dim); ++i) out[i] = start + float(rows[i]) * scale;
+    return Status::OK();
+  }
 
  private:
   std::shared_ptr<const SqModel> model_;

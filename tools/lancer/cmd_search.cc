@@ -1,4 +1,4 @@
-// `lancer search URI --index NAME (--vector-file FILE | --row ROWADDR) -k 10 --nprobes N [--refine-factor R]`
+// `lancer search URI --index NAME (--vector-file FILE | --row ROWADDR) -k 10 --nprobes N [--refine-factor R] [--ef E]`
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -67,6 +67,8 @@ Command add_search_command(CLI::App& app) {
   sub->add_option("-k,--k", o.k, "Neighbours per query (default 10)");
   sub->add_option("--nprobes", o.nprobes, "Partitions to probe (default 1)");
   sub->add_option("--refine-factor", o.refine_factor, "Re-rank k x R candidates with exact distances");
+  sub->add_option("--ef", o.ef,
+                  "IVF_HNSW_*: candidates kept on a graph's base level (default Lance's: 1.5 x k x refine factor)");
   sub->add_flag("--json", args->json, "Print JSON: one list of {_rowid, _distance} per query");
   return {sub, [args] {
             if (args->vector_file.empty() && !args->row) {

@@ -94,6 +94,9 @@ def create_index(
     ivf_centroids: Any = None,
     pq_codebook: Any = None,
     rabitq_model: Any = None,
+    m: int = 20,
+    ef_construction: int = 150,
+    max_level: int = 7,
     engine: str = "ray",
     seed: Optional[int] = None,
     work_dir: Optional[str] = None,
@@ -109,6 +112,8 @@ def create_index(
     ``pq_codebook`` (numpy arrays or pyarrow FixedSizeList arrays) honoured:
     training is skipped for what they give.
 
+    m, ef_construction, max_level: IVF_HNSW_*'s graph parameters, Lance's names
+        and defaults (20, 150, 7).
     num_segments: commit the index as this many segments over disjoint
         fragments (as lance-ray does); default one merged index, which Lance
         searches fastest, whatever ``num_workers`` is.
@@ -159,6 +164,7 @@ def create_index(
             path, column, index_type, name, replace=replace, metric=metric, num_partitions=num_partitions,
             num_sub_vectors=num_sub_vectors, sample_rate=sample_rate, max_iters=max_iters, num_bits=num_bits,
             ivf_centroids=ivf_centroids, pq_codebook=pq_codebook, num_segments=num_segments, seed=seed,
+            m=m, ef_construction=ef_construction, max_level=max_level,
             threads=threads, work_dir=work_dir, held=held, storage_options=storage_options)
         sink = _progress_sink(progress)
         try:
@@ -184,7 +190,8 @@ def create_index(
 
 # create_index's arguments that the per-phase functions take too (same defaults).
 _BUILD_ARGS = ("replace", "metric", "num_partitions", "num_sub_vectors", "sample_rate", "max_iters", "num_bits",
-               "ivf_centroids", "pq_codebook", "num_segments", "seed", "threads", "work_dir", "storage_options")
+               "ivf_centroids", "pq_codebook", "num_segments", "m", "ef_construction", "max_level", "seed", "threads",
+               "work_dir", "storage_options")
 
 
 def _own_options(uri: Any, storage_options: Optional[dict]) -> Optional[dict]:

@@ -11,10 +11,10 @@ from typing import Any, Optional
 
 import numpy as np
 
-SUPPORTED_INDEX_TYPES = ("IVF_FLAT", "IVF_SQ", "IVF_PQ")
+SUPPORTED_INDEX_TYPES = ("IVF_FLAT", "IVF_SQ", "IVF_PQ", "IVF_HNSW_FLAT", "IVF_HNSW_SQ", "IVF_HNSW_PQ")
 # Index types Lance has that lancer does not build (yet): a clear NotImplementedError.
 OTHER_LANCE_INDEX_TYPES = (
-    "IVF_HNSW_FLAT", "IVF_HNSW_SQ", "IVF_HNSW_PQ", "IVF_RQ", "HNSW", "BTREE", "BITMAP", "LABEL_LIST",
+    "IVF_RQ", "HNSW", "BTREE", "BITMAP", "LABEL_LIST",
     "INVERTED", "FTS", "NGRAM", "ZONEMAP", "BLOOMFILTER", "SCALAR",
 )
 METRICS = ("l2", "euclidean", "cosine", "dot")
@@ -246,7 +246,8 @@ def build_options(uri: Any, column: str, index_type: str, name: Optional[str], *
                   num_partitions: Optional[int], num_sub_vectors: Optional[int], sample_rate: int,
                   max_iters: int, num_bits: int, ivf_centroids: Any, pq_codebook: Any,
                   num_segments: Optional[int], seed: Optional[int], threads: Optional[int],
-                  work_dir: Optional[str], held: HeldInputs, storage_options: Optional[dict] = None) -> dict:
+                  work_dir: Optional[str], held: HeldInputs, storage_options: Optional[dict] = None,
+                  m: int = 20, ef_construction: int = 150, max_level: int = 7) -> dict:
     """The options dict lancer._core takes; writes supplied centroids/codebooks as
     .npy, held in `held` until the caller releases them."""
     path = dataset_path(uri)
@@ -274,6 +275,9 @@ def build_options(uri: Any, column: str, index_type: str, name: Optional[str], *
         "sample_rate": positive_int(sample_rate, "sample_rate"),
         "max_iters": positive_int(max_iters, "max_iters"),
         "num_segments": positive_int(num_segments, "num_segments", optional=True),
+        "m": positive_int(m, "m"),
+        "ef_construction": positive_int(ef_construction, "ef_construction"),
+        "max_level": positive_int(max_level, "max_level"),
         "seed": DEFAULT_SEED if seed is None else int(seed),
         "threads": 0 if threads is None else int(threads),
         "work_dir": location(work_dir, "work_dir") if work_dir else None,

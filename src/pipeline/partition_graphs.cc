@@ -1,0 +1,50 @@
+#include "pipeline/partition_graphs.h"
+
+#include <mutex>
+
+namespace lancer::pipeline {
+
+graph::GraphDistance graph_distance(const ivf::IndexModel& model) {
+  switch (model.metric) {
+    case quant::Metric::kDot: return graph::GraphDistance::kOneMinusDot;
+    case quant::Metric::kCosine:
+      // Raw vectors are stored normalised: 1 - a.b is Lance's 1 - cos. Quantized ones are not
+      // unit length after decoding; l2 between them orders neighbours as cosine does.
+      return model.kind.quantizer == quant::QuantizerKind::kFlat ? graph::GraphDistance::kOneMinusDot
+                                                                 : graph::GraphDistance::kL2;
+    default: return graph::GraphDistance::kL2;
+  }
+}
+
+Status build_partition_graphs(const ivf::IndexModel& model, const graph::HnswParams& params,
+                              std::span<const PartitionRows> parts, std::span<graph::HnswGraph> graphs,
+                              core::Executor& executor) {
+  const size_t dim = model.column.dim;
+  const graph::GraphDistance distance = graph_distance(model);
+  std::mutex mu;
+  Status first_error;
+  executor.parallel_for(parts.size(), 1, [&](size_t b, size_t e) {
+    std::vector<float> vectors;
+    for (size_t i = b; i < e; ++i) {
+      const size_t n = parts[i].ids.size();
+      vectors.resize(n * dim);
+      Status st = model.codec->reconstruct(parts[i].storage.data(), n, vectors.data());
+      if (st.ok()) {
+        auto g = graph::build_hnsw(linalg::MatrixView<const float>(vectors.data(), n, dim), distance, params);
+        if (g.ok()) {
+          graphs[i] = std::move(g).value();
+        } else {
+          st = g.status();
+        }
+      }
+      if (!st.ok()) {
+        std::lock_guard lock(mu);
+        if (first_error.ok()) first_error = st;
+        return;
+      }
+    }
+  });
+  return first_error;
+}
+
+}  // namespace lancer::pipeline

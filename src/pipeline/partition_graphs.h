@@ -1,0 +1,33 @@
+// IVF_HNSW_*: one HNSW graph per merged partition, over the vectors its stored rows stand for
+// (Codec::reconstruct), as Lance builds it on the quantized storage. Partitions are independent,
+// so a window of them is built in parallel; each graph is built by one thread in node order, so
+// the bytes do not depend on the thread count.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/executor.h"
+#include "graph/hnsw.h"
+#include "ivf/index_files.h"
+#include "lancer/status.h"
+
+namespace lancer::pipeline {
+
+// One partition's rows as the merge gathered them: node i of its graph is row i.
+struct PartitionRows {
+  std::vector<uint64_t> ids;
+  std::vector<uint8_t> storage;  // ids.size() x model.storage_row_bytes()
+};
+
+// The graph distance for the model's quantizer and metric: l2 squared, or 1 - a.b where the
+// vectors are unit length (cosine over raw vectors) or the metric is dot.
+graph::GraphDistance graph_distance(const ivf::IndexModel& model);
+
+// graphs[i] = the graph over parts[i], partitions spread over `executor`.
+Status build_partition_graphs(const ivf::IndexModel& model, const graph::HnswParams& params,
+                              std::span<const PartitionRows> parts, std::span<graph::HnswGraph> graphs,
+                              core::Executor& executor);
+
+}  // namespace lancer::pipeline
