@@ -1,0 +1,283 @@
+#include "graph/hnsw.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "graph/level_rng.h"
+#include "linalg/norms.h"
+
+namespace lancer::graph {
+
+namespace {
+
+// Graphs up to this many nodes memoize every pair's distance: the neighbour
+// selection re-scores the same pairs many times, and IVF partitions are small.
+constexpr uint32_t kCachedNodes = 2048;
+
+struct Cand {
+  float dist;
+  uint32_t id;
+};
+// The one order of the build: distance, then node id.
+inline bool closer(const Cand& a, const Cand& b) { return a.dist < b.dist || (a.dist == b.dist && a.id < b.id); }
+inline bool farther(const Cand& a, const Cand& b) { return closer(b, a); }
+
+// One neighbour list: `cap` slots, one more than the list may keep, so that an
+// edge can be appended before the list is pruned back.
+struct ListRef {
+  Cand* data;
+  uint32_t* count;
+};
+
+class Builder {
+ public:
+  Builder(linalg::MatrixView<const float> v, GraphDistance d, const HnswParams& p)
+      : vectors_(v), distance_(d), params_(p), n_(static_cast<uint32_t>(v.rows)) {}
+
+  HnswGraph run();
+
+ private:
+  float compute(uint32_t a, uint32_t b) const {
+    const float* x = vectors_.row(a);
+    const float* y = vectors_.row(b);
+    return distance_ == GraphDistance::kL2 ? linalg::portable_l2_sqr(x, y, vectors_.dim)
+                                           : 1.0f - linalg::portable_dot(x, y, vectors_.dim);
+  }
+  // Symmetric by construction: always scored as (smaller id, larger id).
+  float dist(uint32_t a, uint32_t b) {
+    if (a > b) std::swap(a, b);
+    if (cache_.empty()) return compute(a, b);
+    float& slot = cache_[size_t{a} * n_ + b];
+    if (std::isnan(slot)) slot = compute(a, b);
+    return slot;
+  }
+  ListRef list(uint32_t node, uint32_t level) {
+    if (level == 0) return {&lists0_[size_t{node} * cap0_], &count0_[node]};
+    const size_t row = upper_base_[node] + level - 1;
+    return {&lists_upper_[row * cap_upper_], &count_upper_[row]};
+  }
+  void next_epoch() {
+    if (++epoch_ == 0) {
+      std::fill(visited_.begin(), visited_.end(), 0);
+      epoch_ = 1;
+    }
+  }
+  Cand greedy(Cand ep, uint32_t level, uint32_t query);
+  void search_level(Cand ep, uint32_t level, uint32_t query);  // into results_, ascending
+  // HNSW Algorithm 4 with keepPrunedConnections (Lance's select_neighbors_heuristic):
+  // `cands` (any order) down to at most k entries, written to `out`.
+  uint32_t select(std::vector<Cand>& cands, uint32_t k, Cand* out);
+  void insert(uint32_t node);
+
+  linalg::MatrixView<const float> vectors_;
+  GraphDistance distance_;
+  HnswParams params_;
+  uint32_t n_;
+  std::vector<uint16_t> levels_;
+  uint32_t entry_ = 0;
+  uint32_t cap0_ = 0, cap_upper_ = 0;
+  std::vector<Cand> lists0_, lists_upper_;
+  std::vector<uint32_t> count0_, count_upper_, upper_base_;
+  std::vector<float> cache_;
+  std::vector<uint32_t> visited_;
+  uint32_t epoch_ = 0;
+  // Buffers reused by every insertion.
+  std::vector<Cand> candidates_, results_, sorted_, kept_, pruned_;
+  std::vector<std::vector<Cand>> selected_;  // per level of the node being inserted
+};
+
+Cand Builder::greedy(Cand ep, uint32_t level, uint32_t query) {
+  for (;;) {
+    Cand best = ep;
+    const ListRef l = list(ep.id, level);
+    for (uint32_t i = 0; i < *l.count; ++i) {
+      const Cand c{dist(query, l.data[i].id), l.data[i].id};
+      if (closer(c, best)) best = c;
+    }
+    if (best.id == ep.id) return ep;
+    ep = best;
+  }
+}
+
+void Builder::search_level(Cand ep, uint32_t level, uint32_t query) {
+  const size_t ef = params_.ef_construction;
+  next_epoch();
+  candidates_.clear();  // min-heap: closest on top
+  results_.clear();     // max-heap: farthest on top, at most ef
+  visited_[ep.id] = epoch_;
+  candidates_.push_back(ep);
+  results_.push_back(ep);
+  while (!candidates_.empty()) {
+    std::pop_heap(candidates_.begin(), candidates_.end(), farther);
+    const Cand current = candidates_.back();
+    candidates_.pop_back();
+    if (results_.size() == ef && closer(results_.front(), current)) break;
+    const ListRef l = list(current.id, level);
+    for (uint32_t i = 0; i < *l.count; ++i) {
+      const uint32_t nb = l.data[i].id;
+      if (visited_[nb] == epoch_) continue;
+      visited_[nb] = epoch_;
+      const Cand c{dist(query, nb), nb};
+      if (results_.size() < ef || closer(c, results_.front())) {
+        if (results_.size() == ef) {
+          std::pop_heap(results_.begin(), results_.end(), closer);
+          results_.pop_back();
+        }
+        results_.push_back(c);
+        std::push_heap(results_.begin(), results_.end(), closer);
+        candidates_.push_back(c);
+        std::push_heap(candidates_.begin(), candidates_.end(), farther);
+      }
+    }
+  }
+  std::sort_heap(results_.begin(), results_.end(), closer);
+}
+
+uint32_t Builder::select(std::vector<Cand>& cands, uint32_t k, Cand* out) {
+  if (cands.size() <= k) {  // kept as they are, in their order
+    std::copy(cands.begin(), cands.end(), out);
+    return static_cast<uint32_t>(cands.size());
+  }
+  std::sort(cands.begin(), cands.end(), closer);
+  kept_.clear();
+  pruned_.clear();
+  for (const Cand& c : cands) {
+    if (kept_.size() >= k) break;
+    // Kept when closer to the node than to every neighbour kept so far.
+    bool diverse = true;
+    for (const Cand& s : kept_) {
+      if (!(c.dist < dist(c.id, s.id))) {
+        diverse = false;
+        break;
+      }
+    }
+    (diverse ? kept_ : pruned_).push_back(c);
+  }
+  for (size_t i = 0; kept_.size() < k && i < pruned_.size(); ++i) kept_.push_back(pruned_[i]);
+  std::copy(kept_.begin(), kept_.end(), out);
+  return static_cast<uint32_t>(kept_.size());
+}
+
+void Builder::insert(uint32_t node) {
+  const uint32_t target = levels_[node], top = levels_[entry_];
+  Cand ep{dist(node, entry_), entry_};
+  for (uint32_t level = top; level > target; --level) ep = greedy(ep, level, node);
+  for (uint32_t level = target + 1; level-- > 0;) {
+    search_level(ep, level, node);
+    const ListRef own = list(node, level);
+    sorted_ = results_;
+    *own.count = select(sorted_, params_.m, own.data);
+    selected_[level].assign(own.data, own.data + *own.count);
+    ep = results_.front();
+  }
+  // Reverse edges, each list pruned back to its cap by the same heuristic.
+  for (uint32_t level = 0; level <= target; ++level) {
+    const uint32_t limit = level == 0 ? 2 * params_.m : params_.m;
+    for (const Cand& s : selected_[level]) {
+      const ListRef l = list(s.id, level);
+      l.data[(*l.count)++] = Cand{s.dist, node};
+      if (*l.count > limit) {
+        sorted_.assign(l.data, l.data + *l.count);
+        *l.count = select(sorted_, limit, l.data);
+      }
+    }
+  }
+}
+
+HnswGraph Builder::run() {
+  HnswGraph g;
+  g.num_nodes = n_;
+  if (n_ == 0) return g;
+  levels_ = hnsw_levels(n_, params_.m, params_.max_level);
+  entry_ = hnsw_entry_point(levels_);
+  const uint32_t top = levels_[entry_];
+  cap0_ = 2 * params_.m + 1;
+  cap_upper_ = params_.m + 1;
+  lists0_.resize(size_t{n_} * cap0_);
+  count0_.assign(n_, 0);
+  upper_base_.assign(n_, 0);
+  size_t upper_rows = 0;
+  for (uint32_t i = 0; i < n_; ++i) {
+    upper_base_[i] = static_cast<uint32_t>(upper_rows);
+    upper_rows += levels_[i];
+  }
+  lists_upper_.resize(upper_rows * cap_upper_);
+  count_upper_.assign(upper_rows, 0);
+  if (n_ <= kCachedNodes) cache_.assign(size_t{n_} * n_, std::numeric_limits<float>::quiet_NaN());
+  visited_.assign(n_, 0);
+  selected_.resize(top + 1);
+  // The entry point is the graph's seed; every other node is inserted in id order.
+  for (uint32_t node = 0; node < n_; ++node) {
+    if (node != entry_) insert(node);
+  }
+
+  g.entry_point = entry_;
+  g.levels.resize(top + 1);
+  for (uint32_t level = 0; level <= top; ++level) {
+    HnswGraph::Level& out = g.levels[level];
+    out.offsets.push_back(0);
+    for (uint32_t node = 0; node < n_; ++node) {
+      if (levels_[node] < level) continue;
+      const ListRef l = list(node, level);
+      out.nodes.push_back(node);
+      for (uint32_t i = 0; i < *l.count; ++i) {
+        out.neighbors.push_back(l.data[i].id);
+        out.distances.push_back(l.data[i].dist);
+      }
+      out.offsets.push_back(out.neighbors.size());
+    }
+  }
+  return g;
+}
+
+}  // namespace
+
+uint64_t HnswGraph::num_rows() const {
+  uint64_t rows = 0;
+  for (const Level& l : levels) rows += l.nodes.size();
+  return rows;
+}
+
+Status check_hnsw_params(const HnswParams& p) {
+  if (p.max_level == 0 || p.max_level > std::numeric_limits<uint16_t>::max()) {
+    return Status::InvalidArgument("HNSW max_level must be in 1..65535, got " + std::to_string(p.max_level));
+  }
+  if (p.m < 4) return Status::InvalidArgument("HNSW m must be at least 4, got " + std::to_string(p.m));
+  if (p.ef_construction < p.m) {
+    return Status::InvalidArgument("HNSW ef_construction must be at least m (" + std::to_string(p.m) + "), got " +
+                                   std::to_string(p.ef_construction));
+  }
+  return Status::OK();
+}
+
+Result<HnswGraph> build_hnsw(linalg::MatrixView<const float> vectors, GraphDistance distance,
+                             const HnswParams& params) {
+  LANCER_RETURN_IF_ERROR(check_hnsw_params(params));
+  if (vectors.rows > std::numeric_limits<uint32_t>::max()) {
+    return Status::InvalidArgument("an HNSW graph holds at most 2^32 - 1 nodes, got " + std::to_string(vectors.rows));
+  }
+  // Non-finite values would make distances unordered (NaN) and the graph depend on the order of comparisons.
+  for (size_t i = 0; i < vectors.size(); ++i) {
+    if (!std::isfinite(vectors.data[i])) {
+      return Status::InvalidArgument("HNSW input row " + std::to_string(i / std::max<size_t>(vectors.dim, 1)) +
+                                     " holds a non-finite value");
+    }
+  }
+  return Builder(vectors, distance, params).run();
+}
+
+std::string hnsw_partition_json(const HnswGraph& g, const HnswParams& p) {
+  std::string s = "{\"entry_point\":" + std::to_string(g.entry_point) +
+                  ",\"params\":{\"max_level\":" + std::to_string(p.max_level) + ",\"m\":" + std::to_string(p.m) +
+                  ",\"ef_construction\":" + std::to_string(p.ef_construction) +
+                  ",\"prefetch_distance\":2},\"level_offsets\":[0";
+  uint64_t rows = 0;
+  for (uint32_t level = 0; level < p.max_level; ++level) {
+    if (level < g.levels.size()) rows += g.levels[level].nodes.size();
+    s += "," + std::to_string(rows);
+  }
+  return s + "]}";
+}
+
+}  // namespace lancer::graph

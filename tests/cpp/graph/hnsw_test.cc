@@ -1,0 +1,208 @@
+#include "graph/hnsw.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <thread>
+
+#include "graph/hnsw_search.h"
+#include "graph/level_rng.h"
+#include "linalg/norms.h"
+
+namespace lancer::graph {
+namespace {
+
+// n x dim points around `clusters` Gaussian centres (fixed seed).
+std::vector<float> clustered(size_t n, size_t dim, size_t clusters, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> centres(clusters * dim);
+  for (float& c : centres) c = 4.0f * normal(rng);
+  std::vector<float> x(n * dim);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t c = rng() % clusters;
+    for (size_t j = 0; j < dim; ++j) x[i * dim + j] = centres[c * dim + j] + normal(rng);
+  }
+  return x;
+}
+
+bool same_graph(const HnswGraph& a, const HnswGraph& b) {
+  if (a.num_nodes != b.num_nodes || a.entry_point != b.entry_point || a.levels.size() != b.levels.size()) return false;
+  for (size_t l = 0; l < a.levels.size(); ++l) {
+    const auto &x = a.levels[l], &y = b.levels[l];
+    if (x.nodes != y.nodes || x.offsets != y.offsets || x.neighbors != y.neighbors) return false;
+    if (x.distances.size() != y.distances.size() ||
+        std::memcmp(x.distances.data(), y.distances.data(), x.distances.size() * sizeof(float)) != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+TEST(HnswLevels, ReproducesLanceSeededLevels) {
+  // Format notes 3.3: partition 0 of 1,417 nodes, m = 20, max_level = 7.
+  const auto levels = hnsw_levels(1417, 20, 7);
+  EXPECT_EQ(hnsw_entry_point(levels), 364u);
+  std::vector<uint32_t> upper;
+  size_t at_two = 0;
+  for (uint32_t i = 0; i < levels.size(); ++i) {
+    if (levels[i] >= 1) upper.push_back(i);
+    if (levels[i] >= 2) ++at_two;
+  }
+  EXPECT_EQ(upper.size(), 65u);
+  EXPECT_EQ(at_two, 1u);
+  ASSERT_GE(upper.size(), 6u);
+  EXPECT_EQ(std::vector<uint32_t>(upper.begin(), upper.begin() + 6), (std::vector<uint32_t>{44, 69, 76, 84, 102, 147}));
+  // Every graph restarts the generator: a prefix has the same levels.
+  const auto prefix = hnsw_levels(400, 20, 7);
+  EXPECT_TRUE(std::equal(prefix.begin(), prefix.end(), levels.begin()));
+  EXPECT_EQ(hnsw_entry_point(prefix), 364u);
+  // max_level 1 keeps everything on level 0.
+  const auto flat = hnsw_levels(1000, 20, 1);
+  EXPECT_TRUE(std::all_of(flat.begin(), flat.end(), [](uint16_t l) { return l == 0; }));
+}
+
+TEST(Hnsw, ParamsValidation) {
+  EXPECT_NE(check_hnsw_params({20, 150, 0}).message().find("max_level"), std::string::npos);
+  EXPECT_NE(check_hnsw_params({3, 150, 7}).message().find("m must be at least 4"), std::string::npos);
+  EXPECT_NE(check_hnsw_params({20, 19, 7}).message().find("ef_construction"), std::string::npos);
+  EXPECT_TRUE(check_hnsw_params({4, 4, 1}).ok());
+  std::vector<float> x(8, 0.0f);
+  EXPECT_FALSE(build_hnsw({x.data(), 2, 4}, GraphDistance::kL2, {20, 10, 7}).ok());
+  x[5] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_FALSE(build_hnsw({x.data(), 2, 4}, GraphDistance::kL2, {}).ok());
+}
+
+TEST(Hnsw, EmptyAndSingleNode) {
+  auto empty = build_hnsw({nullptr, 0, 8}, GraphDistance::kL2, {});
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty->num_nodes, 0u);
+  EXPECT_TRUE(empty->levels.empty());
+  EXPECT_EQ(empty->num_rows(), 0u);
+  std::vector<float> one(8, 1.0f);
+  auto single = build_hnsw({one.data(), 1, 8}, GraphDistance::kL2, {});
+  ASSERT_TRUE(single.ok());
+  ASSERT_EQ(single->levels.size(), 1u);
+  EXPECT_EQ(single->entry_point, 0u);
+  EXPECT_EQ(single->levels[0].nodes, std::vector<uint32_t>{0});
+  EXPECT_TRUE(single->levels[0].neighbors.empty());
+  EXPECT_EQ(hnsw_partition_json(*single, {}),
+            "{\"entry_point\":0,\"params\":{\"max_level\":7,\"m\":20,\"ef_construction\":150,\"prefetch_distance\":2},"
+            "\"level_offsets\":[0,1,1,1,1,1,1,1]}");
+}
+
+TEST(Hnsw, StructureMatchesLance) {
+  const size_t n = 1500, dim = 16;
+  const auto x = clustered(n, dim, 10, 7);
+  const HnswParams p{8, 40, 5};
+  auto g = build_hnsw({x.data(), n, dim}, GraphDistance::kL2, p);
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  const auto levels = hnsw_levels(n, p.m, p.max_level);
+  EXPECT_EQ(g->entry_point, hnsw_entry_point(levels));
+  ASSERT_EQ(g->levels.size(), size_t{levels[g->entry_point]} + 1);
+  for (size_t l = 0; l < g->levels.size(); ++l) {
+    const auto& level = g->levels[l];
+    std::vector<uint32_t> expected;
+    for (uint32_t i = 0; i < n; ++i) {
+      if (levels[i] >= l) expected.push_back(i);
+    }
+    EXPECT_EQ(level.nodes, expected) << "level " << l;
+    ASSERT_EQ(level.offsets.size(), level.nodes.size() + 1);
+    const size_t cap = l == 0 ? 2 * p.m : p.m;
+    for (size_t r = 0; r < level.nodes.size(); ++r) {
+      const size_t degree = level.offsets[r + 1] - level.offsets[r];
+      EXPECT_LE(degree, cap);
+      if (l == 0) {
+        EXPECT_GE(degree, 1u);
+      }
+      for (uint64_t e = level.offsets[r]; e < level.offsets[r + 1]; ++e) {
+        const uint32_t nb = level.neighbors[e];
+        EXPECT_NE(nb, level.nodes[r]);
+        EXPECT_GE(levels[nb], l);  // edges stay on the level
+        EXPECT_EQ(level.distances[e], linalg::portable_l2_sqr(&x[std::min(nb, level.nodes[r]) * dim],
+                                                              &x[std::max(nb, level.nodes[r]) * dim], dim));
+      }
+    }
+  }
+  // level_offsets: max_level + 1 cumulative counts ending at the row count.
+  const std::string json = hnsw_partition_json(*g, p);
+  EXPECT_NE(json.find("\"max_level\":5,\"m\":8,\"ef_construction\":40"), std::string::npos);
+  const std::string tail = std::to_string(g->num_rows()) + "]}";
+  EXPECT_EQ(json.substr(json.size() - tail.size()), tail);
+}
+
+double recall_at_10(const std::vector<float>& x, size_t n, size_t dim, GraphDistance d, size_t ef) {
+  auto g = build_hnsw({x.data(), n, dim}, d, {});
+  EXPECT_TRUE(g.ok());
+  auto distance = [&](const float* q, uint32_t i) {
+    return d == GraphDistance::kL2 ? linalg::portable_l2_sqr(q, &x[size_t{i} * dim], dim)
+                                   : 1.0f - linalg::portable_dot(q, &x[size_t{i} * dim], dim);
+  };
+  HnswSearcher searcher(*g);
+  const auto queries = clustered(100, dim, 20, 99);  // same centre seed? no: fresh points near fresh centres
+  size_t hits = 0;
+  for (size_t qi = 0; qi < 100; ++qi) {
+    const float* q = &x[(qi * 37) % n * dim];  // queries drawn from the data's neighbourhoods
+    std::vector<float> qv(q, q + dim);
+    for (size_t j = 0; j < dim; ++j) qv[j] += 0.1f * queries[qi * dim + j] / 4.0f;
+    std::vector<ScoredNode> exact(n);
+    for (uint32_t i = 0; i < n; ++i) exact[i] = {distance(qv.data(), i), i};
+    std::partial_sort(exact.begin(), exact.begin() + 10, exact.end());
+    auto found = searcher.search(10, ef, [&](const uint32_t* ids, size_t m, float* out) {
+      for (size_t i = 0; i < m; ++i) out[i] = distance(qv.data(), ids[i]);
+    });
+    EXPECT_EQ(found.size(), 10u);
+    EXPECT_TRUE(std::is_sorted(found.begin(), found.end()));
+    for (size_t a = 0; a < 10; ++a) {
+      for (const auto& f : found) hits += f.node == exact[a].node;
+    }
+  }
+  return hits / 1000.0;
+}
+
+TEST(Hnsw, RecallAgainstBruteForce) {
+  const size_t n = 5000, dim = 32;
+  const auto x = clustered(n, dim, 50, 3);
+  const double l2 = recall_at_10(x, n, dim, GraphDistance::kL2, 64);
+  EXPECT_GE(l2, 0.95);
+  auto normalized = x;
+  for (size_t i = 0; i < n; ++i) {
+    float* r = &normalized[i * dim];
+    const float norm = std::sqrt(linalg::portable_dot(r, r, dim));
+    for (size_t j = 0; j < dim; ++j) r[j] /= norm;
+  }
+  const double cosine = recall_at_10(normalized, n, dim, GraphDistance::kOneMinusDot, 64);
+  EXPECT_GE(cosine, 0.95);
+  std::printf("recall@10 ef=64: l2 %.3f, cosine %.3f\n", l2, cosine);
+}
+
+TEST(Hnsw, SameBytesTwiceAndUnderConcurrentBuilds) {
+  const size_t n = 3000, dim = 24;  // above the distance-cache size too
+  const auto x = clustered(n, dim, 20, 11);
+  auto first = build_hnsw({x.data(), n, dim}, GraphDistance::kL2, {});
+  ASSERT_TRUE(first.ok());
+  auto second = build_hnsw({x.data(), n, dim}, GraphDistance::kL2, {});
+  ASSERT_TRUE(second.ok());
+  EXPECT_TRUE(same_graph(*first, *second));
+  std::vector<HnswGraph> graphs(4);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < graphs.size(); ++t) {
+    threads.emplace_back([&, t] {
+      // Threads 1..3 build other graphs alongside (a different prefix of the data).
+      const size_t rows = t == 0 ? n : 500 + 300 * t;
+      auto g = build_hnsw({x.data(), rows, dim}, GraphDistance::kL2, {});
+      if (g.ok()) graphs[t] = std::move(*g);
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_TRUE(same_graph(*first, graphs[0]));
+  auto small = build_hnsw({x.data(), 800, dim}, GraphDistance::kL2, {});
+  ASSERT_TRUE(small.ok());
+  EXPECT_TRUE(same_graph(*small, graphs[1]));
+}
+
+}  // namespace
+}  // namespace lancer::graph
