@@ -21,7 +21,13 @@ struct Cand {
 };
 // The one order of the build: distance, then node id.
 inline bool closer(const Cand& a, const Cand& b) { return a.dist < b.dist || (a.dist == b.dist && a.id < b.id); }
-inline bool farther(const Cand& a, const Cand& b) { return closer(b, a); }
+// As function objects, so the heap and sort calls inline them.
+struct Closer {
+  bool operator()(const Cand& a, const Cand& b) const { return closer(a, b); }
+};
+struct Farther {
+  bool operator()(const Cand& a, const Cand& b) const { return closer(b, a); }
+};
 
 // One neighbour list: `cap` slots, one more than the list may keep, so that an
 // edge can be appended before the list is pruned back.
@@ -109,7 +115,7 @@ void Builder::search_level(Cand ep, uint32_t level, uint32_t query) {
   candidates_.push_back(ep);
   results_.push_back(ep);
   while (!candidates_.empty()) {
-    std::pop_heap(candidates_.begin(), candidates_.end(), farther);
+    std::pop_heap(candidates_.begin(), candidates_.end(), Farther());
     const Cand current = candidates_.back();
     candidates_.pop_back();
     if (results_.size() == ef && closer(results_.front(), current)) break;
@@ -121,17 +127,17 @@ void Builder::search_level(Cand ep, uint32_t level, uint32_t query) {
       const Cand c{dist(query, nb), nb};
       if (results_.size() < ef || closer(c, results_.front())) {
         if (results_.size() == ef) {
-          std::pop_heap(results_.begin(), results_.end(), closer);
+          std::pop_heap(results_.begin(), results_.end(), Closer());
           results_.pop_back();
         }
         results_.push_back(c);
-        std::push_heap(results_.begin(), results_.end(), closer);
+        std::push_heap(results_.begin(), results_.end(), Closer());
         candidates_.push_back(c);
-        std::push_heap(candidates_.begin(), candidates_.end(), farther);
+        std::push_heap(candidates_.begin(), candidates_.end(), Farther());
       }
     }
   }
-  std::sort_heap(results_.begin(), results_.end(), closer);
+  std::sort_heap(results_.begin(), results_.end(), Closer());
 }
 
 uint32_t Builder::select(std::vector<Cand>& cands, uint32_t k, Cand* out) {
@@ -139,7 +145,7 @@ uint32_t Builder::select(std::vector<Cand>& cands, uint32_t k, Cand* out) {
     std::copy(cands.begin(), cands.end(), out);
     return static_cast<uint32_t>(cands.size());
   }
-  std::sort(cands.begin(), cands.end(), closer);
+  std::sort(cands.begin(), cands.end(), Closer());
   kept_.clear();
   pruned_.clear();
   for (const Cand& c : cands) {
