@@ -15,9 +15,16 @@ namespace {
 // selection re-scores the same pairs many times, and IVF partitions are small.
 constexpr uint32_t kCachedNodes = 2048;
 
+// What the last neighbour selection decided about an edge of a list. Selection
+// keeps every edge it found diverse, so while a list's edges are considered in
+// (distance, id) order, a prefix of edges with verdicts sees the same kept set
+// as last time and gets the same verdicts without a distance lookup.
+enum Verdict : uint8_t { kUnknown = 0, kKept = 1, kPruned = 2 };
+
 struct Cand {
   float dist;
   uint32_t id;
+  uint8_t verdict = kUnknown;
 };
 // The one order of the build: distance, then node id.
 inline bool closer(const Cand& a, const Cand& b) { return a.dist < b.dist || (a.dist == b.dist && a.id < b.id); }
@@ -28,6 +35,10 @@ struct Closer {
 struct Farther {
   bool operator()(const Cand& a, const Cand& b) const { return closer(b, a); }
 };
+inline Cand with_verdict(Cand c, bool diverse) {
+  c.verdict = diverse ? kKept : kPruned;
+  return c;
+}
 
 // One neighbour list: `cap` slots, one more than the list may keep, so that an
 // edge can be appended before the list is pruned back.
@@ -148,17 +159,14 @@ uint32_t Builder::select(std::vector<Cand>& cands, uint32_t k, Cand* out) {
   std::sort(cands.begin(), cands.end(), Closer());
   kept_.clear();
   pruned_.clear();
+  bool reuse = true;  // still in the prefix whose verdicts stand
   for (const Cand& c : cands) {
     if (kept_.size() >= k) break;
+    reuse = reuse && c.verdict != kUnknown;
     // Kept when closer to the node than to every neighbour kept so far.
-    bool diverse = true;
-    for (const Cand& s : kept_) {
-      if (!(c.dist < dist(c.id, s.id))) {
-        diverse = false;
-        break;
-      }
-    }
-    (diverse ? kept_ : pruned_).push_back(c);
+    bool diverse = reuse ? c.verdict == kKept : true;
+    for (size_t i = 0; !reuse && diverse && i < kept_.size(); ++i) diverse = c.dist < dist(c.id, kept_[i].id);
+    (diverse ? kept_ : pruned_).push_back(with_verdict(c, diverse));
   }
   for (size_t i = 0; kept_.size() < k && i < pruned_.size(); ++i) kept_.push_back(pruned_[i]);
   std::copy(kept_.begin(), kept_.end(), out);
@@ -182,7 +190,7 @@ void Builder::insert(uint32_t node) {
     const uint32_t limit = level == 0 ? 2 * params_.m : params_.m;
     for (const Cand& s : selected_[level]) {
       const ListRef l = list(s.id, level);
-      l.data[(*l.count)++] = Cand{s.dist, node};
+      l.data[(*l.count)++] = Cand{s.dist, node, kUnknown};
       if (*l.count > limit) {
         sorted_.assign(l.data, l.data + *l.count);
         *l.count = select(sorted_, limit, l.data);
