@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <functional>
 #include <limits>
 
+#include "graph/distance.h"
 #include "graph/level_rng.h"
-#include "linalg/norms.h"
 
 namespace lancer::graph {
 
@@ -32,9 +34,23 @@ inline bool closer(const Cand& a, const Cand& b) { return a.dist < b.dist || (a.
 struct Closer {
   bool operator()(const Cand& a, const Cand& b) const { return closer(a, b); }
 };
-struct Farther {
-  bool operator()(const Cand& a, const Cand& b) const { return closer(b, a); }
-};
+// (distance, id) as one integer in the same order, for the beam's heaps: the
+// float's bits mapped to an order-preserving u32 (-0 as +0) above the id.
+inline uint64_t key_of(const Cand& c) {
+  uint32_t u;
+  const float d = c.dist + 0.0f;  // -0 becomes +0
+  std::memcpy(&u, &d, 4);
+  u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+  return (uint64_t{u} << 32) | c.id;
+}
+inline Cand cand_of(uint64_t key) {
+  uint32_t u = static_cast<uint32_t>(key >> 32);
+  u = (u & 0x80000000u) ? (u & 0x7fffffffu) : ~u;
+  Cand c{0.0f, static_cast<uint32_t>(key)};
+  std::memcpy(&c.dist, &u, 4);
+  return c;
+}
+
 inline Cand with_verdict(Cand c, bool diverse) {
   c.verdict = diverse ? kKept : kPruned;
   return c;
@@ -58,8 +74,7 @@ class Builder {
   float compute(uint32_t a, uint32_t b) const {
     const float* x = vectors_.row(a);
     const float* y = vectors_.row(b);
-    return distance_ == GraphDistance::kL2 ? linalg::portable_l2_sqr(x, y, vectors_.dim)
-                                           : 1.0f - linalg::portable_dot(x, y, vectors_.dim);
+    return distance_ == GraphDistance::kL2 ? graph_l2_sqr(x, y, vectors_.dim) : 1.0f - graph_dot(x, y, vectors_.dim);
   }
   // Symmetric by construction: always scored as (smaller id, larger id).
   float dist(uint32_t a, uint32_t b) {
@@ -100,7 +115,8 @@ class Builder {
   std::vector<uint32_t> visited_;
   uint32_t epoch_ = 0;
   // Buffers reused by every insertion.
-  std::vector<Cand> candidates_, results_, sorted_, kept_, pruned_;
+  std::vector<uint64_t> cand_keys_, result_keys_;
+  std::vector<Cand> results_, sorted_, kept_, pruned_;
   std::vector<std::vector<Cand>> selected_;  // per level of the node being inserted
 };
 
@@ -120,35 +136,37 @@ Cand Builder::greedy(Cand ep, uint32_t level, uint32_t query) {
 void Builder::search_level(Cand ep, uint32_t level, uint32_t query) {
   const size_t ef = params_.ef_construction;
   next_epoch();
-  candidates_.clear();  // min-heap: closest on top
-  results_.clear();     // max-heap: farthest on top, at most ef
+  cand_keys_.clear();    // min-heap: closest on top
+  result_keys_.clear();  // max-heap: farthest on top, at most ef
   visited_[ep.id] = epoch_;
-  candidates_.push_back(ep);
-  results_.push_back(ep);
-  while (!candidates_.empty()) {
-    std::pop_heap(candidates_.begin(), candidates_.end(), Farther());
-    const Cand current = candidates_.back();
-    candidates_.pop_back();
-    if (results_.size() == ef && closer(results_.front(), current)) break;
-    const ListRef l = list(current.id, level);
+  cand_keys_.push_back(key_of(ep));
+  result_keys_.push_back(key_of(ep));
+  while (!cand_keys_.empty()) {
+    std::pop_heap(cand_keys_.begin(), cand_keys_.end(), std::greater<>());
+    const uint64_t current = cand_keys_.back();
+    cand_keys_.pop_back();
+    if (result_keys_.size() == ef && result_keys_.front() < current) break;
+    const ListRef l = list(static_cast<uint32_t>(current), level);
     for (uint32_t i = 0; i < *l.count; ++i) {
       const uint32_t nb = l.data[i].id;
       if (visited_[nb] == epoch_) continue;
       visited_[nb] = epoch_;
-      const Cand c{dist(query, nb), nb};
-      if (results_.size() < ef || closer(c, results_.front())) {
-        if (results_.size() == ef) {
-          std::pop_heap(results_.begin(), results_.end(), Closer());
-          results_.pop_back();
+      const uint64_t c = key_of(Cand{dist(query, nb), nb});
+      if (result_keys_.size() < ef || c < result_keys_.front()) {
+        if (result_keys_.size() == ef) {
+          std::pop_heap(result_keys_.begin(), result_keys_.end());
+          result_keys_.pop_back();
         }
-        results_.push_back(c);
-        std::push_heap(results_.begin(), results_.end(), Closer());
-        candidates_.push_back(c);
-        std::push_heap(candidates_.begin(), candidates_.end(), Farther());
+        result_keys_.push_back(c);
+        std::push_heap(result_keys_.begin(), result_keys_.end());
+        cand_keys_.push_back(c);
+        std::push_heap(cand_keys_.begin(), cand_keys_.end(), std::greater<>());
       }
     }
   }
-  std::sort_heap(results_.begin(), results_.end(), Closer());
+  std::sort_heap(result_keys_.begin(), result_keys_.end());
+  results_.clear();
+  for (uint64_t k : result_keys_) results_.push_back(cand_of(k));
 }
 
 uint32_t Builder::select(std::vector<Cand>& cands, uint32_t k, Cand* out) {

@@ -8,6 +8,7 @@
 #include <random>
 #include <thread>
 
+#include "graph/distance.h"
 #include "graph/hnsw_search.h"
 #include "graph/level_rng.h"
 #include "linalg/norms.h"
@@ -202,6 +203,30 @@ TEST(Hnsw, SameBytesTwiceAndUnderConcurrentBuilds) {
   auto small = build_hnsw({x.data(), 800, dim}, GraphDistance::kL2, {});
   ASSERT_TRUE(small.ok());
   EXPECT_TRUE(same_graph(*small, graphs[1]));
+}
+
+}  // namespace
+}  // namespace lancer::graph
+
+namespace lancer::graph {
+namespace {
+
+TEST(GraphDistance, SameBitsAsPortableKernels) {
+  std::mt19937 rng(17);
+  std::normal_distribution<float> normal(0.0f, 10.0f);
+  for (size_t d : {1, 3, 15, 16, 17, 31, 32, 100, 128, 129, 768}) {
+    for (int trial = 0; trial < 50; ++trial) {
+      std::vector<float> a(d), b(d);
+      for (size_t j = 0; j < d; ++j) {
+        a[j] = normal(rng);
+        b[j] = normal(rng);
+      }
+      const float l2 = graph_l2_sqr(a.data(), b.data(), d), ref_l2 = linalg::portable_l2_sqr(a.data(), b.data(), d);
+      const float dot = graph_dot(a.data(), b.data(), d), ref_dot = linalg::portable_dot(a.data(), b.data(), d);
+      ASSERT_EQ(std::memcmp(&l2, &ref_l2, 4), 0) << "d " << d;
+      ASSERT_EQ(std::memcmp(&dot, &ref_dot, 4), 0) << "d " << d;
+    }
+  }
 }
 
 }  // namespace
