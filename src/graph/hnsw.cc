@@ -6,7 +6,7 @@
 #include <functional>
 #include <limits>
 
-#include "graph/distance.h"
+#include "simd/lanes16.h"
 #include "graph/level_rng.h"
 
 namespace lancer::graph {
@@ -74,7 +74,7 @@ class Builder {
   float compute(uint32_t a, uint32_t b) const {
     const float* x = vectors_.row(a);
     const float* y = vectors_.row(b);
-    return distance_ == GraphDistance::kL2 ? graph_l2_sqr(x, y, vectors_.dim) : 1.0f - graph_dot(x, y, vectors_.dim);
+    return distance_ == GraphDistance::kL2 ? simd::lanes16_l2_sqr(x, y, vectors_.dim) : 1.0f - simd::lanes16_dot(x, y, vectors_.dim);
   }
   // Symmetric by construction: always scored as (smaller id, larger id).
   float dist(uint32_t a, uint32_t b) {

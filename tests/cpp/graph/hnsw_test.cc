@@ -8,10 +8,10 @@
 #include <random>
 #include <thread>
 
-#include "graph/distance.h"
 #include "graph/hnsw_search.h"
 #include "graph/level_rng.h"
 #include "linalg/norms.h"
+#include "simd/lanes16.h"
 
 namespace lancer::graph {
 namespace {
@@ -211,7 +211,7 @@ TEST(Hnsw, SameBytesTwiceAndUnderConcurrentBuilds) {
 namespace lancer::graph {
 namespace {
 
-TEST(GraphDistance, SameBitsAsPortableKernels) {
+TEST(Lanes16, SameBitsAsPortableKernels) {
   std::mt19937 rng(17);
   std::normal_distribution<float> normal(0.0f, 10.0f);
   for (size_t d : {1, 3, 15, 16, 17, 31, 32, 100, 128, 129, 768}) {
@@ -221,8 +221,8 @@ TEST(GraphDistance, SameBitsAsPortableKernels) {
         a[j] = normal(rng);
         b[j] = normal(rng);
       }
-      const float l2 = graph_l2_sqr(a.data(), b.data(), d), ref_l2 = linalg::portable_l2_sqr(a.data(), b.data(), d);
-      const float dot = graph_dot(a.data(), b.data(), d), ref_dot = linalg::portable_dot(a.data(), b.data(), d);
+      const float l2 = simd::lanes16_l2_sqr(a.data(), b.data(), d), ref_l2 = linalg::portable_l2_sqr(a.data(), b.data(), d);
+      const float dot = simd::lanes16_dot(a.data(), b.data(), d), ref_dot = linalg::portable_dot(a.data(), b.data(), d);
       ASSERT_EQ(std::memcmp(&l2, &ref_l2, 4), 0) << "d " << d;
       ASSERT_EQ(std::memcmp(&dot, &ref_dot, 4), 0) << "d " << d;
     }
