@@ -25,8 +25,8 @@ void BM_Partitions(benchmark::State& state) {
     uint64_t rows = 0;
     for (size_t p = 0; p < parts; ++p) {
       const size_t begin = n * p / parts, end = n * (p + 1) / parts;
-      auto g = lancer::graph::build_hnsw({x.data() + begin * dim, end - begin, dim},
-                                         lancer::graph::GraphDistance::kL2, {});
+      auto g =
+          lancer::graph::build_hnsw({x.data() + begin * dim, end - begin, dim}, lancer::graph::GraphDistance::kL2, {});
       rows += g->num_rows();
     }
     benchmark::DoNotOptimize(rows);

@@ -6,8 +6,8 @@
 #include <functional>
 #include <limits>
 
-#include "simd/lanes16.h"
 #include "graph/level_rng.h"
+#include "simd/lanes16.h"
 
 namespace lancer::graph {
 
@@ -29,7 +29,9 @@ struct Cand {
   uint8_t verdict = kUnknown;
 };
 // The one order of the build: distance, then node id.
-inline bool closer(const Cand& a, const Cand& b) { return a.dist < b.dist || (a.dist == b.dist && a.id < b.id); }
+inline bool closer(const Cand& a, const Cand& b) {
+  return a.dist < b.dist || (a.dist == b.dist && a.id < b.id);
+}
 // As function objects, so the heap and sort calls inline them.
 struct Closer {
   bool operator()(const Cand& a, const Cand& b) const { return closer(a, b); }
@@ -74,7 +76,8 @@ class Builder {
   float compute(uint32_t a, uint32_t b) const {
     const float* x = vectors_.row(a);
     const float* y = vectors_.row(b);
-    return distance_ == GraphDistance::kL2 ? simd::lanes16_l2_sqr(x, y, vectors_.dim) : 1.0f - simd::lanes16_dot(x, y, vectors_.dim);
+    return distance_ == GraphDistance::kL2 ? simd::lanes16_l2_sqr(x, y, vectors_.dim)
+                                           : 1.0f - simd::lanes16_dot(x, y, vectors_.dim);
   }
   // Symmetric by construction: always scored as (smaller id, larger id).
   float dist(uint32_t a, uint32_t b) {

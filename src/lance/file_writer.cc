@@ -56,7 +56,7 @@ std::string list_page_encoding(uint64_t num_items) {
 }  // namespace
 
 std::vector<::lance::file::Field> make_list_fields(int32_t id, const std::string& name,
-                                                  const std::string& item_logical_type) {
+                                                   const std::string& item_logical_type) {
   std::vector<::lance::file::Field> fields{make_field(id, name, "list", true),
                                            make_field(id + 1, "item", item_logical_type, true)};
   fields[1].set_parent_id(id);

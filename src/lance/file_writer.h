@@ -59,6 +59,6 @@ class LanceFileWriter {
 ::lance::file::Field make_field(int32_t id, const std::string& name, const std::string& logical_type, bool nullable);
 // A list<item> column: the "list" field `id` and its child `item` (`id` + 1, nullable), as Lance writes them.
 std::vector<::lance::file::Field> make_list_fields(int32_t id, const std::string& name,
-                                                  const std::string& item_logical_type);
+                                                   const std::string& item_logical_type);
 
 }  // namespace lancer::lance

@@ -66,8 +66,8 @@ class Column20 {
       }
       page_first += rows;
     }
-    return count == 0 ? Status::OK() : Status::Corruption(f_.name() + ": rows past the end of column " +
-                                                           std::to_string(column_));
+    return count == 0 ? Status::OK()
+                      : Status::Corruption(f_.name() + ": rows past the end of column " + std::to_string(column_));
   }
   // For rows [start, start + count) of a list column: each list's [begin, end) in the item column.
   Status read_list_ranges(uint64_t start, uint64_t count, std::vector<uint64_t>* begins,
@@ -85,7 +85,8 @@ class Column20 {
         const uint64_t from = start - page_first, n = std::min(count, rows - from);
         offsets.resize(n + 1);
         offsets[0] = 0;
-        if (from > 0) LANCER_RETURN_IF_ERROR(f_.file().read_at(pages[i].buffers[0].offset + (from - 1) * 8, 8, &offsets[0]));
+        if (from > 0)
+          LANCER_RETURN_IF_ERROR(f_.file().read_at(pages[i].buffers[0].offset + (from - 1) * 8, 8, &offsets[0]));
         LANCER_RETURN_IF_ERROR(f_.file().read_at(pages[i].buffers[0].offset + from * 8, n * 8, &offsets[1]));
         for (uint64_t r = 0; r < n; ++r) {
           // A null list's end carries null_offset_adjustment; graph lists are never null.
@@ -172,7 +173,8 @@ Result<graph::HnswGraph> read_hnsw_partition(const lance::LanceFile& index_file,
       level.nodes.push_back(node);
       for (uint64_t e = begins[r]; e < ends[r]; ++e) {
         const uint32_t nb = neighbors[e - begins.front()];
-        if (nb >= g.num_nodes) return Status::Corruption(where + ": neighbour " + std::to_string(nb) + " past the nodes");
+        if (nb >= g.num_nodes)
+          return Status::Corruption(where + ": neighbour " + std::to_string(nb) + " past the nodes");
         level.neighbors.push_back(nb);
       }
       level.offsets.push_back(level.neighbors.size());

@@ -60,7 +60,11 @@ inline float lanes16_sum(const float* a, const float* b, size_t d) {
 
 }  // namespace detail
 
-inline float lanes16_l2_sqr(const float* a, const float* b, size_t d) { return detail::lanes16_sum<true>(a, b, d); }
-inline float lanes16_dot(const float* a, const float* b, size_t d) { return detail::lanes16_sum<false>(a, b, d); }
+inline float lanes16_l2_sqr(const float* a, const float* b, size_t d) {
+  return detail::lanes16_sum<true>(a, b, d);
+}
+inline float lanes16_dot(const float* a, const float* b, size_t d) {
+  return detail::lanes16_sum<false>(a, b, d);
+}
 
 }  // namespace lancer::simd

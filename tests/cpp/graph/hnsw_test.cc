@@ -221,7 +221,8 @@ TEST(Lanes16, SameBitsAsPortableKernels) {
         a[j] = normal(rng);
         b[j] = normal(rng);
       }
-      const float l2 = simd::lanes16_l2_sqr(a.data(), b.data(), d), ref_l2 = linalg::portable_l2_sqr(a.data(), b.data(), d);
+      const float l2 = simd::lanes16_l2_sqr(a.data(), b.data(), d),
+                  ref_l2 = linalg::portable_l2_sqr(a.data(), b.data(), d);
       const float dot = simd::lanes16_dot(a.data(), b.data(), d), ref_dot = linalg::portable_dot(a.data(), b.data(), d);
       ASSERT_EQ(std::memcmp(&l2, &ref_l2, 4), 0) << "d " << d;
       ASSERT_EQ(std::memcmp(&dot, &ref_dot, 4), 0) << "d " << d;

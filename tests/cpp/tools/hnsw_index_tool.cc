@@ -6,8 +6,8 @@
 //   hnsw_index_tool read INDEX.idx
 //     Prints every partition read back: one JSON line {"partition":p,"entry_point":e,"levels":[[[node,[nbs]],..],..]}.
 #include <chrono>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -46,12 +46,13 @@ int write(char** argv) {
   const auto lengths = read_raw<uint64_t>(argv[3]);
   const uint32_t dim = static_cast<uint32_t>(std::stoul(argv[5]));
   const std::string metric = argv[6];
-  const graph::HnswParams params{static_cast<uint32_t>(std::stoul(argv[7])),
-                                 static_cast<uint32_t>(std::stoul(argv[8])),
+  const graph::HnswParams params{static_cast<uint32_t>(std::stoul(argv[7])), static_cast<uint32_t>(std::stoul(argv[8])),
                                  static_cast<uint32_t>(std::stoul(argv[9]))};
   auto model = std::make_shared<ivf::IndexModel>();
   model->kind = {quant::SubIndexKind::kHnsw, quant::QuantizerKind::kFlat};
-  model->metric = metric == "l2" ? quant::Metric::kL2 : metric == "cosine" ? quant::Metric::kCosine : quant::Metric::kDot;
+  model->metric = metric == "l2"       ? quant::Metric::kL2
+                  : metric == "cosine" ? quant::Metric::kCosine
+                                       : quant::Metric::kDot;
   model->column = {lancer::lance::ElementType::kFloat32, dim};
   model->num_partitions = static_cast<uint32_t>(lengths.size());
   model->centroids = read_raw<float>(argv[4]);
@@ -89,8 +90,8 @@ int read(char** argv) {
   for (int p = 0; p < ivf.lengths_size(); ++p) {
     auto g = search::read_hnsw_partition(f, ivf.offsets(p), ivf.lengths(p), (*strings)[p]);
     if (!g.ok()) return fail(g.status());
-    std::string line = "{\"partition\":" + std::to_string(p) + ",\"entry_point\":" + std::to_string(g->entry_point) +
-                       ",\"levels\":[";
+    std::string line =
+        "{\"partition\":" + std::to_string(p) + ",\"entry_point\":" + std::to_string(g->entry_point) + ",\"levels\":[";
     for (size_t l = 0; l < g->levels.size(); ++l) {
       const auto& level = g->levels[l];
       line += l ? ",[" : "[";
