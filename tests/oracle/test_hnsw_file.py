@@ -54,7 +54,7 @@ def clustered(rows: int, seed: int) -> np.ndarray:
     return (centres[rng.integers(0, 30, rows)] + rng.standard_normal((rows, DIM))).astype(np.float32)
 
 
-def recall(ds, values: np.ndarray, metric: str, n: int = 100) -> float:
+def recall(ds, values: np.ndarray, metric: str, n: int = 400) -> float:
     rng = np.random.default_rng(3)
     hits = 0
     for i in rng.choice(len(values), n, replace=False):
