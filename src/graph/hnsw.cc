@@ -73,18 +73,21 @@ class Builder {
   HnswGraph run();
 
  private:
+  // Symmetric by construction: always called as (smaller id, larger id).
   float compute(uint32_t a, uint32_t b) const {
     const float* x = vectors_.row(a);
     const float* y = vectors_.row(b);
     return distance_ == GraphDistance::kL2 ? simd::lanes16_l2_sqr(x, y, vectors_.dim)
                                            : 1.0f - simd::lanes16_dot(x, y, vectors_.dim);
   }
-  // Symmetric by construction: always scored as (smaller id, larger id).
+  // The cache holds both (a, b) and (b, a), so a loop over b reads along one row.
   float dist(uint32_t a, uint32_t b) {
-    if (a > b) std::swap(a, b);
-    if (cache_.empty()) return compute(a, b);
+    if (cache_.empty()) return a < b ? compute(a, b) : compute(b, a);
     float& slot = cache_[size_t{a} * n_ + b];
-    if (std::isnan(slot)) slot = compute(a, b);
+    if (std::isnan(slot)) {
+      slot = a < b ? compute(a, b) : compute(b, a);
+      cache_[size_t{b} * n_ + a] = slot;
+    }
     return slot;
   }
   ListRef list(uint32_t node, uint32_t level) {
@@ -118,7 +121,8 @@ class Builder {
   std::vector<uint32_t> visited_;
   uint32_t epoch_ = 0;
   // Buffers reused by every insertion.
-  std::vector<uint64_t> cand_keys_, result_keys_;
+  std::vector<uint64_t> result_keys_;  // the beam, ascending
+  std::vector<uint8_t> expanded_;      // parallel to result_keys_
   std::vector<Cand> results_, sorted_, kept_, pruned_;
   std::vector<std::vector<Cand>> selected_;  // per level of the node being inserted
 };
@@ -136,38 +140,40 @@ Cand Builder::greedy(Cand ep, uint32_t level, uint32_t query) {
   }
 }
 
+// The closest unexpanded result is expanded until every result has been: the
+// same nodes, in the same order, as a candidate min-heap beside a bounded
+// result max-heap (a candidate that fell out of the results would end that
+// loop), but with one sorted array of at most ef keys and no heaps.
 void Builder::search_level(Cand ep, uint32_t level, uint32_t query) {
   const size_t ef = params_.ef_construction;
   next_epoch();
-  cand_keys_.clear();    // min-heap: closest on top
-  result_keys_.clear();  // max-heap: farthest on top, at most ef
   visited_[ep.id] = epoch_;
-  cand_keys_.push_back(key_of(ep));
-  result_keys_.push_back(key_of(ep));
-  while (!cand_keys_.empty()) {
-    std::pop_heap(cand_keys_.begin(), cand_keys_.end(), std::greater<>());
-    const uint64_t current = cand_keys_.back();
-    cand_keys_.pop_back();
-    if (result_keys_.size() == ef && result_keys_.front() < current) break;
-    const ListRef l = list(static_cast<uint32_t>(current), level);
+  result_keys_.assign(1, key_of(ep));
+  expanded_.assign(1, 0);
+  size_t next = 0;  // the first unexpanded result
+  while (next < result_keys_.size()) {
+    expanded_[next] = 1;
+    size_t lowest = next + 1;  // where the next unexpanded result may be
+    const ListRef l = list(static_cast<uint32_t>(result_keys_[next]), level);
     for (uint32_t i = 0; i < *l.count; ++i) {
       const uint32_t nb = l.data[i].id;
       if (visited_[nb] == epoch_) continue;
       visited_[nb] = epoch_;
       const uint64_t c = key_of(Cand{dist(query, nb), nb});
-      if (result_keys_.size() < ef || c < result_keys_.front()) {
-        if (result_keys_.size() == ef) {
-          std::pop_heap(result_keys_.begin(), result_keys_.end());
-          result_keys_.pop_back();
-        }
-        result_keys_.push_back(c);
-        std::push_heap(result_keys_.begin(), result_keys_.end());
-        cand_keys_.push_back(c);
-        std::push_heap(cand_keys_.begin(), cand_keys_.end(), std::greater<>());
+      if (result_keys_.size() == ef) {
+        if (!(c < result_keys_.back())) continue;
+        result_keys_.pop_back();
+        expanded_.pop_back();
       }
+      const size_t at =
+          static_cast<size_t>(std::lower_bound(result_keys_.begin(), result_keys_.end(), c) - result_keys_.begin());
+      result_keys_.insert(result_keys_.begin() + at, c);
+      expanded_.insert(expanded_.begin() + at, 0);
+      lowest = std::min(lowest, at);
     }
+    next = lowest;
+    while (next < result_keys_.size() && expanded_[next]) ++next;
   }
-  std::sort_heap(result_keys_.begin(), result_keys_.end());
   results_.clear();
   for (uint64_t k : result_keys_) results_.push_back(cand_of(k));
 }
