@@ -90,6 +90,11 @@ TEST(Hnsw, EmptyAndSingleNode) {
   EXPECT_EQ(single->entry_point, 0u);
   EXPECT_EQ(single->levels[0].nodes, std::vector<uint32_t>{0});
   EXPECT_TRUE(single->levels[0].neighbors.empty());
+  auto score = [](const uint32_t*, size_t n, float* out) { std::fill(out, out + n, 1.0f); };
+  EXPECT_TRUE(HnswSearcher(*empty).search(10, 15, score).empty());
+  const auto found = HnswSearcher(*single).search(10, 15, score);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].node, 0u);
   EXPECT_EQ(hnsw_partition_json(*single, {}),
             "{\"entry_point\":0,\"params\":{\"max_level\":7,\"m\":20,\"ef_construction\":150,\"prefetch_distance\":2},"
             "\"level_offsets\":[0,1,1,1,1,1,1,1]}");
