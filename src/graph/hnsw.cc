@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <functional>
 #include <limits>
 
 #include "graph/level_rng.h"
-#include "linalg/norms.h"
+#include "simd/lanes16.h"
 
 namespace lancer::graph {
 
@@ -15,13 +17,46 @@ namespace {
 // selection re-scores the same pairs many times, and IVF partitions are small.
 constexpr uint32_t kCachedNodes = 2048;
 
+// What the last neighbour selection decided about an edge of a list. Selection
+// keeps every edge it found diverse, so while a list's edges are considered in
+// (distance, id) order, a prefix of edges with verdicts sees the same kept set
+// as last time and gets the same verdicts without a distance lookup.
+enum Verdict : uint8_t { kUnknown = 0, kKept = 1, kPruned = 2 };
+
 struct Cand {
   float dist;
   uint32_t id;
+  uint8_t verdict = kUnknown;
 };
 // The one order of the build: distance, then node id.
-inline bool closer(const Cand& a, const Cand& b) { return a.dist < b.dist || (a.dist == b.dist && a.id < b.id); }
-inline bool farther(const Cand& a, const Cand& b) { return closer(b, a); }
+inline bool closer(const Cand& a, const Cand& b) {
+  return a.dist < b.dist || (a.dist == b.dist && a.id < b.id);
+}
+// As function objects, so the heap and sort calls inline them.
+struct Closer {
+  bool operator()(const Cand& a, const Cand& b) const { return closer(a, b); }
+};
+// (distance, id) as one integer in the same order, for the beam's heaps: the
+// float's bits mapped to an order-preserving u32 (-0 as +0) above the id.
+inline uint64_t key_of(const Cand& c) {
+  uint32_t u;
+  const float d = c.dist + 0.0f;  // -0 becomes +0
+  std::memcpy(&u, &d, 4);
+  u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+  return (uint64_t{u} << 32) | c.id;
+}
+inline Cand cand_of(uint64_t key) {
+  uint32_t u = static_cast<uint32_t>(key >> 32);
+  u = (u & 0x80000000u) ? (u & 0x7fffffffu) : ~u;
+  Cand c{0.0f, static_cast<uint32_t>(key)};
+  std::memcpy(&c.dist, &u, 4);
+  return c;
+}
+
+inline Cand with_verdict(Cand c, bool diverse) {
+  c.verdict = diverse ? kKept : kPruned;
+  return c;
+}
 
 // One neighbour list: `cap` slots, one more than the list may keep, so that an
 // edge can be appended before the list is pruned back.
@@ -38,18 +73,21 @@ class Builder {
   HnswGraph run();
 
  private:
+  // Symmetric by construction: always called as (smaller id, larger id).
   float compute(uint32_t a, uint32_t b) const {
     const float* x = vectors_.row(a);
     const float* y = vectors_.row(b);
-    return distance_ == GraphDistance::kL2 ? linalg::portable_l2_sqr(x, y, vectors_.dim)
-                                           : 1.0f - linalg::portable_dot(x, y, vectors_.dim);
+    return distance_ == GraphDistance::kL2 ? simd::lanes16_l2_sqr(x, y, vectors_.dim)
+                                           : 1.0f - simd::lanes16_dot(x, y, vectors_.dim);
   }
-  // Symmetric by construction: always scored as (smaller id, larger id).
+  // The cache holds both (a, b) and (b, a), so a loop over b reads along one row.
   float dist(uint32_t a, uint32_t b) {
-    if (a > b) std::swap(a, b);
-    if (cache_.empty()) return compute(a, b);
+    if (cache_.empty()) return a < b ? compute(a, b) : compute(b, a);
     float& slot = cache_[size_t{a} * n_ + b];
-    if (std::isnan(slot)) slot = compute(a, b);
+    if (std::isnan(slot)) {
+      slot = a < b ? compute(a, b) : compute(b, a);
+      cache_[size_t{b} * n_ + a] = slot;
+    }
     return slot;
   }
   ListRef list(uint32_t node, uint32_t level) {
@@ -83,7 +121,9 @@ class Builder {
   std::vector<uint32_t> visited_;
   uint32_t epoch_ = 0;
   // Buffers reused by every insertion.
-  std::vector<Cand> candidates_, results_, sorted_, kept_, pruned_;
+  std::vector<uint64_t> result_keys_;  // the beam, ascending
+  std::vector<uint8_t> expanded_;      // parallel to result_keys_
+  std::vector<Cand> results_, sorted_, kept_, pruned_;
   std::vector<std::vector<Cand>> selected_;  // per level of the node being inserted
 };
 
@@ -100,38 +140,42 @@ Cand Builder::greedy(Cand ep, uint32_t level, uint32_t query) {
   }
 }
 
+// The closest unexpanded result is expanded until every result has been: the
+// same nodes, in the same order, as a candidate min-heap beside a bounded
+// result max-heap (a candidate that fell out of the results would end that
+// loop), but with one sorted array of at most ef keys and no heaps.
 void Builder::search_level(Cand ep, uint32_t level, uint32_t query) {
   const size_t ef = params_.ef_construction;
   next_epoch();
-  candidates_.clear();  // min-heap: closest on top
-  results_.clear();     // max-heap: farthest on top, at most ef
   visited_[ep.id] = epoch_;
-  candidates_.push_back(ep);
-  results_.push_back(ep);
-  while (!candidates_.empty()) {
-    std::pop_heap(candidates_.begin(), candidates_.end(), farther);
-    const Cand current = candidates_.back();
-    candidates_.pop_back();
-    if (results_.size() == ef && closer(results_.front(), current)) break;
-    const ListRef l = list(current.id, level);
+  result_keys_.assign(1, key_of(ep));
+  expanded_.assign(1, 0);
+  size_t next = 0;  // the first unexpanded result
+  while (next < result_keys_.size()) {
+    expanded_[next] = 1;
+    size_t lowest = next + 1;  // where the next unexpanded result may be
+    const ListRef l = list(static_cast<uint32_t>(result_keys_[next]), level);
     for (uint32_t i = 0; i < *l.count; ++i) {
       const uint32_t nb = l.data[i].id;
       if (visited_[nb] == epoch_) continue;
       visited_[nb] = epoch_;
-      const Cand c{dist(query, nb), nb};
-      if (results_.size() < ef || closer(c, results_.front())) {
-        if (results_.size() == ef) {
-          std::pop_heap(results_.begin(), results_.end(), closer);
-          results_.pop_back();
-        }
-        results_.push_back(c);
-        std::push_heap(results_.begin(), results_.end(), closer);
-        candidates_.push_back(c);
-        std::push_heap(candidates_.begin(), candidates_.end(), farther);
+      const uint64_t c = key_of(Cand{dist(query, nb), nb});
+      if (result_keys_.size() == ef) {
+        if (!(c < result_keys_.back())) continue;
+        result_keys_.pop_back();
+        expanded_.pop_back();
       }
+      const size_t at =
+          static_cast<size_t>(std::lower_bound(result_keys_.begin(), result_keys_.end(), c) - result_keys_.begin());
+      result_keys_.insert(result_keys_.begin() + at, c);
+      expanded_.insert(expanded_.begin() + at, 0);
+      lowest = std::min(lowest, at);
     }
+    next = lowest;
+    while (next < result_keys_.size() && expanded_[next]) ++next;
   }
-  std::sort_heap(results_.begin(), results_.end(), closer);
+  results_.clear();
+  for (uint64_t k : result_keys_) results_.push_back(cand_of(k));
 }
 
 uint32_t Builder::select(std::vector<Cand>& cands, uint32_t k, Cand* out) {
@@ -139,20 +183,17 @@ uint32_t Builder::select(std::vector<Cand>& cands, uint32_t k, Cand* out) {
     std::copy(cands.begin(), cands.end(), out);
     return static_cast<uint32_t>(cands.size());
   }
-  std::sort(cands.begin(), cands.end(), closer);
+  std::sort(cands.begin(), cands.end(), Closer());
   kept_.clear();
   pruned_.clear();
+  bool reuse = true;  // still in the prefix whose verdicts stand
   for (const Cand& c : cands) {
     if (kept_.size() >= k) break;
+    reuse = reuse && c.verdict != kUnknown;
     // Kept when closer to the node than to every neighbour kept so far.
-    bool diverse = true;
-    for (const Cand& s : kept_) {
-      if (!(c.dist < dist(c.id, s.id))) {
-        diverse = false;
-        break;
-      }
-    }
-    (diverse ? kept_ : pruned_).push_back(c);
+    bool diverse = reuse ? c.verdict == kKept : true;
+    for (size_t i = 0; !reuse && diverse && i < kept_.size(); ++i) diverse = c.dist < dist(c.id, kept_[i].id);
+    (diverse ? kept_ : pruned_).push_back(with_verdict(c, diverse));
   }
   for (size_t i = 0; kept_.size() < k && i < pruned_.size(); ++i) kept_.push_back(pruned_[i]);
   std::copy(kept_.begin(), kept_.end(), out);
@@ -176,7 +217,7 @@ void Builder::insert(uint32_t node) {
     const uint32_t limit = level == 0 ? 2 * params_.m : params_.m;
     for (const Cand& s : selected_[level]) {
       const ListRef l = list(s.id, level);
-      l.data[(*l.count)++] = Cand{s.dist, node};
+      l.data[(*l.count)++] = Cand{s.dist, node, kUnknown};
       if (*l.count > limit) {
         sorted_.assign(l.data, l.data + *l.count);
         *l.count = select(sorted_, limit, l.data);

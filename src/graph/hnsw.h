@@ -27,7 +27,7 @@ struct HnswParams {
 
 struct HnswGraph {
   uint32_t num_nodes = 0, entry_point = 0;
-  struct Level {                      // the nodes at level >= l, ascending ids (level 0: every node)
+  struct Level {  // the nodes at level >= l, ascending ids (level 0: every node)
     std::vector<uint32_t> nodes;
     std::vector<uint64_t> offsets;    // nodes.size() + 1 offsets into neighbors/distances
     std::vector<uint32_t> neighbors;  // node ids, in the order Lance writes them (selection order)
@@ -43,8 +43,7 @@ struct HnswGraph {
 Status check_hnsw_params(const HnswParams& p);
 
 // The graph over `vectors` (row i = node i). 0 rows give an empty graph.
-Result<HnswGraph> build_hnsw(linalg::MatrixView<const float> vectors, GraphDistance distance,
-                             const HnswParams& params);
+Result<HnswGraph> build_hnsw(linalg::MatrixView<const float> vectors, GraphDistance distance, const HnswParams& params);
 
 // The partition's string in index.idx's `lance:hnsw` list:
 // {"entry_point":..,"params":{"max_level":..,"m":..,"ef_construction":..,"prefetch_distance":2},

@@ -8,7 +8,9 @@ namespace {
 
 constexpr uint64_t kLevelSeed = 42;  // Lance's HNSW_LEVEL_RNG_SEED
 
-uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+uint64_t rotl(uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
 
 // Xoshiro256++ as rand 0.9 seeds it from a u64 (SmallRng on 64-bit targets).
 class SmallRng {

@@ -49,18 +49,25 @@ Status IndexModel::validate() const {
   return Status::OK();
 }
 
-Result<uint64_t> write_index_file(const std::string& path, const IndexModel& model) {
-  LANCER_RETURN_IF_ERROR(model.validate());
-  LANCER_ASSIGN_OR_RETURN(auto writer, lance::LanceFileWriter::create(path, 1));
+std::string index_ivf_buffer(const IndexModel& model, const std::vector<uint64_t>& lengths) {
   ::lance::index::pb::IVF ivf;
+  uint64_t offset = 0;
   for (uint32_t p = 0; p < model.num_partitions; ++p) {
-    ivf.add_offsets(0);
-    ivf.add_lengths(0);
+    const uint64_t length = p < lengths.size() ? lengths[p] : 0;
+    ivf.add_offsets(offset);
+    ivf.add_lengths(static_cast<uint32_t>(length));
+    offset += length;
   }
   *ivf.mutable_centroids_tensor() =
       make_tensor(model.centroids, {model.num_partitions, model.column.dim}, model.column.element);
   ivf.set_loss(model.loss);
-  const std::string ivf_bytes = lance::serialize_deterministic(ivf);
+  return lance::serialize_deterministic(ivf);
+}
+
+Result<uint64_t> write_index_file(const std::string& path, const IndexModel& model) {
+  LANCER_RETURN_IF_ERROR(model.validate());
+  LANCER_ASSIGN_OR_RETURN(auto writer, lance::LanceFileWriter::create(path, 1));
+  const std::string ivf_bytes = index_ivf_buffer(model, {});
   LANCER_ASSIGN_OR_RETURN(uint32_t ivf_index, writer->add_global_buffer(ivf_bytes.data(), ivf_bytes.size()));
   ::lance::file::Schema schema;
   *schema.add_fields() = lance::make_field(0, "__flat_marker", "uint64", false);

@@ -32,6 +32,10 @@ struct IndexModel {
   Status validate() const;
 };
 
+// index.idx's IVF global buffer (serialized lance.index.pb.IVF): offsets and
+// `lengths` (rows of index.idx per partition), the centroids tensor and loss.
+std::string index_ivf_buffer(const IndexModel& model, const std::vector<uint64_t>& lengths);
+
 // Writes index.idx; returns its size.
 Result<uint64_t> write_index_file(const std::string& path, const IndexModel& model);
 

@@ -40,7 +40,28 @@ std::string flat_page_encoding(uint32_t bits, uint32_t dim) {
   return pack_any("/lance.encodings.ArrayEncoding", page);
 }
 
+// list{offsets: nullable{no_nulls{values: flat{64}}}, null_offset_adjustment, num_items}
+std::string list_page_encoding(uint64_t num_items) {
+  ::lance::encodings::ArrayEncoding offsets;
+  offsets.mutable_flat()->set_bits_per_value(64);
+  offsets.mutable_flat()->mutable_buffer();
+  ::lance::encodings::ArrayEncoding page;
+  auto* list = page.mutable_list();
+  *list->mutable_offsets()->mutable_nullable()->mutable_no_nulls()->mutable_values() = offsets;
+  list->set_null_offset_adjustment(num_items + 1);  // a null list would add this to its end offset
+  list->set_num_items(num_items);
+  return pack_any("/lance.encodings.ArrayEncoding", page);
+}
+
 }  // namespace
+
+std::vector<::lance::file::Field> make_list_fields(int32_t id, const std::string& name,
+                                                   const std::string& item_logical_type) {
+  std::vector<::lance::file::Field> fields{make_field(id, name, "list", true),
+                                           make_field(id + 1, "item", item_logical_type, true)};
+  fields[1].set_parent_id(id);
+  return fields;
+}
 
 ::lance::file::Field make_field(int32_t id, const std::string& name, const std::string& logical_type, bool nullable) {
   ::lance::file::Field f;
@@ -94,6 +115,17 @@ Status LanceFileWriter::append_flat_page(size_t column, uint64_t rows, uint32_t 
   }
   LANCER_ASSIGN_OR_RETURN(uint64_t at, write_padded(data, size));
   columns_[column].push_back({at, size, rows, flat_page_encoding(bits, dim)});
+  return Status::OK();
+}
+
+Status LanceFileWriter::append_list_page(size_t column, uint64_t rows, const uint64_t* end_offsets) {
+  if (column >= columns_.size() || rows == 0) {
+    return Status::Internal(path_ + ": list page of " + std::to_string(rows) + " rows for column " +
+                            std::to_string(column));
+  }
+  const uint64_t num_items = end_offsets[rows - 1];
+  LANCER_ASSIGN_OR_RETURN(uint64_t at, write_padded(end_offsets, rows * 8));
+  columns_[column].push_back({at, rows * 8, rows, list_page_encoding(num_items)});
   return Status::OK();
 }
 

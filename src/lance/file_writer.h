@@ -30,6 +30,11 @@ class LanceFileWriter {
   // Appends a page of `rows` non-null fixed-width values to `column`: a uint64
   // (bits 64, dim 0) or a fixed_size_list of `dim` items of `bits` bits.
   Status append_flat_page(size_t column, uint64_t rows, uint32_t bits, uint32_t dim, const void* data, size_t size);
+  // Appends a page of `rows` non-null lists to the list column `column` (its
+  // items are the next column's pages, written with append_flat_page):
+  // `end_offsets` holds each list's end, counted in items from the first item
+  // of this page, without the leading 0 (format 2.0 list encoding).
+  Status append_list_page(size_t column, uint64_t rows, const uint64_t* end_offsets);
   // Writes schema, column metadata, offset tables and footer; closes the file.
   // Returns the file size.
   Result<uint64_t> finish(const ::lance::file::Schema& schema, uint64_t num_rows);
@@ -52,5 +57,8 @@ class LanceFileWriter {
 
 // Schema field helpers for index files (format notes 2.5): parent_id -1, legacy encoding PLAIN.
 ::lance::file::Field make_field(int32_t id, const std::string& name, const std::string& logical_type, bool nullable);
+// A list<item> column: the "list" field `id` and its child `item` (`id` + 1, nullable), as Lance writes them.
+std::vector<::lance::file::Field> make_list_fields(int32_t id, const std::string& name,
+                                                   const std::string& item_logical_type);
 
 }  // namespace lancer::lance

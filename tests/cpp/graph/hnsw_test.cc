@@ -11,6 +11,7 @@
 #include "graph/hnsw_search.h"
 #include "graph/level_rng.h"
 #include "linalg/norms.h"
+#include "simd/lanes16.h"
 
 namespace lancer::graph {
 namespace {
@@ -89,6 +90,11 @@ TEST(Hnsw, EmptyAndSingleNode) {
   EXPECT_EQ(single->entry_point, 0u);
   EXPECT_EQ(single->levels[0].nodes, std::vector<uint32_t>{0});
   EXPECT_TRUE(single->levels[0].neighbors.empty());
+  auto score = [](const uint32_t*, size_t n, float* out) { std::fill(out, out + n, 1.0f); };
+  EXPECT_TRUE(HnswSearcher(*empty).search(10, 15, score).empty());
+  const auto found = HnswSearcher(*single).search(10, 15, score);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].node, 0u);
   EXPECT_EQ(hnsw_partition_json(*single, {}),
             "{\"entry_point\":0,\"params\":{\"max_level\":7,\"m\":20,\"ef_construction\":150,\"prefetch_distance\":2},"
             "\"level_offsets\":[0,1,1,1,1,1,1,1]}");
@@ -202,6 +208,31 @@ TEST(Hnsw, SameBytesTwiceAndUnderConcurrentBuilds) {
   auto small = build_hnsw({x.data(), 800, dim}, GraphDistance::kL2, {});
   ASSERT_TRUE(small.ok());
   EXPECT_TRUE(same_graph(*small, graphs[1]));
+}
+
+}  // namespace
+}  // namespace lancer::graph
+
+namespace lancer::graph {
+namespace {
+
+TEST(Lanes16, SameBitsAsPortableKernels) {
+  std::mt19937 rng(17);
+  std::normal_distribution<float> normal(0.0f, 10.0f);
+  for (size_t d : {1, 3, 15, 16, 17, 31, 32, 100, 128, 129, 768}) {
+    for (int trial = 0; trial < 50; ++trial) {
+      std::vector<float> a(d), b(d);
+      for (size_t j = 0; j < d; ++j) {
+        a[j] = normal(rng);
+        b[j] = normal(rng);
+      }
+      const float l2 = simd::lanes16_l2_sqr(a.data(), b.data(), d),
+                  ref_l2 = linalg::portable_l2_sqr(a.data(), b.data(), d);
+      const float dot = simd::lanes16_dot(a.data(), b.data(), d), ref_dot = linalg::portable_dot(a.data(), b.data(), d);
+      ASSERT_EQ(std::memcmp(&l2, &ref_l2, 4), 0) << "d " << d;
+      ASSERT_EQ(std::memcmp(&dot, &ref_dot, 4), 0) << "d " << d;
+    }
+  }
 }
 
 }  // namespace
