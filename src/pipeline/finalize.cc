@@ -8,10 +8,10 @@
 #include <optional>
 
 #include "core/process_stats.h"
+#include "ivf/hnsw_index_file.h"
 #include "pipeline/commit_index.h"
 #include "pipeline/fault.h"
 #include "pipeline/index_build.h"
-#include "ivf/hnsw_index_file.h"
 #include "pipeline/partition_graphs.h"
 #include "pipeline/spill.h"
 #include "storage/concurrently.h"

@@ -152,7 +152,8 @@ Status IndexBuild::load_context(const CreateIndexOptions& o, std::optional<uint6
     p.num_bits = 8;
   }
   if (kind->sub == quant::SubIndexKind::kHnsw) {
-    const graph::HnswParams hp{static_cast<uint32_t>(std::max(0, o.m)), static_cast<uint32_t>(std::max(0, o.ef_construction)),
+    const graph::HnswParams hp{static_cast<uint32_t>(std::max(0, o.m)),
+                               static_cast<uint32_t>(std::max(0, o.ef_construction)),
                                static_cast<uint32_t>(std::max(0, o.max_level))};
     LANCER_RETURN_IF_ERROR(graph::check_hnsw_params(hp));
     p.m = o.m;

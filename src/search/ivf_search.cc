@@ -12,6 +12,7 @@
 #include "dataset/fragment.h"
 #include "dataset/take.h"
 #include "dataset/vector_stream.h"
+#include "graph/hnsw_search.h"
 #include "lancer/search.h"
 #include "quant/codec.h"
 #include "search/segment.h"
@@ -31,8 +32,31 @@ using core::round_to_half;
 
 using Candidate = std::pair<float, uint64_t>;
 
-// Candidates of one segment for one query.
-Status search_segment(Segment& s, const float* query, size_t nprobes, std::vector<Candidate>* out) {
+// IVF_HNSW_*: the `per_partition` best rows of partition p found through its graph with an
+// `ef` beam, scored by the codec's scanner (ids/storage: the partition's rows).
+Status search_graph(const Segment& s, uint32_t p, const std::vector<uint64_t>& ids, const std::vector<uint8_t>& storage,
+                    quant::PartitionScanner& scanner, size_t per_partition, size_t ef, std::vector<Candidate>* out) {
+  LANCER_ASSIGN_OR_RETURN(const graph::HnswGraph g, search::read_partition_graph(s, p));
+  std::vector<uint8_t> gathered;
+  auto score = [&](const uint32_t* nodes, size_t n, float* dist) {
+    gathered.resize(n * s.storage_bytes);
+    for (size_t i = 0; i < n; ++i) {
+      std::memcpy(gathered.data() + i * s.storage_bytes, storage.data() + size_t{nodes[i]} * s.storage_bytes,
+                  s.storage_bytes);
+    }
+    scanner.scan(gathered.data(), n, dist);
+  };
+  graph::HnswSearcher searcher(g);
+  for (const graph::ScoredNode& hit : searcher.search(per_partition, ef, score)) {
+    out->push_back({hit.distance, ids[hit.node]});
+  }
+  return Status::OK();
+}
+
+// Candidates of one segment for one query: every row of the probed partitions, or with a graph
+// the `per_partition` best of each.
+Status search_segment(Segment& s, const float* query, size_t nprobes, size_t per_partition, size_t ef,
+                      std::vector<Candidate>* out) {
   const size_t d = s.dim;
   std::vector<float> q(query, query + d);
   if (s.metric == Metric::kCosine) {
@@ -63,6 +87,10 @@ Status search_segment(Segment& s, const float* query, size_t nprobes, std::vecto
     if (n == 0) continue;
     LANCER_RETURN_IF_ERROR(search::read_partition(s, p, &ids, &storage).context(s.name));
     scanner->set_partition(s.centroids.data() + size_t{p} * d);
+    if (s.graph_file) {
+      LANCER_RETURN_IF_ERROR(search_graph(s, p, ids, storage, *scanner, per_partition, ef, out));
+      continue;
+    }
     dists.resize(n);
     scanner->scan(storage.data(), n, dists.data());
     for (uint64_t r = 0; r < n; ++r) out->push_back({dists[r], ids[r]});
@@ -205,6 +233,16 @@ Result<std::vector<std::vector<SearchHit>>> search_index(const SearchOptions& o,
     if (!covered.count(static_cast<uint32_t>(f.id))) uncovered.push_back(f.id);
   }
 
+  // A graph returns k x refine_factor rows per partition, from a beam of ef (Lance's default:
+  // 1.5 times that).
+  const size_t per_partition = o.k * std::max<size_t>(1, o.refine_factor);
+  const size_t ef = o.ef ? o.ef : per_partition + per_partition / 2;
+  const bool graphs = std::any_of(segments.begin(), segments.end(),
+                                  [](const Segment& s) { return s.kind.sub == quant::SubIndexKind::kHnsw; });
+  if (graphs && ef < per_partition) {
+    return Status::InvalidArgument("ef " + std::to_string(ef) +
+                                   " is less than k x refine_factor = " + std::to_string(per_partition));
+  }
   const size_t nq = queries.size() / dim;
   std::vector<std::vector<SearchHit>> results(nq);
   for (size_t qi = 0; qi < nq; ++qi) {
@@ -217,7 +255,7 @@ Result<std::vector<std::vector<SearchHit>>> search_index(const SearchOptions& o,
     }
     const float* q = query.data();
     std::vector<Candidate> cands;
-    for (auto& s : segments) LANCER_RETURN_IF_ERROR(search_segment(s, q, o.nprobes, &cands));
+    for (auto& s : segments) LANCER_RETURN_IF_ERROR(search_segment(s, q, o.nprobes, per_partition, ef, &cands));
     cands.erase(std::remove_if(cands.begin(), cands.end(),
                                [&](const Candidate& c) { return !live.address(c.second).has_value(); }),
                 cands.end());

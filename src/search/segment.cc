@@ -10,6 +10,7 @@
 #include "index_legacy.pb.h"
 #include "quant/pq_codec.h"
 #include "quant/registry.h"
+#include "search/hnsw_graph_file.h"
 #include "simd/convert.h"
 
 namespace lancer::search {
@@ -67,6 +68,40 @@ Status set_centroids(const ::lance::index::pb::IVF& ivf, const std::string& wher
   return Status::OK();
 }
 
+// IVF_HNSW_*: index.idx's IVF message counts graph rows (one per node and level) and
+// `lance:hnsw` holds each partition's entry point and level offsets.
+Status open_graphs(const std::shared_ptr<const lance::LanceFile>& index_file, const ::lance::index::pb::IVF& ivf,
+                   Segment* s) {
+  if (ivf.lengths_size() != static_cast<int>(s->nlist) ||
+      (ivf.offsets_size() != 0 && ivf.offsets_size() != static_cast<int>(s->nlist))) {
+    return Status::Corruption(index_file->name() + ": the graph's partition table does not match " +
+                              std::to_string(s->nlist) + " centroids");
+  }
+  s->graph_lengths.assign(ivf.lengths().begin(), ivf.lengths().end());
+  uint64_t at = 0;
+  for (int p = 0; p < ivf.lengths_size(); ++p) {
+    s->graph_offsets.push_back(ivf.offsets_size() ? ivf.offsets(p) : at);
+    at += ivf.lengths(p);
+  }
+  LANCER_ASSIGN_OR_RETURN(s->graph_json, search::hnsw_partition_strings(*index_file));
+  if (s->graph_json.size() != s->nlist) {
+    return Status::Corruption(index_file->name() + ": lance:hnsw has " + std::to_string(s->graph_json.size()) +
+                              " partitions, the IVF " + std::to_string(s->nlist));
+  }
+  // A graph layout this reader does not decode: search the partitions whole.
+  for (uint32_t p = 0; p < s->nlist; ++p) {
+    if (s->graph_lengths[p] == 0) continue;
+    auto probe = search::read_hnsw_partition(*index_file, s->graph_offsets[p], s->graph_lengths[p], s->graph_json[p]);
+    if (probe.ok()) {
+      s->graph_file = index_file;
+    } else if (probe.status().code() != StatusCode::kNotSupported) {
+      return probe.status();
+    }
+    break;
+  }
+  return Status::OK();
+}
+
 // "V3": index.idx (centroids) + auxiliary.idx (row ids and storage), format notes 5.1.
 Result<Segment> open_v3_segment(const std::string& dir, const std::string& name, const lance::VectorType& column) {
   Segment s;
@@ -98,6 +133,7 @@ Result<Segment> open_v3_segment(const std::string& dir, const std::string& name,
   LANCER_ASSIGN_OR_RETURN(auto ivf, read_ivf(*index_file));
   s.element = column.element;
   LANCER_RETURN_IF_ERROR(set_centroids(ivf, index_file->name(), &s));
+  if (s.kind.sub == quant::SubIndexKind::kHnsw) LANCER_RETURN_IF_ERROR(open_graphs(index_file, ivf, &s));
   LANCER_ASSIGN_OR_RETURN(auto aux_ivf, read_ivf(*s.aux));
   if (aux_ivf.lengths_size() != static_cast<int>(s.nlist) ||
       (aux_ivf.offsets_size() != 0 && aux_ivf.offsets_size() != static_cast<int>(s.nlist))) {
@@ -294,6 +330,17 @@ Status read_partition(Segment& s, uint32_t p, std::vector<uint64_t>* ids, std::v
   }
   LANCER_RETURN_IF_ERROR(s.rowids->read(s.offsets[p], n, reinterpret_cast<uint8_t*>(ids->data())));
   return s.storage->read(s.offsets[p], n, storage->data());
+}
+
+Result<graph::HnswGraph> read_partition_graph(const Segment& s, uint32_t p) {
+  if (!s.graph_file) return Status::NotSupported(s.name + ": no readable graph");
+  auto g = search::read_hnsw_partition(*s.graph_file, s.graph_offsets[p], s.graph_lengths[p], s.graph_json[p]);
+  if (g.ok() && g->num_nodes != s.lengths[p]) {
+    return Status::Corruption(s.name + "/index.idx: partition " + std::to_string(p) + "'s graph has " +
+                              std::to_string(g->num_nodes) + " nodes, auxiliary.idx " + std::to_string(s.lengths[p]) +
+                              " rows");
+  }
+  return g;
 }
 
 }  // namespace lancer::search

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "graph/hnsw.h"
 #include "lance/file_reader.h"
 #include "lance/vector_page.h"
 #include "lancer/status.h"
@@ -40,6 +41,12 @@ struct Segment {
   std::optional<AuxColumn> rowids, storage;  // storage: the codec's one column
   // Legacy segments: index.idx holds, per partition, the codes then the row ids.
   std::shared_ptr<storage::RandomAccessFile> legacy;
+  // IVF_HNSW_*: index.idx's graph rows of each partition (offset, length) and its
+  // `lance:hnsw` string. No graph_file: the graphs are in a layout not read yet (Lance's
+  // 2.1/2.2 list pages), and partitions are scanned whole.
+  std::shared_ptr<const lance::LanceFile> graph_file;
+  std::vector<uint64_t> graph_offsets, graph_lengths;
+  std::vector<std::string> graph_json;
 };
 
 // Opens the segment of `idx` in the dataset at `root`; `column` is the indexed
@@ -49,5 +56,7 @@ Result<Segment> open_segment(const std::string& root, const ::lance::table::Inde
 
 // Partition `p`'s row ids (lengths[p]) and storage rows (lengths[p] x storage_bytes).
 Status read_partition(Segment& s, uint32_t p, std::vector<uint64_t>* ids, std::vector<uint8_t>* storage);
+// IVF_HNSW_* with a readable graph_file: partition `p`'s graph over its lengths[p] rows.
+Result<graph::HnswGraph> read_partition_graph(const Segment& s, uint32_t p);
 
 }  // namespace lancer::search
