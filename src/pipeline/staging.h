@@ -23,7 +23,7 @@ struct BuildParams {
   int num_partitions = 0, num_sub_vectors = 0, num_bits = 8, sample_rate = 256, max_iters = 50;
   int num_segments = 1;
   uint64_t seed = 0;
-  std::string ivf_centroids_checksum, pq_codebook_checksum;  // of the supplied files' bytes
+  std::string ivf_centroids_checksum, pq_codebook_checksum, rabitq_model_checksum;  // of the supplied files' bytes
   bool operator==(const BuildParams&) const = default;
 };
 

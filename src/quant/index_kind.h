@@ -17,7 +17,7 @@ using Metric = simd::Metric;
 
 // How each partition's rows are encoded. One codec per kind (quant/codec.h),
 // one registry entry per kind (quant/registry.cc); the enum is the entry's key.
-enum class QuantizerKind { kFlat, kSq, kPq };
+enum class QuantizerKind { kFlat, kSq, kPq, kRq };
 // How a partition is searched: every row (kFlat), or through a graph (kHnsw).
 enum class SubIndexKind { kFlat, kHnsw };
 
@@ -34,12 +34,12 @@ Result<IndexKind> parse_index_type(std::string_view name);
 std::string index_type_name(IndexKind kind);
 // "FLAT", "SQ", "PQ": the registry entry's name.
 const char* quantizer_name(QuantizerKind kind);
-// IVF_FLAT, IVF_SQ and IVF_PQ; IVF_HNSW_* are parsed but not built or searched yet.
+// IVF_FLAT, IVF_SQ, IVF_PQ and IVF_RQ; IVF_HNSW_* are parsed but not built or searched yet.
 bool is_implemented(IndexKind kind);
 // The implemented index type names, sub-index then registry order:
-// IVF_FLAT, IVF_SQ, IVF_PQ.
+// IVF_FLAT, IVF_SQ, IVF_PQ, IVF_RQ.
 std::vector<std::string> buildable_index_types();
-// "IVF_FLAT, IVF_SQ or IVF_PQ": the list as error texts spell it.
+// "IVF_FLAT, IVF_SQ, IVF_PQ or IVF_RQ": the list as error texts spell it.
 std::string join_type_names(const std::vector<std::string>& names);
 
 }  // namespace lancer::quant
