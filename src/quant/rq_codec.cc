@@ -89,6 +89,7 @@ class RqScanner final : public PartitionScanner {
       query_factor_ = 1.0f - ip;
       return;
     }
+    // l2, and cosine on normalised vectors: |q - c|^2 (what pylance 14's _distance matches for both).
     float dist = 0.0f;
     for (size_t i = 0; i < d; ++i) {
       const float diff = q_[i] - centroid[i];
@@ -96,7 +97,7 @@ class RqScanner final : public PartitionScanner {
     }
     add_scale_ = 1.0f;
     add_offset_ = 0.0f;
-    query_factor_ = metric_ == Metric::kCosine ? dist - 1.0f : dist;
+    query_factor_ = dist;
   }
 
   void scan(const uint8_t* rows, size_t n, float* distances) override {

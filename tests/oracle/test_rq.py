@@ -194,9 +194,13 @@ def test_pylance_opens_searches_and_maintains(lancer, tmp_path, metric, num_bits
     plan = ds.scanner(nearest={"column": "vector", "q": qs[0], "k": 10, "nprobes": 2}).explain_plan()
     assert uuid in plan, plan
     # lancer search reproduces pylance's _distance (the u8 table, batches and factors of notes 5.3).
+    # The estimate is a sum of terms of the order of |q|^2 that cancel (|q - c|^2, the add factor,
+    # 2^B * <q', x_b> - (2^B - 0.5) * sum(q')); Lance sums some of them with SIMD kernels picked per
+    # CPU, so the tolerance is relative to |q|^2: 2e-6 (measured: below 4e-7).
     for nprobes in (1, 3, NLIST):
         ours = lancer_search(lancer, uri, qs, tmp_path, nprobes)
         for q, hits in zip(qs, ours):
+            tolerance = 2e-6 * max(1.0, float(np.dot(q, q)))
             t = ds.to_table(nearest={"column": "vector", "q": q, "k": 10, "nprobes": nprobes}, with_row_id=True,
                             columns=["_distance"])
             theirs = dict(zip(t["_rowid"].to_pylist(), t["_distance"].to_pylist()))
@@ -204,8 +208,7 @@ def test_pylance_opens_searches_and_maintains(lancer, tmp_path, metric, num_bits
             common = [h for h in hits if h["_rowid"] in theirs]
             assert len(common) >= len(hits) - 1, (hits, theirs)
             for h in common:
-                assert abs(h["_distance"] - theirs[h["_rowid"]]) <= 1e-5 * max(1.0, abs(theirs[h["_rowid"]])), \
-                    (h, theirs[h["_rowid"]])
+                assert abs(h["_distance"] - theirs[h["_rowid"]]) <= tolerance, (h, theirs[h["_rowid"]], tolerance)
     # Append, optimize (new delta segment, then a merge) and search again.
     lance.write_dataset(table(clustered(500, dim, 4), ROWS), uri, mode="append")
     ds = lance.dataset(uri)
