@@ -184,8 +184,8 @@ Status IndexBuild::load_context(const CreateIndexOptions& o, std::optional<uint6
     supplied_rq_model_.assign(bytes.begin(), bytes.end());
     p.rabitq_model_checksum = hex64(core::fnv1a64(supplied_rq_model_.data(), supplied_rq_model_.size()));
     // Checked now (shape, num_bits) rather than after the IVF training.
-    LANCER_ASSIGN_OR_RETURN(auto rq, quant::rq_model_from_json(supplied_rq_model_, static_cast<uint32_t>(dim),
-                                                               o.rabitq_model));
+    LANCER_ASSIGN_OR_RETURN(auto rq,
+                            quant::rq_model_from_json(supplied_rq_model_, static_cast<uint32_t>(dim), o.rabitq_model));
     if (rq->num_bits != p.num_bits) {
       return Status::InvalidArgument(o.rabitq_model + ": rabitq_model num_bits=" + std::to_string(rq->num_bits) +
                                      " does not match requested num_bits=" + std::to_string(p.num_bits));

@@ -10,8 +10,7 @@ namespace lancer::quant {
 namespace {
 
 // One line per quantizer, in QuantizerKind order.
-const QuantizerEntry* const kEntries[] = {&flat_quantizer(), &sq_quantizer(), &pq_quantizer(),
-                                            &rq_quantizer()};
+const QuantizerEntry* const kEntries[] = {&flat_quantizer(), &sq_quantizer(), &pq_quantizer(), &rq_quantizer()};
 
 }  // namespace
 

@@ -30,7 +30,9 @@ float load_f32(const uint8_t* p) {
   std::memcpy(&v, p, 4);
   return v;
 }
-void store_f32(float v, uint8_t* p) { std::memcpy(p, &v, 4); }
+void store_f32(float v, uint8_t* p) {
+  std::memcpy(p, &v, 4);
+}
 
 // x rounded to the nearest integer, ties to even, with fixed-mode operations (as Lance's round_ties_even_fixed).
 float round_half_even(float x) {

@@ -38,9 +38,13 @@ void rescale(float* x, size_t n, float factor) {
   for (size_t i = 0; i < n; ++i) x[i] *= factor;
 }
 
-bool sign_positive(float v) { return !std::signbit(v); }
+bool sign_positive(float v) {
+  return !std::signbit(v);
+}
 
-float ratio(float numerator, float denominator) { return denominator == 0.0f ? 0.0f : numerator / denominator; }
+float ratio(float numerator, float denominator) {
+  return denominator == 0.0f ? 0.0f : numerator / denominator;
+}
 
 // The top bit (`top_bit`) of each of 64 codes: dim 16k + b at bit 8 * (b % 8) + 2k + b / 8.
 uint64_t pack_top_plane(const uint8_t v[64], int top_bit) {
@@ -54,7 +58,9 @@ uint64_t pack_top_plane(const uint8_t v[64], int top_bit) {
   return plane;
 }
 
-int top_plane_bit(uint64_t plane, int k, int b) { return static_cast<int>((plane >> (8 * (b % 8) + 2 * k + b / 8)) & 1); }
+int top_plane_bit(uint64_t plane, int k, int b) {
+  return static_cast<int>((plane >> (8 * (b % 8) + 2 * k + b / 8)) & 1);
+}
 
 void store_le64(uint64_t v, uint8_t* out) {
   for (int i = 0; i < 8; ++i) out[i] = static_cast<uint8_t>(v >> (8 * i));
@@ -69,8 +75,8 @@ uint64_t load_le64(const uint8_t* in) {
 
 Status check_rq_model(const RqModel& m) {
   if (m.dim == 0 || m.dim % 8 != 0) {
-    return Status::InvalidArgument("vector dimension must be divisible by 8 for IVF_RQ (got " +
-                                   std::to_string(m.dim) + ")");
+    return Status::InvalidArgument("vector dimension must be divisible by 8 for IVF_RQ (got " + std::to_string(m.dim) +
+                                   ")");
   }
   if (m.num_bits < kRqMinBits || m.num_bits > kRqMaxBits) {
     return Status::InvalidArgument("IVF_RQ num_bits must be in 1..=9, got " + std::to_string(m.num_bits));
@@ -124,8 +130,8 @@ void rq_pack_ex_block(int ex_bits, const uint8_t v[64], uint8_t* out) {
     case 2:
     case 3:
       for (int b = 0; b < 16; ++b) {
-        out[b] = static_cast<uint8_t>((v[b] & 3) | ((v[16 + b] & 3) << 2) | ((v[32 + b] & 3) << 4) |
-                                      ((v[48 + b] & 3) << 6));
+        out[b] =
+            static_cast<uint8_t>((v[b] & 3) | ((v[16 + b] & 3) << 2) | ((v[32 + b] & 3) << 4) | ((v[48 + b] & 3) << 6));
       }
       if (ex_bits == 3) store_le64(pack_top_plane(v, 2), out + 16);
       break;
@@ -301,8 +307,7 @@ void rq_encode_rotated(const RqModel& m, simd::Metric metric, const float* r, co
     binary_res_dot += r[i] * binary_factor;
     binary_cent_dot += c[i] * binary_factor;
     if (ex_bits > 0) {
-      const float ex_factor =
-          static_cast<float>((uint32_t{positive} << ex_bits) + ex_values[i]) + ex_code_bias;
+      const float ex_factor = static_cast<float>((uint32_t{positive} << ex_bits) + ex_values[i]) + ex_code_bias;
       ex_cent_dot += c[i] * ex_factor;
     }
     if (metric == simd::Metric::kDot) residual_centroid_dot += r[i] * c[i];

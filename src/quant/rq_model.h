@@ -23,9 +23,9 @@ inline constexpr int kRqMaxBits = 9;  // Lance's RABIT_MAX_NUM_BITS (8 ex bits)
 inline constexpr int kRqDefaultBits = 5;
 
 struct RqModel {
-  uint32_t dim = 0;                  // = code_dim; a multiple of 8
-  int num_bits = kRqDefaultBits;     // 1 sign bit + ex_bits()
-  std::vector<uint8_t> signs;        // 4 rounds x ceil(dim / 8) bytes, LSB-first
+  uint32_t dim = 0;               // = code_dim; a multiple of 8
+  int num_bits = kRqDefaultBits;  // 1 sign bit + ex_bits()
+  std::vector<uint8_t> signs;     // 4 rounds x ceil(dim / 8) bytes, LSB-first
 
   int ex_bits() const { return num_bits - 1; }
   size_t code_bytes() const { return (dim + 7) / 8; }
@@ -52,8 +52,8 @@ float rq_best_rescale(std::span<const float> abs_normalized, int ex_bits);
 
 // One encoded vector: the pieces of a storage row.
 struct RqEncoded {
-  uint8_t* codes;      // code_bytes()
-  uint8_t* ex_codes;   // ex_code_bytes(); unused for 1 bit
+  uint8_t* codes;     // code_bytes()
+  uint8_t* ex_codes;  // ex_code_bytes(); unused for 1 bit
   float add = 0, scale = 0, error = 0, add_ex = 0, scale_ex = 0;
 };
 
@@ -62,8 +62,7 @@ struct RqEncoded {
 // for l2 / cosine (Lance's distance to the centroid), ||v - c||^2 too for dot.
 // scratch: at least 3 * dim floats' worth of workspace.
 void rq_encode_rotated(const RqModel& model, simd::Metric metric, const float* rotated_residual,
-                       const float* rotated_centroid, float norm_square, RqEncoded* out,
-                       std::vector<float>* scratch);
+                       const float* rotated_centroid, float norm_square, RqEncoded* out, std::vector<float>* scratch);
 
 // The storage_metadata JSON (serde order, "packed": false, "raw_query").
 std::string rq_metadata_json(const RqModel& model);

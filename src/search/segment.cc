@@ -173,8 +173,9 @@ Result<Segment> open_v3_segment(const std::string& dir, const std::string& name,
       LANCER_ASSIGN_OR_RETURN(auto opened, search::AuxColumn::open_f32(s.aux, *spec_cols[c]));
       s.storage.push_back(std::move(opened));
     } else {
-      LANCER_ASSIGN_OR_RETURN(lance::VectorType stored,
-                              lance::parse_vector_logical_type(s.aux->schema().fields(static_cast<int>(*spec_cols[c])).logical_type()));
+      LANCER_ASSIGN_OR_RETURN(
+          lance::VectorType stored,
+          lance::parse_vector_logical_type(s.aux->schema().fields(static_cast<int>(*spec_cols[c])).logical_type()));
       LANCER_ASSIGN_OR_RETURN(auto opened, search::AuxColumn::open_fsl(s.aux, *spec_cols[c], stored));
       s.storage.push_back(std::move(opened));
     }
@@ -312,7 +313,8 @@ Status read_partition(Segment& s, uint32_t p, std::vector<uint64_t>* ids, std::v
     const size_t cb = c.row_bytes();
     column.resize(n * cb);
     LANCER_RETURN_IF_ERROR(c.read(s.offsets[p], n, column.data()));
-    for (uint64_t i = 0; i < n; ++i) std::memcpy(storage->data() + i * s.storage_bytes + at, column.data() + i * cb, cb);
+    for (uint64_t i = 0; i < n; ++i)
+      std::memcpy(storage->data() + i * s.storage_bytes + at, column.data() + i * cb, cb);
     at += cb;
   }
   return Status::OK();

@@ -28,7 +28,8 @@ Result<std::shared_ptr<const quant::Codec>> train_rq_codec(const CodecTrainParam
   Random rng(derive_seed(p.seed, 0x4AB17));
   for (size_t i = 0; i < model->signs.size(); i += 8) {
     const uint64_t word = rng.next();
-    for (size_t b = 0; b < 8 && i + b < model->signs.size(); ++b) model->signs[i + b] = static_cast<uint8_t>(word >> (8 * b));
+    for (size_t b = 0; b < 8 && i + b < model->signs.size(); ++b)
+      model->signs[i + b] = static_cast<uint8_t>(word >> (8 * b));
   }
   LANCER_RETURN_IF_ERROR(quant::check_rq_model(*model));
   return quant::make_rq_codec(std::move(model));

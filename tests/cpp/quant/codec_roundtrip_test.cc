@@ -104,8 +104,7 @@ std::vector<uint8_t> encode(const Codec& codec, const Data& d, Metric metric) {
 }
 
 TEST(IndexKind, ParsesAndNamesEveryType) {
-  for (const char* name :
-       {"IVF_FLAT", "IVF_SQ", "IVF_PQ", "IVF_RQ", "IVF_HNSW_FLAT", "IVF_HNSW_SQ", "IVF_HNSW_PQ"}) {
+  for (const char* name : {"IVF_FLAT", "IVF_SQ", "IVF_PQ", "IVF_RQ", "IVF_HNSW_FLAT", "IVF_HNSW_SQ", "IVF_HNSW_PQ"}) {
     auto kind = parse_index_type(name);
     ASSERT_TRUE(kind.ok()) << name;
     EXPECT_EQ(index_type_name(*kind), name);
@@ -331,8 +330,9 @@ TEST(RqCodec, RoundTripScansTheRawQueryEstimator) {
                 << "partition " << p << " row " << r;
           }
           if (num_bits == 5 && metric == Metric::kL2) {
-            const float truth = metric == Metric::kDot ? 1.0f - simd::dot(d.query.data(), d.x.data() + members[r] * kDim, kDim)
-                                                       : exact_distance(metric, d.query.data(), d.x.data() + members[r] * kDim, kDim);
+            const float truth = metric == Metric::kDot
+                                    ? 1.0f - simd::dot(d.query.data(), d.x.data() + members[r] * kDim, kDim)
+                                    : exact_distance(metric, d.query.data(), d.x.data() + members[r] * kDim, kDim);
             EXPECT_NEAR(got[r], truth, 0.15 * std::max(1.0f, truth)) << "partition " << p << " row " << r;
           }
         }

@@ -1,12 +1,13 @@
 // The quantizer registry is the one list of quantizers: names, the buildable
 // index types and their error text, and each entry's part of Lance's
 // VectorIndexDetails.
+#include "quant/registry.h"
+
 #include <gtest/gtest.h>
 
 #include "quant/flat_codec.h"
 #include "quant/index_kind.h"
 #include "quant/pq_codec.h"
-#include "quant/registry.h"
 #include "quant/rq_codec.h"
 #include "quant/sq_codec.h"
 

@@ -1,12 +1,12 @@
 // RaBitQ pieces against hand-checked cases and brute force: the fast rotation
 // (sign-bit order, the power-of-two and Kac paths), the blocked ex-code layout
 // of every width, the rescale search, and one encoded row's codes and factors.
+#include "quant/rq_model.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
-
-#include "quant/rq_model.h"
 
 namespace lancer::quant {
 namespace {
