@@ -42,14 +42,43 @@ float round_half_even(float x) {
   return lower + (up ? 1.0f : 0.0f);
 }
 
+constexpr uint8_t kPerm0[16] = {0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15};
+
+// Row-major codes (n x width) from one partition of Lance's "packed": true
+// `_rabit_codes` (bq/storage.rs pack_codes; format notes 5.2): blocks of 32
+// rows, 32 bytes per code byte k, where row i < 16 has its low nibble in the
+// low nibble of byte PERM0^-1[i] and its high nibble in the low nibble of byte
+// PERM0^-1[i] + 16 (rows 16..31: the high nibbles); the last n % 32 rows
+// column-major.
+void unpack_fastscan_codes(const uint8_t* packed, size_t n, size_t width, uint8_t* out) {
+  uint8_t inverse[16];
+  for (uint8_t i = 0; i < 16; ++i) inverse[kPerm0[i]] = i;
+  const size_t full = n - n % kBatch;
+  for (size_t b = 0; b < full; b += kBatch) {
+    const uint8_t* blocks = packed + b * width;
+    for (size_t i = 0; i < kBatch; ++i) {
+      const size_t idx = inverse[i % 16];
+      for (size_t k = 0; k < width; ++k) {
+        const uint8_t lo = blocks[k * kBatch + idx], hi = blocks[k * kBatch + idx + 16];
+        out[(b + i) * width + k] =
+            i < 16 ? static_cast<uint8_t>((lo & 0x0f) | (hi << 4)) : static_cast<uint8_t>((lo >> 4) | (hi & 0xf0));
+      }
+    }
+  }
+  const size_t rem = n - full;
+  for (size_t j = 0; j < rem; ++j) {
+    for (size_t k = 0; k < width; ++k) out[(full + j) * width + k] = packed[full * width + k * rem + j];
+  }
+}
+
 // Lance 14's raw-query estimator (bq/storage.rs): the rotated raw query q',
 // sum(q'), a 4-bit table of partial sums of q' per group of 4 dims, exact for
 // the rows past the partition's last full 32-row batch and quantized to u8
 // (round half to even) for the rows in full batches.
 class RqScanner final : public PartitionScanner {
  public:
-  RqScanner(const RqModel& m, const float* query, Metric metric)
-      : m_(m), layout_(m), metric_(metric), q_(query, query + m.dim), rq_(m.dim), rc_(m.dim) {
+  RqScanner(const RqModel& m, bool packed, const float* query, Metric metric)
+      : m_(m), layout_(m), packed_(packed), metric_(metric), q_(query, query + m.dim), rq_(m.dim), rc_(m.dim) {
     rq_rotate(m_, q_.data(), rq_.data());
     for (float v : rq_) sum_q_ += v;
     const size_t segments = m_.dim / 4;
@@ -110,19 +139,28 @@ class RqScanner final : public PartitionScanner {
     const int ex_bits = m_.ex_bits();
     const float code_scale = static_cast<float>(1u << ex_bits);
     const float code_bias = -(code_scale - 0.5f);
+    if (packed_) {  // the partition's `_rabit_codes` bytes, in file order, arrive split across the rows
+      packed_codes_.resize(n * code_bytes);
+      unpacked_codes_.resize(n * code_bytes);
+      for (size_t r = 0; r < n; ++r) {
+        std::memcpy(packed_codes_.data() + r * code_bytes, rows + r * layout_.bytes, code_bytes);
+      }
+      unpack_fastscan_codes(packed_codes_.data(), n, code_bytes, unpacked_codes_.data());
+    }
     for (size_t r = 0; r < n; ++r) {
       const uint8_t* row = rows + r * layout_.bytes;
+      const uint8_t* codes = packed_ ? unpacked_codes_.data() + r * code_bytes : row;
       float bip;
       if (r < full) {
         uint32_t sum = 0;
         for (size_t k = 0; k < code_bytes; ++k) {
-          sum += quantized_[(2 * k) * 16 + (row[k] & 0x0f)] + quantized_[(2 * k + 1) * 16 + (row[k] >> 4)];
+          sum += quantized_[(2 * k) * 16 + (codes[k] & 0x0f)] + quantized_[(2 * k + 1) * 16 + (codes[k] >> 4)];
         }
         bip = static_cast<float>(sum) * range + sum_min;
       } else {
         bip = 0.0f;
         for (size_t k = 0; k < code_bytes; ++k) {
-          bip += table_[(2 * k) * 16 + (row[k] & 0x0f)] + table_[(2 * k + 1) * 16 + (row[k] >> 4)];
+          bip += table_[(2 * k) * 16 + (codes[k] & 0x0f)] + table_[(2 * k + 1) * 16 + (codes[k] >> 4)];
         }
       }
       if (ex_bits == 0) {
@@ -145,9 +183,10 @@ class RqScanner final : public PartitionScanner {
  private:
   const RqModel& m_;
   RowLayout layout_;
+  bool packed_;
   Metric metric_;
   std::vector<float> q_, rq_, rc_, table_;
-  std::vector<uint8_t> quantized_, ex_values_;
+  std::vector<uint8_t> quantized_, ex_values_, packed_codes_, unpacked_codes_;
   float sum_q_ = 0.0f, qmin_ = 0.0f, qmax_ = 0.0f;
   float add_scale_ = 1.0f, add_offset_ = 0.0f, query_factor_ = 0.0f;
 };
@@ -173,7 +212,8 @@ AuxColumnSpec float_column(const char* name) {
 
 class RqCodec final : public Codec {
  public:
-  explicit RqCodec(std::shared_ptr<const RqModel> model) : model_(std::move(model)), layout_(*model_) {
+  RqCodec(std::shared_ptr<const RqModel> model, bool packed)
+      : model_(std::move(model)), layout_(*model_), packed_(packed) {
     columns_ = {bytes_column("_rabit_codes", model_->code_bytes()), float_column("__add_factors"),
                 float_column("__scale_factors"), float_column("__error_factors")};
     if (model_->ex_bits() > 0) {
@@ -235,12 +275,13 @@ class RqCodec final : public Codec {
   std::string model_header() const override { return rq_metadata_json(*model_); }
 
   std::unique_ptr<PartitionScanner> scanner(const float* query, Metric metric, bool) const override {
-    return std::make_unique<RqScanner>(*model_, query, metric);
+    return std::make_unique<RqScanner>(*model_, packed_, query, metric);
   }
 
  private:
   std::shared_ptr<const RqModel> model_;
   RowLayout layout_;
+  bool packed_;  // read back from a Lance build: codes in the FastScan layout (search only)
   std::vector<AuxColumnSpec> columns_;
 };
 
@@ -248,11 +289,8 @@ Result<std::shared_ptr<const Codec>> from_storage(const StoredCodec& s) {
   bool packed = false;
   auto model = rq_model_from_json(s.metadata, s.dim, s.where, &packed);
   if (!model.ok()) return Status::Corruption(model.status().message());
-  if (packed) {
-    // Lance's own builds store _rabit_codes in the FastScan layout per partition (format notes 5.2).
-    return Status::NotSupported(s.where + ": searching IVF_RQ with \"packed\": true codes is not implemented");
-  }
-  return make_rq_codec(*std::move(model));
+  // Lance's own builds store _rabit_codes in the FastScan layout per partition (format notes 5.2).
+  return std::shared_ptr<const Codec>(std::make_shared<const RqCodec>(*std::move(model), packed));
 }
 
 Result<std::shared_ptr<const Codec>> from_model(const ModelSection& s, size_t*) {
@@ -268,7 +306,7 @@ LanceCompression lance_compression(const Codec& codec) {
 }  // namespace
 
 std::shared_ptr<const Codec> make_rq_codec(std::shared_ptr<const RqModel> model) {
-  return std::make_shared<const RqCodec>(std::move(model));
+  return std::make_shared<const RqCodec>(std::move(model), false);
 }
 
 const RqModel* rq_model(const Codec& codec) {

@@ -5,7 +5,8 @@
 // fsl<uint8>[next_multiple_of(dim, 64) * (num_bits - 1) / 8], `__add_factors_ex`,
 // `__scale_factors_ex`; all nullable, rows row-major ("packed": false; Lance
 // packs at load). Scored as Lance 14 does with the raw-query estimator (format
-// notes 5.3). Immutable.
+// notes 5.3). Lance-built files ("packed": true: codes in the FastScan layout
+// per partition) are read and searched too. Immutable.
 #pragma once
 
 #include <memory>

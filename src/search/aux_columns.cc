@@ -3,9 +3,6 @@
 #include <algorithm>
 #include <string>
 
-#include "encodings_v2_0.pb.h"
-#include "lance/page_layout.h"
-
 namespace lancer::search {
 
 Status AuxColumn::init(std::shared_ptr<const lance::LanceFile> file, size_t column) {
@@ -38,57 +35,24 @@ Result<AuxColumn> AuxColumn::open_fsl(std::shared_ptr<const lance::LanceFile> fi
   return c;
 }
 
-namespace {
-
-namespace v20 = ::lance::encodings;
-
-// A 2.0 page of non-null float32 scalars, `flat{32}` in one page buffer: where its values start.
-class F32PageOpener : lance::PageOpenerBase {
- public:
-  F32PageOpener(const lance::LanceFile& file, size_t column, size_t page) : PageOpenerBase(file, column, page) {}
-  Result<uint64_t> values_offset() const {
-    LANCER_RETURN_IF_ERROR(check_encoding_url());
-    if (!is_v20()) {
-      return Status::NotSupported(where_ + " (float32): file version 2." + std::to_string(file_.version().minor) +
-                                  " scalar pages are not read yet (lancer writes 2.0)");
-    }
-    LANCER_ASSIGN_OR_RETURN(const v20::ArrayEncoding enc, parse_array_encoding());
-    const v20::ArrayEncoding* values = &enc;
-    if (enc.array_encoding_case() == v20::ArrayEncoding::kNullable) {
-      if (enc.nullable().nullability_case() != v20::Nullable::kNoNulls) {
-        return Status::NotSupported(where_ + " (float32): a page with nulls is not supported");
-      }
-      values = &enc.nullable().no_nulls().values();
-    }
-    if (values->array_encoding_case() != v20::ArrayEncoding::kFlat || values->flat().bits_per_value() != 32 ||
-        (values->flat().has_compression() && !values->flat().compression().scheme().empty()) ||
-        values->flat().buffer().buffer_type() != v20::Buffer::page) {
-      return Status::NotSupported(where_ + " (float32): only uncompressed flat{32} pages are supported");
-    }
-    const uint32_t b = values->flat().buffer().buffer_index();
-    LANCER_RETURN_IF_ERROR(check_buffer(b, info_.num_rows * 4, "", std::to_string(info_.num_rows) + " floats"));
-    return info_.buffers[b].offset;
-  }
-};
-
-}  // namespace
-
 Result<AuxColumn> AuxColumn::open_f32(std::shared_ptr<const lance::LanceFile> file, size_t column) {
   AuxColumn c;
   LANCER_RETURN_IF_ERROR(c.init(std::move(file), column));
   c.is_u64_ = false;
   c.is_f32_ = true;
   c.row_bytes_ = 4;
-  for (size_t p = 0; p < c.file_->column(column).pages.size(); ++p) {
-    auto offset = F32PageOpener(*c.file_, column, p).values_offset();
-    if (!offset.ok()) return offset.status().context(c.file_->name());
-    c.f32_offsets_.push_back(*offset);
-  }
+  c.f32_pages_.resize(c.u64_pages_.size());
   return c;
 }
 
 Status AuxColumn::read_page(size_t page, uint64_t from, uint64_t count, uint8_t* out) {
-  if (is_f32_) return file_->file().read_at(f32_offsets_[page] + from * 4, count * 4, out);
+  if (is_f32_) {
+    auto& r = f32_pages_[page];
+    if (!r) {
+      LANCER_ASSIGN_OR_RETURN(r, lance::F32PageReader::open(*file_, column_, page));
+    }
+    return r->read(from, count, reinterpret_cast<uint32_t*>(out));
+  }
   if (is_u64_) {
     auto& r = u64_pages_[page];
     if (!r) {

@@ -11,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "lance/f32_page.h"
 #include "lance/file_reader.h"
 #include "lance/u64_page.h"
 #include "lance/vector_page.h"
@@ -25,8 +26,7 @@ class AuxColumn {
   // A non-null fixed-size-list column of `type`: rows of type.row_bytes().
   static Result<AuxColumn> open_fsl(std::shared_ptr<const lance::LanceFile> file, size_t column,
                                     lance::VectorType type);
-  // A non-null float32 column (RQ's factors): rows of 4 bytes. Pages in 2.0
-  // `flat{32}` only (lancer's files); other layouts are refused by name.
+  // A non-null float32 column (RQ's factors): rows of 4 bytes (lance::F32PageReader).
   static Result<AuxColumn> open_f32(std::shared_ptr<const lance::LanceFile> file, size_t column);
 
   uint64_t num_rows() const { return page_first_.back(); }
@@ -43,12 +43,13 @@ class AuxColumn {
   size_t column_ = 0;
   bool is_u64_ = true;
   bool is_f32_ = false;
-  std::vector<uint64_t> f32_offsets_;  // per page: where its values start
+
   lance::VectorType type_;
   size_t row_bytes_ = 8;
   std::vector<uint64_t> page_first_;  // first row of each page, then the total
   std::vector<std::unique_ptr<lance::U64PageReader>> u64_pages_;
   std::vector<std::unique_ptr<lance::VectorPageReader>> fsl_pages_;
+  std::vector<std::unique_ptr<lance::F32PageReader>> f32_pages_;
   std::vector<uint8_t> valid_;
 };
 

@@ -199,6 +199,24 @@ def test_pylance_opens_searches_and_maintains(lancer, tmp_path, metric, num_bits
     plan = ds.scanner(nearest={"column": "vector", "q": qs[0], "k": 10, "nprobes": 2}).explain_plan()
     assert uuid in plan, plan
     # lancer search reproduces pylance's _distance (the u8 table, batches and factors of notes 5.3).
+    assert_lancer_search_matches(lancer, uri, qs, tmp_path)
+    # Append, optimize (new delta segment, then a merge) and search again.
+    lance.write_dataset(table(clustered(500, dim, 4), ROWS), uri, mode="append")
+    ds = lance.dataset(uri)
+    ds.optimize.optimize_indices()
+    ds = lance.dataset(uri)
+    ds.optimize.optimize_indices(num_indices_to_merge=2)
+    ds = lance.dataset(uri)
+    t = ds.to_table(nearest={"column": "vector", "q": qs[0], "k": 10, "nprobes": NLIST}, with_row_id=True)
+    assert t.num_rows == 10
+    assert ds.list_indices()[0]["type"] == "IVF_RQ"
+    # Lance rewrote the index (its 2.2 files, packed codes, the appended rows): lancer still searches it as Lance.
+    assert_lancer_search_matches(lancer, uri, qs, tmp_path)
+
+
+def assert_lancer_search_matches(lancer, uri, qs, tmp_path):
+    """lancer search's rows and _distance against pylance's on the same index (tolerance: see below)."""
+    ds = lance.dataset(uri)
     # The estimate is a sum of terms of the order of |q|^2 that cancel (|q - c|^2, the add factor,
     # 2^B * <q', x_b> - (2^B - 0.5) * sum(q')); Lance sums some of them with SIMD kernels picked per
     # CPU, so the tolerance is relative to |q|^2: 2e-6 (measured: below 4e-7).
@@ -214,16 +232,21 @@ def test_pylance_opens_searches_and_maintains(lancer, tmp_path, metric, num_bits
             assert len(common) >= len(hits) - 1, (hits, theirs)
             for h in common:
                 assert abs(h["_distance"] - theirs[h["_rowid"]]) <= tolerance, (h, theirs[h["_rowid"]], tolerance)
-    # Append, optimize (new delta segment, then a merge) and search again.
-    lance.write_dataset(table(clustered(500, dim, 4), ROWS), uri, mode="append")
-    ds = lance.dataset(uri)
-    ds.optimize.optimize_indices()
-    ds = lance.dataset(uri)
-    ds.optimize.optimize_indices(num_indices_to_merge=2)
-    ds = lance.dataset(uri)
-    t = ds.to_table(nearest={"column": "vector", "q": qs[0], "k": 10, "nprobes": NLIST}, with_row_id=True)
-    assert t.num_rows == 10
-    assert ds.list_indices()[0]["type"] == "IVF_RQ"
+
+
+@pytest.mark.parametrize("metric,num_bits,dim", [("l2", None, 32), ("l2", 1, 32), ("cosine", 5, 48), ("dot", 3, 64)])
+def test_lancer_searches_lance_built(lancer, tmp_path, metric, num_bits, dim):
+    """pylance's own IVF_RQ (2.2 files, "packed": true codes, its random rotation), searched by lancer."""
+    values = clustered(ROWS, dim, 17)
+    uri = str(tmp_path / "lance.lance")
+    lance.write_dataset(table(values), uri, data_storage_version="2.2", max_rows_per_file=1000)
+    kwargs = {} if num_bits is None else {"num_bits": num_bits}
+    lance.dataset(uri).create_index("vector", "IVF_RQ", metric=metric, num_partitions=NLIST, **kwargs)
+    _, meta = aux_table(uri)
+    assert json.loads(json.loads(meta["storage_metadata"])[0])["packed"] is True
+    rng = np.random.default_rng(2)
+    qs = values[rng.integers(0, ROWS, 4)] + 0.05 * rng.standard_normal((4, dim)).astype(np.float32)
+    assert_lancer_search_matches(lancer, uri, qs, tmp_path)
 
 
 LANCE10_SEARCH = """
