@@ -4,10 +4,11 @@ Lance is the oracle for the storage file: given lancer's centroids
 (`ivf_centroids=`) and lancer's rotation (`rabitq_model=` the storage_metadata
 JSON lancer wrote), pylance's own IVF_RQ build must store the same codes and
 factors for every `_rowid` (format notes 5.2, section 7). Codes and ex codes
-must be byte-equal; the float factors equal within 2e-6 relative (Lance
+must be byte-equal; every float factor equal within 2e-6 relative (Lance
 takes ||v - c||^2 from its SIMD distance kernel, lancer sums in dimension
-order). Then pylance must list, plan, search, append to and optimize
-lancer's index, and `lancer search` must give pylance's `_distance` on it.
+order; measured: below 1.2e-6, about a third bit-equal). Then pylance must
+list, plan, search, append to and optimize lancer's index, and `lancer
+search` must give pylance's `_distance` on it.
 
 Lance 10 (pylance 10.0.0) knows IVF_RQ too: it builds it itself, and it opens
 and searches lancer's IVF_RQ; for l2 it returns pylance 14's rows and
@@ -146,17 +147,21 @@ def assert_same_storage(ours: str, theirs: str):
             xs = x.flatten().to_numpy().reshape(-1, w)
             ys = y.flatten().to_numpy().reshape(-1, w)
             differing = np.flatnonzero((xs != ys).any(axis=1))
-            # A float tie in the ex-code rescale search may pick another, equally good, code (notes 5.2).
-            limit = 0 if name == "_rabit_codes" else max(1, len(xs) // 1000)
-            assert len(differing) <= limit, f"{name}: rows {differing[:5]} of {len(xs)} differ"
+            # Byte-equal: the same f32 operations in the same order (cosine rows normalised as Lance does).
+            # Only a tie between equal rescale thresholds, which Lance orders with an unstable sort, could
+            # legitimately differ (notes 5.2); none occurs on these seeded datasets.
+            assert len(differing) == 0, f"{name}: rows {differing[:5]} of {len(xs)} differ"
         else:
             xs, ys = x.to_numpy(), y.to_numpy()
             close = np.isclose(xs, ys, rtol=2e-6, atol=1e-6 * np.abs(ys).max())
-            assert close.mean() >= 0.999, f"{name}: {np.flatnonzero(~close)[:5]}: {xs[~close][:5]} vs {ys[~close][:5]}"
+            assert close.all(), f"{name}: {np.flatnonzero(~close)[:5]}: {xs[~close][:5]} vs {ys[~close][:5]}"
 
 
+# Every ex-code width (num_bits 2..9 = 1..8 ex bits), every metric, power-of-two and Kac rotations,
+# dims below, at and past one 64-dim ex-code block.
 CASES = [("l2", 5, 32), ("l2", 1, 32), ("cosine", 5, 32), ("cosine", 1, 32), ("dot", 5, 32), ("dot", 1, 32),
-         ("l2", 5, 48), ("l2", 3, 48), ("l2", 9, 64), ("dot", 5, 48)]
+         ("l2", 5, 48), ("l2", 3, 48), ("l2", 9, 64), ("dot", 5, 48), ("l2", 2, 40), ("l2", 4, 72), ("l2", 6, 32),
+         ("cosine", 7, 96), ("dot", 8, 128)]
 
 
 @pytest.mark.parametrize("metric,num_bits,dim", CASES)
