@@ -254,6 +254,24 @@ def test_lancer_searches_lance_built(lancer, tmp_path, metric, num_bits, dim):
     assert_lancer_search_matches(lancer, uri, qs, tmp_path)
 
 
+def test_lancer_searches_lance_segments(lancer, tmp_path):
+    """lance-ray's shape: one pylance segment per fragment (create_index_uncommitted, one shared
+    build_rq_model rotation, "packed": false in 2.2 files), committed unmerged; lancer searches both."""
+    values = clustered(ROWS, 32, 4)
+    uri = str(tmp_path / "segments.lance")
+    lance.write_dataset(table(values), uri, max_rows_per_file=1500, data_storage_version="2.2")
+    ds = lance.dataset(uri)
+    model = lance.lance.indices.build_rq_model(32, num_bits=5)
+    centroids = values[np.random.default_rng(1).choice(ROWS, NLIST, replace=False)]
+    segments = [ds.create_index_uncommitted(column="vector", index_type="IVF_RQ", num_partitions=NLIST,
+                                            ivf_centroids=centroids, rabitq_model=model,
+                                            fragment_ids=[f.fragment_id], num_bits=5)
+                for f in ds.get_fragments()]
+    ds.commit_existing_index_segments("vector_idx", "vector", segments)
+    assert len(lance.dataset(uri).describe_indices()[0].segments) == 2
+    assert_lancer_search_matches(lancer, uri, (values[:3] + 0.05).astype(np.float32), tmp_path)
+
+
 LANCE10_SEARCH = """
 import json, sys
 import lance, numpy as np
