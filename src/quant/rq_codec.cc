@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/half.h"
+
 namespace lancer::quant {
 
 namespace {
@@ -212,8 +214,8 @@ AuxColumnSpec float_column(const char* name) {
 
 class RqCodec final : public Codec {
  public:
-  RqCodec(std::shared_ptr<const RqModel> model, bool packed)
-      : model_(std::move(model)), layout_(*model_), packed_(packed) {
+  RqCodec(std::shared_ptr<const RqModel> model, bool half, bool packed)
+      : model_(std::move(model)), layout_(*model_), half_(half), packed_(packed) {
     columns_ = {bytes_column("_rabit_codes", model_->code_bytes()), float_column("__add_factors"),
                 float_column("__scale_factors"), float_column("__error_factors")};
     if (model_->ex_bits() > 0) {
@@ -249,9 +251,14 @@ class RqCodec final : public Codec {
         const float* c = centroids + size_t{labels[i]} * d;
         const float* v = x.row(i);
         float norm_square = 0.0f;
+        // float16 columns: Lance normalises (cosine) and subtracts the centroid in float16, so the
+        // vector and the residual it rotates are rounded to half; l2's |v - c|^2 is its distance to
+        // the centroid, computed before rounding; dot's is the norm of the (rounded) residual.
         for (size_t j = 0; j < d; ++j) {
-          residual[j] = v[j] - c[j];
-          norm_square += residual[j] * residual[j];
+          const float value = half_ && metric == Metric::kCosine ? core::round_to_half(v[j]) : v[j];
+          const float diff = value - c[j];
+          residual[j] = half_ ? core::round_to_half(diff) : diff;
+          norm_square += metric == Metric::kDot ? residual[j] * residual[j] : diff * diff;
         }
         rq_rotate(*model_, residual.data(), rotated.data());
         uint8_t* row = rows.data() + i * layout_.bytes;
@@ -281,6 +288,7 @@ class RqCodec final : public Codec {
  private:
   std::shared_ptr<const RqModel> model_;
   RowLayout layout_;
+  bool half_;    // the indexed column holds float16
   bool packed_;  // read back from a Lance build: codes in the FastScan layout (search only)
   std::vector<AuxColumnSpec> columns_;
 };
@@ -290,12 +298,12 @@ Result<std::shared_ptr<const Codec>> from_storage(const StoredCodec& s) {
   auto model = rq_model_from_json(s.metadata, s.dim, s.where, &packed);
   if (!model.ok()) return Status::Corruption(model.status().message());
   // Lance's own builds store _rabit_codes in the FastScan layout per partition (format notes 5.2).
-  return std::shared_ptr<const Codec>(std::make_shared<const RqCodec>(*std::move(model), packed));
+  return std::shared_ptr<const Codec>(std::make_shared<const RqCodec>(*std::move(model), s.half, packed));
 }
 
 Result<std::shared_ptr<const Codec>> from_model(const ModelSection& s, size_t*) {
   LANCER_ASSIGN_OR_RETURN(auto model, rq_model_from_json(s.header, s.dim, "the \"rq\" section"));
-  return make_rq_codec(std::move(model));
+  return make_rq_codec(std::move(model), s.half);
 }
 
 LanceCompression lance_compression(const Codec& codec) {
@@ -305,8 +313,8 @@ LanceCompression lance_compression(const Codec& codec) {
 
 }  // namespace
 
-std::shared_ptr<const Codec> make_rq_codec(std::shared_ptr<const RqModel> model) {
-  return std::make_shared<const RqCodec>(std::move(model), false);
+std::shared_ptr<const Codec> make_rq_codec(std::shared_ptr<const RqModel> model, bool half) {
+  return std::make_shared<const RqCodec>(std::move(model), half, false);
 }
 
 const RqModel* rq_model(const Codec& codec) {

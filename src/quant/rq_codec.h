@@ -17,7 +17,8 @@
 
 namespace lancer::quant {
 
-std::shared_ptr<const Codec> make_rq_codec(std::shared_ptr<const RqModel> model);
+// half: the indexed column holds float16 (residuals are rounded to half, as Lance subtracts in float16).
+std::shared_ptr<const Codec> make_rq_codec(std::shared_ptr<const RqModel> model, bool half = false);
 // The model of an RQ codec, or null for another kind.
 const RqModel* rq_model(const Codec& codec);
 const QuantizerEntry& rq_quantizer();

@@ -19,7 +19,7 @@ Result<std::shared_ptr<const quant::Codec>> train_rq_codec(const CodecTrainParam
       return Status::InvalidArgument("rabitq_model num_bits=" + std::to_string(model->num_bits) +
                                      " does not match requested num_bits=" + std::to_string(p.num_bits));
     }
-    return quant::make_rq_codec(std::move(model));
+    return quant::make_rq_codec(std::move(model), p.half);
   }
   auto model = std::make_shared<quant::RqModel>();
   model->dim = dim;
@@ -32,7 +32,7 @@ Result<std::shared_ptr<const quant::Codec>> train_rq_codec(const CodecTrainParam
       model->signs[i + b] = static_cast<uint8_t>(word >> (8 * b));
   }
   LANCER_RETURN_IF_ERROR(quant::check_rq_model(*model));
-  return quant::make_rq_codec(std::move(model));
+  return quant::make_rq_codec(std::move(model), p.half);
 }
 
 }  // namespace lancer::train

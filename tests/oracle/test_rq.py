@@ -172,6 +172,26 @@ def test_storage_equals_lance(lancer, tmp_path, metric, num_bits, dim):
     assert_same_storage(ours, theirs)
 
 
+@pytest.mark.parametrize("metric,num_bits", [("l2", 5), ("dot", 1), ("cosine", 3)])
+def test_float16_column(lancer, tmp_path, metric, num_bits):
+    """float16 vectors: Lance subtracts the centroid in float16, so the rotated residual is rounded to half."""
+    values = clustered(ROWS, 32, 8).astype(np.float16)
+    t = pa.table({"id": pa.array(np.arange(ROWS)),
+                  "vector": pa.FixedSizeListArray.from_arrays(pa.array(values.ravel()), 32)})
+    ours, theirs = str(tmp_path / "ours.lance"), str(tmp_path / "theirs.lance")
+    for uri in (ours, theirs):
+        lance.write_dataset(t, uri, max_rows_per_file=1000)
+    run_ok(lancer, "create-index", ours, "--column", "vector", "--index-type", "IVF_RQ", "--metric", metric,
+           "--num-partitions", str(NLIST), "--num-bits", str(num_bits))
+    _, meta = aux_table(ours)
+    lance.dataset(theirs).create_index("vector", "IVF_RQ", metric=metric, num_partitions=NLIST,
+                                       ivf_centroids=centroids_of(ours).astype(np.float16),
+                                       rabitq_model=json.loads(meta["storage_metadata"])[0], num_bits=num_bits)
+    assert_same_storage(ours, theirs)
+    qs = values[:3].astype(np.float32) + np.float32(0.05)
+    assert_lancer_search_matches(lancer, ours, qs, tmp_path)
+
+
 def test_default_num_bits_is_five(lancer, tmp_path):
     values = clustered(ROWS, 32, 5)
     ours, theirs, model = build_pair(lancer, tmp_path, values, "l2", None)
