@@ -246,7 +246,8 @@ class RqCodec final : public Codec {
       if (used[p]) rq_rotate(*model_, centroids + size_t{p} * d, rotated_centroids.data() + size_t{p} * d);
     }
     executor.parallel_for(x.rows, 256, [&](size_t b, size_t e) {
-      std::vector<float> residual(d), rotated(d), scratch;
+      std::vector<float> residual(d), rotated(d);
+      RqScratch scratch;
       for (size_t i = b; i < e; ++i) {
         const float* c = centroids + size_t{labels[i]} * d;
         const float* v = x.row(i);

@@ -218,7 +218,11 @@ void rq_unpack_ex_block(int ex_bits, const uint8_t* in, uint8_t out[64]) {
   }
 }
 
-float rq_best_rescale(std::span<const float> a, int ex_bits) {
+namespace {
+
+// Lance's best_ex_rescale_factor. Thresholds are visited in increasing order,
+// equal ones in the order they were emitted (by dimension, then code).
+float best_rescale(std::span<const float> a, int ex_bits, RqScratch* s) {
   float max_value = 0.0f;
   for (float v : a) {
     if (std::isfinite(v)) max_value = std::max(max_value, v);
@@ -227,30 +231,32 @@ float rq_best_rescale(std::span<const float> a, int ex_bits) {
   const uint32_t max_code = (1u << ex_bits) - 1;
   const float t_end = static_cast<float>(max_code + 10) / max_value;
   const float t_start = t_end * kTightStart[ex_bits];
-  std::vector<uint32_t> codes(a.size(), 0);
+  s->codes.assign(a.size(), 0);
+  s->events.clear();
+  s->event_dims.clear();
   float squared_denominator = static_cast<float>(a.size()) * 0.25f;
   float numerator = 0.0f;
-  // (threshold, dim), emitted by dim then increasing threshold; sorted stably by threshold.
-  std::vector<std::pair<float, uint32_t>> events;
   for (size_t i = 0; i < a.size(); ++i) {
     const float v = a[i];
     if (v <= 0.0f || !std::isfinite(v)) continue;
     const uint32_t current =
         static_cast<uint32_t>(std::clamp(std::floor(t_start * v + kExEpsilon), 0.0f, static_cast<float>(max_code)));
-    codes[i] = current;
+    s->codes[i] = current;
     squared_denominator += static_cast<float>(current * current + current);
     numerator += (static_cast<float>(current) + 0.5f) * v;
     for (uint32_t next = current + 1; next <= max_code; ++next) {
       const float threshold = static_cast<float>(next) / v;
       if (threshold >= t_end) break;
-      events.emplace_back(threshold, static_cast<uint32_t>(i));
+      s->events.emplace_back(threshold, static_cast<uint32_t>(s->event_dims.size()));
+      s->event_dims.push_back(static_cast<uint32_t>(i));
     }
   }
-  std::stable_sort(events.begin(), events.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+  std::sort(s->events.begin(), s->events.end());  // by threshold, then emission order
   float best = numerator / std::sqrt(squared_denominator);
   float best_t = t_start;
-  for (const auto& [threshold, i] : events) {
-    const uint32_t updated = ++codes[i];
+  for (const auto& [threshold, order] : s->events) {
+    const uint32_t i = s->event_dims[order];
+    const uint32_t updated = ++s->codes[i];
     squared_denominator += static_cast<float>(2 * updated);
     numerator += a[i];
     const float ip = numerator / std::sqrt(squared_denominator);
@@ -262,27 +268,36 @@ float rq_best_rescale(std::span<const float> a, int ex_bits) {
   return best_t;
 }
 
+}  // namespace
+
+float rq_best_rescale(std::span<const float> a, int ex_bits) {
+  RqScratch scratch;
+  return best_rescale(a, ex_bits, &scratch);
+}
+
 void rq_encode_rotated(const RqModel& m, simd::Metric metric, const float* r, const float* c, float norm_square,
-                       RqEncoded* out, std::vector<float>* scratch) {
+                       RqEncoded* out, RqScratch* scratch) {
   const size_t d = m.dim;
   const int ex_bits = m.ex_bits();
   std::memset(out->codes, 0, m.code_bytes());
   // ex code values per dim (0 for 1 bit), then packed.
-  std::vector<uint8_t> ex_values(ex_bits > 0 ? d : 0, 0);
+  std::vector<uint8_t>& ex_values = scratch->ex_values;
+  ex_values.assign(ex_bits > 0 ? d : 0, 0);
   float ex_res_dot = 0.0f;
   if (ex_bits > 0) {
     float rotated_norm_square = 0.0f;
     for (size_t i = 0; i < d; ++i) rotated_norm_square += r[i] * r[i];
     if (rotated_norm_square > 1.1920929e-07f && std::isfinite(rotated_norm_square)) {  // f32::EPSILON
       const float norm = std::sqrt(rotated_norm_square);
-      scratch->resize(d);
-      for (size_t i = 0; i < d; ++i) (*scratch)[i] = std::fabs(r[i]) / norm;
-      const float t = rq_best_rescale(std::span<const float>(scratch->data(), d), ex_bits);
+      std::vector<float>& abs_normalized = scratch->abs_normalized;
+      abs_normalized.resize(d);
+      for (size_t i = 0; i < d; ++i) abs_normalized[i] = std::fabs(r[i]) / norm;
+      const float t = best_rescale(abs_normalized, ex_bits, scratch);
       const uint8_t mask = static_cast<uint8_t>((1u << ex_bits) - 1);
       const float code_bias = -(static_cast<float>(1u << ex_bits) - 0.5f);
       for (size_t i = 0; i < d; ++i) {
         uint8_t e = static_cast<uint8_t>(
-            std::clamp(std::floor(t * (*scratch)[i] + kExEpsilon), 0.0f, static_cast<float>(mask)));
+            std::clamp(std::floor(t * abs_normalized[i] + kExEpsilon), 0.0f, static_cast<float>(mask)));
         if (std::signbit(r[i])) e = static_cast<uint8_t>(~e & mask);
         const uint32_t full = (uint32_t{sign_positive(r[i])} << ex_bits) + e;
         ex_res_dot += r[i] * (static_cast<float>(full) + code_bias);

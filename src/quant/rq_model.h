@@ -11,6 +11,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lancer/status.h"
@@ -57,12 +58,19 @@ struct RqEncoded {
   float add = 0, scale = 0, error = 0, add_ex = 0, scale_ex = 0;
 };
 
-// Encodes one residual. rotated_residual: R(v - c) (overwritten scratch is
-// not needed: it is read only); rotated_centroid: R(c); norm_square: ||v - c||^2
-// for l2 / cosine (Lance's distance to the centroid), ||v - c||^2 too for dot.
-// scratch: at least 3 * dim floats' worth of workspace.
+// Reusable buffers of one encoding thread (no allocation per row once grown).
+struct RqScratch {
+  std::vector<float> abs_normalized;
+  std::vector<uint8_t> ex_values;
+  std::vector<uint32_t> codes, event_dims;
+  std::vector<std::pair<float, uint32_t>> events;  // (threshold, emission order)
+};
+
+// Encodes one residual. rotated_residual: R(v - c); rotated_centroid: R(c);
+// norm_square: ||v - c||^2 (Lance's distance to the centroid for l2 / cosine,
+// the residual's squared norm for dot).
 void rq_encode_rotated(const RqModel& model, simd::Metric metric, const float* rotated_residual,
-                       const float* rotated_centroid, float norm_square, RqEncoded* out, std::vector<float>* scratch);
+                       const float* rotated_centroid, float norm_square, RqEncoded* out, RqScratch* scratch);
 
 // The storage_metadata JSON (serde order, "packed": false, "raw_query").
 std::string rq_metadata_json(const RqModel& model);

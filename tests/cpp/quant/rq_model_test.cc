@@ -148,7 +148,7 @@ TEST(RqEncode, CodesAndFactorsFollowTheirDefinitions) {
     for (float v : r) norm_square += v * v;
     std::vector<uint8_t> codes(m.code_bytes()), ex(std::max<size_t>(1, m.ex_code_bytes()));
     RqEncoded out{codes.data(), ex.data()};
-    std::vector<float> scratch;
+    RqScratch scratch;
     rq_encode_rotated(m, simd::Metric::kL2, r.data(), c.data(), norm_square, &out, &scratch);
     double rx = 0, cx = 0;
     for (uint32_t i = 0; i < dim; ++i) {
