@@ -170,6 +170,11 @@ def test_storage_equals_lance(lancer, tmp_path, metric, num_bits, dim):
     ours, theirs, model = build_pair(lancer, tmp_path, values, metric, num_bits)
     assert model["num_bits"] == num_bits and model["code_dim"] == dim and model["packed"] is False
     assert_same_storage(ours, theirs)
+    # The manifest: index_version 2 and the same index details as pylance's (rq {num_bits}, the metric).
+    described = [json.loads(run_ok(lancer, "inspect", uri, "--json").stdout)["indices"] for uri in (ours, theirs)]
+    for key in ("type", "metric", "index_version"):
+        assert described[0][0][key] == described[1][0][key], (key, described)
+    assert described[0][0]["type"] == "IVF_RQ" and described[0][0]["index_version"] == 2
 
 
 @pytest.mark.parametrize("metric,num_bits", [("l2", 5), ("dot", 1), ("cosine", 3)])
