@@ -220,6 +220,27 @@ void rq_unpack_ex_block(int ex_bits, const uint8_t* in, uint8_t out[64]) {
 
 namespace {
 
+// Sorts (positive threshold, emission order) pairs by threshold, equal ones in
+// their input order: a stable LSD radix sort on the float's bits (which order
+// positive floats as their values), one byte per pass, passes where every key
+// shares the byte skipped. The same order as std::sort by (threshold, order).
+void sort_thresholds(std::vector<std::pair<float, uint32_t>>& v, std::vector<std::pair<float, uint32_t>>& tmp) {
+  tmp.resize(v.size());
+  for (int shift = 0; shift < 32; shift += 8) {
+    size_t count[256] = {};
+    for (const auto& e : v) ++count[(std::bit_cast<uint32_t>(e.first) >> shift) & 0xff];
+    if (std::find(std::begin(count), std::end(count), v.size()) != std::end(count)) continue;
+    size_t at = 0;
+    for (size_t& c : count) {
+      const size_t n = c;
+      c = at;
+      at += n;
+    }
+    for (const auto& e : v) tmp[count[(std::bit_cast<uint32_t>(e.first) >> shift) & 0xff]++] = e;
+    v.swap(tmp);
+  }
+}
+
 // Lance's best_ex_rescale_factor. Thresholds are visited in increasing order,
 // equal ones in the order they were emitted (by dimension, then code).
 float best_rescale(std::span<const float> a, int ex_bits, RqScratch* s) {
@@ -251,7 +272,7 @@ float best_rescale(std::span<const float> a, int ex_bits, RqScratch* s) {
       s->event_dims.push_back(static_cast<uint32_t>(i));
     }
   }
-  std::sort(s->events.begin(), s->events.end());  // by threshold, then emission order
+  sort_thresholds(s->events, s->sorted);  // by threshold, then emission order
   float best = numerator / std::sqrt(squared_denominator);
   float best_t = t_start;
   for (const auto& [threshold, order] : s->events) {

@@ -63,7 +63,7 @@ struct RqScratch {
   std::vector<float> abs_normalized;
   std::vector<uint8_t> ex_values;
   std::vector<uint32_t> codes, event_dims;
-  std::vector<std::pair<float, uint32_t>> events;  // (threshold, emission order)
+  std::vector<std::pair<float, uint32_t>> events, sorted;  // (threshold, emission order)
 };
 
 // Encodes one residual. rotated_residual: R(v - c); rotated_centroid: R(c);
