@@ -1,4 +1,4 @@
-// Public API: build an IVF_FLAT / IVF_SQ / IVF_PQ index over a vector column
+// Public API: build an IVF_FLAT / IVF_SQ / IVF_PQ / IVF_RQ index over a vector column
 // of a Lance dataset (a local path or an object-store URI) and commit it, so Lance opens and searches it.
 // Parameter names and defaults follow lance-ray's create_index.
 #pragma once
@@ -26,13 +26,16 @@ struct ProgressEvent {
 struct CreateIndexOptions {
   std::string uri;
   std::string column;
-  std::string index_type;  // IVF_FLAT, IVF_SQ, IVF_PQ
+  std::string index_type;  // IVF_FLAT, IVF_SQ, IVF_PQ, IVF_RQ
   std::string name;        // default "<column>_idx"
   bool replace = true;
   std::string metric = "l2";           // l2 (alias euclidean), cosine, dot
   std::optional<int> num_partitions;   // default round(sqrt(rows))
   std::optional<int> num_sub_vectors;  // default dim/16, else dim/8
-  int num_bits = 8;
+  // Bits per code, per quantizer; unset means the quantizer's default:
+  //   IVF_PQ: 8 or 4 (default 8); IVF_RQ: 1..9, 1 sign bit + num_bits - 1 ex bits
+  //   (default 5, as pylance 14); IVF_SQ: 8 only; IVF_FLAT: ignored.
+  std::optional<int> num_bits;
   int sample_rate = 256;
   int max_iters = 50;
   // Commit the index as this many segments (same name, disjoint fragments)
@@ -45,6 +48,11 @@ struct CreateIndexOptions {
   int max_level = 7;
   std::string ivf_centroids;  // .npy [num_partitions, dim] float32: skips IVF training
   std::string pq_codebook;    // .npy [m, 2^nbits, dim/m] float32: skips PQ training
+  // IVF_RQ: a JSON file holding Lance's RabitQuantizationMetadata (what
+  // lance.indices.build_rq_model returns, or an IVF_RQ aux file's
+  // storage_metadata): its rotation signs replace the ones drawn from `seed`.
+  // Its num_bits must equal the build's.
+  std::string rabitq_model;
   uint64_t seed = 42;
   int threads = 0;  // 0 = all cores (per process)
   // Staging folder for the build's intermediate files (default

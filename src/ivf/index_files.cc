@@ -134,7 +134,8 @@ Status AuxiliaryFileWriter::flush_pages() {
   for (size_t c = 0; c < columns.size(); ++c) {
     auto& bytes = pending_columns_[c];
     LANCER_RETURN_IF_ERROR(writer_->append_flat_page(static_cast<uint32_t>(1 + c), n, columns[c].element_bits,
-                                                     columns[c].width, bytes.data(), bytes.size()));
+                                                     columns[c].scalar ? 0 : columns[c].width, bytes.data(),
+                                                     bytes.size()));
     bytes.clear();
   }
   pending_ids_.clear();
@@ -167,9 +168,7 @@ Result<uint64_t> AuxiliaryFileWriter::finish() {
   const auto columns = m.codec->columns();
   for (size_t c = 0; c < columns.size(); ++c) {
     const auto& col = columns[c];
-    *schema.add_fields() =
-        lance::make_field(static_cast<int32_t>(1 + c), col.name,
-                          "fixed_size_list:" + col.element + ":" + std::to_string(col.width), col.nullable);
+    *schema.add_fields() = lance::make_field(static_cast<int32_t>(1 + c), col.name, col.logical_type(), col.nullable);
   }
   set_metadata(&schema, "distance_type", simd::metric_name(m.metric));
   set_metadata(&schema, "lance:ivf", std::to_string(ivf_index));

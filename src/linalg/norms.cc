@@ -36,7 +36,9 @@ void normalize_rows(MatrixView<float> x, core::Executor& executor) {
   executor.parallel_for(x.rows, 4096, [&](size_t b, size_t e) {
     for (size_t i = b; i < e; ++i) {
       float* r = x.row(i);
-      const float n = std::sqrt(portable_dot(r, r, x.dim));
+      float sum = 0.0f;
+      for (size_t j = 0; j < x.dim; ++j) sum += r[j] * r[j];
+      const float n = std::sqrt(sum);
       if (n > 0) {
         for (size_t j = 0; j < x.dim; ++j) r[j] /= n;
       }

@@ -19,7 +19,10 @@ float portable_dot(const float* a, const float* b, size_t d);
 // The same order over (a_j - b_j)^2.
 float portable_l2_sqr(const float* a, const float* b, size_t d);
 
-// x_i /= |x_i| in place (as Lance normalises for cosine); zero rows stay zero.
+// x_i /= |x_i| in place, exactly as Lance normalises for cosine (lance-linalg's
+// normalize_fsl: the squares summed in dimension order, then each value divided
+// by the norm), so that the normalised vectors, and the RQ codes that flip on
+// their last bit, are Lance's; zero rows stay zero.
 void normalize_rows(MatrixView<float> x, core::Executor& executor);
 
 }  // namespace lancer::linalg

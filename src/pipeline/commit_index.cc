@@ -63,7 +63,7 @@ Result<::lance::table::IndexMetadata> segment_metadata(const SegmentFiles& files
   idx.mutable_index_details()->set_type_url("/lance.index.pb.VectorIndexDetails");
   LANCER_ASSIGN_OR_RETURN(const auto details, index_details(model, files.hnsw));
   idx.mutable_index_details()->set_value(details.SerializeAsString());
-  idx.set_index_version(1);
+  idx.set_index_version(quant::quantizer(model.kind.quantizer).index_version);
   idx.set_created_at(created_at);
   auto* f1 = idx.add_files();
   f1->set_path("auxiliary.idx");

@@ -108,6 +108,7 @@ class IndexBuild {
   bool in_process_ = false;
   int lock_fd_ = -1;
   std::vector<float> supplied_centroids_, supplied_codebook_;
+  std::string supplied_rq_model_;  // IVF_RQ: the rabitq_model file's JSON
   std::shared_ptr<const ivf::IndexModel> model_;
   uint64_t model_checksum_ = 0;
   // Tasks this process has seen done (a record, its model, its spill's size): checked once.

@@ -17,6 +17,7 @@
 #include "pipeline/index_build.h"
 #include "pipeline/staging.h"
 #include "quant/index_kind.h"
+#include "quant/rq_model.h"
 #include "storage/file_io.h"
 #include "storage/read_npy.h"
 
@@ -102,7 +103,6 @@ std::string IndexBuild::task_path(uint64_t task, const char* suffix) const {
 // build parameters; validates everything that can be validated before writing.
 Status IndexBuild::load_context(const CreateIndexOptions& o, std::optional<uint64_t> version) {
   options_ = o;
-  if (o.num_bits != 8 && o.num_bits != 4) return Status::InvalidArgument("num_bits must be 8 or 4");
   if (o.sample_rate < 1 || o.max_iters < 1) return Status::InvalidArgument("sample_rate and max_iters must be >= 1");
   const auto kind = quant::parse_index_type(o.index_type);
   if (!kind.ok() || !quant::is_implemented(*kind)) {
@@ -144,11 +144,26 @@ Status IndexBuild::load_context(const CreateIndexOptions& o, std::optional<uint6
       return Status::InvalidArgument("num_sub_vectors must divide the dimension " + std::to_string(dim) +
                                      (o.num_sub_vectors ? "" : " (the default needs dim % 8 == 0)"));
     }
-    if (o.num_bits == 4 && p.num_sub_vectors % 2 != 0) {
+    p.num_bits = o.num_bits.value_or(8);
+    if (p.num_bits != 8 && p.num_bits != 4) return Status::InvalidArgument("IVF_PQ num_bits must be 8 or 4");
+    if (p.num_bits == 4 && p.num_sub_vectors % 2 != 0) {
       return Status::InvalidArgument("4-bit PQ needs an even num_sub_vectors");
     }
-    p.num_bits = o.num_bits;
+  } else if (kind->quantizer == quant::QuantizerKind::kRq) {
+    if (dim % 8 != 0) {
+      return Status::InvalidArgument("vector dimension must be divisible by 8 for IVF_RQ (column " + o.column +
+                                     " has " + std::to_string(dim) + ")");
+    }
+    p.num_bits = o.num_bits.value_or(quant::kRqDefaultBits);
+    if (p.num_bits < quant::kRqMinBits || p.num_bits > quant::kRqMaxBits) {
+      return Status::InvalidArgument("IVF_RQ num_bits must be in " + std::to_string(quant::kRqMinBits) + ".." +
+                                     std::to_string(quant::kRqMaxBits) + ", got " + std::to_string(p.num_bits));
+    }
   } else {
+    // SQ stores 8-bit codes only; FLAT has no codes.
+    if (kind->quantizer == quant::QuantizerKind::kSq && o.num_bits && *o.num_bits != 8) {
+      return Status::InvalidArgument("IVF_SQ num_bits must be 8");
+    }
     p.num_bits = 8;
   }
   if (kind->sub == quant::SubIndexKind::kHnsw) {
@@ -173,6 +188,18 @@ Status IndexBuild::load_context(const CreateIndexOptions& o, std::optional<uint6
     const uint64_t m = static_cast<uint64_t>(p.num_sub_vectors), k = uint64_t{1} << p.num_bits;
     LANCER_ASSIGN_OR_RETURN(supplied_codebook_,
                             load_f32_npy(o.pq_codebook, {m, k, dim / m}, "PQ codebook", &p.pq_codebook_checksum));
+  }
+  if (!o.rabitq_model.empty() && kind->quantizer == quant::QuantizerKind::kRq) {
+    LANCER_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, storage::read_whole_file(o.rabitq_model));
+    supplied_rq_model_.assign(bytes.begin(), bytes.end());
+    p.rabitq_model_checksum = hex64(core::fnv1a64(supplied_rq_model_.data(), supplied_rq_model_.size()));
+    // Checked now (shape, num_bits) rather than after the IVF training.
+    LANCER_ASSIGN_OR_RETURN(auto rq,
+                            quant::rq_model_from_json(supplied_rq_model_, static_cast<uint32_t>(dim), o.rabitq_model));
+    if (rq->num_bits != p.num_bits) {
+      return Status::InvalidArgument(o.rabitq_model + ": rabitq_model num_bits=" + std::to_string(rq->num_bits) +
+                                     " does not match requested num_bits=" + std::to_string(p.num_bits));
+    }
   }
   staging_ = o.work_dir.empty() ? default_staging(dataset_->root(), p.name) : o.work_dir;
   record_.dataset = storage::is_object_store(dataset_->root())

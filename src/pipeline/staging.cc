@@ -46,7 +46,8 @@ nlohmann::ordered_json params_json(const BuildParams& p) {
               {"max_level", p.max_level},
               {"seed", p.seed},
               {"ivf_centroids_checksum", p.ivf_centroids_checksum},
-              {"pq_codebook_checksum", p.pq_codebook_checksum}};
+              {"pq_codebook_checksum", p.pq_codebook_checksum},
+              {"rabitq_model_checksum", p.rabitq_model_checksum}};
 }
 
 namespace {
@@ -69,6 +70,7 @@ BuildParams params_from_json(const nlohmann::json& j) {
   p.seed = j.at("seed");
   p.ivf_centroids_checksum = j.at("ivf_centroids_checksum");
   p.pq_codebook_checksum = j.at("pq_codebook_checksum");
+  p.rabitq_model_checksum = j.value("rabitq_model_checksum", "");  // absent in records older than IVF_RQ
   return p;
 }
 

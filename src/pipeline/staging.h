@@ -24,7 +24,7 @@ struct BuildParams {
   int num_segments = 1;
   int m = 0, ef_construction = 0, max_level = 0;  // IVF_HNSW_* only; 0 otherwise
   uint64_t seed = 0;
-  std::string ivf_centroids_checksum, pq_codebook_checksum;  // of the supplied files' bytes
+  std::string ivf_centroids_checksum, pq_codebook_checksum, rabitq_model_checksum;  // of the supplied files' bytes
   bool operator==(const BuildParams&) const = default;
 };
 

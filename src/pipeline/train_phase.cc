@@ -210,6 +210,7 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
   cp.max_iters = p.max_iters;
   cp.seed = p.seed;
   cp.supplied_codebook = supplied_codebook_;
+  cp.supplied_rq_model = supplied_rq_model_;
   LANCER_ASSIGN_OR_RETURN(model->codec, train::train_codec(cp, sample_view, q_sample, *kmeans, pool, distributed));
   report_.train_quantizer_s = seconds_since(t);
   if (quantized) progress("train PQ/SQ", 1, 1, true);

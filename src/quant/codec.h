@@ -30,15 +30,21 @@ namespace lancer::quant {
 using linalg::MatrixView;
 
 // One stored column of auxiliary.idx after `_rowid`: a fixed-size list of
-// `width` Lance `element`s ("float", "halffloat", "uint8").
+// `width` Lance `element`s ("float", "halffloat", "uint8"), or one plain
+// `element` per row (`scalar`: RQ's float32 factors).
 struct AuxColumnSpec {
-  std::string name;         // "flat", "__sq_code", "__pq_code"
+  std::string name;         // "flat", "__sq_code", "__pq_code", "_rabit_codes", ...
   std::string element;      // Lance's logical element type name
   uint32_t element_bits = 8;
   uint32_t width = 0;       // list size
   bool nullable = false;    // as Lance declares the field
   bool transposed = false;  // stored byte-major within each partition (PQ, lance-format.md 5.5)
-  size_t row_bytes() const { return size_t{width} * element_bits / 8; }
+  bool scalar = false;      // a plain `element` column; width is ignored
+  size_t row_bytes() const { return size_t{scalar ? 1 : width} * element_bits / 8; }
+  // The Lance logical type: "fixed_size_list:uint8:4" or "float".
+  std::string logical_type() const {
+    return scalar ? element : "fixed_size_list:" + element + ":" + std::to_string(width);
+  }
 };
 
 // A float tensor the codec stores as a global buffer of auxiliary.idx (in the

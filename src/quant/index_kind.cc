@@ -32,7 +32,7 @@ Result<IndexKind> parse_index_type(std::string_view name) {
 
 bool is_implemented(IndexKind kind) {
   // No graph over RaBitQ codes: Lance has no IVF_HNSW_RQ either (pylance 14 refuses it).
-  return kind.sub == SubIndexKind::kFlat || std::string_view(quantizer_name(kind.quantizer)) != "RQ";
+  return kind.sub == SubIndexKind::kFlat || kind.quantizer != QuantizerKind::kRq;
 }
 
 std::vector<std::string> buildable_index_types() {

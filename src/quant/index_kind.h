@@ -17,7 +17,7 @@ using Metric = simd::Metric;
 
 // How each partition's rows are encoded. One codec per kind (quant/codec.h),
 // one registry entry per kind (quant/registry.cc); the enum is the entry's key.
-enum class QuantizerKind { kFlat, kSq, kPq };
+enum class QuantizerKind { kFlat, kSq, kPq, kRq };
 // How a partition is searched: every row (kFlat), or through a graph (kHnsw).
 enum class SubIndexKind { kFlat, kHnsw };
 
@@ -36,10 +36,10 @@ std::string index_type_name(IndexKind kind);
 const char* quantizer_name(QuantizerKind kind);
 // Every IVF_<Q>, and IVF_HNSW_<Q> for the quantizers a graph is built over (not RQ).
 bool is_implemented(IndexKind kind);
-// The implemented index type names, sub-index then registry order:
-// IVF_FLAT, IVF_SQ, IVF_PQ, ..., IVF_HNSW_FLAT, IVF_HNSW_SQ, IVF_HNSW_PQ.
+// The implemented index type names, sub-index then registry order: IVF_FLAT, IVF_SQ,
+// IVF_PQ, IVF_RQ, IVF_HNSW_FLAT, IVF_HNSW_SQ, IVF_HNSW_PQ.
 std::vector<std::string> buildable_index_types();
-// "IVF_FLAT, IVF_SQ or IVF_PQ": the list as error texts spell it.
+// "IVF_FLAT, IVF_SQ, ... or IVF_HNSW_PQ": the list as error texts spell it.
 std::string join_type_names(const std::vector<std::string>& names);
 
 }  // namespace lancer::quant

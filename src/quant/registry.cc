@@ -2,6 +2,7 @@
 
 #include "quant/flat_codec.h"
 #include "quant/pq_codec.h"
+#include "quant/rq_codec.h"
 #include "quant/sq_codec.h"
 
 namespace lancer::quant {
@@ -9,7 +10,7 @@ namespace lancer::quant {
 namespace {
 
 // One line per quantizer, in QuantizerKind order.
-const QuantizerEntry* const kEntries[] = {&flat_quantizer(), &sq_quantizer(), &pq_quantizer()};
+const QuantizerEntry* const kEntries[] = {&flat_quantizer(), &sq_quantizer(), &pq_quantizer(), &rq_quantizer()};
 
 }  // namespace
 

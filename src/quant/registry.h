@@ -67,6 +67,8 @@ struct QuantizerEntry {
   Result<std::shared_ptr<const Codec>> (*from_model)(const ModelSection& section, size_t* used);
   // `codec` is one of this quantizer's codecs.
   LanceCompression (*lance_compression)(const Codec& codec);
+  // The manifest's IndexMetadata.index_version Lance writes: 2 for IVF_RQ, 1 for the others.
+  int32_t index_version = 1;
 };
 
 // Every registered quantizer, in QuantizerKind order.

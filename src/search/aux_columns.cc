@@ -35,7 +35,24 @@ Result<AuxColumn> AuxColumn::open_fsl(std::shared_ptr<const lance::LanceFile> fi
   return c;
 }
 
+Result<AuxColumn> AuxColumn::open_f32(std::shared_ptr<const lance::LanceFile> file, size_t column) {
+  AuxColumn c;
+  LANCER_RETURN_IF_ERROR(c.init(std::move(file), column));
+  c.is_u64_ = false;
+  c.is_f32_ = true;
+  c.row_bytes_ = 4;
+  c.f32_pages_.resize(c.u64_pages_.size());
+  return c;
+}
+
 Status AuxColumn::read_page(size_t page, uint64_t from, uint64_t count, uint8_t* out) {
+  if (is_f32_) {
+    auto& r = f32_pages_[page];
+    if (!r) {
+      LANCER_ASSIGN_OR_RETURN(r, lance::F32PageReader::open(*file_, column_, page));
+    }
+    return r->read(from, count, reinterpret_cast<uint32_t*>(out));
+  }
   if (is_u64_) {
     auto& r = u64_pages_[page];
     if (!r) {

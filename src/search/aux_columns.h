@@ -1,5 +1,6 @@
 // Row-range reads over the columns of an index segment's auxiliary.idx
-// (`_rowid` and the storage column: `flat`, `__sq_code` or `__pq_code`), for
+// (`_rowid` and the storage columns: `flat`, `__sq_code`, `__pq_code`, or
+// RQ's codes and float32 factors), for
 // every file version Lance or lancer writes them in (2.0, 2.1, 2.2): pages are
 // opened lazily with lance::U64PageReader / lance::VectorPageReader, so a read
 // may span pages and each page may have its own layout. Not thread-safe (the
@@ -10,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "lance/f32_page.h"
 #include "lance/file_reader.h"
 #include "lance/u64_page.h"
 #include "lance/vector_page.h"
@@ -24,6 +26,8 @@ class AuxColumn {
   // A non-null fixed-size-list column of `type`: rows of type.row_bytes().
   static Result<AuxColumn> open_fsl(std::shared_ptr<const lance::LanceFile> file, size_t column,
                                     lance::VectorType type);
+  // A non-null float32 column (RQ's factors): rows of 4 bytes (lance::F32PageReader).
+  static Result<AuxColumn> open_f32(std::shared_ptr<const lance::LanceFile> file, size_t column);
 
   uint64_t num_rows() const { return page_first_.back(); }
   size_t row_bytes() const { return row_bytes_; }
@@ -38,11 +42,14 @@ class AuxColumn {
   std::shared_ptr<const lance::LanceFile> file_;
   size_t column_ = 0;
   bool is_u64_ = true;
+  bool is_f32_ = false;
+
   lance::VectorType type_;
   size_t row_bytes_ = 8;
   std::vector<uint64_t> page_first_;  // first row of each page, then the total
   std::vector<std::unique_ptr<lance::U64PageReader>> u64_pages_;
   std::vector<std::unique_ptr<lance::VectorPageReader>> fsl_pages_;
+  std::vector<std::unique_ptr<lance::F32PageReader>> f32_pages_;
   std::vector<uint8_t> valid_;
 };
 

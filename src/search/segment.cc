@@ -170,49 +170,61 @@ Result<Segment> open_v3_segment(const std::string& dir, const std::string& name,
     return tensor_floats(t);
   };
   LANCER_ASSIGN_OR_RETURN(s.codec, quant::codec_from_storage(s.kind.quantizer, stored_codec));
-  const auto specs = s.codec->columns();
-  if (specs.size() != 1) {
-    return Status::NotSupported(s.aux->name() + ": codecs of " + std::to_string(specs.size()) +
-                                " columns are not searched yet");
-  }
-  const quant::AuxColumnSpec& spec = specs[0];
   // Columns by name (format notes 5.1: extra, carried columns may follow).
   // Fields here are flat (no structs), so field i is column i.
-  std::optional<size_t> rowid_col, storage_col;
-  std::string storage_type;
-  const std::string& storage_name = spec.name;
+  const auto specs = s.codec->columns();
+  std::optional<size_t> rowid_col;
+  std::vector<std::optional<size_t>> spec_cols(specs.size());
   for (int i = 0; i < s.aux->schema().fields_size(); ++i) {
     const auto& f = s.aux->schema().fields(i);
-    if (f.parent_id() != -1) continue;
+    if (f.parent_id() != -1 || static_cast<size_t>(i) >= s.aux->num_columns()) continue;
     if (f.name() == "_rowid") {
       if (f.logical_type() != "uint64") return Status::Corruption(s.aux->name() + ": _rowid is " + f.logical_type());
       rowid_col = static_cast<size_t>(i);
     }
-    if (f.name() == storage_name) {
-      storage_col = static_cast<size_t>(i);
-      storage_type = f.logical_type();
+    for (size_t c = 0; c < specs.size(); ++c) {
+      if (f.name() != specs[c].name) continue;
+      bool matches = f.logical_type() == specs[c].logical_type();
+      if (!specs[c].scalar && !matches) {  // compare the parsed type, not its spelling
+        auto stored = lance::parse_vector_logical_type(f.logical_type());
+        matches = stored.ok() && lance::element_type_name(stored->element) == specs[c].element &&
+                  stored->dim == specs[c].width;
+      }
+      if (!matches) {
+        return Status::Corruption(s.aux->name() + ": " + specs[c].name + " is " + f.logical_type() + ", expected " +
+                                  specs[c].logical_type());
+      }
+      spec_cols[c] = static_cast<size_t>(i);
     }
   }
-  if (!rowid_col || !storage_col || *rowid_col >= s.aux->num_columns() || *storage_col >= s.aux->num_columns()) {
-    return Status::Corruption(s.aux->name() + ": columns _rowid and " + storage_name + " are not both present");
-  }
-  LANCER_ASSIGN_OR_RETURN(lance::VectorType stored, lance::parse_vector_logical_type(storage_type));
-  if (lance::element_type_name(stored.element) != spec.element || stored.dim != spec.width) {
-    return Status::Corruption(s.aux->name() + ": " + storage_name + " is " + storage_type + ", expected " +
-                              "fixed_size_list:" + spec.element + ":" + std::to_string(spec.width));
-  }
+  if (!rowid_col) return Status::Corruption(s.aux->name() + ": column _rowid is not present");
   s.storage_bytes = s.codec->row_bytes();
   LANCER_ASSIGN_OR_RETURN(s.rowids, search::AuxColumn::open_u64(s.aux, *rowid_col));
-  LANCER_ASSIGN_OR_RETURN(s.storage, search::AuxColumn::open_fsl(s.aux, *storage_col, stored));
+  for (size_t c = 0; c < specs.size(); ++c) {
+    if (!spec_cols[c]) return Status::Corruption(s.aux->name() + ": column " + specs[c].name + " is not present");
+    if (specs[c].scalar) {
+      if (specs[c].element != "float") {
+        return Status::NotSupported(s.aux->name() + ": " + specs[c].name + " of " + specs[c].element);
+      }
+      LANCER_ASSIGN_OR_RETURN(auto opened, search::AuxColumn::open_f32(s.aux, *spec_cols[c]));
+      s.storage.push_back(std::move(opened));
+    } else {
+      LANCER_ASSIGN_OR_RETURN(
+          lance::VectorType stored,
+          lance::parse_vector_logical_type(s.aux->schema().fields(static_cast<int>(*spec_cols[c])).logical_type()));
+      LANCER_ASSIGN_OR_RETURN(auto opened, search::AuxColumn::open_fsl(s.aux, *spec_cols[c], stored));
+      s.storage.push_back(std::move(opened));
+    }
+    if (s.storage.back().num_rows() != s.rowids->num_rows()) {
+      return Status::Corruption(s.aux->name() + ": _rowid has " + std::to_string(s.rowids->num_rows()) + " rows, " +
+                                specs[c].name + " " + std::to_string(s.storage.back().num_rows()));
+    }
+  }
   for (uint32_t p = 0; p < s.nlist; ++p) {
     if (s.offsets[p] > s.rowids->num_rows() || s.lengths[p] > s.rowids->num_rows() - s.offsets[p]) {
       return Status::Corruption(s.aux->name() + ": partition " + std::to_string(p) + " lies past the " +
                                 std::to_string(s.rowids->num_rows()) + " stored rows");
     }
-  }
-  if (s.storage->num_rows() != s.rowids->num_rows()) {
-    return Status::Corruption(s.aux->name() + ": _rowid has " + std::to_string(s.rowids->num_rows()) + " rows, " +
-                              storage_name + " " + std::to_string(s.storage->num_rows()));
   }
   return s;
 }
@@ -329,7 +341,19 @@ Status read_partition(Segment& s, uint32_t p, std::vector<uint64_t>* ids, std::v
     return s.legacy->read_at(s.offsets[p] + storage->size(), n * 8, ids->data());
   }
   LANCER_RETURN_IF_ERROR(s.rowids->read(s.offsets[p], n, reinterpret_cast<uint8_t*>(ids->data())));
-  return s.storage->read(s.offsets[p], n, storage->data());
+  if (s.storage.size() == 1) return s.storage[0].read(s.offsets[p], n, storage->data());
+  // Several columns: each one's rows, then spread into whole storage rows (a spill row's layout).
+  std::vector<uint8_t> column;
+  size_t at = 0;
+  for (AuxColumn& c : s.storage) {
+    const size_t cb = c.row_bytes();
+    column.resize(n * cb);
+    LANCER_RETURN_IF_ERROR(c.read(s.offsets[p], n, column.data()));
+    for (uint64_t i = 0; i < n; ++i)
+      std::memcpy(storage->data() + i * s.storage_bytes + at, column.data() + i * cb, cb);
+    at += cb;
+  }
+  return Status::OK();
 }
 
 Result<graph::HnswGraph> read_partition_graph(const Segment& s, uint32_t p) {

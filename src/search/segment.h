@@ -38,7 +38,8 @@ struct Segment {
 
   // V3 segments: the auxiliary.idx columns.
   std::shared_ptr<const lance::LanceFile> aux;
-  std::optional<AuxColumn> rowids, storage;  // storage: the codec's one column
+  std::optional<AuxColumn> rowids;
+  std::vector<AuxColumn> storage;  // the codec's columns, in its order
   // Legacy segments: index.idx holds, per partition, the codes then the row ids.
   std::shared_ptr<storage::RandomAccessFile> legacy;
   // IVF_HNSW_*: index.idx's graph rows of each partition (offset, length) and its

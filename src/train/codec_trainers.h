@@ -30,4 +30,9 @@ Result<std::shared_ptr<const quant::Codec>> train_pq_codec(const CodecTrainParam
                                                            size_t pq_rows, const KMeansModel& kmeans,
                                                            core::Executor& executor, core::Collective* collective);
 
+// RQ: the rotation signs drawn from the build's seed, or the supplied model (params.supplied_rq_model).
+Result<std::shared_ptr<const quant::Codec>> train_rq_codec(const CodecTrainParams& params, MatrixView<float> sample,
+                                                           size_t pq_rows, const KMeansModel& kmeans,
+                                                           core::Executor& executor, core::Collective* collective);
+
 }  // namespace lancer::train

@@ -18,6 +18,7 @@ constexpr TrainerEntry kTrainers[] = {
     {quant::QuantizerKind::kFlat, train_flat_codec},
     {quant::QuantizerKind::kSq, train_sq_codec},
     {quant::QuantizerKind::kPq, train_pq_codec},
+    {quant::QuantizerKind::kRq, train_rq_codec},
 };
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 
 #include "core/collective.h"
 #include "core/executor.h"
@@ -29,6 +30,7 @@ struct CodecTrainParams {
   int max_iters = 50;
   uint64_t seed = 0;                       // the build's seed (PQ derives its own)
   std::span<const float> supplied_codebook;  // PQ: [m][2^nbits][dim/m]; skips training
+  std::string supplied_rq_model;             // RQ: Lance's RabitQuantizationMetadata JSON; else signs from seed
 };
 
 // sample: the (cosine-normalised) training sample; PQ trains on its first

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "core/executor.h"
@@ -13,7 +14,9 @@
 #include "quant/flat_codec.h"
 #include "quant/pq_codec.h"
 #include "quant/registry.h"
+#include "quant/rq_codec.h"
 #include "quant/sq_codec.h"
+#include "simd/distance.h"
 
 namespace lancer::quant {
 namespace {
@@ -101,7 +104,7 @@ std::vector<uint8_t> encode(const Codec& codec, const Data& d, Metric metric) {
 }
 
 TEST(IndexKind, ParsesAndNamesEveryType) {
-  for (const char* name : {"IVF_FLAT", "IVF_SQ", "IVF_PQ", "IVF_HNSW_FLAT", "IVF_HNSW_SQ", "IVF_HNSW_PQ"}) {
+  for (const char* name : {"IVF_FLAT", "IVF_SQ", "IVF_PQ", "IVF_RQ", "IVF_HNSW_FLAT", "IVF_HNSW_SQ", "IVF_HNSW_PQ"}) {
     auto kind = parse_index_type(name);
     ASSERT_TRUE(kind.ok()) << name;
     EXPECT_EQ(index_type_name(*kind), name);
@@ -109,7 +112,9 @@ TEST(IndexKind, ParsesAndNamesEveryType) {
   EXPECT_EQ(*parse_index_type("IVF_HNSW_SQ"), (IndexKind{SubIndexKind::kHnsw, QuantizerKind::kSq}));
   EXPECT_TRUE(is_implemented(*parse_index_type("IVF_PQ")));
   EXPECT_TRUE(is_implemented(*parse_index_type("IVF_HNSW_PQ")));
-  for (const char* bad : {"IVF_RQ", "ivf_pq", "HNSW", "IVF_", ""}) {
+  EXPECT_TRUE(is_implemented(*parse_index_type("IVF_RQ")));
+  EXPECT_FALSE(is_implemented(*parse_index_type("IVF_HNSW_RQ")));  // Lance has no graph over RaBitQ codes
+  for (const char* bad : {"IVF_BQ", "ivf_pq", "HNSW", "IVF_", ""}) {
     EXPECT_EQ(parse_index_type(bad).status().code(), StatusCode::kNotSupported) << bad;
   }
 }
@@ -123,6 +128,8 @@ TEST(Registry, ResidualRuleAndSamples) {
   EXPECT_FALSE(quantizer(QuantizerKind::kFlat).trains_on_sample);
   EXPECT_TRUE(quantizer(QuantizerKind::kSq).trains_on_sample);
   EXPECT_TRUE(quantizer(QuantizerKind::kPq).trains_on_sample);
+  for (Metric m : {Metric::kL2, Metric::kCosine, Metric::kDot}) EXPECT_TRUE(uses_residual(QuantizerKind::kRq, m));
+  EXPECT_FALSE(quantizer(QuantizerKind::kRq).trains_on_sample);
 }
 
 TEST(FlatCodec, RoundTripScansExactDistances) {
@@ -243,12 +250,108 @@ TEST(PqCodec, ReadBackRefusesBadShapes) {
   EXPECT_NE(r.status().message().find("num_sub_vectors"), std::string::npos);
 }
 
+// RQ: the scanner is Lance's raw-query estimator; rows past a partition's last
+// full 32-row batch use the exact f32 table, so they equal the estimator
+// computed here from the stored pieces; rows in full batches use the u8 table
+// (at most half a step per 4-dim segment off). 5-bit estimates are close to the
+// true distances.
+TEST(RqCodec, RoundTripScansTheRawQueryEstimator) {
+  const Data d = make_data(4);
+  for (int num_bits : {1, 5}) {
+    for (Metric metric : {Metric::kL2, Metric::kDot}) {
+      auto m = std::make_shared<RqModel>();
+      m->dim = kDim;
+      m->num_bits = num_bits;
+      for (int i = 0; i < 4 * int(kDim) / 8; ++i) m->signs.push_back(static_cast<uint8_t>(37 * i + 11));
+      const auto codec = make_rq_codec(m);
+      ASSERT_EQ(codec->columns().size(), num_bits > 1 ? 7u : 4u);
+      const auto rows = encode(*codec, d, metric);
+      const auto back = round_trip(*codec, false);
+      ASSERT_NE(back, nullptr);
+      EXPECT_EQ(back->storage_metadata(), codec->storage_metadata());
+      std::vector<float> rq(kDim), rc(kDim);
+      rq_rotate(*m, d.query.data(), rq.data());
+      float sum_q = 0;
+      for (float v : rq) sum_q += v;
+      const size_t cb = m->code_bytes(), eb = m->ex_code_bytes();
+      // The 4-bit table's range: subset sums of each 4-dim group of q'.
+      double qmin = 0, qmax = 0;
+      for (size_t s = 0; s < kDim / 4; ++s) {
+        for (int j = 0; j < 16; ++j) {
+          double t = 0;
+          for (int b = 0; b < 4; ++b) t += (j >> b & 1) ? rq[s * 4 + b] : 0.0;
+          qmin = std::min(qmin, t), qmax = std::max(qmax, t);
+        }
+      }
+      const double bip_error = (kDim / 4) * 0.5 * (qmax - qmin) / 255 + 1e-5;
+      auto f32 = [](const uint8_t* p) {
+        float v;
+        std::memcpy(&v, p, 4);
+        return v;
+      };
+      auto scanner = back->scanner(d.query.data(), metric, false);
+      for (uint32_t p = 0; p < kParts; ++p) {
+        std::vector<size_t> members;
+        const auto stored = partition_rows(*codec, rows, d, p, &members);
+        const float* c = d.centroids.data() + p * kDim;
+        rq_rotate(*m, c, rc.data());
+        scanner->set_partition(c);
+        std::vector<float> got(members.size());
+        scanner->scan(stored.data(), members.size(), got.data());
+        const size_t full = members.size() / 32 * 32;
+        for (size_t r = 0; r < members.size(); ++r) {
+          const uint8_t* row = stored.data() + r * codec->row_bytes();
+          double bip = 0, ex = 0;
+          for (size_t i = 0; i < kDim; ++i) bip += ((row[i / 8] >> (i % 8)) & 1) ? rq[i] : 0.0;
+          double qc = 0, cc = 0, dist_qc = 0;
+          for (size_t i = 0; i < kDim; ++i) {
+            qc += rq[i] * rc[i], cc += rc[i] * rc[i];
+            dist_qc += (d.query[i] - c[i]) * (d.query[i] - c[i]);
+          }
+          const double add_scale = metric == Metric::kDot ? qc / cc : 1.0;
+          const double add_offset = metric == Metric::kDot ? 1.0 : 0.0;
+          const double query_factor = metric == Metric::kDot ? 1.0 - qc : dist_qc;
+          double want, scale_used;
+          if (num_bits == 1) {
+            scale_used = std::abs(f32(row + cb + 4));
+            want = (bip - 0.5 * sum_q) * f32(row + cb + 4) + add_scale * (f32(row + cb) - add_offset) + query_factor;
+          } else {
+            uint8_t e[64];
+            rq_unpack_ex_block(m->ex_bits(), row + cb + 12, e);
+            for (size_t i = 0; i < kDim; ++i) ex += rq[i] * e[i];
+            const double scale = 1 << m->ex_bits();
+            scale_used = scale * std::abs(f32(row + cb + 12 + eb + 4));
+            want = (scale * bip + ex - (scale - 0.5) * sum_q) * f32(row + cb + 12 + eb + 4) +
+                   add_scale * (f32(row + cb + 12 + eb) - add_offset) + query_factor;
+          }
+          if (r >= full) {
+            EXPECT_NEAR(got[r], want, 1e-4 * std::max(1.0, std::abs(want))) << "partition " << p << " row " << r;
+          } else {
+            EXPECT_NEAR(got[r], want, bip_error * scale_used + 1e-4 * std::max(1.0, std::abs(want)))
+                << "partition " << p << " row " << r;
+          }
+          if (num_bits == 5 && metric == Metric::kL2) {
+            const float truth = metric == Metric::kDot
+                                    ? 1.0f - simd::dot(d.query.data(), d.x.data() + members[r] * kDim, kDim)
+                                    : exact_distance(metric, d.query.data(), d.x.data() + members[r] * kDim, kDim);
+            EXPECT_NEAR(got[r], truth, 0.15 * std::max(1.0f, truth)) << "partition " << p << " row " << r;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(ModelSections, RoundTrip) {
   auto pqm = pq_from_codebook(std::vector<float>(16 * 8, 1.5f), 8, 2, 4);
   ASSERT_TRUE(pqm.ok());
   auto sqm = sq_from_bounds(8, -1.0, 2.0);
   ASSERT_TRUE(sqm.ok());
-  for (auto codec : {make_flat_codec(8, false), make_sq_codec(*sqm), make_pq_codec(*pqm)}) {
+  auto rqm = std::make_shared<RqModel>();
+  rqm->dim = 8;
+  rqm->num_bits = 5;
+  rqm->signs = {1, 2, 3, 4};
+  for (auto codec : {make_flat_codec(8, false), make_sq_codec(*sqm), make_pq_codec(*pqm), make_rq_codec(rqm)}) {
     ModelSection section;
     section.dim = 8;
     section.header = codec->model_key() ? codec->model_header() : "";

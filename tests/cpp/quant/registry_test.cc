@@ -1,12 +1,14 @@
 // The quantizer registry is the one list of quantizers: names, the buildable
 // index types and their error text, and each entry's part of Lance's
 // VectorIndexDetails.
+#include "quant/registry.h"
+
 #include <gtest/gtest.h>
 
 #include "quant/flat_codec.h"
 #include "quant/index_kind.h"
 #include "quant/pq_codec.h"
-#include "quant/registry.h"
+#include "quant/rq_codec.h"
 #include "quant/sq_codec.h"
 
 namespace lancer::quant {
@@ -14,9 +16,10 @@ namespace {
 
 TEST(Registry, OneEntryPerKindInOrder) {
   const auto all = quantizers();
-  ASSERT_EQ(all.size(), 3u);
-  const QuantizerKind kinds[] = {QuantizerKind::kFlat, QuantizerKind::kSq, QuantizerKind::kPq};
-  const char* names[] = {"FLAT", "SQ", "PQ"};
+  ASSERT_EQ(all.size(), 4u);
+  const QuantizerKind kinds[] = {QuantizerKind::kFlat, QuantizerKind::kSq, QuantizerKind::kPq, QuantizerKind::kRq};
+  const char* names[] = {"FLAT", "SQ", "PQ", "RQ"};
+  const int32_t index_versions[] = {1, 1, 1, 2};  // what Lance 14 writes in the manifest
   for (size_t i = 0; i < all.size(); ++i) {
     EXPECT_EQ(all[i]->kind, kinds[i]);
     EXPECT_STREQ(all[i]->name, names[i]);
@@ -25,13 +28,14 @@ TEST(Registry, OneEntryPerKindInOrder) {
     EXPECT_NE(all[i]->from_storage, nullptr);
     EXPECT_NE(all[i]->from_model, nullptr);
     EXPECT_NE(all[i]->lance_compression, nullptr);
+    EXPECT_EQ(all[i]->index_version, index_versions[i]);
   }
 }
 
 TEST(Registry, BuildableIndexTypes) {
-  EXPECT_EQ(buildable_index_types(), (std::vector<std::string>{"IVF_FLAT", "IVF_SQ", "IVF_PQ"}));
-  // The text plan.cc's error has always carried (tests assert on it).
-  EXPECT_EQ(join_type_names(buildable_index_types()), "IVF_FLAT, IVF_SQ or IVF_PQ");
+  EXPECT_EQ(buildable_index_types(), (std::vector<std::string>{"IVF_FLAT", "IVF_SQ", "IVF_PQ", "IVF_RQ"}));
+  // The text plan.cc's error carries.
+  EXPECT_EQ(join_type_names(buildable_index_types()), "IVF_FLAT, IVF_SQ, IVF_PQ or IVF_RQ");
   EXPECT_EQ(join_type_names({"A", "B"}), "A or B");
   EXPECT_EQ(join_type_names({"A"}), "A");
   EXPECT_EQ(join_type_names({}), "");
@@ -64,6 +68,17 @@ TEST(Registry, LanceCompression) {
   EXPECT_EQ(pq.params[0].second, 4u);
   EXPECT_STREQ(pq.params[1].first, "num_sub_vectors");
   EXPECT_EQ(pq.params[1].second, 2u);
+
+  // RQ: num_bits only; rotation_type FAST is proto3's default 0, left out as Lance does.
+  auto rqm = std::make_shared<RqModel>();
+  rqm->dim = 16;
+  rqm->num_bits = 3;
+  rqm->signs.assign(8, 0);
+  const auto rq = quantizer(QuantizerKind::kRq).lance_compression(*make_rq_codec(rqm));
+  EXPECT_STREQ(rq.field, "rq");
+  ASSERT_EQ(rq.params.size(), 1u);
+  EXPECT_STREQ(rq.params[0].first, "num_bits");
+  EXPECT_EQ(rq.params[0].second, 3u);
 }
 
 }  // namespace

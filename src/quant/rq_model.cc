@@ -1,0 +1,419 @@
+#include "quant/rq_model.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+namespace lancer::quant {
+
+namespace {
+
+constexpr int kRounds = 4;
+constexpr float kExEpsilon = 1.0e-5f;
+constexpr float kTightStart[9] = {0.0f, 0.15f, 0.20f, 0.52f, 0.59f, 0.71f, 0.75f, 0.77f, 0.81f};
+constexpr float kErrorEpsilon = 1.9f;
+
+void fwht(float* x, size_t n) {
+  for (size_t half = 1; half < n; half *= 2) {
+    for (size_t block = 0; block < n; block += 2 * half) {
+      for (size_t i = block; i < block + half; ++i) {
+        const float a = x[i], b = x[i + half];
+        x[i] = a + b;
+        x[i + half] = a - b;
+      }
+    }
+  }
+}
+
+// Bit i of the round's bytes set: x[i] changes sign (the f32 sign bit, as Lance toggles it).
+void flip_signs(float* x, size_t n, const uint8_t* signs) {
+  for (size_t i = 0; i < n; ++i) {
+    if ((signs[i / 8] >> (i % 8)) & 1) x[i] = -x[i];
+  }
+}
+
+void rescale(float* x, size_t n, float factor) {
+  for (size_t i = 0; i < n; ++i) x[i] *= factor;
+}
+
+bool sign_positive(float v) {
+  return !std::signbit(v);
+}
+
+float ratio(float numerator, float denominator) {
+  return denominator == 0.0f ? 0.0f : numerator / denominator;
+}
+
+// The top bit (`top_bit`) of each of 64 codes: dim 16k + b at bit 8 * (b % 8) + 2k + b / 8.
+uint64_t pack_top_plane(const uint8_t v[64], int top_bit) {
+  uint64_t plane = 0;
+  for (int k = 0; k < 4; ++k) {
+    for (int b = 0; b < 16; ++b) {
+      const uint64_t bit = (v[16 * k + b] >> top_bit) & 1;
+      plane |= bit << (8 * (b % 8) + 2 * k + b / 8);
+    }
+  }
+  return plane;
+}
+
+int top_plane_bit(uint64_t plane, int k, int b) {
+  return static_cast<int>((plane >> (8 * (b % 8) + 2 * k + b / 8)) & 1);
+}
+
+void store_le64(uint64_t v, uint8_t* out) {
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+uint64_t load_le64(const uint8_t* in) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= uint64_t{in[i]} << (8 * i);
+  return v;
+}
+
+}  // namespace
+
+Status check_rq_model(const RqModel& m) {
+  if (m.dim == 0 || m.dim % 8 != 0) {
+    return Status::InvalidArgument("vector dimension must be divisible by 8 for IVF_RQ (got " + std::to_string(m.dim) +
+                                   ")");
+  }
+  if (m.num_bits < kRqMinBits || m.num_bits > kRqMaxBits) {
+    return Status::InvalidArgument("IVF_RQ num_bits must be in 1..=9, got " + std::to_string(m.num_bits));
+  }
+  if (m.signs.size() != kRounds * m.code_bytes()) {
+    return Status::InvalidArgument("fast_rotation_signs length=" + std::to_string(m.signs.size()) +
+                                   " does not match expected length=" + std::to_string(kRounds * m.code_bytes()) +
+                                   " for dimension=" + std::to_string(m.dim));
+  }
+  return Status::OK();
+}
+
+void rq_rotate(const RqModel& m, const float* x, float* out) {
+  const size_t d = m.dim, bpr = m.code_bytes();
+  std::copy(x, x + d, out);
+  if (d == 0) return;
+  const size_t t = size_t{1} << std::bit_width(d) >> 1;  // 2^floor(log2 d)
+  const float scale = 1.0f / std::sqrt(static_cast<float>(t));
+  if (t == d) {
+    for (int r = 0; r < kRounds; ++r) {
+      flip_signs(out, d, m.signs.data() + r * bpr);
+      fwht(out, d);
+      rescale(out, d, scale);
+    }
+    return;
+  }
+  for (int r = 0; r < kRounds; ++r) {
+    flip_signs(out, d, m.signs.data() + r * bpr);
+    float* window = r % 2 == 0 ? out : out + (d - t);  // head, then tail
+    fwht(window, t);
+    rescale(window, t, scale);
+    const size_t h = d / 2;  // Kac's walk: (x, y) -> (x + y, x - y) across the halves
+    for (size_t i = 0; i < h; ++i) {
+      const float a = out[i], b = out[i + h];
+      out[i] = a + b;
+      out[i + h] = a - b;
+    }
+  }
+  rescale(out, d, 0.25f);
+}
+
+void rq_pack_ex_block(int ex_bits, const uint8_t v[64], uint8_t* out) {
+  switch (ex_bits) {
+    case 1:
+      for (int b = 0; b < 8; ++b) {
+        uint8_t byte = 0;
+        for (int t = 0; t < 8; ++t) byte |= static_cast<uint8_t>((v[8 * b + t] & 1) << t);
+        out[b] = byte;
+      }
+      break;
+    case 2:
+    case 3:
+      for (int b = 0; b < 16; ++b) {
+        out[b] =
+            static_cast<uint8_t>((v[b] & 3) | ((v[16 + b] & 3) << 2) | ((v[32 + b] & 3) << 4) | ((v[48 + b] & 3) << 6));
+      }
+      if (ex_bits == 3) store_le64(pack_top_plane(v, 2), out + 16);
+      break;
+    case 4:
+      for (int unit = 0; unit < 4; ++unit) {
+        for (int b = 0; b < 8; ++b) {
+          out[8 * unit + b] = static_cast<uint8_t>((v[16 * unit + b] & 0x0f) | ((v[16 * unit + 8 + b] & 0x0f) << 4));
+        }
+      }
+      break;
+    case 5:
+      for (int b = 0; b < 16; ++b) {
+        out[b] = static_cast<uint8_t>((v[b] & 0x0f) | ((v[16 + b] & 0x0f) << 4));
+        out[16 + b] = static_cast<uint8_t>((v[32 + b] & 0x0f) | ((v[48 + b] & 0x0f) << 4));
+      }
+      store_le64(pack_top_plane(v, 4), out + 32);
+      break;
+    case 6:
+    case 7:
+      // Runs 0..2 keep their 6 low bits; run 3's dims are split into three 2-bit pieces in their top bits.
+      for (int k = 0; k < 3; ++k) {
+        for (int b = 0; b < 16; ++b) {
+          out[16 * k + b] = static_cast<uint8_t>((v[16 * k + b] & 0x3f) | (((v[48 + b] >> (2 * k)) & 3) << 6));
+        }
+      }
+      if (ex_bits == 7) store_le64(pack_top_plane(v, 6), out + 48);
+      break;
+    case 8: std::memcpy(out, v, 64); break;
+    default: break;
+  }
+}
+
+void rq_unpack_ex_block(int ex_bits, const uint8_t* in, uint8_t out[64]) {
+  switch (ex_bits) {
+    case 1:
+      for (int i = 0; i < 64; ++i) out[i] = (in[i / 8] >> (i % 8)) & 1;
+      break;
+    case 2:
+    case 3: {
+      const uint64_t plane = ex_bits == 3 ? load_le64(in + 16) : 0;
+      for (int k = 0; k < 4; ++k) {
+        for (int b = 0; b < 16; ++b) {
+          out[16 * k + b] = static_cast<uint8_t>(((in[b] >> (2 * k)) & 3) | (top_plane_bit(plane, k, b) << 2));
+        }
+      }
+      break;
+    }
+    case 4:
+      for (int unit = 0; unit < 4; ++unit) {
+        for (int b = 0; b < 8; ++b) {
+          out[16 * unit + b] = in[8 * unit + b] & 0x0f;
+          out[16 * unit + 8 + b] = in[8 * unit + b] >> 4;
+        }
+      }
+      break;
+    case 5: {
+      const uint64_t plane = load_le64(in + 32);
+      for (int k = 0; k < 4; ++k) {
+        for (int b = 0; b < 16; ++b) {
+          const int nibble = (in[16 * (k / 2) + b] >> (4 * (k % 2))) & 0x0f;
+          out[16 * k + b] = static_cast<uint8_t>(nibble | (top_plane_bit(plane, k, b) << 4));
+        }
+      }
+      break;
+    }
+    case 6:
+    case 7: {
+      const uint64_t plane = ex_bits == 7 ? load_le64(in + 48) : 0;
+      for (int k = 0; k < 3; ++k) {
+        for (int b = 0; b < 16; ++b) out[16 * k + b] = in[16 * k + b] & 0x3f;
+      }
+      for (int b = 0; b < 16; ++b) {
+        out[48 + b] = static_cast<uint8_t>((in[b] >> 6) | ((in[16 + b] >> 6) << 2) | ((in[32 + b] >> 6) << 4));
+      }
+      if (ex_bits == 7) {
+        for (int k = 0; k < 4; ++k) {
+          for (int b = 0; b < 16; ++b) out[16 * k + b] |= static_cast<uint8_t>(top_plane_bit(plane, k, b) << 6);
+        }
+      }
+      break;
+    }
+    case 8: std::memcpy(out, in, 64); break;
+    default: std::memset(out, 0, 64); break;
+  }
+}
+
+namespace {
+
+// Sorts (positive threshold, emission order) pairs by threshold, equal ones in
+// their input order: a stable LSD radix sort on the float's bits (which order
+// positive floats as their values), one byte per pass, passes where every key
+// shares the byte skipped. The same order as std::sort by (threshold, order).
+void sort_thresholds(std::vector<std::pair<float, uint32_t>>& v, std::vector<std::pair<float, uint32_t>>& tmp) {
+  tmp.resize(v.size());
+  for (int shift = 0; shift < 32; shift += 8) {
+    size_t count[256] = {};
+    for (const auto& e : v) ++count[(std::bit_cast<uint32_t>(e.first) >> shift) & 0xff];
+    if (std::find(std::begin(count), std::end(count), v.size()) != std::end(count)) continue;
+    size_t at = 0;
+    for (size_t& c : count) {
+      const size_t n = c;
+      c = at;
+      at += n;
+    }
+    for (const auto& e : v) tmp[count[(std::bit_cast<uint32_t>(e.first) >> shift) & 0xff]++] = e;
+    v.swap(tmp);
+  }
+}
+
+// Lance's best_ex_rescale_factor. Thresholds are visited in increasing order,
+// equal ones in the order they were emitted (by dimension, then code).
+float best_rescale(std::span<const float> a, int ex_bits, RqScratch* s) {
+  float max_value = 0.0f;
+  for (float v : a) {
+    if (std::isfinite(v)) max_value = std::max(max_value, v);
+  }
+  if (max_value <= 0.0f) return 0.0f;
+  const uint32_t max_code = (1u << ex_bits) - 1;
+  const float t_end = static_cast<float>(max_code + 10) / max_value;
+  const float t_start = t_end * kTightStart[ex_bits];
+  s->codes.assign(a.size(), 0);
+  s->events.clear();
+  s->event_dims.clear();
+  float squared_denominator = static_cast<float>(a.size()) * 0.25f;
+  float numerator = 0.0f;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const float v = a[i];
+    if (v <= 0.0f || !std::isfinite(v)) continue;
+    const uint32_t current =
+        static_cast<uint32_t>(std::clamp(std::floor(t_start * v + kExEpsilon), 0.0f, static_cast<float>(max_code)));
+    s->codes[i] = current;
+    squared_denominator += static_cast<float>(current * current + current);
+    numerator += (static_cast<float>(current) + 0.5f) * v;
+    for (uint32_t next = current + 1; next <= max_code; ++next) {
+      const float threshold = static_cast<float>(next) / v;
+      if (threshold >= t_end) break;
+      s->events.emplace_back(threshold, static_cast<uint32_t>(s->event_dims.size()));
+      s->event_dims.push_back(static_cast<uint32_t>(i));
+    }
+  }
+  sort_thresholds(s->events, s->sorted);  // by threshold, then emission order
+  float best = numerator / std::sqrt(squared_denominator);
+  float best_t = t_start;
+  for (const auto& [threshold, order] : s->events) {
+    const uint32_t i = s->event_dims[order];
+    const uint32_t updated = ++s->codes[i];
+    squared_denominator += static_cast<float>(2 * updated);
+    numerator += a[i];
+    const float ip = numerator / std::sqrt(squared_denominator);
+    if (ip > best) {
+      best = ip;
+      best_t = threshold;
+    }
+  }
+  return best_t;
+}
+
+}  // namespace
+
+float rq_best_rescale(std::span<const float> a, int ex_bits) {
+  RqScratch scratch;
+  return best_rescale(a, ex_bits, &scratch);
+}
+
+void rq_encode_rotated(const RqModel& m, simd::Metric metric, const float* r, const float* c, float norm_square,
+                       RqEncoded* out, RqScratch* scratch) {
+  const size_t d = m.dim;
+  const int ex_bits = m.ex_bits();
+  std::memset(out->codes, 0, m.code_bytes());
+  // ex code values per dim (0 for 1 bit), then packed.
+  std::vector<uint8_t>& ex_values = scratch->ex_values;
+  ex_values.assign(ex_bits > 0 ? d : 0, 0);
+  float ex_res_dot = 0.0f;
+  if (ex_bits > 0) {
+    float rotated_norm_square = 0.0f;
+    for (size_t i = 0; i < d; ++i) rotated_norm_square += r[i] * r[i];
+    if (rotated_norm_square > 1.1920929e-07f && std::isfinite(rotated_norm_square)) {  // f32::EPSILON
+      const float norm = std::sqrt(rotated_norm_square);
+      std::vector<float>& abs_normalized = scratch->abs_normalized;
+      abs_normalized.resize(d);
+      for (size_t i = 0; i < d; ++i) abs_normalized[i] = std::fabs(r[i]) / norm;
+      const float t = best_rescale(abs_normalized, ex_bits, scratch);
+      const uint8_t mask = static_cast<uint8_t>((1u << ex_bits) - 1);
+      const float code_bias = -(static_cast<float>(1u << ex_bits) - 0.5f);
+      for (size_t i = 0; i < d; ++i) {
+        uint8_t e = static_cast<uint8_t>(
+            std::clamp(std::floor(t * abs_normalized[i] + kExEpsilon), 0.0f, static_cast<float>(mask)));
+        if (std::signbit(r[i])) e = static_cast<uint8_t>(~e & mask);
+        const uint32_t full = (uint32_t{sign_positive(r[i])} << ex_bits) + e;
+        ex_res_dot += r[i] * (static_cast<float>(full) + code_bias);
+        ex_values[i] = e;
+      }
+    }
+    uint8_t block[64];
+    const size_t block_bytes = size_t{64} * ex_bits / 8;
+    for (size_t base = 0, k = 0; base < d; base += 64, ++k) {
+      std::memset(block, 0, sizeof block);
+      std::copy(ex_values.begin() + base, ex_values.begin() + std::min(d, base + 64), block);
+      rq_pack_ex_block(ex_bits, block, out->ex_codes + k * block_bytes);
+    }
+  }
+  // Factors, each accumulator in dimension order as Lance's RabitRowFactors::observe.
+  float binary_res_dot = 0.0f, binary_cent_dot = 0.0f, ex_cent_dot = 0.0f, residual_centroid_dot = 0.0f;
+  const float ex_code_bias = -(static_cast<float>(1u << ex_bits) - 0.5f);
+  for (size_t i = 0; i < d; ++i) {
+    const bool positive = sign_positive(r[i]);
+    if (positive) out->codes[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
+    const float binary_factor = positive ? 0.5f : -0.5f;
+    binary_res_dot += r[i] * binary_factor;
+    binary_cent_dot += c[i] * binary_factor;
+    if (ex_bits > 0) {
+      const float ex_factor = static_cast<float>((uint32_t{positive} << ex_bits) + ex_values[i]) + ex_code_bias;
+      ex_cent_dot += c[i] * ex_factor;
+    }
+    if (metric == simd::Metric::kDot) residual_centroid_dot += r[i] * c[i];
+  }
+  const float binary_correction = ratio(norm_square * binary_cent_dot, binary_res_dot);
+  float error = 0.0f;
+  if (d > 1 && norm_square > 0.0f && binary_res_dot != 0.0f) {
+    const float code_norm_square = static_cast<float>(d) * 0.25f;
+    const float alignment = norm_square * code_norm_square / (binary_res_dot * binary_res_dot);
+    const float angular = std::sqrt(std::max(alignment - 1.0f, 0.0f) / (static_cast<float>(d) - 1.0f));
+    error = std::sqrt(norm_square) * kErrorEpsilon * angular;
+    if (metric != simd::Metric::kDot) error = 2.0f * error;
+  }
+  out->error = error;
+  const float ex_correction = ex_bits > 0 ? ratio(norm_square * ex_cent_dot, ex_res_dot) : 0.0f;
+  if (metric == simd::Metric::kDot) {
+    const float dot_base = 1.0f - residual_centroid_dot;
+    out->add = dot_base + binary_correction;
+    out->scale = ratio(-norm_square, binary_res_dot);
+    out->add_ex = dot_base + ex_correction;
+    out->scale_ex = ratio(-norm_square, ex_res_dot);
+  } else {
+    out->add = norm_square + 2.0f * binary_correction;
+    out->scale = ratio(-2.0f * norm_square, binary_res_dot);
+    out->add_ex = norm_square + 2.0f * ex_correction;
+    out->scale_ex = ratio(-2.0f * norm_square, ex_res_dot);
+  }
+}
+
+std::string rq_metadata_json(const RqModel& m) {
+  std::string signs = "[";
+  for (size_t i = 0; i < m.signs.size(); ++i) signs += (i ? "," : "") + std::to_string(m.signs[i]);
+  return "{\"rotate_mat_position\":null,\"fast_rotation_signs\":" + signs +
+         "],\"rotation_type\":\"fast\",\"code_dim\":" + std::to_string(m.dim) +
+         ",\"num_bits\":" + std::to_string(m.num_bits) + ",\"packed\":false,\"query_estimator\":\"raw_query\"}";
+}
+
+Result<std::shared_ptr<const RqModel>> rq_model_from_json(const std::string& text, uint32_t dim,
+                                                          const std::string& where, bool* packed) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return Status::InvalidArgument(where + ": the RaBitQ model is not a JSON object");
+  auto bad = [&](const char* key) {
+    return Status::InvalidArgument(where + ": the RaBitQ model has no valid \"" + std::string(key) + "\"");
+  };
+  if (j.contains("rotation_type") && j["rotation_type"] != "fast") {
+    return Status::NotSupported(where + ": RaBitQ rotation_type " + j["rotation_type"].dump() +
+                                " (lancer reads the \"fast\" rotation only)");
+  }
+  if (j.contains("query_estimator") && j["query_estimator"] != "raw_query") {
+    return Status::NotSupported(where + ": RaBitQ query_estimator " + j["query_estimator"].dump() +
+                                " (lancer reads \"raw_query\" only)");
+  }
+  if (!j.contains("num_bits") || !j["num_bits"].is_number_unsigned()) return bad("num_bits");
+  if (!j.contains("code_dim") || !j["code_dim"].is_number_unsigned()) return bad("code_dim");
+  if (!j.contains("fast_rotation_signs") || !j["fast_rotation_signs"].is_array()) return bad("fast_rotation_signs");
+  auto m = std::make_shared<RqModel>();
+  m->dim = j["code_dim"].get<uint32_t>();
+  if (m->dim != dim) {
+    return Status::InvalidArgument(where + ": rabitq_model dimension=" + std::to_string(m->dim) +
+                                   " does not match vector dimension=" + std::to_string(dim));
+  }
+  m->num_bits = j["num_bits"].get<int>();
+  for (const auto& s : j["fast_rotation_signs"]) {
+    if (!s.is_number_unsigned() || s.get<uint64_t>() > 255) return bad("fast_rotation_signs");
+    m->signs.push_back(static_cast<uint8_t>(s.get<uint32_t>()));
+  }
+  if (packed) *packed = j.value("packed", false);
+  Status st = check_rq_model(*m);
+  if (!st.ok()) return Status::InvalidArgument(where + ": " + st.message());
+  return std::shared_ptr<const RqModel>(std::move(m));
+}
+
+}  // namespace lancer::quant

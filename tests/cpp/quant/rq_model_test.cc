@@ -1,0 +1,205 @@
+// RaBitQ pieces against hand-checked cases and brute force: the fast rotation
+// (sign-bit order, the power-of-two and Kac paths), the blocked ex-code layout
+// of every width, the rescale search, and one encoded row's codes and factors.
+#include "quant/rq_model.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+namespace lancer::quant {
+namespace {
+
+RqModel model_with_signs(uint32_t dim, int num_bits, std::vector<uint8_t> signs) {
+  RqModel m;
+  m.dim = dim;
+  m.num_bits = num_bits;
+  m.signs = std::move(signs);
+  EXPECT_TRUE(check_rq_model(m).ok());
+  return m;
+}
+
+RqModel random_model(uint32_t dim, int num_bits, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<uint8_t> signs(4 * dim / 8);
+  for (auto& s : signs) s = static_cast<uint8_t>(rng());
+  return model_with_signs(dim, num_bits, signs);
+}
+
+TEST(RqRotation, HandCheckedPowerOfTwo) {
+  // dim 8, H' = H / sqrt(8), H'^2 = I. Only round 1 flips dim 0 (bit 0 of its byte):
+  // R = H' H' D H' H'... = H' D H' (rounds 2, 3 cancel), so R e0 = H' D (ones / sqrt 8)
+  // = H' (ones - 2 e0) / sqrt 8 = e0 - ones / 4.
+  const RqModel m = model_with_signs(8, 5, {0x00, 0x01, 0x00, 0x00});
+  const float e0[8] = {1, 0, 0, 0, 0, 0, 0, 0};
+  float out[8];
+  rq_rotate(m, e0, out);
+  EXPECT_NEAR(out[0], 0.75f, 1e-6);
+  for (int i = 1; i < 8; ++i) EXPECT_NEAR(out[i], -0.25f, 1e-6) << i;
+  // Only round 0 flips dim 2 (bit 2): R = H'^4 D = D.
+  const RqModel d = model_with_signs(8, 5, {0x04, 0x00, 0x00, 0x00});
+  const float x[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  rq_rotate(d, x, out);
+  for (int i = 0; i < 8; ++i) EXPECT_NEAR(out[i], i == 2 ? -3.0f : x[i], 1e-5) << i;
+}
+
+TEST(RqRotation, KacPathIsOrthonormal) {
+  // dim 48: FWHT on 32-dim windows plus Kac's walk, 4 rounds, then x 0.25.
+  for (uint32_t dim : {24u, 48u, 40u}) {
+    const RqModel m = random_model(dim, 5, dim);
+    std::mt19937 rng(7);
+    std::normal_distribution<float> g;
+    std::vector<float> a(dim), b(dim), ra(dim), rb(dim);
+    for (uint32_t i = 0; i < dim; ++i) a[i] = g(rng), b[i] = g(rng);
+    rq_rotate(m, a.data(), ra.data());
+    rq_rotate(m, b.data(), rb.data());
+    double ab = 0, rab = 0, aa = 0, raa = 0;
+    for (uint32_t i = 0; i < dim; ++i) {
+      ab += a[i] * b[i], rab += ra[i] * rb[i], aa += a[i] * a[i], raa += ra[i] * ra[i];
+    }
+    EXPECT_NEAR(raa, aa, 1e-4 * aa) << dim;
+    EXPECT_NEAR(rab, ab, 1e-4 * aa) << dim;
+  }
+}
+
+TEST(RqExCodes, BlockedPackingRoundTripsEveryWidth) {
+  std::mt19937 rng(3);
+  for (int bits = 1; bits <= 8; ++bits) {
+    uint8_t values[64], back[64];
+    for (auto& v : values) v = static_cast<uint8_t>(rng() & ((1u << bits) - 1));
+    std::vector<uint8_t> block(64 * bits / 8, 0xAA);
+    rq_pack_ex_block(bits, values, block.data());
+    rq_unpack_ex_block(bits, block.data(), back);
+    for (int i = 0; i < 64; ++i) ASSERT_EQ(back[i], values[i]) << bits << " bits, dim " << i;
+  }
+}
+
+TEST(RqExCodes, BlockedLayoutSpotChecks) {
+  uint8_t values[64] = {};
+  // 4 bits (num_bits 5, Lance's default): byte 8j+b = dim 16j+b (low nibble) | dim 16j+8+b (high).
+  values[16 + 3] = 0x5;
+  values[16 + 8 + 3] = 0xC;
+  uint8_t b4[32];
+  rq_pack_ex_block(4, values, b4);
+  EXPECT_EQ(b4[8 + 3], 0xC5);
+  for (int i = 0; i < 32; ++i) {
+    if (i != 11) {
+      EXPECT_EQ(b4[i], 0) << i;
+    }
+  }
+  // 1 bit: bit i of the little-endian word = dim i.
+  uint8_t ones[64] = {};
+  ones[9] = 1;
+  uint8_t b1[8];
+  rq_pack_ex_block(1, ones, b1);
+  EXPECT_EQ(b1[1], 0x02);
+  // 5 bits: the top bit of dim 16k+b sits at bit 8(b%8) + 2k + b/8 of the LE u64 after 32 bytes.
+  uint8_t top[64] = {};
+  top[16 * 2 + 9] = 0x10;  // k = 2, b = 9: bit 8 + 4 + 1 = 13
+  uint8_t b5[40];
+  rq_pack_ex_block(5, top, b5);
+  EXPECT_EQ(b5[32 + 1], 1 << 5);
+}
+
+// The objective the rescale maximises, in double.
+double objective(const std::vector<float>& a, int bits, double t) {
+  const double max_code = (1 << bits) - 1;
+  double num = 0, den = a.size() * 0.25;
+  for (float v : a) {
+    const double e = std::clamp(std::floor(t * v + 1e-5), 0.0, max_code);
+    den += e * e + e;
+    num += (e + 0.5) * v;
+  }
+  return num / std::sqrt(den);
+}
+
+TEST(RqExCodes, RescaleIsTheBestOnAFineGrid) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> g;
+  for (int bits = 1; bits <= 8; ++bits) {
+    std::vector<float> a(32);
+    double norm = 0;
+    for (auto& v : a) v = g(rng), norm += double(v) * v;
+    for (auto& v : a) v = static_cast<float>(std::fabs(v) / std::sqrt(norm));
+    const float t = rq_best_rescale(a, bits);
+    const double best = objective(a, bits, t);
+    const float max_a = *std::max_element(a.begin(), a.end());
+    const double t_end = ((1 << bits) - 1 + 10) / max_a;
+    const double tight[9] = {0, .15, .20, .52, .59, .71, .75, .77, .81};
+    for (int i = 0; i <= 2000; ++i) {
+      const double ti = t_end * (tight[bits] + (1 - tight[bits]) * i / 2000.0);
+      EXPECT_LE(objective(a, bits, ti), best + 1e-6) << bits << " bits, t " << ti << " vs " << t;
+    }
+  }
+}
+
+TEST(RqEncode, CodesAndFactorsFollowTheirDefinitions) {
+  const uint32_t dim = 64;
+  for (int num_bits : {1, 5}) {
+    const RqModel m = random_model(dim, num_bits, 9);
+    std::mt19937 rng(11);
+    std::normal_distribution<float> g;
+    std::vector<float> r(dim), c(dim);
+    for (uint32_t i = 0; i < dim; ++i) r[i] = g(rng), c[i] = g(rng);
+    r[5] = 0.0f;  // +0.0 counts as positive
+    r[6] = -0.0f;
+    float norm_square = 0;
+    for (float v : r) norm_square += v * v;
+    std::vector<uint8_t> codes(m.code_bytes()), ex(std::max<size_t>(1, m.ex_code_bytes()));
+    RqEncoded out{codes.data(), ex.data()};
+    RqScratch scratch;
+    rq_encode_rotated(m, simd::Metric::kL2, r.data(), c.data(), norm_square, &out, &scratch);
+    double rx = 0, cx = 0;
+    for (uint32_t i = 0; i < dim; ++i) {
+      const bool bit = (codes[i / 8] >> (i % 8)) & 1;
+      EXPECT_EQ(bit, !std::signbit(r[i])) << i;
+      rx += r[i] * (bit ? 0.5 : -0.5);
+      cx += c[i] * (bit ? 0.5 : -0.5);
+    }
+    EXPECT_NEAR(out.add, norm_square + 2 * norm_square * cx / rx, 1e-4 * std::fabs(out.add));
+    EXPECT_NEAR(out.scale, -2 * norm_square / rx, 1e-4 * std::fabs(out.scale));
+    if (num_bits == 1) continue;
+    // Ex codes: full code value f_i = +-(e_i + 0.5) with the sign of r'_i; e_i is the magnitude.
+    uint8_t e[64];
+    rq_unpack_ex_block(m.ex_bits(), ex.data(), e);
+    double rf = 0, cf = 0;
+    for (uint32_t i = 0; i < dim; ++i) {
+      const bool bit = (codes[i / 8] >> (i % 8)) & 1;
+      const double f = ((bit ? 1 : 0) << m.ex_bits()) + e[i] - ((1 << m.ex_bits()) - 0.5);
+      rf += r[i] * f;
+      cf += c[i] * f;
+      EXPECT_EQ(f > 0, bit) << i;
+    }
+    EXPECT_NEAR(out.add_ex, norm_square + 2 * norm_square * cf / rf, 1e-4 * std::fabs(out.add_ex));
+    EXPECT_NEAR(out.scale_ex, -2 * norm_square / rf, 1e-4 * std::fabs(out.scale_ex));
+    // The multi-bit code is a far better direction than the sign code.
+    double ff = 0;
+    for (uint32_t i = 0; i < dim; ++i) {
+      const bool bit = (codes[i / 8] >> (i % 8)) & 1;
+      const double f = ((bit ? 1 : 0) << m.ex_bits()) + e[i] - ((1 << m.ex_bits()) - 0.5);
+      ff += f * f;
+    }
+    EXPECT_GT(rf / std::sqrt(ff * norm_square), 0.98);
+  }
+}
+
+TEST(RqModelJson, RoundTripsAndRefuses) {
+  const RqModel m = model_with_signs(16, 3, {1, 2, 3, 4, 5, 6, 7, 255});
+  const std::string json = rq_metadata_json(m);
+  EXPECT_EQ(json,
+            "{\"rotate_mat_position\":null,\"fast_rotation_signs\":[1,2,3,4,5,6,7,255],\"rotation_type\":\"fast\","
+            "\"code_dim\":16,\"num_bits\":3,\"packed\":false,\"query_estimator\":\"raw_query\"}");
+  auto back = rq_model_from_json(json, 16, "test");
+  ASSERT_TRUE(back.ok()) << back.status().to_string();
+  EXPECT_EQ((*back)->signs, m.signs);
+  EXPECT_EQ((*back)->num_bits, 3);
+  EXPECT_FALSE(rq_model_from_json(json, 24, "test").ok());  // another dimension
+  EXPECT_FALSE(rq_model_from_json("{\"num_bits\":3}", 16, "test").ok());
+  RqModel odd = m;
+  odd.dim = 12;
+  EXPECT_NE(check_rq_model(odd).message().find("divisible by 8 for IVF_RQ"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace lancer::quant
