@@ -47,6 +47,7 @@ std::string CreateIndexReport::to_json() const {
   j["fragments"] = fragments;
   j["num_partitions"] = num_partitions;
   j["num_sub_vectors"] = num_sub_vectors;
+  j["num_bits"] = num_bits;
   j["tasks"] = tasks;
   j["segments"] = segments;
   j["reused_tasks"] = reused_tasks;

@@ -212,6 +212,7 @@ Status IndexBuild::load_context(const CreateIndexOptions& o, std::optional<uint6
   report_.metric = p.metric;
   report_.num_partitions = p.num_partitions;
   report_.num_sub_vectors = p.num_sub_vectors;
+  report_.num_bits = kind->quantizer == quant::QuantizerKind::kFlat ? 0 : p.num_bits;
   return Status::OK();
 }
 

@@ -15,13 +15,14 @@ import lance
 import numpy as np
 import pyarrow as pa
 import pytest
+import lance.file
 
 from oracle_helpers import cli_build, index_bytes  # also puts tests/oracle on sys.path
 import lancer
 from datasets import write_clustered
 
 DIM = 16
-TYPES = ["IVF_FLAT", "IVF_SQ", "IVF_PQ"]
+TYPES = ["IVF_FLAT", "IVF_SQ", "IVF_PQ", "IVF_RQ", "IVF_HNSW_FLAT", "IVF_HNSW_SQ", "IVF_HNSW_PQ"]
 PARAMS = dict(num_partitions=8, num_sub_vectors=4)
 
 
@@ -64,6 +65,33 @@ def test_local_engine_matches_the_cli_and_lance_searches_it(base, uri, tmp_path,
     q = base[1][3]
     plan = ds.scanner(nearest={"column": "vector", "q": q, "k": 5, "nprobes": 8}).explain_plan(True)
     assert idx.segments[0].uuid in plan
+
+
+def test_ivf_rq_num_bits_and_a_lance_rabitq_model(uri, tmp_path):
+    """IVF_RQ builds pylance 14's default of 5 bits unless told (lance-ray 0.5 documents 1, from
+    older Lance), says so in the report, and takes Lance's own RaBitQ model for its rotation."""
+    ds = lancer.create_index(uri, "vector", "IVF_RQ", engine="local", progress=False, num_partitions=8)
+    assert lancer.last_report()["num_bits"] == 5
+    meta = json.loads(json.loads(lance.file.LanceFileReader(
+        glob.glob(os.path.join(uri, "_indices", "*", "auxiliary.idx"))[0]).metadata().schema.metadata[
+            b"storage_metadata"])[0])
+    assert meta["num_bits"] == 5
+    assert ds.describe_indices()[0].index_type == "IVF_RQ"
+    # a lance-ray 0.5 call: num_bits=1 and the model lance-ray trains with build_rq_model
+    from lance.lance import indices
+    model = indices.build_rq_model(DIM, num_bits=1)
+    lancer.create_index(uri, "vector", "IVF_RQ", name="rq1", engine="local", progress=False, num_partitions=8,
+                        num_bits=1, rabitq_model=model)
+    assert lancer.last_report()["num_bits"] == 1
+    [aux] = [p for p in glob.glob(os.path.join(uri, "_indices", "*", "auxiliary.idx"))
+             if json.loads(json.loads(lance.file.LanceFileReader(p).metadata().schema.metadata[
+                 b"storage_metadata"])[0])["num_bits"] == 1]
+    signs = json.loads(json.loads(lance.file.LanceFileReader(aux).metadata().schema.metadata[
+        b"storage_metadata"])[0])["fast_rotation_signs"]
+    assert signs == json.loads(model)["fast_rotation_signs"]
+    with pytest.raises(ValueError, match="num_bits"):
+        lancer.create_index(uri, "vector", "IVF_RQ", name="rq5", engine="local", progress=False,
+                            num_partitions=8, num_bits=5, rabitq_model=model)
 
 
 def test_accepts_a_lance_dataset_and_returns_the_new_version(uri):
@@ -128,7 +156,8 @@ def test_inputs_another_build_holds_are_not_removed(base, uri):
 
 @pytest.mark.parametrize("kwargs,error,match", [
     (dict(column="nope"), lancer.NotFoundError, "column nope does not exist"),
-    (dict(index_type="IVF_HNSW_SQ"), NotImplementedError, "IVF_HNSW_SQ"),
+    (dict(index_type="BTREE"), NotImplementedError, "BTREE"),
+    (dict(index_type="IVF_HNSW_SQ", m=2), ValueError, "m must be"),
     (dict(index_type="FOO"), ValueError, "unknown index type"),
     (dict(metric="manhattan"), ValueError, "unknown metric"),
     (dict(metric="hamming"), NotImplementedError, "hamming"),
@@ -230,7 +259,7 @@ def test_python_options_are_the_cores_build_options(tmp_path):
             num_segments=None, seed=None, threads=None, work_dir=None, held=held)
     finally:
         held.release()
-    supplied_arrays = {"ivf_centroids", "pq_codebook"}  # added only when an array is given
+    supplied_arrays = {"ivf_centroids", "pq_codebook", "rabitq_model"}  # added only when one is given
     where_not_what = {"storage_options"}  # where the data lives, not a build parameter (never in the plan)
     assert (set(opts) - where_not_what) | supplied_arrays == set(_core.build_option_names())
 

@@ -23,7 +23,7 @@ import lancer  # noqa: E402
 from datasets import write_clustered  # noqa: E402
 
 DIM = 16
-TYPES = ["IVF_FLAT", "IVF_SQ", "IVF_PQ"]
+TYPES = ["IVF_FLAT", "IVF_SQ", "IVF_PQ", "IVF_RQ", "IVF_HNSW_SQ"]
 PARAMS = dict(num_partitions=12, num_sub_vectors=4)
 # The worker nodes' environments: node 1 as a CPU without SIMD and OpenBLAS's generic core, node 2 its
 # best (docs/decisions/same-bytes-any-hardware.md). Training spans both, phase 2 runs on both.

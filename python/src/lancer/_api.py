@@ -90,7 +90,7 @@ def create_index(
     num_sub_vectors: Optional[int] = None,
     sample_rate: int = 256,
     max_iters: int = 50,
-    num_bits: int = 8,
+    num_bits: Optional[int] = None,
     ivf_centroids: Any = None,
     pq_codebook: Any = None,
     rabitq_model: Any = None,
@@ -104,7 +104,7 @@ def create_index(
     progress: Progress = None,
     **kwargs: Any,
 ):
-    """Build an IVF_FLAT, IVF_SQ or IVF_PQ index on ``column`` and commit it.
+    """Build an IVF_FLAT, IVF_SQ, IVF_PQ, IVF_RQ or IVF_HNSW_FLAT/SQ/PQ index on ``column`` and commit it.
 
     Takes lance_ray.create_index's arguments (lance-ray 0.5: a path, a
     ``LanceDataset``, or a namespace table via ``namespace_impl`` /
@@ -114,6 +114,10 @@ def create_index(
 
     m, ef_construction, max_level: IVF_HNSW_*'s graph parameters, Lance's names
         and defaults (20, 150, 7).
+    num_bits: PQ 8 (default) or 4; IVF_RQ 1..9, default 5 as pylance 14 builds
+        it (lance-ray 0.5's docs say 1, from Lance before 14): the report's
+        ``num_bits`` says what was built. ``rabitq_model``: Lance's RaBitQ
+        model JSON (``lance.lance.indices.build_rq_model``), its rotation used.
     num_segments: commit the index as this many segments over disjoint
         fragments (as lance-ray does); default one merged index, which Lance
         searches fastest, whatever ``num_workers`` is.
@@ -153,8 +157,6 @@ def create_index(
     num_workers = positive_int(num_workers, "num_workers")
     if block_size is not None:
         positive_int(block_size, "block_size")  # object-store reads only: nothing to tune here
-    if rabitq_model is not None:
-        raise NotImplementedError("rabitq_model is for IVF_RQ, which lancer does not build")
     if ray_remote_args is not None and not isinstance(ray_remote_args, dict):
         raise TypeError("ray_remote_args must be a dict")
     path, storage_options = _resolve_uri(uri, storage_options, namespace_impl, namespace_properties, table_id)
@@ -164,7 +166,7 @@ def create_index(
             path, column, index_type, name, replace=replace, metric=metric, num_partitions=num_partitions,
             num_sub_vectors=num_sub_vectors, sample_rate=sample_rate, max_iters=max_iters, num_bits=num_bits,
             ivf_centroids=ivf_centroids, pq_codebook=pq_codebook, num_segments=num_segments, seed=seed,
-            m=m, ef_construction=ef_construction, max_level=max_level,
+            m=m, ef_construction=ef_construction, max_level=max_level, rabitq_model=rabitq_model,
             threads=threads, work_dir=work_dir, held=held, storage_options=storage_options)
         sink = _progress_sink(progress)
         try:
@@ -190,7 +192,7 @@ def create_index(
 
 # create_index's arguments that the per-phase functions take too (same defaults).
 _BUILD_ARGS = ("replace", "metric", "num_partitions", "num_sub_vectors", "sample_rate", "max_iters", "num_bits",
-               "ivf_centroids", "pq_codebook", "num_segments", "m", "ef_construction", "max_level", "seed", "threads",
+               "ivf_centroids", "pq_codebook", "rabitq_model", "num_segments", "m", "ef_construction", "max_level", "seed", "threads",
                "work_dir", "storage_options")
 
 

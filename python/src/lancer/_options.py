@@ -5,16 +5,17 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import io
+import json
 import os
 import tempfile
 from typing import Any, Optional
 
 import numpy as np
 
-SUPPORTED_INDEX_TYPES = ("IVF_FLAT", "IVF_SQ", "IVF_PQ", "IVF_HNSW_FLAT", "IVF_HNSW_SQ", "IVF_HNSW_PQ")
+SUPPORTED_INDEX_TYPES = ("IVF_FLAT", "IVF_SQ", "IVF_PQ", "IVF_RQ", "IVF_HNSW_FLAT", "IVF_HNSW_SQ", "IVF_HNSW_PQ")
 # Index types Lance has that lancer does not build (yet): a clear NotImplementedError.
 OTHER_LANCE_INDEX_TYPES = (
-    "IVF_RQ", "HNSW", "BTREE", "BITMAP", "LABEL_LIST",
+    "HNSW", "BTREE", "BITMAP", "LABEL_LIST",
     "INVERTED", "FTS", "NGRAM", "ZONEMAP", "BLOOMFILTER", "SCALAR",
 )
 METRICS = ("l2", "euclidean", "cosine", "dot")
@@ -143,24 +144,53 @@ def _same_file(fd: int, path: str) -> bool:
     return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
 
 
+def resolved_num_bits(index_type: str, num_bits: Optional[int]) -> Optional[int]:
+    """num_bits as the core takes it: None for the type's default (PQ 8, RQ 5 as pylance 14)."""
+    if num_bits is None:
+        return None
+    if isinstance(num_bits, bool) or not isinstance(num_bits, (int, np.integer)):
+        raise TypeError(f"num_bits must be an integer, not {type(num_bits).__name__}")
+    allowed = {"IVF_RQ": range(1, 10)}.get(index_type, (4, 8) if index_type.endswith("PQ") else (8,))
+    if num_bits not in allowed:
+        raise ValueError(f"num_bits must be one of {', '.join(map(str, allowed))} for {index_type}, got {num_bits}")
+    return int(num_bits)
+
+
+def rabitq_model_json(model: Any) -> str:
+    """Lance's RaBitQ model (lance.lance.indices.build_rq_model's JSON text, or a dict of it)."""
+    if isinstance(model, (bytes, bytearray)):
+        model = model.decode()
+    if isinstance(model, dict):
+        return json.dumps(model)
+    if isinstance(model, str):
+        return model
+    raise TypeError(f"rabitq_model must be Lance's JSON text or a dict, not {type(model).__name__}")
+
+
 def write_input(path: str, array: np.ndarray, what: str, held: HeldInputs) -> str:
-    """Writes `array` once, named by its content, where every worker can read it.
+    """Writes `array` once as .npy, named by its content, where every worker can read it
+    (write_input_bytes)."""
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return write_input_bytes(path, buffer.getvalue(), what, ".npy", held)
+
+
+def write_input_bytes(path: str, data: bytes, what: str, suffix: str, held: HeldInputs) -> str:
+    """Writes `data` once, named by its content, where every worker can read it.
 
     The file is held (shared lock) in `held` from before it becomes visible, so
     a concurrent remove_inputs never deletes it under this build.
     """
-    digest = hashlib.sha256(memoryview(array).cast("B")).hexdigest()[:16]
+    digest = hashlib.sha256(data).hexdigest()[:16]
     if is_object_store(path):
         # No locks on an object store: the build that wrote it removes it (or `cleanup` does).
         from lancer import _core
 
-        target = f"{inputs_dir(path)}/{what}-{digest}.npy"
-        buffer = io.BytesIO()
-        np.save(buffer, array)
-        _core.put_file(target, buffer.getvalue(), held.storage_options or {})
+        target = f"{inputs_dir(path)}/{what}-{digest}{suffix}"
+        _core.put_file(target, data, held.storage_options or {})
         held.paths.append(target)
         return target
-    target = os.path.join(inputs_dir(path), f"{what}-{digest}.npy")
+    target = os.path.join(inputs_dir(path), f"{what}-{digest}{suffix}")
     while True:
         try:
             fd = os.open(target, os.O_RDONLY)
@@ -180,7 +210,7 @@ def write_input(path: str, array: np.ndarray, what: str, held: HeldInputs) -> st
             continue  # a remover took the folder away between the two calls
         fcntl.flock(fd, fcntl.LOCK_SH)
         with os.fdopen(os.dup(fd), "wb") as f:
-            np.save(f, array)
+            f.write(data)
         os.replace(tmp, target)
         held.add(target, fd)
         return target
@@ -244,10 +274,10 @@ def positive_int(value: Any, what: str, optional: bool = False) -> Optional[int]
 
 def build_options(uri: Any, column: str, index_type: str, name: Optional[str], *, replace: bool, metric: str,
                   num_partitions: Optional[int], num_sub_vectors: Optional[int], sample_rate: int,
-                  max_iters: int, num_bits: int, ivf_centroids: Any, pq_codebook: Any,
+                  max_iters: int, num_bits: Optional[int], ivf_centroids: Any, pq_codebook: Any,
                   num_segments: Optional[int], seed: Optional[int], threads: Optional[int],
                   work_dir: Optional[str], held: HeldInputs, storage_options: Optional[dict] = None,
-                  m: int = 20, ef_construction: int = 150, max_level: int = 7) -> dict:
+                  m: int = 20, ef_construction: int = 150, max_level: int = 7, rabitq_model: Any = None) -> dict:
     """The options dict lancer._core takes; writes supplied centroids/codebooks as
     .npy, held in `held` until the caller releases them."""
     path = dataset_path(uri)
@@ -260,8 +290,7 @@ def build_options(uri: Any, column: str, index_type: str, name: Optional[str], *
         raise NotImplementedError(f"metric {metric} is not supported by lancer (it uses {', '.join(METRICS)})")
     if metric.lower() not in METRICS:
         raise ValueError(f"unknown metric {metric!r} (expected one of {', '.join(METRICS)})")
-    if num_bits not in (4, 8):
-        raise ValueError(f"num_bits must be 4 or 8, got {num_bits}")
+    num_bits = resolved_num_bits(itype, num_bits)
     options = {
         "uri": path,
         "column": column,
@@ -271,7 +300,7 @@ def build_options(uri: Any, column: str, index_type: str, name: Optional[str], *
         "metric": metric.lower(),
         "num_partitions": positive_int(num_partitions, "num_partitions", optional=True),
         "num_sub_vectors": positive_int(num_sub_vectors, "num_sub_vectors", optional=True),
-        "num_bits": int(num_bits),
+        "num_bits": num_bits,
         "sample_rate": positive_int(sample_rate, "sample_rate"),
         "max_iters": positive_int(max_iters, "max_iters"),
         "num_segments": positive_int(num_segments, "num_segments", optional=True),
@@ -289,9 +318,14 @@ def build_options(uri: Any, column: str, index_type: str, name: Optional[str], *
         if centroids.ndim != 2:
             raise ValueError(f"ivf_centroids must be [num_partitions, dim], got shape {centroids.shape}")
         options["ivf_centroids"] = write_input(path, centroids, "ivf_centroids", held)
+    if rabitq_model is not None:
+        if itype != "IVF_RQ":
+            raise ValueError(f"rabitq_model is only used by IVF_RQ, not {itype}")
+        options["rabitq_model"] = write_input_bytes(path, rabitq_model_json(rabitq_model).encode(), "rabitq_model",
+                                                    ".json", held)
     if pq_codebook is not None:
-        if itype != "IVF_PQ":
-            raise ValueError(f"pq_codebook is only used by IVF_PQ, not {itype}")
-        codebook = pq_codebook_3d(as_float32_array(pq_codebook, "pq_codebook"), num_bits)
+        if not itype.endswith("PQ"):
+            raise ValueError(f"pq_codebook is only used by IVF_PQ and IVF_HNSW_PQ, not {itype}")
+        codebook = pq_codebook_3d(as_float32_array(pq_codebook, "pq_codebook"), num_bits or 8)
         options["pq_codebook"] = write_input(path, codebook, "pq_codebook", held)
     return options
