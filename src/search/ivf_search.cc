@@ -37,12 +37,20 @@ using Candidate = std::pair<float, uint64_t>;
 Status search_graph(const Segment& s, uint32_t p, const std::vector<uint64_t>& ids, const std::vector<uint8_t>& storage,
                     quant::PartitionScanner& scanner, size_t per_partition, size_t ef, std::vector<Candidate>* out) {
   LANCER_ASSIGN_OR_RETURN(const graph::HnswGraph g, search::read_partition_graph(s, p));
+  // The scanner reads rows as the file lays out a partition: PQ codes byte-major
+  // (transposed), so the gathered rows are laid out that way too.
+  const auto columns = s.codec->columns();
+  const bool transposed = columns.size() == 1 && columns[0].transposed;
+  const size_t rows = ids.size(), bytes = s.storage_bytes;
   std::vector<uint8_t> gathered;
   auto score = [&](const uint32_t* nodes, size_t n, float* dist) {
-    gathered.resize(n * s.storage_bytes);
+    gathered.resize(n * bytes);
     for (size_t i = 0; i < n; ++i) {
-      std::memcpy(gathered.data() + i * s.storage_bytes, storage.data() + size_t{nodes[i]} * s.storage_bytes,
-                  s.storage_bytes);
+      if (transposed) {
+        for (size_t b = 0; b < bytes; ++b) gathered[b * n + i] = storage[b * rows + nodes[i]];
+      } else {
+        std::memcpy(gathered.data() + i * bytes, storage.data() + size_t{nodes[i]} * bytes, bytes);
+      }
     }
     scanner.scan(gathered.data(), n, dist);
   };

@@ -19,7 +19,7 @@ from conftest import LANCE10_PYTHON
 
 DIM = 32
 NLIST = 8
-TYPES = ["IVF_FLAT", "IVF_SQ", "IVF_PQ"]
+TYPES = ["IVF_FLAT", "IVF_SQ", "IVF_PQ", "IVF_HNSW_FLAT", "IVF_HNSW_SQ", "IVF_HNSW_PQ"]
 METRICS = ["l2", "cosine", "dot"]
 
 
@@ -117,7 +117,7 @@ def test_lance_lists_plans_and_answers(lancer, base, tmp_path, index_type, metri
     # Recall against Lance's own index with the same parameters on the same data.
     own = str(tmp_path / "own.lance")
     shutil.copytree(base[0], own)
-    extra = {"num_sub_vectors": DIM // 16} if index_type == "IVF_PQ" else {}
+    extra = {"num_sub_vectors": DIM // 16} if index_type.endswith("PQ") else {}
     lance.dataset(own).create_index("vector", index_type, metric=metric, num_partitions=NLIST, **extra)
     own_ds = lance.dataset(own)
     own_recalls = []
@@ -326,6 +326,7 @@ def test_float16_columns(lancer, tmp_path, index_type, metric):
     assert desc.index_type == index_type
     qs = queries(values.astype(np.float32), 10, seed=4).astype(np.float16)
     ours = lancer_search(lancer, uri, qs.astype(np.float32), tmp_path, NLIST)
+    overlaps = []
     for q, hits in zip(qs, ours):
         nn = {"column": "vector", "q": q, "k": 10, "metric": metric, "nprobes": NLIST}
         assert f"uuid={uuid}" in ds.scanner(nearest=nn, with_row_id=True).explain_plan()
@@ -334,11 +335,22 @@ def test_float16_columns(lancer, tmp_path, index_type, metric):
             exact = ds.to_table(nearest={**nn, "use_index": False}, with_row_id=True, columns=["_distance"])
             assert theirs["_rowid"].to_pylist() == exact["_rowid"].to_pylist()
         ids = [h["_rowid"] for h in hits]
-        assert len(set(ids) & set(theirs["_rowid"].to_pylist())) >= 8
         # SQ quantizes the (half-precision-normalised, for cosine) query as well: looser.
-        rtol, atol = (2e-2, 2e-3) if index_type == "IVF_SQ" else (2e-3, 1e-3)
+        rtol, atol = (2e-2, 2e-3) if index_type.endswith("SQ") else (2e-3, 1e-3)
+        if "HNSW" in index_type:
+            # A graph search goes where its distances lead: Lance's half-precision ones take
+            # other paths near ties, so the lists overlap less; shared rows score alike.
+            lance_d = dict(zip(theirs["_rowid"].to_pylist(), theirs["_distance"].to_numpy()))
+            for h in hits:
+                if h["_rowid"] in lance_d:
+                    np.testing.assert_allclose(h["_distance"], lance_d[h["_rowid"]], rtol=rtol, atol=atol)
+            overlaps.append(len(set(ids) & set(lance_d)) / 10)
+            continue
+        assert len(set(ids) & set(theirs["_rowid"].to_pylist())) >= 8
         np.testing.assert_allclose(sorted(h["_distance"] for h in hits), np.sort(theirs["_distance"].to_numpy()),
                                    rtol=rtol, atol=atol)
+    if overlaps:
+        assert np.mean(overlaps) >= 0.7, overlaps
 
 
 @pytest.mark.parametrize("index_type", ["IVF_FLAT", "IVF_PQ"])
