@@ -31,7 +31,7 @@ from lancer_cli import lancer_bin
 
 FULL = os.environ.get("LANCER_SAME_BYTES") == "full"
 MPIRUN = shutil.which("mpirun")
-TYPES = ["IVF_FLAT", "IVF_SQ", "IVF_PQ", "IVF_RQ"]
+TYPES = ["IVF_FLAT", "IVF_SQ", "IVF_PQ", "IVF_RQ", "IVF_HNSW_FLAT", "IVF_HNSW_SQ", "IVF_HNSW_PQ"]
 METRICS = ["l2", "cosine", "dot"]
 # What the environment may set, removed for the reference build.
 HARDWARE_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LANCER_SIMD")
