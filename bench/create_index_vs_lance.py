@@ -162,16 +162,41 @@ def timed(argv, rss_file):
 
 
 LANCE_CHILD = """
-import json, sys, time, lance
-uri, itype, nlist, m = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+import json, os, sys, time, lance, numpy as np
+uri, itype, nlist, m, model = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 extra = {"num_sub_vectors": m} if itype.endswith("PQ") else {}
 if itype == "IVF_RQ":
     extra["num_bits"] = 5
+if model:  # lancer's IVF model (and PQ codebook): Lance trains nothing of them
+    extra["ivf_centroids"] = np.load(os.path.join(model, "centroids.npy"))
+    if os.path.exists(os.path.join(model, "codebook.npy")):
+        extra["pq_codebook"] = np.load(os.path.join(model, "codebook.npy"))
 ds = lance.dataset(uri)
 t = time.perf_counter()
 ds.create_index("vector", itype, metric="l2", num_partitions=nlist, sample_rate=256, max_iters=50, **extra)
 print(json.dumps({"seconds": time.perf_counter() - t}))
 """
+
+
+def save_model(uri: str, m: int, folder: str) -> str:
+    """lancer's centroids (and PQ codebook, sub-vector-major in auxiliary.idx's global buffer 2)
+    as .npy files for Lance's builder."""
+    from lance.file import LanceFileReader
+    os.makedirs(folder, exist_ok=True)
+    ds = lance.dataset(uri)
+    centroids = np.array(ds.stats.index_stats("vector_idx")["indices"][0]["centroids"], dtype=np.float32)
+    np.save(os.path.join(folder, "centroids.npy"), centroids)
+    aux = LanceFileReader(next(os.path.join(r, f) for r, _, fs in os.walk(os.path.join(uri, "_indices"))
+                               for f in fs if f == "auxiliary.idx"))
+    meta = json.loads(json.loads(aux.metadata().schema.metadata[b"storage_metadata"])[0])
+    if "codebook_position" in meta:
+        buf = bytes(aux.read_global_buffer(meta["codebook_position"]))
+        sys.path.insert(0, os.path.join(REPO, "tests", "oracle"))
+        import lanceraw as R
+        data = R.first(R.parse_message(buf), 3).value
+        dim = centroids.shape[1]
+        np.save(os.path.join(folder, "codebook.npy"), np.frombuffer(data, dtype=np.float32).reshape(m, 256, dim // m))
+    return folder
 
 
 def run_case(size: Size, itype: str, base: str, work: str, lancer: str, qs, truth, args) -> dict:
@@ -180,16 +205,20 @@ def run_case(size: Size, itype: str, base: str, work: str, lancer: str, qs, trut
     if itype == "IVF_RQ":
         extra += ["--num-bits", "5"]
 
-    row["lance_s"] = row["lance_rss_mb"] = row["lance_recall"] = None
-    if itype in args.lance_types:
+    def lance_build(model: str = ""):
+        row["lance_s"] = row["lance_rss_mb"] = row["lance_recall"] = None
+        if itype not in args.lance_types:
+            return
         theirs = clone(base, os.path.join(work, "lance.lance"))
-        _, rss, out = timed([args.lance_python, "-c", LANCE_CHILD, theirs, itype, str(size.nlist), str(size.m)],
-                            os.path.join(work, "lance.rss"))
+        _, rss, out = timed([args.lance_python, "-c", LANCE_CHILD, theirs, itype, str(size.nlist), str(size.m),
+                             model], os.path.join(work, "lance.rss"))
         row["lance_s"], row["lance_rss_mb"] = json.loads(out.strip().splitlines()[-1])["seconds"], rss
         row["lance_recalls"] = recall(theirs, qs, truth, args.nprobes)
         row["lance_recall"] = row["lance_recalls"][args.nprobes[-1]]
         shutil.rmtree(theirs)
 
+    if not args.same_model:
+        lance_build()
     ours = clone(base, os.path.join(work, "lancer.lance"))
     report = os.path.join(work, "report.json")
     argv = [lancer, "create-index", ours, "--column", "vector", "--index-type", itype, "--metric", "l2",
@@ -200,6 +229,8 @@ def run_case(size: Size, itype: str, base: str, work: str, lancer: str, qs, trut
     row["lancer_peak_mb"], row["phases"] = rep.get("peak_rss_mb"), rep.get("phases_s")
     row["lancer_recalls"] = recall(ours, qs, truth, args.nprobes)
     row["lancer_recall"] = row["lancer_recalls"][args.nprobes[-1]]
+    if args.same_model:
+        lance_build(save_model(ours, size.m, os.path.join(work, "model")))
     shutil.rmtree(ours)
     return row
 
@@ -243,6 +274,9 @@ def main():
     ap.add_argument("--lancer", default=os.environ.get("LANCER_BIN", os.path.join(REPO, "build", "lancer")))
     ap.add_argument("--threads", type=int, default=0, help="lancer --threads (default: all cores)")
     ap.add_argument("--json", help="also write the rows as JSON here")
+    ap.add_argument("--same-model", action="store_true",
+                    help="Lance builds over lancer's IVF centroids (and PQ codebook): compares the rest of the "
+                         "index (graphs, codes), not the training; Lance's time then excludes that training")
     ap.add_argument("--lance-python", default=sys.executable,
                     help="the Python that runs Lance's builder (e.g. .venv-lance10/bin/python for pylance 10); "
                          "recall is always measured with this process's pylance")

@@ -53,8 +53,8 @@ std::string CreateIndexReport::to_json() const {
   j["reused_tasks"] = reused_tasks;
   j["resumed"] = resumed;
   j["phases_s"] = {{"sample", sample_s}, {"train_ivf", train_ivf_s}, {"train_quantizer", train_quantizer_s},
-                   {"build", build_s},   {"merge", merge_s},         {"commit", commit_s},
-                   {"total", total_s}};
+                   {"build", build_s},   {"graph", graph_s},         {"merge", merge_s},
+                   {"commit", commit_s}, {"total", total_s}};
   auto ws = nlohmann::ordered_json::array();
   for (const auto& w : workers) ws.push_back({{"worker", w.worker}, {"tasks", w.tasks}, {"busy_s", w.busy_s}});
   j["workers"] = ws;

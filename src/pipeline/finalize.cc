@@ -12,7 +12,7 @@
 #include "pipeline/commit_index.h"
 #include "pipeline/fault.h"
 #include "pipeline/index_build.h"
-#include "pipeline/partition_graphs.h"
+#include "pipeline/graph_file.h"
 #include "pipeline/spill.h"
 #include "storage/concurrently.h"
 #include "storage/file_io.h"
@@ -25,12 +25,48 @@ namespace fs = std::filesystem;
 using core::Clock;
 using core::seconds_since;
 
-// Decoded vectors of the partitions whose graphs are built at once (and held with their rows).
-constexpr size_t kGraphWindowBytes = size_t{64} << 20;
-
 }  // namespace
 
-Result<CreateIndexReport> IndexBuild::finalize(core::Executor& executor) {
+Status IndexBuild::open_spills(const ivf::IndexModel& model, std::vector<TaskResult>* results,
+                               std::vector<std::unique_ptr<SpillFile>>* spills) const {
+  results->clear();
+  for (uint64_t i = 0; i < record_.tasks.size(); ++i) {
+    LANCER_ASSIGN_OR_RETURN(TaskResult r, read_task_done(i));
+    results->push_back(r);
+  }
+  // Opening a spill reads its run table: a round trip each on an object store, so many at once.
+  spills->clear();
+  spills->resize(record_.tasks.size());
+  std::vector<Status> opened(spills->size());
+  storage::for_each_concurrently(spills->size(), 16, [&](size_t i) {
+    auto s = SpillFile::open(task_path(i, ".run"), model.num_partitions, model.storage_row_bytes(), (*results)[i].bytes);
+    if (s.ok()) {
+      (*spills)[i] = std::move(s).value();
+    } else {
+      opened[i] = s.status();
+    }
+  });
+  for (const Status& st : opened) LANCER_RETURN_IF_ERROR(st);
+  return Status::OK();
+}
+
+std::vector<size_t> IndexBuild::segment_starts() const {
+  const size_t segments = std::max<size_t>(1, record_.segment_uuids.size());
+  std::vector<size_t> starts{0};
+  uint64_t total = 0, acc = 0;
+  for (const auto& task : record_.tasks) total += task.rows;
+  for (size_t i = 0; i < record_.tasks.size() && starts.size() < segments; ++i) {
+    acc += record_.tasks[i].rows;
+    const size_t left_tasks = record_.tasks.size() - (i + 1), left_segments = segments - starts.size();
+    if (left_tasks >= left_segments && (acc * segments >= total * starts.size() || left_tasks == left_segments)) {
+      starts.push_back(i + 1);
+    }
+  }
+  starts.push_back(record_.tasks.size());
+  return starts;
+}
+
+Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
   LANCER_RETURN_IF_ERROR(settle_uploads());
   LANCER_ASSIGN_OR_RETURN(auto model, this->model());
   const std::string& uuid = record_.uuid;
@@ -47,6 +83,16 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor& executor) {
       }
     }
   }
+  std::vector<uint64_t> missing_graphs;
+  for (uint64_t t = 0; t < graph_tasks(); ++t) {
+    if (!graph_task_done(t)) missing_graphs.push_back(t);
+  }
+  if (!missing_graphs.empty() && missing_tasks().empty()) {
+    return Status::InvalidArgument(std::to_string(missing_graphs.size()) + " of " + std::to_string(graph_tasks()) +
+                                   " graph tasks are not built yet in " + staging_ + ", the first " +
+                                   std::to_string(missing_graphs.front()) +
+                                   " (run `lancer run-phase --phase graph --task N` for each)");
+  }
   const auto missing = missing_tasks();
   if (!missing.empty()) {
     std::string list;
@@ -57,13 +103,13 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor& executor) {
                                    " (run `lancer build-task --task N` for each)");
   }
   // Sum the task records; open every spill.
-  std::vector<std::unique_ptr<SpillFile>> spills(record_.tasks.size());
+  std::vector<std::unique_ptr<SpillFile>> spills;
+  std::vector<TaskResult> results;
+  LANCER_RETURN_IF_ERROR(open_spills(*model, &results, &spills));
   std::map<std::string, std::pair<uint64_t, double>> per_worker;
   report_.rows = report_.null_rows = report_.deleted_rows = report_.skipped_nonfinite = 0;
   double busy = 0;
-  std::vector<TaskResult> results;
-  for (uint64_t i = 0; i < record_.tasks.size(); ++i) {
-    LANCER_ASSIGN_OR_RETURN(TaskResult r, read_task_done(i));
+  for (const TaskResult& r : results) {
     report_.rows += r.rows;
     report_.null_rows += r.null_rows;
     report_.deleted_rows += r.deleted_rows;
@@ -72,21 +118,6 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor& executor) {
     auto& w = per_worker[r.worker];
     w.first += 1;
     w.second += r.busy_s;
-    results.push_back(r);
-  }
-  // Opening a spill reads its run table: a round trip each on an object store, so many at once.
-  {
-    std::vector<Status> opened(spills.size());
-    storage::for_each_concurrently(spills.size(), 16, [&](size_t i) {
-      auto s =
-          SpillFile::open(task_path(i, ".run"), model->num_partitions, model->storage_row_bytes(), results[i].bytes);
-      if (s.ok()) {
-        spills[i] = std::move(s).value();
-      } else {
-        opened[i] = s.status();
-      }
-    });
-    for (const Status& st : opened) LANCER_RETURN_IF_ERROR(st);
   }
   if (report_.build_s == 0) report_.build_s = busy;
   report_.workers.clear();
@@ -95,23 +126,12 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor& executor) {
   if (report_.rows == 0) {
     return Status::InvalidArgument("column " + record_.params.column + " has no non-null finite vectors to index");
   }
-  // Segments: contiguous groups of tasks balanced by rows; one unless
-  // num_segments > 1 (then each is an index of the same name over its fragments).
   std::vector<std::string> uuids = record_.segment_uuids;
   if (uuids.empty()) uuids.push_back(uuid);
-  std::vector<size_t> seg_begin{0};
-  {
-    uint64_t total = 0, acc = 0;
-    for (const auto& task : record_.tasks) total += task.rows;
-    for (size_t i = 0; i < record_.tasks.size() && seg_begin.size() < uuids.size(); ++i) {
-      acc += record_.tasks[i].rows;
-      const size_t left_tasks = record_.tasks.size() - (i + 1), left_segments = uuids.size() - seg_begin.size();
-      if (left_tasks >= left_segments &&
-          (acc * uuids.size() >= total * seg_begin.size() || left_tasks == left_segments)) {
-        seg_begin.push_back(i + 1);
-      }
-    }
-    seg_begin.push_back(record_.tasks.size());
+  const std::vector<size_t> seg_begin = segment_starts();
+  if (seg_begin.size() != uuids.size() + 1) {
+    return Status::Corruption(staging_ + "/build.json: " + std::to_string(uuids.size()) + " segment uuids for " +
+                              std::to_string(seg_begin.size() - 1) + " segments");
   }
 
   auto t = Clock::now();
@@ -158,40 +178,36 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor& executor) {
     } else {
       index_file = std::async(std::launch::async, [&] { return ivf::write_index_file(idx_path, *model); });
     }
-    // Partitions in windows: one at a time, or with HNSW as many as fill kGraphWindowBytes of
-    // decoded vectors, their graphs built in parallel.
-    std::vector<PartitionRows> parts;
-    std::vector<graph::HnswGraph> graphs;
-    for (uint32_t p0 = 0; p0 < model->num_partitions;) {
-      uint32_t p1 = p0;
-      size_t window_bytes = 0;
-      do {
-        if (parts.size() < p1 - p0 + 1) parts.emplace_back();
-        PartitionRows& part = parts[p1 - p0];
-        part.ids.clear();
-        part.storage.clear();
-        for (size_t i = seg_begin[seg]; i < seg_begin[seg + 1]; ++i) {
-          Status st = spills[i]->append_partition(p1, &part.ids, &part.storage);
-          if (!st.ok()) return fail(st);
+    // Partition by partition: the rows from every spill of the segment, and with HNSW the graph
+    // the graph phase built (read from its tasks' files in partition order).
+    std::unique_ptr<GraphFileReader> graphs;
+    const uint64_t graph_tasks_per_segment = graph_tasks() / uuids.size();
+    uint64_t graph_task = seg * graph_tasks_per_segment;
+    std::vector<uint64_t> part_ids;
+    std::vector<uint8_t> part_storage;
+    for (uint32_t p = 0; p < model->num_partitions; ++p) {
+      part_ids.clear();
+      part_storage.clear();
+      for (size_t i = seg_begin[seg]; i < seg_begin[seg + 1]; ++i) {
+        Status st = spills[i]->append_partition(p, &part_ids, &part_storage);
+        if (!st.ok()) return fail(st);
+      }
+      Status st = (*aux)->write_partition(p, part_ids.data(), part_storage.data(), part_ids.size());
+      if (st.ok() && graph_file) {
+        if (!graphs || p >= graph_range(graph_task).end) {  // the next graph task's file
+          if (graphs) ++graph_task;
+          auto done = read_graph_done(graph_task);
+          auto opened = done.ok() ? GraphFileReader::open(graph_path(graph_task, ".bin"), done->bytes)
+                                  : Result<std::unique_ptr<GraphFileReader>>(done.status());
+          if (!opened.ok()) return fail(opened.status());
+          graphs = std::move(opened).value();
         }
-        window_bytes += part.ids.size() * column_.type.dim * sizeof(float);
-        ++p1;
-      } while (hnsw && p1 < model->num_partitions && window_bytes < kGraphWindowBytes);
-      const std::span<const PartitionRows> window(parts.data(), p1 - p0);
-      if (hnsw) {
-        graphs.assign(window.size(), graph::HnswGraph{});
-        Status st = build_partition_graphs(*model, *hnsw, window, graphs, executor);
-        if (!st.ok()) return fail(st);
+        auto g = graphs->next(p);
+        st = g.ok() ? graph_file->write_partition(p, *g) : g.status();
       }
-      for (uint32_t p = p0; p < p1; ++p) {
-        const PartitionRows& part = window[p - p0];
-        Status st = (*aux)->write_partition(p, part.ids.data(), part.storage.data(), part.ids.size());
-        if (st.ok() && graph_file) st = graph_file->write_partition(p, graphs[p - p0]);
-        if (!st.ok()) return fail(st);
-        if (p % 64 == 0) progress("merge", seg * model->num_partitions + p, uuids.size() * model->num_partitions);
-        if (p == model->num_partitions / 2) maybe_kill_at("merge");
-      }
-      p0 = p1;
+      if (!st.ok()) return fail(st);
+      if (p % 64 == 0) progress("merge", seg * model->num_partitions + p, uuids.size() * model->num_partitions);
+      if (p == model->num_partitions / 2) maybe_kill_at("merge");
     }
     auto aux_size = (*aux)->finish();
     if (!aux_size.ok()) return fail(aux_size.status());

@@ -35,6 +35,7 @@
 namespace lancer::pipeline {
 
 class SampleCollector;
+class SpillFile;
 
 // What one finished task recorded.
 struct TaskResult {
@@ -74,6 +75,12 @@ class IndexBuild {
   std::vector<uint64_t> missing_tasks() const;
   Result<TaskResult> build_task(uint64_t task, core::Executor& executor, const std::string& worker);
 
+  // IVF_HNSW_*, the graph phase: task t builds the graphs of a run of partitions of one
+  // segment from every encode task's spill (graph_task.cc). No tasks for other index types.
+  uint64_t graph_tasks() const;
+  bool graph_task_done(uint64_t task);
+  Result<TaskResult> build_graph_task(uint64_t task, core::Executor& executor, const std::string& worker);
+
   // Merge + commit; refuses while a task is missing. Removes the staging folder.
   Result<CreateIndexReport> finalize(core::Executor& executor);
   // Removes the staging folder (after a failed build).
@@ -94,6 +101,19 @@ class IndexBuild {
   std::string task_path(uint64_t task, const char* suffix) const;
   Result<TaskResult> read_task_done(uint64_t task) const;
   Result<TaskResult> verify_task_done(uint64_t task) const;
+  // Every encode task's record, and its spill opened (many at once on an object store).
+  Status open_spills(const ivf::IndexModel& model, std::vector<TaskResult>* results,
+                     std::vector<std::unique_ptr<SpillFile>>* spills) const;
+  // The first encode task of each segment, and the task count last: segments are contiguous
+  // runs of tasks balanced by rows (one unless num_segments > 1).
+  std::vector<size_t> segment_starts() const;
+  struct GraphRange {
+    size_t segment = 0;
+    uint32_t first = 0, end = 0;  // partitions [first, end)
+  };
+  GraphRange graph_range(uint64_t task) const;
+  std::string graph_path(uint64_t task, const char* suffix) const;
+  Result<TaskResult> read_graph_done(uint64_t task) const;
   // Offers every finite vector of `fragment_ids` to `collector`, fragments in
   // parallel on `executor` (the sample is a set: the order does not matter).
   Status scan_sample(const std::vector<uint64_t>& fragment_ids, uint64_t rows, core::Executor& executor,
@@ -114,6 +134,7 @@ class IndexBuild {
   // Tasks this process has seen done (a record, its model, its spill's size): checked once.
   mutable std::mutex done_mu_;
   mutable std::map<uint64_t, TaskResult> done_cache_;
+  mutable std::map<uint64_t, TaskResult> graph_done_cache_;  // graph tasks, the same way
   std::function<void(const ProgressEvent&)> progress_;
   CreateIndexReport report_;
   // Staging uploads in flight (see plan's in_process), oldest first.

@@ -22,6 +22,13 @@ std::vector<Phase> phases(IndexBuild& b) {
         b.report().reused_tasks = s.reused;
         b.report().resumed = b.resumed();
       }});
+  if (b.graph_tasks() > 0) {
+    out.push_back(Phase{
+        PhaseInfo{"graph", "graph", PhaseKind::kIndependent, b.graph_tasks()},
+        [&b](uint64_t task) { return b.graph_task_done(task); },
+        [&b](uint64_t task, PhaseContext& c) { return b.build_graph_task(task, c.executor, c.worker); },
+        [&b](const PhaseStats& s) { b.report().graph_s = s.seconds; }});
+  }
   out.push_back(Phase{
       PhaseInfo{"finalize", "", PhaseKind::kSingle, 1},
       [](uint64_t) { return false; },  // finalize itself recognises a committed build

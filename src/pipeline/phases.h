@@ -36,7 +36,8 @@ struct Phase {
 };
 
 // train (collective, 1 task), encode (independent, a task per group of
-// fragments), finalize (single: merge + commit).
+// fragments), for IVF_HNSW_* graph (independent, a task per run of partitions),
+// finalize (single: merge + commit).
 std::vector<Phase> phases(IndexBuild& build);
 
 // The phase named `name` of `list`, or null.

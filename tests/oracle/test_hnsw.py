@@ -178,3 +178,33 @@ def test_same_graph_bytes_for_any_thread_or_rank_count(lancer, base, tmp_path):
                         "--seed", "3"], capture_output=True, text=True, timeout=600, env=env)
     assert r.returncode == 0, r.stderr
     assert graph_bytes(uri) == files[0]
+
+
+def test_graph_phase_as_subcommands_gives_the_one_process_bytes(lancer, base, tmp_path):
+    """plan, train, build-task N, run-phase --phase graph --task N, finalize: the graph tasks are
+    a phase of their own (any worker, any order); finalize refuses while one is missing."""
+    (tmp_path / "one").mkdir()
+    one = copy(base[0], tmp_path / "one")
+    build(lancer, one, "IVF_HNSW_PQ", "--seed", 5)
+    (tmp_path / "steps").mkdir()
+    uri = copy(base[0], tmp_path / "steps")
+    opts = ["--column", "vector", "--index-type", "IVF_HNSW_PQ", "--num-partitions", "6", "--num-sub-vectors", "8",
+            "--seed", "5"]
+    tasks = json.loads(run_lancer(lancer, "plan", uri, *opts, "--json").stdout)["tasks"]
+    run_lancer(lancer, "train", uri, *opts)
+    for t in range(tasks):
+        run_lancer(lancer, "build-task", uri, *opts, "--task", t)
+    listed = run_lancer(lancer, "run-phase", uri, *opts, "--list").stdout
+    (graph_line,) = [line for line in listed.splitlines() if line.startswith("graph ")]
+    assert graph_line.split()[1] == "independent"
+    graph_tasks = int(graph_line.split()[2])
+    assert graph_tasks == 6  # one per partition here (at most 32 per segment)
+    for t in reversed(range(1, graph_tasks)):
+        run_lancer(lancer, "run-phase", uri, *opts, "--phase", "graph", "--task", t)
+    refused = run_lancer(lancer, "finalize", uri, *opts, check=False)
+    assert refused.returncode == 2 and "graph tasks are not built yet" in refused.stderr, refused.stderr
+    run_lancer(lancer, "run-phase", uri, *opts, "--phase", "graph", "--task", 0)
+    run_lancer(lancer, "finalize", uri, *opts)
+    assert graph_bytes(uri) == graph_bytes(one)
+    aux = [open(os.path.join(index_folder(u), "auxiliary.idx"), "rb").read() for u in (uri, one)]
+    assert aux[0] == aux[1]

@@ -54,8 +54,8 @@ def test_local_engine_matches_the_cli_and_lance_searches_it(base, uri, tmp_path,
     assert isinstance(ds, lance.LanceDataset) and ds.version == 2
     report = lancer.last_report()
     assert report["engine"] == "local" and report["rows"] == len(base[1]) and report["version"] == 2
-    assert set(report["phases_s"]) == {"sample", "train_ivf", "train_quantizer", "build", "merge", "commit",
-                                       "total"}
+    assert set(report["phases_s"]) == {"sample", "train_ivf", "train_quantizer", "build", "graph", "merge",
+                                       "commit", "total"}
     other = str(tmp_path / "cli.lance")
     shutil.copytree(base[0], other)
     cli_build(other, index_type, 8)
