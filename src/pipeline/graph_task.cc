@@ -96,6 +96,7 @@ Result<TaskResult> IndexBuild::build_graph_task(uint64_t task, core::Executor& e
                                    std::to_string(graph_tasks()) + ")");
   }
   LANCER_ASSIGN_OR_RETURN(auto model, this->model());
+  LANCER_RETURN_IF_ERROR(settle_uploads());  // the spills this process is still uploading
   if (resumed_) {  // a build this process planned has no graph records yet
     if (auto done = read_graph_done(task); done.ok()) {
       done->reused = true;

@@ -25,7 +25,7 @@ import datasets as D
 import lancer_cli as L
 import s3_server as S
 
-TYPES = ["IVF_FLAT", "IVF_SQ", "IVF_PQ"]
+TYPES = ["IVF_FLAT", "IVF_SQ", "IVF_PQ", "IVF_RQ", "IVF_HNSW_SQ"]
 MPIRUN = shutil.which("mpirun")
 
 
