@@ -273,17 +273,30 @@ float best_rescale(std::span<const float> a, int ex_bits, RqScratch* s) {
     }
   }
   sort_thresholds(s->events, s->sorted);  // by threshold, then emission order
-  float best = numerator / std::sqrt(squared_denominator);
-  float best_t = t_start;
-  for (const auto& [threshold, order] : s->events) {
-    const uint32_t i = s->event_dims[order];
+  // The running sums event by event (a chain of adds, in Lance's order), then every event's
+  // ratio in a loop of its own, which the compiler vectorizes (IEEE division and square root
+  // round the same in every lane), then the first strict improvement as Lance takes it.
+  const float best_start = numerator / std::sqrt(squared_denominator);
+  const size_t n = s->events.size();
+  s->numerators.resize(n);
+  s->denominators.resize(n);
+  for (size_t k = 0; k < n; ++k) {
+    const uint32_t i = s->event_dims[s->events[k].second];
     const uint32_t updated = ++s->codes[i];
     squared_denominator += static_cast<float>(2 * updated);
     numerator += a[i];
-    const float ip = numerator / std::sqrt(squared_denominator);
-    if (ip > best) {
-      best = ip;
-      best_t = threshold;
+    s->numerators[k] = numerator;
+    s->denominators[k] = squared_denominator;
+  }
+  float* ratio = s->numerators.data();
+  const float* den = s->denominators.data();
+  for (size_t k = 0; k < n; ++k) ratio[k] = ratio[k] / std::sqrt(den[k]);
+  float best = best_start;
+  float best_t = t_start;
+  for (size_t k = 0; k < n; ++k) {
+    if (ratio[k] > best) {
+      best = ratio[k];
+      best_t = s->events[k].first;
     }
   }
   return best_t;

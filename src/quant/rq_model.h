@@ -64,6 +64,7 @@ struct RqScratch {
   std::vector<uint8_t> ex_values;
   std::vector<uint32_t> codes, event_dims;
   std::vector<std::pair<float, uint32_t>> events, sorted;  // (threshold, emission order)
+  std::vector<float> numerators, denominators;             // after each event
 };
 
 // Encodes one residual. rotated_residual: R(v - c); rotated_centroid: R(c);
