@@ -6,16 +6,16 @@
 #include <functional>
 #include <limits>
 
+#include "graph/hnsw_internal.h"
 #include "graph/level_rng.h"
 #include "simd/lanes16.h"
+#include "simd/lanes16_rows.h"
 
 namespace lancer::graph {
 
 namespace {
 
-// Graphs up to this many nodes memoize every pair's distance: the neighbour
-// selection re-scores the same pairs many times, and IVF partitions are small.
-constexpr uint32_t kCachedNodes = 2048;
+using internal::Candidates;
 
 // What the last neighbour selection decided about an edge of a list. Selection
 // keeps every edge it found diverse, so while a list's edges are considered in
@@ -67,8 +67,13 @@ struct ListRef {
 
 class Builder {
  public:
-  Builder(linalg::MatrixView<const float> v, GraphDistance d, const HnswParams& p)
-      : vectors_(v), distance_(d), params_(p), n_(static_cast<uint32_t>(v.rows)) {}
+  Builder(linalg::MatrixView<const float> v, GraphDistance d, const HnswParams& p, Candidates c)
+      : vectors_(v),
+        distance_(d),
+        params_(p),
+        n_(static_cast<uint32_t>(v.rows)),
+        exact_(c == Candidates::kExact || (c == Candidates::kBySize && n_ <= internal::kExactNodes)),
+        rows_(simd::lanes16_rows(d == GraphDistance::kL2)) {}
 
   HnswGraph run();
 
@@ -80,16 +85,27 @@ class Builder {
     return distance_ == GraphDistance::kL2 ? simd::lanes16_l2_sqr(x, y, vectors_.dim)
                                            : 1.0f - simd::lanes16_dot(x, y, vectors_.dim);
   }
-  // The cache holds both (a, b) and (b, a), so a loop over b reads along one row.
-  float dist(uint32_t a, uint32_t b) {
-    if (cache_.empty()) return a < b ? compute(a, b) : compute(b, a);
-    float& slot = cache_[size_t{a} * n_ + b];
-    if (std::isnan(slot)) {
-      slot = a < b ? compute(a, b) : compute(b, a);
-      cache_[size_t{b} * n_ + a] = slot;
-    }
-    return slot;
+  // The matrix holds both (a, b) and (b, a), so a loop over b reads along one row.
+  float dist(uint32_t a, uint32_t b) const {
+    if (!matrix_.empty()) return matrix_[size_t{a} * n_ + b];
+    return a < b ? compute(a, b) : compute(b, a);
   }
+  // dist(query, ids[i]) into out[i]. lanes16 is symmetric to the bit ((x - y)^2
+  // = (y - x)^2, x y = y x), so the rows kernel with the query first matches compute().
+  void dists(uint32_t query, const uint32_t* ids, size_t n, float* out) const {
+    if (!matrix_.empty()) {
+      const float* row = &matrix_[size_t{query} * n_];
+      for (size_t i = 0; i < n; ++i) out[i] = row[ids[i]];
+      return;
+    }
+    rows_(vectors_.row(query), vectors_.data, vectors_.dim, ids, n, out);
+    if (distance_ == GraphDistance::kOneMinusDot) {
+      for (size_t i = 0; i < n; ++i) out[i] = 1.0f - out[i];
+    }
+  }
+  void fill_matrix();
+  // The exact ef_construction nearest nodes inserted before `node` on `level`, into results_ (any order).
+  void exact_candidates(uint32_t node, uint32_t level);
   ListRef list(uint32_t node, uint32_t level) {
     if (level == 0) return {&lists0_[size_t{node} * cap0_], &count0_[node]};
     const size_t row = upper_base_[node] + level - 1;
@@ -112,18 +128,22 @@ class Builder {
   GraphDistance distance_;
   HnswParams params_;
   uint32_t n_;
+  bool exact_;
+  simd::Lanes16RowsFn rows_;
   std::vector<uint16_t> levels_;
   uint32_t entry_ = 0;
   uint32_t cap0_ = 0, cap_upper_ = 0;
   std::vector<Cand> lists0_, lists_upper_;
   std::vector<uint32_t> count0_, count_upper_, upper_base_;
-  std::vector<float> cache_;
+  std::vector<float> matrix_;  // n x n distances (exact candidates, and any graph of up to kExactNodes)
   std::vector<uint32_t> visited_;
   uint32_t epoch_ = 0;
   // Buffers reused by every insertion.
   std::vector<uint64_t> result_keys_;  // the beam, ascending
   std::vector<uint8_t> expanded_;      // parallel to result_keys_
-  std::vector<Cand> results_, sorted_, kept_, pruned_;
+  std::vector<uint32_t> ids_;          // a list's ids to score
+  std::vector<float> scores_;
+  std::vector<Cand> results_, sorted_, kept_, pruned_, fresh_;
   std::vector<std::vector<Cand>> selected_;  // per level of the node being inserted
 };
 
@@ -131,8 +151,12 @@ Cand Builder::greedy(Cand ep, uint32_t level, uint32_t query) {
   for (;;) {
     Cand best = ep;
     const ListRef l = list(ep.id, level);
+    ids_.resize(*l.count);
+    scores_.resize(*l.count);
+    for (uint32_t i = 0; i < *l.count; ++i) ids_[i] = l.data[i].id;
+    dists(query, ids_.data(), ids_.size(), scores_.data());
     for (uint32_t i = 0; i < *l.count; ++i) {
-      const Cand c{dist(query, l.data[i].id), l.data[i].id};
+      const Cand c{scores_[i], ids_[i]};
       if (closer(c, best)) best = c;
     }
     if (best.id == ep.id) return ep;
@@ -143,7 +167,8 @@ Cand Builder::greedy(Cand ep, uint32_t level, uint32_t query) {
 // The closest unexpanded result is expanded until every result has been: the
 // same nodes, in the same order, as a candidate min-heap beside a bounded
 // result max-heap (a candidate that fell out of the results would end that
-// loop), but with one sorted array of at most ef keys and no heaps.
+// loop), but with one sorted array of at most ef keys and no heaps. A list's
+// unvisited neighbours are scored together, then considered in list order.
 void Builder::search_level(Cand ep, uint32_t level, uint32_t query) {
   const size_t ef = params_.ef_construction;
   next_epoch();
@@ -155,11 +180,17 @@ void Builder::search_level(Cand ep, uint32_t level, uint32_t query) {
     expanded_[next] = 1;
     size_t lowest = next + 1;  // where the next unexpanded result may be
     const ListRef l = list(static_cast<uint32_t>(result_keys_[next]), level);
+    ids_.clear();
     for (uint32_t i = 0; i < *l.count; ++i) {
       const uint32_t nb = l.data[i].id;
       if (visited_[nb] == epoch_) continue;
       visited_[nb] = epoch_;
-      const uint64_t c = key_of(Cand{dist(query, nb), nb});
+      ids_.push_back(nb);
+    }
+    scores_.resize(ids_.size());
+    dists(query, ids_.data(), ids_.size(), scores_.data());
+    for (size_t i = 0; i < ids_.size(); ++i) {
+      const uint64_t c = key_of(Cand{scores_[i], ids_[i]});
       if (result_keys_.size() == ef) {
         if (!(c < result_keys_.back())) continue;
         result_keys_.pop_back();
@@ -178,6 +209,36 @@ void Builder::search_level(Cand ep, uint32_t level, uint32_t query) {
   for (uint64_t k : result_keys_) results_.push_back(cand_of(k));
 }
 
+void Builder::exact_candidates(uint32_t node, uint32_t level) {
+  const float* row = &matrix_[size_t{node} * n_];
+  results_.clear();
+  if (level == 0) {
+    for (uint32_t j = 0; j < node; ++j) results_.push_back(Cand{row[j], j});
+  } else {
+    for (uint32_t j = 0; j < node; ++j) {
+      if (levels_[j] >= level) results_.push_back(Cand{row[j], j});
+    }
+  }
+  // The entry point went in first; it is on every level the node is.
+  if (entry_ > node) results_.push_back(Cand{row[entry_], entry_});
+  const size_t ef = params_.ef_construction;
+  if (results_.size() > ef) {
+    std::nth_element(results_.begin(), results_.begin() + static_cast<ptrdiff_t>(ef), results_.end(), Closer());
+    results_.resize(ef);
+  }
+  // Lists short enough to keep whole keep the beam's order: ascending.
+  if (results_.size() <= params_.m) std::sort(results_.begin(), results_.end(), Closer());
+}
+
+// Gives the verdicts a full pass of Algorithm 4 over the sorted candidates
+// would, with fewer distances. While the kept set so far is the old kept set
+// (the verdicts' last selection) plus the fresh entries (kept now, no verdict
+// before), an old verdict needs only the fresh entries checked: an old pruned
+// entry is still pruned by its old blocker, still kept; an old kept one stays
+// kept unless a fresh entry prunes it. Once an old kept entry is pruned the
+// kept set is no longer a superset of the old one, and the rest is checked in
+// full. Every entry of a list came from its last selection (which keeps all of
+// its kept entries) or was appended since without a verdict.
 uint32_t Builder::select(std::vector<Cand>& cands, uint32_t k, Cand* out) {
   if (cands.size() <= k) {  // kept as they are, in their order
     std::copy(cands.begin(), cands.end(), out);
@@ -186,13 +247,21 @@ uint32_t Builder::select(std::vector<Cand>& cands, uint32_t k, Cand* out) {
   std::sort(cands.begin(), cands.end(), Closer());
   kept_.clear();
   pruned_.clear();
-  bool reuse = true;  // still in the prefix whose verdicts stand
+  fresh_.clear();
+  bool superset = true;  // kept_ = the old kept entries so far + fresh_
   for (const Cand& c : cands) {
     if (kept_.size() >= k) break;
-    reuse = reuse && c.verdict != kUnknown;
     // Kept when closer to the node than to every neighbour kept so far.
-    bool diverse = reuse ? c.verdict == kKept : true;
-    for (size_t i = 0; !reuse && diverse && i < kept_.size(); ++i) diverse = c.dist < dist(c.id, kept_[i].id);
+    bool diverse = true;
+    if (superset && c.verdict == kPruned) {
+      diverse = false;
+    } else if (superset && c.verdict == kKept) {
+      for (size_t i = 0; diverse && i < fresh_.size(); ++i) diverse = c.dist < dist(c.id, fresh_[i].id);
+      superset = diverse;
+    } else {
+      for (size_t i = 0; diverse && i < kept_.size(); ++i) diverse = c.dist < dist(c.id, kept_[i].id);
+      if (superset && diverse) fresh_.push_back(c);
+    }
     (diverse ? kept_ : pruned_).push_back(with_verdict(c, diverse));
   }
   for (size_t i = 0; kept_.size() < k && i < pruned_.size(); ++i) kept_.push_back(pruned_[i]);
@@ -201,16 +270,26 @@ uint32_t Builder::select(std::vector<Cand>& cands, uint32_t k, Cand* out) {
 }
 
 void Builder::insert(uint32_t node) {
-  const uint32_t target = levels_[node], top = levels_[entry_];
-  Cand ep{dist(node, entry_), entry_};
-  for (uint32_t level = top; level > target; --level) ep = greedy(ep, level, node);
-  for (uint32_t level = target + 1; level-- > 0;) {
-    search_level(ep, level, node);
-    const ListRef own = list(node, level);
-    sorted_ = results_;
-    *own.count = select(sorted_, params_.m, own.data);
-    selected_[level].assign(own.data, own.data + *own.count);
-    ep = results_.front();
+  const uint32_t target = levels_[node];
+  if (exact_) {
+    for (uint32_t level = target + 1; level-- > 0;) {
+      exact_candidates(node, level);
+      const ListRef own = list(node, level);
+      *own.count = select(results_, params_.m, own.data);
+      selected_[level].assign(own.data, own.data + *own.count);
+    }
+  } else {
+    const uint32_t top = levels_[entry_];
+    Cand ep{dist(node, entry_), entry_};
+    for (uint32_t level = top; level > target; --level) ep = greedy(ep, level, node);
+    for (uint32_t level = target + 1; level-- > 0;) {
+      search_level(ep, level, node);
+      const ListRef own = list(node, level);
+      sorted_ = results_;
+      *own.count = select(sorted_, params_.m, own.data);
+      selected_[level].assign(own.data, own.data + *own.count);
+      ep = results_.front();
+    }
   }
   // Reverse edges, each list pruned back to its cap by the same heuristic.
   for (uint32_t level = 0; level <= target; ++level) {
@@ -221,6 +300,29 @@ void Builder::insert(uint32_t node) {
       if (*l.count > limit) {
         sorted_.assign(l.data, l.data + *l.count);
         *l.count = select(sorted_, limit, l.data);
+      }
+    }
+  }
+}
+
+// Row i against rows 0..i-1 through the rows kernel, mirrored in tiles.
+void Builder::fill_matrix() {
+  matrix_.assign(size_t{n_} * n_, 0.0f);
+  ids_.resize(n_);
+  for (uint32_t i = 0; i < n_; ++i) ids_[i] = i;
+  for (uint32_t i = 1; i < n_; ++i) {
+    float* row = &matrix_[size_t{i} * n_];
+    rows_(vectors_.row(i), vectors_.data, vectors_.dim, ids_.data(), i, row);
+    if (distance_ == GraphDistance::kOneMinusDot) {
+      for (uint32_t j = 0; j < i; ++j) row[j] = 1.0f - row[j];
+    }
+  }
+  constexpr uint32_t kTile = 64;
+  for (uint32_t i0 = 0; i0 < n_; i0 += kTile) {
+    for (uint32_t j0 = 0; j0 <= i0; j0 += kTile) {
+      for (uint32_t i = i0; i < std::min(n_, i0 + kTile); ++i) {
+        for (uint32_t j = j0; j < std::min(i, j0 + kTile); ++j)
+          matrix_[size_t{j} * n_ + i] = matrix_[size_t{i} * n_ + j];
       }
     }
   }
@@ -245,7 +347,7 @@ HnswGraph Builder::run() {
   }
   lists_upper_.resize(upper_rows * cap_upper_);
   count_upper_.assign(upper_rows, 0);
-  if (n_ <= kCachedNodes) cache_.assign(size_t{n_} * n_, std::numeric_limits<float>::quiet_NaN());
+  if (exact_ || n_ <= internal::kExactNodes) fill_matrix();
   visited_.assign(n_, 0);
   selected_.resize(top + 1);
   // The entry point is the graph's seed; every other node is inserted in id order.
@@ -294,6 +396,11 @@ Status check_hnsw_params(const HnswParams& p) {
 
 Result<HnswGraph> build_hnsw(linalg::MatrixView<const float> vectors, GraphDistance distance,
                              const HnswParams& params) {
+  return internal::build_hnsw(vectors, distance, params, Candidates::kBySize);
+}
+
+Result<HnswGraph> internal::build_hnsw(linalg::MatrixView<const float> vectors, GraphDistance distance,
+                                       const HnswParams& params, Candidates candidates) {
   LANCER_RETURN_IF_ERROR(check_hnsw_params(params));
   if (vectors.rows > std::numeric_limits<uint32_t>::max()) {
     return Status::InvalidArgument("an HNSW graph holds at most 2^32 - 1 nodes, got " + std::to_string(vectors.rows));
@@ -305,7 +412,7 @@ Result<HnswGraph> build_hnsw(linalg::MatrixView<const float> vectors, GraphDista
                                      " holds a non-finite value");
     }
   }
-  return Builder(vectors, distance, params).run();
+  return Builder(vectors, distance, params, candidates).run();
 }
 
 std::string hnsw_partition_json(const HnswGraph& g, const HnswParams& p) {
