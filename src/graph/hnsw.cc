@@ -60,9 +60,15 @@ inline Cand with_verdict(Cand c, bool diverse) {
 
 // One neighbour list: `cap` slots, one more than the list may keep, so that an
 // edge can be appended before the list is pruned back.
+// A list's entries are in selection form when its last change was a selection
+// of the list itself: the kept entries ascending, then the pruned ones
+// ascending (what select writes), with `*kept` kept entries; otherwise
+// `*kept` is kNotSelected.
+constexpr uint32_t kNotSelected = std::numeric_limits<uint32_t>::max();
 struct ListRef {
   Cand* data;
   uint32_t* count;
+  uint32_t* kept;
 };
 
 class Builder {
@@ -107,9 +113,9 @@ class Builder {
   // The exact ef_construction nearest nodes inserted before `node` on `level`, into results_ (any order).
   void exact_candidates(uint32_t node, uint32_t level);
   ListRef list(uint32_t node, uint32_t level) {
-    if (level == 0) return {&lists0_[size_t{node} * cap0_], &count0_[node]};
+    if (level == 0) return {&lists0_[size_t{node} * cap0_], &count0_[node], &kept0_[node]};
     const size_t row = upper_base_[node] + level - 1;
-    return {&lists_upper_[row * cap_upper_], &count_upper_[row]};
+    return {&lists_upper_[row * cap_upper_], &count_upper_[row], &kept_upper_[row]};
   }
   void next_epoch() {
     if (++epoch_ == 0) {
@@ -121,7 +127,11 @@ class Builder {
   void search_level(Cand ep, uint32_t level, uint32_t query);  // into results_, ascending
   // HNSW Algorithm 4 with keepPrunedConnections (Lance's select_neighbors_heuristic):
   // `cands` (any order) down to at most k entries, written to `out`.
-  uint32_t select(std::vector<Cand>& cands, uint32_t k, Cand* out);
+  // `sorted`: cands are already in (distance, id) order. Sets last_kept_.
+  uint32_t select(std::vector<Cand>& cands, uint32_t k, Cand* out, bool sorted = false);
+  // A full list in selection form given one more entry, when the new selection
+  // follows from the old verdicts (false: the caller runs select).
+  bool add_to_selected(const ListRef& l, Cand c, uint32_t limit);
   void insert(uint32_t node);
 
   linalg::MatrixView<const float> vectors_;
@@ -134,14 +144,16 @@ class Builder {
   uint32_t entry_ = 0;
   uint32_t cap0_ = 0, cap_upper_ = 0;
   std::vector<Cand> lists0_, lists_upper_;
-  std::vector<uint32_t> count0_, count_upper_, upper_base_;
+  std::vector<uint32_t> count0_, count_upper_, upper_base_, kept0_, kept_upper_;
+  uint32_t last_kept_ = kNotSelected;
   std::vector<float> matrix_;  // n x n distances (exact candidates, and any graph of up to kExactNodes)
   std::vector<uint32_t> visited_;
   uint32_t epoch_ = 0;
   // Buffers reused by every insertion.
   std::vector<uint64_t> result_keys_;  // the beam, ascending
-  std::vector<uint8_t> expanded_;      // parallel to result_keys_
-  std::vector<uint32_t> ids_;          // a list's ids to score
+  std::vector<uint64_t> keys_;
+  std::vector<uint8_t> expanded_;  // parallel to result_keys_
+  std::vector<uint32_t> ids_;      // a list's ids to score
   std::vector<float> scores_;
   std::vector<Cand> results_, sorted_, kept_, pruned_, fresh_;
   std::vector<std::vector<Cand>> selected_;  // per level of the node being inserted
@@ -211,23 +223,24 @@ void Builder::search_level(Cand ep, uint32_t level, uint32_t query) {
 
 void Builder::exact_candidates(uint32_t node, uint32_t level) {
   const float* row = &matrix_[size_t{node} * n_];
-  results_.clear();
+  keys_.clear();
   if (level == 0) {
-    for (uint32_t j = 0; j < node; ++j) results_.push_back(Cand{row[j], j});
+    for (uint32_t j = 0; j < node; ++j) keys_.push_back(key_of(Cand{row[j], j}));
   } else {
     for (uint32_t j = 0; j < node; ++j) {
-      if (levels_[j] >= level) results_.push_back(Cand{row[j], j});
+      if (levels_[j] >= level) keys_.push_back(key_of(Cand{row[j], j}));
     }
   }
   // The entry point went in first; it is on every level the node is.
-  if (entry_ > node) results_.push_back(Cand{row[entry_], entry_});
+  if (entry_ > node) keys_.push_back(key_of(Cand{row[entry_], entry_}));
   const size_t ef = params_.ef_construction;
-  if (results_.size() > ef) {
-    std::nth_element(results_.begin(), results_.begin() + static_cast<ptrdiff_t>(ef), results_.end(), Closer());
-    results_.resize(ef);
+  if (keys_.size() > ef) {
+    std::nth_element(keys_.begin(), keys_.begin() + static_cast<ptrdiff_t>(ef), keys_.end());
+    keys_.resize(ef);
   }
-  // Lists short enough to keep whole keep the beam's order: ascending.
-  if (results_.size() <= params_.m) std::sort(results_.begin(), results_.end(), Closer());
+  std::sort(keys_.begin(), keys_.end());  // ascending, as the beam leaves its results
+  results_.clear();
+  for (uint64_t k : keys_) results_.push_back(cand_of(k));
 }
 
 // Gives the verdicts a full pass of Algorithm 4 over the sorted candidates
@@ -239,12 +252,13 @@ void Builder::exact_candidates(uint32_t node, uint32_t level) {
 // kept set is no longer a superset of the old one, and the rest is checked in
 // full. Every entry of a list came from its last selection (which keeps all of
 // its kept entries) or was appended since without a verdict.
-uint32_t Builder::select(std::vector<Cand>& cands, uint32_t k, Cand* out) {
+uint32_t Builder::select(std::vector<Cand>& cands, uint32_t k, Cand* out, bool sorted) {
   if (cands.size() <= k) {  // kept as they are, in their order
     std::copy(cands.begin(), cands.end(), out);
+    last_kept_ = kNotSelected;
     return static_cast<uint32_t>(cands.size());
   }
-  std::sort(cands.begin(), cands.end(), Closer());
+  if (!sorted) std::sort(cands.begin(), cands.end(), Closer());
   kept_.clear();
   pruned_.clear();
   fresh_.clear();
@@ -264,9 +278,41 @@ uint32_t Builder::select(std::vector<Cand>& cands, uint32_t k, Cand* out) {
     }
     (diverse ? kept_ : pruned_).push_back(with_verdict(c, diverse));
   }
+  last_kept_ = static_cast<uint32_t>(kept_.size());
   for (size_t i = 0; kept_.size() < k && i < pruned_.size(); ++i) kept_.push_back(pruned_[i]);
   std::copy(kept_.begin(), kept_.end(), out);
   return static_cast<uint32_t>(kept_.size());
+}
+
+// The list holds `limit` entries: K kept ascending, then P pruned ascending,
+// |K| < limit, so a selection over the list plus c evaluates every entry (the
+// kept count cannot reach limit before the last one) and keeps |K| or |K| + 1.
+// If c is pruned by a closer kept entry nothing else changes: the result is K,
+// then the first entries of P + c. If c is kept and prunes none of the kept
+// entries farther than it, the old pruned entries keep their blockers: the
+// result is K + c, then P less its last entry. Otherwise select decides.
+bool Builder::add_to_selected(const ListRef& l, Cand c, uint32_t limit) {
+  const uint32_t nk = *l.kept;
+  Cand* data = l.data;
+  uint32_t pos = 0;  // c's place among the kept entries
+  bool diverse = true;
+  for (; pos < nk && closer(data[pos], c); ++pos) {
+    if (diverse) diverse = c.dist < dist(c.id, data[pos].id);
+  }
+  if (!diverse) {
+    if (!closer(c, data[limit - 1])) return true;  // c is the pruned entry left out
+    uint32_t at = limit - 1;                       // c's place in P, the last entry of P dropped
+    for (; at > nk && closer(c, data[at - 1]); --at) data[at] = data[at - 1];
+    data[at] = with_verdict(c, false);
+    return true;
+  }
+  for (uint32_t i = pos; i < nk; ++i) {
+    if (!(data[i].dist < dist(data[i].id, c.id))) return false;
+  }
+  std::copy_backward(data + pos, data + limit - 1, data + limit);
+  data[pos] = with_verdict(c, true);
+  *l.kept = nk + 1;
+  return true;
 }
 
 void Builder::insert(uint32_t node) {
@@ -275,7 +321,8 @@ void Builder::insert(uint32_t node) {
     for (uint32_t level = target + 1; level-- > 0;) {
       exact_candidates(node, level);
       const ListRef own = list(node, level);
-      *own.count = select(results_, params_.m, own.data);
+      *own.count = select(results_, params_.m, own.data, /*sorted=*/true);
+      *own.kept = last_kept_;
       selected_[level].assign(own.data, own.data + *own.count);
     }
   } else {
@@ -287,6 +334,7 @@ void Builder::insert(uint32_t node) {
       const ListRef own = list(node, level);
       sorted_ = results_;
       *own.count = select(sorted_, params_.m, own.data);
+      *own.kept = last_kept_;
       selected_[level].assign(own.data, own.data + *own.count);
       ep = results_.front();
     }
@@ -296,10 +344,15 @@ void Builder::insert(uint32_t node) {
     const uint32_t limit = level == 0 ? 2 * params_.m : params_.m;
     for (const Cand& s : selected_[level]) {
       const ListRef l = list(s.id, level);
-      l.data[(*l.count)++] = Cand{s.dist, node, kUnknown};
+      const Cand c{s.dist, node, kUnknown};
+      if (*l.count == limit && *l.kept < limit && add_to_selected(l, c, limit)) continue;
+      l.data[(*l.count)++] = c;
       if (*l.count > limit) {
         sorted_.assign(l.data, l.data + *l.count);
         *l.count = select(sorted_, limit, l.data);
+        *l.kept = last_kept_;
+      } else {
+        *l.kept = kNotSelected;
       }
     }
   }
@@ -339,6 +392,7 @@ HnswGraph Builder::run() {
   cap_upper_ = params_.m + 1;
   lists0_.resize(size_t{n_} * cap0_);
   count0_.assign(n_, 0);
+  kept0_.assign(n_, kNotSelected);
   upper_base_.assign(n_, 0);
   size_t upper_rows = 0;
   for (uint32_t i = 0; i < n_; ++i) {
@@ -347,6 +401,7 @@ HnswGraph Builder::run() {
   }
   lists_upper_.resize(upper_rows * cap_upper_);
   count_upper_.assign(upper_rows, 0);
+  kept_upper_.assign(upper_rows, kNotSelected);
   if (exact_ || n_ <= internal::kExactNodes) fill_matrix();
   visited_.assign(n_, 0);
   selected_.resize(top + 1);
