@@ -91,7 +91,8 @@ class Builder {
     return distance_ == GraphDistance::kL2 ? simd::lanes16_l2_sqr(x, y, vectors_.dim)
                                            : 1.0f - simd::lanes16_dot(x, y, vectors_.dim);
   }
-  // The matrix holds both (a, b) and (b, a), so a loop over b reads along one row.
+  // The matrix holds both (a, b) and (b, a), so a loop over b reads along one
+  // row: callers put the id that varies least first.
   float dist(uint32_t a, uint32_t b) const {
     if (!matrix_.empty()) return matrix_[size_t{a} * n_ + b];
     return a < b ? compute(a, b) : compute(b, a);
@@ -146,7 +147,7 @@ class Builder {
   std::vector<Cand> lists0_, lists_upper_;
   std::vector<uint32_t> count0_, count_upper_, upper_base_, kept0_, kept_upper_;
   uint32_t last_kept_ = kNotSelected;
-  std::vector<float> matrix_;  // n x n distances (exact candidates, and any graph of up to kExactNodes)
+  std::vector<float> matrix_;  // n x n distances, with the exact candidates
   std::vector<uint32_t> visited_;
   uint32_t epoch_ = 0;
   // Buffers reused by every insertion.
@@ -270,10 +271,10 @@ uint32_t Builder::select(std::vector<Cand>& cands, uint32_t k, Cand* out, bool s
     if (superset && c.verdict == kPruned) {
       diverse = false;
     } else if (superset && c.verdict == kKept) {
-      for (size_t i = 0; diverse && i < fresh_.size(); ++i) diverse = c.dist < dist(c.id, fresh_[i].id);
+      for (size_t i = 0; diverse && i < fresh_.size(); ++i) diverse = c.dist < dist(fresh_[i].id, c.id);
       superset = diverse;
     } else {
-      for (size_t i = 0; diverse && i < kept_.size(); ++i) diverse = c.dist < dist(c.id, kept_[i].id);
+      for (size_t i = 0; diverse && i < kept_.size(); ++i) diverse = c.dist < dist(kept_[i].id, c.id);
       if (superset && diverse) fresh_.push_back(c);
     }
     (diverse ? kept_ : pruned_).push_back(with_verdict(c, diverse));
@@ -307,7 +308,7 @@ bool Builder::add_to_selected(const ListRef& l, Cand c, uint32_t limit) {
     return true;
   }
   for (uint32_t i = pos; i < nk; ++i) {
-    if (!(data[i].dist < dist(data[i].id, c.id))) return false;
+    if (!(data[i].dist < dist(c.id, data[i].id))) return false;
   }
   std::copy_backward(data + pos, data + limit - 1, data + limit);
   data[pos] = with_verdict(c, true);
@@ -402,7 +403,7 @@ HnswGraph Builder::run() {
   lists_upper_.resize(upper_rows * cap_upper_);
   count_upper_.assign(upper_rows, 0);
   kept_upper_.assign(upper_rows, kNotSelected);
-  if (exact_ || n_ <= internal::kExactNodes) fill_matrix();
+  if (exact_) fill_matrix();
   visited_.assign(n_, 0);
   selected_.resize(top + 1);
   // The entry point is the graph's seed; every other node is inserted in id order.
