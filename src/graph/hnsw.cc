@@ -27,6 +27,7 @@ struct Cand {
   float dist;
   uint32_t id;
   uint8_t verdict = kUnknown;
+  uint32_t witness = 0;  // kPruned: a kept entry, closer than this one, that prunes it
 };
 // The one order of the build: distance, then node id.
 inline bool closer(const Cand& a, const Cand& b) {
@@ -53,8 +54,13 @@ inline Cand cand_of(uint64_t key) {
   return c;
 }
 
-inline Cand with_verdict(Cand c, bool diverse) {
-  c.verdict = diverse ? kKept : kPruned;
+inline Cand kept(Cand c) {
+  c.verdict = kKept;
+  return c;
+}
+inline Cand pruned(Cand c, uint32_t witness) {
+  c.verdict = kPruned;
+  c.witness = witness;
   return c;
 }
 
@@ -147,6 +153,8 @@ class Builder {
   std::vector<Cand> lists0_, lists_upper_;
   std::vector<uint32_t> count0_, count_upper_, upper_base_, kept0_, kept_upper_;
   uint32_t last_kept_ = kNotSelected;
+  std::vector<uint32_t> kept_mark_;  // == stamp_: kept by the selection under way
+  uint32_t stamp_ = 0;
   std::vector<float> matrix_;  // n x n distances, with the exact candidates
   std::vector<uint32_t> visited_;
   uint32_t epoch_ = 0;
@@ -245,14 +253,12 @@ void Builder::exact_candidates(uint32_t node, uint32_t level) {
 }
 
 // Gives the verdicts a full pass of Algorithm 4 over the sorted candidates
-// would, with fewer distances. While the kept set so far is the old kept set
-// (the verdicts' last selection) plus the fresh entries (kept now, no verdict
-// before), an old verdict needs only the fresh entries checked: an old pruned
-// entry is still pruned by its old blocker, still kept; an old kept one stays
-// kept unless a fresh entry prunes it. Once an old kept entry is pruned the
-// kept set is no longer a superset of the old one, and the rest is checked in
-// full. Every entry of a list came from its last selection (which keeps all of
-// its kept entries) or was appended since without a verdict.
+// would, with fewer distances, from the verdicts of the list's last selection
+// (every entry of a list came from it or was appended since, unjudged; the
+// relative order of the judged entries is the same). An old pruned entry is
+// still pruned if its witness is kept now (the witness is closer, so it was
+// judged first). An old kept entry passed every entry kept before it then, so
+// now it only needs checking against the fresh ones: kept now, but not then.
 uint32_t Builder::select(std::vector<Cand>& cands, uint32_t k, Cand* out, bool sorted) {
   if (cands.size() <= k) {  // kept as they are, in their order
     std::copy(cands.begin(), cands.end(), out);
@@ -260,24 +266,35 @@ uint32_t Builder::select(std::vector<Cand>& cands, uint32_t k, Cand* out, bool s
     return static_cast<uint32_t>(cands.size());
   }
   if (!sorted) std::sort(cands.begin(), cands.end(), Closer());
+  if (++stamp_ == 0) {
+    std::fill(kept_mark_.begin(), kept_mark_.end(), 0);
+    stamp_ = 1;
+  }
   kept_.clear();
   pruned_.clear();
   fresh_.clear();
-  bool superset = true;  // kept_ = the old kept entries so far + fresh_
   for (const Cand& c : cands) {
     if (kept_.size() >= k) break;
-    // Kept when closer to the node than to every neighbour kept so far.
-    bool diverse = true;
-    if (superset && c.verdict == kPruned) {
-      diverse = false;
-    } else if (superset && c.verdict == kKept) {
-      for (size_t i = 0; diverse && i < fresh_.size(); ++i) diverse = c.dist < dist(fresh_[i].id, c.id);
-      superset = diverse;
-    } else {
-      for (size_t i = 0; diverse && i < kept_.size(); ++i) diverse = c.dist < dist(kept_[i].id, c.id);
-      if (superset && diverse) fresh_.push_back(c);
+    if (c.verdict == kPruned && kept_mark_[c.witness] == stamp_) {
+      pruned_.push_back(c);
+      continue;
     }
-    (diverse ? kept_ : pruned_).push_back(with_verdict(c, diverse));
+    // Kept when closer to the node than to every neighbour kept so far.
+    const std::vector<Cand>& against = c.verdict == kKept ? fresh_ : kept_;
+    uint32_t witness = kNotSelected;
+    for (const Cand& k2 : against) {
+      if (!(c.dist < dist(k2.id, c.id))) {
+        witness = k2.id;
+        break;
+      }
+    }
+    if (witness != kNotSelected) {
+      pruned_.push_back(pruned(c, witness));
+      continue;
+    }
+    kept_mark_[c.id] = stamp_;
+    if (c.verdict != kKept) fresh_.push_back(c);
+    kept_.push_back(kept(c));
   }
   last_kept_ = static_cast<uint32_t>(kept_.size());
   for (size_t i = 0; kept_.size() < k && i < pruned_.size(); ++i) kept_.push_back(pruned_[i]);
@@ -296,22 +313,22 @@ bool Builder::add_to_selected(const ListRef& l, Cand c, uint32_t limit) {
   const uint32_t nk = *l.kept;
   Cand* data = l.data;
   uint32_t pos = 0;  // c's place among the kept entries
-  bool diverse = true;
+  uint32_t witness = kNotSelected;
   for (; pos < nk && closer(data[pos], c); ++pos) {
-    if (diverse) diverse = c.dist < dist(c.id, data[pos].id);
+    if (witness == kNotSelected && !(c.dist < dist(c.id, data[pos].id))) witness = data[pos].id;
   }
-  if (!diverse) {
+  if (witness != kNotSelected) {
     if (!closer(c, data[limit - 1])) return true;  // c is the pruned entry left out
     uint32_t at = limit - 1;                       // c's place in P, the last entry of P dropped
     for (; at > nk && closer(c, data[at - 1]); --at) data[at] = data[at - 1];
-    data[at] = with_verdict(c, false);
+    data[at] = pruned(c, witness);
     return true;
   }
   for (uint32_t i = pos; i < nk; ++i) {
     if (!(data[i].dist < dist(c.id, data[i].id))) return false;
   }
   std::copy_backward(data + pos, data + limit - 1, data + limit);
-  data[pos] = with_verdict(c, true);
+  data[pos] = kept(c);
   *l.kept = nk + 1;
   return true;
 }
@@ -347,6 +364,14 @@ void Builder::insert(uint32_t node) {
       const ListRef l = list(s.id, level);
       const Cand c{s.dist, node, kUnknown};
       if (*l.count == limit && *l.kept < limit && add_to_selected(l, c, limit)) continue;
+      if (*l.count == limit && *l.kept != kNotSelected) {  // two sorted runs and c: merged, not sorted
+        sorted_.resize(limit);
+        std::merge(l.data, l.data + *l.kept, l.data + *l.kept, l.data + limit, sorted_.begin(), Closer());
+        sorted_.insert(std::upper_bound(sorted_.begin(), sorted_.end(), c, Closer()), c);
+        *l.count = select(sorted_, limit, l.data, /*sorted=*/true);
+        *l.kept = last_kept_;
+        continue;
+      }
       l.data[(*l.count)++] = c;
       if (*l.count > limit) {
         sorted_.assign(l.data, l.data + *l.count);
@@ -405,6 +430,7 @@ HnswGraph Builder::run() {
   kept_upper_.assign(upper_rows, kNotSelected);
   if (exact_) fill_matrix();
   visited_.assign(n_, 0);
+  kept_mark_.assign(n_, 0);
   selected_.resize(top + 1);
   // The entry point is the graph's seed; every other node is inserted in id order.
   for (uint32_t node = 0; node < n_; ++node) {
