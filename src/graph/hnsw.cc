@@ -57,7 +57,9 @@ inline Cand cand_of(uint64_t key) {
 // Sorts keys ascending: LSD radix on bytes, skipping the bytes every key shares
 // (most of a row's float exponent, the id's high bytes). Branch-free passes,
 // where a comparison sort of a few hundred keys mispredicts half its branches.
-void radix_sort(std::vector<uint64_t>& keys, std::vector<uint64_t>& tmp) {
+// The passes are stable, so keys already ascending in their low `from_bit`
+// bits need only the bytes above.
+void radix_sort(std::vector<uint64_t>& keys, std::vector<uint64_t>& tmp, unsigned from_bit = 0) {
   const size_t n = keys.size();
   if (n < 2) return;
   uint64_t varies = 0;
@@ -65,7 +67,7 @@ void radix_sort(std::vector<uint64_t>& keys, std::vector<uint64_t>& tmp) {
   tmp.resize(n);
   uint64_t* src = keys.data();
   uint64_t* dst = tmp.data();
-  for (unsigned shift = 0; shift < 64; shift += 8) {
+  for (unsigned shift = from_bit; shift < 64; shift += 8) {
     if (((varies >> shift) & 0xff) == 0) continue;
     uint32_t count[256] = {};
     for (size_t i = 0; i < n; ++i) ++count[(src[i] >> shift) & 0xff];
@@ -270,11 +272,14 @@ void Builder::exact_candidates(uint32_t node, uint32_t level) {
   // The entry point went in first; it is on every level the node is.
   if (entry_ > node) keys_.push_back(key_of(Cand{row[entry_], entry_}));
   const size_t ef = params_.ef_construction;
-  if (keys_.size() > 2 * ef) {  // a radix pass over many keys costs more than a selection first
+  if (keys_.size() > 4 * ef) {  // radix passes over many keys cost more than a selection first
     std::nth_element(keys_.begin(), keys_.begin() + static_cast<ptrdiff_t>(ef), keys_.end());
     keys_.resize(ef);
+    radix_sort(keys_, radix_tmp_);
+  } else {
+    radix_sort(keys_, radix_tmp_, 32);  // the keys are in id order: sorting by distance is enough
   }
-  radix_sort(keys_, radix_tmp_);  // ascending, as the beam leaves its results
+  // Ascending, as the beam leaves its results.
   if (keys_.size() > ef) keys_.resize(ef);
   results_.clear();
   for (uint64_t k : keys_) results_.push_back(cand_of(k));
