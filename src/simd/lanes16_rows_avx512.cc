@@ -50,7 +50,11 @@ void rows(const float* q, const float* base, size_t dim, const uint32_t* ids, si
   const size_t full = dim / 16 * 16;
   const __mmask16 tail = static_cast<__mmask16>((1u << (dim - full)) - 1u);
   size_t i = 0;
-  const float* b[4];
+  const float* b[8];
+  for (; i + 8 <= n; i += 8) {
+    for (int r = 0; r < 8; ++r) b[r] = base + size_t{ids[i + r]} * dim;
+    block<kL2, 8>(q, b, full, dim, tail, out + i);
+  }
   for (; i + 4 <= n; i += 4) {
     for (int r = 0; r < 4; ++r) b[r] = base + size_t{ids[i + r]} * dim;
     block<kL2, 4>(q, b, full, dim, tail, out + i);

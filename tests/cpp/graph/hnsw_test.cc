@@ -285,7 +285,7 @@ TEST(Lanes16, RowsKernelsSameBits) {
     std::vector<float> base(rows * d), q(d);
     for (float& v : base) v = normal(rng);
     for (float& v : q) v = normal(rng);
-    const std::vector<uint32_t> ids{3, 0, 10, 4, 4, 9, 1};
+    const std::vector<uint32_t> ids{3, 0, 10, 4, 4, 9, 1, 2, 8, 7, 5, 6, 10};  // blocks of 8, 4 and 1
     for (auto level : {simd::SimdLevel::kScalar, simd::SimdLevel::kAvx2, simd::SimdLevel::kAvx512}) {
       for (bool l2 : {true, false}) {
         std::vector<float> out(ids.size());
