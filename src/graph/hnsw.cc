@@ -145,6 +145,21 @@ class Builder {
       for (size_t i = 0; i < n; ++i) out[i] = 1.0f - out[i];
     }
   }
+  // One of ids[0..n) at least as close to c.id as c is to the node (c is then
+  // not diverse), or kNotSelected. Any one serves as a witness; with the
+  // matrix the loop reads one row and has no early exit, so no branch to miss.
+  uint32_t find_witness(const Cand& c, const uint32_t* ids, size_t n) const {
+    uint32_t witness = kNotSelected;
+    if (!matrix_.empty()) {
+      const float* row = &matrix_[size_t{c.id} * n_];
+      for (size_t i = 0; i < n; ++i) witness = c.dist < row[ids[i]] ? witness : ids[i];
+      return witness;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (!(c.dist < dist(c.id, ids[i]))) return ids[i];
+    }
+    return witness;
+  }
   void fill_matrix();
   // The exact ef_construction nearest nodes inserted before `node` on `level`, into results_ (any order).
   void exact_candidates(uint32_t node, uint32_t level);
@@ -193,8 +208,9 @@ class Builder {
   std::vector<uint8_t> expanded_;  // parallel to result_keys_
   std::vector<uint32_t> ids_;      // a list's ids to score
   std::vector<float> scores_;
-  std::vector<Cand> results_, sorted_, kept_, pruned_, fresh_;
-  std::vector<std::vector<Cand>> selected_;  // per level of the node being inserted
+  std::vector<Cand> results_, sorted_, kept_, pruned_;
+  std::vector<uint32_t> kept_ids_, fresh_ids_;  // of the selection under way; fresh: kept now, not before
+  std::vector<std::vector<Cand>> selected_;     // per level of the node being inserted
 };
 
 Cand Builder::greedy(Cand ep, uint32_t level, uint32_t query) {
@@ -305,7 +321,8 @@ uint32_t Builder::select(std::vector<Cand>& cands, uint32_t k, Cand* out, bool s
   }
   kept_.clear();
   pruned_.clear();
-  fresh_.clear();
+  kept_ids_.clear();
+  fresh_ids_.clear();
   for (const Cand& c : cands) {
     if (kept_.size() >= k) break;
     if (c.verdict == kPruned && kept_mark_[c.witness] == stamp_) {
@@ -313,20 +330,15 @@ uint32_t Builder::select(std::vector<Cand>& cands, uint32_t k, Cand* out, bool s
       continue;
     }
     // Kept when closer to the node than to every neighbour kept so far.
-    const std::vector<Cand>& against = c.verdict == kKept ? fresh_ : kept_;
-    uint32_t witness = kNotSelected;
-    for (const Cand& k2 : against) {
-      if (!(c.dist < dist(k2.id, c.id))) {
-        witness = k2.id;
-        break;
-      }
-    }
+    const std::vector<uint32_t>& against = c.verdict == kKept ? fresh_ids_ : kept_ids_;
+    const uint32_t witness = find_witness(c, against.data(), against.size());
     if (witness != kNotSelected) {
       pruned_.push_back(pruned(c, witness));
       continue;
     }
     kept_mark_[c.id] = stamp_;
-    if (c.verdict != kKept) fresh_.push_back(c);
+    if (c.verdict != kKept) fresh_ids_.push_back(c.id);
+    kept_ids_.push_back(c.id);
     kept_.push_back(kept(c));
   }
   last_kept_ = static_cast<uint32_t>(kept_.size());
