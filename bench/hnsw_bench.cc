@@ -102,7 +102,7 @@ BENCHMARK(BM_PartitionRecall)
     ->Unit(benchmark::kMillisecond)
     ->Iterations(1);
 
-BENCHMARK(BM_OnePartition)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK(BM_OnePartition)->Arg(1000)->Arg(4096)->Arg(4097)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond)->Iterations(1);
 
 }  // namespace
 
