@@ -204,7 +204,8 @@ class Builder {
   uint32_t epoch_ = 0;
   // Buffers reused by every insertion.
   std::vector<uint64_t> result_keys_;  // the beam, ascending
-  std::vector<uint64_t> keys_, radix_tmp_;
+  std::vector<uint64_t> keys_, radix_tmp_, batch_, merged_keys_;
+  std::vector<uint8_t> merged_expanded_;
   std::vector<uint8_t> expanded_;  // parallel to result_keys_
   std::vector<uint32_t> ids_;      // a list's ids to score
   std::vector<float> scores_;
@@ -255,18 +256,32 @@ void Builder::search_level(Cand ep, uint32_t level, uint32_t query) {
     }
     scores_.resize(ids_.size());
     dists(query, ids_.data(), ids_.size(), scores_.data());
+    // Inserting the list's entries one by one (each evicting the farthest of a
+    // full beam) leaves the ef smallest of the old results and the entries:
+    // they are sorted and merged in once.
+    batch_.clear();
     for (size_t i = 0; i < ids_.size(); ++i) {
       const uint64_t c = key_of(Cand{scores_[i], ids_[i]});
-      if (result_keys_.size() == ef) {
-        if (!(c < result_keys_.back())) continue;
-        result_keys_.pop_back();
-        expanded_.pop_back();
+      if (result_keys_.size() < ef || c < result_keys_.back()) batch_.push_back(c);
+    }
+    if (!batch_.empty()) {
+      std::sort(batch_.begin(), batch_.end());
+      const size_t total = std::min(ef, result_keys_.size() + batch_.size());
+      merged_keys_.resize(total);
+      merged_expanded_.resize(total);
+      size_t a = 0, b = 0;
+      for (size_t out = 0; out < total; ++out) {
+        if (b < batch_.size() && (a == result_keys_.size() || batch_[b] < result_keys_[a])) {
+          lowest = std::min(lowest, out);
+          merged_keys_[out] = batch_[b++];
+          merged_expanded_[out] = 0;
+        } else {
+          merged_keys_[out] = result_keys_[a];
+          merged_expanded_[out] = expanded_[a++];
+        }
       }
-      const size_t at =
-          static_cast<size_t>(std::lower_bound(result_keys_.begin(), result_keys_.end(), c) - result_keys_.begin());
-      result_keys_.insert(result_keys_.begin() + at, c);
-      expanded_.insert(expanded_.begin() + at, 0);
-      lowest = std::min(lowest, at);
+      result_keys_.swap(merged_keys_);
+      expanded_.swap(merged_expanded_);
     }
     next = lowest;
     while (next < result_keys_.size() && expanded_[next]) ++next;
