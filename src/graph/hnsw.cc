@@ -6,16 +6,16 @@
 #include <functional>
 #include <limits>
 
+#include "graph/hnsw_internal.h"
 #include "graph/level_rng.h"
 #include "simd/lanes16.h"
+#include "simd/lanes16_rows.h"
 
 namespace lancer::graph {
 
 namespace {
 
-// Graphs up to this many nodes memoize every pair's distance: the neighbour
-// selection re-scores the same pairs many times, and IVF partitions are small.
-constexpr uint32_t kCachedNodes = 2048;
+using internal::Candidates;
 
 // What the last neighbour selection decided about an edge of a list. Selection
 // keeps every edge it found diverse, so while a list's edges are considered in
@@ -27,6 +27,7 @@ struct Cand {
   float dist;
   uint32_t id;
   uint8_t verdict = kUnknown;
+  uint32_t witness = 0;  // kPruned: a kept entry, closer than this one, that prunes it
 };
 // The one order of the build: distance, then node id.
 inline bool closer(const Cand& a, const Cand& b) {
@@ -53,22 +54,68 @@ inline Cand cand_of(uint64_t key) {
   return c;
 }
 
-inline Cand with_verdict(Cand c, bool diverse) {
-  c.verdict = diverse ? kKept : kPruned;
+// Sorts keys ascending: LSD radix on bytes, skipping the bytes every key shares
+// (most of a row's float exponent, the id's high bytes). Branch-free passes,
+// where a comparison sort of a few hundred keys mispredicts half its branches.
+// The passes are stable, so keys already ascending in their low `from_bit`
+// bits need only the bytes above.
+void radix_sort(std::vector<uint64_t>& keys, std::vector<uint64_t>& tmp, unsigned from_bit = 0) {
+  const size_t n = keys.size();
+  if (n < 2) return;
+  uint64_t varies = 0;
+  for (size_t i = 1; i < n; ++i) varies |= keys[i] ^ keys[0];
+  tmp.resize(n);
+  uint64_t* src = keys.data();
+  uint64_t* dst = tmp.data();
+  for (unsigned shift = from_bit; shift < 64; shift += 8) {
+    if (((varies >> shift) & 0xff) == 0) continue;
+    uint32_t count[256] = {};
+    for (size_t i = 0; i < n; ++i) ++count[(src[i] >> shift) & 0xff];
+    uint32_t sum = 0;
+    for (uint32_t& c : count) {
+      const uint32_t here = c;
+      c = sum;
+      sum += here;
+    }
+    for (size_t i = 0; i < n; ++i) dst[count[(src[i] >> shift) & 0xff]++] = src[i];
+    std::swap(src, dst);
+  }
+  if (src != keys.data()) std::copy(src, src + n, keys.data());
+}
+
+inline Cand kept(Cand c) {
+  c.verdict = kKept;
+  return c;
+}
+inline Cand pruned(Cand c, uint32_t witness) {
+  c.verdict = kPruned;
+  c.witness = witness;
   return c;
 }
 
 // One neighbour list: `cap` slots, one more than the list may keep, so that an
 // edge can be appended before the list is pruned back.
+// A list's entries are in selection form when its last change was a selection
+// of the list itself: the kept entries ascending, then the pruned ones
+// ascending (what select writes), with `*kept` kept entries; otherwise
+// `*kept` is kNotSelected.
+constexpr uint32_t kNotSelected = std::numeric_limits<uint32_t>::max();
 struct ListRef {
   Cand* data;
   uint32_t* count;
+  uint32_t* kept;
+  uint32_t* ids;  // the beam path's copy of the entries' ids: a quarter of the cache lines to read
 };
 
 class Builder {
  public:
-  Builder(linalg::MatrixView<const float> v, GraphDistance d, const HnswParams& p)
-      : vectors_(v), distance_(d), params_(p), n_(static_cast<uint32_t>(v.rows)) {}
+  Builder(linalg::MatrixView<const float> v, GraphDistance d, const HnswParams& p, Candidates c)
+      : vectors_(v),
+        distance_(d),
+        params_(p),
+        n_(static_cast<uint32_t>(v.rows)),
+        exact_(c == Candidates::kExact || (c == Candidates::kBySize && n_ <= internal::kExactNodes)),
+        rows_(simd::lanes16_rows(d == GraphDistance::kL2)) {}
 
   HnswGraph run();
 
@@ -80,20 +127,48 @@ class Builder {
     return distance_ == GraphDistance::kL2 ? simd::lanes16_l2_sqr(x, y, vectors_.dim)
                                            : 1.0f - simd::lanes16_dot(x, y, vectors_.dim);
   }
-  // The cache holds both (a, b) and (b, a), so a loop over b reads along one row.
-  float dist(uint32_t a, uint32_t b) {
-    if (cache_.empty()) return a < b ? compute(a, b) : compute(b, a);
-    float& slot = cache_[size_t{a} * n_ + b];
-    if (std::isnan(slot)) {
-      slot = a < b ? compute(a, b) : compute(b, a);
-      cache_[size_t{b} * n_ + a] = slot;
-    }
-    return slot;
+  // The matrix holds both (a, b) and (b, a), so a loop over b reads along one
+  // row: callers put the id that varies least first.
+  float dist(uint32_t a, uint32_t b) const {
+    if (!matrix_.empty()) return matrix_[size_t{a} * n_ + b];
+    return a < b ? compute(a, b) : compute(b, a);
   }
+  // dist(query, ids[i]) into out[i]. lanes16 is symmetric to the bit ((x - y)^2
+  // = (y - x)^2, x y = y x), so the rows kernel with the query first matches compute().
+  void dists(uint32_t query, const uint32_t* ids, size_t n, float* out) const {
+    if (!matrix_.empty()) {
+      const float* row = &matrix_[size_t{query} * n_];
+      for (size_t i = 0; i < n; ++i) out[i] = row[ids[i]];
+      return;
+    }
+    rows_(vectors_.row(query), vectors_.data, vectors_.dim, ids, n, out);
+    if (distance_ == GraphDistance::kOneMinusDot) {
+      for (size_t i = 0; i < n; ++i) out[i] = 1.0f - out[i];
+    }
+  }
+  // One of ids[0..n) at least as close to c.id as c is to the node (c is then
+  // not diverse), or kNotSelected. Any one serves as a witness; with the
+  // matrix the loop reads one row and has no early exit, so no branch to miss.
+  uint32_t find_witness(const Cand& c, const uint32_t* ids, size_t n) const {
+    uint32_t witness = kNotSelected;
+    if (!matrix_.empty()) {
+      const float* row = &matrix_[size_t{c.id} * n_];
+      for (size_t i = 0; i < n; ++i) witness = c.dist < row[ids[i]] ? witness : ids[i];
+      return witness;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (!(c.dist < dist(c.id, ids[i]))) return ids[i];
+    }
+    return witness;
+  }
+  void fill_matrix();
+  // The exact ef_construction nearest nodes inserted before `node` on `level`, into results_ (any order).
+  void exact_candidates(uint32_t node, uint32_t level);
   ListRef list(uint32_t node, uint32_t level) {
-    if (level == 0) return {&lists0_[size_t{node} * cap0_], &count0_[node]};
-    const size_t row = upper_base_[node] + level - 1;
-    return {&lists_upper_[row * cap_upper_], &count_upper_[row]};
+    const size_t at0 = size_t{node} * cap0_;
+    if (level == 0) return {&lists0_[at0], &count0_[node], &kept0_[node], ids0_.empty() ? nullptr : &ids0_[at0]};
+    const size_t row = upper_base_[node] + level - 1, at = row * cap_upper_;
+    return {&lists_upper_[at], &count_upper_[row], &kept_upper_[row], ids_upper_.empty() ? nullptr : &ids_upper_[at]};
   }
   void next_epoch() {
     if (++epoch_ == 0) {
@@ -105,34 +180,58 @@ class Builder {
   void search_level(Cand ep, uint32_t level, uint32_t query);  // into results_, ascending
   // HNSW Algorithm 4 with keepPrunedConnections (Lance's select_neighbors_heuristic):
   // `cands` (any order) down to at most k entries, written to `out`.
-  uint32_t select(std::vector<Cand>& cands, uint32_t k, Cand* out);
+  // `sorted`: cands are already in (distance, id) order. Sets last_kept_.
+  uint32_t select(std::vector<Cand>& cands, uint32_t k, Cand* out, bool sorted = false);
+  // A full list in selection form given one more entry, when the new selection
+  // follows from the old verdicts (false: the caller runs select).
+  bool add_to_selected(const ListRef& l, Cand c, uint32_t limit);
   void insert(uint32_t node);
+  // c as a reverse edge of list l, pruned back to `limit` entries.
+  void add_reverse(const ListRef& l, const Cand& c, uint32_t limit);
+  static void sync_ids(const ListRef& l) {
+    for (uint32_t i = 0; i < *l.count; ++i) l.ids[i] = l.data[i].id;
+  }
 
   linalg::MatrixView<const float> vectors_;
   GraphDistance distance_;
   HnswParams params_;
   uint32_t n_;
+  bool exact_;
+  simd::Lanes16RowsFn rows_;
   std::vector<uint16_t> levels_;
   uint32_t entry_ = 0;
   uint32_t cap0_ = 0, cap_upper_ = 0;
   std::vector<Cand> lists0_, lists_upper_;
-  std::vector<uint32_t> count0_, count_upper_, upper_base_;
-  std::vector<float> cache_;
+  std::vector<uint32_t> ids0_, ids_upper_;  // beam path only
+  std::vector<uint32_t> count0_, count_upper_, upper_base_, kept0_, kept_upper_;
+  uint32_t last_kept_ = kNotSelected;
+  std::vector<uint32_t> kept_mark_;  // == stamp_: kept by the selection under way
+  uint32_t stamp_ = 0;
+  std::vector<float> matrix_;  // n x n distances, with the exact candidates
   std::vector<uint32_t> visited_;
   uint32_t epoch_ = 0;
   // Buffers reused by every insertion.
   std::vector<uint64_t> result_keys_;  // the beam, ascending
-  std::vector<uint8_t> expanded_;      // parallel to result_keys_
+  std::vector<uint64_t> keys_, radix_tmp_, batch_, merged_keys_;
+  std::vector<uint8_t> merged_expanded_;
+  std::vector<uint8_t> expanded_;  // parallel to result_keys_
+  std::vector<uint32_t> ids_;      // a list's ids to score
+  std::vector<float> scores_;
   std::vector<Cand> results_, sorted_, kept_, pruned_;
-  std::vector<std::vector<Cand>> selected_;  // per level of the node being inserted
+  std::vector<uint32_t> kept_ids_, fresh_ids_;  // of the selection under way; fresh: kept now, not before
+  std::vector<std::vector<Cand>> selected_;     // per level of the node being inserted
 };
 
 Cand Builder::greedy(Cand ep, uint32_t level, uint32_t query) {
   for (;;) {
     Cand best = ep;
     const ListRef l = list(ep.id, level);
+    ids_.resize(*l.count);
+    scores_.resize(*l.count);
+    std::copy(l.ids, l.ids + *l.count, ids_.begin());
+    dists(query, ids_.data(), ids_.size(), scores_.data());
     for (uint32_t i = 0; i < *l.count; ++i) {
-      const Cand c{dist(query, l.data[i].id), l.data[i].id};
+      const Cand c{scores_[i], ids_[i]};
       if (closer(c, best)) best = c;
     }
     if (best.id == ep.id) return ep;
@@ -143,7 +242,8 @@ Cand Builder::greedy(Cand ep, uint32_t level, uint32_t query) {
 // The closest unexpanded result is expanded until every result has been: the
 // same nodes, in the same order, as a candidate min-heap beside a bounded
 // result max-heap (a candidate that fell out of the results would end that
-// loop), but with one sorted array of at most ef keys and no heaps.
+// loop), but with one sorted array of at most ef keys and no heaps. A list's
+// unvisited neighbours are scored together, then considered in list order.
 void Builder::search_level(Cand ep, uint32_t level, uint32_t query) {
   const size_t ef = params_.ef_construction;
   next_epoch();
@@ -155,21 +255,44 @@ void Builder::search_level(Cand ep, uint32_t level, uint32_t query) {
     expanded_[next] = 1;
     size_t lowest = next + 1;  // where the next unexpanded result may be
     const ListRef l = list(static_cast<uint32_t>(result_keys_[next]), level);
+    // Unvisited neighbours, without a branch on each (a list's ids are distinct).
+    ids_.resize(*l.count);
+    size_t fresh = 0;
     for (uint32_t i = 0; i < *l.count; ++i) {
-      const uint32_t nb = l.data[i].id;
-      if (visited_[nb] == epoch_) continue;
+      const uint32_t nb = l.ids[i];
+      ids_[fresh] = nb;
+      fresh += visited_[nb] != epoch_;
       visited_[nb] = epoch_;
-      const uint64_t c = key_of(Cand{dist(query, nb), nb});
-      if (result_keys_.size() == ef) {
-        if (!(c < result_keys_.back())) continue;
-        result_keys_.pop_back();
-        expanded_.pop_back();
+    }
+    ids_.resize(fresh);
+    scores_.resize(ids_.size());
+    dists(query, ids_.data(), ids_.size(), scores_.data());
+    // Inserting the list's entries one by one (each evicting the farthest of a
+    // full beam) leaves the ef smallest of the old results and the entries:
+    // they are sorted and merged in once.
+    batch_.clear();
+    for (size_t i = 0; i < ids_.size(); ++i) {
+      const uint64_t c = key_of(Cand{scores_[i], ids_[i]});
+      if (result_keys_.size() < ef || c < result_keys_.back()) batch_.push_back(c);
+    }
+    if (!batch_.empty()) {
+      std::sort(batch_.begin(), batch_.end());
+      const size_t total = std::min(ef, result_keys_.size() + batch_.size());
+      merged_keys_.resize(total);
+      merged_expanded_.resize(total);
+      size_t a = 0, b = 0;
+      for (size_t out = 0; out < total; ++out) {
+        if (b < batch_.size() && (a == result_keys_.size() || batch_[b] < result_keys_[a])) {
+          lowest = std::min(lowest, out);
+          merged_keys_[out] = batch_[b++];
+          merged_expanded_[out] = 0;
+        } else {
+          merged_keys_[out] = result_keys_[a];
+          merged_expanded_[out] = expanded_[a++];
+        }
       }
-      const size_t at =
-          static_cast<size_t>(std::lower_bound(result_keys_.begin(), result_keys_.end(), c) - result_keys_.begin());
-      result_keys_.insert(result_keys_.begin() + at, c);
-      expanded_.insert(expanded_.begin() + at, 0);
-      lowest = std::min(lowest, at);
+      result_keys_.swap(merged_keys_);
+      expanded_.swap(merged_expanded_);
     }
     next = lowest;
     while (next < result_keys_.size() && expanded_[next]) ++next;
@@ -178,49 +301,183 @@ void Builder::search_level(Cand ep, uint32_t level, uint32_t query) {
   for (uint64_t k : result_keys_) results_.push_back(cand_of(k));
 }
 
-uint32_t Builder::select(std::vector<Cand>& cands, uint32_t k, Cand* out) {
+void Builder::exact_candidates(uint32_t node, uint32_t level) {
+  const float* row = &matrix_[size_t{node} * n_];
+  keys_.clear();
+  if (level == 0) {
+    for (uint32_t j = 0; j < node; ++j) keys_.push_back(key_of(Cand{row[j], j}));
+  } else {
+    for (uint32_t j = 0; j < node; ++j) {
+      if (levels_[j] >= level) keys_.push_back(key_of(Cand{row[j], j}));
+    }
+  }
+  // The entry point went in first; it is on every level the node is.
+  if (entry_ > node) keys_.push_back(key_of(Cand{row[entry_], entry_}));
+  const size_t ef = params_.ef_construction;
+  if (keys_.size() > 4 * ef) {  // radix passes over many keys cost more than a selection first
+    std::nth_element(keys_.begin(), keys_.begin() + static_cast<ptrdiff_t>(ef), keys_.end());
+    keys_.resize(ef);
+    radix_sort(keys_, radix_tmp_);
+  } else {
+    radix_sort(keys_, radix_tmp_, 32);  // the keys are in id order: sorting by distance is enough
+  }
+  // Ascending, as the beam leaves its results.
+  if (keys_.size() > ef) keys_.resize(ef);
+  results_.clear();
+  for (uint64_t k : keys_) results_.push_back(cand_of(k));
+}
+
+// Gives the verdicts a full pass of Algorithm 4 over the sorted candidates
+// would, with fewer distances, from the verdicts of the list's last selection
+// (every entry of a list came from it or was appended since, unjudged; the
+// relative order of the judged entries is the same). An old pruned entry is
+// still pruned if its witness is kept now (the witness is closer, so it was
+// judged first). An old kept entry passed every entry kept before it then, so
+// now it only needs checking against the fresh ones: kept now, but not then.
+uint32_t Builder::select(std::vector<Cand>& cands, uint32_t k, Cand* out, bool sorted) {
   if (cands.size() <= k) {  // kept as they are, in their order
     std::copy(cands.begin(), cands.end(), out);
+    last_kept_ = kNotSelected;
     return static_cast<uint32_t>(cands.size());
   }
-  std::sort(cands.begin(), cands.end(), Closer());
+  if (!sorted) std::sort(cands.begin(), cands.end(), Closer());
+  if (++stamp_ == 0) {
+    std::fill(kept_mark_.begin(), kept_mark_.end(), 0);
+    stamp_ = 1;
+  }
   kept_.clear();
   pruned_.clear();
-  bool reuse = true;  // still in the prefix whose verdicts stand
+  kept_ids_.clear();
+  fresh_ids_.clear();
   for (const Cand& c : cands) {
     if (kept_.size() >= k) break;
-    reuse = reuse && c.verdict != kUnknown;
+    if (c.verdict == kPruned && kept_mark_[c.witness] == stamp_) {
+      pruned_.push_back(c);
+      continue;
+    }
     // Kept when closer to the node than to every neighbour kept so far.
-    bool diverse = reuse ? c.verdict == kKept : true;
-    for (size_t i = 0; !reuse && diverse && i < kept_.size(); ++i) diverse = c.dist < dist(c.id, kept_[i].id);
-    (diverse ? kept_ : pruned_).push_back(with_verdict(c, diverse));
+    const std::vector<uint32_t>& against = c.verdict == kKept ? fresh_ids_ : kept_ids_;
+    const uint32_t witness = find_witness(c, against.data(), against.size());
+    if (witness != kNotSelected) {
+      pruned_.push_back(pruned(c, witness));
+      continue;
+    }
+    kept_mark_[c.id] = stamp_;
+    if (c.verdict != kKept) fresh_ids_.push_back(c.id);
+    kept_ids_.push_back(c.id);
+    kept_.push_back(kept(c));
   }
+  last_kept_ = static_cast<uint32_t>(kept_.size());
   for (size_t i = 0; kept_.size() < k && i < pruned_.size(); ++i) kept_.push_back(pruned_[i]);
   std::copy(kept_.begin(), kept_.end(), out);
   return static_cast<uint32_t>(kept_.size());
 }
 
+// The list holds `limit` entries: K kept ascending, then P pruned ascending,
+// |K| < limit, so a selection over the list plus c evaluates every entry (the
+// kept count cannot reach limit before the last one) and keeps |K| or |K| + 1.
+// If c is pruned by a closer kept entry nothing else changes: the result is K,
+// then the first entries of P + c. If c is kept and prunes none of the kept
+// entries farther than it, the old pruned entries keep their blockers: the
+// result is K + c, then P less its last entry. Otherwise select decides.
+bool Builder::add_to_selected(const ListRef& l, Cand c, uint32_t limit) {
+  const uint32_t nk = *l.kept;
+  Cand* data = l.data;
+  uint32_t pos = 0;  // c's place among the kept entries
+  uint32_t witness = kNotSelected;
+  for (; pos < nk && closer(data[pos], c); ++pos) {
+    if (witness == kNotSelected && !(c.dist < dist(c.id, data[pos].id))) witness = data[pos].id;
+  }
+  if (witness != kNotSelected) {
+    if (!closer(c, data[limit - 1])) return true;  // c is the pruned entry left out
+    uint32_t at = limit - 1;                       // c's place in P, the last entry of P dropped
+    for (; at > nk && closer(c, data[at - 1]); --at) data[at] = data[at - 1];
+    data[at] = pruned(c, witness);
+    return true;
+  }
+  for (uint32_t i = pos; i < nk; ++i) {
+    if (!(data[i].dist < dist(c.id, data[i].id))) return false;
+  }
+  std::copy_backward(data + pos, data + limit - 1, data + limit);
+  data[pos] = kept(c);
+  *l.kept = nk + 1;
+  return true;
+}
+
 void Builder::insert(uint32_t node) {
-  const uint32_t target = levels_[node], top = levels_[entry_];
-  Cand ep{dist(node, entry_), entry_};
-  for (uint32_t level = top; level > target; --level) ep = greedy(ep, level, node);
-  for (uint32_t level = target + 1; level-- > 0;) {
-    search_level(ep, level, node);
-    const ListRef own = list(node, level);
-    sorted_ = results_;
-    *own.count = select(sorted_, params_.m, own.data);
-    selected_[level].assign(own.data, own.data + *own.count);
-    ep = results_.front();
+  const uint32_t target = levels_[node];
+  if (exact_) {
+    for (uint32_t level = target + 1; level-- > 0;) {
+      exact_candidates(node, level);
+      const ListRef own = list(node, level);
+      *own.count = select(results_, params_.m, own.data, /*sorted=*/true);
+      *own.kept = last_kept_;
+      selected_[level].assign(own.data, own.data + *own.count);
+    }
+  } else {
+    const uint32_t top = levels_[entry_];
+    Cand ep{dist(node, entry_), entry_};
+    for (uint32_t level = top; level > target; --level) ep = greedy(ep, level, node);
+    for (uint32_t level = target + 1; level-- > 0;) {
+      search_level(ep, level, node);
+      const ListRef own = list(node, level);
+      sorted_ = results_;
+      *own.count = select(sorted_, params_.m, own.data);
+      *own.kept = last_kept_;
+      selected_[level].assign(own.data, own.data + *own.count);
+      ep = results_.front();
+    }
   }
   // Reverse edges, each list pruned back to its cap by the same heuristic.
   for (uint32_t level = 0; level <= target; ++level) {
     const uint32_t limit = level == 0 ? 2 * params_.m : params_.m;
+    if (!exact_) sync_ids(list(node, level));
     for (const Cand& s : selected_[level]) {
       const ListRef l = list(s.id, level);
-      l.data[(*l.count)++] = Cand{s.dist, node, kUnknown};
-      if (*l.count > limit) {
-        sorted_.assign(l.data, l.data + *l.count);
-        *l.count = select(sorted_, limit, l.data);
+      add_reverse(l, Cand{s.dist, node, kUnknown}, limit);
+      if (!exact_) sync_ids(l);
+    }
+  }
+}
+
+void Builder::add_reverse(const ListRef& l, const Cand& c, uint32_t limit) {
+  if (*l.count == limit && *l.kept < limit && add_to_selected(l, c, limit)) return;
+  if (*l.count == limit && *l.kept != kNotSelected) {  // two sorted runs and c: merged, not sorted
+    sorted_.resize(limit);
+    std::merge(l.data, l.data + *l.kept, l.data + *l.kept, l.data + limit, sorted_.begin(), Closer());
+    sorted_.insert(std::upper_bound(sorted_.begin(), sorted_.end(), c, Closer()), c);
+    *l.count = select(sorted_, limit, l.data, /*sorted=*/true);
+    *l.kept = last_kept_;
+    return;
+  }
+  l.data[(*l.count)++] = c;
+  if (*l.count > limit) {
+    sorted_.assign(l.data, l.data + *l.count);
+    *l.count = select(sorted_, limit, l.data);
+    *l.kept = last_kept_;
+  } else {
+    *l.kept = kNotSelected;
+  }
+}
+
+// Row i against rows 0..i-1 through the rows kernel, mirrored in tiles.
+void Builder::fill_matrix() {
+  matrix_.assign(size_t{n_} * n_, 0.0f);
+  ids_.resize(n_);
+  for (uint32_t i = 0; i < n_; ++i) ids_[i] = i;
+  for (uint32_t i = 1; i < n_; ++i) {
+    float* row = &matrix_[size_t{i} * n_];
+    rows_(vectors_.row(i), vectors_.data, vectors_.dim, ids_.data(), i, row);
+    if (distance_ == GraphDistance::kOneMinusDot) {
+      for (uint32_t j = 0; j < i; ++j) row[j] = 1.0f - row[j];
+    }
+  }
+  constexpr uint32_t kTile = 64;
+  for (uint32_t i0 = 0; i0 < n_; i0 += kTile) {
+    for (uint32_t j0 = 0; j0 <= i0; j0 += kTile) {
+      for (uint32_t i = i0; i < std::min(n_, i0 + kTile); ++i) {
+        for (uint32_t j = j0; j < std::min(i, j0 + kTile); ++j)
+          matrix_[size_t{j} * n_ + i] = matrix_[size_t{i} * n_ + j];
       }
     }
   }
@@ -236,7 +493,9 @@ HnswGraph Builder::run() {
   cap0_ = 2 * params_.m + 1;
   cap_upper_ = params_.m + 1;
   lists0_.resize(size_t{n_} * cap0_);
+  if (!exact_) ids0_.resize(lists0_.size());
   count0_.assign(n_, 0);
+  kept0_.assign(n_, kNotSelected);
   upper_base_.assign(n_, 0);
   size_t upper_rows = 0;
   for (uint32_t i = 0; i < n_; ++i) {
@@ -244,9 +503,12 @@ HnswGraph Builder::run() {
     upper_rows += levels_[i];
   }
   lists_upper_.resize(upper_rows * cap_upper_);
+  if (!exact_) ids_upper_.resize(lists_upper_.size());
   count_upper_.assign(upper_rows, 0);
-  if (n_ <= kCachedNodes) cache_.assign(size_t{n_} * n_, std::numeric_limits<float>::quiet_NaN());
+  kept_upper_.assign(upper_rows, kNotSelected);
+  if (exact_) fill_matrix();
   visited_.assign(n_, 0);
+  kept_mark_.assign(n_, 0);
   selected_.resize(top + 1);
   // The entry point is the graph's seed; every other node is inserted in id order.
   for (uint32_t node = 0; node < n_; ++node) {
@@ -294,6 +556,11 @@ Status check_hnsw_params(const HnswParams& p) {
 
 Result<HnswGraph> build_hnsw(linalg::MatrixView<const float> vectors, GraphDistance distance,
                              const HnswParams& params) {
+  return internal::build_hnsw(vectors, distance, params, Candidates::kBySize);
+}
+
+Result<HnswGraph> internal::build_hnsw(linalg::MatrixView<const float> vectors, GraphDistance distance,
+                                       const HnswParams& params, Candidates candidates) {
   LANCER_RETURN_IF_ERROR(check_hnsw_params(params));
   if (vectors.rows > std::numeric_limits<uint32_t>::max()) {
     return Status::InvalidArgument("an HNSW graph holds at most 2^32 - 1 nodes, got " + std::to_string(vectors.rows));
@@ -305,7 +572,7 @@ Result<HnswGraph> build_hnsw(linalg::MatrixView<const float> vectors, GraphDista
                                      " holds a non-finite value");
     }
   }
-  return Builder(vectors, distance, params).run();
+  return Builder(vectors, distance, params, candidates).run();
 }
 
 std::string hnsw_partition_json(const HnswGraph& g, const HnswParams& p) {

@@ -8,10 +8,12 @@
 #include <random>
 #include <thread>
 
+#include "graph/hnsw_internal.h"
 #include "graph/hnsw_search.h"
 #include "graph/level_rng.h"
 #include "linalg/norms.h"
 #include "simd/lanes16.h"
+#include "simd/lanes16_rows.h"
 
 namespace lancer::graph {
 namespace {
@@ -140,8 +142,9 @@ TEST(Hnsw, StructureMatchesLance) {
   EXPECT_EQ(json.substr(json.size() - tail.size()), tail);
 }
 
-double recall_at_10(const std::vector<float>& x, size_t n, size_t dim, GraphDistance d, size_t ef) {
-  auto g = build_hnsw({x.data(), n, dim}, d, {});
+double recall_at_10(const std::vector<float>& x, size_t n, size_t dim, GraphDistance d, size_t ef,
+                    internal::Candidates candidates = internal::Candidates::kBySize, HnswParams params = {}) {
+  auto g = internal::build_hnsw({x.data(), n, dim}, d, params, candidates);
   EXPECT_TRUE(g.ok());
   auto distance = [&](const float* q, uint32_t i) {
     return d == GraphDistance::kL2 ? linalg::portable_l2_sqr(q, &x[size_t{i} * dim], dim)
@@ -185,14 +188,52 @@ TEST(Hnsw, RecallAgainstBruteForce) {
   std::printf("recall@10 ef=64: l2 %.3f, cosine %.3f\n", l2, cosine);
 }
 
+// The small-graph path (exact candidates) and the beam on the same partition:
+// both find the neighbours, and the exact candidates are no worse.
+TEST(Hnsw, ExactCandidatesAndBeamBothReachHighRecall) {
+  const size_t n = 2500, dim = 64;
+  const auto x = clustered(n, dim, 3, 5);  // wide clusters in 64 dimensions: not every query is easy
+  const double exact = recall_at_10(x, n, dim, GraphDistance::kL2, 15, internal::Candidates::kExact);
+  const double beam = recall_at_10(x, n, dim, GraphDistance::kL2, 15, internal::Candidates::kBeam);
+  const double by_size = recall_at_10(x, n, dim, GraphDistance::kL2, 15);
+  std::printf("recall@10 ef=15, n %zu: exact candidates %.3f, beam %.3f\n", n, exact, beam);
+  EXPECT_GE(exact, 0.9);
+  EXPECT_GE(beam, 0.9);
+  EXPECT_GE(exact, beam - 0.01);
+  EXPECT_EQ(by_size, exact);  // n is under the size rule
+}
+
+// The size rule switches at kExactNodes: the graph of kExactNodes nodes is the
+// exact-candidates graph, one node more gives the beam's; both search well.
+TEST(Hnsw, SizeRuleBoundary) {
+  const size_t dim = 8, n = internal::kExactNodes + 1;
+  const auto x = clustered(n, dim, 40, 13);
+  const HnswParams p{8, 32, 4};  // small, so the beam build stays quick
+  for (size_t rows : {n - 1, n}) {
+    auto by_size = build_hnsw({x.data(), rows, dim}, GraphDistance::kL2, p);
+    auto exact = internal::build_hnsw({x.data(), rows, dim}, GraphDistance::kL2, p, internal::Candidates::kExact);
+    auto beam = internal::build_hnsw({x.data(), rows, dim}, GraphDistance::kL2, p, internal::Candidates::kBeam);
+    ASSERT_TRUE(by_size.ok() && exact.ok() && beam.ok());
+    EXPECT_FALSE(same_graph(*exact, *beam)) << rows;  // the two paths differ at this size
+    EXPECT_TRUE(same_graph(*by_size, rows <= internal::kExactNodes ? *exact : *beam)) << rows;
+    const double recall = recall_at_10(x, rows, dim, GraphDistance::kL2, 32, internal::Candidates::kBySize, p);
+    EXPECT_GE(recall, 0.9) << rows;
+  }
+}
+
 TEST(Hnsw, SameBytesTwiceAndUnderConcurrentBuilds) {
-  const size_t n = 3000, dim = 24;  // above the distance-cache size too
+  const size_t n = 3000, dim = 24;
   const auto x = clustered(n, dim, 20, 11);
   auto first = build_hnsw({x.data(), n, dim}, GraphDistance::kL2, {});
   ASSERT_TRUE(first.ok());
   auto second = build_hnsw({x.data(), n, dim}, GraphDistance::kL2, {});
   ASSERT_TRUE(second.ok());
   EXPECT_TRUE(same_graph(*first, *second));
+  // The beam path too (graphs above the size rule), scoring without the distance matrix.
+  auto beam1 = internal::build_hnsw({x.data(), n, dim}, GraphDistance::kOneMinusDot, {}, internal::Candidates::kBeam);
+  auto beam2 = internal::build_hnsw({x.data(), n, dim}, GraphDistance::kOneMinusDot, {}, internal::Candidates::kBeam);
+  ASSERT_TRUE(beam1.ok() && beam2.ok());
+  EXPECT_TRUE(same_graph(*beam1, *beam2));
   std::vector<HnswGraph> graphs(4);
   std::vector<std::thread> threads;
   for (size_t t = 0; t < graphs.size(); ++t) {
@@ -231,6 +272,30 @@ TEST(Lanes16, SameBitsAsPortableKernels) {
       const float dot = simd::lanes16_dot(a.data(), b.data(), d), ref_dot = linalg::portable_dot(a.data(), b.data(), d);
       ASSERT_EQ(std::memcmp(&l2, &ref_l2, 4), 0) << "d " << d;
       ASSERT_EQ(std::memcmp(&dot, &ref_dot, 4), 0) << "d " << d;
+    }
+  }
+}
+
+// The rows kernels give lanes16's bits at every SIMD level the CPU has.
+TEST(Lanes16, RowsKernelsSameBits) {
+  std::mt19937 rng(23);
+  std::normal_distribution<float> normal(0.0f, 10.0f);
+  for (size_t d : {1, 7, 16, 17, 33, 128, 130}) {
+    const size_t rows = 11;
+    std::vector<float> base(rows * d), q(d);
+    for (float& v : base) v = normal(rng);
+    for (float& v : q) v = normal(rng);
+    const std::vector<uint32_t> ids{3, 0, 10, 4, 4, 9, 1, 2, 8, 7, 5, 6, 10};  // blocks of 8, 4 and 1
+    for (auto level : {simd::SimdLevel::kScalar, simd::SimdLevel::kAvx2, simd::SimdLevel::kAvx512}) {
+      for (bool l2 : {true, false}) {
+        std::vector<float> out(ids.size());
+        simd::lanes16_rows(l2, level)(q.data(), base.data(), d, ids.data(), ids.size(), out.data());
+        for (size_t i = 0; i < ids.size(); ++i) {
+          const float* b = &base[ids[i] * d];
+          const float ref = l2 ? simd::lanes16_l2_sqr(q.data(), b, d) : simd::lanes16_dot(q.data(), b, d);
+          ASSERT_EQ(std::memcmp(&out[i], &ref, 4), 0) << "d " << d << " level " << static_cast<int>(level);
+        }
+      }
     }
   }
 }
