@@ -62,25 +62,29 @@ inline Cand cand_of(uint64_t key) {
 void radix_sort(std::vector<uint64_t>& keys, std::vector<uint64_t>& tmp, unsigned from_bit = 0) {
   const size_t n = keys.size();
   if (n < 2) return;
-  uint64_t varies = 0;
-  for (size_t i = 1; i < n; ++i) varies |= keys[i] ^ keys[0];
+  const unsigned first = from_bit / 8;
+  // Every byte's counts in one pass (the order of the keys does not change them).
+  uint32_t count[8][256];
+  for (unsigned byte = first; byte < 8; ++byte) std::fill(count[byte], count[byte] + 256, 0u);
+  for (size_t i = 0; i < n; ++i) {
+    for (unsigned byte = first; byte < 8; ++byte) ++count[byte][(keys[i] >> (8 * byte)) & 0xff];
+  }
   tmp.resize(n);
-  uint64_t* src = keys.data();
-  uint64_t* dst = tmp.data();
-  for (unsigned shift = from_bit; shift < 64; shift += 8) {
-    if (((varies >> shift) & 0xff) == 0) continue;
-    uint32_t count[256] = {};
-    for (size_t i = 0; i < n; ++i) ++count[(src[i] >> shift) & 0xff];
+  for (unsigned byte = first; byte < 8; ++byte) {
+    const unsigned shift = 8 * byte;
+    uint32_t* c = count[byte];
+    if (c[(keys[0] >> shift) & 0xff] == n) continue;  // the same in every key
     uint32_t sum = 0;
-    for (uint32_t& c : count) {
-      const uint32_t here = c;
-      c = sum;
+    for (unsigned v = 0; v < 256; ++v) {
+      const uint32_t here = c[v];
+      c[v] = sum;
       sum += here;
     }
-    for (size_t i = 0; i < n; ++i) dst[count[(src[i] >> shift) & 0xff]++] = src[i];
-    std::swap(src, dst);
+    const uint64_t* src = keys.data();
+    uint64_t* dst = tmp.data();
+    for (size_t i = 0; i < n; ++i) dst[c[(src[i] >> shift) & 0xff]++] = src[i];
+    keys.swap(tmp);
   }
-  if (src != keys.data()) std::copy(src, src + n, keys.data());
 }
 
 inline Cand kept(Cand c) {
