@@ -17,10 +17,8 @@ namespace {
 
 using internal::Candidates;
 
-// What the last neighbour selection decided about an edge of a list. Selection
-// keeps every edge it found diverse, so while a list's edges are considered in
-// (distance, id) order, a prefix of edges with verdicts sees the same kept set
-// as last time and gets the same verdicts without a distance lookup.
+// What the last neighbour selection of a list decided about an edge; select()
+// uses them to re-judge only what can have changed (see there).
 enum Verdict : uint8_t { kUnknown = 0, kKept = 1, kPruned = 2 };
 
 struct Cand {
@@ -166,7 +164,7 @@ class Builder {
     return witness;
   }
   void fill_matrix();
-  // The exact ef_construction nearest nodes inserted before `node` on `level`, into results_ (any order).
+  // The exact ef_construction nearest nodes inserted before `node` on `level`, into results_, ascending.
   void exact_candidates(uint32_t node, uint32_t level);
   ListRef list(uint32_t node, uint32_t level) {
     const size_t at0 = size_t{node} * cap0_;
