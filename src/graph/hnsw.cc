@@ -316,13 +316,30 @@ void Builder::exact_candidates(uint32_t node, uint32_t level) {
   // The entry point went in first; it is on every level the node is.
   if (entry_ > node) keys_.push_back(key_of(Cand{row[entry_], entry_}));
   const size_t ef = params_.ef_construction;
-  if (keys_.size() > 4 * ef) {  // radix passes over many keys cost more than a selection first
-    std::nth_element(keys_.begin(), keys_.begin() + static_cast<ptrdiff_t>(ef), keys_.end());
-    keys_.resize(ef);
-    radix_sort(keys_, radix_tmp_);
-  } else {
-    radix_sort(keys_, radix_tmp_, 32);  // the keys are in id order: sorting by distance is enough
+  if (keys_.size() > 2 * ef) {
+    // Only the keys in the 256ths of the distance range up to the one that
+    // holds the ef-th smallest can be among the ef smallest: a count and a
+    // compaction (which keeps the id order) instead of a selection.
+    uint32_t lo = std::numeric_limits<uint32_t>::max(), hi = 0;
+    for (uint64_t k : keys_) {
+      lo = std::min(lo, static_cast<uint32_t>(k >> 32));
+      hi = std::max(hi, static_cast<uint32_t>(k >> 32));
+    }
+    unsigned shift = 0;
+    while (((hi - lo) >> shift) >= 256) ++shift;
+    uint32_t count[256] = {};
+    for (uint64_t k : keys_) ++count[(static_cast<uint32_t>(k >> 32) - lo) >> shift];
+    uint32_t last = 0;  // the bucket of the ef-th smallest
+    for (size_t seen = count[0]; seen < ef; seen += count[++last]) {
+    }
+    size_t survivors = 0;
+    for (uint64_t k : keys_) {
+      keys_[survivors] = k;
+      survivors += ((static_cast<uint32_t>(k >> 32) - lo) >> shift) <= last;
+    }
+    keys_.resize(survivors);
   }
+  radix_sort(keys_, radix_tmp_, 32);  // the keys are in id order: sorting by distance is enough
   // Ascending, as the beam leaves its results.
   if (keys_.size() > ef) keys_.resize(ef);
   results_.clear();
