@@ -17,10 +17,8 @@ namespace {
 
 using internal::Candidates;
 
-// What the last neighbour selection decided about an edge of a list. Selection
-// keeps every edge it found diverse, so while a list's edges are considered in
-// (distance, id) order, a prefix of edges with verdicts sees the same kept set
-// as last time and gets the same verdicts without a distance lookup.
+// What the last neighbour selection of a list decided about an edge; select()
+// uses them to re-judge only what can have changed (see there).
 enum Verdict : uint8_t { kUnknown = 0, kKept = 1, kPruned = 2 };
 
 struct Cand {
@@ -62,25 +60,29 @@ inline Cand cand_of(uint64_t key) {
 void radix_sort(std::vector<uint64_t>& keys, std::vector<uint64_t>& tmp, unsigned from_bit = 0) {
   const size_t n = keys.size();
   if (n < 2) return;
-  uint64_t varies = 0;
-  for (size_t i = 1; i < n; ++i) varies |= keys[i] ^ keys[0];
+  const unsigned first = from_bit / 8;
+  // Every byte's counts in one pass (the order of the keys does not change them).
+  uint32_t count[8][256];
+  for (unsigned byte = first; byte < 8; ++byte) std::fill(count[byte], count[byte] + 256, 0u);
+  for (size_t i = 0; i < n; ++i) {
+    for (unsigned byte = first; byte < 8; ++byte) ++count[byte][(keys[i] >> (8 * byte)) & 0xff];
+  }
   tmp.resize(n);
-  uint64_t* src = keys.data();
-  uint64_t* dst = tmp.data();
-  for (unsigned shift = from_bit; shift < 64; shift += 8) {
-    if (((varies >> shift) & 0xff) == 0) continue;
-    uint32_t count[256] = {};
-    for (size_t i = 0; i < n; ++i) ++count[(src[i] >> shift) & 0xff];
+  for (unsigned byte = first; byte < 8; ++byte) {
+    const unsigned shift = 8 * byte;
+    uint32_t* c = count[byte];
+    if (c[(keys[0] >> shift) & 0xff] == n) continue;  // the same in every key
     uint32_t sum = 0;
-    for (uint32_t& c : count) {
-      const uint32_t here = c;
-      c = sum;
+    for (unsigned v = 0; v < 256; ++v) {
+      const uint32_t here = c[v];
+      c[v] = sum;
       sum += here;
     }
-    for (size_t i = 0; i < n; ++i) dst[count[(src[i] >> shift) & 0xff]++] = src[i];
-    std::swap(src, dst);
+    const uint64_t* src = keys.data();
+    uint64_t* dst = tmp.data();
+    for (size_t i = 0; i < n; ++i) dst[c[(src[i] >> shift) & 0xff]++] = src[i];
+    keys.swap(tmp);
   }
-  if (src != keys.data()) std::copy(src, src + n, keys.data());
 }
 
 inline Cand kept(Cand c) {
@@ -162,7 +164,7 @@ class Builder {
     return witness;
   }
   void fill_matrix();
-  // The exact ef_construction nearest nodes inserted before `node` on `level`, into results_ (any order).
+  // The exact ef_construction nearest nodes inserted before `node` on `level`, into results_, ascending.
   void exact_candidates(uint32_t node, uint32_t level);
   ListRef list(uint32_t node, uint32_t level) {
     const size_t at0 = size_t{node} * cap0_;
@@ -314,13 +316,30 @@ void Builder::exact_candidates(uint32_t node, uint32_t level) {
   // The entry point went in first; it is on every level the node is.
   if (entry_ > node) keys_.push_back(key_of(Cand{row[entry_], entry_}));
   const size_t ef = params_.ef_construction;
-  if (keys_.size() > 4 * ef) {  // radix passes over many keys cost more than a selection first
-    std::nth_element(keys_.begin(), keys_.begin() + static_cast<ptrdiff_t>(ef), keys_.end());
-    keys_.resize(ef);
-    radix_sort(keys_, radix_tmp_);
-  } else {
-    radix_sort(keys_, radix_tmp_, 32);  // the keys are in id order: sorting by distance is enough
+  if (keys_.size() > 2 * ef) {
+    // Only the keys in the 256ths of the distance range up to the one that
+    // holds the ef-th smallest can be among the ef smallest: a count and a
+    // compaction (which keeps the id order) instead of a selection.
+    uint32_t lo = std::numeric_limits<uint32_t>::max(), hi = 0;
+    for (uint64_t k : keys_) {
+      lo = std::min(lo, static_cast<uint32_t>(k >> 32));
+      hi = std::max(hi, static_cast<uint32_t>(k >> 32));
+    }
+    unsigned shift = 0;
+    while (((hi - lo) >> shift) >= 256) ++shift;
+    uint32_t count[256] = {};
+    for (uint64_t k : keys_) ++count[(static_cast<uint32_t>(k >> 32) - lo) >> shift];
+    uint32_t last = 0;  // the bucket of the ef-th smallest
+    for (size_t seen = count[0]; seen < ef; seen += count[++last]) {
+    }
+    size_t survivors = 0;
+    for (uint64_t k : keys_) {
+      keys_[survivors] = k;
+      survivors += ((static_cast<uint32_t>(k >> 32) - lo) >> shift) <= last;
+    }
+    keys_.resize(survivors);
   }
+  radix_sort(keys_, radix_tmp_, 32);  // the keys are in id order: sorting by distance is enough
   // Ascending, as the beam leaves its results.
   if (keys_.size() > ef) keys_.resize(ef);
   results_.clear();

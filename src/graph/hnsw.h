@@ -3,8 +3,11 @@
 // The build is deterministic: Lance's seeded levels, nodes inserted one by one
 // in id order, distances only through linalg's portable kernels and every
 // comparison ordered by (distance, node id), so the same vectors give the same
-// graph bytes on any machine and for any thread count. Searching lives in
-// graph/hnsw_search.h.
+// graph bytes on any machine and for any thread count. Graphs of up to 4096
+// nodes (graph/hnsw_internal.h's size rule, a function of n only) give each
+// insertion the exact ef_construction nearest inserted nodes of each level as
+// candidates, from a full distance matrix; larger ones search with the
+// ef_construction beam. Searching lives in graph/hnsw_search.h.
 #pragma once
 
 #include <cstdint>

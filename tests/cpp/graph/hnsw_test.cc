@@ -221,6 +221,87 @@ TEST(Hnsw, SizeRuleBoundary) {
   }
 }
 
+// The exact-candidates build written the plain way: Algorithm 4 from scratch
+// on every selection, portable kernels, std::sort. The builder's shortcuts
+// (verdicts, witnesses, merged lists, radix sorts, the rows kernels, the
+// distance matrix) must give the same bytes.
+HnswGraph reference_exact_build(const std::vector<float>& x, size_t n, size_t dim, GraphDistance d,
+                                const HnswParams& p) {
+  using Entry = std::pair<float, uint32_t>;  // (distance, id): the build's order
+  auto dist = [&](uint32_t a, uint32_t b) {
+    const float* u = &x[size_t{std::min(a, b)} * dim];
+    const float* v = &x[size_t{std::max(a, b)} * dim];
+    return d == GraphDistance::kL2 ? linalg::portable_l2_sqr(u, v, dim) : 1.0f - linalg::portable_dot(u, v, dim);
+  };
+  auto select = [&](std::vector<Entry> cands, size_t k) {
+    if (cands.size() <= k) return cands;
+    std::sort(cands.begin(), cands.end());
+    std::vector<Entry> kept, pruned;
+    for (const Entry& c : cands) {
+      if (kept.size() >= k) break;
+      bool diverse = true;
+      for (const Entry& e : kept) diverse = diverse && c.first < dist(c.second, e.second);
+      (diverse ? kept : pruned).push_back(c);
+    }
+    for (size_t i = 0; kept.size() < k && i < pruned.size(); ++i) kept.push_back(pruned[i]);
+    return kept;
+  };
+  const auto levels = hnsw_levels(n, p.m, p.max_level);
+  const uint32_t entry = hnsw_entry_point(levels), top = levels[entry];
+  std::vector<std::vector<std::vector<Entry>>> lists(top + 1, std::vector<std::vector<Entry>>(n));
+  for (uint32_t node = 0; node < n; ++node) {
+    if (node == entry) continue;
+    std::vector<std::vector<Entry>> own(levels[node] + 1);
+    for (uint32_t level = 0; level <= levels[node]; ++level) {
+      std::vector<Entry> cands;
+      for (uint32_t j = 0; j < n; ++j) {
+        if ((j < node || j == entry) && levels[j] >= level) cands.push_back({dist(node, j), j});
+      }
+      std::sort(cands.begin(), cands.end());
+      if (cands.size() > p.ef_construction) cands.resize(p.ef_construction);
+      own[level] = lists[level][node] = select(cands, p.m);
+    }
+    for (uint32_t level = 0; level <= levels[node]; ++level) {
+      const size_t limit = level == 0 ? 2 * p.m : p.m;
+      for (const Entry& s : own[level]) {
+        auto& l = lists[level][s.second];
+        l.push_back({s.first, node});
+        if (l.size() > limit) l = select(l, limit);
+      }
+    }
+  }
+  HnswGraph g;
+  g.num_nodes = static_cast<uint32_t>(n);
+  g.entry_point = entry;
+  g.levels.resize(top + 1);
+  for (uint32_t level = 0; level <= top; ++level) {
+    auto& out = g.levels[level];
+    out.offsets.push_back(0);
+    for (uint32_t node = 0; node < n; ++node) {
+      if (levels[node] < level) continue;
+      out.nodes.push_back(node);
+      for (const Entry& e : lists[level][node]) {
+        out.neighbors.push_back(e.second);
+        out.distances.push_back(e.first);
+      }
+      out.offsets.push_back(out.neighbors.size());
+    }
+  }
+  return g;
+}
+
+TEST(Hnsw, ExactCandidatesMatchThePlainAlgorithm) {
+  const size_t dim = 20;
+  for (const auto& [n, p] : {std::pair<size_t, HnswParams>{700, {}}, {900, {6, 24, 4}}, {1200, {4, 8, 3}}}) {
+    const auto x = clustered(n, dim, 6, static_cast<uint32_t>(n));
+    for (GraphDistance d : {GraphDistance::kL2, GraphDistance::kOneMinusDot}) {
+      auto g = internal::build_hnsw({x.data(), n, dim}, d, p, internal::Candidates::kExact);
+      ASSERT_TRUE(g.ok());
+      EXPECT_TRUE(same_graph(*g, reference_exact_build(x, n, dim, d, p))) << n << " " << static_cast<int>(d);
+    }
+  }
+}
+
 TEST(Hnsw, SameBytesTwiceAndUnderConcurrentBuilds) {
   const size_t n = 3000, dim = 24;
   const auto x = clustered(n, dim, 20, 11);
