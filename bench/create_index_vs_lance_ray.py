@@ -12,7 +12,7 @@ best time is reported, the recall is the last build's), so that Ray's worker
 start-up is not charged to either.
 
 Usage:
-  create_index_vs_lance_ray.py [--sizes small,large] [--types IVF_FLAT,IVF_SQ,IVF_PQ]
+  create_index_vs_lance_ray.py [--sizes small,large] [--types IVF_FLAT,IVF_SQ,IVF_PQ (also IVF_RQ, IVF_HNSW_*)]
                                [--num-workers 2] [--repeat 2] [--queries 1000] [--nprobes 20]
                                [--workdir /tmp/lancer-bench] [--address ADDR] [--json FILE]
 """
@@ -39,10 +39,13 @@ def build(builder: str, uri: str, itype: str, size: Size, num_workers: int) -> f
     # Lance's IndicesBuilder (lance-ray trains with it) refuses a sample_rate that asks for more
     # rows than there are (60,000 rows < 256 x 245 partitions): both builders get the largest
     # sample_rate it accepts.
-    sample_rate = min(256, size.rows // max(size.nlist, 256 if itype == "IVF_PQ" else 1))
+    pq = itype.endswith("PQ")
+    sample_rate = min(256, size.rows // max(size.nlist, 256 if pq else 1))
     kwargs = dict(num_workers=num_workers, num_partitions=size.nlist, sample_rate=sample_rate)
-    if itype == "IVF_PQ":
+    if pq:
         kwargs["num_sub_vectors"] = size.m
+    if itype == "IVF_RQ":  # lance-ray 0.5 needs it with pylance 14 (its default, 1, does not match)
+        kwargs["num_bits"] = 5
     t = time.perf_counter()
     if builder == "lance-ray":
         lance_ray.create_index(uri, "vector", itype, **kwargs)
