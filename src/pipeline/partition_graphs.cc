@@ -1,5 +1,6 @@
 #include "pipeline/partition_graphs.h"
 
+#include <algorithm>
 #include <mutex>
 
 namespace lancer::pipeline {
@@ -21,11 +22,18 @@ Status build_partition_graphs(const ivf::IndexModel& model, const graph::HnswPar
                               core::Executor& executor) {
   const size_t dim = model.column.dim;
   const graph::GraphDistance distance = graph_distance(model);
+  // Largest partitions first (a graph's cost grows with its nodes squared), so that no thread is
+  // left with a big one at the end. The order of building changes no graph.
+  std::vector<size_t> order(parts.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return parts[a].ids.size() > parts[b].ids.size(); });
   std::mutex mu;
   Status first_error;
   executor.parallel_for(parts.size(), 1, [&](size_t b, size_t e) {
     std::vector<float> vectors;
-    for (size_t i = b; i < e; ++i) {
+    for (size_t k = b; k < e; ++k) {
+      const size_t i = order[k];
       const size_t n = parts[i].ids.size();
       vectors.resize(n * dim);
       Status st = model.codec->reconstruct(parts[i].storage.data(), n, vectors.data());
