@@ -2,37 +2,23 @@
 
 #include <cmath>
 
+#include "core/xoshiro.h"
+
 namespace lancer::graph {
 
 namespace {
 
 constexpr uint64_t kLevelSeed = 42;  // Lance's HNSW_LEVEL_RNG_SEED
 
-uint64_t rotl(uint64_t x, int k) {
-  return (x << k) | (x >> (64 - k));
-}
-
 // Xoshiro256++ as rand 0.9 seeds it from a u64 (SmallRng on 64-bit targets).
 class SmallRng {
  public:
   explicit SmallRng(uint64_t seed) {
-    for (uint64_t& word : s_) {  // SplitMix64
-      seed += 0x9e3779b97f4a7c15ULL;
-      uint64_t z = seed;
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-      word = z ^ (z >> 31);
-    }
+    for (uint64_t& word : s_) word = core::splitmix64(seed);
   }
   uint64_t next_u64() {
-    const uint64_t result = rotl(s_[0] + s_[3], 23) + s_[0];
-    const uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = rotl(s_[3], 45);
+    const uint64_t result = core::rotl64(s_[0] + s_[3], 23) + s_[0];
+    core::xoshiro256_step(s_);
     return result;
   }
   // rand's next_u32 keeps the high half: the low bits are the weaker ones.

@@ -6,16 +6,13 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/xoshiro.h"
+
 namespace lancer::train {
 
 __extension__ typedef unsigned __int128 Uint128;
 
-inline uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+using core::splitmix64;
 
 // A seed for sub-problem `salt` of a training seeded with `seed`.
 inline uint64_t derive_seed(uint64_t seed, uint64_t salt) {
@@ -29,14 +26,8 @@ class Random {
     for (auto& w : s_) w = splitmix64(seed);
   }
   uint64_t next() {
-    const uint64_t result = rotl(s_[1] * 5, 7) * 9;
-    const uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = rotl(s_[3], 45);
+    const uint64_t result = core::rotl64(s_[1] * 5, 7) * 9;
+    core::xoshiro256_step(s_);
     return result;
   }
   // Uniform in [0, n), n > 0 (multiply-shift; bias below 2^-32 for n < 2^32).
@@ -45,7 +36,6 @@ class Random {
   double uniform01() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
 
  private:
-  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
   uint64_t s_[4];
 };
 
