@@ -38,7 +38,8 @@ bool same_graph(const HnswGraph& a, const HnswGraph& b) {
     const auto &x = a.levels[l], &y = b.levels[l];
     if (x.nodes != y.nodes || x.offsets != y.offsets || x.neighbors != y.neighbors) return false;
     if (x.distances.size() != y.distances.size() ||
-        std::memcmp(x.distances.data(), y.distances.data(), x.distances.size() * sizeof(float)) != 0) {
+        (!x.distances.empty() &&  // memcmp may not take the null data of an empty vector
+         std::memcmp(x.distances.data(), y.distances.data(), x.distances.size() * sizeof(float)) != 0)) {
       return false;
     }
   }
