@@ -14,6 +14,7 @@ constexpr int kRounds = 4;
 constexpr float kExEpsilon = 1.0e-5f;
 constexpr float kTightStart[9] = {0.0f, 0.15f, 0.20f, 0.52f, 0.59f, 0.71f, 0.75f, 0.77f, 0.81f};
 constexpr float kErrorEpsilon = 1.9f;
+constexpr uint32_t kEventChunk = 8;  // rescale events emitted per round, per dimension
 
 void fwht(float* x, size_t n) {
   for (size_t half = 1; half < n; half *= 2) {
@@ -220,24 +221,49 @@ void rq_unpack_ex_block(int ex_bits, const uint8_t* in, uint8_t out[64]) {
 
 namespace {
 
-// Sorts (positive threshold, emission order) pairs by threshold, equal ones in
-// their input order: a stable LSD radix sort on the float's bits (which order
-// positive floats as their values), one byte per pass, passes where every key
-// shares the byte skipped. The same order as std::sort by (threshold, order).
-void sort_thresholds(std::vector<std::pair<float, uint32_t>>& v, std::vector<std::pair<float, uint32_t>>& tmp) {
-  tmp.resize(v.size());
-  for (int shift = 0; shift < 32; shift += 8) {
-    size_t count[256] = {};
-    for (const auto& e : v) ++count[(std::bit_cast<uint32_t>(e.first) >> shift) & 0xff];
-    if (std::find(std::begin(count), std::end(count), v.size()) != std::end(count)) continue;
-    size_t at = 0;
-    for (size_t& c : count) {
-      const size_t n = c;
-      c = at;
-      at += n;
+// Sorts the n events (threshold, dim), held in emission order, by threshold,
+// equal thresholds in emission order: a counting sort on a bucket that never
+// decreases as the threshold grows ((t - t_start) * scale, truncated and
+// clamped), then an insertion sort that moves an event only past strictly
+// larger thresholds. The same order as std::sort by (threshold, emission
+// order), in about two passes for the few hundred events of a vector.
+void sort_events(RqScratch* s, size_t n, float t_start, float t_end) {
+  const float* t = s->event_thresholds.data();
+  const uint32_t* dims = s->event_dims.data();
+  const uint32_t buckets = static_cast<uint32_t>(2 * n);  // few shared buckets: few moves
+  const float scale = static_cast<float>(buckets) / (t_end - t_start);
+  const float top = static_cast<float>(buckets);
+  s->bucket_of.resize(n);
+  s->bucket_start.assign(size_t{buckets} + 1, 0);
+  uint32_t* bucket_of = s->bucket_of.data();
+  uint32_t* start = s->bucket_start.data();
+  for (size_t k = 0; k < n; ++k) {
+    const float f = (t[k] - t_start) * scale;  // NaN (degenerate scale) goes to bucket 0: still sorted below
+    const uint32_t b = f > 0.0f ? (f < top ? static_cast<uint32_t>(f) : buckets - 1) : 0;
+    bucket_of[k] = b;
+    ++start[b + 1];
+  }
+  for (uint32_t b = 0; b < buckets; ++b) start[b + 1] += start[b];
+  s->sorted_thresholds.resize(n);
+  s->sorted_dims.resize(n);
+  float* st = s->sorted_thresholds.data();
+  uint32_t* sd = s->sorted_dims.data();
+  for (size_t k = 0; k < n; ++k) {
+    const uint32_t at = start[bucket_of[k]]++;
+    st[at] = t[k];
+    sd[at] = dims[k];
+  }
+  for (size_t k = 1; k < n; ++k) {
+    const float key = st[k];
+    const uint32_t dim = sd[k];
+    size_t j = k;
+    while (j > 0 && st[j - 1] > key) {
+      st[j] = st[j - 1];
+      sd[j] = sd[j - 1];
+      --j;
     }
-    for (const auto& e : v) tmp[count[(std::bit_cast<uint32_t>(e.first) >> shift) & 0xff]++] = e;
-    v.swap(tmp);
+    st[j] = key;
+    sd[j] = dim;
   }
 }
 
@@ -253,8 +279,16 @@ float best_rescale(std::span<const float> a, int ex_bits, RqScratch* s) {
   const float t_end = static_cast<float>(max_code + 10) / max_value;
   const float t_start = t_end * kTightStart[ex_bits];
   s->codes.assign(a.size(), 0);
-  s->events.clear();
-  s->event_dims.clear();
+  // At most max_code events per dimension: raw arrays, no growth checks per event.
+  const size_t capacity = a.size() * max_code + kEventChunk;
+  if (s->event_thresholds.size() < capacity) {
+    s->event_thresholds.resize(capacity);
+    s->event_dims.resize(capacity);
+  }
+  float* ev_t = s->event_thresholds.data();
+  uint32_t* ev_dim = s->event_dims.data();
+  uint32_t* codes = s->codes.data();
+  size_t n = 0;
   float squared_denominator = static_cast<float>(a.size()) * 0.25f;
   float numerator = 0.0f;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -262,44 +296,55 @@ float best_rescale(std::span<const float> a, int ex_bits, RqScratch* s) {
     if (v <= 0.0f || !std::isfinite(v)) continue;
     const uint32_t current =
         static_cast<uint32_t>(std::clamp(std::floor(t_start * v + kExEpsilon), 0.0f, static_cast<float>(max_code)));
-    s->codes[i] = current;
+    codes[i] = current;
     squared_denominator += static_cast<float>(current * current + current);
     numerator += (static_cast<float>(current) + 0.5f) * v;
-    for (uint32_t next = current + 1; next <= max_code; ++next) {
-      const float threshold = static_cast<float>(next) / v;
-      if (threshold >= t_end) break;
-      s->events.emplace_back(threshold, static_cast<uint32_t>(s->event_dims.size()));
-      s->event_dims.push_back(static_cast<uint32_t>(i));
+    // The events of a dimension are a prefix of next = current + 1, ..., max_code (next / v
+    // grows with next): 8 candidates at a time, all stored, the valid ones counted, so that the
+    // loop ends on a count (mostly after one round) rather than on a branch per event.
+    for (uint32_t first = current + 1;; first += kEventChunk) {
+      uint32_t valid = 0;
+      for (uint32_t j = 0; j < kEventChunk; ++j) {
+        const uint32_t next = first + j;
+        const float threshold = static_cast<float>(next) / v;  // the division itself: its bits are returned
+        ev_t[n + j] = threshold;
+        ev_dim[n + j] = static_cast<uint32_t>(i);
+        valid += static_cast<uint32_t>(next <= max_code) & static_cast<uint32_t>(threshold < t_end);
+      }
+      n += valid;
+      if (valid < kEventChunk) break;
     }
   }
-  sort_thresholds(s->events, s->sorted);  // by threshold, then emission order
+  if (n == 0) return t_start;
+  sort_events(s, n, t_start, t_end);  // by threshold, then emission order
+  const float* sorted_t = s->sorted_thresholds.data();
+  const uint32_t* sorted_dim = s->sorted_dims.data();
   // The running sums event by event (a chain of adds, in Lance's order), then every event's
   // ratio in a loop of its own, which the compiler vectorizes (IEEE division and square root
   // round the same in every lane), then the first strict improvement as Lance takes it.
   const float best_start = numerator / std::sqrt(squared_denominator);
-  const size_t n = s->events.size();
   s->numerators.resize(n);
   s->denominators.resize(n);
+  float* ratio = s->numerators.data();
+  float* den = s->denominators.data();
   for (size_t k = 0; k < n; ++k) {
-    const uint32_t i = s->event_dims[s->events[k].second];
-    const uint32_t updated = ++s->codes[i];
+    const uint32_t i = sorted_dim[k];
+    const uint32_t updated = ++codes[i];
     squared_denominator += static_cast<float>(2 * updated);
     numerator += a[i];
-    s->numerators[k] = numerator;
-    s->denominators[k] = squared_denominator;
+    ratio[k] = numerator;
+    den[k] = squared_denominator;
   }
-  float* ratio = s->numerators.data();
-  const float* den = s->denominators.data();
   for (size_t k = 0; k < n; ++k) ratio[k] = ratio[k] / std::sqrt(den[k]);
   float best = best_start;
-  float best_t = t_start;
+  size_t best_k = n;
   for (size_t k = 0; k < n; ++k) {
     if (ratio[k] > best) {
       best = ratio[k];
-      best_t = s->events[k].first;
+      best_k = k;
     }
   }
-  return best_t;
+  return best_k == n ? t_start : sorted_t[best_k];
 }
 
 }  // namespace
