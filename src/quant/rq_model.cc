@@ -29,9 +29,12 @@ void fwht(float* x, size_t n) {
 }
 
 // Bit i of the round's bytes set: x[i] changes sign (the f32 sign bit, as Lance toggles it).
+// XOR of the sign bit with a mask rather than a branch: the random signs would
+// mispredict half the time, and negation is exactly that bit flip.
 void flip_signs(float* x, size_t n, const uint8_t* signs) {
   for (size_t i = 0; i < n; ++i) {
-    if ((signs[i / 8] >> (i % 8)) & 1) x[i] = -x[i];
+    const uint32_t flip = static_cast<uint32_t>((signs[i / 8] >> (i % 8)) & 1) << 31;
+    x[i] = std::bit_cast<float>(std::bit_cast<uint32_t>(x[i]) ^ flip);
   }
 }
 
@@ -269,7 +272,10 @@ void sort_events(RqScratch* s, size_t n, float t_start, float t_end) {
 
 // Lance's best_ex_rescale_factor. Thresholds are visited in increasing order,
 // equal ones in the order they were emitted (by dimension, then code).
-float best_rescale(std::span<const float> a, int ex_bits, RqScratch* s) {
+// AVX2 only widens the vectorized loops (exact per-lane divisions and square roots; no FMA: "avx2"
+// does not enable it and the project builds with -ffp-contract=off): the same bits either way.
+__attribute__((target_clones("avx2", "default"))) float best_rescale(std::span<const float> a, int ex_bits,
+                                                                     RqScratch* s) {
   float max_value = 0.0f;
   for (float v : a) {
     if (std::isfinite(v)) max_value = std::max(max_value, v);
@@ -359,13 +365,27 @@ void rq_encode_rotated(const RqModel& m, simd::Metric metric, const float* r, co
   const size_t d = m.dim;
   const int ex_bits = m.ex_bits();
   std::memset(out->codes, 0, m.code_bytes());
-  // ex code values per dim (0 for 1 bit), then packed.
-  std::vector<uint8_t>& ex_values = scratch->ex_values;
-  ex_values.assign(ex_bits > 0 ? d : 0, 0);
-  float ex_res_dot = 0.0f;
+  // Two passes over the dimensions, each carrying several accumulators side by side (every one
+  // still a chain of adds in dimension order, as Lance's RabitRowFactors::observe): first what
+  // needs no ex code, then the ex codes with the sums that use them.
+  float rotated_norm_square = 0.0f;
+  float binary_res_dot = 0.0f, binary_cent_dot = 0.0f, residual_centroid_dot = 0.0f;
+  const bool dot = metric == simd::Metric::kDot;
+  for (size_t i = 0; i < d; ++i) {
+    const bool positive = sign_positive(r[i]);
+    out->codes[i / 8] |= static_cast<uint8_t>(uint32_t{positive} << (i % 8));
+    const float binary_factor = positive ? 0.5f : -0.5f;
+    rotated_norm_square += r[i] * r[i];
+    binary_res_dot += r[i] * binary_factor;
+    binary_cent_dot += c[i] * binary_factor;
+    if (dot) residual_centroid_dot += r[i] * c[i];
+  }
+  float ex_res_dot = 0.0f, ex_cent_dot = 0.0f;
   if (ex_bits > 0) {
-    float rotated_norm_square = 0.0f;
-    for (size_t i = 0; i < d; ++i) rotated_norm_square += r[i] * r[i];
+    // ex code values per dim (0 when the residual is too short to scale), then packed.
+    std::vector<uint8_t>& ex_values = scratch->ex_values;
+    ex_values.assign((d + 63) / 64 * 64, 0);
+    const float code_bias = -(static_cast<float>(1u << ex_bits) - 0.5f);
     if (rotated_norm_square > 1.1920929e-07f && std::isfinite(rotated_norm_square)) {  // f32::EPSILON
       const float norm = std::sqrt(rotated_norm_square);
       std::vector<float>& abs_normalized = scratch->abs_normalized;
@@ -373,38 +393,24 @@ void rq_encode_rotated(const RqModel& m, simd::Metric metric, const float* r, co
       for (size_t i = 0; i < d; ++i) abs_normalized[i] = std::fabs(r[i]) / norm;
       const float t = best_rescale(abs_normalized, ex_bits, scratch);
       const uint8_t mask = static_cast<uint8_t>((1u << ex_bits) - 1);
-      const float code_bias = -(static_cast<float>(1u << ex_bits) - 0.5f);
       for (size_t i = 0; i < d; ++i) {
         uint8_t e = static_cast<uint8_t>(
             std::clamp(std::floor(t * abs_normalized[i] + kExEpsilon), 0.0f, static_cast<float>(mask)));
         if (std::signbit(r[i])) e = static_cast<uint8_t>(~e & mask);
-        const uint32_t full = (uint32_t{sign_positive(r[i])} << ex_bits) + e;
-        ex_res_dot += r[i] * (static_cast<float>(full) + code_bias);
+        const float ex_factor = static_cast<float>((uint32_t{sign_positive(r[i])} << ex_bits) + e) + code_bias;
+        ex_res_dot += r[i] * ex_factor;
+        ex_cent_dot += c[i] * ex_factor;
         ex_values[i] = e;
       }
+    } else {
+      for (size_t i = 0; i < d; ++i) {
+        ex_cent_dot += c[i] * (static_cast<float>(uint32_t{sign_positive(r[i])} << ex_bits) + code_bias);
+      }
     }
-    uint8_t block[64];
     const size_t block_bytes = size_t{64} * ex_bits / 8;
     for (size_t base = 0, k = 0; base < d; base += 64, ++k) {
-      std::memset(block, 0, sizeof block);
-      std::copy(ex_values.begin() + base, ex_values.begin() + std::min(d, base + 64), block);
-      rq_pack_ex_block(ex_bits, block, out->ex_codes + k * block_bytes);
+      rq_pack_ex_block(ex_bits, ex_values.data() + base, out->ex_codes + k * block_bytes);
     }
-  }
-  // Factors, each accumulator in dimension order as Lance's RabitRowFactors::observe.
-  float binary_res_dot = 0.0f, binary_cent_dot = 0.0f, ex_cent_dot = 0.0f, residual_centroid_dot = 0.0f;
-  const float ex_code_bias = -(static_cast<float>(1u << ex_bits) - 0.5f);
-  for (size_t i = 0; i < d; ++i) {
-    const bool positive = sign_positive(r[i]);
-    if (positive) out->codes[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
-    const float binary_factor = positive ? 0.5f : -0.5f;
-    binary_res_dot += r[i] * binary_factor;
-    binary_cent_dot += c[i] * binary_factor;
-    if (ex_bits > 0) {
-      const float ex_factor = static_cast<float>((uint32_t{positive} << ex_bits) + ex_values[i]) + ex_code_bias;
-      ex_cent_dot += c[i] * ex_factor;
-    }
-    if (metric == simd::Metric::kDot) residual_centroid_dot += r[i] * c[i];
   }
   const float binary_correction = ratio(norm_square * binary_cent_dot, binary_res_dot);
   float error = 0.0f;
