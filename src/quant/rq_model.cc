@@ -14,10 +14,30 @@ constexpr int kRounds = 4;
 constexpr float kExEpsilon = 1.0e-5f;
 constexpr float kTightStart[9] = {0.0f, 0.15f, 0.20f, 0.52f, 0.59f, 0.71f, 0.75f, 0.77f, 0.81f};
 constexpr float kErrorEpsilon = 1.9f;
-constexpr uint32_t kEventChunk = 8;  // rescale events emitted per round, per dimension
+constexpr int32_t kEventChunk = 8;  // rescale events emitted per round, per dimension
+// 8 lanes (two SSE registers without AVX): each lane the scalar operation.
+using V8f = float __attribute__((vector_size(32)));
+using V8i = int32_t __attribute__((vector_size(32)));
+constexpr V8i kLane = {0, 1, 2, 3, 4, 5, 6, 7};
 
 void fwht(float* x, size_t n) {
-  for (size_t half = 1; half < n; half *= 2) {
+  size_t first = 1;
+  if (n % 8 == 0) {
+    // The stages half = 1, 2, 4 stay inside groups of 8: one group at a time in registers (each
+    // element gets the same adds and subtractions as in the plain stage order).
+    for (size_t g = 0; g < n; g += 8) {
+      float* y = x + g;
+      float a[8], b[8];
+      for (int i = 0; i < 8; i += 2) a[i] = y[i] + y[i + 1], a[i + 1] = y[i] - y[i + 1];
+      for (int i = 0; i < 8; i += 4) {
+        b[i] = a[i] + a[i + 2], b[i + 2] = a[i] - a[i + 2];
+        b[i + 1] = a[i + 1] + a[i + 3], b[i + 3] = a[i + 1] - a[i + 3];
+      }
+      for (int i = 0; i < 4; ++i) y[i] = b[i] + b[i + 4], y[i + 4] = b[i] - b[i + 4];
+    }
+    first = 8;
+  }
+  for (size_t half = first; half < n; half *= 2) {
     for (size_t block = 0; block < n; block += 2 * half) {
       for (size_t i = block; i < block + half; ++i) {
         const float a = x[i], b = x[i + half];
@@ -300,7 +320,7 @@ __attribute__((target_clones("avx2", "default"))) float best_rescale(std::span<c
     s->event_dims.resize(capacity);
   }
   float* ev_t = s->event_thresholds.data();
-  uint32_t* ev_dim = s->event_dims.data();
+  int32_t* ev_dim = reinterpret_cast<int32_t*>(s->event_dims.data());
   uint32_t* codes = s->codes.data();
   size_t n = 0;
   float squared_denominator = static_cast<float>(a.size()) * 0.25f;
@@ -316,15 +336,14 @@ __attribute__((target_clones("avx2", "default"))) float best_rescale(std::span<c
     // The events of a dimension are a prefix of next = current + 1, ..., max_code (next / v
     // grows with next): 8 candidates at a time, all stored, the valid ones counted, so that the
     // loop ends on a count (mostly after one round) rather than on a branch per event.
-    for (uint32_t first = current + 1;; first += kEventChunk) {
-      uint32_t valid = 0;
-      for (uint32_t j = 0; j < kEventChunk; ++j) {
-        const uint32_t next = first + j;
-        const float threshold = static_cast<float>(next) / v;  // the division itself: its bits are returned
-        ev_t[n + j] = threshold;
-        ev_dim[n + j] = static_cast<uint32_t>(i);
-        valid += static_cast<uint32_t>(next <= max_code) & static_cast<uint32_t>(threshold < t_end);
-      }
+    const V8i dim = V8i{} + static_cast<int32_t>(i);
+    for (int32_t first = static_cast<int32_t>(current) + 1;; first += kEventChunk) {
+      const V8i next = kLane + first;
+      const V8f threshold = __builtin_convertvector(next, V8f) / v;  // the division itself: its bits are returned
+      std::memcpy(ev_t + n, &threshold, sizeof threshold);
+      std::memcpy(ev_dim + n, &dim, sizeof dim);
+      const V8i ok = (next <= static_cast<int32_t>(max_code)) & (threshold < t_end);  // lanes -1 or 0
+      const uint32_t valid = static_cast<uint32_t>(-(ok[0] + ok[1] + ok[2] + ok[3] + ok[4] + ok[5] + ok[6] + ok[7]));
       n += valid;
       if (valid < kEventChunk) break;
     }

@@ -67,6 +67,61 @@ TEST(RqRotation, KacPathIsOrthonormal) {
   }
 }
 
+// Lance's fast rotation written the plain way (a branch per sign, the butterfly
+// stages one after another over the whole window): rq_rotate must give the same
+// bits on both of its paths.
+std::vector<float> plain_rotate(const RqModel& m, std::vector<float> x) {
+  const size_t d = m.dim, bpr = m.code_bytes();
+  size_t t = 1;
+  while (t * 2 <= d) t *= 2;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(t));
+  auto fwht = [](float* y, size_t n) {
+    for (size_t half = 1; half < n; half *= 2) {
+      for (size_t block = 0; block < n; block += 2 * half) {
+        for (size_t i = block; i < block + half; ++i) {
+          const float a = y[i], b = y[i + half];
+          y[i] = a + b;
+          y[i + half] = a - b;
+        }
+      }
+    }
+  };
+  for (int r = 0; r < 4; ++r) {
+    for (size_t i = 0; i < d; ++i) {
+      if ((m.signs[r * bpr + i / 8] >> (i % 8)) & 1) x[i] = -x[i];
+    }
+    float* w = t == d || r % 2 == 0 ? x.data() : x.data() + (d - t);
+    fwht(w, t);
+    for (size_t i = 0; i < t; ++i) w[i] *= scale;
+    if (t != d) {
+      for (size_t i = 0; i < d / 2; ++i) {
+        const float a = x[i], b = x[i + d / 2];
+        x[i] = a + b;
+        x[i + d / 2] = a - b;
+      }
+    }
+  }
+  if (t != d) {
+    for (auto& v : x) v *= 0.25f;
+  }
+  return x;
+}
+
+TEST(RqRotation, SameBitsAsThePlainStages) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> g;
+  for (uint32_t dim : {8u, 16u, 24u, 64u, 96u, 128u, 136u, 256u}) {
+    const RqModel m = random_model(dim, 5, dim);
+    std::vector<float> x(dim), got(dim);
+    for (auto& v : x) v = g(rng);
+    rq_rotate(m, x.data(), got.data());
+    const std::vector<float> want = plain_rotate(m, x);
+    for (uint32_t i = 0; i < dim; ++i) {
+      EXPECT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i])) << "dim " << dim << " at " << i;
+    }
+  }
+}
+
 TEST(RqExCodes, BlockedPackingRoundTripsEveryWidth) {
   std::mt19937 rng(3);
   for (int bits = 1; bits <= 8; ++bits) {
