@@ -280,14 +280,7 @@ void sort_events(RqScratch* s, size_t n, float t_start, float t_end) {
   for (size_t k = 1; k < n; ++k) {
     const float key = st[k];
     const uint32_t dim = sd[k];
-    // The one-step move (the common one) by selects rather than a branch that would mispredict;
-    // the loop below then mostly stops at once.
-    const float prev = st[k - 1];
-    const uint32_t prev_dim = sd[k - 1];
-    const bool down = prev > key;
-    st[k] = down ? prev : key;
-    sd[k] = down ? prev_dim : dim;
-    size_t j = k - static_cast<size_t>(down);
+    size_t j = k;
     while (j > 0 && st[j - 1] > key) {
       st[j] = st[j - 1];
       sd[j] = sd[j - 1];
