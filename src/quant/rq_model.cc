@@ -14,9 +14,30 @@ constexpr int kRounds = 4;
 constexpr float kExEpsilon = 1.0e-5f;
 constexpr float kTightStart[9] = {0.0f, 0.15f, 0.20f, 0.52f, 0.59f, 0.71f, 0.75f, 0.77f, 0.81f};
 constexpr float kErrorEpsilon = 1.9f;
+constexpr int32_t kEventChunk = 8;  // rescale events emitted per round, per dimension
+// 8 lanes (two SSE registers without AVX): each lane the scalar operation.
+using V8f = float __attribute__((vector_size(32)));
+using V8i = int32_t __attribute__((vector_size(32)));
+constexpr V8i kLane = {0, 1, 2, 3, 4, 5, 6, 7};
 
 void fwht(float* x, size_t n) {
-  for (size_t half = 1; half < n; half *= 2) {
+  size_t first = 1;
+  if (n % 8 == 0) {
+    // The stages half = 1, 2, 4 stay inside groups of 8: one group at a time in registers (each
+    // element gets the same adds and subtractions as in the plain stage order).
+    for (size_t g = 0; g < n; g += 8) {
+      float* y = x + g;
+      float a[8], b[8];
+      for (int i = 0; i < 8; i += 2) a[i] = y[i] + y[i + 1], a[i + 1] = y[i] - y[i + 1];
+      for (int i = 0; i < 8; i += 4) {
+        b[i] = a[i] + a[i + 2], b[i + 2] = a[i] - a[i + 2];
+        b[i + 1] = a[i + 1] + a[i + 3], b[i + 3] = a[i + 1] - a[i + 3];
+      }
+      for (int i = 0; i < 4; ++i) y[i] = b[i] + b[i + 4], y[i + 4] = b[i] - b[i + 4];
+    }
+    first = 8;
+  }
+  for (size_t half = first; half < n; half *= 2) {
     for (size_t block = 0; block < n; block += 2 * half) {
       for (size_t i = block; i < block + half; ++i) {
         const float a = x[i], b = x[i + half];
@@ -28,9 +49,12 @@ void fwht(float* x, size_t n) {
 }
 
 // Bit i of the round's bytes set: x[i] changes sign (the f32 sign bit, as Lance toggles it).
+// XOR of the sign bit with a mask rather than a branch: the random signs would
+// mispredict half the time, and negation is exactly that bit flip.
 void flip_signs(float* x, size_t n, const uint8_t* signs) {
   for (size_t i = 0; i < n; ++i) {
-    if ((signs[i / 8] >> (i % 8)) & 1) x[i] = -x[i];
+    const uint32_t flip = static_cast<uint32_t>((signs[i / 8] >> (i % 8)) & 1) << 31;
+    x[i] = std::bit_cast<float>(std::bit_cast<uint32_t>(x[i]) ^ flip);
   }
 }
 
@@ -221,30 +245,58 @@ void rq_unpack_ex_block(int ex_bits, const uint8_t* in, uint8_t out[64]) {
 
 namespace {
 
-// Sorts (positive threshold, emission order) pairs by threshold, equal ones in
-// their input order: a stable LSD radix sort on the float's bits (which order
-// positive floats as their values), one byte per pass, passes where every key
-// shares the byte skipped. The same order as std::sort by (threshold, order).
-void sort_thresholds(std::vector<std::pair<float, uint32_t>>& v, std::vector<std::pair<float, uint32_t>>& tmp) {
-  tmp.resize(v.size());
-  for (int shift = 0; shift < 32; shift += 8) {
-    size_t count[256] = {};
-    for (const auto& e : v) ++count[(std::bit_cast<uint32_t>(e.first) >> shift) & 0xff];
-    if (std::find(std::begin(count), std::end(count), v.size()) != std::end(count)) continue;
-    size_t at = 0;
-    for (size_t& c : count) {
-      const size_t n = c;
-      c = at;
-      at += n;
+// Sorts the n events (threshold, dim), held in emission order, by threshold,
+// equal thresholds in emission order: a counting sort on a bucket that never
+// decreases as the threshold grows ((t - t_start) * scale, truncated and
+// clamped), then an insertion sort that moves an event only past strictly
+// larger thresholds. The same order as std::sort by (threshold, emission
+// order), in about two passes for the few hundred events of a vector.
+void sort_events(RqScratch* s, size_t n, float t_start, float t_end) {
+  const float* t = s->event_thresholds.data();
+  const uint32_t* dims = s->event_dims.data();
+  const uint32_t buckets = static_cast<uint32_t>(2 * n);  // few shared buckets: few moves
+  const float scale = static_cast<float>(buckets) / (t_end - t_start);
+  const float top = static_cast<float>(buckets);
+  s->bucket_of.resize(n);
+  s->bucket_start.assign(size_t{buckets} + 1, 0);
+  uint32_t* bucket_of = s->bucket_of.data();
+  uint32_t* start = s->bucket_start.data();
+  for (size_t k = 0; k < n; ++k) {
+    const float f = (t[k] - t_start) * scale;  // NaN (degenerate scale) goes to bucket 0: still sorted below
+    const uint32_t b = f > 0.0f ? (f < top ? static_cast<uint32_t>(f) : buckets - 1) : 0;
+    bucket_of[k] = b;
+    ++start[b + 1];
+  }
+  for (uint32_t b = 0; b < buckets; ++b) start[b + 1] += start[b];
+  s->sorted_thresholds.resize(n);
+  s->sorted_dims.resize(n);
+  float* st = s->sorted_thresholds.data();
+  uint32_t* sd = s->sorted_dims.data();
+  for (size_t k = 0; k < n; ++k) {
+    const uint32_t at = start[bucket_of[k]]++;
+    st[at] = t[k];
+    sd[at] = dims[k];
+  }
+  for (size_t k = 1; k < n; ++k) {
+    const float key = st[k];
+    const uint32_t dim = sd[k];
+    size_t j = k;
+    while (j > 0 && st[j - 1] > key) {
+      st[j] = st[j - 1];
+      sd[j] = sd[j - 1];
+      --j;
     }
-    for (const auto& e : v) tmp[count[(std::bit_cast<uint32_t>(e.first) >> shift) & 0xff]++] = e;
-    v.swap(tmp);
+    st[j] = key;
+    sd[j] = dim;
   }
 }
 
 // Lance's best_ex_rescale_factor. Thresholds are visited in increasing order,
 // equal ones in the order they were emitted (by dimension, then code).
-float best_rescale(std::span<const float> a, int ex_bits, RqScratch* s) {
+// AVX2 only widens the vectorized loops (exact per-lane divisions and square roots; no FMA: "avx2"
+// does not enable it and the project builds with -ffp-contract=off): the same bits either way.
+__attribute__((target_clones("avx2", "default"))) float best_rescale(std::span<const float> a, int ex_bits,
+                                                                     RqScratch* s) {
   float max_value = 0.0f;
   for (float v : a) {
     if (std::isfinite(v)) max_value = std::max(max_value, v);
@@ -254,8 +306,16 @@ float best_rescale(std::span<const float> a, int ex_bits, RqScratch* s) {
   const float t_end = static_cast<float>(max_code + 10) / max_value;
   const float t_start = t_end * kTightStart[ex_bits];
   s->codes.assign(a.size(), 0);
-  s->events.clear();
-  s->event_dims.clear();
+  // At most max_code events per dimension: raw arrays, no growth checks per event.
+  const size_t capacity = a.size() * max_code + kEventChunk;
+  if (s->event_thresholds.size() < capacity) {
+    s->event_thresholds.resize(capacity);
+    s->event_dims.resize(capacity);
+  }
+  float* ev_t = s->event_thresholds.data();
+  int32_t* ev_dim = reinterpret_cast<int32_t*>(s->event_dims.data());
+  uint32_t* codes = s->codes.data();
+  size_t n = 0;
   float squared_denominator = static_cast<float>(a.size()) * 0.25f;
   float numerator = 0.0f;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -263,44 +323,54 @@ float best_rescale(std::span<const float> a, int ex_bits, RqScratch* s) {
     if (v <= 0.0f || !std::isfinite(v)) continue;
     const uint32_t current =
         static_cast<uint32_t>(std::clamp(std::floor(t_start * v + kExEpsilon), 0.0f, static_cast<float>(max_code)));
-    s->codes[i] = current;
+    codes[i] = current;
     squared_denominator += static_cast<float>(current * current + current);
     numerator += (static_cast<float>(current) + 0.5f) * v;
-    for (uint32_t next = current + 1; next <= max_code; ++next) {
-      const float threshold = static_cast<float>(next) / v;
-      if (threshold >= t_end) break;
-      s->events.emplace_back(threshold, static_cast<uint32_t>(s->event_dims.size()));
-      s->event_dims.push_back(static_cast<uint32_t>(i));
+    // The events of a dimension are a prefix of next = current + 1, ..., max_code (next / v
+    // grows with next): 8 candidates at a time, all stored, the valid ones counted, so that the
+    // loop ends on a count (mostly after one round) rather than on a branch per event.
+    const V8i dim = V8i{} + static_cast<int32_t>(i);
+    for (int32_t first = static_cast<int32_t>(current) + 1;; first += kEventChunk) {
+      const V8i next = kLane + first;
+      const V8f threshold = __builtin_convertvector(next, V8f) / v;  // the division itself: its bits are returned
+      std::memcpy(ev_t + n, &threshold, sizeof threshold);
+      std::memcpy(ev_dim + n, &dim, sizeof dim);
+      const V8i ok = (next <= static_cast<int32_t>(max_code)) & (threshold < t_end);  // lanes -1 or 0
+      const uint32_t valid = static_cast<uint32_t>(-(ok[0] + ok[1] + ok[2] + ok[3] + ok[4] + ok[5] + ok[6] + ok[7]));
+      n += valid;
+      if (valid < kEventChunk) break;
     }
   }
-  sort_thresholds(s->events, s->sorted);  // by threshold, then emission order
+  if (n == 0) return t_start;
+  sort_events(s, n, t_start, t_end);  // by threshold, then emission order
+  const float* sorted_t = s->sorted_thresholds.data();
+  const uint32_t* sorted_dim = s->sorted_dims.data();
   // The running sums event by event (a chain of adds, in Lance's order), then every event's
   // ratio in a loop of its own, which the compiler vectorizes (IEEE division and square root
   // round the same in every lane), then the first strict improvement as Lance takes it.
   const float best_start = numerator / std::sqrt(squared_denominator);
-  const size_t n = s->events.size();
   s->numerators.resize(n);
   s->denominators.resize(n);
+  float* ratio = s->numerators.data();
+  float* den = s->denominators.data();
   for (size_t k = 0; k < n; ++k) {
-    const uint32_t i = s->event_dims[s->events[k].second];
-    const uint32_t updated = ++s->codes[i];
+    const uint32_t i = sorted_dim[k];
+    const uint32_t updated = ++codes[i];
     squared_denominator += static_cast<float>(2 * updated);
     numerator += a[i];
-    s->numerators[k] = numerator;
-    s->denominators[k] = squared_denominator;
+    ratio[k] = numerator;
+    den[k] = squared_denominator;
   }
-  float* ratio = s->numerators.data();
-  const float* den = s->denominators.data();
   for (size_t k = 0; k < n; ++k) ratio[k] = ratio[k] / std::sqrt(den[k]);
   float best = best_start;
-  float best_t = t_start;
+  size_t best_k = n;
   for (size_t k = 0; k < n; ++k) {
     if (ratio[k] > best) {
       best = ratio[k];
-      best_t = s->events[k].first;
+      best_k = k;
     }
   }
-  return best_t;
+  return best_k == n ? t_start : sorted_t[best_k];
 }
 
 }  // namespace
@@ -315,13 +385,27 @@ void rq_encode_rotated(const RqModel& m, simd::Metric metric, const float* r, co
   const size_t d = m.dim;
   const int ex_bits = m.ex_bits();
   std::memset(out->codes, 0, m.code_bytes());
-  // ex code values per dim (0 for 1 bit), then packed.
-  std::vector<uint8_t>& ex_values = scratch->ex_values;
-  ex_values.assign(ex_bits > 0 ? d : 0, 0);
-  float ex_res_dot = 0.0f;
+  // Two passes over the dimensions, each carrying several accumulators side by side (every one
+  // still a chain of adds in dimension order, as Lance's RabitRowFactors::observe): first what
+  // needs no ex code, then the ex codes with the sums that use them.
+  float rotated_norm_square = 0.0f;
+  float binary_res_dot = 0.0f, binary_cent_dot = 0.0f, residual_centroid_dot = 0.0f;
+  const bool dot = metric == simd::Metric::kDot;
+  for (size_t i = 0; i < d; ++i) {
+    const bool positive = sign_positive(r[i]);
+    out->codes[i / 8] |= static_cast<uint8_t>(uint32_t{positive} << (i % 8));
+    const float binary_factor = positive ? 0.5f : -0.5f;
+    rotated_norm_square += r[i] * r[i];
+    binary_res_dot += r[i] * binary_factor;
+    binary_cent_dot += c[i] * binary_factor;
+    if (dot) residual_centroid_dot += r[i] * c[i];
+  }
+  float ex_res_dot = 0.0f, ex_cent_dot = 0.0f;
   if (ex_bits > 0) {
-    float rotated_norm_square = 0.0f;
-    for (size_t i = 0; i < d; ++i) rotated_norm_square += r[i] * r[i];
+    // ex code values per dim (0 when the residual is too short to scale), then packed.
+    std::vector<uint8_t>& ex_values = scratch->ex_values;
+    ex_values.assign((d + 63) / 64 * 64, 0);
+    const float code_bias = -(static_cast<float>(1u << ex_bits) - 0.5f);
     if (rotated_norm_square > 1.1920929e-07f && std::isfinite(rotated_norm_square)) {  // f32::EPSILON
       const float norm = std::sqrt(rotated_norm_square);
       std::vector<float>& abs_normalized = scratch->abs_normalized;
@@ -329,38 +413,24 @@ void rq_encode_rotated(const RqModel& m, simd::Metric metric, const float* r, co
       for (size_t i = 0; i < d; ++i) abs_normalized[i] = std::fabs(r[i]) / norm;
       const float t = best_rescale(abs_normalized, ex_bits, scratch);
       const uint8_t mask = static_cast<uint8_t>((1u << ex_bits) - 1);
-      const float code_bias = -(static_cast<float>(1u << ex_bits) - 0.5f);
       for (size_t i = 0; i < d; ++i) {
         uint8_t e = static_cast<uint8_t>(
             std::clamp(std::floor(t * abs_normalized[i] + kExEpsilon), 0.0f, static_cast<float>(mask)));
         if (std::signbit(r[i])) e = static_cast<uint8_t>(~e & mask);
-        const uint32_t full = (uint32_t{sign_positive(r[i])} << ex_bits) + e;
-        ex_res_dot += r[i] * (static_cast<float>(full) + code_bias);
+        const float ex_factor = static_cast<float>((uint32_t{sign_positive(r[i])} << ex_bits) + e) + code_bias;
+        ex_res_dot += r[i] * ex_factor;
+        ex_cent_dot += c[i] * ex_factor;
         ex_values[i] = e;
       }
+    } else {
+      for (size_t i = 0; i < d; ++i) {
+        ex_cent_dot += c[i] * (static_cast<float>(uint32_t{sign_positive(r[i])} << ex_bits) + code_bias);
+      }
     }
-    uint8_t block[64];
     const size_t block_bytes = size_t{64} * ex_bits / 8;
     for (size_t base = 0, k = 0; base < d; base += 64, ++k) {
-      std::memset(block, 0, sizeof block);
-      std::copy(ex_values.begin() + base, ex_values.begin() + std::min(d, base + 64), block);
-      rq_pack_ex_block(ex_bits, block, out->ex_codes + k * block_bytes);
+      rq_pack_ex_block(ex_bits, ex_values.data() + base, out->ex_codes + k * block_bytes);
     }
-  }
-  // Factors, each accumulator in dimension order as Lance's RabitRowFactors::observe.
-  float binary_res_dot = 0.0f, binary_cent_dot = 0.0f, ex_cent_dot = 0.0f, residual_centroid_dot = 0.0f;
-  const float ex_code_bias = -(static_cast<float>(1u << ex_bits) - 0.5f);
-  for (size_t i = 0; i < d; ++i) {
-    const bool positive = sign_positive(r[i]);
-    if (positive) out->codes[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
-    const float binary_factor = positive ? 0.5f : -0.5f;
-    binary_res_dot += r[i] * binary_factor;
-    binary_cent_dot += c[i] * binary_factor;
-    if (ex_bits > 0) {
-      const float ex_factor = static_cast<float>((uint32_t{positive} << ex_bits) + ex_values[i]) + ex_code_bias;
-      ex_cent_dot += c[i] * ex_factor;
-    }
-    if (metric == simd::Metric::kDot) residual_centroid_dot += r[i] * c[i];
   }
   const float binary_correction = ratio(norm_square * binary_cent_dot, binary_res_dot);
   float error = 0.0f;

@@ -62,9 +62,11 @@ struct RqEncoded {
 struct RqScratch {
   std::vector<float> abs_normalized;
   std::vector<uint8_t> ex_values;
-  std::vector<uint32_t> codes, event_dims;
-  std::vector<std::pair<float, uint32_t>> events, sorted;  // (threshold, emission order)
-  std::vector<float> numerators, denominators;             // after each event
+  std::vector<uint32_t> codes;
+  std::vector<float> event_thresholds, sorted_thresholds;  // events in emission order, then sorted
+  std::vector<uint32_t> event_dims, sorted_dims;
+  std::vector<uint32_t> bucket_of, bucket_start;  // the counting sort's
+  std::vector<float> numerators, denominators;    // after each event
 };
 
 // Encodes one residual. rotated_residual: R(v - c); rotated_centroid: R(c);

@@ -5,8 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <random>
+#include <tuple>
+#include <vector>
 
 namespace lancer::quant {
 namespace {
@@ -60,6 +64,61 @@ TEST(RqRotation, KacPathIsOrthonormal) {
     }
     EXPECT_NEAR(raa, aa, 1e-4 * aa) << dim;
     EXPECT_NEAR(rab, ab, 1e-4 * aa) << dim;
+  }
+}
+
+// Lance's fast rotation written the plain way (a branch per sign, the butterfly
+// stages one after another over the whole window): rq_rotate must give the same
+// bits on both of its paths.
+std::vector<float> plain_rotate(const RqModel& m, std::vector<float> x) {
+  const size_t d = m.dim, bpr = m.code_bytes();
+  size_t t = 1;
+  while (t * 2 <= d) t *= 2;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(t));
+  auto fwht = [](float* y, size_t n) {
+    for (size_t half = 1; half < n; half *= 2) {
+      for (size_t block = 0; block < n; block += 2 * half) {
+        for (size_t i = block; i < block + half; ++i) {
+          const float a = y[i], b = y[i + half];
+          y[i] = a + b;
+          y[i + half] = a - b;
+        }
+      }
+    }
+  };
+  for (int r = 0; r < 4; ++r) {
+    for (size_t i = 0; i < d; ++i) {
+      if ((m.signs[r * bpr + i / 8] >> (i % 8)) & 1) x[i] = -x[i];
+    }
+    float* w = t == d || r % 2 == 0 ? x.data() : x.data() + (d - t);
+    fwht(w, t);
+    for (size_t i = 0; i < t; ++i) w[i] *= scale;
+    if (t != d) {
+      for (size_t i = 0; i < d / 2; ++i) {
+        const float a = x[i], b = x[i + d / 2];
+        x[i] = a + b;
+        x[i + d / 2] = a - b;
+      }
+    }
+  }
+  if (t != d) {
+    for (auto& v : x) v *= 0.25f;
+  }
+  return x;
+}
+
+TEST(RqRotation, SameBitsAsThePlainStages) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> g;
+  for (uint32_t dim : {8u, 16u, 24u, 64u, 96u, 128u, 136u, 256u}) {
+    const RqModel m = random_model(dim, 5, dim);
+    std::vector<float> x(dim), got(dim);
+    for (auto& v : x) v = g(rng);
+    rq_rotate(m, x.data(), got.data());
+    const std::vector<float> want = plain_rotate(m, x);
+    for (uint32_t i = 0; i < dim; ++i) {
+      EXPECT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i])) << "dim " << dim << " at " << i;
+    }
   }
 }
 
@@ -130,6 +189,71 @@ TEST(RqExCodes, RescaleIsTheBestOnAFineGrid) {
     for (int i = 0; i <= 2000; ++i) {
       const double ti = t_end * (tight[bits] + (1 - tight[bits]) * i / 2000.0);
       EXPECT_LE(objective(a, bits, ti), best + 1e-6) << bits << " bits, t " << ti << " vs " << t;
+    }
+  }
+}
+
+// Lance's best_ex_rescale_factor written the plain way: every event in a list,
+// std::sort by (threshold, emission order), the running sums, the first strict
+// improvement. The encoder's bucketed sort must visit the events in this order.
+float plain_best_rescale(const std::vector<float>& a, int ex_bits) {
+  const float tight[9] = {0.0f, 0.15f, 0.20f, 0.52f, 0.59f, 0.71f, 0.75f, 0.77f, 0.81f};
+  float max_value = 0.0f;
+  for (float v : a) {
+    if (std::isfinite(v)) max_value = std::max(max_value, v);
+  }
+  if (max_value <= 0.0f) return 0.0f;
+  const uint32_t max_code = (1u << ex_bits) - 1;
+  const float t_end = static_cast<float>(max_code + 10) / max_value;
+  const float t_start = t_end * tight[ex_bits];
+  std::vector<uint32_t> codes(a.size(), 0);
+  std::vector<std::tuple<float, size_t, uint32_t>> events;  // (threshold, emission order, dim)
+  float den = static_cast<float>(a.size()) * 0.25f, num = 0.0f;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const float v = a[i];
+    if (v <= 0.0f || !std::isfinite(v)) continue;
+    const uint32_t cur =
+        static_cast<uint32_t>(std::clamp(std::floor(t_start * v + 1.0e-5f), 0.0f, static_cast<float>(max_code)));
+    codes[i] = cur;
+    den += static_cast<float>(cur * cur + cur);
+    num += (static_cast<float>(cur) + 0.5f) * v;
+    for (uint32_t next = cur + 1; next <= max_code; ++next) {
+      const float t = static_cast<float>(next) / v;
+      if (t >= t_end) break;
+      events.emplace_back(t, events.size(), static_cast<uint32_t>(i));
+    }
+  }
+  std::sort(events.begin(), events.end());
+  float best = num / std::sqrt(den), best_t = t_start;
+  for (const auto& [t, order, i] : events) {
+    const uint32_t updated = ++codes[i];
+    den += static_cast<float>(2 * updated);
+    num += a[i];
+    const float r = num / std::sqrt(den);
+    if (r > best) best = r, best_t = t;
+  }
+  return best_t;
+}
+
+TEST(RqExCodes, RescaleVisitsEventsInThresholdThenEmissionOrder) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> g;
+  for (int bits = 1; bits <= 8; ++bits) {
+    for (int round = 0; round < 50; ++round) {
+      std::vector<float> a(128);
+      // Repeated and scaled values give equal thresholds across dimensions (ties), zeros none.
+      for (size_t i = 0; i < a.size(); ++i) {
+        const int kind = round % 3;
+        a[i] = kind == 0   ? std::fabs(g(rng))
+               : kind == 1 ? static_cast<float>(1 + rng() % 4) * 0.125f
+                           : (rng() % 5 == 0 ? 0.0f : static_cast<float>(1 + rng() % 16) / 16.0f);
+      }
+      double norm = 0;
+      for (float v : a) norm += double(v) * v;
+      for (auto& v : a) v = static_cast<float>(v / std::sqrt(norm));
+      const float want = plain_best_rescale(a, bits);
+      const float got = rq_best_rescale(a, bits);
+      EXPECT_EQ(std::bit_cast<uint32_t>(got), std::bit_cast<uint32_t>(want)) << bits << " bits, round " << round;
     }
   }
 }
