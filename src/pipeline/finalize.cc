@@ -11,8 +11,8 @@
 #include "ivf/hnsw_index_file.h"
 #include "pipeline/commit_index.h"
 #include "pipeline/fault.h"
-#include "pipeline/index_build.h"
 #include "pipeline/graph_file.h"
+#include "pipeline/index_build.h"
 #include "pipeline/spill.h"
 #include "storage/concurrently.h"
 #include "storage/file_io.h"
@@ -39,7 +39,8 @@ Status IndexBuild::open_spills(const ivf::IndexModel& model, std::vector<TaskRes
   spills->resize(record_.tasks.size());
   std::vector<Status> opened(spills->size());
   storage::for_each_concurrently(spills->size(), 16, [&](size_t i) {
-    auto s = SpillFile::open(task_path(i, ".run"), model.num_partitions, model.storage_row_bytes(), (*results)[i].bytes);
+    auto s =
+        SpillFile::open(task_path(i, ".run"), model.num_partitions, model.storage_row_bytes(), (*results)[i].bytes);
     if (s.ok()) {
       (*spills)[i] = std::move(s).value();
     } else {

@@ -97,7 +97,7 @@ Result<TaskResult> IndexBuild::build_graph_task(uint64_t task, core::Executor& e
   }
   LANCER_ASSIGN_OR_RETURN(auto model, this->model());
   LANCER_RETURN_IF_ERROR(settle_uploads());  // the spills this process is still uploading
-  if (resumed_) {  // a build this process planned has no graph records yet
+  if (resumed_) {                            // a build this process planned has no graph records yet
     if (auto done = read_graph_done(task); done.ok()) {
       done->reused = true;
       return done;
@@ -134,8 +134,8 @@ Result<TaskResult> IndexBuild::build_graph_task(uint64_t task, core::Executor& e
     } while (st.ok() && p1 < range.end && window_bytes < kGraphWindowBytes);
     if (!st.ok()) break;
     graphs.assign(p1 - p0, graph::HnswGraph{});
-    st = build_partition_graphs(*model, params, std::span<const PartitionRows>(parts.data(), p1 - p0), graphs,
-                                executor);
+    st =
+        build_partition_graphs(*model, params, std::span<const PartitionRows>(parts.data(), p1 - p0), graphs, executor);
     for (uint32_t p = p0; p < p1 && st.ok(); ++p) st = append_graph(*out, p, graphs[p - p0]);
     p0 = p1;
   }

@@ -34,7 +34,7 @@ TEST(Registry, OneEntryPerKindInOrder) {
 
 TEST(Registry, BuildableIndexTypes) {
   EXPECT_EQ(buildable_index_types(), (std::vector<std::string>{"IVF_FLAT", "IVF_SQ", "IVF_PQ", "IVF_RQ",
-                                                                "IVF_HNSW_FLAT", "IVF_HNSW_SQ", "IVF_HNSW_PQ"}));
+                                                               "IVF_HNSW_FLAT", "IVF_HNSW_SQ", "IVF_HNSW_PQ"}));
   // The text plan.cc's error carries.
   EXPECT_EQ(join_type_names(buildable_index_types()),
             "IVF_FLAT, IVF_SQ, IVF_PQ, IVF_RQ, IVF_HNSW_FLAT, IVF_HNSW_SQ or IVF_HNSW_PQ");
