@@ -68,21 +68,29 @@ Status set_centroids(const ::lance::index::pb::IVF& ivf, const std::string& wher
   return Status::OK();
 }
 
+// An IVF message's per-partition row ranges (`where` names its file): one per centroid; newer
+// Lance accepts offsets left out, then they are the prefix sums of the lengths.
+Status partition_table(const ::lance::index::pb::IVF& ivf, uint32_t nlist, const std::string& where,
+                       std::vector<uint64_t>* offsets, std::vector<uint64_t>* lengths) {
+  if (ivf.lengths_size() != static_cast<int>(nlist) ||
+      (ivf.offsets_size() != 0 && ivf.offsets_size() != static_cast<int>(nlist))) {
+    return Status::Corruption(where + ": partition table does not match " + std::to_string(nlist) + " centroids");
+  }
+  lengths->assign(ivf.lengths().begin(), ivf.lengths().end());
+  offsets->clear();
+  uint64_t at = 0;
+  for (int p = 0; p < ivf.lengths_size(); ++p) {
+    offsets->push_back(ivf.offsets_size() ? ivf.offsets(p) : at);
+    at += ivf.lengths(p);
+  }
+  return Status::OK();
+}
+
 // IVF_HNSW_*: index.idx's IVF message counts graph rows (one per node and level) and
 // `lance:hnsw` holds each partition's entry point and level offsets.
 Status open_graphs(const std::shared_ptr<const lance::LanceFile>& index_file, const ::lance::index::pb::IVF& ivf,
                    Segment* s) {
-  if (ivf.lengths_size() != static_cast<int>(s->nlist) ||
-      (ivf.offsets_size() != 0 && ivf.offsets_size() != static_cast<int>(s->nlist))) {
-    return Status::Corruption(index_file->name() + ": the graph's partition table does not match " +
-                              std::to_string(s->nlist) + " centroids");
-  }
-  s->graph_lengths.assign(ivf.lengths().begin(), ivf.lengths().end());
-  uint64_t at = 0;
-  for (int p = 0; p < ivf.lengths_size(); ++p) {
-    s->graph_offsets.push_back(ivf.offsets_size() ? ivf.offsets(p) : at);
-    at += ivf.lengths(p);
-  }
+  LANCER_RETURN_IF_ERROR(partition_table(ivf, s->nlist, index_file->name(), &s->graph_offsets, &s->graph_lengths));
   LANCER_ASSIGN_OR_RETURN(s->graph_json, search::hnsw_partition_strings(*index_file));
   if (s->graph_json.size() != s->nlist) {
     return Status::Corruption(index_file->name() + ": lance:hnsw has " + std::to_string(s->graph_json.size()) +
@@ -135,21 +143,7 @@ Result<Segment> open_v3_segment(const std::string& dir, const std::string& name,
   LANCER_RETURN_IF_ERROR(set_centroids(ivf, index_file->name(), &s));
   if (s.kind.sub == quant::SubIndexKind::kHnsw) LANCER_RETURN_IF_ERROR(open_graphs(index_file, ivf, &s));
   LANCER_ASSIGN_OR_RETURN(auto aux_ivf, read_ivf(*s.aux));
-  if (aux_ivf.lengths_size() != static_cast<int>(s.nlist) ||
-      (aux_ivf.offsets_size() != 0 && aux_ivf.offsets_size() != static_cast<int>(s.nlist))) {
-    return Status::Corruption(s.aux->name() + ": partition table does not match " + std::to_string(s.nlist) +
-                              " centroids");
-  }
-  s.lengths.assign(aux_ivf.lengths().begin(), aux_ivf.lengths().end());
-  if (aux_ivf.offsets_size() == 0) {  // newer Lance accepts offsets left out: prefix sums of lengths
-    uint64_t at = 0;
-    for (uint64_t len : s.lengths) {
-      s.offsets.push_back(at);
-      at += len;
-    }
-  } else {
-    s.offsets.assign(aux_ivf.offsets().begin(), aux_ivf.offsets().end());
-  }
+  LANCER_RETURN_IF_ERROR(partition_table(aux_ivf, s.nlist, s.aux->name(), &s.offsets, &s.lengths));
   // The codec from storage_metadata (and, for PQ, the codebook's global buffer).
   auto storage = nlohmann::json::parse(meta(*s.aux, "storage_metadata"), nullptr, false);
   if (storage.is_discarded() || !storage.is_array() || storage.empty() || !storage[0].is_string()) {
