@@ -38,39 +38,39 @@ constexpr size_t kRunBytes = 32u << 20;
 }  // namespace
 
 Result<TaskResult> IndexBuild::read_task_done(uint64_t task) const {
-  {
-    std::lock_guard lock(done_mu_);
-    if (auto it = done_cache_.find(task); it != done_cache_.end()) return it->second;
-  }
-  LANCER_ASSIGN_OR_RETURN(TaskResult r, verify_task_done(task));
-  std::lock_guard lock(done_mu_);
-  done_cache_[task] = r;
-  return r;
+  return checked_record(done_cache_, task, task_path(task, ".done"), task_path(task, ".run"), /*row_counts=*/true);
 }
 
-// The task's record, checked against this model and its spill file's size.
-Result<TaskResult> IndexBuild::verify_task_done(uint64_t task) const {
-  LANCER_ASSIGN_OR_RETURN(auto j, read_record(task_path(task, ".done")));
+Result<TaskResult> IndexBuild::checked_record(std::map<uint64_t, TaskResult>& cache, uint64_t task,
+                                              const std::string& record, const std::string& output,
+                                              bool row_counts) const {
+  {
+    std::lock_guard lock(done_mu_);
+    if (auto it = cache.find(task); it != cache.end()) return it->second;
+  }
+  LANCER_ASSIGN_OR_RETURN(auto j, read_record(record));
   TaskResult r;
   try {
     r.task = j.at("task");
-    r.rows = j.at("rows");
-    r.null_rows = j.at("null_rows");
-    r.deleted_rows = j.at("deleted_rows");
-    r.skipped_nonfinite = j.at("skipped_nonfinite");
+    if (row_counts) {
+      r.rows = j.at("rows");
+      r.null_rows = j.at("null_rows");
+      r.deleted_rows = j.at("deleted_rows");
+      r.skipped_nonfinite = j.at("skipped_nonfinite");
+    }
     r.bytes = j.at("bytes");
     r.busy_s = j.at("busy_s");
     r.worker = j.at("worker");
     if (j.at("model_checksum") != hex64(model_checksum_) || r.task != task) {
-      return Status::Corruption(task_path(task, ".done") + ": recorded for another model or task");
+      return Status::Corruption(record + ": recorded for another model or task");
     }
   } catch (const std::exception& e) {
-    return Status::Corruption(task_path(task, ".done") + ": " + e.what());
+    return Status::Corruption(record + ": " + e.what());
   }
-  const auto size = storage::file_size(task_path(task, ".run"));
-  if (!size.ok() || *size != r.bytes) {
-    return Status::Corruption(task_path(task, ".run") + ": missing or of the wrong size");
-  }
+  const auto size = storage::file_size(output);
+  if (!size.ok() || *size != r.bytes) return Status::Corruption(output + ": missing or of the wrong size");
+  std::lock_guard lock(done_mu_);
+  cache[task] = r;
   return r;
 }
 

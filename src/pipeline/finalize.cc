@@ -12,6 +12,7 @@
 #include "pipeline/commit_index.h"
 #include "pipeline/fault.h"
 #include "pipeline/graph_file.h"
+#include "pipeline/partition_graphs.h"
 #include "pipeline/index_build.h"
 #include "pipeline/spill.h"
 #include "storage/concurrently.h"
@@ -84,16 +85,6 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
       }
     }
   }
-  std::vector<uint64_t> missing_graphs;
-  for (uint64_t t = 0; t < graph_tasks(); ++t) {
-    if (!graph_task_done(t)) missing_graphs.push_back(t);
-  }
-  if (!missing_graphs.empty() && missing_tasks().empty()) {
-    return Status::InvalidArgument(std::to_string(missing_graphs.size()) + " of " + std::to_string(graph_tasks()) +
-                                   " graph tasks are not built yet in " + staging_ + ", the first " +
-                                   std::to_string(missing_graphs.front()) +
-                                   " (run `lancer run-phase --phase graph --task N` for each)");
-  }
   const auto missing = missing_tasks();
   if (!missing.empty()) {
     std::string list;
@@ -102,6 +93,17 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
     return Status::InvalidArgument(std::to_string(missing.size()) + " of " + std::to_string(record_.tasks.size()) +
                                    " tasks are not built yet in " + staging_ + ": " + list +
                                    " (run `lancer build-task --task N` for each)");
+  }
+  const uint64_t graph_task_count = graph_tasks();
+  std::vector<uint64_t> missing_graphs;
+  for (uint64_t t = 0; t < graph_task_count; ++t) {
+    if (!graph_task_done(t)) missing_graphs.push_back(t);
+  }
+  if (!missing_graphs.empty()) {
+    return Status::InvalidArgument(std::to_string(missing_graphs.size()) + " of " + std::to_string(graph_task_count) +
+                                   " graph tasks are not built yet in " + staging_ + ", the first " +
+                                   std::to_string(missing_graphs.front()) +
+                                   " (run `lancer run-phase --phase graph --task N` for each)");
   }
   // Sum the task records; open every spill.
   std::vector<std::unique_ptr<SpillFile>> spills;
@@ -138,9 +140,7 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
   auto t = Clock::now();
   std::optional<graph::HnswParams> hnsw;
   if (model->kind.sub == quant::SubIndexKind::kHnsw) {
-    hnsw = graph::HnswParams{static_cast<uint32_t>(record_.params.m),
-                             static_cast<uint32_t>(record_.params.ef_construction),
-                             static_cast<uint32_t>(record_.params.max_level)};
+    hnsw = hnsw_params(record_.params);
   }
   const std::string indices_dir = storage::join_path(dataset_->root(), "_indices");
   // (An object store has no folders to leave behind.)
@@ -182,7 +182,7 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
     // Partition by partition: the rows from every spill of the segment, and with HNSW the graph
     // the graph phase built (read from its tasks' files in partition order).
     std::unique_ptr<GraphFileReader> graphs;
-    const uint64_t graph_tasks_per_segment = graph_tasks() / uuids.size();
+    const uint64_t graph_tasks_per_segment = graph_task_count / uuids.size();
     uint64_t graph_task = seg * graph_tasks_per_segment;
     std::vector<uint64_t> part_ids;
     std::vector<uint8_t> part_storage;

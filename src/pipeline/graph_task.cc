@@ -31,10 +31,6 @@ constexpr uint32_t kGraphTasksPerSegment = 32;
 // Decoded vectors of the partitions whose graphs are built at once (and held with their rows).
 constexpr size_t kGraphWindowBytes = size_t{64} << 20;
 
-graph::HnswParams hnsw_params(const BuildParams& p) {
-  return {static_cast<uint32_t>(p.m), static_cast<uint32_t>(p.ef_construction), static_cast<uint32_t>(p.max_level)};
-}
-
 }  // namespace
 
 uint64_t IndexBuild::graph_tasks() const {
@@ -59,31 +55,8 @@ std::string IndexBuild::graph_path(uint64_t task, const char* suffix) const {
 }
 
 Result<TaskResult> IndexBuild::read_graph_done(uint64_t task) const {
-  {
-    std::lock_guard lock(done_mu_);
-    if (auto it = graph_done_cache_.find(task); it != graph_done_cache_.end()) return it->second;
-  }
-  const std::string done = graph_path(task, ".done");
-  LANCER_ASSIGN_OR_RETURN(auto j, read_record(done));
-  TaskResult r;
-  try {
-    r.task = j.at("task");
-    r.bytes = j.at("bytes");
-    r.busy_s = j.at("busy_s");
-    r.worker = j.at("worker");
-    if (j.at("model_checksum") != hex64(model_checksum_) || r.task != task) {
-      return Status::Corruption(done + ": recorded for another model or task");
-    }
-  } catch (const std::exception& e) {
-    return Status::Corruption(done + ": " + e.what());
-  }
-  const auto size = storage::file_size(graph_path(task, ".bin"));
-  if (!size.ok() || *size != r.bytes) {
-    return Status::Corruption(graph_path(task, ".bin") + ": missing or of the wrong size");
-  }
-  std::lock_guard lock(done_mu_);
-  graph_done_cache_[task] = r;
-  return r;
+  return checked_record(graph_done_cache_, task, graph_path(task, ".done"), graph_path(task, ".bin"),
+                        /*row_counts=*/false);
 }
 
 bool IndexBuild::graph_task_done(uint64_t task) {

@@ -100,7 +100,10 @@ class IndexBuild {
   void progress(const char* phase, uint64_t done, uint64_t total, bool finished = false) const;
   std::string task_path(uint64_t task, const char* suffix) const;
   Result<TaskResult> read_task_done(uint64_t task) const;
-  Result<TaskResult> verify_task_done(uint64_t task) const;
+  // A task's done-record (with the encode phase's row counts or not), checked once against this
+  // model and its output file's size, then kept in `cache`.
+  Result<TaskResult> checked_record(std::map<uint64_t, TaskResult>& cache, uint64_t task, const std::string& record,
+                                    const std::string& output, bool row_counts) const;
   // Every encode task's record, and its spill opened (many at once on an object store).
   Status open_spills(const ivf::IndexModel& model, std::vector<TaskResult>* results,
                      std::vector<std::unique_ptr<SpillFile>>* spills) const;

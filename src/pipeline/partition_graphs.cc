@@ -5,6 +5,11 @@
 
 namespace lancer::pipeline {
 
+graph::HnswParams hnsw_params(const BuildParams& p) {
+  return {static_cast<uint32_t>(std::max(0, p.m)), static_cast<uint32_t>(std::max(0, p.ef_construction)),
+          static_cast<uint32_t>(std::max(0, p.max_level))};
+}
+
 graph::GraphDistance graph_distance(const ivf::IndexModel& model) {
   switch (model.metric) {
     case quant::Metric::kDot: return graph::GraphDistance::kOneMinusDot;

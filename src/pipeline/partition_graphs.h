@@ -12,8 +12,12 @@
 #include "graph/hnsw.h"
 #include "ivf/index_files.h"
 #include "lancer/status.h"
+#include "pipeline/staging.h"
 
 namespace lancer::pipeline {
+
+// The graph parameters a build records (negative values, which Lance's checks refuse, as 0).
+graph::HnswParams hnsw_params(const BuildParams& p);
 
 // One partition's rows as the merge gathered them: node i of its graph is row i.
 struct PartitionRows {

@@ -14,6 +14,7 @@
 #include "core/uuid.h"
 #include "dataset/vector_stream.h"
 #include "graph/hnsw.h"
+#include "pipeline/partition_graphs.h"
 #include "pipeline/index_build.h"
 #include "pipeline/staging.h"
 #include "quant/index_kind.h"
@@ -167,13 +168,10 @@ Status IndexBuild::load_context(const CreateIndexOptions& o, std::optional<uint6
     p.num_bits = 8;
   }
   if (kind->sub == quant::SubIndexKind::kHnsw) {
-    const graph::HnswParams hp{static_cast<uint32_t>(std::max(0, o.m)),
-                               static_cast<uint32_t>(std::max(0, o.ef_construction)),
-                               static_cast<uint32_t>(std::max(0, o.max_level))};
-    LANCER_RETURN_IF_ERROR(graph::check_hnsw_params(hp));
     p.m = o.m;
     p.ef_construction = o.ef_construction;
     p.max_level = o.max_level;
+    LANCER_RETURN_IF_ERROR(graph::check_hnsw_params(hnsw_params(p)));
   }
   p.sample_rate = o.sample_rate;
   p.max_iters = o.max_iters;
