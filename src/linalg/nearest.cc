@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "linalg/nearest_bf16.h"
+#include "simd/bf16_scores.h"
 #include "simd/codeword.h"
 #include "simd/kernels.h"
 
@@ -84,7 +85,7 @@ Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> cent
         const bool proposed =
             proposal && proposal->assign(x.row(r0 + p0), m, *buffers, buffers->labels.data(),
                                          want ? buffers->best.data() : nullptr);
-        if (!proposed || (want && l2)) simd::pack_blocks(x.row(r0 + p0), m, d, d, buffers->packed.data());
+        if (!proposed) simd::pack_blocks(x.row(r0 + p0), m, d, d, buffers->packed.data());
         if (!proposed) {
           simd::CodewordSearch search;
           search.xt = buffers->packed.data();
@@ -102,7 +103,11 @@ Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> cent
         float* dist = distances.data() + r0 + p0;
         const float* best = buffers->best.data();
         if (l2) {
-          simd::packed_norms(buffers->packed.data(), num_blocks, d, buffers->norms.data());
+          if (proposed) {
+            simd::canonical_row_norms(x.row(r0 + p0), m, d, buffers->norms.data());
+          } else {
+            simd::packed_norms(buffers->packed.data(), num_blocks, d, buffers->norms.data());
+          }
           for (size_t i = 0; i < m; ++i) dist[i] = std::max(0.0f, buffers->norms[i] + best[i]);
         } else {
           for (size_t i = 0; i < m; ++i) dist[i] = 1.0f + best[i];

@@ -53,4 +53,8 @@ size_t bf16_candidates(const float* x, size_t m, size_t d, const float* shift, c
 void canonical_pair_scores(const float* x, size_t stride, size_t d, const float* cb, const float* cnorm,
                            const uint32_t* rows, const uint32_t* cols, size_t count, float* out);
 
+// out[i] = |x_i|^2 of m row-major rows, exactly as simd::packed_norms computes
+// it (one chain of multiplies and adds per row, j in order).
+void canonical_row_norms(const float* x, size_t m, size_t d, float* out);
+
 }  // namespace lancer::simd

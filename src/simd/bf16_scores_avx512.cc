@@ -216,4 +216,32 @@ void canonical_pair_scores(const float* x, size_t stride, size_t d, const float*
   }
 }
 
+void canonical_row_norms(const float* x, size_t m, size_t d, float* out) {
+  constexpr size_t G = kChains;
+  const size_t nb = (d + kStep - 1) / kStep;
+  for (size_t i = 0; i < m; i += G) {
+    const float* xr[G];
+    float v[G] = {};
+    for (size_t g = 0; g < G; ++g) xr[g] = x + (i + g < m ? i + g : i) * d;
+    for (size_t t = 0; t < nb + G - 1; ++t) {
+      if (t >= G - 1 && t < nb && (t + 1) * kStep <= d) {
+        for (size_t e = 0; e < kStep; ++e) {
+#pragma GCC unroll 8
+          for (size_t g = 0; g < G; ++g) {
+            const float a = xr[g][(t - g) * kStep + e];
+            v[g] += a * a;  // a multiply, then an add (no contraction in this project)
+          }
+        }
+      } else {
+        for (size_t g = 0; g < G; ++g) {
+          if (t < g || t - g >= nb) continue;
+          const size_t j0 = (t - g) * kStep, j1 = j0 + kStep < d ? j0 + kStep : d;
+          for (size_t j = j0; j < j1; ++j) v[g] += xr[g][j] * xr[g][j];
+        }
+      }
+    }
+    for (size_t g = 0; g < G && i + g < m; ++g) out[i + g] = v[g];
+  }
+}
+
 }  // namespace lancer::simd
