@@ -12,6 +12,7 @@
 
 #include "core/half.h"
 #include "core/process_stats.h"
+#include "dataset/read_ahead.h"
 #include "linalg/nearest.h"
 #include "linalg/norms.h"
 #include "pipeline/fault.h"
@@ -139,33 +140,43 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
     const size_t threads = static_cast<size_t>(std::max(1, pool.num_threads()));
     so.batch_bytes = std::max(so.batch_bytes, std::min(threads * block * row_bytes, size_t{64} << 20));
   }
-  LANCER_ASSIGN_OR_RETURN(auto stream, dataset::VectorStream::open(dataset_, record_.params.column, so));
+  LANCER_ASSIGN_OR_RETURN(auto opened, dataset::VectorStream::open(dataset_, record_.params.column, so));
+  dataset::ReadAheadStream stream(std::move(opened));  // the next batch is read while this one is encoded
   dataset::VectorBatch batch;
   std::vector<float> x, scratch;
   std::vector<uint32_t> labels;
-  std::vector<uint64_t> ids;
+  std::vector<uint64_t> kept_ids;
   std::vector<uint8_t> codes;
   Status status;
   for (;;) {
-    auto more = stream->next(&batch);
+    auto more = stream.next(&batch);
     if (!more.ok() || !*more) {
       status = more.status();
       break;
     }
-    const float* v = as_f32(batch, &scratch);
-    x.clear();
-    ids.clear();
-    for (size_t i = 0; i < batch.num_rows; ++i) {
-      if (!finite_row(v + i * dim, dim)) {
-        ++result.skipped_nonfinite;
-        continue;
+    // The batch is ours until the next call: its rows are used in place (cosine normalises
+    // them there) unless some are not finite, which are left out of a compacted copy.
+    float* v = const_cast<float*>(as_f32(batch, &scratch));
+    size_t n = 0;
+    while (n < batch.num_rows && finite_row(v + n * dim, dim)) ++n;
+    const uint64_t* ids = batch.row_ids.data();
+    if (n < batch.num_rows) {
+      x.assign(v, v + n * dim);
+      kept_ids.assign(ids, ids + n);
+      for (size_t i = n; i < batch.num_rows; ++i) {
+        if (!finite_row(v + i * dim, dim)) {
+          ++result.skipped_nonfinite;
+          continue;
+        }
+        x.insert(x.end(), v + i * dim, v + (i + 1) * dim);
+        kept_ids.push_back(ids[i]);
       }
-      x.insert(x.end(), v + i * dim, v + (i + 1) * dim);
-      ids.push_back(batch.row_ids[i]);
+      n = kept_ids.size();
+      v = x.data();
+      ids = kept_ids.data();
     }
-    const size_t n = ids.size();
     if (n == 0) continue;
-    MatrixView<float> xv(x.data(), n, dim);
+    MatrixView<float> xv(v, n, dim);
     if (metric == simd::Metric::kCosine) linalg::normalize_rows(xv, pool);
     labels.resize(n);
     status = train::assign_partitions(*kmeans, xv, labels, {}, pool);
@@ -185,8 +196,8 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
     if (!in_place) (void)storage::remove_file(tmp);
     return bytes.status();
   }
-  result.null_rows = stream->stats().null_rows;
-  result.deleted_rows = stream->stats().deleted_rows;
+  result.null_rows = stream.stats().null_rows;
+  result.deleted_rows = stream.stats().deleted_rows;
   result.bytes = *bytes;
   result.busy_s = seconds_since(t);
   json done{{"task", task},
