@@ -372,3 +372,32 @@ def test_wide_vectors_give_the_same_bytes_for_any_thread_count(lancer, tmp_path,
     ds = lance.dataset(uri)
     got = ds.to_table(nearest={"column": "vector", "q": values[3], "k": 5, "nprobes": 6}, with_row_id=True)
     assert got.num_rows == 5
+
+
+@pytest.mark.parametrize("metric", ["l2", "cosine"])
+def test_non_finite_rows_are_left_out_and_counted(lancer, tmp_path, metric):
+    # NaN / inf rows at the start, middle and end of batches: skipped, counted, and every other
+    # row indexed exactly as if they had never been there (the same labels and codes).
+    values = clustered(2500, 11)
+    bad = [0, 1, 700, 1299, 2499]
+    values[0, 3] = np.nan
+    values[1, :] = np.inf
+    values[700, 0] = -np.inf
+    values[1299, 5] = np.nan
+    values[2499, 31] = np.inf
+    uri = str(tmp_path / "bad.lance")
+    lance.write_dataset(pa.table({"id": pa.array(np.arange(len(values))),
+                                  "vector": pa.FixedSizeListArray.from_arrays(pa.array(values.ravel()), DIM)}),
+                        uri, max_rows_per_file=1000)
+    report = str(tmp_path / "report.json")
+    run_lancer(lancer, "create-index", uri, "--column", "vector", "--index-type", "IVF_FLAT", "--metric", metric,
+               "--num-partitions", str(NLIST), "--report", report)
+    rep = json.load(open(report))
+    assert rep["skipped_nonfinite"] == len(bad)
+    ds = lance.dataset(uri)
+    good = np.delete(np.arange(len(values)), bad)
+    q = values[good[10]]
+    hits = ds.to_table(nearest={"column": "vector", "q": q, "k": len(values), "nprobes": NLIST},
+                       columns=["id"])["id"].to_pylist()
+    assert hits[0] == good[10]
+    assert sorted(hits) == good.tolist()  # every finite row is in the index, no other
