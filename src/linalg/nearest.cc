@@ -49,7 +49,8 @@ Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> cent
   // Centroids scaled by -2 with their squared norms (l2, cosine), or negated
   // with zero norms (dot): the kernel's score is then |x - c|^2 - |x|^2 or -x.c.
   const bool l2 = metric != simd::Metric::kDot;
-  std::vector<float> cb(k * d), cnorm(k, 0.0f);
+  core::UninitVector<float> cb(k * d);  // every value written below: no zeroing of k x d floats per call
+  std::vector<float> cnorm(k, 0.0f);
   if (l2) {
     simd::prepare_codewords(centroids.data, k, d, cb.data(), cnorm.data());
   } else {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/buffer.h"
 #include "linalg/matrix.h"
 #include "linalg/nearest.h"
 
@@ -34,7 +35,7 @@ class Bf16Proposal {
   const float* cb_;
   const float* cnorm_;
   std::vector<float> shift_;      // mean of the centroids
-  std::vector<uint32_t> panels_;  // centroids - shift in bfloat16
+  core::UninitVector<uint32_t> panels_;  // centroids - shift in bfloat16
   std::vector<float> cn_;         // |c - shift|^2 (l2)
   // Error margin of centroid c for a row x: alpha[c] |x - shift| + beta[c] |x| + eta[c].
   std::vector<float> alpha_, beta_, eta_;

@@ -2,6 +2,7 @@
 // (and only propose candidates); canonical_pair_scores is exact.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -48,9 +49,12 @@ void bf16_pack_rows(const float* x, size_t n, size_t stride, size_t d, const flo
 void bf16_pack_panels(const float* c, size_t k, size_t d, const float* shift, uint32_t* out) {
   const size_t pairs = bf16_pairs(d), kp = bf16_round_up(k, kBf16Panel);
   std::vector<uint32_t> row(pairs);
-  std::memset(out, 0, kp * pairs * sizeof(uint32_t));
-  for (size_t i = 0; i < k; ++i) {
-    pack_row(c + i * d, d, shift, row.data());
+  for (size_t i = 0; i < kp; ++i) {  // the padding centroids are zero
+    if (i < k) {
+      pack_row(c + i * d, d, shift, row.data());
+    } else if (i == k) {
+      std::fill(row.begin(), row.end(), 0u);
+    }
     uint32_t* panel = out + (i / 16) * pairs * 16;
     for (size_t j = 0; j < pairs; ++j) panel[j * 16 + i % 16] = row[j];
   }
