@@ -3,14 +3,18 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
 
+#include "core/checksum.h"
 #include "pipeline/model_file.h"
-#include "quant/pq_codec.h"
 #include "pipeline/sample.h"
 #include "pipeline/spill.h"
+#include "quant/flat_codec.h"
+#include "quant/pq_codec.h"
 
 namespace lancer::pipeline {
 namespace {
@@ -124,6 +128,47 @@ TEST(ModelFile, RoundTripsAndDetectsDamage) {
     EXPECT_FALSE(parse_model(bad, "model.bin").ok()) << at;
   }
   EXPECT_FALSE(parse_model(bytes.substr(0, bytes.size() - 1), "model.bin").ok());
+}
+
+// `bytes` with its JSON header's `from` replaced by `to`, length and checksum made right again:
+// a well-formed model file as some other lancer could write it.
+std::string with_header_edit(const std::string& bytes, const std::string& from, const std::string& to) {
+  uint32_t len;
+  std::memcpy(&len, bytes.data() + 8, 4);
+  std::string header = bytes.substr(12, len);
+  const size_t at = header.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  header.replace(at, from.size(), to);
+  const uint32_t new_len = static_cast<uint32_t>(header.size());
+  std::string out = bytes.substr(0, 8) + std::string(reinterpret_cast<const char*>(&new_len), 4) + header +
+                    bytes.substr(12 + len, bytes.size() - 12 - len - 8);
+  const uint64_t sum = core::fnv1a64(out);
+  out.append(reinterpret_cast<const char*>(&sum), 8);
+  return out;
+}
+
+TEST(ModelFile, RefusesNamesItDoesNotKnow) {
+  ivf::IndexModel m;
+  m.kind = {quant::SubIndexKind::kFlat, quant::QuantizerKind::kFlat};
+  m.metric = simd::Metric::kDot;
+  m.column.element = lance::ElementType::kFloat16;
+  m.column.dim = 4;
+  m.num_partitions = 2;
+  m.centroids.assign(8, 0.25f);
+  m.codec = quant::make_flat_codec(4, /*half=*/true);
+  const std::string bytes = serialize_model(m);
+  ASSERT_TRUE(parse_model(with_header_edit(bytes, "\"dot\"", "\"dot\""), "model.bin").ok());
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{{"\"IVF_FLAT\"", "\"IVF_BQ\""},
+                                                                                 {"\"IVF_FLAT\"", "\"DISKANN\""},
+                                                                                 {"\"dot\"", "\"hamming\""},
+                                                                                 {"\"halffloat\"", "\"bfloat16\""},
+                                                                                 {"\"halffloat\"", "\"int8\""}}) {
+    auto r = parse_model(with_header_edit(bytes, from, to), "model.bin");
+    ASSERT_FALSE(r.ok()) << to;
+    EXPECT_EQ(r.status().code(), StatusCode::kNotSupported) << r.status().to_string();
+    EXPECT_NE(r.status().message().find("model.bin"), std::string::npos) << r.status().message();
+    EXPECT_NE(r.status().message().find(to), std::string::npos) << r.status().message();
+  }
 }
 
 TEST(SampleCollector, SharesMergeToTheSameSampleAsOneStream) {
