@@ -1,5 +1,5 @@
 // Facts about the machine and this process that drivers report: hardware
-// threads, host name, peak memory.
+// threads, host name, peak memory, the launcher's rank.
 // Stateless; safe from any thread.
 #pragma once
 
@@ -12,5 +12,9 @@ int hardware_threads();
 std::string host_name();
 // The process's peak resident memory so far, in MB.
 double peak_rss_mb();
+// This process's rank as its launcher's environment says, the first set of
+// OMPI_COMM_WORLD_RANK (mpirun), PMI_RANK, PMIX_RANK (srun --mpi=pmi2 / pmix) and
+// SLURM_PROCID (any srun); 0 when none is.
+int launcher_rank();
 
 }  // namespace lancer

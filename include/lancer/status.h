@@ -59,9 +59,10 @@ template <typename T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
-  Result(Status status) : value_(std::move(status)) {  // NOLINT
-    assert(!std::get<Status>(value_).ok() && "Result built from an OK status");
-  }
+  // An OK status carries no value: that is a bug in the caller, turned into an Internal error
+  // (as absl::StatusOr does) so that release builds never pass "OK, no value" on.
+  Result(Status status)  // NOLINT
+      : value_(status.ok() ? Status::Internal("Result built from an OK status, without a value") : std::move(status)) {}
 
   bool ok() const { return std::holds_alternative<T>(value_); }
   Status status() const { return ok() ? Status::OK() : std::get<Status>(value_); }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <exception>
 #include <memory>
 
 #include "core/float_env.h"
@@ -54,10 +55,14 @@ void ThreadPool::parallel_for(size_t n, size_t grain,
     InlineExecutor().parallel_for(n, grain, fn);
     return;
   }
-  // Chunks are claimed from a shared counter; the caller claims too.
+  // Chunks are claimed from a shared counter; the caller claims too. A chunk that throws (say
+  // bad_alloc) never unwinds a pool thread: the first exception is kept, the chunks not yet
+  // started are skipped, and the caller rethrows it once every helper has let go of `fn`.
   struct Shared {
     std::atomic<size_t> next{0};
     std::atomic<size_t> done{0};
+    std::atomic<bool> failed{false};
+    std::exception_ptr error;  // the first; written once, under mu
     std::mutex mu;
     std::condition_variable cv;
   };
@@ -66,7 +71,15 @@ void ThreadPool::parallel_for(size_t n, size_t grain,
     for (;;) {
       size_t c = shared->next.fetch_add(1);
       if (c >= chunks) return;
-      fn(c * grain, std::min(n, (c + 1) * grain));
+      if (!shared->failed.load(std::memory_order_relaxed)) {
+        try {
+          fn(c * grain, std::min(n, (c + 1) * grain));
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(shared->mu);
+          if (!shared->error) shared->error = std::current_exception();
+          shared->failed = true;
+        }
+      }
       if (shared->done.fetch_add(1) + 1 == chunks) {
         std::lock_guard<std::mutex> lock(shared->mu);
         shared->cv.notify_all();
@@ -82,6 +95,7 @@ void ThreadPool::parallel_for(size_t n, size_t grain,
   run();
   std::unique_lock<std::mutex> lock(shared->mu);
   shared->cv.wait(lock, [&] { return shared->done.load() == chunks; });
+  if (shared->error) std::rethrow_exception(shared->error);
 }
 
 }  // namespace lancer::core

@@ -22,6 +22,8 @@ class Executor {
   virtual int num_threads() const = 0;
   // Runs fn(begin, end) over disjoint ranges covering [0, n), each at most
   // `grain` long (grain 0 = n / num_threads rounded up). Blocks until done.
+  // If fn throws, ranges not yet started are skipped and the first exception is
+  // rethrown on the caller once no thread runs fn any more.
   virtual void parallel_for(size_t n, size_t grain,
                             const std::function<void(size_t, size_t)>& fn) = 0;
 };

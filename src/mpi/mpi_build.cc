@@ -122,13 +122,6 @@ bool launched_as_several_ranks() {
   return env_int("OMPI_COMM_WORLD_SIZE") > 1 || env_int("PMI_SIZE") > 1 || env_int("PMIX_SIZE") > 1;
 }
 
-int launcher_rank() {
-  for (const char* v : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"}) {
-    if (std::getenv(v)) return env_int(v);
-  }
-  return 0;
-}
-
 Result<std::optional<CreateIndexReport>> create_index_mpi(const CreateIndexOptions& options) {
   const auto t_total = Clock::now();
   int provided = 0;

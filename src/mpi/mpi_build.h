@@ -15,8 +15,6 @@ namespace lancer::mpi {
 // True when an MPI launcher (mpirun, srun with PMI) started this process as
 // one of several ranks; decided from the environment, before MPI_Init.
 bool launched_as_several_ranks();
-// This process's rank as the launcher's environment says (0 when none).
-int launcher_rank();
 
 // Every rank calls this. Rank 0 gets the report; the others get nullopt.
 // A rank that fails mid-build aborts the job (MPI_Abort): rerunning resumes it.

@@ -1,7 +1,6 @@
 // The encode phase: task i streams its fragments, assigns each vector to a
 // partition, encodes it (raw, SQ or PQ) and writes a partition-sorted spill
 // with a done-record; and the done-records that say which tasks are finished.
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -75,14 +74,29 @@ Result<TaskResult> IndexBuild::checked_record(std::map<uint64_t, TaskResult>& ca
   return r;
 }
 
-bool IndexBuild::task_done(uint64_t task) const {
-  return model_ != nullptr && read_task_done(task).ok();
+Status IndexBuild::forget_damaged_task(uint64_t task, Status st) const {
+  if (st.code() != StatusCode::kCorruption) return st;
+  const std::string done = task_path(task, ".done");
+  if (!storage::remove_file(done).ok()) return st;
+  {
+    std::lock_guard lock(done_mu_);
+    done_cache_.erase(task);
+  }
+  return Status::Corruption(st.message() + "; removed " + done + ", so that a rerun (or `lancer build-task --task " +
+                            std::to_string(task) + "`) builds the task again");
 }
 
-std::vector<uint64_t> IndexBuild::missing_tasks() const {
-  // Each check is a round trip or two on an object store: many at a time.
+bool IndexBuild::task_done(uint64_t task) {
+  // A record is checked against the model's checksum: without the model nothing is done.
+  return model().ok() && read_task_done(task).ok();
+}
+
+std::vector<uint64_t> IndexBuild::missing_tasks() {
+  // Each check is a round trip or two on an object store: many at a time, the model loaded first.
   std::vector<char> done(record_.tasks.size(), 0);
-  storage::for_each_concurrently(done.size(), 32, [&](size_t i) { done[i] = task_done(i) ? 1 : 0; });
+  if (model().ok()) {
+    storage::for_each_concurrently(done.size(), 32, [&](size_t i) { done[i] = read_task_done(i).ok() ? 1 : 0; });
+  }
   std::vector<uint64_t> missing;
   for (uint64_t i = 0; i < done.size(); ++i) {
     if (!done[i]) missing.push_back(i);
@@ -122,7 +136,9 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
   // until complete, so it goes to its final name.
   const std::string run_path = task_path(task, ".run");
   const bool in_place = storage::is_object_store(run_path);
-  const std::string tmp = in_place ? run_path : run_path + ".tmp." + std::to_string(::getpid());
+  // The temporary name is this writer's own: two threads of one process (Python's build_task
+  // from a thread pool) may build the same task at once.
+  const std::string tmp = in_place ? run_path : storage::temporary_path(run_path);
   LANCER_ASSIGN_OR_RETURN(auto spill, SpillFile::create(tmp, model->num_partitions, rb));
   TaskResult result;
   result.task = task;

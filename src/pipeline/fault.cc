@@ -8,14 +8,17 @@
 #include <cstdlib>
 #include <thread>
 
+#include "lancer/runtime.h"
+
 namespace lancer::pipeline {
 
 void maybe_kill_at(const std::string& point) {
   static const char* at = std::getenv("LANCER_FAULT_KILL_AT");
   if (at == nullptr || point != at) return;
+  // The rank as every launcher names it (mpirun, srun with PMI or PMIx): under srun,
+  // OMPI_COMM_WORLD_RANK alone made every rank rank 0.
   const char* want_rank = std::getenv("LANCER_FAULT_RANK");
-  const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
-  if (want_rank != nullptr && std::string(want_rank) != (rank ? rank : "0")) return;
+  if (want_rank != nullptr && std::atoi(want_rank) != launcher_rank()) return;
   std::fprintf(stderr, "lancer: fault injection: killed at %s\n", point.c_str());
   std::fflush(stderr);
   ::kill(::getpid(), SIGKILL);

@@ -8,7 +8,7 @@ namespace lancer::pipeline {
 
 // With LANCER_FAULT_KILL_AT=train|task:N|merge the process SIGKILLs itself at
 // that point (task:N: when starting its N+1-th task), on the rank named by
-// LANCER_FAULT_RANK (any when unset).
+// LANCER_FAULT_RANK (any when unset; the rank is lancer::launcher_rank()).
 void maybe_kill_at(const std::string& point);
 
 // LANCER_FAULT_TASK_DELAY_MS=M: every task sleeps M ms before it starts, so

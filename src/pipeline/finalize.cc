@@ -45,7 +45,7 @@ Status IndexBuild::open_spills(const ivf::IndexModel& model, std::vector<TaskRes
     if (s.ok()) {
       (*spills)[i] = std::move(s).value();
     } else {
-      opened[i] = s.status();
+      opened[i] = forget_damaged_task(i, s.status());
     }
   });
   for (const Status& st : opened) LANCER_RETURN_IF_ERROR(st);
@@ -191,7 +191,7 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
       part_storage.clear();
       for (size_t i = seg_begin[seg]; i < seg_begin[seg + 1]; ++i) {
         Status st = spills[i]->append_partition(p, &part_ids, &part_storage);
-        if (!st.ok()) return fail(st);
+        if (!st.ok()) return fail(forget_damaged_task(i, st));
       }
       Status st = (*aux)->write_partition(p, part_ids.data(), part_storage.data(), part_ids.size());
       if (st.ok() && graph_file) {

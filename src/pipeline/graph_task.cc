@@ -3,7 +3,6 @@
 // writes them to graphs/graph-NNNNNN.bin with a done-record, as encode tasks write spills. Graphs
 // are independent of each other and of the task split, so any worker may build any task; finalize
 // reads them back in partition order.
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -84,7 +83,7 @@ Result<TaskResult> IndexBuild::build_graph_task(uint64_t task, core::Executor& e
   LANCER_RETURN_IF_ERROR(open_spills(*model, &results, &spills));
   const std::string bin = graph_path(task, ".bin");
   const bool in_place = storage::is_object_store(bin);
-  const std::string tmp = in_place ? bin : bin + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(task);
+  const std::string tmp = in_place ? bin : storage::temporary_path(bin);  // this writer's own
   LANCER_RETURN_IF_ERROR(storage::make_directories(storage::parent_path(bin)));
   LANCER_ASSIGN_OR_RETURN(auto out, storage::OutputFile::create(tmp));
   const graph::HnswParams params = hnsw_params(record_.params);
@@ -101,6 +100,7 @@ Result<TaskResult> IndexBuild::build_graph_task(uint64_t task, core::Executor& e
       part.storage.clear();
       for (size_t i = starts[range.segment]; i < starts[range.segment + 1] && st.ok(); ++i) {
         st = spills[i]->append_partition(p1, &part.ids, &part.storage);
+        if (!st.ok()) st = forget_damaged_task(i, st);
       }
       window_bytes += part.ids.size() * column_.type.dim * sizeof(float);
       ++p1;

@@ -70,9 +70,10 @@ class IndexBuild {
   bool model_trained() const;
   Result<std::shared_ptr<const ivf::IndexModel>> model();
 
-  // Done and recorded for this build's model (the model must be trained).
-  bool task_done(uint64_t task) const;
-  std::vector<uint64_t> missing_tasks() const;
+  // Done and recorded for this build's model, which is loaded first when it is staged (false
+  // for every task while it is not).
+  bool task_done(uint64_t task);
+  std::vector<uint64_t> missing_tasks();
   Result<TaskResult> build_task(uint64_t task, core::Executor& executor, const std::string& worker);
 
   // IVF_HNSW_*, the graph phase: task t builds the graphs of a run of partitions of one
@@ -100,6 +101,9 @@ class IndexBuild {
   void progress(const char* phase, uint64_t done, uint64_t total, bool finished = false) const;
   std::string task_path(uint64_t task, const char* suffix) const;
   Result<TaskResult> read_task_done(uint64_t task) const;
+  // `st`, a damaged spill of `task` (Corruption), after removing the task's done-record: a
+  // rerun then rebuilds the task instead of failing on the same bytes. Other errors unchanged.
+  Status forget_damaged_task(uint64_t task, Status st) const;
   // A task's done-record (with the encode phase's row counts or not), checked once against this
   // model and its output file's size, then kept in `cache`.
   Result<TaskResult> checked_record(std::map<uint64_t, TaskResult>& cache, uint64_t task, const std::string& record,
@@ -132,6 +136,7 @@ class IndexBuild {
   int lock_fd_ = -1;
   std::vector<float> supplied_centroids_, supplied_codebook_;
   std::string supplied_rq_model_;  // IVF_RQ: the rabitq_model file's JSON
+  std::mutex model_mu_;            // guards model_ and model_checksum_ while they are set
   std::shared_ptr<const ivf::IndexModel> model_;
   uint64_t model_checksum_ = 0;
   // Tasks this process has seen done (a record, its model, its spill's size): checked once.

@@ -1,6 +1,8 @@
 #include "pipeline/model_file.h"
 
+#include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "core/checksum.h"
@@ -59,13 +61,25 @@ Result<std::shared_ptr<const ivf::IndexModel>> parse_model(const std::string& by
   try {
     const auto h = nlohmann::json::parse(bytes.substr(12, len));
     const std::string type = h.at("type"), element = h.at("element");
+    // A name this binary does not know (a model written by a newer lancer) is refused, never
+    // read as some default.
+    auto unknown = [&](const char* field, const std::string& name) {
+      return Status::NotSupported(what + ": unknown " + field + " \"" + name +
+                                  "\" (written by a newer lancer? rerun the train phase with this one)");
+    };
     auto kind = quant::parse_index_type(type);
-    if (!kind.ok()) return bad(kind.status().message());
+    if (!kind.ok()) return unknown("index type", type);
     m->kind = *kind;
-    m->metric = simd::parse_metric(h.at("metric").get<std::string>()).value_or(simd::Metric::kL2);
-    m->column.element = element == "float"       ? lance::ElementType::kFloat32
-                        : element == "halffloat" ? lance::ElementType::kFloat16
-                                                 : lance::ElementType::kUInt8;
+    const std::string metric = h.at("metric");
+    const auto parsed_metric = simd::parse_metric(metric);
+    if (!parsed_metric) return unknown("metric", metric);
+    m->metric = *parsed_metric;
+    const lance::ElementType elements[] = {lance::ElementType::kFloat32, lance::ElementType::kFloat16,
+                                           lance::ElementType::kUInt8};
+    const auto* e = std::find_if(std::begin(elements), std::end(elements),
+                                 [&](lance::ElementType t) { return element == lance::element_type_name(t); });
+    if (e == std::end(elements)) return unknown("element type", element);
+    m->column.element = *e;
     m->column.dim = h.at("dim");
     m->num_partitions = h.at("num_partitions");
     m->loss = h.at("loss");

@@ -1,5 +1,6 @@
 // lancer/runtime.h and lancer/dataset.h over the internal stages, so that the
 // drivers (src/mpi, the CLI, the Python module) need only public headers.
+#include <cstdlib>
 #include <optional>
 #include <thread>
 
@@ -14,6 +15,13 @@ namespace lancer {
 int hardware_threads() { return static_cast<int>(std::thread::hardware_concurrency()); }
 std::string host_name() { return core::host_name(); }
 double peak_rss_mb() { return core::peak_rss_mb(); }
+
+int launcher_rank() {
+  for (const char* v : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"}) {
+    if (const char* rank = std::getenv(v)) return std::atoi(rank);
+  }
+  return 0;
+}
 
 Result<std::string> describe_dataset(const std::string& uri, std::optional<uint64_t> version) {
   LANCER_ASSIGN_OR_RETURN(auto ds, dataset::Dataset::open(uri, version));

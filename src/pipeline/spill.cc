@@ -9,9 +9,17 @@ namespace lancer::pipeline {
 
 namespace {
 
-constexpr char kMagic[8] = {'L', 'N', 'C', 'R', 'S', 'P', 'L', '1'};
+// Version 2 adds a checksum of each (run, partition) to the run table; version 1 files (an older
+// lancer's, resumed by this one) are still read, their data unchecked (docs/build-staging.md).
+constexpr char kMagic[8] = {'L', 'N', 'C', 'R', 'S', 'P', 'L', '2'};
+constexpr char kMagicV1[8] = {'L', 'N', 'C', 'R', 'S', 'P', 'L', '1'};
 constexpr size_t kFooterWords = 5;  // runs, partitions, row_bytes, rows, table checksum
 constexpr size_t kFooterBytes = kFooterWords * 8 + sizeof(kMagic);
+
+// A partition's rows in one run: its ids, then their storage.
+uint64_t partition_checksum(const uint64_t* ids, const uint8_t* storage, size_t rows, size_t row_bytes) {
+  return core::xxh64(storage, rows * row_bytes, core::xxh64(ids, rows * 8));
+}
 
 }  // namespace
 
@@ -41,13 +49,16 @@ Result<std::unique_ptr<SpillFile>> SpillFile::open(const std::string& path, uint
   char magic[8];
   LANCER_RETURN_IF_ERROR(s->in_->read_at(size - kFooterBytes, kFooterWords * 8, footer));
   LANCER_RETURN_IF_ERROR(s->in_->read_at(size - sizeof(kMagic), sizeof(kMagic), magic));
-  if (std::memcmp(magic, kMagic, sizeof(kMagic)) != 0) return bad("no spill footer (an unfinished write?)");
+  const bool v1 = std::memcmp(magic, kMagicV1, sizeof(kMagic)) == 0;
+  if (!v1 && std::memcmp(magic, kMagic, sizeof(kMagic)) != 0) return bad("no spill footer (an unfinished write?)");
+  s->checked_ = !v1;
   const uint64_t runs = footer[0];
   if (footer[1] != num_partitions || footer[2] != row_bytes) {
     return bad("written for " + std::to_string(footer[1]) + " partitions of " + std::to_string(footer[2]) +
                "-byte rows, expected " + std::to_string(num_partitions) + " of " + std::to_string(row_bytes));
   }
-  const uint64_t table_words = runs * (2 + uint64_t{num_partitions});
+  // Per run: its offset, num_partitions + 1 starts and (version 2) num_partitions checksums.
+  const uint64_t table_words = runs * (2 + uint64_t{num_partitions} * (v1 ? 1 : 2));
   if (runs > size / 8 || table_words * 8 > size - kFooterBytes) return bad("run table larger than the file");
   const uint64_t table_at = size - kFooterBytes - table_words * 8;
   std::vector<uint64_t> table(table_words);
@@ -67,6 +78,10 @@ Result<std::unique_ptr<SpillFile>> SpillFile::open(const std::string& path, uint
     }
     rows += n;
     s->run_starts_.push_back(std::move(starts));
+  }
+  if (!v1) {
+    const auto sums = table.begin() + static_cast<ptrdiff_t>(runs * (2 + uint64_t{num_partitions}));
+    s->partition_sums_.assign(sums, table.end());
   }
   if (rows != footer[3]) return bad("row count mismatch");
   s->rows_ = rows;
@@ -102,6 +117,8 @@ Status SpillFile::flush() {
   std::vector<uint64_t> ids;
   std::vector<uint8_t> storage;
   run_offsets_.push_back(position_);
+  const size_t sums_at = partition_sums_.size();
+  partition_sums_.resize(sums_at + num_partitions_, partition_checksum(nullptr, nullptr, 0, row_bytes_));
   for (uint32_t p = 0; p < num_partitions_; ++p) {
     const size_t c = counts[p];
     if (c == 0) continue;
@@ -112,6 +129,7 @@ Status SpillFile::flush() {
       ids[k] = pending_ids_[i];
       std::memcpy(storage.data() + k * row_bytes_, pending_storage_.data() + i * row_bytes_, row_bytes_);
     }
+    partition_sums_[sums_at + p] = partition_checksum(ids.data(), storage.data(), c, row_bytes_);
     LANCER_RETURN_IF_ERROR(out_->write(ids.data(), c * 8));
     LANCER_RETURN_IF_ERROR(out_->write(storage.data(), c * row_bytes_));
     position_ += c * (8 + row_bytes_);
@@ -130,6 +148,7 @@ Result<uint64_t> SpillFile::seal() {
   LANCER_RETURN_IF_ERROR(flush());
   std::vector<uint64_t> table(run_offsets_);
   for (const auto& s : run_starts_) table.insert(table.end(), s.begin(), s.end());
+  table.insert(table.end(), partition_sums_.begin(), partition_sums_.end());
   const uint64_t footer[kFooterWords] = {run_offsets_.size(), num_partitions_, row_bytes_, rows_,
                                          core::fnv1a64(table.data(), table.size() * 8)};
   LANCER_RETURN_IF_ERROR(out_->write(table.data(), table.size() * 8));
@@ -161,6 +180,11 @@ Status SpillFile::append_partition(uint32_t partition, std::vector<uint64_t>* id
     storage->resize((at + c) * row_bytes_);
     LANCER_RETURN_IF_ERROR(read_run(r, offset, c * 8, ids->data() + at));
     LANCER_RETURN_IF_ERROR(read_run(r, offset + c * 8, c * row_bytes_, storage->data() + at * row_bytes_));
+    if (checked_ && partition_checksum(ids->data() + at, storage->data() + at * row_bytes_, c, row_bytes_) !=
+                        partition_sums_[r * num_partitions_ + partition]) {
+      return Status::Corruption("spill file " + path_ + ": partition " + std::to_string(partition) + " of run " +
+                                std::to_string(r) + " does not match its checksum (damaged on disk?)");
+    }
   }
   return Status::OK();
 }

@@ -1,8 +1,9 @@
 // Partition-sorted spill runs of one build task, in one file. Each run is a
 // group of batches whose rows were sorted by partition (stably) and appended
 // as [ids of partition 0][storage of partition 0][ids of partition 1]...
-// finish() appends the run table and a footer (docs/build-staging.md), so a
-// finished file can be reopened by another process for the merge. The merge
+// finish() appends the run table (with a checksum of each run's partition) and a
+// footer (docs/build-staging.md), so a finished file can be reopened by another
+// process for the merge, which checks every partition it reads. The merge
 // reads partition p of every run in run order: the result does not depend on
 // thread timing. Not thread-safe.
 #pragma once
@@ -33,7 +34,8 @@ class SpillFile {
   Result<uint64_t> seal();
   // Seals (if not yet) and completes the file; returns its size.
   Result<uint64_t> finish();
-  // Reads partition p of every run, in run order, appending to ids/storage.
+  // Reads partition p of every run, in run order, appending to ids/storage;
+  // Corruption if the bytes do not match their checksum.
   Status append_partition(uint32_t partition, std::vector<uint64_t>* ids, std::vector<uint8_t>* storage) const;
   uint64_t rows() const { return rows_; }
 
@@ -62,6 +64,9 @@ class SpillFile {
   // Per run: file offset and the first row of each partition (num_partitions + 1 entries).
   std::vector<uint64_t> run_offsets_;
   std::vector<std::vector<uint64_t>> run_starts_;
+  // Per run, the checksum of each partition's ids and storage (checked_: a version 2 file).
+  std::vector<uint64_t> partition_sums_;
+  bool checked_ = true;
 };
 
 }  // namespace lancer::pipeline

@@ -37,15 +37,20 @@ bool IndexBuild::model_trained() const {
 }
 
 Result<std::shared_ptr<const ivf::IndexModel>> IndexBuild::model() {
+  // Loaded once, by whichever caller asks first (a done-check, a task, finalize); callers may
+  // run on several threads.
+  std::lock_guard lock(model_mu_);
   if (model_) return model_;
   const std::string path = storage::join_path(staging_, "model.bin");
   LANCER_ASSIGN_OR_RETURN(auto done, read_record(storage::join_path(staging_, "model.done")));
   LANCER_ASSIGN_OR_RETURN(std::string bytes, read_text(path));
-  LANCER_ASSIGN_OR_RETURN(model_, parse_model(bytes, path));
-  model_checksum_ = model_checksum(bytes);
-  if (done.value("checksum", std::string()) != hex64(model_checksum_)) {
+  LANCER_ASSIGN_OR_RETURN(auto model, parse_model(bytes, path));
+  const uint64_t checksum = model_checksum(bytes);
+  if (done.value("checksum", std::string()) != hex64(checksum)) {
     return Status::Corruption(path + ": does not match the checksum in model.done");
   }
+  model_checksum_ = checksum;
+  model_ = std::move(model);
   report_.sample_s = done.value("sample_s", 0.0);
   report_.train_ivf_s = done.value("train_ivf_s", 0.0);
   report_.train_quantizer_s = done.value("train_quantizer_s", 0.0);
@@ -220,8 +225,12 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
   // computed differently (other SIMD levels on other hosts).
   std::string bytes = serialize_model(*model);
   LANCER_RETURN_IF_ERROR(collective.broadcast(&bytes, 0));
-  LANCER_ASSIGN_OR_RETURN(model_, parse_model(bytes, "the model broadcast by rank 0"));
-  model_checksum_ = model_checksum(bytes);
+  LANCER_ASSIGN_OR_RETURN(auto agreed, parse_model(bytes, "the model broadcast by rank 0"));
+  {
+    std::lock_guard lock(model_mu_);
+    model_ = std::move(agreed);
+    model_checksum_ = model_checksum(bytes);
+  }
   if (collective.rank() == 0) {
     json done{{"checksum", hex64(model_checksum_)}, {"bytes", bytes.size()},
               {"sample_rows", sample_rows},         {"sample_s", report_.sample_s},

@@ -195,6 +195,45 @@ Status take_rows(const std::shared_ptr<const dataset::Dataset>& ds, const datase
   return Status::OK();
 }
 
+// The fragments the index does not cover, searched exhaustively in one pass for every query:
+// each query's k nearest rows (by distance, then row id: the order the final sort uses) are
+// added to its candidates. Streaming them once per query instead read them nq times.
+Status add_nearest_unindexed(const std::shared_ptr<const dataset::Dataset>& ds, const dataset::VectorColumn& column,
+                             const std::vector<uint64_t>& fragments, Metric metric, const std::vector<float>& qs,
+                             size_t k, std::vector<std::vector<Candidate>>& found) {
+  if (k == 0) return Status::OK();
+  const size_t dim = column.type.dim, nq = found.size();
+  std::vector<std::vector<Candidate>> nearest(nq);  // max-heaps of at most k
+  dataset::StreamOptions so;
+  so.fragment_ids = fragments;
+  LANCER_ASSIGN_OR_RETURN(auto stream, dataset::VectorStream::open(ds, column.path, so));
+  dataset::VectorBatch batch;
+  std::vector<float> floats;
+  for (;;) {
+    LANCER_ASSIGN_OR_RETURN(bool more, stream->next(&batch));
+    if (!more) break;
+    simd::to_float32(batch.values.data(), batch.num_rows * dim, column.type.element, &floats);
+    const float* v = floats.data();
+    for (size_t qi = 0; qi < nq; ++qi) {
+      const float* q = qs.data() + qi * dim;
+      std::vector<Candidate>& heap = nearest[qi];
+      for (size_t r = 0; r < batch.num_rows; ++r) {
+        const Candidate c{exact_distance(metric, q, v + r * dim, dim), batch.row_ids[r]};
+        if (heap.size() < k) {
+          heap.push_back(c);
+          std::push_heap(heap.begin(), heap.end());
+        } else if (c < heap.front()) {
+          std::pop_heap(heap.begin(), heap.end());
+          heap.back() = c;
+          std::push_heap(heap.begin(), heap.end());
+        }
+      }
+    }
+  }
+  for (size_t qi = 0; qi < nq; ++qi) found[qi].insert(found[qi].end(), nearest[qi].begin(), nearest[qi].end());
+  return Status::OK();
+}
+
 }  // namespace
 
 Result<std::vector<std::vector<SearchHit>>> search_index(const SearchOptions& o, const std::vector<float>& queries,
@@ -222,6 +261,11 @@ Result<std::vector<std::vector<SearchHit>>> search_index(const SearchOptions& o,
   if (dim != column->type.dim) {
     return Status::InvalidArgument("queries have " + std::to_string(dim) + " dimensions, the column has " +
                                    std::to_string(column->type.dim));
+  }
+  if (queries.size() % dim != 0) {
+    return Status::InvalidArgument(std::to_string(queries.size()) + " query values are not a whole number of " +
+                                   std::to_string(dim) + "-dimension queries (" + std::to_string(queries.size() % dim) +
+                                   " left over)");
   }
   std::set<uint32_t> covered;
   for (const auto& idx : ds->raw_indices()) {
@@ -252,17 +296,17 @@ Result<std::vector<std::vector<SearchHit>>> search_index(const SearchOptions& o,
                                    " is less than k x refine_factor = " + std::to_string(per_partition));
   }
   const size_t nq = queries.size() / dim;
-  std::vector<std::vector<SearchHit>> results(nq);
+  // Lance casts the query to the column's element type first: for float16
+  // columns every distance (partitions, codes, exact) starts from the
+  // query rounded to half precision.
+  std::vector<float> qs(queries);
+  if (column->type.element == lance::ElementType::kFloat16) {
+    for (auto& x : qs) x = round_to_half(x);
+  }
+  std::vector<std::vector<Candidate>> found(nq);
   for (size_t qi = 0; qi < nq; ++qi) {
-    // Lance casts the query to the column's element type first: for float16
-    // columns every distance (partitions, codes, exact) starts from the
-    // query rounded to half precision.
-    std::vector<float> query(queries.data() + qi * dim, queries.data() + (qi + 1) * dim);
-    if (column->type.element == lance::ElementType::kFloat16) {
-      for (auto& x : query) x = round_to_half(x);
-    }
-    const float* q = query.data();
-    std::vector<Candidate> cands;
+    const float* q = qs.data() + qi * dim;
+    std::vector<Candidate>& cands = found[qi];
     for (auto& s : segments) LANCER_RETURN_IF_ERROR(search_segment(s, q, o.nprobes, per_partition, ef, &cands));
     cands.erase(std::remove_if(cands.begin(), cands.end(),
                                [&](const Candidate& c) { return !live.address(c.second).has_value(); }),
@@ -285,22 +329,13 @@ Result<std::vector<std::vector<SearchHit>>> search_index(const SearchOptions& o,
       const float* v = floats.data();
       for (size_t i = 0; i < cands.size(); ++i) cands[i].first = exact_distance(metric, q, v + i * dim, dim);
     }
-    if (!uncovered.empty()) {
-      dataset::StreamOptions so;
-      so.fragment_ids = uncovered;
-      LANCER_ASSIGN_OR_RETURN(auto stream, dataset::VectorStream::open(ds, column->path, so));
-      dataset::VectorBatch batch;
-      for (;;) {
-        LANCER_ASSIGN_OR_RETURN(bool more, stream->next(&batch));
-        if (!more) break;
-        std::vector<float> floats;
-        simd::to_float32(batch.values.data(), batch.num_rows * dim, column->type.element, &floats);
-        const float* v = floats.data();
-        for (size_t r = 0; r < batch.num_rows; ++r) {
-          cands.push_back({exact_distance(metric, q, v + r * dim, dim), batch.row_ids[r]});
-        }
-      }
-    }
+  }
+  if (!uncovered.empty()) {
+    LANCER_RETURN_IF_ERROR(add_nearest_unindexed(ds, *column, uncovered, metric, qs, o.k, found));
+  }
+  std::vector<std::vector<SearchHit>> results(nq);
+  for (size_t qi = 0; qi < nq; ++qi) {
+    std::vector<Candidate>& cands = found[qi];
     std::sort(cands.begin(), cands.end());
     if (cands.size() > o.k) cands.resize(o.k);
     for (const auto& c : cands) results[qi].push_back({c.second, c.first});

@@ -1,7 +1,9 @@
 #include "storage/file_io.h"
 
 #include <algorithm>
+#include <atomic>
 
+#include "core/uuid.h"
 #include "lancer/storage.h"
 #include "storage/backends.h"
 
@@ -142,6 +144,12 @@ std::string parent_path(const std::string& uri) {
   if (scheme_end != std::string::npos && slash < scheme_end + 3) return s;  // the bucket itself
   if (slash == 0) return "/";
   return s.substr(0, slash);
+}
+
+std::string temporary_path(const std::string& path) {
+  static std::atomic<uint64_t> counter{0};
+  return path + ".tmp_" + core::uuid_to_string(core::random_uuid_bytes()).substr(0, 8) + "_" +
+         std::to_string(counter++);
 }
 
 std::string local_path(const std::string& uri) {

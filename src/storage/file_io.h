@@ -112,5 +112,9 @@ std::string join_path(const std::string& a, const std::string& b);
 std::string parent_path(const std::string& uri);
 // A local path for file:// URIs and plain paths; empty for object stores.
 std::string local_path(const std::string& uri);
+// `path` + ".tmp_" + a random suffix: a name beside `path` that no other writer uses (another
+// process, another thread of this one, or an older attempt still running), for files written
+// locally and then renamed into place.
+std::string temporary_path(const std::string& path);
 
 }  // namespace lancer::storage

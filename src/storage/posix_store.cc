@@ -6,13 +6,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 
-#include "core/uuid.h"
 #include "storage/backends.h"
 
 namespace lancer::storage::posix {
@@ -82,13 +80,6 @@ class PosixOutput final : public OutputFile {
   std::FILE* file_;
 };
 
-// A name no other writer (process or thread) uses.
-std::string temporary_name(const std::string& path) {
-  static std::atomic<uint64_t> counter{0};
-  return path + ".tmp_" + core::uuid_to_string(core::random_uuid_bytes()).substr(0, 8) + "_" +
-         std::to_string(counter++);
-}
-
 Status write_synced(const std::string& path, std::span<const uint8_t> bytes) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return errno_status("cannot create", path, errno);
@@ -155,7 +146,7 @@ Result<std::vector<uint8_t>> read_whole_file(const std::string& uri) {
 
 Status write_file_atomic(const std::string& uri, std::span<const uint8_t> bytes) {
   const std::string path = local_path(uri);
-  const std::string tmp = temporary_name(path);
+  const std::string tmp = temporary_path(path);
   LANCER_RETURN_IF_ERROR(write_synced(tmp, bytes));
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
@@ -168,7 +159,7 @@ Status write_file_atomic(const std::string& uri, std::span<const uint8_t> bytes)
 
 Result<bool> create_file_exclusive(const std::string& uri, const std::string& bytes) {
   const std::string path = local_path(uri);
-  const std::string tmp = temporary_name(path);
+  const std::string tmp = temporary_path(path);
   LANCER_RETURN_IF_ERROR(write_synced(tmp, std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size())));
   const int linked = ::link(tmp.c_str(), path.c_str());
   const int err = errno;

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <type_traits>
 #include <variant>
 #include <vector>
@@ -156,10 +157,13 @@ std::vector<Command> add_phase_commands(CLI::App& app) {
                      auto plan = plan_index(finished_options(*o));
                      if (!plan.ok()) return report_error(plan.status());
                      if (*json) {
-                       std::cout << "{\"tasks\": " << plan->tasks << ", \"staging\": \"" << plan->staging
-                                 << "\", \"uuid\": \"" << plan->uuid
-                                 << "\", \"dataset_version\": " << plan->dataset_version
-                                 << ", \"resumed\": " << (plan->resumed ? "true" : "false") << "}\n";
+                       // Escaped by the library: a staging path may hold quotes or backslashes.
+                       const nlohmann::ordered_json j{{"tasks", plan->tasks},
+                                                      {"staging", plan->staging},
+                                                      {"uuid", plan->uuid},
+                                                      {"dataset_version", plan->dataset_version},
+                                                      {"resumed", plan->resumed}};
+                       std::cout << j.dump() << "\n";
                      } else {
                        std::cout << plan->tasks << "\n";
                        std::cerr << "lancer: " << (plan->resumed ? "resuming" : "planned") << " build of version "

@@ -25,7 +25,7 @@ namespace {
 
 std::optional<int> run_distributed(const CreateIndexOptions& options, const std::string& report_path) {
   if (!mpi::launched_as_several_ranks()) return std::nullopt;
-  const bool root = mpi::launcher_rank() == 0;
+  const bool root = launcher_rank() == 0;
   auto report = mpi::create_index_mpi(options);
   if (!report.ok()) return root ? report_error(report.status()) : 1;
   return *report ? emit_report(**report, report_path) : 0;
@@ -53,7 +53,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // CLI11 prints the message; --help and --version exit 0, and every command line it cannot
+    // parse (an unknown flag, a value out of range) exits with the documented usage code, 2,
+    // not CLI11's own codes (105 and up).
+    return app.exit(e) == 0 ? 0 : 2;
   }
   if (lancer::Status s = lancer::cli::apply_storage_options(storage); !s.ok()) {
     return lancer::cli::report_error(s);

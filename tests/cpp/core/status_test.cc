@@ -33,5 +33,24 @@ TEST(Result, PropagatesErrors) {
   EXPECT_EQ(r.status().message(), "3 is odd");
 }
 
+Result<int> forgot_the_value() {
+  return Status::OK();
+}
+
+Result<int> passes_it_on() {
+  LANCER_ASSIGN_OR_RETURN(int v, forgot_the_value());
+  return v + 1;
+}
+
+// In release builds too (the tests are built without assert): never "OK, but no value".
+TEST(Result, AnOkStatusWithoutAValueIsAnInternalError) {
+  Result<int> r = forgot_the_value();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInternal);
+  Result<int> chained = passes_it_on();
+  ASSERT_FALSE(chained.ok());
+  EXPECT_EQ(chained.status().code(), StatusCode::kInternal);
+}
+
 }  // namespace
 }  // namespace lancer

@@ -9,6 +9,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <latch>
+#include <thread>
 
 #include "dataset/dataset.h"
 #include "pipeline/staging.h"
@@ -96,6 +98,128 @@ TEST_F(BuildHandleTest, RunsPhaseByPhaseAndCommits) {
   ASSERT_EQ(indices->size(), 1u);
   EXPECT_EQ((*indices)[0].uuid, b.summary().uuid);
   EXPECT_FALSE(fs::exists(dir_ / "_lancer"));  // staging removed
+}
+
+// A handle that only planned or opened the build has not loaded the model: the tasks another
+// process built must still count as done (a resumed Ray build re-dispatched all of them).
+TEST_F(BuildHandleTest, ANewHandleSeesTheTasksOthersBuilt) {
+  CreateIndexOptions o = options();
+  o.index_type = "IVF_HNSW_FLAT";  // with a graph phase, whose records are checked the same way
+  uint64_t tasks = 0, graph_tasks = 0;
+  {
+    auto b = BuildHandle::plan(o);
+    ASSERT_TRUE(b.ok()) << b.status().to_string();
+    tasks = (*b)->summary().tasks;
+    ASSERT_TRUE((*b)->run("train", 0).ok());
+  }
+  {
+    auto b = BuildHandle::plan(o);  // resumed
+    ASSERT_TRUE(b.ok()) << b.status().to_string();
+    ASSERT_TRUE((*b)->summary().resumed);
+    EXPECT_EQ((*b)->missing_tasks().size(), tasks);  // trained, nothing built
+    for (uint64_t i = 0; i < tasks; i += 2) ASSERT_TRUE((*b)->run("encode", i).ok());
+  }
+  std::vector<uint64_t> odd;
+  for (uint64_t i = 1; i < tasks; i += 2) odd.push_back(i);
+  {
+    auto b = BuildHandle::plan(o);
+    ASSERT_TRUE(b.ok()) << b.status().to_string();
+    EXPECT_EQ((*b)->missing_tasks(), odd);
+  }
+  {
+    auto b = BuildHandle::open(o);
+    ASSERT_TRUE(b.ok()) << b.status().to_string();
+    EXPECT_EQ(*(*b)->missing("encode"), odd);
+    for (uint64_t i : odd) ASSERT_TRUE((*b)->run("encode", i).ok());
+    const auto phases = (*b)->phases();
+    ASSERT_EQ(phases[2].name, "graph");
+    graph_tasks = phases[2].tasks;
+    ASSERT_GE(graph_tasks, 2u);
+    ASSERT_TRUE((*b)->run("graph", 1).ok());
+  }
+  auto b = BuildHandle::open(o);
+  ASSERT_TRUE(b.ok()) << b.status().to_string();
+  EXPECT_TRUE((*b)->missing_tasks().empty());
+  EXPECT_TRUE((*b)->missing("encode")->empty());
+  std::vector<uint64_t> graphs_left;
+  for (uint64_t i = 0; i < graph_tasks; ++i) {
+    if (i != 1) graphs_left.push_back(i);
+  }
+  EXPECT_EQ(*(*b)->missing("graph"), graphs_left);
+  (*b)->discard();
+}
+
+// A spill damaged after its task finished (a torn page after a power loss: the size is still
+// right) must not be merged into the index: finalize fails naming the file, commits nothing,
+// and the task is built again by the rerun.
+TEST_F(BuildHandleTest, ADamagedSpillIsRebuiltNotCommitted) {
+  const uint64_t before = (*dataset::Dataset::open(dir_.string()))->version();
+  auto opened = BuildHandle::plan(options());
+  ASSERT_TRUE(opened.ok()) << opened.status().to_string();
+  BuildHandle& b = **opened;
+  ASSERT_TRUE(b.run("train", 0).ok());
+  for (uint64_t i = 0; i < b.summary().tasks; ++i) ASSERT_TRUE(b.run("encode", i).ok());
+  const fs::path spill = fs::path(b.summary().staging) / "tasks" / "task-000000.run";
+  ASSERT_TRUE(fs::exists(spill));
+  {
+    std::fstream f(spill, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(100);
+    char c = 0;
+    f.read(&c, 1);
+    c ^= 0x40;
+    f.seekp(100);
+    f.write(&c, 1);
+  }
+  auto failed = b.run("finalize", 0);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(failed.status().message().find(spill.string()), std::string::npos) << failed.status().message();
+  EXPECT_EQ((*dataset::Dataset::open(dir_.string()))->version(), before);  // nothing committed
+  EXPECT_FALSE(fs::exists(dir_ / "_indices"));
+  auto again = BuildHandle::open(options());
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  EXPECT_EQ(*(*again)->missing("encode"), (std::vector<uint64_t>{0}));
+  auto rebuilt = (*again)->run("encode", 0);
+  ASSERT_TRUE(rebuilt.ok()) << rebuilt.status().to_string();
+  EXPECT_FALSE(rebuilt->reused);
+  ASSERT_TRUE((*again)->run("finalize", 0).ok());
+  EXPECT_EQ((*dataset::Dataset::open(dir_.string()))->version(), before + 1);
+}
+
+// Two threads of one process building the same task (Python's build_task from a thread pool)
+// each write their own temporary spill: a name unique per process made them write one file.
+TEST_F(BuildHandleTest, TwoThreadsBuildingOneTaskBothSucceed) {
+  std::string staging;
+  {
+    auto b = BuildHandle::plan(options());
+    ASSERT_TRUE(b.ok()) << b.status().to_string();
+    ASSERT_TRUE((*b)->run("train", 0).ok());
+    staging = (*b)->summary().staging;
+  }
+  for (int rep = 0; rep < 10; ++rep) {
+    for (const char* suffix : {".run", ".done"})
+      fs::remove(fs::path(staging) / "tasks" / ("task-000000" + std::string(suffix)));
+    std::latch start(2);
+    Status results[2];
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([&, t] {
+        auto b = BuildHandle::open(options());
+        start.arrive_and_wait();
+        results[t] = b.ok() ? (*b)->run("encode", 0).status() : b.status();
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (const Status& st : results) ASSERT_TRUE(st.ok()) << "rep " << rep << ": " << st.to_string();
+    for (const auto& e : fs::directory_iterator(fs::path(staging) / "tasks")) {
+      EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();  // none left behind
+    }
+  }
+  auto b = BuildHandle::open(options());
+  ASSERT_TRUE(b.ok());
+  for (uint64_t i = 1; i < (*b)->summary().tasks; ++i) ASSERT_TRUE((*b)->run("encode", i).ok());
+  auto done = (*b)->run("finalize", 0);
+  ASSERT_TRUE(done.ok()) << done.status().to_string();  // the spill both wrote merges
 }
 
 TEST_F(BuildHandleTest, CreateIndexIsTheSamePhases) {

@@ -3,14 +3,18 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
 
+#include "core/checksum.h"
 #include "pipeline/model_file.h"
-#include "quant/pq_codec.h"
 #include "pipeline/sample.h"
 #include "pipeline/spill.h"
+#include "quant/flat_codec.h"
+#include "quant/pq_codec.h"
 
 namespace lancer::pipeline {
 namespace {
@@ -89,6 +93,92 @@ TEST(SpillFile, RefusesAnUnfinishedOrDamagedFile) {
   std::filesystem::remove(path);
 }
 
+// A spill with several runs of 1000 rows (3-byte storage) over 5 partitions, finished.
+std::vector<std::vector<uint64_t>> write_spill(const std::string& path, uint32_t parts, size_t rb) {
+  std::vector<std::vector<uint64_t>> expect(parts);
+  auto s = SpillFile::create(path, parts, rb);
+  EXPECT_TRUE(s.ok());
+  std::mt19937 rng(2);
+  for (uint64_t id = 0; id < 1000; ++id) {
+    const uint32_t p = rng() % parts;
+    const uint8_t storage[3] = {uint8_t(id), uint8_t(id >> 8), uint8_t(p)};
+    (*s)->add(p, id, storage);
+    expect[p].push_back(id);
+    EXPECT_TRUE((*s)->maybe_flush(2048).ok());
+  }
+  EXPECT_TRUE((*s)->finish().ok());
+  return expect;
+}
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << bytes;
+}
+
+// The data region has a checksum per (run, partition): a damaged byte (a torn page after a
+// power loss, a bad disk) fails the merge instead of going into the index.
+TEST(SpillFile, EveryDamagedDataByteIsCaught) {
+  const std::string path = temp_path("spill_data");
+  const uint32_t parts = 5;
+  const size_t rb = 3;
+  write_spill(path, parts, rb);
+  const std::string good = read_bytes(path);
+  const size_t data_bytes = 1000 * (8 + rb);
+  for (size_t at = 0; at < data_bytes; at += 13) {
+    std::string bad = good;
+    bad[at] ^= 0x01;
+    write_bytes(path, bad);
+    auto s = SpillFile::open(path, parts, rb);
+    ASSERT_TRUE(s.ok()) << s.status().to_string();  // the run table is intact
+    Status first;
+    for (uint32_t p = 0; p < parts && first.ok(); ++p) {
+      std::vector<uint64_t> ids;
+      std::vector<uint8_t> storage;
+      first = (*s)->append_partition(p, &ids, &storage);
+    }
+    ASSERT_FALSE(first.ok()) << "flip at " << at << " went unnoticed";
+    EXPECT_EQ(first.code(), StatusCode::kCorruption);
+    EXPECT_NE(first.message().find(path), std::string::npos) << first.message();
+  }
+  std::filesystem::remove(path);
+}
+
+// A spill an older lancer wrote ("LNCRSPL1": no partition checksums) is still merged, so a
+// build resumed across an upgrade keeps its finished tasks.
+TEST(SpillFile, ReadsTheVersion1Layout) {
+  const std::string path = temp_path("spill_v1");
+  const uint32_t parts = 5;
+  const size_t rb = 3;
+  const auto expect = write_spill(path, parts, rb);
+  const std::string v2 = read_bytes(path);
+  ASSERT_EQ(v2.substr(v2.size() - 8), "LNCRSPL2");
+  uint64_t footer[5];
+  std::memcpy(footer, v2.data() + v2.size() - 48, 40);
+  const uint64_t runs = footer[0];
+  ASSERT_GT(runs, 2u);
+  const size_t v1_words = runs * (2 + parts), v2_words = runs * (2 + 2 * parts);
+  const size_t table_at = v2.size() - 48 - v2_words * 8;
+  std::string v1 = v2.substr(0, table_at + v1_words * 8);  // the sums dropped
+  footer[4] = core::fnv1a64(v1.data() + table_at, v1_words * 8);
+  v1.append(reinterpret_cast<const char*>(footer), 40);
+  v1 += "LNCRSPL1";
+  write_bytes(path, v1);
+  auto s = SpillFile::open(path, parts, rb);
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  for (uint32_t p = 0; p < parts; ++p) {
+    std::vector<uint64_t> ids;
+    std::vector<uint8_t> storage;
+    ASSERT_TRUE((*s)->append_partition(p, &ids, &storage).ok());
+    EXPECT_EQ(ids, expect[p]);
+  }
+  std::filesystem::remove(path);
+}
+
 TEST(ModelFile, RoundTripsAndDetectsDamage) {
   ivf::IndexModel m;
   m.kind = {quant::SubIndexKind::kFlat, quant::QuantizerKind::kPq};
@@ -124,6 +214,47 @@ TEST(ModelFile, RoundTripsAndDetectsDamage) {
     EXPECT_FALSE(parse_model(bad, "model.bin").ok()) << at;
   }
   EXPECT_FALSE(parse_model(bytes.substr(0, bytes.size() - 1), "model.bin").ok());
+}
+
+// `bytes` with its JSON header's `from` replaced by `to`, length and checksum made right again:
+// a well-formed model file as some other lancer could write it.
+std::string with_header_edit(const std::string& bytes, const std::string& from, const std::string& to) {
+  uint32_t len;
+  std::memcpy(&len, bytes.data() + 8, 4);
+  std::string header = bytes.substr(12, len);
+  const size_t at = header.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  header.replace(at, from.size(), to);
+  const uint32_t new_len = static_cast<uint32_t>(header.size());
+  std::string out = bytes.substr(0, 8) + std::string(reinterpret_cast<const char*>(&new_len), 4) + header +
+                    bytes.substr(12 + len, bytes.size() - 12 - len - 8);
+  const uint64_t sum = core::fnv1a64(out);
+  out.append(reinterpret_cast<const char*>(&sum), 8);
+  return out;
+}
+
+TEST(ModelFile, RefusesNamesItDoesNotKnow) {
+  ivf::IndexModel m;
+  m.kind = {quant::SubIndexKind::kFlat, quant::QuantizerKind::kFlat};
+  m.metric = simd::Metric::kDot;
+  m.column.element = lance::ElementType::kFloat16;
+  m.column.dim = 4;
+  m.num_partitions = 2;
+  m.centroids.assign(8, 0.25f);
+  m.codec = quant::make_flat_codec(4, /*half=*/true);
+  const std::string bytes = serialize_model(m);
+  ASSERT_TRUE(parse_model(with_header_edit(bytes, "\"dot\"", "\"dot\""), "model.bin").ok());
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{{"\"IVF_FLAT\"", "\"IVF_BQ\""},
+                                                                                 {"\"IVF_FLAT\"", "\"DISKANN\""},
+                                                                                 {"\"dot\"", "\"hamming\""},
+                                                                                 {"\"halffloat\"", "\"bfloat16\""},
+                                                                                 {"\"halffloat\"", "\"int8\""}}) {
+    auto r = parse_model(with_header_edit(bytes, from, to), "model.bin");
+    ASSERT_FALSE(r.ok()) << to;
+    EXPECT_EQ(r.status().code(), StatusCode::kNotSupported) << r.status().to_string();
+    EXPECT_NE(r.status().message().find("model.bin"), std::string::npos) << r.status().message();
+    EXPECT_NE(r.status().message().find(to), std::string::npos) << r.status().message();
+  }
 }
 
 TEST(SampleCollector, SharesMergeToTheSameSampleAsOneStream) {

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 namespace lancer::storage {
@@ -50,6 +53,51 @@ TEST(FileCollective, GathersInRankOrderAndBroadcastsAcrossThreads) {
   size_t files = 0;
   for (const auto& e : fs::directory_iterator(dir)) files += e.is_regular_file() ? 1 : 0;
   EXPECT_LE(files, size_t(2 * kRanks));
+  fs::remove_all(dir);
+}
+
+// A rank retried while its older attempt still runs: both write the same parts. Each writes
+// under its own temporary name (a shared `<step>.<rank>.tmp` let one rename the other's
+// half-written file into place), so a reader sees one attempt's part, whole.
+TEST(FileCollective, ARetriedRankAndAStaleOneNeverMixTheirParts) {
+  const std::string dir = fresh_dir("retried");
+  constexpr int kSteps = 30;
+  constexpr size_t kBytes = 256 << 10;
+  std::atomic<bool> writing{true};
+  std::atomic<int> checked{0};
+  std::string bad;
+  std::thread reader([&] {
+    while (writing.load()) {
+      for (int s = 1; s <= kSteps; ++s) {
+        std::ifstream f(fs::path(dir) / (std::to_string(s) + ".0"), std::ios::binary);
+        if (!f) continue;
+        const std::string part(std::istreambuf_iterator<char>(f), {});
+        if (part.size() != kBytes || part.find_first_not_of(part.front()) != std::string::npos) {
+          bad = "step " + std::to_string(s) + ": " + std::to_string(part.size()) + " bytes, mixed";
+        }
+        checked.fetch_add(1);
+      }
+    }
+  });
+  std::vector<std::thread> attempts;
+  std::vector<Status> errors(2);
+  for (int a = 0; a < 2; ++a) {
+    attempts.emplace_back([&, a] {
+      FileCollective c(dir, 0, 1);  // rank 0 of 1: every step is a write, never a wait
+      for (int s = 0; s < kSteps && errors[a].ok(); ++s) {
+        errors[a] = c.all_gather(std::string(kBytes, char('a' + a))).status();
+      }
+    });
+  }
+  for (auto& t : attempts) t.join();
+  writing = false;
+  reader.join();
+  for (const Status& st : errors) EXPECT_TRUE(st.ok()) << st.to_string();
+  EXPECT_TRUE(bad.empty()) << bad;
+  EXPECT_GT(checked.load(), 0);
+  for (const auto& e : fs::directory_iterator(dir)) {
+    EXPECT_EQ(e.path().filename().string().find("tmp"), std::string::npos) << e.path();
+  }
   fs::remove_all(dir);
 }
 
