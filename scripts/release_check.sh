@@ -34,7 +34,7 @@ launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DLANCER_WERROR=ON -DLANCER_OBJECT_STORE=ON \
   -DLANCER_BUILD_TESTS=OFF -DLANCER_BUILD_BENCH=OFF "${launcher[@]}" >/dev/null
-cmake --build build-release
+cmake --build build-release -j "${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
 rm -f dist/lancer_"$version"_*.deb
 cpack --config build-release/CPackConfig.cmake -B build-release/package >/dev/null
 cp build-release/package/lancer_"$version"_*.deb dist/
