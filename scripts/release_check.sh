@@ -74,6 +74,7 @@ debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates boo
   http://deb.debian.org/debian >"$repo/build-release/debootstrap.log" 2>&1 ||
   { tail -20 "$repo/build-release/debootstrap.log"; exit 1; }
 mount -t proc proc "$root/proc" && mounted+=("$root/proc")
+mount --bind /dev/pts "$root/dev/pts" && mounted+=("$root/dev/pts")  # apt's terminal log
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 # This machine's CA bundle, for a network that re-signs TLS (PIP_CERT / pip.conf name it here).
 cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
