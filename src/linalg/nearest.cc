@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "linalg/nearest_bf16.h"
+#include "simd/bf16_scores.h"
 #include "simd/codeword.h"
 #include "simd/kernels.h"
 
@@ -60,6 +62,10 @@ Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> cent
   const size_t grain = std::max<size_t>(1, blocks / (threads * 4));
   const simd::Kernels& kern = options.level ? simd::kernels_for(*options.level) : simd::best_kernels();
 
+  const bool bf16 = options.bf16.value_or(!options.level.has_value()) && Bf16Proposal::worthwhile(k, d);
+  std::optional<Bf16Proposal> proposal;
+  if (bf16) proposal.emplace(centroids, l2, cb.data(), cnorm.data());
+
   NearestScratch own_scratch;
   NearestScratch& scratch = options.scratch ? *options.scratch : own_scratch;
   const size_t packed_floats = simd::packed_size(kPackRows, d);
@@ -74,23 +80,34 @@ Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> cent
       const size_t rows = std::min(row_block, n - r0);
       for (size_t p0 = 0; p0 < rows; p0 += kPackRows) {
         const size_t m = std::min(kPackRows, rows - p0);
-        simd::pack_blocks(x.row(r0 + p0), m, d, d, buffers->packed.data());
-        simd::CodewordSearch search;
-        search.xt = buffers->packed.data();
-        search.num_blocks = (m + simd::kCodewordBlock - 1) / simd::kCodewordBlock;
-        search.cb = cb.data();
-        search.cnorm = cnorm.data();
-        search.ksub = k;
-        search.dsub = d;
-        search.best_idx = buffers->labels.data();
-        search.best = buffers->best.data();
-        kern.nearest_codeword(search);
+        const size_t num_blocks = (m + simd::kCodewordBlock - 1) / simd::kCodewordBlock;
+        const bool want = !distances.empty();
+        const bool proposed =
+            proposal && proposal->assign(x.row(r0 + p0), m, *buffers, buffers->labels.data(),
+                                         want ? buffers->best.data() : nullptr);
+        if (!proposed) simd::pack_blocks(x.row(r0 + p0), m, d, d, buffers->packed.data());
+        if (!proposed) {
+          simd::CodewordSearch search;
+          search.xt = buffers->packed.data();
+          search.num_blocks = num_blocks;
+          search.cb = cb.data();
+          search.cnorm = cnorm.data();
+          search.ksub = k;
+          search.dsub = d;
+          search.best_idx = buffers->labels.data();
+          search.best = buffers->best.data();
+          kern.nearest_codeword(search);
+        }
         std::copy_n(buffers->labels.data(), m, labels.data() + r0 + p0);
         if (distances.empty()) continue;
         float* dist = distances.data() + r0 + p0;
         const float* best = buffers->best.data();
         if (l2) {
-          simd::packed_norms(buffers->packed.data(), search.num_blocks, d, buffers->norms.data());
+          if (proposed) {
+            simd::canonical_row_norms(x.row(r0 + p0), m, d, buffers->norms.data());
+          } else {
+            simd::packed_norms(buffers->packed.data(), num_blocks, d, buffers->norms.data());
+          }
           for (size_t i = 0; i < m; ++i) dist[i] = std::max(0.0f, buffers->norms[i] + best[i]);
         } else {
           for (size_t i = 0; i < m; ++i) dist[i] = 1.0f + best[i];

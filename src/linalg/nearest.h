@@ -50,6 +50,9 @@ class NearestScratch {
   struct Buffers {
     core::UninitVector<float> packed, best, norms;
     core::UninitVector<uint32_t> labels;
+    // The bfloat16 proposal (nearest.cc): packed rows, scores, candidates.
+    core::UninitVector<uint32_t> bf16_rows, cand_rows, cand_cols;
+    core::UninitVector<float> bf16_scores, cand_scores;
   };
   Buffers* acquire();
   void release(Buffers* buffers);
@@ -64,11 +67,14 @@ class NearestScratch {
 // thread that finished it, while they are still in cache (k-means sums them
 // there); calls for different blocks may overlap. scratch: reused buffers.
 // level: the kernels to run (tests compare levels; the result is the same).
+// bf16: propose candidates with bfloat16 products where the CPU has them
+// (default: when available and no level is forced); the result is the same.
 using NearestBlockFn = std::function<void(size_t begin, size_t end)>;
 struct NearestOptions {
   NearestBlockFn on_block;
   NearestScratch* scratch = nullptr;
   std::optional<simd::SimdLevel> level;
+  std::optional<bool> bf16;
 };
 
 // labels[i] = the nearest centroid of row i; distances[i] (if not empty) its

@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <limits>
+#include <numeric>
 
-#include "linalg/norms.h"
+#include "simd/lanes16_rows.h"
 #include "train/random.h"
 
 namespace lancer::train {
@@ -27,6 +28,10 @@ std::vector<float> init_kmeanspp(MatrixView<const float> data, size_t k, uint64_
   std::vector<float> centroids(k * d);
   std::vector<float> mind(n, std::numeric_limits<float>::infinity());
   std::vector<double> block_sum(blocks);
+  std::vector<uint32_t> offsets(kBlock);
+  std::iota(offsets.begin(), offsets.end(), 0u);
+  // linalg::portable_l2_sqr's bits, several rows at a time at the CPU's SIMD level.
+  const simd::Lanes16RowsFn l2_rows = simd::lanes16_rows(true);
   size_t pick = rng.uniform(n);
   for (size_t c = 0; c < k; ++c) {
     std::copy_n(data.row(pick), d, centroids.data() + c * d);
@@ -36,7 +41,7 @@ std::vector<float> init_kmeanspp(MatrixView<const float> data, size_t k, uint64_
       std::vector<float> dist(kBlock);
       for (size_t b = b0; b < b1; ++b) {
         const size_t r0 = b * kBlock, rows = std::min(kBlock, n - r0);
-        for (size_t i = 0; i < rows; ++i) dist[i] = linalg::portable_l2_sqr(centre, data.row(r0 + i), d);
+        l2_rows(centre, data.row(r0), d, offsets.data(), rows, dist.data());
         double s = 0;
         for (size_t i = 0; i < rows; ++i) {
           mind[r0 + i] = std::min(mind[r0 + i], dist[i]);

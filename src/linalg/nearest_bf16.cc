@@ -1,0 +1,137 @@
+#include "linalg/nearest_bf16.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "simd/bf16_scores.h"
+
+namespace lancer::linalg {
+namespace {
+
+constexpr double kU = 0x1p-24;    // float32 unit roundoff
+constexpr double kUb = 0x1p-8;    // bfloat16 unit roundoff
+constexpr double kTiny = 0x1p-120;  // flushed subnormals and underflow, generously
+
+double gamma(size_t n) {
+  const double nu = static_cast<double>(n) * kU;
+  return nu / (1 - nu);
+}
+
+}  // namespace
+
+bool Bf16Proposal::worthwhile(size_t k, size_t d) {
+  return simd::bf16_scores_available() && k >= 32 && d >= 64;
+}
+
+// The bound, per (row x, centroid c), with x' = x - s, c' = c - s (s = shift):
+// - proposal a = |c'|^2 - 2 p (l2) or -p (dot), p the bfloat16 dot product of
+//   x' (x for dot) and c'. Each factor is rounded twice (to float after the
+//   shift, then to bfloat16): relative error delta = ub + u + ub u, so a
+//   product is off by (2 delta + delta^2) |x'_j c'_j|; the hardware's float
+//   sums add gamma_d (1 + delta)^2 sum |x'_j c'_j|; and sum |x'_j c'_j| <=
+//   |x'| |c'|. So |p - x'.c'| <= rho |x'| |c'| + tiny terms.
+// - the canonical score v = cnorm + sum fma(x_j, -2 c_j) is off from
+//   |c|^2 - 2 x.c by at most gamma_{d+1} (2 |c|^2 + 2 |x| |c|) (l2: cnorm's
+//   own rounding included) or gamma_{d+1} |x| |c| (dot), in any order.
+// For every c the exact |x - c|^2 minus a per-row constant lies within
+// a +- (proposal error + canonical error): the margin. Float roundings of a
+// and of the margin itself are covered by doubling u's share and 1 + 2^-10.
+Bf16Proposal::Bf16Proposal(MatrixView<const float> centroids, bool l2, const float* cb, const float* cnorm)
+    : k_(centroids.rows),
+      d_(centroids.dim),
+      kp_(simd::bf16_round_up(centroids.rows, simd::kBf16Panel)),
+      pairs_(simd::bf16_pairs(centroids.dim)),
+      l2_(l2),
+      cb_(cb),
+      cnorm_(cnorm),
+      shift_(d_, 0.0f),
+      panels_(kp_ * pairs_),
+      cn_(k_),
+      alpha_(k_),
+      beta_(k_),
+      eta_(k_) {
+  std::vector<double> mean(d_, 0.0);
+  for (size_t c = 0; c < k_; ++c) {
+    for (size_t j = 0; j < d_; ++j) mean[j] += centroids.data[c * d_ + j];
+  }
+  for (size_t j = 0; j < d_; ++j) shift_[j] = static_cast<float>(mean[j] / static_cast<double>(k_));
+  simd::bf16_pack_panels(centroids.data, k_, d_, shift_.data(), panels_.data());
+  const double delta = kUb + kU + kUb * kU;
+  const double rho = 2 * delta + delta * delta + gamma(d_) * (1 + delta) * (1 + delta) + 8 * kU;
+  const double gc = gamma(d_ + 1);
+  const double slack = 1 + 0x1p-10;
+  const double tiny = kTiny * static_cast<double>(d_ + 1);
+  for (size_t c = 0; c < k_; ++c) {
+    double shifted = 0, plain = 0;
+    for (size_t j = 0; j < d_; ++j) {
+      const double v = centroids.data[c * d_ + j];
+      shifted += (v - shift_[j]) * (v - shift_[j]);
+      plain += v * v;
+    }
+    const double ns = std::sqrt(shifted), np = std::sqrt(plain);
+    cn_[c] = static_cast<float>(shifted);
+    if (l2) {
+      alpha_[c] = static_cast<float>(slack * (2 * rho * ns + 2 * tiny));
+      beta_[c] = static_cast<float>(slack * (2 * gc * np + tiny));
+      eta_[c] = static_cast<float>(slack * (8 * kU * shifted + 2 * gc * plain + 4 * tiny * (1 + ns)));
+    } else {
+      alpha_[c] = static_cast<float>(slack * (rho * ns + tiny));
+      beta_[c] = static_cast<float>(slack * (gc * np + tiny));
+      eta_[c] = static_cast<float>(slack * 4 * tiny * (1 + ns));
+    }
+  }
+}
+
+bool Bf16Proposal::assign(const float* x, size_t m, NearestScratch::Buffers& buf, uint32_t* labels,
+                          float* best) const {
+  const size_t mp = simd::bf16_round_up(m, simd::kBf16RowTile);
+  buf.bf16_rows.resize(mp * pairs_);
+  buf.bf16_scores.resize(mp * kp_);
+  simd::bf16_pack_rows(x, m, d_, d_, l2_ ? shift_.data() : nullptr, buf.bf16_rows.data());
+  simd::bf16_scores(buf.bf16_rows.data(), mp, panels_.data(), kp_, pairs_, buf.bf16_scores.data());
+
+  const size_t cap = std::max<size_t>(4 * m, m * k_ / 8);  // beyond this the canonical kernel is cheaper
+  buf.cand_rows.resize(cap);
+  buf.cand_cols.resize(cap);
+  const size_t found = simd::bf16_candidates(x, m, d_, l2_ ? shift_.data() : nullptr, buf.bf16_scores.data(), kp_,
+                                             k_, l2_ ? cn_.data() : nullptr, alpha_.data(), beta_.data(), eta_.data(),
+                                             buf.cand_rows.data(), buf.cand_cols.data(), cap);
+  if (found == SIZE_MAX) return false;
+  // A row with one candidate has its label; its score is computed only if asked for.
+  size_t count = 0;
+  for (size_t i = 0; i < found;) {
+    size_t e = i + 1;
+    while (e < found && buf.cand_rows[e] == buf.cand_rows[i]) ++e;
+    if (e - i == 1 && best == nullptr) {
+      labels[buf.cand_rows[i]] = buf.cand_cols[i];
+    } else {
+      for (; i < e; ++i, ++count) {
+        buf.cand_rows[count] = buf.cand_rows[i];
+        buf.cand_cols[count] = buf.cand_cols[i];
+      }
+    }
+    i = e;
+  }
+  buf.cand_scores.resize(count);
+  simd::canonical_pair_scores(x, d_, d_, cb_, cnorm_, buf.cand_rows.data(), buf.cand_cols.data(), count,
+                              buf.cand_scores.data());
+  // Candidates are in row order, then centroid order: the first strict minimum is the kernel's.
+  for (size_t i = 0; i < count;) {
+    const uint32_t r = buf.cand_rows[i];
+    float v = std::numeric_limits<float>::infinity();
+    uint32_t label = buf.cand_cols[i];
+    for (; i < count && buf.cand_rows[i] == r; ++i) {
+      if (buf.cand_scores[i] < v) {
+        v = buf.cand_scores[i];
+        label = buf.cand_cols[i];
+      }
+    }
+    if (!std::isfinite(v)) return false;
+    labels[r] = label;
+    if (best) best[r] = v;
+  }
+  return true;
+}
+
+}  // namespace lancer::linalg

@@ -1,0 +1,247 @@
+// AVX512-BF16 kernels of bf16_scores.h. Only bf16_scores' sums are inexact
+// (and only propose candidates); canonical_pair_scores is exact.
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "simd/bf16_scores.h"
+
+namespace lancer::simd {
+namespace {
+
+// Two floats (minus shift) as one pair of bfloat16, round to nearest even.
+inline void pack_row(const float* x, size_t d, const float* shift, uint32_t* out) {
+  const size_t pairs = bf16_pairs(d);
+  size_t j = 0;
+  for (; j + 32 <= d; j += 32) {
+    __m512 a = _mm512_loadu_ps(x + j), b = _mm512_loadu_ps(x + j + 16);
+    if (shift) {
+      a = _mm512_sub_ps(a, _mm512_loadu_ps(shift + j));
+      b = _mm512_sub_ps(b, _mm512_loadu_ps(shift + j + 16));
+    }
+    // cvtne2ps: the second operand fills the low half; then restore element order.
+    const __m512i packed = (__m512i)_mm512_cvtne2ps_pbh(b, a);
+    _mm512_storeu_si512(out + j / 2, packed);
+  }
+  if (j < d) {
+    alignas(64) float tail[32] = {};
+    for (size_t t = j; t < d; ++t) tail[t - j] = shift ? x[t] - shift[t] : x[t];
+    __m512 a = _mm512_load_ps(tail), b = _mm512_load_ps(tail + 16);
+    alignas(64) uint32_t packed[16];
+    _mm512_store_si512(packed, (__m512i)_mm512_cvtne2ps_pbh(b, a));
+    std::memcpy(out + j / 2, packed, (pairs - j / 2) * sizeof(uint32_t));
+  }
+}
+
+}  // namespace
+
+void bf16_pack_rows(const float* x, size_t n, size_t stride, size_t d, const float* shift, uint32_t* out) {
+  const size_t pairs = bf16_pairs(d), np = bf16_round_up(n, kBf16RowTile);
+  for (size_t r = 0; r < n; ++r) pack_row(x + r * stride, d, shift, out + r * pairs);
+  std::memset(out + n * pairs, 0, (np - n) * pairs * sizeof(uint32_t));
+}
+
+void bf16_pack_panels(const float* c, size_t k, size_t d, const float* shift, uint32_t* out) {
+  const size_t pairs = bf16_pairs(d), kp = bf16_round_up(k, kBf16Panel);
+  std::vector<uint32_t> row(pairs);
+  std::memset(out, 0, kp * pairs * sizeof(uint32_t));
+  for (size_t i = 0; i < k; ++i) {
+    pack_row(c + i * d, d, shift, row.data());
+    uint32_t* panel = out + (i / 16) * pairs * 16;
+    for (size_t j = 0; j < pairs; ++j) panel[j * 16 + i % 16] = row[j];
+  }
+}
+
+void bf16_scores(const uint32_t* rows, size_t n, const uint32_t* panels, size_t kp, size_t pairs, float* out) {
+  constexpr size_t R = kBf16RowTile;
+  for (size_t c0 = 0; c0 < kp; c0 += kBf16Panel) {
+    const uint32_t* p0 = panels + c0 * pairs;
+    const uint32_t* p1 = p0 + 16 * pairs;
+    for (size_t r0 = 0; r0 < n; r0 += R) {
+      __m512 acc0[R], acc1[R];
+      for (size_t r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
+      const uint32_t* x = rows + r0 * pairs;
+      for (size_t j = 0; j < pairs; ++j) {
+        const __m512bh b0 = (__m512bh)_mm512_loadu_si512(p0 + j * 16);
+        const __m512bh b1 = (__m512bh)_mm512_loadu_si512(p1 + j * 16);
+#pragma GCC unroll 8
+        for (size_t r = 0; r < R; ++r) {
+          const __m512bh a = (__m512bh)_mm512_set1_epi32(static_cast<int>(x[r * pairs + j]));
+          acc0[r] = _mm512_dpbf16_ps(acc0[r], a, b0);
+          acc1[r] = _mm512_dpbf16_ps(acc1[r], a, b1);
+        }
+      }
+      for (size_t r = 0; r < R; ++r) {
+        _mm512_storeu_ps(out + (r0 + r) * kp + c0, acc0[r]);
+        _mm512_storeu_ps(out + (r0 + r) * kp + c0 + 16, acc1[r]);
+      }
+    }
+  }
+}
+
+namespace {
+
+// |v|, rounded up: float sums with 16 lanes, then the error of any float sum
+// of n terms (gamma_n) added back.
+inline float norm_up(__m512 acc, size_t n) {
+  const double g = static_cast<double>(n) * 0x1p-24 / (1 - static_cast<double>(n) * 0x1p-24);
+  const double s = static_cast<double>(_mm512_reduce_add_ps(acc));
+  return static_cast<float>(std::sqrt(s * (1 + 2 * g)) * (1 + 0x1p-20));
+}
+
+}  // namespace
+
+size_t bf16_candidates(const float* x, size_t m, size_t d, const float* shift, const float* scores, size_t kp,
+                       size_t k, const float* cn, const float* alpha, const float* beta, const float* eta,
+                       uint32_t* rows, uint32_t* cols, size_t cap) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const bool l2 = cn != nullptr;
+  size_t count = 0;
+  for (size_t r = 0; r < m; ++r) {
+    const float* xr = x + r * d;
+    __m512 sx = _mm512_setzero_ps(), ss = _mm512_setzero_ps();
+    size_t j = 0;
+    for (; j + 16 <= d; j += 16) {
+      const __m512 v = _mm512_loadu_ps(xr + j);
+      sx = _mm512_fmadd_ps(v, v, sx);
+      if (l2) {
+        const __m512 t = _mm512_sub_ps(v, _mm512_loadu_ps(shift + j));
+        ss = _mm512_fmadd_ps(t, t, ss);
+      }
+    }
+    if (j < d) {
+      const __mmask16 tail = static_cast<__mmask16>((1u << (d - j)) - 1);
+      const __m512 v = _mm512_maskz_loadu_ps(tail, xr + j);
+      sx = _mm512_fmadd_ps(v, v, sx);
+      if (l2) {
+        const __m512 t = _mm512_sub_ps(v, _mm512_maskz_loadu_ps(tail, shift + j));
+        ss = _mm512_fmadd_ps(t, t, ss);
+      }
+    }
+    const float nx = norm_up(sx, d), ns = l2 ? norm_up(ss, 2 * d) : nx;
+    if (!std::isfinite(nx) || !std::isfinite(ns)) return SIZE_MAX;
+    const __m512 vnx = _mm512_set1_ps(nx), vns = _mm512_set1_ps(ns);
+    const float* p = scores + r * kp;
+    __m512 bound = _mm512_set1_ps(inf), finite = _mm512_setzero_ps();
+    // The proposal and margin of centroids [c, c + 16), lanes past k masked off.
+    auto lane_bounds = [&](size_t c, __mmask16 live, __m512& lo, __m512& hi) {
+      const __m512 pv = _mm512_maskz_loadu_ps(live, p + c);
+      const __m512 a = l2 ? _mm512_sub_ps(_mm512_maskz_loadu_ps(live, cn + c), _mm512_add_ps(pv, pv))
+                          : _mm512_sub_ps(_mm512_setzero_ps(), pv);
+      __m512 margin = _mm512_mul_ps(_mm512_maskz_loadu_ps(live, alpha + c), vns);
+      margin = _mm512_add_ps(margin, _mm512_mul_ps(_mm512_maskz_loadu_ps(live, beta + c), vnx));
+      margin = _mm512_add_ps(margin, _mm512_maskz_loadu_ps(live, eta + c));
+      lo = _mm512_sub_ps(a, margin);
+      hi = _mm512_add_ps(a, margin);
+    };
+    for (size_t c = 0; c < k; c += 16) {
+      const __mmask16 live = k - c >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << (k - c)) - 1);
+      __m512 lo, hi;
+      lane_bounds(c, live, lo, hi);
+      bound = _mm512_mask_min_ps(bound, live, bound, hi);
+      finite = _mm512_mask_add_ps(finite, live, finite, _mm512_mul_ps(hi, _mm512_setzero_ps()));
+    }
+    const float b = _mm512_reduce_min_ps(bound);
+    if (!std::isfinite(b) || _mm512_reduce_add_ps(finite) != 0.0f) return SIZE_MAX;
+    const __m512 vb = _mm512_set1_ps(b);
+    for (size_t c = 0; c < k; c += 16) {
+      const __mmask16 live = k - c >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << (k - c)) - 1);
+      __m512 lo, hi;
+      lane_bounds(c, live, lo, hi);
+      __mmask16 hit = _mm512_mask_cmp_ps_mask(live, lo, vb, _CMP_LE_OQ);
+      while (hit) {
+        if (count == cap) return SIZE_MAX;
+        rows[count] = static_cast<uint32_t>(r);
+        cols[count] = static_cast<uint32_t>(c + static_cast<size_t>(__builtin_ctz(hit)));
+        ++count;
+        hit = static_cast<__mmask16>(hit & (hit - 1));
+      }
+    }
+  }
+  return count;
+}
+
+namespace {
+
+constexpr size_t kChains = 8, kStep = 16;  // 16 floats: one cache line
+
+// Elements [16 b, min(16 b + 16, d)) of one chain, in order.
+inline float chain_block(const float* x, const float* c, size_t b, size_t d, float v) {
+  const size_t j0 = b * kStep, j1 = j0 + kStep < d ? j0 + kStep : d;
+  for (size_t j = j0; j < j1; ++j) v = __builtin_fmaf(x[j], c[j], v);
+  return v;
+}
+
+}  // namespace
+
+// Eight pairs at a time, one scalar FMA chain each (gathers were ~10x
+// slower). Rows d floats apart share cache sets when d * 4 is a multiple of
+// 4 KiB, so chain g runs one cache line behind chain g - 1: at any moment the
+// eight chains read eight different sets. A short last group repeats its first pair.
+void canonical_pair_scores(const float* x, size_t stride, size_t d, const float* cb, const float* cnorm,
+                           const uint32_t* rows, const uint32_t* cols, size_t count, float* out) {
+  constexpr size_t G = kChains;
+  const size_t nb = (d + kStep - 1) / kStep;
+  for (size_t i = 0; i < count; i += G) {
+    const float* xr[G];
+    const float* cr[G];
+    float v[G];
+    for (size_t g = 0; g < G; ++g) {
+      const size_t at = i + g < count ? i + g : i;
+      xr[g] = x + size_t{rows[at]} * stride;
+      cr[g] = cb + size_t{cols[at]} * d;
+      v[g] = cnorm[cols[at]];
+    }
+    // Step t: chain g works on its block t - g.
+    for (size_t t = 0; t < nb + G - 1; ++t) {
+      if (t >= G - 1 && t < nb && (t + 1) * kStep <= d) {  // every chain on a whole block
+        for (size_t e = 0; e < kStep; ++e) {
+#pragma GCC unroll 8
+          for (size_t g = 0; g < G; ++g) {
+            const size_t j = (t - g) * kStep + e;
+            v[g] = __builtin_fmaf(xr[g][j], cr[g][j], v[g]);
+          }
+        }
+      } else {
+        for (size_t g = 0; g < G; ++g) {
+          if (t >= g && t - g < nb) v[g] = chain_block(xr[g], cr[g], t - g, d, v[g]);
+        }
+      }
+    }
+    for (size_t g = 0; g < G && i + g < count; ++g) out[i + g] = v[g];
+  }
+}
+
+void canonical_row_norms(const float* x, size_t m, size_t d, float* out) {
+  constexpr size_t G = kChains;
+  const size_t nb = (d + kStep - 1) / kStep;
+  for (size_t i = 0; i < m; i += G) {
+    const float* xr[G];
+    float v[G] = {};
+    for (size_t g = 0; g < G; ++g) xr[g] = x + (i + g < m ? i + g : i) * d;
+    for (size_t t = 0; t < nb + G - 1; ++t) {
+      if (t >= G - 1 && t < nb && (t + 1) * kStep <= d) {
+        for (size_t e = 0; e < kStep; ++e) {
+#pragma GCC unroll 8
+          for (size_t g = 0; g < G; ++g) {
+            const float a = xr[g][(t - g) * kStep + e];
+            v[g] += a * a;  // a multiply, then an add (no contraction in this project)
+          }
+        }
+      } else {
+        for (size_t g = 0; g < G; ++g) {
+          if (t < g || t - g >= nb) continue;
+          const size_t j0 = (t - g) * kStep, j1 = j0 + kStep < d ? j0 + kStep : d;
+          for (size_t j = j0; j < j1; ++j) v[g] += xr[g][j] * xr[g][j];
+        }
+      }
+    }
+    for (size_t g = 0; g < G && i + g < m; ++g) out[i + g] = v[g];
+  }
+}
+
+}  // namespace lancer::simd
