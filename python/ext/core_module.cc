@@ -19,6 +19,7 @@
 #include "lancer/dataset.h"
 #include "lancer/runtime.h"
 #include "lancer/storage.h"
+#include "lancer/version.h"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -316,6 +317,23 @@ void delete_tree(const std::string& uri, const Options& storage) {
   with_storage(uri, storage, [&] { return remove_tree(uri); });
 }
 
+// lancer/version.h as a dict, and the text `lancer --version` prints (lancer.__version__).
+nb::dict build_info() {
+  const BuildInfo info = lancer::build_info();
+  nb::dict d;
+  d["version"] = info.version;
+  d["git_revision"] = info.git_revision;
+  d["simd_kernels"] = info.simd_kernels;
+  d["simd_cpu"] = info.simd_cpu;
+  d["simd_in_use"] = info.simd_in_use;
+  d["blas"] = info.blas;
+  d["blas_kernel"] = info.blas_kernel;
+  d["blas_library"] = info.blas_library;
+  d["object_store"] = info.object_store;
+  d["text"] = build_info_text(info);
+  return d;
+}
+
 PyObject* new_exception(nb::module_& m, const char* name, PyObject* bases, const char* doc) {
   const std::string qualified = std::string("lancer.") + name;
   PyObject* type = PyErr_NewExceptionWithDoc(qualified.c_str(), doc, bases, nullptr);
@@ -359,4 +377,5 @@ NB_MODULE(_core, m) {
   m.def("delete_tree", &delete_tree, "uri"_a, "storage_options"_a = Options());
   m.def("object_store_supported", [] { return lancer::object_store_supported(); });
   m.def("hardware_threads", [] { return lancer::hardware_threads(); });
+  m.def("build_info", &build_info);
 }

@@ -1,7 +1,7 @@
 #include "linalg/blas.h"
 
 #include <cblas.h>
-
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -48,6 +48,18 @@ std::string blas_config() {
     config += p == 0 ? " (sequential)" : p == 1 ? " (pthreads)" : p == 2 ? " (OpenMP)" : "";
   }
   return config;
+}
+
+std::string blas_kernel() {
+  return openblas_get_corename ? openblas_get_corename() : "";
+}
+
+std::string blas_library_path() {
+  // dlsym, not &cblas_sgemm: in an executable that address may be its own PLT entry.
+  void* symbol = dlsym(RTLD_DEFAULT, "cblas_sgemm");
+  Dl_info info{};
+  if (symbol == nullptr || dladdr(symbol, &info) == 0 || info.dli_fname == nullptr) return "";
+  return info.dli_fname;
 }
 
 void sgemm_nt(size_t m, size_t n, size_t k, float alpha, const float* a, size_t lda, const float* b, size_t ldb,

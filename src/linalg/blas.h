@@ -26,6 +26,11 @@ void sgemm_nn(size_t m, size_t n, size_t k, float alpha, const float* a, size_t 
 int set_blas_threads(int threads);
 // "OpenBLAS 0.3.21 ... Cooperlake" or "unknown BLAS".
 std::string blas_config();
+// The kernel set OpenBLAS picked for this CPU ("Haswell"; OPENBLAS_CORETYPE overrides), or "".
+std::string blas_kernel();
+// The file cblas_sgemm was loaded from: which of several BLAS libraries, or the copy a wheel
+// carries (the program itself when BLAS is linked in statically); "" when unknown.
+std::string blas_library_path();
 
 // OpenBLAS picks its kernels from the CPU model when it is loaded. On a CPU
 // it does not recognise (virtual machines often hide the model) it falls back

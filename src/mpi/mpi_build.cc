@@ -22,11 +22,6 @@ constexpr int kTagRequest = 1, kTagTask = 2;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-int env_int(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? std::atoi(v) : 0;
-}
-
 // A status every rank agrees on: the root's, broadcast.
 Status agree(MpiCollective& comm, const Status& mine, int root) {
   std::string code(1, static_cast<char>(mine.code())), message = mine.message();
@@ -118,8 +113,12 @@ uint64_t run_queue(BuildHandle& b, const PhaseInfo& phase, int rank, int size, c
 
 }  // namespace
 
-bool launched_as_several_ranks() {
-  return env_int("OMPI_COMM_WORLD_SIZE") > 1 || env_int("PMI_SIZE") > 1 || env_int("PMIX_SIZE") > 1;
+std::string mpi_library_version() {
+  char version[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+  int length = 0;
+  MPI_Get_library_version(version, &length);  // allowed before MPI_Init
+  std::string text(version, static_cast<size_t>(std::max(0, length)));
+  return text.substr(0, text.find_first_of(",\n"));  // "Open MPI v4.1.4, package: ..." -> "Open MPI v4.1.4"
 }
 
 Result<std::optional<CreateIndexReport>> create_index_mpi(const CreateIndexOptions& options) {
@@ -136,7 +135,7 @@ Result<std::optional<CreateIndexReport>> create_index_mpi(const CreateIndexOptio
   }
   CreateIndexOptions o = options;
   if (o.threads <= 0) {  // share the node's cores between its ranks
-    const int local = std::max(1, env_int("OMPI_COMM_WORLD_LOCAL_SIZE"));
+    const int local = launcher_local_size();
     o.threads = std::max(1, hardware_threads() / local);
   }
   if (rank != 0) o.progress = nullptr;

@@ -7,17 +7,25 @@
 #pragma once
 
 #include <optional>
+#include <string>
 
 #include "lancer/create_index.h"
 
 namespace lancer::mpi {
 
 // True when an MPI launcher (mpirun, srun with PMI) started this process as
-// one of several ranks; decided from the environment, before MPI_Init.
+// one of several ranks; decided from the environment, before MPI_Init
+// (launcher_env.cc: also in a build without MPI, which must refuse such a start).
 bool launched_as_several_ranks();
+// The ranks on this host as the launcher says (1 when it does not). The rank
+// itself: lancer::launcher_rank() (lancer/runtime.h).
+int launcher_local_size();
 
 // Every rank calls this. Rank 0 gets the report; the others get nullopt.
 // A rank that fails mid-build aborts the job (MPI_Abort): rerunning resumes it.
+// Built with LANCER_MPI=OFF (the Python wheel's CLI): NotSupported.
 Result<std::optional<CreateIndexReport>> create_index_mpi(const CreateIndexOptions& options);
+// The MPI library's name and version ("Open MPI v4.1.4"); "" when built without MPI.
+std::string mpi_library_version();
 
 }  // namespace lancer::mpi

@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "lancer/runtime.h"
+#include "lancer/version.h"
 #include "mpi/mpi_build.h"
 
 namespace lancer::cli {
@@ -31,6 +32,12 @@ std::optional<int> run_distributed(const CreateIndexOptions& options, const std:
   return *report ? emit_report(**report, report_path) : 0;
 }
 
+// `lancer --version`: the library's build info, and the MPI library mpirun would use.
+std::string version_text() {
+  const std::string mpi = mpi::mpi_library_version();
+  return build_info_text(build_info()) + "\nMPI: " + (mpi.empty() ? "not built (LANCER_MPI=OFF)" : mpi);
+}
+
 }  // namespace
 
 }  // namespace lancer::cli
@@ -40,7 +47,7 @@ int main(int argc, char** argv) {
   google::protobuf::SetLogHandler(nullptr);
   CLI::App app{"lancer: fast vector index builder for Lance datasets"};
   app.require_subcommand(1);
-  app.set_version_flag("--version-info", "lancer 0.1.0");
+  app.set_version_flag("--version", lancer::cli::version_text);
   std::vector<lancer::cli::Command> commands = {
       lancer::cli::add_inspect_command(app),
       lancer::cli::add_export_command(app),

@@ -18,7 +18,10 @@ from lancer._api import (  # noqa: E402
     train,
 )
 
-__version__ = "0.1.0"
+from lancer._version import build_version  # noqa: E402
+
+# "0.1.0", with .git_revision, .simd_in_use, .blas, .blas_kernel, ... and .details (lancer --version).
+__version__ = build_version()
 __all__ = [
     "create_index", "plan", "train", "build_task", "finalize", "cleanup", "inspect", "last_report",
     "CorruptionError", "NotFoundError", "CommitConflictError",
