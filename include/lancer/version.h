@@ -17,6 +17,7 @@ struct BuildInfo {
   std::string blas_kernel;                // the kernel set it picked for this CPU ("Haswell"), or ""
   std::string blas_library;               // the file it was loaded from, or ""
   bool object_store = false;              // s3://, gs://, az:// built in (LANCER_OBJECT_STORE)
+  bool bf16_proposal = false;             // nearest centroids proposed by AVX512-BF16 products (exact either way)
 };
 
 BuildInfo build_info();

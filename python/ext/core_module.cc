@@ -330,6 +330,7 @@ nb::dict build_info() {
   d["blas_kernel"] = info.blas_kernel;
   d["blas_library"] = info.blas_library;
   d["object_store"] = info.object_store;
+  d["bf16_proposal"] = info.bf16_proposal;
   d["text"] = build_info_text(info);
   return d;
 }

@@ -6,6 +6,7 @@
 #include "lancer/version.h"
 #include "lancer_build_version.h"  // generated: LANCER_VERSION, LANCER_GIT_REVISION
 #include "linalg/blas.h"
+#include "simd/bf16_scores.h"
 #include "simd/level.h"
 
 namespace lancer {
@@ -23,6 +24,7 @@ BuildInfo build_info() {
   info.blas_kernel = linalg::blas_kernel();
   info.blas_library = linalg::blas_library_path();
   info.object_store = object_store_supported();
+  info.bf16_proposal = simd::bf16_scores_available();
   return info;
 }
 
@@ -38,6 +40,8 @@ std::string build_info_text(const BuildInfo& info) {
   if (const char* core = std::getenv("OPENBLAS_CORETYPE")) text += std::string(" (OPENBLAS_CORETYPE=") + core + ")";
   if (!info.blas_library.empty()) text += " from " + info.blas_library;
   text += "\n";
+  text += info.bf16_proposal ? "nearest centroid: AVX512-BF16 proposal, exact decision\n"
+                             : "nearest centroid: exact FMA kernel (no AVX512-BF16 proposal: CPU, SIMD level or LANCER_BF16=0)\n";
   text += info.object_store ? "object stores: s3:// gs:// az://" : "object stores: not built (LANCER_OBJECT_STORE=OFF)";
   return text;
 }

@@ -141,3 +141,25 @@ def test_one_digest_whatever_the_hardware(dataset, tmp_path, index_type, metric)
         digests["mpi " + " + ".join(nodes)] = mixed_ranks(base, tmp_path, size, index_type, metric, nodes)
     print(json.dumps({"size": size.name, "index_type": index_type, "metric": metric, "digests": digests}))
     assert set(digests.values()) == {reference}, json.dumps(digests, indent=1)
+
+
+def bf16_proposal_available():
+    r = subprocess.run([lancer_bin(), "--version"], capture_output=True, text=True, env=clean_env())
+    return r.returncode == 0 and "AVX512-BF16 proposal" in r.stdout
+
+
+# Wide enough (d >= 64, k >= 32) for the bfloat16 proposal: the index bytes equal the exact kernel's alone.
+BF16_SIZES = [Size("4000x96", 4, 1000, 96, 40, 12), Size("2400x1024", 3, 800, 1024, 32, 64)]
+
+
+@pytest.mark.parametrize("size", BF16_SIZES, ids=lambda s: s.name)
+@pytest.mark.parametrize("index_type", ["IVF_FLAT", "IVF_PQ", "IVF_RQ"])
+def test_reduced_precision_gives_the_exact_kernels_bytes(tmp_path, size, index_type):
+    if not bf16_proposal_available():
+        pytest.skip("no AVX512-BF16 here (lancer --version): nothing to compare")
+    base = str(tmp_path / "base.lance")
+    write_clustered(base, size.fragments, size.rows_per_fragment, size.dim, clusters=60, seed=21)
+    for metric in METRICS:
+        proposed = one_process(base, tmp_path, size, index_type, metric, "bf16", clean_env(), 2)
+        exact = one_process(base, tmp_path, size, index_type, metric, "fp32", clean_env(LANCER_BF16="0"), 2)
+        assert proposed == exact, f"{index_type} {metric} {size.name}: {proposed} != {exact}"

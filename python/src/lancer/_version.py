@@ -11,7 +11,8 @@ class BuildVersion(str):
     ``git_revision``, ``simd_in_use`` (the kernels' level: this CPU's best, capped by
     ``LANCER_SIMD``), ``simd_cpu``, ``simd_kernels`` (levels built in), ``blas`` and
     ``blas_kernel`` (OpenBLAS's configuration and the kernels it picked for this CPU),
-    ``blas_library`` (the file it was loaded from), ``object_store``; ``details`` is the text
+    ``blas_library`` (the file it was loaded from), ``object_store``, ``bf16_proposal`` (nearest
+    centroids proposed by AVX512-BF16 products, decided exactly); ``details`` is the text
     ``lancer --version`` prints.
     """
 
@@ -23,12 +24,13 @@ class BuildVersion(str):
     blas_kernel: str
     blas_library: str
     object_store: bool
+    bf16_proposal: bool
     details: str
 
     def __new__(cls, info: dict) -> "BuildVersion":
         self = super().__new__(cls, info["version"])
         for key in ("git_revision", "simd_cpu", "simd_in_use", "blas", "blas_kernel", "blas_library",
-                    "object_store"):
+                    "object_store", "bf16_proposal"):
             setattr(self, key, info[key])
         self.simd_kernels = tuple(info["simd_kernels"])
         self.details = info["text"]
