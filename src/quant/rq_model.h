@@ -17,6 +17,10 @@
 #include "lancer/status.h"
 #include "simd/metric.h"
 
+namespace lancer::simd {
+struct RqLanesKernels;
+}
+
 namespace lancer::quant {
 
 inline constexpr int kRqMinBits = 1;
@@ -74,6 +78,28 @@ struct RqScratch {
 // the residual's squared norm for dot).
 void rq_encode_rotated(const RqModel& model, simd::Metric metric, const float* rotated_residual,
                        const float* rotated_centroid, float norm_square, RqEncoded* out, RqScratch* scratch);
+
+// Buffers of one thread encoding vectors side by side (rq_encode_lanes).
+struct RqLanesScratch {
+  static constexpr size_t kMaxWidth = 16;
+  std::vector<float> floats;   // the residual, centroid and abs_normalized lanes (64-byte aligned inside)
+  std::vector<int32_t> ints;   // the sign-code bytes and the ex codes, lanes
+  std::vector<float> rows;     // abs_normalized of each vector, row-major
+  std::vector<float> increments;  // the rescale events' increments, lanes
+  std::vector<uint8_t> ex_values;
+  RqScratch lane[kMaxWidth];   // each vector's rescale events
+};
+
+// Encodes count <= kernels.width vectors side by side, one per SIMD lane, each
+// lane doing rq_rotate's and rq_encode_rotated's operations for its vector in
+// their order: the same bytes as encoding them one by one. rows: the vectors,
+// whose residuals are row - centroid (and norm_square[l] is then set to the
+// sum of their squares, in dimension order), or, with centroids null, the
+// residuals (norm_square[l] given). rotated_centroids: R(c) of each.
+// Dimensions below 2^24.
+void rq_encode_lanes(const RqModel& model, simd::Metric metric, const simd::RqLanesKernels& kernels, size_t count,
+                     const float* const* rows, const float* const* centroids, const float* const* rotated_centroids,
+                     float* norm_square, RqEncoded* out, RqLanesScratch* scratch);
 
 // The storage_metadata JSON (serde order, "packed": false, "raw_query").
 std::string rq_metadata_json(const RqModel& model);
