@@ -4,6 +4,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 
 #include "core/half.h"
 #include "simd/rq_lanes.h"
@@ -248,9 +249,23 @@ class RqCodec final : public Codec {
     }
     // Several vectors side by side, one per SIMD lane, where the CPU has the lanes (the same bytes).
     const simd::RqLanesKernels* lanes = d < (size_t{1} << 24) ? simd::rq_lanes_kernels(simd::best_simd_level()) : nullptr;
+    // Lane scratch (megabytes with many ex bits) is handed from chunk to chunk rather than faulted in anew.
+    std::mutex pool_mutex;
+    std::vector<std::unique_ptr<RqLanesScratch>> pool;
     executor.parallel_for(x.rows, 256, [&](size_t b, size_t e) {
       if (lanes) {
-        encode_lanes(*lanes, x, labels, centroids, rotated_centroids.data(), metric, rows, b, e);
+        std::unique_ptr<RqLanesScratch> scratch;
+        {
+          std::lock_guard<std::mutex> lock(pool_mutex);
+          if (!pool.empty()) {
+            scratch = std::move(pool.back());
+            pool.pop_back();
+          }
+        }
+        if (!scratch) scratch = std::make_unique<RqLanesScratch>();
+        encode_lanes(*lanes, x, labels, centroids, rotated_centroids.data(), metric, rows, b, e, scratch.get());
+        std::lock_guard<std::mutex> lock(pool_mutex);
+        pool.push_back(std::move(scratch));
         return;
       }
       std::vector<float> residual(d), rotated(d);
@@ -308,9 +323,8 @@ class RqCodec final : public Codec {
   // same sum for every metric then) are formed in the lanes too.
   void encode_lanes(const simd::RqLanesKernels& kernels, MatrixView<const float> x, std::span<const uint32_t> labels,
                     const float* centroids, const float* rotated_centroids, Metric metric, std::span<uint8_t> rows,
-                    size_t b, size_t e) const {
+                    size_t b, size_t e, RqLanesScratch* scratch) const {
     const size_t d = model_->dim, w = kernels.width;
-    RqLanesScratch scratch;
     std::vector<float> residuals(half_ ? w * d : 0);
     const float* vectors[RqLanesScratch::kMaxWidth];
     const float* own_centroids[RqLanesScratch::kMaxWidth];
@@ -333,7 +347,7 @@ class RqCodec final : public Codec {
         out[l] = RqEncoded{row, row + layout_.ex};
       }
       rq_encode_lanes(*model_, metric, kernels, count, vectors, half_ ? nullptr : own_centroids, rotated, norm_square,
-                      out, &scratch);
+                      out, scratch);
       for (size_t l = 0; l < count; ++l) store_factors(out[l], rows.data() + (i0 + l) * layout_.bytes);
     }
   }

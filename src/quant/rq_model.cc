@@ -318,18 +318,22 @@ uint32_t start_code(float t_start, float v, uint32_t max_code) {
 // and the project builds with -ffp-contract=off): the same bits either way.
 __attribute__((target_clones("avx2", "default"))) size_t sorted_events(std::span<const float> a, uint32_t max_code,
                                                                        float t_start, float t_end, RqScratch* s) {
-  // At most max_code events per dimension: raw arrays, no growth checks per event.
-  const size_t capacity = a.size() * max_code + kEventChunk;
-  if (s->event_thresholds.size() < capacity) {
-    s->event_thresholds.resize(capacity);
-    s->event_dims.resize(capacity);
-  }
+  // Raw arrays, grown (rarely) before a dimension that could overflow them: a dimension writes fewer
+  // than max_code + kEventChunk entries. (Not sized for the worst case, max_code per dimension: with 8
+  // ex bits that is megabytes per vector.)
   float* ev_t = s->event_thresholds.data();
   int32_t* ev_dim = reinterpret_cast<int32_t*>(s->event_dims.data());
   size_t n = 0;
   for (size_t i = 0; i < a.size(); ++i) {
     const float v = a[i];
     if (v <= 0.0f || !std::isfinite(v)) continue;
+    if (n + max_code + kEventChunk > s->event_thresholds.size()) {
+      const size_t capacity = std::max(2 * s->event_thresholds.size(), n + max_code + kEventChunk + 4 * a.size());
+      s->event_thresholds.resize(capacity);
+      s->event_dims.resize(capacity);
+      ev_t = s->event_thresholds.data();
+      ev_dim = reinterpret_cast<int32_t*>(s->event_dims.data());
+    }
     const uint32_t current = start_code(t_start, v, max_code);
     // The events of a dimension are a prefix of next = current + 1, ..., max_code (next / v
     // grows with next): 8 candidates at a time, all stored, the valid ones counted, so that the
