@@ -248,7 +248,8 @@ class RqCodec final : public Codec {
       if (used[p]) rq_rotate(*model_, centroids + size_t{p} * d, rotated_centroids.data() + size_t{p} * d);
     }
     // Several vectors side by side, one per SIMD lane, where the CPU has the lanes (the same bytes).
-    const simd::RqLanesKernels* lanes = d < (size_t{1} << 24) ? simd::rq_lanes_kernels(simd::best_simd_level()) : nullptr;
+    const simd::RqLanesKernels* lanes =
+        d < (size_t{1} << 24) ? simd::rq_lanes_kernels(simd::best_simd_level()) : nullptr;
     // Lane scratch (megabytes with many ex bits) is handed from chunk to chunk rather than faulted in anew.
     std::mutex pool_mutex;
     std::vector<std::unique_ptr<RqLanesScratch>> pool;

@@ -82,12 +82,12 @@ void rq_encode_rotated(const RqModel& model, simd::Metric metric, const float* r
 // Buffers of one thread encoding vectors side by side (rq_encode_lanes).
 struct RqLanesScratch {
   static constexpr size_t kMaxWidth = 16;
-  std::vector<float> floats;   // the residual, centroid and abs_normalized lanes (64-byte aligned inside)
-  std::vector<int32_t> ints;   // the sign-code bytes and the ex codes, lanes
-  std::vector<float> rows;     // abs_normalized of each vector, row-major
+  std::vector<float> floats;      // the residual, centroid and abs_normalized lanes (64-byte aligned inside)
+  std::vector<int32_t> ints;      // the sign-code bytes and the ex codes, lanes
+  std::vector<float> rows;        // abs_normalized of each vector, row-major
   std::vector<float> increments;  // the rescale events' increments, lanes
   std::vector<uint8_t> ex_values;
-  RqScratch lane[kMaxWidth];   // each vector's rescale events
+  RqScratch lane[kMaxWidth];  // each vector's rescale events
 };
 
 // Encodes count <= kernels.width vectors side by side, one per SIMD lane, each

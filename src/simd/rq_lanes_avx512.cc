@@ -14,7 +14,8 @@ inline VF sqrt_lanes(VF x) {
   return reinterpret_cast<VF>(_mm512_sqrt_ps(reinterpret_cast<__m512>(x)));
 }
 inline VF floor_lanes(VF x) {
-  return reinterpret_cast<VF>(_mm512_roundscale_ps(reinterpret_cast<__m512>(x), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
+  return reinterpret_cast<VF>(
+      _mm512_roundscale_ps(reinterpret_cast<__m512>(x), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
 }
 
 #include "simd/rq_lanes_impl.h"

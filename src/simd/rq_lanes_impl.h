@@ -158,8 +158,8 @@ void rescale_start(const float* ad, size_t d, const float* t_start, uint32_t max
   for (size_t j = 0; j < d; ++j) {
     const VF v = a[j];
     const VI ok = (v > 0.0f) & finite(v);
-    const VI current = __builtin_convertvector(
-        clamp_lanes(floor_lanes(t * v + kExEpsilon), 0.0f, static_cast<float>(max_code)), VI);
+    const VI current =
+        __builtin_convertvector(clamp_lanes(floor_lanes(t * v + kExEpsilon), 0.0f, static_cast<float>(max_code)), VI);
     den += keep(ok, __builtin_convertvector(current * current + current, VF));
     num += keep(ok, (__builtin_convertvector(current, VF) + 0.5f) * v);
   }
@@ -201,8 +201,7 @@ void ex_codes(const float* rd, const float* cd, const float* ad, size_t d, int e
   for (size_t j = 0; j < d; ++j) {
     const VF x = r[j];
     const VI negative = bits(x) >> 31;
-    VI e = __builtin_convertvector(clamp_lanes(floor_lanes(t * a[j] + kExEpsilon), 0.0f, static_cast<float>(mask)),
-                                   VI);
+    VI e = __builtin_convertvector(clamp_lanes(floor_lanes(t * a[j] + kExEpsilon), 0.0f, static_cast<float>(mask)), VI);
     e = (negative ? (~e & mask) : e) & valid;
     const VF factor = __builtin_convertvector(((negative + 1) << ex_bits) + e, VF) + code_bias;
     res_dot += keep(valid, x * factor);
@@ -214,5 +213,5 @@ void ex_codes(const float* rd, const float* cd, const float* ad, size_t d, int e
   out[1] = cent_dot;
 }
 
-constexpr RqLanesKernels kKernels{kWidth,    rotate,       sum_squares, sign_sums, normalize,
-                                  rescale_start, rescale_best, ex_codes};
+constexpr RqLanesKernels kKernels{kWidth,    rotate,        sum_squares,  sign_sums,
+                                  normalize, rescale_start, rescale_best, ex_codes};

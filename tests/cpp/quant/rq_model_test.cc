@@ -5,14 +5,14 @@
 
 #include <gtest/gtest.h>
 
-#include "simd/rq_lanes.h"
-
 #include <algorithm>
 #include <bit>
 #include <cmath>
 #include <random>
 #include <tuple>
 #include <vector>
+
+#include "simd/rq_lanes.h"
 
 namespace lancer::quant {
 namespace {
@@ -330,8 +330,10 @@ TEST(RqEncode, LanesGiveTheBytesOfOneVectorAtATime) {
           float* y = c.data() + l * dim;
           for (uint32_t j = 0; j < dim; ++j) y[j] = g(rng), x[j] = y[j] + g(rng);
           switch (l % 5) {
-            case 1: std::copy(y, y + dim, x); break;                                  // zero residual
-            case 2: for (uint32_t j = 0; j < dim; ++j) x[j] = y[j] + 1e-6f * g(rng); break;  // tiny
+            case 1: std::copy(y, y + dim, x); break;  // zero residual
+            case 2:
+              for (uint32_t j = 0; j < dim; ++j) x[j] = y[j] + 1e-6f * g(rng);
+              break;  // tiny
             case 3:
               for (uint32_t j = 0; j < dim; ++j) x[j] = y[j] + static_cast<float>(1 + rng() % 4) * 0.25f;  // ties
               break;
@@ -376,8 +378,11 @@ TEST(RqEncode, LanesGiveTheBytesOfOneVectorAtATime) {
             for (size_t l = 0; l < count; ++l) {
               const RqEncoded& a = got_out[l];
               const RqEncoded& b = want_out[l];
-              for (auto [x, y] : {std::pair{a.add, b.add}, {a.scale, b.scale}, {a.error, b.error},
-                                  {a.add_ex, b.add_ex}, {a.scale_ex, b.scale_ex}}) {
+              for (auto [x, y] : {std::pair{a.add, b.add},
+                                  {a.scale, b.scale},
+                                  {a.error, b.error},
+                                  {a.add_ex, b.add_ex},
+                                  {a.scale_ex, b.scale_ex}}) {
                 EXPECT_EQ(std::bit_cast<uint32_t>(x), std::bit_cast<uint32_t>(y)) << what << " lane " << l;
               }
             }
