@@ -135,8 +135,8 @@ void BM_Assign(benchmark::State& state) {
 }
 // The (d, k) shapes of BM_Assign and BM_SgemmShape.
 void assignment_shapes(benchmark::internal::Benchmark* b) {
-  for (auto [d, k] :
-       {std::pair{128, 256}, {128, 447}, {128, 1024}, {128, 4096}, {256, 1024}, {768, 1024}, {1024, 245}, {1024, 1024}})
+  for (auto [d, k] : {std::pair{128, 256}, {128, 447}, {128, 1024}, {128, 4096}, {256, 1024}, {768, 1024}, {1024, 245},
+                      {1024, 1024}})
     b->Args({d, k});
   b->Unit(benchmark::kMillisecond)->UseRealTime();
 }
