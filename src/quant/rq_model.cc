@@ -584,19 +584,34 @@ void rq_encode_lanes(const RqModel& m, simd::Metric metric, const simd::RqLanesK
       events[l] = sorted_events({row, d}, max_code, range.t_start, range.t_end, &s->lane[l]);
       most = std::max(most, events[l]);
     }
-    float* inc_num = aligned(s->increments, 2 * most * w + 16);
-    float* inc_den = inc_num + most * w;
-    for (size_t l = 0; l < w; ++l) {
-      const float* row = a_rows + l * d;
-      const uint32_t* payload = s->lane[l].sorted_dims.data();
-      for (size_t e = 0; e < events[l]; ++e) {
-        inc_num[e * w + l] = row[payload[e] & kEventDimMask];
-        inc_den[e * w + l] = static_cast<float>(2 * (payload[e] >> kEventDimBits));  // 2 x the code it reaches
-      }
-      for (size_t e = events[l]; e < most; ++e) inc_num[e * w + l] = inc_den[e * w + l] = 0.0f;
-    }
+    // The events' increments, lanes, a block at a time (kept in L1; 8 ex bits give thousands of events).
+    constexpr size_t kBlock = 256;
+    float* inc_num = aligned(s->increments, 2 * kBlock * w);
+    float* inc_den = inc_num + kBlock * w;
     k.rescale_start(a, d, t_start, max_code, numerator, denominator);
-    k.rescale_best(inc_num, inc_den, most, numerator, denominator, best_k);
+    alignas(64) float state[4 * kMax];
+    for (size_t l = 0; l < w; ++l) {
+      state[l] = numerator[l];
+      state[w + l] = denominator[l];
+      state[2 * w + l] = numerator[l] / std::sqrt(denominator[l]);  // best_start
+      state[3 * w + l] = std::bit_cast<float>(int32_t{-1});
+    }
+    for (size_t first = 0; first < most; first += kBlock) {
+      const size_t block = std::min(kBlock, most - first);
+      for (size_t l = 0; l < w; ++l) {
+        const float* row = a_rows + l * d;
+        const uint32_t* payload = s->lane[l].sorted_dims.data();
+        const size_t own = events[l] > first ? std::min(block, events[l] - first) : 0;
+        for (size_t e = 0; e < own; ++e) {
+          const uint32_t p = payload[first + e];
+          inc_num[e * w + l] = row[p & kEventDimMask];
+          inc_den[e * w + l] = static_cast<float>(2 * (p >> kEventDimBits));  // 2 x the code it reaches
+        }
+        for (size_t e = own; e < block; ++e) inc_num[e * w + l] = inc_den[e * w + l] = 0.0f;
+      }
+      k.rescale_best(inc_num, inc_den, block, first, state);
+    }
+    for (size_t l = 0; l < w; ++l) best_k[l] = std::bit_cast<int32_t>(state[3 * w + l]);
     for (size_t l = 0; l < w; ++l) {
       t[l] = !valid[l] || !(max_value[l] > 0.0f) ? 0.0f
              : best_k[l] < 0                     ? t_start[l]

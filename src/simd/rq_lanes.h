@@ -30,10 +30,12 @@ struct RqLanesKernels {
   // The rescale search's starting sums at t_start: numerator and squared denominator per lane.
   void (*rescale_start)(const float* a, size_t dim, const float* t_start, uint32_t max_code, float* numerator,
                         float* denominator);
-  // The running sums over n events (inc_*: n lanes, zero past a lane's own events), best_k[l]: the event of
-  // the first strict improvement of numerator / sqrt(denominator), or -1 for none.
-  void (*rescale_best)(const float* inc_numerator, const float* inc_denominator, size_t n, const float* numerator,
-                       const float* denominator, int32_t* best_k);
+  // The running sums over n more events (inc_*: n lanes, zero past a lane's own events), carried in
+  // state (4 lanes: numerator, denominator, best ratio, best event as int32 bits; -1 for none: the caller
+  // starts it at the start sums, their ratio and -1), events numbered from `first`: the first strict
+  // improvement of numerator / sqrt(denominator).
+  void (*rescale_best)(const float* inc_numerator, const float* inc_denominator, size_t n, size_t first,
+                       float* state);
   // The ex codes at rescale t (dim lanes of int32) and ex_res_dot / ex_cent_dot (sums: 2 lanes); lanes with
   // valid[l] == 0 get no ex code (as a residual too short to scale).
   void (*ex_codes)(const float* r, const float* c, const float* a, size_t dim, int ex_bits, const float* t,

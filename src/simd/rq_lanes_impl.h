@@ -168,22 +168,24 @@ void rescale_start(const float* ad, size_t d, const float* t_start, uint32_t max
 }
 
 // best_rescale's running sums event by event, each event's ratio and the first strict improvement.
-void rescale_best(const float* inc_numerator, const float* inc_denominator, size_t n, const float* numerator,
-                  const float* denominator, int32_t* best_k) {
+void rescale_best(const float* inc_numerator, const float* inc_denominator, size_t n, size_t first, float* state) {
   const VF* in = reinterpret_cast<const VF*>(inc_numerator);
   const VF* id = reinterpret_cast<const VF*>(inc_denominator);
-  VF num = load(numerator), den = load(denominator);
-  VF best = num / sqrt_lanes(den);
-  VI best_at = VI{} - 1;
+  VF* carried = reinterpret_cast<VF*>(state);
+  VF num = carried[0], den = carried[1], best = carried[2];
+  VI best_at = bits(carried[3]);
   for (size_t k = 0; k < n; ++k) {
     num += in[k];
     den += id[k];
     const VF ratio = num / sqrt_lanes(den);
     const VI better = ratio > best;
     best = better ? ratio : best;
-    best_at = better ? VI{} + static_cast<int32_t>(k) : best_at;
+    best_at = better ? VI{} + static_cast<int32_t>(first + k) : best_at;
   }
-  *reinterpret_cast<VI*>(best_k) = best_at;
+  carried[0] = num;
+  carried[1] = den;
+  carried[2] = best;
+  carried[3] = from_bits(best_at);
 }
 
 // rq_encode_rotated's ex-code pass (and its "too short to scale" branch where valid is 0).
