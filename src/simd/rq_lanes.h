@@ -34,8 +34,7 @@ struct RqLanesKernels {
   // state (4 lanes: numerator, denominator, best ratio, best event as int32 bits; -1 for none: the caller
   // starts it at the start sums, their ratio and -1), events numbered from `first`: the first strict
   // improvement of numerator / sqrt(denominator).
-  void (*rescale_best)(const float* inc_numerator, const float* inc_denominator, size_t n, size_t first,
-                       float* state);
+  void (*rescale_best)(const float* inc_numerator, const float* inc_denominator, size_t n, size_t first, float* state);
   // The ex codes at rescale t (dim lanes of int32) and ex_res_dot / ex_cent_dot (sums: 2 lanes); lanes with
   // valid[l] == 0 get no ex code (as a residual too short to scale).
   void (*ex_codes)(const float* r, const float* c, const float* a, size_t dim, int ex_bits, const float* t,
