@@ -4,8 +4,10 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 
 #include "core/half.h"
+#include "simd/rq_lanes.h"
 
 namespace lancer::quant {
 
@@ -245,40 +247,46 @@ class RqCodec final : public Codec {
     for (uint32_t p = 0; p < nlist; ++p) {
       if (used[p]) rq_rotate(*model_, centroids + size_t{p} * d, rotated_centroids.data() + size_t{p} * d);
     }
+    // Several vectors side by side, one per SIMD lane, where the CPU has the lanes (the same bytes).
+    const simd::RqLanesKernels* lanes =
+        d < (size_t{1} << 24) ? simd::rq_lanes_kernels(simd::best_simd_level()) : nullptr;
+    // Lane scratch (megabytes with many ex bits) is handed from chunk to chunk rather than faulted in anew.
+    std::mutex pool_mutex;
+    std::vector<std::unique_ptr<RqLanesScratch>> pool;
     executor.parallel_for(x.rows, 256, [&](size_t b, size_t e) {
+      if (lanes) {
+        std::unique_ptr<RqLanesScratch> scratch;
+        {
+          std::lock_guard<std::mutex> lock(pool_mutex);
+          if (!pool.empty()) {
+            scratch = std::move(pool.back());
+            pool.pop_back();
+          }
+        }
+        if (!scratch) scratch = std::make_unique<RqLanesScratch>();
+        encode_lanes(*lanes, x, labels, centroids, rotated_centroids.data(), metric, rows, b, e, scratch.get());
+        std::lock_guard<std::mutex> lock(pool_mutex);
+        pool.push_back(std::move(scratch));
+        return;
+      }
       std::vector<float> residual(d), rotated(d);
       RqScratch scratch;
       for (size_t i = b; i < e; ++i) {
-        const float* c = centroids + size_t{labels[i]} * d;
-        const float* v = x.row(i);
         float norm_square = 0.0f;
-        // float16 columns: Lance normalises (cosine) and subtracts the centroid in float16, so the
-        // vector and the residual it rotates are rounded to half; l2's |v - c|^2 is its distance to
-        // the centroid, computed before rounding; dot's is the norm of the (rounded) residual.
-        for (size_t j = 0; j < d; ++j) {
-          const float value = half_ && metric == Metric::kCosine ? core::round_to_half(v[j]) : v[j];
-          const float diff = value - c[j];
-          residual[j] = half_ ? core::round_to_half(diff) : diff;
-          norm_square += metric == Metric::kDot ? residual[j] * residual[j] : diff * diff;
-        }
+        residual_of(x.row(i), centroids + size_t{labels[i]} * d, metric, residual.data(), &norm_square);
         rq_rotate(*model_, residual.data(), rotated.data());
         uint8_t* row = rows.data() + i * layout_.bytes;
         RqEncoded out{row, row + layout_.ex};
         rq_encode_rotated(*model_, metric, rotated.data(), rotated_centroids.data() + size_t{labels[i]} * d,
                           norm_square, &out, &scratch);
-        store_f32(out.add, row + layout_.add);
-        store_f32(out.scale, row + layout_.scale);
-        store_f32(out.error, row + layout_.error);
-        if (model_->ex_bits() > 0) {
-          store_f32(out.add_ex, row + layout_.add_ex);
-          store_f32(out.scale_ex, row + layout_.scale_ex);
-        }
+        store_factors(out, row);
       }
     });
     return Status::OK();
   }
 
   std::string storage_metadata() const override { return rq_metadata_json(*model_); }
+
   const char* model_key() const override { return rq_quantizer().model_key; }
   std::string model_header() const override { return rq_metadata_json(*model_); }
 
@@ -287,6 +295,64 @@ class RqCodec final : public Codec {
   }
 
  private:
+  // float16 columns: Lance normalises (cosine) and subtracts the centroid in float16, so the vector and
+  // the residual it rotates are rounded to half; l2's |v - c|^2 is its distance to the centroid, computed
+  // before rounding; dot's is the norm of the (rounded) residual.
+  void residual_of(const float* v, const float* c, Metric metric, float* residual, float* norm_square) const {
+    const size_t d = model_->dim;
+    float sum = 0.0f;
+    for (size_t j = 0; j < d; ++j) {
+      const float value = half_ && metric == Metric::kCosine ? core::round_to_half(v[j]) : v[j];
+      const float diff = value - c[j];
+      residual[j] = half_ ? core::round_to_half(diff) : diff;
+      sum += metric == Metric::kDot ? residual[j] * residual[j] : diff * diff;
+    }
+    *norm_square = sum;
+  }
+
+  void store_factors(const RqEncoded& out, uint8_t* row) const {
+    store_f32(out.add, row + layout_.add);
+    store_f32(out.scale, row + layout_.scale);
+    store_f32(out.error, row + layout_.error);
+    if (model_->ex_bits() > 0) {
+      store_f32(out.add_ex, row + layout_.add_ex);
+      store_f32(out.scale_ex, row + layout_.scale_ex);
+    }
+  }
+
+  // Rows [b, e) kernels.width at a time. Without float16 the residual v - c and its squared norm (the
+  // same sum for every metric then) are formed in the lanes too.
+  void encode_lanes(const simd::RqLanesKernels& kernels, MatrixView<const float> x, std::span<const uint32_t> labels,
+                    const float* centroids, const float* rotated_centroids, Metric metric, std::span<uint8_t> rows,
+                    size_t b, size_t e, RqLanesScratch* scratch) const {
+    const size_t d = model_->dim, w = kernels.width;
+    std::vector<float> residuals(half_ ? w * d : 0);
+    const float* vectors[RqLanesScratch::kMaxWidth];
+    const float* own_centroids[RqLanesScratch::kMaxWidth];
+    const float* rotated[RqLanesScratch::kMaxWidth];
+    float norm_square[RqLanesScratch::kMaxWidth];
+    RqEncoded out[RqLanesScratch::kMaxWidth];
+    for (size_t i0 = b; i0 < e; i0 += w) {
+      const size_t count = std::min(w, e - i0);
+      for (size_t l = 0; l < count; ++l) {
+        const size_t i = i0 + l;
+        own_centroids[l] = centroids + size_t{labels[i]} * d;
+        rotated[l] = rotated_centroids + size_t{labels[i]} * d;
+        if (half_) {
+          residual_of(x.row(i), own_centroids[l], metric, residuals.data() + l * d, &norm_square[l]);
+          vectors[l] = residuals.data() + l * d;
+        } else {
+          vectors[l] = x.row(i);
+        }
+        uint8_t* row = rows.data() + i * layout_.bytes;
+        out[l] = RqEncoded{row, row + layout_.ex};
+      }
+      rq_encode_lanes(*model_, metric, kernels, count, vectors, half_ ? nullptr : own_centroids, rotated, norm_square,
+                      out, scratch);
+      for (size_t l = 0; l < count; ++l) store_factors(out[l], rows.data() + (i0 + l) * layout_.bytes);
+    }
+  }
+
   std::shared_ptr<const RqModel> model_;
   RowLayout layout_;
   bool half_;    // the indexed column holds float16

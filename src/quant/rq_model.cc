@@ -6,6 +6,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "simd/rq_lanes.h"
+
 namespace lancer::quant {
 
 namespace {
@@ -291,10 +293,71 @@ void sort_events(RqScratch* s, size_t n, float t_start, float t_end) {
   }
 }
 
+// An event's payload: its dimension and the code it raises that dimension to.
+constexpr uint32_t kEventDimBits = 24;
+constexpr uint32_t kEventDimMask = (1u << kEventDimBits) - 1;
+
+// best_rescale's search range, from the largest finite normalized value (> 0).
+struct RescaleRange {
+  float t_start, t_end;
+};
+RescaleRange rescale_range(float max_value, uint32_t max_code, int ex_bits) {
+  const float t_end = static_cast<float>(max_code + 10) / max_value;
+  return {t_end * kTightStart[ex_bits], t_end};
+}
+
+// The code of a dimension at t_start (v > 0 and finite).
+uint32_t start_code(float t_start, float v, uint32_t max_code) {
+  return static_cast<uint32_t>(std::clamp(std::floor(t_start * v + kExEpsilon), 0.0f, static_cast<float>(max_code)));
+}
+
+// The rescale events of `a` (thresholds next / v in [t_start, t_end) where a dimension's code grows to
+// next), emitted by dimension then code and sorted by threshold, equal ones in emission order: into
+// s->sorted_thresholds and s->sorted_dims (payload dim | next << 24). Returns how many.
+// AVX2 only widens the vectorized loops (exact per-lane divisions; no FMA: "avx2" does not enable it
+// and the project builds with -ffp-contract=off): the same bits either way.
+__attribute__((target_clones("avx2", "default"))) size_t sorted_events(std::span<const float> a, uint32_t max_code,
+                                                                       float t_start, float t_end, RqScratch* s) {
+  // Raw arrays, grown (rarely) before a dimension that could overflow them: a dimension writes fewer
+  // than max_code + kEventChunk entries. (Not sized for the worst case, max_code per dimension: with 8
+  // ex bits that is megabytes per vector.)
+  float* ev_t = s->event_thresholds.data();
+  int32_t* ev_dim = reinterpret_cast<int32_t*>(s->event_dims.data());
+  size_t n = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const float v = a[i];
+    if (v <= 0.0f || !std::isfinite(v)) continue;
+    if (n + max_code + kEventChunk > s->event_thresholds.size()) {
+      const size_t capacity = std::max(2 * s->event_thresholds.size(), n + max_code + kEventChunk + 4 * a.size());
+      s->event_thresholds.resize(capacity);
+      s->event_dims.resize(capacity);
+      ev_t = s->event_thresholds.data();
+      ev_dim = reinterpret_cast<int32_t*>(s->event_dims.data());
+    }
+    const uint32_t current = start_code(t_start, v, max_code);
+    // The events of a dimension are a prefix of next = current + 1, ..., max_code (next / v
+    // grows with next): 8 candidates at a time, all stored, the valid ones counted, so that the
+    // loop ends on a count (mostly after one round) rather than on a branch per event.
+    const V8i dim = V8i{} + static_cast<int32_t>(i);
+    for (int32_t first = static_cast<int32_t>(current) + 1;; first += kEventChunk) {
+      const V8i next = kLane + first;
+      const V8f threshold = __builtin_convertvector(next, V8f) / v;  // the division itself: its bits are returned
+      const V8i payload = dim | (next << kEventDimBits);
+      std::memcpy(ev_t + n, &threshold, sizeof threshold);
+      std::memcpy(ev_dim + n, &payload, sizeof payload);
+      const V8i ok = (next <= static_cast<int32_t>(max_code)) & (threshold < t_end);  // lanes -1 or 0
+      const uint32_t valid = static_cast<uint32_t>(-(ok[0] + ok[1] + ok[2] + ok[3] + ok[4] + ok[5] + ok[6] + ok[7]));
+      n += valid;
+      if (valid < kEventChunk) break;
+    }
+  }
+  if (n > 0) sort_events(s, n, t_start, t_end);  // by threshold, then emission order
+  return n;
+}
+
 // Lance's best_ex_rescale_factor. Thresholds are visited in increasing order,
 // equal ones in the order they were emitted (by dimension, then code).
-// AVX2 only widens the vectorized loops (exact per-lane divisions and square roots; no FMA: "avx2"
-// does not enable it and the project builds with -ffp-contract=off): the same bits either way.
+// AVX2 only widens the vectorized loops (exact per-lane divisions and square roots): the same bits.
 __attribute__((target_clones("avx2", "default"))) float best_rescale(std::span<const float> a, int ex_bits,
                                                                      RqScratch* s) {
   float max_value = 0.0f;
@@ -303,46 +366,21 @@ __attribute__((target_clones("avx2", "default"))) float best_rescale(std::span<c
   }
   if (max_value <= 0.0f) return 0.0f;
   const uint32_t max_code = (1u << ex_bits) - 1;
-  const float t_end = static_cast<float>(max_code + 10) / max_value;
-  const float t_start = t_end * kTightStart[ex_bits];
+  const auto [t_start, t_end] = rescale_range(max_value, max_code, ex_bits);
   s->codes.assign(a.size(), 0);
-  // At most max_code events per dimension: raw arrays, no growth checks per event.
-  const size_t capacity = a.size() * max_code + kEventChunk;
-  if (s->event_thresholds.size() < capacity) {
-    s->event_thresholds.resize(capacity);
-    s->event_dims.resize(capacity);
-  }
-  float* ev_t = s->event_thresholds.data();
-  int32_t* ev_dim = reinterpret_cast<int32_t*>(s->event_dims.data());
   uint32_t* codes = s->codes.data();
-  size_t n = 0;
   float squared_denominator = static_cast<float>(a.size()) * 0.25f;
   float numerator = 0.0f;
   for (size_t i = 0; i < a.size(); ++i) {
     const float v = a[i];
     if (v <= 0.0f || !std::isfinite(v)) continue;
-    const uint32_t current =
-        static_cast<uint32_t>(std::clamp(std::floor(t_start * v + kExEpsilon), 0.0f, static_cast<float>(max_code)));
+    const uint32_t current = start_code(t_start, v, max_code);
     codes[i] = current;
     squared_denominator += static_cast<float>(current * current + current);
     numerator += (static_cast<float>(current) + 0.5f) * v;
-    // The events of a dimension are a prefix of next = current + 1, ..., max_code (next / v
-    // grows with next): 8 candidates at a time, all stored, the valid ones counted, so that the
-    // loop ends on a count (mostly after one round) rather than on a branch per event.
-    const V8i dim = V8i{} + static_cast<int32_t>(i);
-    for (int32_t first = static_cast<int32_t>(current) + 1;; first += kEventChunk) {
-      const V8i next = kLane + first;
-      const V8f threshold = __builtin_convertvector(next, V8f) / v;  // the division itself: its bits are returned
-      std::memcpy(ev_t + n, &threshold, sizeof threshold);
-      std::memcpy(ev_dim + n, &dim, sizeof dim);
-      const V8i ok = (next <= static_cast<int32_t>(max_code)) & (threshold < t_end);  // lanes -1 or 0
-      const uint32_t valid = static_cast<uint32_t>(-(ok[0] + ok[1] + ok[2] + ok[3] + ok[4] + ok[5] + ok[6] + ok[7]));
-      n += valid;
-      if (valid < kEventChunk) break;
-    }
   }
+  const size_t n = sorted_events(a, max_code, t_start, t_end, s);
   if (n == 0) return t_start;
-  sort_events(s, n, t_start, t_end);  // by threshold, then emission order
   const float* sorted_t = s->sorted_thresholds.data();
   const uint32_t* sorted_dim = s->sorted_dims.data();
   // The running sums event by event (a chain of adds, in Lance's order), then every event's
@@ -354,7 +392,7 @@ __attribute__((target_clones("avx2", "default"))) float best_rescale(std::span<c
   float* ratio = s->numerators.data();
   float* den = s->denominators.data();
   for (size_t k = 0; k < n; ++k) {
-    const uint32_t i = sorted_dim[k];
+    const uint32_t i = sorted_dim[k] & kEventDimMask;
     const uint32_t updated = ++codes[i];
     squared_denominator += static_cast<float>(2 * updated);
     numerator += a[i];
@@ -371,6 +409,35 @@ __attribute__((target_clones("avx2", "default"))) float best_rescale(std::span<c
     }
   }
   return best_k == n ? t_start : sorted_t[best_k];
+}
+
+// The factors of one row from rq_encode_rotated's sums.
+void finish_factors(size_t d, int ex_bits, simd::Metric metric, float norm_square, float binary_res_dot,
+                    float binary_cent_dot, float residual_centroid_dot, float ex_res_dot, float ex_cent_dot,
+                    RqEncoded* out) {
+  const float binary_correction = ratio(norm_square * binary_cent_dot, binary_res_dot);
+  float error = 0.0f;
+  if (d > 1 && norm_square > 0.0f && binary_res_dot != 0.0f) {
+    const float code_norm_square = static_cast<float>(d) * 0.25f;
+    const float alignment = norm_square * code_norm_square / (binary_res_dot * binary_res_dot);
+    const float angular = std::sqrt(std::max(alignment - 1.0f, 0.0f) / (static_cast<float>(d) - 1.0f));
+    error = std::sqrt(norm_square) * kErrorEpsilon * angular;
+    if (metric != simd::Metric::kDot) error = 2.0f * error;
+  }
+  out->error = error;
+  const float ex_correction = ex_bits > 0 ? ratio(norm_square * ex_cent_dot, ex_res_dot) : 0.0f;
+  if (metric == simd::Metric::kDot) {
+    const float dot_base = 1.0f - residual_centroid_dot;
+    out->add = dot_base + binary_correction;
+    out->scale = ratio(-norm_square, binary_res_dot);
+    out->add_ex = dot_base + ex_correction;
+    out->scale_ex = ratio(-norm_square, ex_res_dot);
+  } else {
+    out->add = norm_square + 2.0f * binary_correction;
+    out->scale = ratio(-2.0f * norm_square, binary_res_dot);
+    out->add_ex = norm_square + 2.0f * ex_correction;
+    out->scale_ex = ratio(-2.0f * norm_square, ex_res_dot);
+  }
 }
 
 }  // namespace
@@ -432,28 +499,139 @@ void rq_encode_rotated(const RqModel& m, simd::Metric metric, const float* r, co
       rq_pack_ex_block(ex_bits, ex_values.data() + base, out->ex_codes + k * block_bytes);
     }
   }
-  const float binary_correction = ratio(norm_square * binary_cent_dot, binary_res_dot);
-  float error = 0.0f;
-  if (d > 1 && norm_square > 0.0f && binary_res_dot != 0.0f) {
-    const float code_norm_square = static_cast<float>(d) * 0.25f;
-    const float alignment = norm_square * code_norm_square / (binary_res_dot * binary_res_dot);
-    const float angular = std::sqrt(std::max(alignment - 1.0f, 0.0f) / (static_cast<float>(d) - 1.0f));
-    error = std::sqrt(norm_square) * kErrorEpsilon * angular;
-    if (metric != simd::Metric::kDot) error = 2.0f * error;
+  finish_factors(d, ex_bits, metric, norm_square, binary_res_dot, binary_cent_dot, residual_centroid_dot, ex_res_dot,
+                 ex_cent_dot, out);
+}
+
+namespace {
+
+// n elements of v, 64-byte aligned.
+template <typename T>
+T* aligned(std::vector<T>& v, size_t n) {
+  constexpr size_t kAlign = 64 / sizeof(T);
+  if (v.size() < n + kAlign) v.resize(n + kAlign);
+  const auto address = reinterpret_cast<uintptr_t>(v.data());
+  return v.data() + (((address + 63) & ~uintptr_t{63}) - address) / sizeof(T);
+}
+
+// Rows (count of them; the lanes past count zero) into lanes: 16 dimensions at a time, so that each
+// row's cache line is used whole (rows 4 KiB apart share L1 sets).
+void to_lanes(const float* const* rows, const float* const* minus, size_t count, size_t width, size_t d, float* lanes) {
+  for (size_t j0 = 0; j0 < d; j0 += 16) {
+    const size_t j1 = std::min(d, j0 + 16);
+    for (size_t l = 0; l < width; ++l) {
+      float* out = lanes + l;
+      if (l >= count) {
+        for (size_t j = j0; j < j1; ++j) out[j * width] = 0.0f;
+      } else if (minus) {
+        for (size_t j = j0; j < j1; ++j) out[j * width] = rows[l][j] - minus[l][j];
+      } else {
+        for (size_t j = j0; j < j1; ++j) out[j * width] = rows[l][j];
+      }
+    }
   }
-  out->error = error;
-  const float ex_correction = ex_bits > 0 ? ratio(norm_square * ex_cent_dot, ex_res_dot) : 0.0f;
-  if (metric == simd::Metric::kDot) {
-    const float dot_base = 1.0f - residual_centroid_dot;
-    out->add = dot_base + binary_correction;
-    out->scale = ratio(-norm_square, binary_res_dot);
-    out->add_ex = dot_base + ex_correction;
-    out->scale_ex = ratio(-norm_square, ex_res_dot);
-  } else {
-    out->add = norm_square + 2.0f * binary_correction;
-    out->scale = ratio(-2.0f * norm_square, binary_res_dot);
-    out->add_ex = norm_square + 2.0f * ex_correction;
-    out->scale_ex = ratio(-2.0f * norm_square, ex_res_dot);
+}
+
+}  // namespace
+
+void rq_encode_lanes(const RqModel& m, simd::Metric metric, const simd::RqLanesKernels& k, size_t count,
+                     const float* const* rows, const float* const* centroids, const float* const* rotated_centroids,
+                     float* norm_square, RqEncoded* out, RqLanesScratch* s) {
+  const size_t d = m.dim, w = k.width;
+  const int ex_bits = m.ex_bits();
+  float* r = aligned(s->floats, 3 * d * w);
+  float* c = r + d * w;
+  float* a = c + d * w;
+  int32_t* code_bytes = aligned(s->ints, d * w + d / 8 * w);
+  int32_t* ex = code_bytes + d / 8 * w;
+  constexpr size_t kMax = RqLanesScratch::kMaxWidth;  // per-lane values
+  alignas(64) float sums[4 * kMax], norm[kMax], max_value[kMax], t_start[kMax], numerator[kMax], denominator[kMax],
+      t[kMax], ex_sums[2 * kMax];
+  alignas(64) int32_t best_k[kMax], valid[kMax];
+
+  to_lanes(rows, centroids, count, w, d, r);
+  if (centroids) {
+    k.sum_squares(r, d, sums);
+    for (size_t l = 0; l < count; ++l) norm_square[l] = sums[l];
+  }
+  to_lanes(rotated_centroids, nullptr, count, w, d, c);
+  k.rotate(m.signs.data(), d, r);
+  k.sign_sums(r, c, d, metric == simd::Metric::kDot, reinterpret_cast<uint32_t*>(code_bytes), sums);
+  for (size_t l = 0; l < count; ++l) {
+    for (size_t b = 0; b < d / 8; ++b) out[l].codes[b] = static_cast<uint8_t>(code_bytes[b * w + l]);
+  }
+  if (ex_bits > 0) {
+    // rq_encode_rotated: the residual is scaled only when its rotated norm is a usable divisor.
+    for (size_t l = 0; l < w; ++l) {
+      const float rotated_norm_square = sums[l];
+      const bool ok = l < count && rotated_norm_square > 1.1920929e-07f && std::isfinite(rotated_norm_square);
+      valid[l] = ok ? 1 : 0;
+      norm[l] = ok ? std::sqrt(rotated_norm_square) : 0.0f;
+    }
+    k.normalize(r, norm, d, a, max_value);
+    // best_rescale per lane: the events and their order one vector at a time, the running sums in lanes.
+    // (Those per-vector steps, emission and sort_events, are now about half of this function's time at
+    // 1,024 dims and 5 bits, measured with perf on bench/rq_encode_bench: the next thing to make cheaper.)
+    const uint32_t max_code = (1u << ex_bits) - 1;
+    float* a_rows = aligned(s->rows, w * d);
+    size_t events[RqLanesScratch::kMaxWidth] = {};
+    size_t most = 0;
+    for (size_t l = 0; l < w; ++l) {
+      t_start[l] = 0.0f;
+      if (!valid[l] || !(max_value[l] > 0.0f)) continue;
+      float* row = a_rows + l * d;
+      for (size_t j = 0; j < d; ++j) row[j] = a[j * w + l];
+      const RescaleRange range = rescale_range(max_value[l], max_code, ex_bits);
+      t_start[l] = range.t_start;
+      events[l] = sorted_events({row, d}, max_code, range.t_start, range.t_end, &s->lane[l]);
+      most = std::max(most, events[l]);
+    }
+    // The events' increments, lanes, a block at a time (kept in L1; 8 ex bits give thousands of events).
+    constexpr size_t kBlock = 256;
+    float* inc_num = aligned(s->increments, 2 * kBlock * w);
+    float* inc_den = inc_num + kBlock * w;
+    k.rescale_start(a, d, t_start, max_code, numerator, denominator);
+    alignas(64) float state[4 * kMax];
+    for (size_t l = 0; l < w; ++l) {
+      state[l] = numerator[l];
+      state[w + l] = denominator[l];
+      state[2 * w + l] = numerator[l] / std::sqrt(denominator[l]);  // best_start
+      state[3 * w + l] = std::bit_cast<float>(int32_t{-1});
+    }
+    for (size_t first = 0; first < most; first += kBlock) {
+      const size_t block = std::min(kBlock, most - first);
+      for (size_t l = 0; l < w; ++l) {
+        const float* row = a_rows + l * d;
+        const uint32_t* payload = s->lane[l].sorted_dims.data();
+        const size_t own = events[l] > first ? std::min(block, events[l] - first) : 0;
+        for (size_t e = 0; e < own; ++e) {
+          const uint32_t p = payload[first + e];
+          inc_num[e * w + l] = row[p & kEventDimMask];
+          inc_den[e * w + l] = static_cast<float>(2 * (p >> kEventDimBits));  // 2 x the code it reaches
+        }
+        for (size_t e = own; e < block; ++e) inc_num[e * w + l] = inc_den[e * w + l] = 0.0f;
+      }
+      k.rescale_best(inc_num, inc_den, block, first, state);
+    }
+    for (size_t l = 0; l < w; ++l) best_k[l] = std::bit_cast<int32_t>(state[3 * w + l]);
+    for (size_t l = 0; l < w; ++l) {
+      t[l] = !valid[l] || !(max_value[l] > 0.0f) ? 0.0f
+             : best_k[l] < 0                     ? t_start[l]
+                                                 : s->lane[l].sorted_thresholds[static_cast<size_t>(best_k[l])];
+    }
+    k.ex_codes(r, c, a, d, ex_bits, t, valid, ex, ex_sums);
+    const size_t padded = (d + 63) / 64 * 64, block_bytes = size_t{64} * ex_bits / 8;
+    s->ex_values.assign(padded, 0);
+    for (size_t l = 0; l < count; ++l) {
+      for (size_t j = 0; j < d; ++j) s->ex_values[j] = static_cast<uint8_t>(ex[j * w + l]);
+      for (size_t base = 0, b = 0; base < d; base += 64, ++b) {
+        rq_pack_ex_block(ex_bits, s->ex_values.data() + base, out[l].ex_codes + b * block_bytes);
+      }
+    }
+  }
+  for (size_t l = 0; l < count; ++l) {
+    finish_factors(d, ex_bits, metric, norm_square[l], sums[w + l], sums[2 * w + l], sums[3 * w + l],
+                   ex_bits > 0 ? ex_sums[l] : 0.0f, ex_bits > 0 ? ex_sums[w + l] : 0.0f, &out[l]);
   }
 }
 

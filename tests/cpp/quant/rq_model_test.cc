@@ -12,6 +12,8 @@
 #include <tuple>
 #include <vector>
 
+#include "simd/rq_lanes.h"
+
 namespace lancer::quant {
 namespace {
 
@@ -305,6 +307,89 @@ TEST(RqEncode, CodesAndFactorsFollowTheirDefinitions) {
       ff += f * f;
     }
     EXPECT_GT(rf / std::sqrt(ff * norm_square), 0.98);
+  }
+}
+
+// rq_encode_lanes against rotating and encoding each vector alone (the scalar
+// level's path): every byte and factor bit, at each SIMD level the CPU has, for
+// FWHT and Kac dimensions, every num_bits, partial batches, and residuals that
+// are zero, tiny (no ex code), tied (equal thresholds) or signed zeros.
+TEST(RqEncode, LanesGiveTheBytesOfOneVectorAtATime) {
+  std::mt19937 rng(21);
+  std::normal_distribution<float> g;
+  for (auto level : {simd::SimdLevel::kAvx2, simd::SimdLevel::kAvx512}) {
+    const simd::RqLanesKernels* k = simd::rq_lanes_kernels(level);
+    if (k == nullptr || level > simd::cpu_simd_level()) continue;
+    for (uint32_t dim : {8u, 24u, 64u, 96u, 128u, 200u, 256u}) {
+      for (int num_bits = 1; num_bits <= 9; ++num_bits) {
+        const RqModel m = random_model(dim, num_bits, dim + num_bits);
+        const size_t count = (dim + num_bits) % 3 == 0 ? k->width - 3 : k->width;
+        std::vector<float> v(count * dim), c(count * dim), rc(count * dim);
+        for (size_t l = 0; l < count; ++l) {
+          float* x = v.data() + l * dim;
+          float* y = c.data() + l * dim;
+          for (uint32_t j = 0; j < dim; ++j) y[j] = g(rng), x[j] = y[j] + g(rng);
+          switch (l % 5) {
+            case 1: std::copy(y, y + dim, x); break;  // zero residual
+            case 2:
+              for (uint32_t j = 0; j < dim; ++j) x[j] = y[j] + 1e-6f * g(rng);
+              break;  // tiny
+            case 3:
+              for (uint32_t j = 0; j < dim; ++j) x[j] = y[j] + static_cast<float>(1 + rng() % 4) * 0.25f;  // ties
+              break;
+            case 4:
+              for (uint32_t j = 0; j < dim; j += 3) x[j] = y[j];  // residual +0.0
+              y[1] = 0.0f, x[1] = -0.0f;                          // residual -0.0
+              break;
+            default: break;
+          }
+          rq_rotate(m, y, rc.data() + l * dim);
+        }
+        for (simd::Metric metric : {simd::Metric::kL2, simd::Metric::kDot}) {
+          for (bool given_residuals : {false, true}) {
+            const size_t row = m.code_bytes() + m.ex_code_bytes();
+            std::vector<uint8_t> want(count * row), got(count * row, 0xAA);
+            std::vector<RqEncoded> want_out(count), got_out(count);
+            std::vector<float> residuals(count * dim), norm_square(count), rotated(dim);
+            std::vector<const float*> rows(count), cents(count), rcs(count);
+            RqScratch scratch;
+            for (size_t l = 0; l < count; ++l) {
+              float ns = 0.0f;
+              for (uint32_t j = 0; j < dim; ++j) {
+                const float diff = v[l * dim + j] - c[l * dim + j];
+                residuals[l * dim + j] = diff;
+                ns += diff * diff;
+              }
+              norm_square[l] = given_residuals ? ns : -1.0f;
+              rq_rotate(m, residuals.data() + l * dim, rotated.data());
+              want_out[l] = {want.data() + l * row, want.data() + l * row + m.code_bytes()};
+              got_out[l] = {got.data() + l * row, got.data() + l * row + m.code_bytes()};
+              rq_encode_rotated(m, metric, rotated.data(), rc.data() + l * dim, ns, &want_out[l], &scratch);
+              rows[l] = given_residuals ? residuals.data() + l * dim : v.data() + l * dim;
+              cents[l] = c.data() + l * dim;
+              rcs[l] = rc.data() + l * dim;
+            }
+            RqLanesScratch lanes;
+            rq_encode_lanes(m, metric, *k, count, rows.data(), given_residuals ? nullptr : cents.data(), rcs.data(),
+                            norm_square.data(), got_out.data(), &lanes);
+            const std::string what = std::string(simd::simd_level_name(level)) + " dim " + std::to_string(dim) +
+                                     " bits " + std::to_string(num_bits) + (given_residuals ? " residuals" : "");
+            ASSERT_EQ(got, want) << what;
+            for (size_t l = 0; l < count; ++l) {
+              const RqEncoded& a = got_out[l];
+              const RqEncoded& b = want_out[l];
+              for (auto [x, y] : {std::pair{a.add, b.add},
+                                  {a.scale, b.scale},
+                                  {a.error, b.error},
+                                  {a.add_ex, b.add_ex},
+                                  {a.scale_ex, b.scale_ex}}) {
+                EXPECT_EQ(std::bit_cast<uint32_t>(x), std::bit_cast<uint32_t>(y)) << what << " lane " << l;
+              }
+            }
+          }
+        }
+      }
+    }
   }
 }
 
