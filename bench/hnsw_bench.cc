@@ -1,5 +1,6 @@
 // HNSW graph builds with Lance's defaults (m 20, ef_construction 150, max_level 7):
-// 200,000 x 128 split into 447 partitions as IVF hands them over, and one graph of 100,000 x 128.
+// 200,000 x 128 split into 447 partitions and 60,000 x 1,024 into 245 as IVF hands them over,
+// and one graph of 100,000 x 128.
 // Single-threaded: the figure is CPU time. Run: build/bench/hnsw_bench
 #include <benchmark/benchmark.h>
 
@@ -22,8 +23,10 @@ std::vector<float> gaussian(size_t n, size_t dim, uint32_t seed) {
   return x;
 }
 
+// args: rows, dim, partitions (the benchmark's small and large datasets' shapes).
 void BM_Partitions(benchmark::State& state) {
-  const size_t n = 200000, dim = 128, parts = 447;
+  const size_t n = static_cast<size_t>(state.range(0)), dim = static_cast<size_t>(state.range(1)),
+               parts = static_cast<size_t>(state.range(2));
   const auto x = gaussian(n, dim, 1);
   for (auto _ : state) {
     uint64_t rows = 0;
@@ -36,7 +39,11 @@ void BM_Partitions(benchmark::State& state) {
     benchmark::DoNotOptimize(rows);
   }
 }
-BENCHMARK(BM_Partitions)->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK(BM_Partitions)
+    ->Args({200000, 128, 447})
+    ->Args({60000, 1024, 245})
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1);
 
 void BM_OnePartition(benchmark::State& state) {
   const size_t n = static_cast<size_t>(state.range(0)), dim = 128;

@@ -5,9 +5,12 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <memory>
 
 #include "graph/hnsw_internal.h"
 #include "graph/level_rng.h"
+#include "simd/codeword.h"
+#include "simd/gram.h"
 #include "simd/lanes16.h"
 #include "simd/lanes16_rows.h"
 
@@ -132,14 +135,14 @@ class Builder {
   // The matrix holds both (a, b) and (b, a), so a loop over b reads along one
   // row: callers put the id that varies least first.
   float dist(uint32_t a, uint32_t b) const {
-    if (!matrix_.empty()) return matrix_[size_t{a} * n_ + b];
+    if (matrix_) return matrix_[size_t{a} * ld_ + b];
     return a < b ? compute(a, b) : compute(b, a);
   }
   // dist(query, ids[i]) into out[i]. lanes16 is symmetric to the bit ((x - y)^2
   // = (y - x)^2, x y = y x), so the rows kernel with the query first matches compute().
   void dists(uint32_t query, const uint32_t* ids, size_t n, float* out) const {
-    if (!matrix_.empty()) {
-      const float* row = &matrix_[size_t{query} * n_];
+    if (matrix_) {
+      const float* row = &matrix_[size_t{query} * ld_];
       for (size_t i = 0; i < n; ++i) out[i] = row[ids[i]];
       return;
     }
@@ -153,8 +156,8 @@ class Builder {
   // matrix the loop reads one row and has no early exit, so no branch to miss.
   uint32_t find_witness(const Cand& c, const uint32_t* ids, size_t n) const {
     uint32_t witness = kNotSelected;
-    if (!matrix_.empty()) {
-      const float* row = &matrix_[size_t{c.id} * n_];
+    if (matrix_) {
+      const float* row = &matrix_[size_t{c.id} * ld_];
       for (size_t i = 0; i < n; ++i) witness = c.dist < row[ids[i]] ? witness : ids[i];
       return witness;
     }
@@ -209,7 +212,8 @@ class Builder {
   uint32_t last_kept_ = kNotSelected;
   std::vector<uint32_t> kept_mark_;  // == stamp_: kept by the selection under way
   uint32_t stamp_ = 0;
-  std::vector<float> matrix_;  // n x n distances, with the exact candidates
+  std::unique_ptr<float[]> matrix_;  // with the exact candidates: n rows of distances, stride ld_
+  size_t ld_ = 0;                    // n rounded up to the gram kernel's tile
   std::vector<uint32_t> visited_;
   uint32_t epoch_ = 0;
   // Buffers reused by every insertion.
@@ -304,7 +308,7 @@ void Builder::search_level(Cand ep, uint32_t level, uint32_t query) {
 }
 
 void Builder::exact_candidates(uint32_t node, uint32_t level) {
-  const float* row = &matrix_[size_t{node} * n_];
+  const float* row = &matrix_[size_t{node} * ld_];
   keys_.clear();
   if (level == 0) {
     for (uint32_t j = 0; j < node; ++j) keys_.push_back(key_of(Cand{row[j], j}));
@@ -479,24 +483,65 @@ void Builder::add_reverse(const ListRef& l, const Cand& c, uint32_t limit) {
   }
 }
 
-// Row i against rows 0..i-1 through the rows kernel, mirrored in tiles.
+// The exact path's distances, one fixed sequence of float operations per pair
+// (the same bits on any CPU, symmetric to the bit):
+//   g(a, b) = one fused-multiply-add chain over the components in index order
+//   kL2:          max(0, (g(a, a) + g(b, b)) - 2 g(a, b)) over the rows centred on their mean
+//   kOneMinusDot: 1 - g(a, b)
+// The chains come from the gram kernel, 16 x 16 pairs at a time, each loaded
+// component serving 16 others (at FMA speed, where a difference per pair costs
+// three operations per component). The squared norms are the matrix's own
+// diagonal, so an exact duplicate is at distance 0. Centring removes the
+// common offset that makes |a|^2 + |b|^2 - 2 a.b cancel for close points far
+// from the origin (an IVF partition lies around its centroid); translation
+// does not change L2. The tiles below the diagonal are computed, then mirrored.
 void Builder::fill_matrix() {
-  matrix_.assign(size_t{n_} * n_, 0.0f);
-  ids_.resize(n_);
-  for (uint32_t i = 0; i < n_; ++i) ids_[i] = i;
-  for (uint32_t i = 1; i < n_; ++i) {
-    float* row = &matrix_[size_t{i} * n_];
-    rows_(vectors_.row(i), vectors_.data, vectors_.dim, ids_.data(), i, row);
-    if (distance_ == GraphDistance::kOneMinusDot) {
-      for (uint32_t j = 0; j < i; ++j) row[j] = 1.0f - row[j];
+  const size_t n = n_, dim = vectors_.dim;
+  constexpr size_t w = simd::kCodewordBlock;
+  const size_t blocks = (n + w - 1) / w;
+  ld_ = blocks * w;
+  std::vector<float> mean(dim, 0.0f);  // (x - 0 = x: dot keeps its rows)
+  if (distance_ == GraphDistance::kL2) {
+    std::vector<double> sum(dim, 0.0);
+    for (size_t i = 0; i < n; ++i) {
+      const float* r = vectors_.row(i);
+      for (size_t j = 0; j < dim; ++j) sum[j] += r[j];
+    }
+    for (size_t j = 0; j < dim; ++j) mean[j] = static_cast<float>(sum[j] / static_cast<double>(n));
+  }
+  // Centred and packed as simd::pack_blocks packs (the padding lanes zero).
+  std::vector<float> packed(blocks * dim * w, 0.0f);
+  for (size_t i = 0; i < n; ++i) {
+    const float* r = vectors_.row(i);
+    float* out = &packed[i / w * dim * w + i % w];
+    for (size_t j = 0; j < dim; ++j) out[j * w] = r[j] - mean[j];
+  }
+  matrix_.reset(new float[ld_ * ld_]);  // every entry read is written
+  const simd::GramTileFn gram = simd::gram_tile();
+  for (size_t bx = 0; bx < blocks; ++bx) {
+    for (size_t by = 0; by <= bx; ++by) {
+      gram(&packed[bx * dim * w], &packed[by * dim * w], dim, &matrix_[bx * w * ld_ + by * w], ld_);
     }
   }
-  constexpr uint32_t kTile = 64;
-  for (uint32_t i0 = 0; i0 < n_; i0 += kTile) {
-    for (uint32_t j0 = 0; j0 <= i0; j0 += kTile) {
-      for (uint32_t i = i0; i < std::min(n_, i0 + kTile); ++i) {
-        for (uint32_t j = j0; j < std::min(i, j0 + kTile); ++j)
-          matrix_[size_t{j} * n_ + i] = matrix_[size_t{i} * n_ + j];
+  std::vector<float> norm(ld_, 0.0f);
+  for (size_t i = 0; i < n; ++i) norm[i] = matrix_[i * ld_ + i];
+  // Chains to distances, tile by tile, each also written to its mirror tile.
+  const bool l2 = distance_ == GraphDistance::kL2;
+  for (size_t bx = 0; bx < blocks; ++bx) {
+    for (size_t by = 0; by <= bx; ++by) {
+      for (size_t r = bx * w; r < (bx + 1) * w; ++r) {
+        float* row = &matrix_[r * ld_];
+        for (size_t c = by * w; c < std::min(r, (by + 1) * w); ++c) {
+          float d;
+          if (l2) {
+            d = (norm[r] + norm[c]) - 2.0f * row[c];
+            d = d > 0.0f ? d : 0.0f;
+          } else {
+            d = 1.0f - row[c];
+          }
+          row[c] = d;
+          matrix_[c * ld_ + r] = d;
+        }
       }
     }
   }

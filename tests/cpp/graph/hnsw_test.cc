@@ -112,6 +112,8 @@ TEST(Hnsw, StructureMatchesLance) {
   const auto levels = hnsw_levels(n, p.m, p.max_level);
   EXPECT_EQ(g->entry_point, hnsw_entry_point(levels));
   ASSERT_EQ(g->levels.size(), size_t{levels[g->entry_point]} + 1);
+  std::vector<double> mean(dim, 0.0);
+  for (size_t i = 0; i < n * dim; ++i) mean[i % dim] += x[i] / double(n);
   for (size_t l = 0; l < g->levels.size(); ++l) {
     const auto& level = g->levels[l];
     std::vector<uint32_t> expected;
@@ -131,8 +133,15 @@ TEST(Hnsw, StructureMatchesLance) {
         const uint32_t nb = level.neighbors[e];
         EXPECT_NE(nb, level.nodes[r]);
         EXPECT_GE(levels[nb], l);  // edges stay on the level
-        EXPECT_EQ(level.distances[e], linalg::portable_l2_sqr(&x[std::min(nb, level.nodes[r]) * dim],
-                                                              &x[std::max(nb, level.nodes[r]) * dim], dim));
+        // The edge's distance is the builder's (ExactCandidatesMatchThePlainAlgorithm): |a|^2 + |b|^2 - 2 a.b
+        // over centred rows, whose rounding error grows with those norms (Higham 3.5), not with the distance.
+        double exact = 0, norms = 0;
+        for (size_t j = 0; j < dim; ++j) {
+          const double a = x[nb * dim + j] - mean[j], b = x[level.nodes[r] * dim + j] - mean[j];
+          exact += (a - b) * (a - b);
+          norms += a * a + b * b;
+        }
+        EXPECT_NEAR(level.distances[e], exact, (dim + 2) * std::ldexp(norms, -23));
       }
     }
   }
@@ -222,18 +231,46 @@ TEST(Hnsw, SizeRuleBoundary) {
   }
 }
 
+// The exact path's distance (hnsw.cc, fill_matrix) written the plain way: rows
+// centred on their mean (l2), one std::fma chain in index order per pair.
+std::vector<float> reference_distances(const std::vector<float>& x, size_t n, size_t dim, GraphDistance d) {
+  std::vector<float> c(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(n * dim));
+  if (d == GraphDistance::kL2) {
+    for (size_t j = 0; j < dim; ++j) {
+      double sum = 0;
+      for (size_t i = 0; i < n; ++i) sum += x[i * dim + j];
+      const float mean = static_cast<float>(sum / static_cast<double>(n));
+      for (size_t i = 0; i < n; ++i) c[i * dim + j] = x[i * dim + j] - mean;
+    }
+  }
+  auto chain = [&](size_t a, size_t b) {
+    float v = 0;
+    for (size_t j = 0; j < dim; ++j) v = std::fma(c[a * dim + j], c[b * dim + j], v);
+    return v;
+  };
+  std::vector<float> out(n * n);
+  for (size_t a = 0; a < n; ++a) {
+    for (size_t b = 0; b < n; ++b) {
+      if (d == GraphDistance::kL2) {
+        const float v = (chain(a, a) + chain(b, b)) - 2.0f * chain(a, b);
+        out[a * n + b] = std::max(v, 0.0f);
+      } else {
+        out[a * n + b] = 1.0f - chain(a, b);
+      }
+    }
+  }
+  return out;
+}
+
 // The exact-candidates build written the plain way: Algorithm 4 from scratch
-// on every selection, portable kernels, std::sort. The builder's shortcuts
-// (verdicts, witnesses, merged lists, radix sorts, the rows kernels, the
-// distance matrix) must give the same bytes.
+// on every selection, the plain distances above, std::sort. The builder's
+// shortcuts (verdicts, witnesses, merged lists, radix sorts, the gram kernel,
+// the mirrored matrix) must give the same bytes.
 HnswGraph reference_exact_build(const std::vector<float>& x, size_t n, size_t dim, GraphDistance d,
                                 const HnswParams& p) {
   using Entry = std::pair<float, uint32_t>;  // (distance, id): the build's order
-  auto dist = [&](uint32_t a, uint32_t b) {
-    const float* u = &x[size_t{std::min(a, b)} * dim];
-    const float* v = &x[size_t{std::max(a, b)} * dim];
-    return d == GraphDistance::kL2 ? linalg::portable_l2_sqr(u, v, dim) : 1.0f - linalg::portable_dot(u, v, dim);
-  };
+  const std::vector<float> matrix = reference_distances(x, n, dim, d);
+  auto dist = [&](uint32_t a, uint32_t b) { return matrix[size_t{a} * n + b]; };
   auto select = [&](std::vector<Entry> cands, size_t k) {
     if (cands.size() <= k) return cands;
     std::sort(cands.begin(), cands.end());
@@ -301,6 +338,59 @@ TEST(Hnsw, ExactCandidatesMatchThePlainAlgorithm) {
       EXPECT_TRUE(same_graph(*g, reference_exact_build(x, n, dim, d, p))) << n << " " << static_cast<int>(d);
     }
   }
+}
+
+// The exact path's distance is |a|^2 + |b|^2 - 2 a.b over rows centred on their
+// mean. Points far from the origin and close together (an IVF partition around
+// its centroid, here 1000 units out with neighbours 0.01 apart) would lose
+// every digit of their distances to cancellation without the centring; exact
+// duplicates are at distance 0 and reach each other.
+TEST(Hnsw, DuplicatesAndCloseNeighboursFarFromTheOrigin) {
+  const size_t n = 2000, dim = 64;
+  auto x = clustered(n, dim, 10, 21);
+  for (float& v : x) v = 1000.0f + 0.01f * v;
+  for (size_t i = 1; i < n; i += 7) std::copy_n(&x[(i - 1) * dim], dim, &x[i * dim]);  // twins (i - 1, i)
+  auto g = build_hnsw({x.data(), n, dim}, GraphDistance::kL2, {});
+  ASSERT_TRUE(g.ok());
+  const HnswGraph::Level& l0 = g->levels[0];
+  for (size_t i = 1; i < n; i += 7) {
+    bool found = false;
+    for (uint64_t e = l0.offsets[i]; e < l0.offsets[i + 1]; ++e) {
+      if (l0.neighbors[e] == i - 1) {
+        found = true;
+        EXPECT_EQ(l0.distances[e], 0.0f) << i;
+      }
+    }
+    EXPECT_TRUE(found) << "node " << i << " lacks its twin";
+  }
+  // Search with distances in double: recall against brute force in double.
+  auto exact = [&](const float* q, uint32_t i) {
+    double s = 0;
+    for (size_t j = 0; j < dim; ++j)
+      s += (double(q[j]) - x[size_t{i} * dim + j]) * (double(q[j]) - x[size_t{i} * dim + j]);
+    return static_cast<float>(s);
+  };
+  HnswSearcher searcher(*g);
+  std::mt19937 rng(4);
+  std::normal_distribution<float> normal(0.0f, 0.002f);
+  size_t hits = 0, total = 0;
+  for (size_t qi = 0; qi < 100; ++qi) {
+    std::vector<float> q(&x[(qi * 19 + 3) % n * dim], &x[(qi * 19 + 3) % n * dim] + dim);
+    for (float& v : q) v += normal(rng);
+    std::vector<ScoredNode> truth(n);
+    for (uint32_t i = 0; i < n; ++i) truth[i] = {exact(q.data(), i), i};
+    std::partial_sort(truth.begin(), truth.begin() + 10, truth.end());
+    auto found = searcher.search(10, 64, [&](const uint32_t* ids, size_t m, float* out) {
+      for (size_t i = 0; i < m; ++i) out[i] = exact(q.data(), ids[i]);
+    });
+    for (size_t a = 0; a < 10; ++a) {
+      for (const auto& f : found) hits += f.node == truth[a].node;
+    }
+    total += 10;
+  }
+  const double recall = static_cast<double>(hits) / static_cast<double>(total);
+  std::printf("recall@10 ef=64 far from the origin: %.3f\n", recall);
+  EXPECT_GE(recall, 0.95);
 }
 
 TEST(Hnsw, SameBytesTwiceAndUnderConcurrentBuilds) {
