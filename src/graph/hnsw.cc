@@ -167,7 +167,7 @@ class Builder {
     return witness;
   }
   void fill_matrix();
-  // The exact ef_construction nearest nodes inserted before `node` on `level`, into results_, ascending.
+  // The exact ef_construction nearest nodes inserted before `node` on `level`, into keys_, ascending.
   void exact_candidates(uint32_t node, uint32_t level);
   ListRef list(uint32_t node, uint32_t level) {
     const size_t at0 = size_t{node} * cap0_;
@@ -187,6 +187,9 @@ class Builder {
   // `cands` (any order) down to at most k entries, written to `out`.
   // `sorted`: cands are already in (distance, id) order. Sets last_kept_.
   uint32_t select(std::vector<Cand>& cands, uint32_t k, Cand* out, bool sorted = false);
+  // select() for candidates in (distance, id) order that no selection has judged yet (a node's own list).
+  // Candidates as keys (key_of), ascending.
+  uint32_t select_fresh(const std::vector<uint64_t>& keys, uint32_t k, Cand* out);
   // A full list in selection form given one more entry, when the new selection
   // follows from the old verdicts (false: the caller runs select).
   bool add_to_selected(const ListRef& l, Cand c, uint32_t limit);
@@ -225,6 +228,7 @@ class Builder {
   std::vector<float> scores_;
   std::vector<Cand> results_, sorted_, kept_, pruned_;
   std::vector<uint32_t> kept_ids_, fresh_ids_;  // of the selection under way; fresh: kept now, not before
+  std::vector<Cand> alive_;                     // select_fresh's candidates no kept one has pruned
   std::vector<std::vector<Cand>> selected_;     // per level of the node being inserted
 };
 
@@ -344,10 +348,7 @@ void Builder::exact_candidates(uint32_t node, uint32_t level) {
     keys_.resize(survivors);
   }
   radix_sort(keys_, radix_tmp_, 32);  // the keys are in id order: sorting by distance is enough
-  // Ascending, as the beam leaves its results.
   if (keys_.size() > ef) keys_.resize(ef);
-  results_.clear();
-  for (uint64_t k : keys_) results_.push_back(cand_of(k));
 }
 
 // Gives the verdicts a full pass of Algorithm 4 over the sorted candidates
@@ -396,6 +397,69 @@ uint32_t Builder::select(std::vector<Cand>& cands, uint32_t k, Cand* out, bool s
   return static_cast<uint32_t>(kept_.size());
 }
 
+// The same verdicts as select, found the other way round: each newly kept
+// candidate judges, in one branch-free pass over its distances, every later
+// candidate that no kept one has pruned yet, and the first survivor is the
+// next one kept (it passed every kept one). A pruned candidate is compared with
+// the kept ones up to its first witness only (select compares it with all of
+// them), and with the matrix each pass reads one row.
+uint32_t Builder::select_fresh(const std::vector<uint64_t>& keys, uint32_t k, Cand* out) {
+  const size_t n = keys.size();
+  if (n <= k) {  // kept as they are, in their order
+    for (size_t i = 0; i < n; ++i) out[i] = cand_of(keys[i]);
+    last_kept_ = kNotSelected;
+    return static_cast<uint32_t>(n);
+  }
+  if (++stamp_ == 0) {
+    std::fill(kept_mark_.begin(), kept_mark_.end(), 0);
+    stamp_ = 1;
+  }
+  alive_.resize(n);
+  for (size_t i = 0; i < n; ++i) alive_[i] = cand_of(keys[i]);
+  uint32_t count = 0;
+  size_t head = 0, end = n;  // alive: [head, end), in order
+  while (head < end) {
+    const Cand c = kept(alive_[head++]);
+    kept_mark_[c.id] = stamp_;
+    out[count++] = c;
+    if (count == k) break;
+    // Those at least as close to it as to the node are pruned; the rest stay alive.
+    size_t live = head;
+    if (matrix_) {
+      const float* row = &matrix_[size_t{c.id} * ld_];
+      for (size_t i = head; i < end; ++i) {
+        const Cand e = alive_[i];
+        alive_[live] = e;
+        live += e.dist < row[e.id];
+      }
+    } else {
+      ids_.resize(end - head);
+      scores_.resize(end - head);
+      for (size_t i = head; i < end; ++i) ids_[i - head] = alive_[i].id;
+      dists(c.id, ids_.data(), ids_.size(), scores_.data());
+      for (size_t i = head; i < end; ++i) {
+        const Cand e = alive_[i];
+        alive_[live] = e;
+        live += e.dist < scores_[i - head];
+      }
+    }
+    end = live;
+  }
+  last_kept_ = count;
+  if (count < k) {  // every candidate judged: the closest pruned ones fill the list
+    kept_ids_.clear();
+    for (size_t i = 0; i < n && count < k; ++i) {
+      const Cand c = cand_of(keys[i]);
+      if (kept_mark_[c.id] == stamp_) {
+        kept_ids_.push_back(c.id);  // the kept ones closer than the next
+      } else {
+        out[count++] = pruned(c, find_witness(c, kept_ids_.data(), kept_ids_.size()));
+      }
+    }
+  }
+  return count;
+}
+
 // The list holds `limit` entries: K kept ascending, then P pruned ascending,
 // |K| < limit, so a selection over the list plus c evaluates every entry (the
 // kept count cannot reach limit before the last one) and keeps |K| or |K| + 1.
@@ -433,7 +497,7 @@ void Builder::insert(uint32_t node) {
     for (uint32_t level = target + 1; level-- > 0;) {
       exact_candidates(node, level);
       const ListRef own = list(node, level);
-      *own.count = select(results_, params_.m, own.data, /*sorted=*/true);
+      *own.count = select_fresh(keys_, params_.m, own.data);
       *own.kept = last_kept_;
       selected_[level].assign(own.data, own.data + *own.count);
     }
@@ -444,8 +508,7 @@ void Builder::insert(uint32_t node) {
     for (uint32_t level = target + 1; level-- > 0;) {
       search_level(ep, level, node);
       const ListRef own = list(node, level);
-      sorted_ = results_;
-      *own.count = select(sorted_, params_.m, own.data);
+      *own.count = select_fresh(result_keys_, params_.m, own.data);
       *own.kept = last_kept_;
       selected_[level].assign(own.data, own.data + *own.count);
       ep = results_.front();
@@ -500,22 +563,19 @@ void Builder::fill_matrix() {
   constexpr size_t w = simd::kCodewordBlock;
   const size_t blocks = (n + w - 1) / w;
   ld_ = blocks * w;
-  std::vector<float> mean(dim, 0.0f);  // (x - 0 = x: dot keeps its rows)
-  if (distance_ == GraphDistance::kL2) {
-    std::vector<double> sum(dim, 0.0);
+  // The mean in float, summed in row order: any translation leaves L2 as it is,
+  // so it only has to be near the rows (and the same everywhere).
+  std::vector<float> mean(dim, 0.0f);
+  const bool l2 = distance_ == GraphDistance::kL2;
+  if (l2) {
     for (size_t i = 0; i < n; ++i) {
       const float* r = vectors_.row(i);
-      for (size_t j = 0; j < dim; ++j) sum[j] += r[j];
+      for (size_t j = 0; j < dim; ++j) mean[j] += r[j];
     }
-    for (size_t j = 0; j < dim; ++j) mean[j] = static_cast<float>(sum[j] / static_cast<double>(n));
+    for (size_t j = 0; j < dim; ++j) mean[j] /= static_cast<float>(n);
   }
-  // Centred and packed as simd::pack_blocks packs (the padding lanes zero).
-  std::vector<float> packed(blocks * dim * w, 0.0f);
-  for (size_t i = 0; i < n; ++i) {
-    const float* r = vectors_.row(i);
-    float* out = &packed[i / w * dim * w + i % w];
-    for (size_t j = 0; j < dim; ++j) out[j * w] = r[j] - mean[j];
-  }
+  std::vector<float> packed(simd::packed_size(n, dim));
+  simd::pack_blocks(vectors_.data, n, dim, dim, packed.data(), l2 ? mean.data() : nullptr);
   matrix_.reset(new float[ld_ * ld_]);  // every entry read is written
   const simd::GramTileFn gram = simd::gram_tile();
   for (size_t bx = 0; bx < blocks; ++bx) {
@@ -526,7 +586,6 @@ void Builder::fill_matrix() {
   std::vector<float> norm(ld_, 0.0f);
   for (size_t i = 0; i < n; ++i) norm[i] = matrix_[i * ld_ + i];
   // Chains to distances, tile by tile, each also written to its mirror tile.
-  const bool l2 = distance_ == GraphDistance::kL2;
   for (size_t bx = 0; bx < blocks; ++bx) {
     for (size_t by = 0; by <= bx; ++by) {
       for (size_t r = bx * w; r < (bx + 1) * w; ++r) {
@@ -630,11 +689,16 @@ Result<HnswGraph> internal::build_hnsw(linalg::MatrixView<const float> vectors, 
     return Status::InvalidArgument("an HNSW graph holds at most 2^32 - 1 nodes, got " + std::to_string(vectors.rows));
   }
   // Non-finite values would make distances unordered (NaN) and the graph depend on the order of comparisons.
-  for (size_t i = 0; i < vectors.size(); ++i) {
-    if (!std::isfinite(vectors.data[i])) {
-      return Status::InvalidArgument("HNSW input row " + std::to_string(i / std::max<size_t>(vectors.dim, 1)) +
-                                     " holds a non-finite value");
+  // (All exponent bits set: infinite or NaN. An integer test, so the loop over a row vectorises.)
+  for (size_t r = 0; r < vectors.rows; ++r) {
+    const float* row = vectors.row(r);
+    uint32_t non_finite = 0;
+    for (size_t j = 0; j < vectors.dim; ++j) {
+      uint32_t bits;
+      std::memcpy(&bits, &row[j], 4);
+      non_finite |= (bits & 0x7f800000u) == 0x7f800000u;
     }
+    if (non_finite) return Status::InvalidArgument("HNSW input row " + std::to_string(r) + " holds a non-finite value");
   }
   return Builder(vectors, distance, params, candidates).run();
 }

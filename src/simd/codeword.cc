@@ -5,18 +5,52 @@
 
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
+
 namespace lancer::simd {
 
-void pack_blocks(const float* x, size_t n, size_t stride, size_t dsub, float* xt) {
+void pack_blocks(const float* x, size_t n, size_t stride, size_t dsub, float* xt, const float* offset) {
   const size_t w = kCodewordBlock;
   const size_t blocks = (n + w - 1) / w;
   for (size_t b = 0; b < blocks; ++b) {
     float* out = xt + b * dsub * w;
     const size_t rows = n - b * w < w ? n - b * w : w;
     if (rows < w) std::memset(out, 0, dsub * w * sizeof(float));
-    for (size_t lane = 0; lane < rows; ++lane) {
-      const float* r = x + (b * w + lane) * stride;
-      for (size_t j = 0; j < dsub; ++j) out[j * w + lane] = r[j];
+    const float* r0 = x + b * w * stride;
+    size_t lane = 0, j0 = 0;
+#if defined(__SSE2__)
+    // 4 x 4 squares transposed in registers (x86-64's baseline; a copy, or one
+    // subtraction per value, so the bits are the scalar loop's).
+    if (rows == w) {
+      for (; j0 + 4 <= dsub; j0 += 4) {
+        const __m128 o = offset ? _mm_loadu_ps(offset + j0) : _mm_setzero_ps();
+        for (size_t l = 0; l < w; l += 4) {
+          __m128 a = _mm_loadu_ps(r0 + l * stride + j0), c = _mm_loadu_ps(r0 + (l + 1) * stride + j0);
+          __m128 e = _mm_loadu_ps(r0 + (l + 2) * stride + j0), g = _mm_loadu_ps(r0 + (l + 3) * stride + j0);
+          if (offset) {
+            a = _mm_sub_ps(a, o);
+            c = _mm_sub_ps(c, o);
+            e = _mm_sub_ps(e, o);
+            g = _mm_sub_ps(g, o);
+          }
+          _MM_TRANSPOSE4_PS(a, c, e, g);
+          _mm_storeu_ps(out + j0 * w + l, a);
+          _mm_storeu_ps(out + (j0 + 1) * w + l, c);
+          _mm_storeu_ps(out + (j0 + 2) * w + l, e);
+          _mm_storeu_ps(out + (j0 + 3) * w + l, g);
+        }
+      }
+    }
+#endif
+    for (; lane < rows; ++lane) {
+      const float* r = r0 + lane * stride;
+      if (offset) {
+        for (size_t j = j0; j < dsub; ++j) out[j * w + lane] = r[j] - offset[j];
+      } else {
+        for (size_t j = j0; j < dsub; ++j) out[j * w + lane] = r[j];
+      }
     }
   }
 }

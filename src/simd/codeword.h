@@ -19,8 +19,9 @@ inline size_t packed_size(size_t n, size_t dsub) {
 }
 
 // Copies x[i][0..dsub) of n rows (row stride `stride` floats) into transposed
-// blocks; the padding lanes of the last block are zero.
-void pack_blocks(const float* x, size_t n, size_t stride, size_t dsub, float* xt);
+// blocks, less offset[0..dsub) when given (one subtraction per value); the
+// padding lanes of the last block are zero.
+void pack_blocks(const float* x, size_t n, size_t stride, size_t dsub, float* xt, const float* offset = nullptr);
 
 // cb2[k][j] = -2 * codebook[k][j], cnorm[k] = |codebook[k]|^2 (exact for the
 // same inputs at every level).

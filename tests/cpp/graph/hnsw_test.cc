@@ -237,9 +237,9 @@ std::vector<float> reference_distances(const std::vector<float>& x, size_t n, si
   std::vector<float> c(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(n * dim));
   if (d == GraphDistance::kL2) {
     for (size_t j = 0; j < dim; ++j) {
-      double sum = 0;
-      for (size_t i = 0; i < n; ++i) sum += x[i * dim + j];
-      const float mean = static_cast<float>(sum / static_cast<double>(n));
+      float mean = 0;  // in float, in row order
+      for (size_t i = 0; i < n; ++i) mean += x[i * dim + j];
+      mean /= static_cast<float>(n);
       for (size_t i = 0; i < n; ++i) c[i * dim + j] = x[i * dim + j] - mean;
     }
   }
