@@ -59,6 +59,31 @@ TEST(Gram, EveryLevelIsTheFusedChain) {
   }
 }
 
+// pack_blocks with an offset (the graph build's centred rows): value j of row i
+// at its transposed place, less offset[j]; padding lanes zero. Shapes for the
+// 4 x 4 transposes, their scalar tails and partial blocks.
+TEST(Gram, PackBlocksWithOffset) {
+  for (size_t n : {5, 16, 37}) {
+    for (size_t dim : {1, 4, 7, 130}) {
+      const size_t stride = dim + 3;
+      const auto x = mixed_floats(n * stride, static_cast<uint32_t>(n * 1000 + dim));
+      const auto offset = mixed_floats(dim, static_cast<uint32_t>(dim));
+      std::vector<float> xt(packed_size(n, dim), -1.0f), plain(packed_size(n, dim), -1.0f);
+      pack_blocks(x.data(), n, stride, dim, xt.data(), offset.data());
+      pack_blocks(x.data(), n, stride, dim, plain.data());
+      for (size_t i = 0; i < (n + 15) / 16 * 16; ++i) {
+        for (size_t j = 0; j < dim; ++j) {
+          const size_t at = (i / 16 * dim + j) * 16 + i % 16;
+          const float want = i < n ? x[i * stride + j] - offset[j] : 0.0f;
+          const float copy = i < n ? x[i * stride + j] : 0.0f;
+          ASSERT_EQ(std::memcmp(&xt[at], &want, 4), 0) << n << " " << dim << " " << i << " " << j;
+          ASSERT_EQ(std::memcmp(&plain[at], &copy, 4), 0) << n << " " << dim << " " << i << " " << j;
+        }
+      }
+    }
+  }
+}
+
 // fma(a, b, v) = fma(b, a, v): the tile of a block with itself is symmetric.
 TEST(Gram, SymmetricToTheBit) {
   const size_t n = 16, dim = 77;
