@@ -55,24 +55,27 @@ inline Cand cand_of(uint64_t key) {
   return c;
 }
 
-// Sorts keys ascending: LSD radix on bytes, skipping the bytes every key shares
-// (most of a row's float exponent, the id's high bytes). Branch-free passes,
-// where a comparison sort of a few hundred keys mispredicts half its branches.
-// The passes are stable, so keys already ascending in their low `from_bit`
-// bits need only the bytes above.
-void radix_sort(std::vector<uint64_t>& keys, std::vector<uint64_t>& tmp, unsigned from_bit = 0) {
+// Sorts keys, already ascending in their low 32 bits (the ids, in order),
+// by their high 32 bits (the distance): LSD radix on those 4 bytes, skipping
+// the bytes every key shares (most of a row's float exponent). Branch-free
+// passes, where a comparison sort of a few hundred keys mispredicts half its
+// branches; the passes are stable.
+void radix_sort_high(std::vector<uint64_t>& keys, std::vector<uint64_t>& tmp) {
   const size_t n = keys.size();
   if (n < 2) return;
-  const unsigned first = from_bit / 8;
   // Every byte's counts in one pass (the order of the keys does not change them).
-  uint32_t count[8][256];
-  for (unsigned byte = first; byte < 8; ++byte) std::fill(count[byte], count[byte] + 256, 0u);
+  uint32_t count[4][256];
+  std::memset(count, 0, sizeof count);
   for (size_t i = 0; i < n; ++i) {
-    for (unsigned byte = first; byte < 8; ++byte) ++count[byte][(keys[i] >> (8 * byte)) & 0xff];
+    const uint32_t d = static_cast<uint32_t>(keys[i] >> 32);
+    ++count[0][d & 0xff];
+    ++count[1][(d >> 8) & 0xff];
+    ++count[2][(d >> 16) & 0xff];
+    ++count[3][d >> 24];
   }
   tmp.resize(n);
-  for (unsigned byte = first; byte < 8; ++byte) {
-    const unsigned shift = 8 * byte;
+  for (unsigned byte = 0; byte < 4; ++byte) {
+    const unsigned shift = 32 + 8 * byte;
     uint32_t* c = count[byte];
     if (c[(keys[0] >> shift) & 0xff] == n) continue;  // the same in every key
     uint32_t sum = 0;
@@ -347,7 +350,7 @@ void Builder::exact_candidates(uint32_t node, uint32_t level) {
     }
     keys_.resize(survivors);
   }
-  radix_sort(keys_, radix_tmp_, 32);  // the keys are in id order: sorting by distance is enough
+  radix_sort_high(keys_, radix_tmp_);  // the keys are in id order: sorting by distance is enough
   if (keys_.size() > ef) keys_.resize(ef);
 }
 
