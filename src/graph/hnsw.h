@@ -1,13 +1,15 @@
 // HNSW graphs as Lance's IVF_HNSW_* sub-index stores them (format notes 3.1-3.3):
 // one graph per IVF partition, node id = row position inside the partition.
 // The build is deterministic: Lance's seeded levels, nodes inserted one by one
-// in id order, distances only through linalg's portable kernels and every
-// comparison ordered by (distance, node id), so the same vectors give the same
-// graph bytes on any machine and for any thread count. Graphs of up to 4096
-// nodes (graph/hnsw_internal.h's size rule, a function of n only) give each
-// insertion the exact ef_construction nearest inserted nodes of each level as
-// candidates, from a full distance matrix; larger ones search with the
-// ef_construction beam. Searching lives in graph/hnsw_search.h.
+// in id order, distances that are one fixed sequence of float operations per
+// pair on every SIMD level, and every comparison ordered by (distance, node
+// id), so the same vectors give the same graph bytes on any machine and for
+// any thread count. Graphs of up to 4096 nodes (graph/hnsw_internal.h's size
+// rule, a function of n only) give each insertion the exact ef_construction
+// nearest inserted nodes of each level as candidates, from a full distance
+// matrix (|a|^2 + |b|^2 - 2 a.b over centred rows, FMA chains from
+// simd/gram.h); larger ones search with the ef_construction beam (distances
+// from simd/lanes16). Searching lives in graph/hnsw_search.h.
 #pragma once
 
 #include <cstdint>

@@ -2,6 +2,7 @@
 // partition by partition into each segment's auxiliary.idx and index.idx, then
 // commit (commit_index.h) and remove the staging folder.
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <future>
 #include <map>
@@ -12,8 +13,8 @@
 #include "pipeline/commit_index.h"
 #include "pipeline/fault.h"
 #include "pipeline/graph_file.h"
-#include "pipeline/partition_graphs.h"
 #include "pipeline/index_build.h"
+#include "pipeline/partition_graphs.h"
 #include "pipeline/spill.h"
 #include "storage/concurrently.h"
 #include "storage/file_io.h"
@@ -170,20 +171,39 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
     const std::string idx_path = storage::join_path(index_dir, "index.idx");
     auto aux = ivf::AuxiliaryFileWriter::create(aux_path, model);
     if (!aux.ok()) return fail(aux.status());
-    // index.idx: the centroids (written meanwhile), or with HNSW the graphs, partition by partition.
-    std::unique_ptr<ivf::HnswIndexFileWriter> graph_file;
+    // index.idx, written meanwhile on a thread of its own: the centroids, or with HNSW the graphs
+    // the graph phase built, read from its tasks' files in partition order. The two files share
+    // nothing, and writing each is most of the merge (auxiliary.idx's rows for IVF_HNSW_FLAT).
+    std::atomic<bool> stop{false};  // the merge failed: the graphs need not be finished
     if (hnsw) {
       auto created = ivf::HnswIndexFileWriter::create(idx_path, model, *hnsw);
       if (!created.ok()) return fail(created.status());
-      graph_file = std::move(created).value();
+      const uint64_t first_task = seg * (graph_task_count / uuids.size());
+      index_file = std::async(
+          std::launch::async,
+          [this, &model, &stop, first_task, graph_file = std::move(created).value()]() -> Result<uint64_t> {
+            std::unique_ptr<GraphFileReader> graphs;
+            uint64_t graph_task = first_task;
+            for (uint32_t p = 0; p < model->num_partitions && !stop; ++p) {
+              if (!graphs || p >= graph_range(graph_task).end) {  // the next graph task's file
+                if (graphs) ++graph_task;
+                LANCER_ASSIGN_OR_RETURN(auto done, read_graph_done(graph_task));
+                LANCER_ASSIGN_OR_RETURN(graphs, GraphFileReader::open(graph_path(graph_task, ".bin"), done.bytes));
+              }
+              LANCER_ASSIGN_OR_RETURN(auto g, graphs->next(p));
+              LANCER_RETURN_IF_ERROR(graph_file->write_partition(p, g));
+            }
+            if (stop) return Status::Internal("the merge failed");  // (fail() reports the merge's own error)
+            return graph_file->finish();
+          });
     } else {
       index_file = std::async(std::launch::async, [&] { return ivf::write_index_file(idx_path, *model); });
     }
-    // Partition by partition: the rows from every spill of the segment, and with HNSW the graph
-    // the graph phase built (read from its tasks' files in partition order).
-    std::unique_ptr<GraphFileReader> graphs;
-    const uint64_t graph_tasks_per_segment = graph_task_count / uuids.size();
-    uint64_t graph_task = seg * graph_tasks_per_segment;
+    auto fail_merge = [&](Status st) {
+      stop = true;
+      return fail(std::move(st));
+    };
+    // Partition by partition: the rows from every spill of the segment.
     std::vector<uint64_t> part_ids;
     std::vector<uint8_t> part_storage;
     for (uint32_t p = 0; p < model->num_partitions; ++p) {
@@ -191,28 +211,16 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
       part_storage.clear();
       for (size_t i = seg_begin[seg]; i < seg_begin[seg + 1]; ++i) {
         Status st = spills[i]->append_partition(p, &part_ids, &part_storage);
-        if (!st.ok()) return fail(forget_damaged_task(i, st));
+        if (!st.ok()) return fail_merge(forget_damaged_task(i, st));
       }
       Status st = (*aux)->write_partition(p, part_ids.data(), part_storage.data(), part_ids.size());
-      if (st.ok() && graph_file) {
-        if (!graphs || p >= graph_range(graph_task).end) {  // the next graph task's file
-          if (graphs) ++graph_task;
-          auto done = read_graph_done(graph_task);
-          auto opened = done.ok() ? GraphFileReader::open(graph_path(graph_task, ".bin"), done->bytes)
-                                  : Result<std::unique_ptr<GraphFileReader>>(done.status());
-          if (!opened.ok()) return fail(opened.status());
-          graphs = std::move(opened).value();
-        }
-        auto g = graphs->next(p);
-        st = g.ok() ? graph_file->write_partition(p, *g) : g.status();
-      }
-      if (!st.ok()) return fail(st);
+      if (!st.ok()) return fail_merge(st);
       if (p % 64 == 0) progress("merge", seg * model->num_partitions + p, uuids.size() * model->num_partitions);
       if (p == model->num_partitions / 2) maybe_kill_at("merge");
     }
     auto aux_size = (*aux)->finish();
-    if (!aux_size.ok()) return fail(aux_size.status());
-    auto idx_size = graph_file ? graph_file->finish() : index_file.get();
+    if (!aux_size.ok()) return fail_merge(aux_size.status());
+    auto idx_size = index_file.get();
     if (!idx_size.ok()) return fail(idx_size.status());
 
     SegmentFiles files;
