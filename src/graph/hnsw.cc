@@ -117,8 +117,10 @@ struct ListRef {
 
 class Builder {
  public:
-  Builder(linalg::MatrixView<const float> v, GraphDistance d, const HnswParams& p, Candidates c)
-      : vectors_(v),
+  Builder(linalg::MatrixView<const float> v, GraphDistance d, const HnswParams& p, Candidates c,
+          core::Executor* executor)
+      : executor_(executor),
+        vectors_(v),
         distance_(d),
         params_(p),
         n_(static_cast<uint32_t>(v.rows)),
@@ -203,6 +205,7 @@ class Builder {
     for (uint32_t i = 0; i < *l.count; ++i) l.ids[i] = l.data[i].id;
   }
 
+  core::Executor* executor_;  // or null
   linalg::MatrixView<const float> vectors_;
   GraphDistance distance_;
   HnswParams params_;
@@ -581,31 +584,46 @@ void Builder::fill_matrix() {
   simd::pack_blocks(vectors_.data, n, dim, dim, packed.data(), l2 ? mean.data() : nullptr);
   matrix_.reset(new float[ld_ * ld_]);  // every entry read is written
   const simd::GramTileFn gram = simd::gram_tile();
-  for (size_t bx = 0; bx < blocks; ++bx) {
-    for (size_t by = 0; by <= bx; ++by) {
-      gram(&packed[bx * dim * w], &packed[by * dim * w], dim, &matrix_[bx * w * ld_ + by * w], ld_);
-    }
-  }
   std::vector<float> norm(ld_, 0.0f);
-  for (size_t i = 0; i < n; ++i) norm[i] = matrix_[i * ld_ + i];
-  // Chains to distances, tile by tile, each also written to its mirror tile.
-  for (size_t bx = 0; bx < blocks; ++bx) {
-    for (size_t by = 0; by <= bx; ++by) {
-      for (size_t r = bx * w; r < (bx + 1) * w; ++r) {
-        float* row = &matrix_[r * ld_];
-        for (size_t c = by * w; c < std::min(r, (by + 1) * w); ++c) {
-          float d;
-          if (l2) {
-            d = (norm[r] + norm[c]) - 2.0f * row[c];
-            d = d > 0.0f ? d : 0.0f;
-          } else {
-            d = 1.0f - row[c];
+  // Row bx of tiles: the gram tiles (bx, by <= bx), then (once the diagonal
+  // tiles, and so every norm, exist) the distances, each tile also written to
+  // its mirror (by, bx). Rows of tiles write disjoint tiles, so a large graph
+  // spreads them over the executor.
+  auto grams = [&](size_t b0, size_t b1) {
+    for (size_t bx = b0; bx < b1; ++bx) {
+      for (size_t by = 0; by <= bx; ++by) {
+        gram(&packed[bx * dim * w], &packed[by * dim * w], dim, &matrix_[bx * w * ld_ + by * w], ld_);
+      }
+      for (size_t i = bx * w; i < std::min(n, (bx + 1) * w); ++i) norm[i] = matrix_[i * ld_ + i];
+    }
+  };
+  auto distances = [&](size_t b0, size_t b1) {
+    for (size_t bx = b0; bx < b1; ++bx) {
+      for (size_t by = 0; by <= bx; ++by) {
+        for (size_t r = bx * w; r < (bx + 1) * w; ++r) {
+          float* row = &matrix_[r * ld_];
+          for (size_t c = by * w; c < std::min(r, (by + 1) * w); ++c) {
+            float d;
+            if (l2) {
+              d = (norm[r] + norm[c]) - 2.0f * row[c];
+              d = d > 0.0f ? d : 0.0f;
+            } else {
+              d = 1.0f - row[c];
+            }
+            row[c] = d;
+            matrix_[c * ld_ + r] = d;
           }
-          row[c] = d;
-          matrix_[c * ld_ + r] = d;
         }
       }
     }
+  };
+  constexpr size_t kSpreadBlocks = 32;  // 512 nodes: below that a graph is cheap next to its neighbours'
+  if (executor_ && executor_->num_threads() > 1 && blocks >= kSpreadBlocks) {
+    executor_->parallel_for(blocks, 1, grams);
+    executor_->parallel_for(blocks, 1, distances);
+  } else {
+    grams(0, blocks);
+    distances(0, blocks);
   }
 }
 
@@ -680,13 +698,13 @@ Status check_hnsw_params(const HnswParams& p) {
   return Status::OK();
 }
 
-Result<HnswGraph> build_hnsw(linalg::MatrixView<const float> vectors, GraphDistance distance,
-                             const HnswParams& params) {
-  return internal::build_hnsw(vectors, distance, params, Candidates::kBySize);
+Result<HnswGraph> build_hnsw(linalg::MatrixView<const float> vectors, GraphDistance distance, const HnswParams& params,
+                             core::Executor* executor) {
+  return internal::build_hnsw(vectors, distance, params, Candidates::kBySize, executor);
 }
 
 Result<HnswGraph> internal::build_hnsw(linalg::MatrixView<const float> vectors, GraphDistance distance,
-                                       const HnswParams& params, Candidates candidates) {
+                                       const HnswParams& params, Candidates candidates, core::Executor* executor) {
   LANCER_RETURN_IF_ERROR(check_hnsw_params(params));
   if (vectors.rows > std::numeric_limits<uint32_t>::max()) {
     return Status::InvalidArgument("an HNSW graph holds at most 2^32 - 1 nodes, got " + std::to_string(vectors.rows));
@@ -703,7 +721,7 @@ Result<HnswGraph> internal::build_hnsw(linalg::MatrixView<const float> vectors, 
     }
     if (non_finite) return Status::InvalidArgument("HNSW input row " + std::to_string(r) + " holds a non-finite value");
   }
-  return Builder(vectors, distance, params, candidates).run();
+  return Builder(vectors, distance, params, candidates, executor).run();
 }
 
 std::string hnsw_partition_json(const HnswGraph& g, const HnswParams& p) {

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "core/executor.h"
 #include "lancer/status.h"
 #include "linalg/matrix.h"
 
@@ -47,8 +48,11 @@ struct HnswGraph {
 // Lance's rules: max_level > 0, m >= 4, ef_construction >= m (and max_level fits Lance's u16).
 Status check_hnsw_params(const HnswParams& p);
 
-// The graph over `vectors` (row i = node i). 0 rows give an empty graph.
-Result<HnswGraph> build_hnsw(linalg::MatrixView<const float> vectors, GraphDistance distance, const HnswParams& params);
+// The graph over `vectors` (row i = node i). 0 rows give an empty graph. `executor` (optional)
+// spreads the distance matrix of a large graph over its threads (a parallel_for from the calling
+// thread, which may itself be one of the executor's); the bytes do not depend on it.
+Result<HnswGraph> build_hnsw(linalg::MatrixView<const float> vectors, GraphDistance distance, const HnswParams& params,
+                             core::Executor* executor = nullptr);
 
 // The partition's string in index.idx's `lance:hnsw` list:
 // {"entry_point":..,"params":{"max_level":..,"m":..,"ef_construction":..,"prefetch_distance":2},

@@ -23,6 +23,6 @@ enum class Candidates {
 };
 
 Result<HnswGraph> build_hnsw(linalg::MatrixView<const float> vectors, GraphDistance distance, const HnswParams& params,
-                             Candidates candidates);
+                             Candidates candidates, core::Executor* executor = nullptr);
 
 }  // namespace lancer::graph::internal

@@ -43,7 +43,9 @@ Status build_partition_graphs(const ivf::IndexModel& model, const graph::HnswPar
       vectors.resize(n * dim);
       Status st = model.codec->reconstruct(parts[i].storage.data(), n, vectors.data());
       if (st.ok()) {
-        auto g = graph::build_hnsw(linalg::MatrixView<const float>(vectors.data(), n, dim), distance, params);
+        // The executor too: the thread with the largest partition gets help once the others run out.
+        auto g =
+            graph::build_hnsw(linalg::MatrixView<const float>(vectors.data(), n, dim), distance, params, &executor);
         if (g.ok()) {
           graphs[i] = std::move(g).value();
         } else {

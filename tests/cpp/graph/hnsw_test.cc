@@ -8,6 +8,7 @@
 #include <random>
 #include <thread>
 
+#include "core/executor.h"
 #include "graph/hnsw_internal.h"
 #include "graph/hnsw_search.h"
 #include "graph/level_rng.h"
@@ -391,6 +392,32 @@ TEST(Hnsw, DuplicatesAndCloseNeighboursFarFromTheOrigin) {
   const double recall = static_cast<double>(hits) / static_cast<double>(total);
   std::printf("recall@10 ef=64 far from the origin: %.3f\n", recall);
   EXPECT_GE(recall, 0.95);
+}
+
+// An executor spreads a large graph's distance matrix over its threads; the
+// bytes are those of the build on one thread, also when the builds themselves
+// run on the pool's threads (the matrices' parallel_for then nests).
+TEST(Hnsw, SameBytesWithAnExecutor) {
+  const size_t n = 1300, dim = 40;  // 82 tiles per row: spread
+  const auto x = clustered(n, dim, 12, 17);
+  core::ThreadPool pool(3);
+  for (GraphDistance d : {GraphDistance::kL2, GraphDistance::kOneMinusDot}) {
+    auto alone = build_hnsw({x.data(), n, dim}, d, {});
+    auto spread = build_hnsw({x.data(), n, dim}, d, {}, &pool);
+    ASSERT_TRUE(alone.ok() && spread.ok());
+    EXPECT_TRUE(same_graph(*alone, *spread));
+    std::vector<HnswGraph> nested(4);
+    pool.parallel_for(nested.size(), 1, [&](size_t b, size_t e) {
+      for (size_t i = b; i < e; ++i) {
+        auto g = build_hnsw({x.data(), n - 100 * i, dim}, d, {}, &pool);
+        if (g.ok()) nested[i] = std::move(*g);
+      }
+    });
+    EXPECT_TRUE(same_graph(*alone, nested[0]));
+    auto smaller = build_hnsw({x.data(), n - 300, dim}, d, {});
+    ASSERT_TRUE(smaller.ok());
+    EXPECT_TRUE(same_graph(*smaller, nested[3]));
+  }
 }
 
 TEST(Hnsw, SameBytesTwiceAndUnderConcurrentBuilds) {
