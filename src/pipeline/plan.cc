@@ -136,9 +136,11 @@ Status IndexBuild::load_context(const CreateIndexOptions& o, std::optional<uint6
   LANCER_ASSIGN_OR_RETURN(dataset_, dataset::Dataset::open(o.uri, version));
   LANCER_ASSIGN_OR_RETURN(column_, dataset_->vector_column(o.column));
   if (column_.type.element == lance::ElementType::kUInt8) {
-    return Status::NotSupported("column " + o.column +
-                                " holds uint8 vectors; lancer indexes float32 and float16 "
-                                "vectors so far");
+    // Lance 14 builds uint8 vectors only as IVF_FLAT / IVF_HNSW_FLAT with the hamming metric.
+    return Status::NotSupported("column " + o.column + " of " + o.uri +
+                                " holds uint8 vectors: lancer indexes float32 and float16 vectors (Lance builds "
+                                "uint8 only as IVF_FLAT or IVF_HNSW_FLAT with the hamming metric, which lancer "
+                                "does not have)");
   }
   const size_t dim = column_.type.dim;
   uint64_t live_rows = 0;

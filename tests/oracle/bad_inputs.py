@@ -100,10 +100,12 @@ class Case:
     cli_kind: Optional[str] = "same"
     cli_says: Optional[Tuple[str, ...]] = None
 
-    def expected(self, python: bool) -> Tuple[Optional[str], Tuple[str, ...]]:
+    def expected(self, python: bool, uri: str) -> Tuple[Optional[str], Tuple[str, ...]]:
+        """(error kind or None, the words the message must hold, "{uri}" replaced by the dataset's)."""
         kind = (self.py_kind if python else self.cli_kind)
         says = (self.py_says if python else self.cli_says)
-        return (self.kind if kind == "same" else kind), (self.says if says is None else says)
+        says = self.says if says is None else says
+        return (self.kind if kind == "same" else kind), tuple(w.replace("{uri}", uri) for w in says)
 
 
 def _ok(uri):
@@ -122,7 +124,7 @@ def _u8(uri):
     return write(uri, np.random.default_rng(2).integers(0, 256, (600, DIM), dtype=np.uint8))
 
 
-NO_VECTORS = ("column vector", "no non-null finite vectors")
+NO_VECTORS = ("column vector of {uri}", "no non-null finite vectors")
 F32 = np.float32
 
 CASES: List[Case] = [
@@ -180,15 +182,15 @@ CASES: List[Case] = [
          ("pq_codebook", "float32", "<f8"),
          arrays={"pq_codebook": np.random.default_rng(3).standard_normal((4, 256, 4))}, py_kind=None),
     Case("non_vector_column", _ok, dict(index_type="IVF_FLAT", num_partitions=2, column="id"), "not_supported",
-         ("column id", "int64", "not a vector column")),
+         ("column id of {uri}", "int64", "not a vector column")),
     Case("string_column", _varlen, dict(index_type="IVF_FLAT", num_partitions=2, column="name"), "not_supported",
-         ("column name", "string", "not a vector column")),
+         ("column name of {uri}", "string", "not a vector column")),
     Case("variable_length_list", _varlen, dict(index_type="IVF_FLAT", num_partitions=2), "not_supported",
-         ("column vector", "list", "not a vector column")),
+         ("column vector of {uri}", "list", "not a vector column")),
     # uint8: Lance 14 builds uint8 vectors only with the hamming metric, and only IVF_FLAT / IVF_HNSW_FLAT
     # (tests/oracle/test_bad_input.py checks that on pylance); lancer has no hamming: refused by name.
     *[Case(f"uint8_{t.lower()}", _u8, dict(index_type=t, num_partitions=2, num_sub_vectors=4), "not_supported",
-           ("column vector", "uint8")) for t in ("IVF_FLAT", "IVF_PQ", "IVF_HNSW_FLAT")],
+           ("column vector of {uri}", "uint8", "hamming")) for t in ("IVF_FLAT", "IVF_PQ", "IVF_HNSW_FLAT")],
     Case("uint8_hamming", _u8, dict(index_type="IVF_FLAT", num_partitions=2, metric="hamming"), "not_supported",
          ("hamming",), cli_kind="invalid", cli_says=("--metric", "hamming")),
     Case("missing_column", _ok, dict(index_type="IVF_FLAT", num_partitions=2, column="nope"), "not_found",

@@ -35,7 +35,7 @@ def test_bad_input(lancer, tmp_path, case):
     case.dataset(uri)
     rows = lance.dataset(uri).count_rows()
     before = B.tree_digest(uri)
-    kind, says = case.expected(python=False)
+    kind, says = case.expected(python=False, uri=uri)
     r = lancer.run(B.cli_args(case, uri, str(tmp_path)), timeout=120)
     if kind is None:
         assert r.rc == 0, r.describe()

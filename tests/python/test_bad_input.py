@@ -27,7 +27,7 @@ def test_bad_input(tmp_path, case):
     case.dataset(uri)
     rows = lance.dataset(uri).count_rows()
     before = B.tree_digest(uri)
-    kind, says = case.expected(python=True)
+    kind, says = case.expected(python=True, uri=uri)
     if kind is None:
         lancer.create_index(uri, **B.py_kwargs(case))
         B.check_built(uri, case.args["index_type"], rows)
