@@ -309,17 +309,32 @@ def wait_for(path: str, timeout: float = 60.0) -> bool:
 # a build paused after training, for changing the dataset underneath it
 # --------------------------------------------------------------------------
 
-def start_paused(argv: List[str], uri: str, delay_ms: int = 2000) -> subprocess.Popen:
+PAUSE_MS = 3000
+
+
+def start_paused(argv: List[str], uri: str) -> subprocess.Popen:
     """Starts `argv` (a build of vector_idx on `uri` with the default staging folder) with every encode
-    task sleeping `delay_ms` first (LANCER_FAULT_TASK_DELAY_MS, src/pipeline/fault.h), and returns once
-    the model is trained: the dataset can then change while the build holds its plan."""
-    env = dict(os.environ, LANCER_FAULT_TASK_DELAY_MS=str(delay_ms))
+    task sleeping PAUSE_MS first (LANCER_FAULT_TASK_DELAY_MS, src/pipeline/fault.h), and returns once
+    the model is trained: the dataset can then change while the build holds its plan. Call
+    `within_pause(p)` after changing it."""
+    import time
+
+    env = dict(os.environ, LANCER_FAULT_TASK_DELAY_MS=str(PAUSE_MS))
     p = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     done = os.path.join(uri, "_lancer", "build-vector_idx", "model.done")
     if not wait_for(done):
         p.kill()
         raise AssertionError(f"the build never finished training: {p.communicate()}")
+    p.pause_ends = time.monotonic() + PAUSE_MS / 1000  # an underestimate: the task sleeps after this
     return p
+
+
+def within_pause(p: subprocess.Popen):
+    """The change was made while the build was certainly paused (else the test proves nothing)."""
+    import time
+
+    late = time.monotonic() - p.pause_ends
+    assert late < 0, f"the other writer finished {late:.1f} s after the pause ended: machine too loaded?"
 
 
 def every_version_opens(uri: str):

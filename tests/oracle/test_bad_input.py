@@ -130,6 +130,7 @@ def test_dataset_deleted_during_the_build(lancer, tmp_path):
     uri = B.write(str(tmp_path / "ds.lance"), B.gaussian(3000), rows_per_file=1000)
     p = start_paused_build(lancer, uri)
     shutil.rmtree(uri)
+    B.within_pause(p)
     _, err = p.communicate(timeout=120)
     assert p.returncode == B.EXIT["not_found"], err
     assert uri in err, err
@@ -144,6 +145,7 @@ def test_dataset_changed_during_the_build(lancer, tmp_path, writer):
     uri = B.write(str(tmp_path / "ds.lance"), B.gaussian(3000), rows_per_file=500)
     p = start_paused_build(lancer, uri)
     expect = B.WRITERS[writer](uri)
+    B.within_pause(p)
     before = B.tree_digest(uri)
     _, err = p.communicate(timeout=120)
     ds = B.every_version_opens(uri)

@@ -48,13 +48,12 @@ def test_a_version_that_does_not_exist(tmp_path):
     assert B.tree_digest(uri) == before
 
 
-def child(code: str, *prefix: str, env=None):
-    """Runs `code` in a child interpreter that prints `ok` or the exception's type, its OSError-ness and text."""
+def child_argv(code: str):
+    """A child interpreter running `code`; it prints `ok`, or the exception's type, its OSError-ness and text."""
     script = ("import sys, lancer\ntry:\n" + "".join("    " + line + "\n" for line in code.splitlines()) +
               "    print('ok')\nexcept Exception as e:\n"
               "    print(type(e).__name__, isinstance(e, OSError), '|', e)\n")
-    return subprocess.Popen([*prefix, sys.executable, "-c", script], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    return [sys.executable, "-c", script]
 
 
 def build_code(uri, **extra):
@@ -69,7 +68,8 @@ def test_a_folder_the_user_cannot_write():
     with B.world_readable_folder() as folder:
         uri = B._ok(os.path.join(folder, "ds.lance"))
         before = B.tree_digest(uri)
-        out, err = child(build_code(uri), *B.NOBODY).communicate(timeout=120)
+        r = subprocess.run([*B.NOBODY, *child_argv(build_code(uri))], capture_output=True, text=True, timeout=120)
+        out, err = r.stdout, r.stderr
         assert out.startswith("OSError True |"), (out, err)
         assert os.path.join(uri, "_lancer") in out and "Permission denied" in out, out
         assert B.tree_digest(uri) == before
@@ -93,18 +93,14 @@ def test_disk_full_during_the_spill(tmp_path):
 
 
 def paused_build(uri):
-    env = dict(os.environ, LANCER_FAULT_TASK_DELAY_MS="2000")
-    p = child(build_code(uri), env=env)
-    if not B.wait_for(os.path.join(uri, "_lancer", "build-vector_idx", "model.done")):
-        p.kill()
-        raise AssertionError(f"the build never finished training: {p.communicate()}")
-    return p
+    return B.start_paused(child_argv(build_code(uri)), uri)
 
 
 def test_dataset_deleted_during_the_build(tmp_path):
     uri = B.write(str(tmp_path / "ds.lance"), B.gaussian(3000), rows_per_file=1000)
     p = paused_build(uri)
     shutil.rmtree(uri)
+    B.within_pause(p)
     out, err = p.communicate(timeout=120)
     assert out.startswith("NotFoundError True |") and uri in out, (out, err)
     assert not os.path.exists(uri)
@@ -117,6 +113,7 @@ def test_dataset_changed_during_the_build(tmp_path, writer):
     uri = B.write(str(tmp_path / "ds.lance"), B.gaussian(3000), rows_per_file=500)
     p = paused_build(uri)
     expect = B.WRITERS[writer](uri)
+    B.within_pause(p)
     out, err = p.communicate(timeout=120)
     ds = B.every_version_opens(uri)
     if expect.refused:
