@@ -128,7 +128,8 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
   for (const auto& [name, w] : per_worker) report_.workers.push_back({name, w.first, w.second});
 
   if (report_.rows == 0) {
-    return Status::InvalidArgument("column " + record_.params.column + " has no non-null finite vectors to index");
+    return Status::InvalidArgument("column " + record_.params.column + " of " + options_.uri +
+                                   " has no non-null finite vectors to index (every row is null, NaN or infinite)");
   }
   std::vector<std::string> uuids = record_.segment_uuids;
   if (uuids.empty()) uuids.push_back(uuid);

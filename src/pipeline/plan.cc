@@ -33,18 +33,33 @@ constexpr uint64_t kMinTaskRows = 8192;
 // Fragments an in-process plan starts fetching (each its first 16 MiB at most).
 constexpr size_t kPrefetchedFragments = 4;
 
+std::string shape_text(const std::vector<uint64_t>& shape) {
+  std::string s;
+  for (uint64_t d : shape) s += (s.empty() ? "" : ", ") + std::to_string(d);
+  return "[" + s + "]";
+}
+
+// `shape` exactly, or with its leading dimensions merged into one ([m * k, d] for [m, k, d]:
+// the layout of Lance's own codebook column). Equal counts alone would take the values of
+// [2, 256, 8] as [4, 256, 4].
+bool accepted_shape(const std::vector<uint64_t>& have, const std::vector<uint64_t>& want) {
+  if (have == want) return true;
+  if (have.size() != 2 || want.size() < 2 || have.back() != want.back()) return false;
+  uint64_t rows = 1;
+  for (size_t i = 0; i + 1 < want.size(); ++i) rows *= want[i];
+  return have[0] == rows;
+}
+
 Result<std::vector<float>> load_f32_npy(const std::string& path, std::vector<uint64_t> shape, const char* what,
                                         std::string* checksum) {
   LANCER_ASSIGN_OR_RETURN(core::NpyArray a, storage::read_npy(path));
   if (a.descr != "<f4") return Status::InvalidArgument(path + ": " + what + " must be float32, found " + a.descr);
-  uint64_t want = 1, have = 1;
-  for (uint64_t d : shape) want *= d;
-  for (uint64_t d : a.shape) have *= d;
-  if (want != have) {
-    std::string s;
-    for (uint64_t d : shape) s += (s.empty() ? "" : " x ") + std::to_string(d);
-    return Status::InvalidArgument(path + ": " + what + " must have " + s + " values, found " + std::to_string(have));
+  if (!accepted_shape(a.shape, shape)) {
+    return Status::InvalidArgument(path + ": " + what + " must have shape " + shape_text(shape) + ", found " +
+                                   shape_text(a.shape));
   }
+  uint64_t have = 1;
+  for (uint64_t d : a.shape) have *= d;
   std::vector<float> out(have);
   std::memcpy(out.data(), a.data.data(), have * 4);
   for (float x : out) {
@@ -121,9 +136,11 @@ Status IndexBuild::load_context(const CreateIndexOptions& o, std::optional<uint6
   LANCER_ASSIGN_OR_RETURN(dataset_, dataset::Dataset::open(o.uri, version));
   LANCER_ASSIGN_OR_RETURN(column_, dataset_->vector_column(o.column));
   if (column_.type.element == lance::ElementType::kUInt8) {
-    return Status::NotSupported("column " + o.column +
-                                " holds uint8 vectors; lancer indexes float32 and float16 "
-                                "vectors so far");
+    // Lance 14 builds uint8 vectors only as IVF_FLAT / IVF_HNSW_FLAT with the hamming metric.
+    return Status::NotSupported("column " + o.column + " of " + o.uri +
+                                " holds uint8 vectors: lancer indexes float32 and float16 vectors (Lance builds "
+                                "uint8 only as IVF_FLAT or IVF_HNSW_FLAT with the hamming metric, which lancer "
+                                "does not have)");
   }
   const size_t dim = column_.type.dim;
   uint64_t live_rows = 0;
@@ -142,11 +159,15 @@ Status IndexBuild::load_context(const CreateIndexOptions& o, std::optional<uint6
                                                    : dim % 8 == 0 ? static_cast<int>(dim / 8)
                                                                   : 0);
     if (p.num_sub_vectors <= 0 || dim % static_cast<size_t>(p.num_sub_vectors) != 0) {
-      return Status::InvalidArgument("num_sub_vectors must divide the dimension " + std::to_string(dim) +
+      return Status::InvalidArgument((o.num_sub_vectors ? "num_sub_vectors " + std::to_string(*o.num_sub_vectors)
+                                                        : std::string("num_sub_vectors")) +
+                                     " must divide the dimension " + std::to_string(dim) + " of column " + o.column +
                                      (o.num_sub_vectors ? "" : " (the default needs dim % 8 == 0)"));
     }
     p.num_bits = o.num_bits.value_or(8);
-    if (p.num_bits != 8 && p.num_bits != 4) return Status::InvalidArgument("IVF_PQ num_bits must be 8 or 4");
+    if (p.num_bits != 8 && p.num_bits != 4) {
+      return Status::InvalidArgument("IVF_PQ num_bits must be 8 or 4, got " + std::to_string(p.num_bits));
+    }
     if (p.num_bits == 4 && p.num_sub_vectors % 2 != 0) {
       return Status::InvalidArgument("4-bit PQ needs an even num_sub_vectors");
     }

@@ -169,7 +169,8 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
     sample = collector.take_sorted();
     progress("sample", 1, 1, true);
     if (sample_rows == 0) {
-      return Status::InvalidArgument("column " + p.column + " has no non-null finite vectors to index");
+      return Status::InvalidArgument("column " + p.column + " of " + options_.uri +
+                                     " has no non-null finite vectors to index (every row is null, NaN or infinite)");
     }
   }
   maybe_kill_at("train");

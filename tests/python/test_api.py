@@ -173,7 +173,7 @@ def test_inputs_another_build_holds_are_not_removed(base, uri):
     (dict(num_bits=6), ValueError, "num_bits"),
     (dict(surprise=1), TypeError, "surprise"),
     (dict(ivf_centroids=np.zeros((8, DIM + 1), np.float32)), ValueError,
-     "ivf_centroids-.*IVF centroids must have 8 x 16 values"),
+     r"ivf_centroids-.*IVF centroids must have shape \[8, 16\], found \[8, 17\]"),
 ])
 def test_bad_arguments_raise_and_change_nothing(uri, kwargs, error, match):
     args = dict(column="vector", index_type="IVF_PQ", engine="local", progress=False, **PARAMS)

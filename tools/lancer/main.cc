@@ -18,6 +18,8 @@ int report_error(const Status& status) {
     case StatusCode::kNotFound: return 3;
     case StatusCode::kNotSupported: return 4;
     case StatusCode::kCorruption: return 5;
+    case StatusCode::kConflict: return 6;  // a concurrent commit lancer cannot rebase over: rebuild
+    case StatusCode::kIOError: return 7;   // the operating system refused: permissions, disk full
     default: return 1;
   }
 }
