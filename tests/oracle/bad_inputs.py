@@ -1,5 +1,5 @@
 """The bad-input matrix (issue 18), shared by the CLI's tests (tests/oracle/test_bad_input.py) and the
-Python package's (tests/python/test_bad_input.py): tiny datasets, each case's build arguments, and what
+Python package's (tests/python/test_package_bad_input.py): tiny datasets, each case's build arguments, and what
 must happen: a refusal with the documented exit code / exception naming what and where, the dataset's
 files byte for byte as they were; or a correct build, which pylance opens and searches."""
 
