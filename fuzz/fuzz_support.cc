@@ -9,10 +9,11 @@
 namespace lancer::fuzz {
 
 const std::string& scratch_dir() {
-  static const std::string dir = [] {
+  // Never destroyed: the exit handler below runs after static destructors of this scope.
+  static const std::string* const dir = [] {
     const char* tmp = std::getenv("TMPDIR");
-    std::string d = std::string(tmp && *tmp ? tmp : "/tmp") + "/lancer-fuzz-" + std::to_string(getpid());
-    std::filesystem::create_directories(d);
+    auto* d = new std::string(std::string(tmp && *tmp ? tmp : "/tmp") + "/lancer-fuzz-" + std::to_string(getpid()));
+    std::filesystem::create_directories(*d);
     // A run that ends normally leaves nothing behind; a crash leaves the input that crashed.
     std::atexit([] {
       std::error_code ec;
@@ -20,7 +21,7 @@ const std::string& scratch_dir() {
     });
     return d;
   }();
-  return dir;
+  return *dir;
 }
 
 std::string write_scratch(const std::string& name, const uint8_t* data, size_t size) {
