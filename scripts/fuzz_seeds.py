@@ -50,7 +50,8 @@ def fixtures(c: Corpus):
     for f in sorted((data / "lance" / "roaring").glob("*.bin")):
         c.add_file("deletion_roaring", f)
     for f in sorted((data / "lance" / "row_ids").glob("*.pb")):
-        c.add_file("row_ids", f, b"\0")
+        rows = int(f.with_suffix(".expected").read_text().split()[1])  # "physical_rows N"
+        c.add_file("row_ids", f, struct.pack("<I", rows))
 
 
 def bitpacking(c: Corpus):
