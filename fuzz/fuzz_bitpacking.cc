@@ -1,6 +1,6 @@
-// FastLanes bit unpacking on raw bytes: inline (a width word per 1024-value block) and out of line
-// (the width from the encoding), for 8-, 16-, 32- and 64-bit values. The first bytes pick the
-// type, the value count and the out-of-line width.
+// FastLanes bit unpacking on raw bytes: inline (a width word per 1024-value block) for 8-, 16-,
+// 32- and 64-bit values, and out of line (the width from the encoding) for 16 and 64 bits. The
+// first bytes pick the type, the value count and the out-of-line width.
 #include <type_traits>
 #include <vector>
 
