@@ -54,6 +54,8 @@ Result<bool> committed_by(const std::string& root, ManifestNaming naming, uint64
   return txn.uuid() == uuid;
 }
 
+}  // namespace
+
 // Lance's rules for a CreateIndex meeting a concurrent commit (format notes
 // 4.4). `index` is the entry being committed; an Update that rewrote the
 // indexed field removes the fragments it touched from its bitmap. Operations
@@ -132,8 +134,6 @@ Status check_compatible(const Transaction& other, IndexMetadata* index, uint64_t
     default: return Status::Conflict(at + "with an operation lancer cannot rebase over");
   }
 }
-
-}  // namespace
 
 std::string serialize_manifest_file(Manifest manifest, const IndexSection& section,
                                     const std::string& transaction_bytes) {

@@ -15,6 +15,7 @@
 #include "lance/manifest.h"
 #include "lancer/status.h"
 #include "table.pb.h"
+#include "transaction.pb.h"
 
 namespace lancer::lance {
 
@@ -39,6 +40,12 @@ struct CommitResult {
 };
 
 Result<CommitResult> commit_create_index(const CreateIndexCommit& commit);
+
+// Lance's rules for a CreateIndex meeting `other`, a transaction committed meanwhile at `version`
+// (format notes 4.4): OK (possibly narrowing `index`'s fragment bitmap) or Conflict. `other` is
+// read from another writer's file, so every field is outside bytes (fuzz/fuzz_transaction.cc).
+Status check_compatible(const ::lance::table::Transaction& other, ::lance::table::IndexMetadata* index,
+                        uint64_t version);
 
 // Manifest file bytes: [u32][IndexSection][u32][Transaction][u32][Manifest][trailer].
 // Sets manifest.index_section and transaction_section to the offsets it uses.

@@ -20,6 +20,7 @@ namespace {
 // A float32 or float16 tensor's values as float32; empty if it is neither.
 std::vector<float> tensor_floats(const ::lance::index::pb::Tensor& t) {
   std::vector<float> out;
+  if (t.data().empty()) return out;  // memcpy from an empty vector's null data() is undefined
   if (t.data_type() == ::lance::index::pb::Tensor::FLOAT32 && t.data().size() % 4 == 0) {
     out.resize(t.data().size() / 4);
     std::memcpy(out.data(), t.data().data(), t.data().size());

@@ -194,7 +194,9 @@ Result<LloydResult> lloyd(MatrixView<const float> data, size_t k, std::vector<fl
   const int ranks = collective ? collective->size() : 1;
   const size_t block = linalg::nearest_row_block(k);
   const size_t num_blocks = (n + block - 1) / block;
-  const auto [b0, b1] = core::owned_range(num_blocks, collective ? collective->rank() : 0, ranks);
+  // Not a structured binding: the lambda below captures b0, which clang before 16 refuses.
+  const auto owned = core::owned_range(num_blocks, collective ? collective->rank() : 0, ranks);
+  const size_t b0 = owned.first, b1 = owned.second;
   const size_t r0 = std::min(n, b0 * block), rows = std::min(n, b1 * block) - r0;
   const MatrixView<const float> mine(data.data + r0 * d, rows, d);
 

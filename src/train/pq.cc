@@ -44,7 +44,9 @@ Result<std::shared_ptr<const PqModel>> train_pq(MatrixView<const float> data, co
   // Sub-quantizers are independent: a rank trains a contiguous run of them,
   // then every rank receives the others' codebooks and results.
   const int ranks = collective ? collective->size() : 1;
-  const auto [s_begin, s_end] = core::owned_range(m, collective ? collective->rank() : 0, ranks);
+  // Not a structured binding: the lambda below captures s_begin, which clang before 16 refuses.
+  const auto owned = core::owned_range(m, collective ? collective->rank() : 0, ranks);
+  const size_t s_begin = owned.first, s_end = owned.second;
   executor.parallel_for(s_end - s_begin, 1, [&](size_t b, size_t e) {
     for (size_t s = s_begin + b; s < s_begin + e; ++s) {
       results[s] =

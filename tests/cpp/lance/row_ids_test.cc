@@ -242,5 +242,15 @@ TEST(RowIds, FixtureTruncationsAndBitFlipsAreClean) {
   }
 }
 
+// Found by fuzz/fuzz_row_ids.cc: 46 bytes of ranges claiming 631 million ids, for which a decode
+// without an expected count reserved 5 GB. Fragments always pass their physical row count, and the
+// count is checked before anything is allocated.
+TEST(RowIds, FuzzedSequenceClaimingMillionsOfIdsIsRefusedForItsFragment) {
+  auto input = storage::read_whole_file(data_dir() + "/../fuzz-regressions/row_ids/oom-631m-ids");
+  ASSERT_TRUE(input.ok()) << input.status().to_string();
+  const std::string seq(input->begin() + 1, input->end());  // byte 0 is the harness's
+  expect_error(decode_bytes(seq, 1000), "the fragment has 1000 physical rows");
+}
+
 }  // namespace
 }  // namespace lancer::lance
