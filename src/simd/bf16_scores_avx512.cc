@@ -173,23 +173,41 @@ namespace {
 
 constexpr size_t kChains = 8, kStep = 16;  // 16 floats: one cache line
 
-// Elements [16 b, min(16 b + 16, d)) of one chain, in order.
-inline float chain_block(const float* x, const float* c, size_t b, size_t d, float v) {
-  const size_t j0 = b * kStep, j1 = j0 + kStep < d ? j0 + kStep : d;
-  for (size_t j = j0; j < j1; ++j) v = __builtin_fmaf(x[j], c[j], v);
-  return v;
+// Runs kChains chains v[g] = step(v[g], a[g][j], b[g][j]) for j = 0 .. d - 1 in
+// order, interleaved. Rows d floats apart share cache sets when d * 4 is a
+// multiple of 4 KiB, so chain g runs one cache line behind chain g - 1: at any
+// moment the chains read different sets. Each chain's operations are exactly
+// its own sequence, whatever the interleaving.
+template <typename Step>
+inline void skewed_chains(const float* const* a, const float* const* b, size_t d, float* v, Step step) {
+  constexpr size_t G = kChains;
+  const size_t nb = (d + kStep - 1) / kStep;
+  for (size_t t = 0; t < nb + G - 1; ++t) {              // step t: chain g works on its block t - g
+    if (t >= G - 1 && t < nb && (t + 1) * kStep <= d) {  // every chain on a whole block
+      for (size_t e = 0; e < kStep; ++e) {
+#pragma GCC unroll 8
+        for (size_t g = 0; g < G; ++g) {
+          const size_t j = (t - g) * kStep + e;
+          v[g] = step(v[g], a[g][j], b[g][j]);
+        }
+      }
+    } else {
+      for (size_t g = 0; g < G; ++g) {
+        if (t < g || t - g >= nb) continue;
+        const size_t j0 = (t - g) * kStep, j1 = j0 + kStep < d ? j0 + kStep : d;
+        for (size_t j = j0; j < j1; ++j) v[g] = step(v[g], a[g][j], b[g][j]);
+      }
+    }
+  }
 }
 
 }  // namespace
 
 // Eight pairs at a time, one scalar FMA chain each (gathers were ~10x
-// slower). Rows d floats apart share cache sets when d * 4 is a multiple of
-// 4 KiB, so chain g runs one cache line behind chain g - 1: at any moment the
-// eight chains read eight different sets. A short last group repeats its first pair.
+// slower). A short last group repeats its first pair.
 void canonical_pair_scores(const float* x, size_t stride, size_t d, const float* cb, const float* cnorm,
                            const uint32_t* rows, const uint32_t* cols, size_t count, float* out) {
   constexpr size_t G = kChains;
-  const size_t nb = (d + kStep - 1) / kStep;
   for (size_t i = 0; i < count; i += G) {
     const float* xr[G];
     const float* cr[G];
@@ -200,50 +218,19 @@ void canonical_pair_scores(const float* x, size_t stride, size_t d, const float*
       cr[g] = cb + size_t{cols[at]} * d;
       v[g] = cnorm[cols[at]];
     }
-    // Step t: chain g works on its block t - g.
-    for (size_t t = 0; t < nb + G - 1; ++t) {
-      if (t >= G - 1 && t < nb && (t + 1) * kStep <= d) {  // every chain on a whole block
-        for (size_t e = 0; e < kStep; ++e) {
-#pragma GCC unroll 8
-          for (size_t g = 0; g < G; ++g) {
-            const size_t j = (t - g) * kStep + e;
-            v[g] = __builtin_fmaf(xr[g][j], cr[g][j], v[g]);
-          }
-        }
-      } else {
-        for (size_t g = 0; g < G; ++g) {
-          if (t >= g && t - g < nb) v[g] = chain_block(xr[g], cr[g], t - g, d, v[g]);
-        }
-      }
-    }
+    skewed_chains(xr, cr, d, v, [](float acc, float a, float b) { return __builtin_fmaf(a, b, acc); });
     for (size_t g = 0; g < G && i + g < count; ++g) out[i + g] = v[g];
   }
 }
 
 void canonical_row_norms(const float* x, size_t m, size_t d, float* out) {
   constexpr size_t G = kChains;
-  const size_t nb = (d + kStep - 1) / kStep;
   for (size_t i = 0; i < m; i += G) {
     const float* xr[G];
     float v[G] = {};
     for (size_t g = 0; g < G; ++g) xr[g] = x + (i + g < m ? i + g : i) * d;
-    for (size_t t = 0; t < nb + G - 1; ++t) {
-      if (t >= G - 1 && t < nb && (t + 1) * kStep <= d) {
-        for (size_t e = 0; e < kStep; ++e) {
-#pragma GCC unroll 8
-          for (size_t g = 0; g < G; ++g) {
-            const float a = xr[g][(t - g) * kStep + e];
-            v[g] += a * a;  // a multiply, then an add (no contraction in this project)
-          }
-        }
-      } else {
-        for (size_t g = 0; g < G; ++g) {
-          if (t < g || t - g >= nb) continue;
-          const size_t j0 = (t - g) * kStep, j1 = j0 + kStep < d ? j0 + kStep : d;
-          for (size_t j = j0; j < j1; ++j) v[g] += xr[g][j] * xr[g][j];
-        }
-      }
-    }
+    // A multiply, then an add (no contraction in this project): packed_norms' sequence.
+    skewed_chains(xr, xr, d, v, [](float acc, float a, float b) { return acc + a * b; });
     for (size_t g = 0; g < G && i + g < m; ++g) out[i + g] = v[g];
   }
 }
