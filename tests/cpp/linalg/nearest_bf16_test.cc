@@ -82,20 +82,33 @@ TEST(NearestBf16, SameBitsAsTheCanonicalKernel) {
   }
 }
 
+// The l2 proposal over all of data's rows, with scores asked for.
+struct Proposed {
+  bool decided = false;
+  NearestScratch::Buffers buffers;
+  std::vector<uint32_t> labels;
+  std::vector<float> best;
+};
+Proposed propose(const Data& data) {
+  std::vector<float> cb(data.k * data.d), cnorm(data.k);
+  simd::prepare_codewords(data.c.data(), data.k, data.d, cb.data(), cnorm.data());
+  const Bf16Proposal proposal({data.c.data(), data.k, data.d}, true, cb.data(), cnorm.data());
+  Proposed out;
+  out.labels.resize(data.n);
+  out.best.resize(data.n);
+  out.decided = proposal.assign(data.x.data(), data.n, out.buffers, out.labels.data(), out.best.data());
+  return out;
+}
+
 // The proposal itself decides (it does not fall back) on clustered data, and
 // agrees with the kernel there.
 TEST(NearestBf16, DecidesClusteredRowsItself) {
   if (!simd::bf16_scores_available()) GTEST_SKIP() << "no AVX512-BF16 here";
   const Data data = clustered(64, 200, 512, 3.0f, 0.2f, 13);
-  std::vector<float> cb(data.k * data.d), cnorm(data.k);
-  simd::prepare_codewords(data.c.data(), data.k, data.d, cb.data(), cnorm.data());
-  Bf16Proposal proposal({data.c.data(), data.k, data.d}, true, cb.data(), cnorm.data());
-  NearestScratch::Buffers buffers;
-  std::vector<uint32_t> labels(64);
-  std::vector<float> best(64);
-  ASSERT_TRUE(proposal.assign(data.x.data(), 64, buffers, labels.data(), best.data()));
-  EXPECT_LE(buffers.cand_scores.size(), 2u * 64);  // few candidates per row, each scored
-  for (size_t r = 0; r < 64; ++r) EXPECT_EQ(labels[r], (r * 7919) % data.k);
+  Proposed p = propose(data);
+  ASSERT_TRUE(p.decided);
+  EXPECT_LE(p.buffers.cand_scores.size(), 2u * 64);  // few candidates per row, each scored
+  for (size_t r = 0; r < 64; ++r) EXPECT_EQ(p.labels[r], (r * 7919) % data.k);
 }
 
 // Non-finite rows make the proposal give way to the kernel.
@@ -103,13 +116,7 @@ TEST(NearestBf16, NonFiniteRowsFallBack) {
   if (!simd::bf16_scores_available()) GTEST_SKIP() << "no AVX512-BF16 here";
   Data data = clustered(40, 64, 64, 0.0f, 0.5f, 17);
   data.x[5 * 64 + 3] = std::numeric_limits<float>::infinity();
-  std::vector<float> cb(data.k * data.d), cnorm(data.k);
-  simd::prepare_codewords(data.c.data(), data.k, data.d, cb.data(), cnorm.data());
-  Bf16Proposal proposal({data.c.data(), data.k, data.d}, true, cb.data(), cnorm.data());
-  NearestScratch::Buffers buffers;
-  std::vector<uint32_t> labels(40);
-  std::vector<float> best(40);
-  EXPECT_FALSE(proposal.assign(data.x.data(), 40, buffers, labels.data(), best.data()));
+  EXPECT_FALSE(propose(data).decided);
   data.x[5 * 64 + 3] = std::numeric_limits<float>::quiet_NaN();
   expect_same_as_canonical(data, simd::Metric::kL2, "nan row");
 }
