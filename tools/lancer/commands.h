@@ -39,7 +39,7 @@ void add_storage_options(CLI::App* sub, StorageArgs& args);
 // Registers them as the options of every object store this process reaches.
 Status apply_storage_options(const StorageArgs& args);
 
-// Prints "lancer: <status>" to stderr and returns the exit code for it.
-int report_error(const Status& status);
+// Prints "<who>: <status>" to stderr and returns the exit code for it.
+int report_error(const Status& status, const std::string& who = "lancer");
 
 }  // namespace lancer::cli

@@ -11,8 +11,8 @@
 
 namespace lancer::cli {
 
-int report_error(const Status& status) {
-  std::cerr << "lancer: " << status.to_string() << std::endl;
+int report_error(const Status& status, const std::string& who) {
+  std::cerr << who << ": " << status.to_string() << std::endl;
   switch (status.code()) {
     case StatusCode::kInvalidArgument: return 2;
     case StatusCode::kNotFound: return 3;
@@ -28,9 +28,13 @@ namespace {
 
 std::optional<int> run_distributed(const CreateIndexOptions& options, const std::string& report_path) {
   if (!mpi::launched_as_several_ranks()) return std::nullopt;
-  const bool root = launcher_rank() == 0;
+  const int rank = launcher_rank();
   auto report = mpi::create_index_mpi(options);
-  if (!report.ok()) return root ? report_error(report.status()) : 1;
+  // Every rank says why it stopped, with the documented code: mpirun ends the job as soon as one
+  // rank exits non-zero, possibly before rank 0 has written its message.
+  if (!report.ok()) {
+    return report_error(report.status(), rank == 0 ? "lancer" : "lancer (rank " + std::to_string(rank) + ")");
+  }
   return *report ? emit_report(**report, report_path) : 0;
 }
 
