@@ -530,16 +530,19 @@ def fragment_ids(uri, version):
 
 def incompatible(uri, version) -> Optional[str]:
     """Lance's rules for a CreateIndex of NAME over all fragments of the version before `version`
-    (lance-format.md 4.4, from Lance's conflict resolver), written again here independently of
-    lancer's: why the transaction of `version` is a conflict, or None."""
+    (check_create_index_txn in Lance's rust/lance/src/io/commit/conflict_resolver.rs; lance-format.md
+    4.4), for the operations pylance's writers here commit, written again independently of lancer's
+    src/lance/commit.cc: why the transaction of `version` is a conflict, or None."""
     name, fields = operation(uri, version)
     if name in ("Overwrite", "Restore", "UpdateMemWalState", "unknown"):
         return name
     if name == "CreateIndex":
-        for f in fields:  # new_indices = 1, removed_indices = 2; IndexMetadata.name = 3
+        for f in fields:  # new_indices = 1 (Lance compares only the indices created); IndexMetadata.name = 3
+            if f.number != 1:
+                continue
             meta = lanceraw.parse_message(f.value)
             if lanceraw.first(meta, 3) is not None and lanceraw.first(meta, 3).value.decode() == NAME:
-                return f"CreateIndex touching {NAME}"
+                return f"CreateIndex of another {NAME}"
         return None
     if name == "Rewrite":
         before = fragment_ids(uri, version - 1)
