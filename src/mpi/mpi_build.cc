@@ -181,6 +181,9 @@ Result<std::optional<CreateIndexReport>> create_index_mpi(const CreateIndexOptio
         st = Status::OK();
         if (rank == 0) {
           for (uint64_t i = 0; i < phase.tasks && st.ok(); ++i) st = b->run(phase.name, i, nullptr, worker).status();
+          // A failed finalize (a refused commit, a damaged spill) leaves nothing behind, as in one
+          // process (create_index.cc): only a killed job keeps its staging folder to resume.
+          if (!st.ok()) b->discard();
         }
         LANCER_RETURN_IF_ERROR(agree(comm, st, 0));
         break;

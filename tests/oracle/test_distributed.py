@@ -14,6 +14,7 @@ import os
 import random
 import shutil
 import subprocess
+import time
 
 import lance
 import numpy as np
@@ -305,6 +306,36 @@ def test_concurrent_compaction_of_indexed_fragments_is_a_clean_conflict(base, tm
     after = {p: open(p, "rb").read() for p in glob.glob(os.path.join(uri, "**"), recursive=True)
              if os.path.isfile(p) and "/_lancer/" not in p}
     assert after == snapshot  # no version, no index files left behind
+    assert lance.dataset(uri).describe_indices() == []
+
+
+def test_conflict_under_mpi_leaves_nothing_behind(base, tmp_path):
+    """A commit refused under mpirun (a compaction of the indexed fragments between plan and commit)
+    exits 6 and removes the staging folder and its index files, as a one-process build does; the
+    staging folder stayed (found by bench/concurrent_writer_trials.py)."""
+    uri = copy(base, tmp_path)
+    # every encode task first sleeps 3 s: the compaction lands after the plan, before the commit
+    p = subprocess.Popen([MPIRUN, "--oversubscribe", "-np", "2", lancer_bin(), "create-index",
+                          *build_args(uri, "IVF_FLAT", "--threads", "1")],
+                         env=mpi_env(LANCER_FAULT_TASK_DELAY_MS="3000"), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    model_done = os.path.join(uri, "_lancer", "build-vector_idx", "model.done")
+    end = time.monotonic() + 120
+    while not os.path.exists(model_done) and p.poll() is None and time.monotonic() < end:
+        time.sleep(0.02)
+    assert os.path.exists(model_done), p.communicate()
+    paused_until = time.monotonic() + 3
+    lance.dataset(uri).optimize.compact_files(target_rows_per_fragment=10 * ROWS_PER_FRAGMENT)
+    assert time.monotonic() < paused_until, "the compaction ended after the pause: machine too loaded?"
+    snapshot = {p: open(p, "rb").read() for p in glob.glob(os.path.join(uri, "**"), recursive=True)
+                if os.path.isfile(p) and "/_lancer/" not in p}
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 6, err
+    assert "rewrote (compacted) fragments this index covers" in err, err
+    assert staging_dirs(uri) == []
+    after = {p: open(p, "rb").read() for p in glob.glob(os.path.join(uri, "**"), recursive=True)
+             if os.path.isfile(p) and "/_lancer/" not in p}
+    assert after == snapshot  # no version, no index files
     assert lance.dataset(uri).describe_indices() == []
 
 
