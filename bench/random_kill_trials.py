@@ -268,18 +268,18 @@ def trial(runner: Runner, args, work: str, base: str, ref: dict, n: int, rng: ra
     if proc.returncode == 0 and not what.startswith("nothing"):
         what += " (the build still succeeded)"
     versions, committed = check_versions(uri, query)
-    staging_left = os.path.isdir(os.path.join(uri, "_lancer"))
-    before = listing(uri)
+    # The build record still there (the kill came before lancer removed its staging folder, whose
+    # record goes first): the rerun must recognise the build's committed index.
+    record_left = os.path.exists(os.path.join(uri, "_lancer", "build-vector_idx", "build.json"))
     rc, out2, rerun_s = run_to_end(runner, uri, itype, params)
     if rc != 0:
         raise AssertionError(f"the rerun exited {rc}: {out2.strip()[-800:]}")
     after_versions = [v["version"] for v in lance.dataset(uri).versions()]
     if committed:
-        if staging_left and after_versions[-1] != versions:
-            # The staging folder was still there: lancer must recognise its committed index.
-            raise AssertionError(f"rerun after a committed build with staging left made version "
+        if record_left and after_versions[-1] != versions:
+            raise AssertionError(f"rerun after a committed build with its record left made version "
                                  f"{after_versions[-1]} (expected a no-op at {versions})")
-        outcome = "committed before the kill; rerun " + (
+        outcome = "committed before the kill, " + ("record left" if record_left else "no record left") + "; rerun " + (
             "a no-op" if after_versions[-1] == versions else f"a second index (version {after_versions[-1]})")
     else:
         outcome = f"rerun {rerun_s:.1f} s"
@@ -295,7 +295,6 @@ def trial(runner: Runner, args, work: str, base: str, ref: dict, n: int, rng: ra
         raise AssertionError(f"stray files after cleanup: {stray}")
     if not committed and after_versions[-1] != r["versions"]:
         raise AssertionError(f"version {after_versions[-1]} after the rerun, {r['versions']} after an uninterrupted build")
-    del before
     if not args.keep:
         shutil.rmtree(uri)
     return f"{itype:11} kill at {kill_at:5.2f}/{r['seconds']:.2f} s: {what}; versions 1-{versions} open; {outcome}; same bytes, clean"
