@@ -356,9 +356,10 @@ def main() -> int:
                 try:
                     line = trial(runner, args, work, base, ref, n, rng, query)
                     print(f"{kind} trial {n:2}: ok   {line}", flush=True)
-                except AssertionError as e:
+                except Exception as e:  # a failed check, or pylance refusing a version
                     failures += 1
-                    print(f"{kind} trial {n:2}: FAIL {CONFIGS[n % len(CONFIGS)][0]}: {e}", flush=True)
+                    what = str(e) if isinstance(e, AssertionError) else f"{type(e).__name__}: {e}"
+                    print(f"{kind} trial {n:2}: FAIL {CONFIGS[n % len(CONFIGS)][0]}: {what}", flush=True)
             print(f"{kind}: trials {args.trials}, failures {failures} ({time.perf_counter() - t_kind:.0f} s)", flush=True)
             failures_total += failures
         finally:
@@ -369,7 +370,9 @@ def main() -> int:
                 except subprocess.TimeoutExpired:
                     os.killpg(head.pid, signal.SIGKILL)
     print(f"wall {time.perf_counter() - started:.0f} s", flush=True)
-    if not args.keep and not args.work:
+    if failures_total:
+        print(f"the failed trials' datasets are in {work}")
+    elif not args.keep and not args.work:
         shutil.rmtree(work, ignore_errors=True)
     return 1 if failures_total else 0
 
