@@ -121,8 +121,11 @@ void maybe_kill_before_publish(const std::string& path) {
 }
 
 // `bytes` in a new file without a name in the folder of `path`, fsynced; -1 where the filesystem
-// has no O_TMPFILE (the caller then writes under a temporary name).
+// has no O_TMPFILE or /proc is not mounted (link_unnamed needs it): the caller then writes under
+// a temporary name.
 Result<int> write_unnamed(const std::string& path, std::span<const uint8_t> bytes) {
+  static const bool proc_fds = ::access("/proc/self/fd", X_OK) == 0;
+  if (!proc_fds) return -1;
   const std::string dir = std::filesystem::path(path).parent_path().string();
   const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
   if (fd < 0) {
