@@ -255,7 +255,7 @@ def trial(runner: Runner, args, work: str, base: str, ref: dict, n: int, rng: ra
     time.sleep(kill_at)
     what = runner.kill(proc, n, rng)
     try:
-        out, _ = proc.communicate(timeout=120)
+        proc.communicate(timeout=120)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         raise AssertionError(f"the build did not end within 120 s of killing {what}")
@@ -279,6 +279,8 @@ def trial(runner: Runner, args, work: str, base: str, ref: dict, n: int, rng: ra
         if record_left and after_versions[-1] != versions:
             raise AssertionError(f"rerun after a committed build with its record left made version "
                                  f"{after_versions[-1]} (expected a no-op at {versions})")
+        if after_versions[-1] not in (versions, versions + 1):  # a no-op, or one commit replacing the index
+            raise AssertionError(f"rerun after a committed build went from version {versions} to {after_versions[-1]}")
         outcome = "committed before the kill, " + ("record left" if record_left else "no record left") + "; rerun " + (
             "a no-op" if after_versions[-1] == versions else f"a second index (version {after_versions[-1]})")
     else:
