@@ -83,6 +83,9 @@ struct CreateIndexReport {
   double peak_rss_mb = 0;
   uint64_t tasks = 0, reused_tasks = 0, segments = 1;  // reused: found finished in staging (a resumed build)
   bool resumed = false;
+  // The rerun of a build committed before its process stopped: nothing was built or committed,
+  // only the staging folder removed; `version` is the dataset's latest.
+  bool already_committed = false;
   std::vector<WorkerReport> workers;
   std::string to_json() const;
 };

@@ -52,6 +52,7 @@ std::string CreateIndexReport::to_json() const {
   j["segments"] = segments;
   j["reused_tasks"] = reused_tasks;
   j["resumed"] = resumed;
+  j["already_committed"] = already_committed;
   j["phases_s"] = {{"sample", sample_s}, {"train_ivf", train_ivf_s}, {"train_quantizer", train_quantizer_s},
                    {"build", build_s},   {"graph", graph_s},         {"merge", merge_s},
                    {"commit", commit_s}, {"total", total_s}};

@@ -71,7 +71,6 @@ std::vector<size_t> IndexBuild::segment_starts() const {
 
 Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
   LANCER_RETURN_IF_ERROR(settle_uploads());
-  LANCER_ASSIGN_OR_RETURN(auto model, this->model());
   const std::string& uuid = record_.uuid;
   // Already committed (a rerun after a crash between commit and cleanup)? Not when this process
   // planned the build: its uuid is new.
@@ -81,11 +80,13 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
     for (const auto& idx : existing) {
       if (idx.uuid == uuid) {
         report_.version = latest->version();
+        report_.already_committed = true;
         discard();
         return report_;
       }
     }
   }
+  LANCER_ASSIGN_OR_RETURN(auto model, this->model());
   const auto missing = missing_tasks();
   if (!missing.empty()) {
     std::string list;
@@ -268,6 +269,7 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
     return fail(committed.status());
   }
   report_.version = committed->version;
+  maybe_kill_at("commit");  // tests: committed, the staging folder still there
   if (clear_early) {
     const Status record_removed = storage::remove_file(storage::join_path(staging_, "build.json"));
     if (!cleared.get().ok() || !record_removed.ok()) discard();

@@ -252,7 +252,10 @@ Result<std::unique_ptr<IndexBuild>> IndexBuild::plan(const CreateIndexOptions& o
   if (storage::file_size(record_path).ok()) {
     auto old = parse_build_record(record_path);
     if (old.ok() && old->params == b->record_.params && old->dataset == b->record_.dataset &&
-        old->dataset_version == b->dataset_->version()) {
+        (old->dataset_version == b->dataset_->version() || b->names_index(old->uuid))) {
+      // The same build, at the latest version, or committed already (the process stopped between
+      // the commit and the folder's removal; that commit made a newer version): finalize
+      // recognises its uuid and only removes the folder.
       b->record_ = *std::move(old);
       b->resumed_ = true;
     }
@@ -328,10 +331,22 @@ Result<std::unique_ptr<IndexBuild>> IndexBuild::open(const CreateIndexOptions& o
   return b;
 }
 
+bool IndexBuild::names_index(const std::string& uuid) const {
+  auto indices = dataset_->indices();
+  if (!indices.ok()) return false;
+  for (const auto& idx : *indices) {
+    if (idx.uuid == uuid) return true;
+  }
+  return false;
+}
+
 void IndexBuild::discard() {
   (void)settle_uploads();  // nothing lands after the removal
   if (lock_fd_ >= 0) ::close(lock_fd_);
   lock_fd_ = -1;
+  // The record first: a process killed during the removal leaves a folder without one (which
+  // the next plan replaces), never a record whose model or task files are partly gone.
+  (void)storage::remove_file(storage::join_path(staging_, "build.json"));
   remove_staging(staging_);
 }
 

@@ -1,15 +1,20 @@
-// Local files (plain paths and file:// URIs): pread for ranges, temporary name + fsync + rename
-// for whole-file replacement, link(2) for create-if-absent.
+// Local files (plain paths and file:// URIs): pread for ranges, whole files written without a
+// name (O_TMPFILE) and fsynced, then named: link(2) for create-if-absent, link to a temporary
+// name + rename for replacement. A process killed while writing leaves no file behind (on a
+// filesystem without O_TMPFILE, a temporary name: `<name>.tmp_<random>`).
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <string_view>
 
 #include "storage/backends.h"
 
@@ -105,6 +110,54 @@ Status write_synced(const std::string& path, std::span<const uint8_t> bytes) {
   return Status::OK();
 }
 
+// Tests only: LANCER_FAULT_KILL_AT=publish:<file name> SIGKILLs the process once a file of that
+// name is written and synced, before it gets its name (tests/oracle/test_distributed.py).
+void maybe_kill_before_publish(const std::string& path) {
+  static const char* at = std::getenv("LANCER_FAULT_KILL_AT");
+  if (at == nullptr || std::string_view(at) != "publish:" + std::filesystem::path(path).filename().string()) return;
+  std::fprintf(stderr, "lancer: fault injection: killed at %s\n", at);
+  std::fflush(stderr);
+  ::kill(::getpid(), SIGKILL);
+}
+
+// `bytes` in a new file without a name in the folder of `path`, fsynced; -1 where the filesystem
+// has no O_TMPFILE or /proc is not mounted (link_unnamed needs it): the caller then writes under
+// a temporary name.
+Result<int> write_unnamed(const std::string& path, std::span<const uint8_t> bytes) {
+  static const bool proc_fds = ::access("/proc/self/fd", X_OK) == 0;
+  if (!proc_fds) return -1;
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) return -1;
+    return errno_status("cannot create a file in", dir, errno);
+  }
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      return errno_status("cannot write", path, err);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return errno_status("cannot fsync", path, err);
+  }
+  maybe_kill_before_publish(path);
+  return fd;
+}
+
+// Names the unnamed file `fd` `path`; fails with EEXIST when the name is taken.
+int link_unnamed(int fd, const std::string& path) {
+  const std::string self = "/proc/self/fd/" + std::to_string(fd);
+  return ::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW);
+}
+
 void fsync_directory(const std::string& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd >= 0) {
@@ -147,7 +200,18 @@ Result<std::vector<uint8_t>> read_whole_file(const std::string& uri) {
 Status write_file_atomic(const std::string& uri, std::span<const uint8_t> bytes) {
   const std::string path = local_path(uri);
   const std::string tmp = temporary_path(path);
-  LANCER_RETURN_IF_ERROR(write_synced(tmp, bytes));
+  LANCER_ASSIGN_OR_RETURN(const int fd, write_unnamed(path, bytes));
+  if (fd >= 0) {
+    // rename(2) needs a name to replace `path` with: the temporary one exists only between these
+    // two calls.
+    const int linked = link_unnamed(fd, tmp);
+    const int err = errno;
+    ::close(fd);
+    if (linked != 0) return errno_status("cannot create", tmp, err);
+  } else {
+    LANCER_RETURN_IF_ERROR(write_synced(tmp, bytes));
+    maybe_kill_before_publish(path);
+  }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
@@ -159,11 +223,21 @@ Status write_file_atomic(const std::string& uri, std::span<const uint8_t> bytes)
 
 Result<bool> create_file_exclusive(const std::string& uri, const std::string& bytes) {
   const std::string path = local_path(uri);
-  const std::string tmp = temporary_path(path);
-  LANCER_RETURN_IF_ERROR(write_synced(tmp, std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size())));
-  const int linked = ::link(tmp.c_str(), path.c_str());
-  const int err = errno;
-  ::unlink(tmp.c_str());
+  const auto data = std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  LANCER_ASSIGN_OR_RETURN(const int fd, write_unnamed(path, data));
+  int linked = 0, err = 0;
+  if (fd >= 0) {
+    linked = link_unnamed(fd, path);
+    err = errno;
+    ::close(fd);
+  } else {
+    const std::string tmp = temporary_path(path);
+    LANCER_RETURN_IF_ERROR(write_synced(tmp, data));
+    maybe_kill_before_publish(path);
+    linked = ::link(tmp.c_str(), path.c_str());
+    err = errno;
+    ::unlink(tmp.c_str());
+  }
   if (linked == 0) {
     fsync_directory(std::filesystem::path(path).parent_path().string());
     return true;

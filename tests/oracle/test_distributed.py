@@ -160,6 +160,60 @@ def test_resume_after_a_rank_is_killed(base, reference, tmp_path, point, rank):
     lance_checks(uri, base[1], "IVF_PQ")
 
 
+# Killed after the commit, before the staging folder went (bench/random_kill_trials.py found it):
+# the rerun must recognise its own committed index, not build and commit a second one.
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_rerun_after_a_kill_between_commit_and_cleanup_is_a_no_op(base, reference, tmp_path, ranks):
+    uri = copy(base, tmp_path)
+    args = build_args(uri, "IVF_PQ", "--threads", "1")
+    start = (lambda *a, **kw: lancer(*a, **kw)) if ranks == 1 else (lambda *a, **kw: mpi_lancer(ranks, *a, **kw))
+    killed = start("create-index", *args, env=mpi_env(LANCER_FAULT_KILL_AT="commit", LANCER_FAULT_RANK="0"),
+                   check=False)
+    assert killed.returncode != 0, killed.stdout
+    assert "fault injection: killed at commit" in killed.stderr
+    committed = lance.dataset(uri).version
+    assert [i.name for i in lance.dataset(uri).describe_indices()] == ["vector_idx"]
+    assert len(staging_dirs(uri)) == 1
+    report = str(tmp_path / "report.json")
+    rerun = start("create-index", *args, "--report", report)
+    assert "already committed" in rerun.stdout
+    r = json.load(open(report))
+    assert r["already_committed"] is True and r["version"] == committed
+    assert lance.dataset(uri).version == committed  # nothing built, nothing committed
+    assert staging_dirs(uri) == [] and not os.path.exists(os.path.join(uri, "_lancer"))
+    assert index_bytes(uri) == reference["IVF_PQ"]
+    lance_checks(uri, base[1], "IVF_PQ")
+
+
+# Killed while writing a file of the dataset (bench/random_kill_trials.py found a
+# `_versions/latest_version_hint.json.tmp_*` left so): the file is written without a name
+# (O_TMPFILE) and named once complete, so a kill leaves nothing a rerun or cleanup must know of.
+@pytest.mark.parametrize("name", ["latest_version_hint.json", "manifest"])
+def test_a_kill_while_writing_a_dataset_file_leaves_no_temporary_file(base, reference, tmp_path, name):
+    uri = copy(base, tmp_path)
+    before = lance.dataset(uri).version
+    target = name if name != "manifest" else lancer_manifest_name(uri, before + 1)
+    args = build_args(uri, "IVF_PQ", "--threads", "1")
+    killed = lancer("create-index", *args, env=mpi_env(LANCER_FAULT_KILL_AT="publish:" + target), check=False)
+    assert "fault injection: killed at publish:" + target in killed.stderr
+    assert lance.dataset(uri).version == (before + 1 if name != "manifest" else before)
+    temporary = [f for d in ("_versions", "_transactions") for f in os.listdir(os.path.join(uri, d)) if ".tmp_" in f]
+    assert temporary == []
+    lancer("create-index", *args)
+    lancer("cleanup", uri)
+    assert not os.path.exists(os.path.join(uri, "_lancer"))
+    assert index_bytes(uri) == reference["IVF_PQ"]
+    lance_checks(uri, base[1], "IVF_PQ")
+
+
+def lancer_manifest_name(uri, version):
+    """The file name version `version` gets: the naming scheme of the dataset's manifests."""
+    names = [n for n in os.listdir(os.path.join(uri, "_versions")) if n.endswith(".manifest")]
+    if any(len(n) == len("18446744073709551615.manifest") for n in names):  # V2: u64::MAX - version
+        return f"{2**64 - 1 - version:020d}.manifest"
+    return f"{version}.manifest"
+
+
 def test_phase_subcommands_in_random_order(base, reference, tmp_path):
     uri = copy(base, tmp_path)
     args = build_args(uri, "IVF_SQ", "--threads", "1")

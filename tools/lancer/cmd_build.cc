@@ -32,6 +32,12 @@ struct Args {
 }  // namespace
 
 void print_report(const CreateIndexReport& r) {
+  if (r.already_committed) {
+    std::cout << "index \"" << r.name << "\" (uuid " << r.uuid << ") was already committed by the interrupted build; "
+              << r.uri << " is at version " << r.version << " (removed its staging folder)\n";
+    std::cout.flush();
+    return;
+  }
   std::cout << "committed " << r.index_type << " index \"" << r.name << "\" (uuid " << r.uuid << ", " << r.metric
             << ") on " << r.column << " as version " << r.version << " of " << r.uri << "\n"
             << "  rows " << r.rows << " in " << r.fragments << " fragments; skipped " << r.null_rows << " null, "
