@@ -282,7 +282,9 @@ inline float event_threshold(uint64_t key) {
 // (It replaced a counting sort on float buckets of two arrays, threshold and
 // payload, followed by a plain insertion sort whose branch mispredicted on
 // every bucket shared out of order: the same order, and with the 8-lane count
-// below bench/rq_encode_bench's 128 / 5 bits went from 10.6 to 8.4 ms.)
+// and the branch-free start_code below bench/rq_encode_bench's 128 dims / 5
+// bits went from 10.6 to 8.2-8.4 ms CPU per 4,096 vectors. 2n buckets measured
+// faster than n.)
 void sort_events(RqScratch* s, size_t n, float t_start, float t_end) {
   const uint64_t* keys = s->events.data();
   const int64_t base = std::bit_cast<uint32_t>(t_start);
@@ -337,8 +339,12 @@ RescaleRange rescale_range(float max_value, uint32_t max_code, int ex_bits) {
 }
 
 // The code of a dimension at t_start (v > 0 and finite).
+// std::clamp's comparisons written as selects (max, then min: the same value for every non-NaN
+// input), so that the compiler emits no branch: dimensions reach the top code at random.
 uint32_t start_code(float t_start, float v, uint32_t max_code) {
-  return static_cast<uint32_t>(std::clamp(std::floor(t_start * v + kExEpsilon), 0.0f, static_cast<float>(max_code)));
+  const float x = std::floor(t_start * v + kExEpsilon), top = static_cast<float>(max_code);
+  const float low = x < 0.0f ? 0.0f : x;
+  return static_cast<uint32_t>(top < low ? top : low);
 }
 
 // The rescale events of `a` (thresholds next / v in [t_start, t_end) where a dimension's code grows to
@@ -595,8 +601,11 @@ void rq_encode_lanes(const RqModel& m, simd::Metric metric, const simd::RqLanesK
     }
     k.normalize(r, norm, d, a, max_value);
     // best_rescale per lane: the events and their order one vector at a time, the running sums in lanes.
-    // (Those per-vector steps, emission and sort_events, are now about half of this function's time at
-    // 1,024 dims and 5 bits, measured with perf on bench/rq_encode_bench: the next thing to make cheaper.)
+    // (Those per-vector steps, emission (sorted_events) and sort_events, are still about 60% of the
+    // encode's time at 128 and 1,024 dims with 5 bits, measured with perf on bench/rq_encode_bench
+    // after the 64-bit keys: emission is about 60 instructions per dimension, its 8-wide division
+    // included; neither staging every dimension's first 8 events before packing them, nor an AVX-512
+    // clone, nor the start codes in a vectorized loop of their own made it faster there.)
     const uint32_t max_code = (1u << ex_bits) - 1;
     float* a_rows = aligned(s->rows, w * d);
     size_t events[RqLanesScratch::kMaxWidth] = {};
