@@ -20,7 +20,17 @@ constexpr int32_t kEventChunk = 8;  // rescale events emitted per round, per dim
 // 8 lanes (two SSE registers without AVX): each lane the scalar operation.
 using V8f = float __attribute__((vector_size(32)));
 using V8i = int32_t __attribute__((vector_size(32)));
+using V8ui = uint32_t __attribute__((vector_size(32)));
+using V8u = uint64_t __attribute__((vector_size(64)));
 constexpr V8i kLane = {0, 1, 2, 3, 4, 5, 6, 7};
+
+// The sum of the 8 lanes, halving: 3 shuffles and adds rather than 8 extractions.
+inline int32_t lane_sum(V8i x) {
+  x += __builtin_shufflevector(x, x, 4, 5, 6, 7, 0, 1, 2, 3);
+  x += __builtin_shufflevector(x, x, 2, 3, 0, 1, 2, 3, 0, 1);
+  x += __builtin_shufflevector(x, x, 1, 0, 1, 0, 1, 0, 1, 0);
+  return x[0];
+}
 
 void fwht(float* x, size_t n) {
   size_t first = 1;
@@ -247,55 +257,77 @@ void rq_unpack_ex_block(int ex_bits, const uint8_t* in, uint8_t out[64]) {
 
 namespace {
 
-// Sorts the n events (threshold, dim), held in emission order, by threshold,
-// equal thresholds in emission order: a counting sort on a bucket that never
-// decreases as the threshold grows ((t - t_start) * scale, truncated and
-// clamped), then an insertion sort that moves an event only past strictly
-// larger thresholds. The same order as std::sort by (threshold, emission
-// order), in about two passes for the few hundred events of a vector.
-void sort_events(RqScratch* s, size_t n, float t_start, float t_end) {
-  const float* t = s->event_thresholds.data();
-  const uint32_t* dims = s->event_dims.data();
-  const uint32_t buckets = static_cast<uint32_t>(2 * n);  // few shared buckets: few moves
-  const float scale = static_cast<float>(buckets) / (t_end - t_start);
-  const float top = static_cast<float>(buckets);
-  s->bucket_of.resize(n);
-  s->bucket_start.assign(size_t{buckets} + 1, 0);
-  uint32_t* bucket_of = s->bucket_of.data();
-  uint32_t* start = s->bucket_start.data();
-  for (size_t k = 0; k < n; ++k) {
-    const float f = (t[k] - t_start) * scale;  // NaN (degenerate scale) goes to bucket 0: still sorted below
-    const uint32_t b = f > 0.0f ? (f < top ? static_cast<uint32_t>(f) : buckets - 1) : 0;
-    bucket_of[k] = b;
-    ++start[b + 1];
-  }
-  for (uint32_t b = 0; b < buckets; ++b) start[b + 1] += start[b];
-  s->sorted_thresholds.resize(n);
-  s->sorted_dims.resize(n);
-  float* st = s->sorted_thresholds.data();
-  uint32_t* sd = s->sorted_dims.data();
-  for (size_t k = 0; k < n; ++k) {
-    const uint32_t at = start[bucket_of[k]]++;
-    st[at] = t[k];
-    sd[at] = dims[k];
-  }
-  for (size_t k = 1; k < n; ++k) {
-    const float key = st[k];
-    const uint32_t dim = sd[k];
-    size_t j = k;
-    while (j > 0 && st[j - 1] > key) {
-      st[j] = st[j - 1];
-      sd[j] = sd[j - 1];
-      --j;
-    }
-    st[j] = key;
-    sd[j] = dim;
-  }
+// An event: where a dimension's code grows to `next` as the rescale passes its
+// threshold next / v. One sortable key: the threshold's f32 bits above (positive
+// floats order as their bits), then the dimension, then next, so that the keys
+// order events by threshold and equal thresholds by emission order (dimension,
+// then code: a dimension's thresholds are distinct), and no two keys are equal.
+constexpr uint32_t kEventDimShift = 8;  // below: next (<= 255)
+inline uint32_t event_dim(uint64_t key) {
+  return static_cast<uint32_t>(key) >> kEventDimShift;
+}
+inline uint32_t event_code(uint64_t key) {
+  return static_cast<uint32_t>(key) & 0xffu;
+}
+inline float event_threshold(uint64_t key) {
+  return std::bit_cast<float>(static_cast<uint32_t>(key >> 32));
 }
 
-// An event's payload: its dimension and the code it raises that dimension to.
-constexpr uint32_t kEventDimBits = 24;
-constexpr uint32_t kEventDimMask = (1u << kEventDimBits) - 1;
+// Sorts the n event keys (s->events) into s->sorted: a counting sort on the
+// threshold's bits above t_start's (monotone in the threshold; clamped) cut to
+// about 2n buckets, then an insertion pass that mostly only swaps neighbours
+// (a branch-free min / max with the previous key) and walks back only when a
+// bucket holds three or more keys out of order. The keys are distinct, so any
+// correct sort gives the one order of std::sort by (threshold, emission).
+// (It replaced a counting sort on float buckets of two arrays, threshold and
+// payload, followed by a plain insertion sort whose branch mispredicted on
+// every bucket shared out of order: the same order, and with the 8-lane count
+// and the branch-free start_code below bench/rq_encode_bench's 128 dims / 5
+// bits went from 10.6 to 8.2-8.4 ms CPU per 4,096 vectors. 2n buckets measured
+// faster than n.)
+void sort_events(RqScratch* s, size_t n, float t_start, float t_end) {
+  const uint64_t* keys = s->events.data();
+  const int64_t base = std::bit_cast<uint32_t>(t_start);
+  const int64_t range = std::max<int64_t>(int64_t{std::bit_cast<uint32_t>(t_end)} - base, 0);
+  const uint64_t target = 2 * uint64_t{n};  // few shared buckets: few moves
+  int shift = 0;
+  while (static_cast<uint64_t>(range >> shift) >= target) ++shift;
+  const int64_t last = range >> shift;  // buckets 0..last
+  s->bucket_start.assign(static_cast<size_t>(last) + 2, 0);
+  uint32_t* start = s->bucket_start.data();
+  auto bucket = [&](uint64_t key) {
+    const int64_t d = std::clamp<int64_t>(static_cast<int64_t>(key >> 32) - base, 0, range);
+    return static_cast<size_t>(d >> shift);
+  };
+  s->bucket_of.resize(n);
+  uint32_t* bucket_of = s->bucket_of.data();
+  for (size_t k = 0; k < n; ++k) {
+    const size_t b = bucket(keys[k]);
+    bucket_of[k] = static_cast<uint32_t>(b);
+    ++start[b + 1];
+  }
+  for (int64_t b = 0; b <= last; ++b) start[b + 1] += start[b];
+  s->sorted.resize(n);
+  uint64_t* a = s->sorted.data();
+  for (size_t k = 0; k < n; ++k) a[start[bucket_of[k]]++] = keys[k];
+  uint64_t top = a[0], below = 0;  // a[k - 1] and a[k - 2] (0: below every key)
+  for (size_t k = 1; k < n; ++k) {
+    const uint64_t x = a[k];
+    const uint64_t lo = x < top ? x : top;
+    top = x < top ? top : x;
+    a[k - 1] = lo;
+    if (below > lo) [[unlikely]] {  // lo belongs further back
+      size_t j = k - 1;
+      while (j > 0 && a[j - 1] > lo) {
+        a[j] = a[j - 1];
+        --j;
+      }
+      a[j] = lo;
+    }
+    below = a[k - 1];
+  }
+  a[n - 1] = top;
+}
 
 // best_rescale's search range, from the largest finite normalized value (> 0).
 struct RescaleRange {
@@ -307,46 +339,46 @@ RescaleRange rescale_range(float max_value, uint32_t max_code, int ex_bits) {
 }
 
 // The code of a dimension at t_start (v > 0 and finite).
+// std::clamp's comparisons written as selects (max, then min: the same value for every non-NaN
+// input), so that the compiler emits no branch: dimensions reach the top code at random.
 uint32_t start_code(float t_start, float v, uint32_t max_code) {
-  return static_cast<uint32_t>(std::clamp(std::floor(t_start * v + kExEpsilon), 0.0f, static_cast<float>(max_code)));
+  const float x = std::floor(t_start * v + kExEpsilon), top = static_cast<float>(max_code);
+  const float low = x < 0.0f ? 0.0f : x;
+  return static_cast<uint32_t>(top < low ? top : low);
 }
 
 // The rescale events of `a` (thresholds next / v in [t_start, t_end) where a dimension's code grows to
-// next), emitted by dimension then code and sorted by threshold, equal ones in emission order: into
-// s->sorted_thresholds and s->sorted_dims (payload dim | next << 24). Returns how many.
+// next), emitted by dimension then code and sorted by threshold, equal ones in emission order: their
+// keys into s->sorted. Returns how many.
 // AVX2 only widens the vectorized loops (exact per-lane divisions; no FMA: "avx2" does not enable it
 // and the project builds with -ffp-contract=off): the same bits either way.
 __attribute__((target_clones("avx2", "default"))) size_t sorted_events(std::span<const float> a, uint32_t max_code,
                                                                        float t_start, float t_end, RqScratch* s) {
-  // Raw arrays, grown (rarely) before a dimension that could overflow them: a dimension writes fewer
+  // A raw array, grown (rarely) before a dimension that could overflow it: a dimension writes fewer
   // than max_code + kEventChunk entries. (Not sized for the worst case, max_code per dimension: with 8
   // ex bits that is megabytes per vector.)
-  float* ev_t = s->event_thresholds.data();
-  int32_t* ev_dim = reinterpret_cast<int32_t*>(s->event_dims.data());
+  uint64_t* ev = s->events.data();
   size_t n = 0;
   for (size_t i = 0; i < a.size(); ++i) {
     const float v = a[i];
     if (v <= 0.0f || !std::isfinite(v)) continue;
-    if (n + max_code + kEventChunk > s->event_thresholds.size()) {
-      const size_t capacity = std::max(2 * s->event_thresholds.size(), n + max_code + kEventChunk + 4 * a.size());
-      s->event_thresholds.resize(capacity);
-      s->event_dims.resize(capacity);
-      ev_t = s->event_thresholds.data();
-      ev_dim = reinterpret_cast<int32_t*>(s->event_dims.data());
+    if (n + max_code + kEventChunk > s->events.size()) {
+      s->events.resize(std::max(2 * s->events.size(), n + max_code + kEventChunk + 4 * a.size()));
+      ev = s->events.data();
     }
     const uint32_t current = start_code(t_start, v, max_code);
     // The events of a dimension are a prefix of next = current + 1, ..., max_code (next / v
     // grows with next): 8 candidates at a time, all stored, the valid ones counted, so that the
     // loop ends on a count (mostly after one round) rather than on a branch per event.
-    const V8i dim = V8i{} + static_cast<int32_t>(i);
+    const V8u low = V8u{} + (uint64_t{i} << kEventDimShift);
     for (int32_t first = static_cast<int32_t>(current) + 1;; first += kEventChunk) {
       const V8i next = kLane + first;
-      const V8f threshold = __builtin_convertvector(next, V8f) / v;  // the division itself: its bits are returned
-      const V8i payload = dim | (next << kEventDimBits);
-      std::memcpy(ev_t + n, &threshold, sizeof threshold);
-      std::memcpy(ev_dim + n, &payload, sizeof payload);
+      const V8f threshold = __builtin_convertvector(next, V8f) / v;  // the division itself: its bits are kept
+      const V8u key = (__builtin_convertvector(reinterpret_cast<V8ui>(threshold), V8u) << 32) | low |
+                      __builtin_convertvector(next & 0xff, V8u);
+      std::memcpy(ev + n, &key, sizeof key);
       const V8i ok = (next <= static_cast<int32_t>(max_code)) & (threshold < t_end);  // lanes -1 or 0
-      const uint32_t valid = static_cast<uint32_t>(-(ok[0] + ok[1] + ok[2] + ok[3] + ok[4] + ok[5] + ok[6] + ok[7]));
+      const uint32_t valid = static_cast<uint32_t>(-lane_sum(ok));
       n += valid;
       if (valid < kEventChunk) break;
     }
@@ -381,8 +413,7 @@ __attribute__((target_clones("avx2", "default"))) float best_rescale(std::span<c
   }
   const size_t n = sorted_events(a, max_code, t_start, t_end, s);
   if (n == 0) return t_start;
-  const float* sorted_t = s->sorted_thresholds.data();
-  const uint32_t* sorted_dim = s->sorted_dims.data();
+  const uint64_t* sorted = s->sorted.data();
   // The running sums event by event (a chain of adds, in Lance's order), then every event's
   // ratio in a loop of its own, which the compiler vectorizes (IEEE division and square root
   // round the same in every lane), then the first strict improvement as Lance takes it.
@@ -392,7 +423,7 @@ __attribute__((target_clones("avx2", "default"))) float best_rescale(std::span<c
   float* ratio = s->numerators.data();
   float* den = s->denominators.data();
   for (size_t k = 0; k < n; ++k) {
-    const uint32_t i = sorted_dim[k] & kEventDimMask;
+    const uint32_t i = event_dim(sorted[k]);
     const uint32_t updated = ++codes[i];
     squared_denominator += static_cast<float>(2 * updated);
     numerator += a[i];
@@ -408,7 +439,7 @@ __attribute__((target_clones("avx2", "default"))) float best_rescale(std::span<c
       best_k = k;
     }
   }
-  return best_k == n ? t_start : sorted_t[best_k];
+  return best_k == n ? t_start : event_threshold(sorted[best_k]);
 }
 
 // The factors of one row from rq_encode_rotated's sums.
@@ -570,8 +601,11 @@ void rq_encode_lanes(const RqModel& m, simd::Metric metric, const simd::RqLanesK
     }
     k.normalize(r, norm, d, a, max_value);
     // best_rescale per lane: the events and their order one vector at a time, the running sums in lanes.
-    // (Those per-vector steps, emission and sort_events, are now about half of this function's time at
-    // 1,024 dims and 5 bits, measured with perf on bench/rq_encode_bench: the next thing to make cheaper.)
+    // (Those per-vector steps, emission (sorted_events) and sort_events, are still about 60% of the
+    // encode's time at 128 and 1,024 dims with 5 bits, measured with perf on bench/rq_encode_bench
+    // after the 64-bit keys: emission is about 60 instructions per dimension, its 8-wide division
+    // included; neither staging every dimension's first 8 events before packing them, nor an AVX-512
+    // clone, nor the start codes in a vectorized loop of their own made it faster there.)
     const uint32_t max_code = (1u << ex_bits) - 1;
     float* a_rows = aligned(s->rows, w * d);
     size_t events[RqLanesScratch::kMaxWidth] = {};
@@ -602,12 +636,12 @@ void rq_encode_lanes(const RqModel& m, simd::Metric metric, const simd::RqLanesK
       const size_t block = std::min(kBlock, most - first);
       for (size_t l = 0; l < w; ++l) {
         const float* row = a_rows + l * d;
-        const uint32_t* payload = s->lane[l].sorted_dims.data();
+        const uint64_t* keys = s->lane[l].sorted.data();
         const size_t own = events[l] > first ? std::min(block, events[l] - first) : 0;
         for (size_t e = 0; e < own; ++e) {
-          const uint32_t p = payload[first + e];
-          inc_num[e * w + l] = row[p & kEventDimMask];
-          inc_den[e * w + l] = static_cast<float>(2 * (p >> kEventDimBits));  // 2 x the code it reaches
+          const uint64_t key = keys[first + e];
+          inc_num[e * w + l] = row[event_dim(key)];
+          inc_den[e * w + l] = static_cast<float>(2 * event_code(key));  // 2 x the code it reaches
         }
         for (size_t e = own; e < block; ++e) inc_num[e * w + l] = inc_den[e * w + l] = 0.0f;
       }
@@ -617,7 +651,7 @@ void rq_encode_lanes(const RqModel& m, simd::Metric metric, const simd::RqLanesK
     for (size_t l = 0; l < w; ++l) {
       t[l] = !valid[l] || !(max_value[l] > 0.0f) ? 0.0f
              : best_k[l] < 0                     ? t_start[l]
-                                                 : s->lane[l].sorted_thresholds[static_cast<size_t>(best_k[l])];
+                                                 : event_threshold(s->lane[l].sorted[static_cast<size_t>(best_k[l])]);
     }
     k.ex_codes(r, c, a, d, ex_bits, t, valid, ex, ex_sums);
     const size_t padded = (d + 63) / 64 * 64, block_bytes = size_t{64} * ex_bits / 8;

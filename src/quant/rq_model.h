@@ -70,8 +70,7 @@ struct RqScratch {
   std::vector<float> abs_normalized;
   std::vector<uint8_t> ex_values;
   std::vector<uint32_t> codes;
-  std::vector<float> event_thresholds, sorted_thresholds;  // events in emission order, then sorted
-  std::vector<uint32_t> event_dims, sorted_dims;
+  std::vector<uint64_t> events, sorted;           // the rescale events' keys in emission order, then sorted
   std::vector<uint32_t> bucket_of, bucket_start;  // the counting sort's
   std::vector<float> numerators, denominators;    // after each event
 };
