@@ -166,7 +166,7 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
       }
     }
     sample_rows = collector.rows();
-    sample = collector.take_sorted();
+    sample = collector.take_sorted(pool);
     progress("sample", 1, 1, true);
     if (sample_rows == 0) {
       return Status::InvalidArgument("column " + p.column + " of " + options_.uri +
