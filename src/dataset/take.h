@@ -16,4 +16,13 @@ namespace lancer::dataset {
 Status take_vectors(const Dataset& ds, const VectorColumn& column, std::span<const uint64_t> addresses,
                     std::vector<uint8_t>* values, std::vector<uint8_t>* valid);
 
+// The rows at physical `offsets` (ascending, unique) of fragment `index` (its
+// position in the manifest; works with stable row ids too): row i of `values`
+// (row_bytes apart) is offsets[i]'s vector, valid[i] 0 for a null one. Rows
+// at most `max_gap` rows apart are read with one read (the rows between are
+// read and dropped): many small reads of a dense selection cost more than
+// the bytes between them.
+Status take_fragment_rows(const Dataset& ds, const VectorColumn& column, size_t index,
+                          std::span<const uint32_t> offsets, uint64_t max_gap, uint8_t* values, uint8_t* valid);
+
 }  // namespace lancer::dataset
