@@ -136,14 +136,17 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
   const size_t want = std::max(ivf_sample, q_sample);
   std::vector<float> sample;
   size_t sample_rows = 0;
-  if (want > 0) {
+  const auto [t0, t1] = core::owned_range(record_.tasks.size(), collective.rank(), collective.size());
+  std::vector<uint64_t> fragment_ids;  // this rank's share
+  for (size_t i = t0; i < t1; ++i) {
+    fragment_ids.insert(fragment_ids.end(), record_.tasks[i].fragment_ids.begin(), record_.tasks[i].fragment_ids.end());
+  }
+  if (want > 0 && !storage::is_object_store(options_.uri)) {
+    // Row ids from the metadata, then only the sampled rows (sample_take.cc).
+    LANCER_ASSIGN_OR_RETURN(sample_rows, take_sample(fragment_ids, want, distributed, pool, &sample));
+  } else if (want > 0) {
+    // On an object store a read per run of rows would be a request each: scan whole fragments.
     SampleCollector collector(want, dim, p.seed);
-    const auto [t0, t1] = core::owned_range(record_.tasks.size(), collective.rank(), collective.size());
-    std::vector<uint64_t> fragment_ids;
-    for (size_t i = t0; i < t1; ++i) {
-      fragment_ids.insert(fragment_ids.end(), record_.tasks[i].fragment_ids.begin(),
-                          record_.tasks[i].fragment_ids.end());
-    }
     uint64_t share_rows = 0;
     for (size_t i = t0; i < t1; ++i) share_rows += record_.tasks[i].rows;
     collector.reserve(share_rows);
@@ -167,6 +170,8 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
     }
     sample_rows = collector.rows();
     sample = collector.take_sorted();
+  }
+  if (want > 0) {
     progress("sample", 1, 1, true);
     if (sample_rows == 0) {
       return Status::InvalidArgument("column " + p.column + " of " + options_.uri +
