@@ -71,6 +71,23 @@ struct WorkerReport {
   double busy_s = 0;
 };
 
+// One MPI rank's time in one phase of the build: wall, the process's CPU time and the
+// time spent in MPI calls (collectives, task requests, barriers: waiting for other ranks
+// and moving data). wall - wait is the time the rank had work.
+struct RankPhaseReport {
+  std::string phase;
+  double wall_s = 0, cpu_s = 0, wait_s = 0;
+  uint64_t tasks = 0;  // tasks this rank ran (an independent phase)
+};
+
+// One MPI rank: start-up (MPI_Init, plan or open) and each phase.
+struct RankReport {
+  std::string worker;
+  double startup_s = 0, startup_cpu_s = 0, startup_wait_s = 0;
+  double sample_s = 0;  // this rank's sampling (its share, the gather, the merge)
+  std::vector<RankPhaseReport> phases;
+};
+
 struct CreateIndexReport {
   std::string uri, column, name, index_type, metric, uuid;
   uint64_t read_version = 0, version = 0;
@@ -84,6 +101,7 @@ struct CreateIndexReport {
   uint64_t tasks = 0, reused_tasks = 0, segments = 1;  // reused: found finished in staging (a resumed build)
   bool resumed = false;
   std::vector<WorkerReport> workers;
+  std::vector<RankReport> ranks;  // an MPI build: every rank, in rank order
   std::string to_json() const;
 };
 
