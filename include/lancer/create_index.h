@@ -77,7 +77,8 @@ struct WorkerReport {
 struct RankPhaseReport {
   std::string phase;
   double wall_s = 0, cpu_s = 0, wait_s = 0;
-  uint64_t tasks = 0;  // tasks this rank ran (an independent phase)
+  double end_wait_s = 0;  // of wait_s, at the phase's end for the slowest rank (imbalance)
+  uint64_t tasks = 0;     // tasks this rank ran (an independent phase)
 };
 
 // One MPI rank: start-up (MPI_Init, plan or open) and each phase.

@@ -63,7 +63,11 @@ std::string CreateIndexReport::to_json() const {
     for (const auto& r : ranks) {
       nlohmann::ordered_json phases;
       for (const auto& p : r.phases) {
-        phases[p.phase] = {{"wall_s", p.wall_s}, {"cpu_s", p.cpu_s}, {"wait_s", p.wait_s}, {"tasks", p.tasks}};
+        phases[p.phase] = {{"wall_s", p.wall_s},
+                           {"cpu_s", p.cpu_s},
+                           {"wait_s", p.wait_s},
+                           {"end_wait_s", p.end_wait_s},
+                           {"tasks", p.tasks}};
       }
       rs.push_back({{"worker", r.worker},
                     {"startup_s", r.startup_s},
