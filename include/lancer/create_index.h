@@ -85,7 +85,7 @@ struct RankPhaseReport {
 struct RankReport {
   std::string worker;
   double startup_s = 0, startup_cpu_s = 0, startup_wait_s = 0;
-  double sample_s = 0;  // this rank's sampling (its share, the gather, the merge)
+  double sample_s = 0, sample_cpu_s = 0;  // this rank's sampling (its share, the gather, the merge)
   std::vector<RankPhaseReport> phases;
 };
 
@@ -98,6 +98,7 @@ struct CreateIndexReport {
   int num_bits = 0;  // PQ and RQ: bits per code as built (8 for SQ, 0 for FLAT)
   double sample_s = 0, train_ivf_s = 0, train_quantizer_s = 0, build_s = 0, merge_s = 0, commit_s = 0, total_s = 0;
   double graph_s = 0;  // IVF_HNSW_*: the graph phase
+  double sample_cpu_s = 0;  // this process's CPU time in sampling (MPI: in each rank's RankReport)
   double peak_rss_mb = 0;
   uint64_t tasks = 0, reused_tasks = 0, segments = 1;  // reused: found finished in staging (a resumed build)
   bool resumed = false;

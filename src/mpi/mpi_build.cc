@@ -48,8 +48,8 @@ std::string serialize_rank(const RankReport& r) {
   std::ostringstream out;
   out.precision(17);
   out << r.worker << "\n"
-      << r.startup_s << " " << r.startup_cpu_s << " " << r.startup_wait_s << " " << r.sample_s << " "
-      << r.phases.size();
+      << r.startup_s << " " << r.startup_cpu_s << " " << r.startup_wait_s << " " << r.sample_s << " " << r.sample_cpu_s
+      << " " << r.phases.size();
   for (const auto& p : r.phases)
     out << " " << p.wall_s << " " << p.cpu_s << " " << p.wait_s << " " << p.end_wait_s << " " << p.tasks;
   return out.str();
@@ -61,7 +61,7 @@ RankReport parse_rank(const std::string& text, const std::vector<RankPhaseReport
   r.worker = text.substr(0, nl);
   std::istringstream in(nl == std::string::npos ? std::string() : text.substr(nl + 1));
   size_t n = 0;
-  in >> r.startup_s >> r.startup_cpu_s >> r.startup_wait_s >> r.sample_s >> n;
+  in >> r.startup_s >> r.startup_cpu_s >> r.startup_wait_s >> r.sample_s >> r.sample_cpu_s >> n;
   for (size_t i = 0; i < n && i < names.size() && in; ++i) {
     RankPhaseReport p;
     p.phase = names[i].phase;
@@ -261,6 +261,7 @@ Result<std::optional<CreateIndexReport>> create_index_mpi(const CreateIndexOptio
   }
   // Each rank's times, for the report (one small gather after the commit).
   mine.sample_s = b->report().sample_s;
+  mine.sample_cpu_s = b->report().sample_cpu_s;
   auto gathered = comm.all_gather(serialize_rank(mine));
   std::optional<CreateIndexReport> report;
   if (rank == 0) {

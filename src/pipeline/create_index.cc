@@ -74,6 +74,7 @@ std::string CreateIndexReport::to_json() const {
                     {"startup_cpu_s", r.startup_cpu_s},
                     {"startup_wait_s", r.startup_wait_s},
                     {"sample_s", r.sample_s},
+                    {"sample_cpu_s", r.sample_cpu_s},
                     {"phases", phases}});
     }
     j["ranks"] = rs;

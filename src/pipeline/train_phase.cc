@@ -129,6 +129,7 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
   // Training work is split over the ranks; the model is the one-process model.
   core::Collective* distributed = collective.size() > 1 ? &collective : nullptr;
   auto t = Clock::now();
+  const double cpu0 = core::process_cpu_seconds();
   const bool need_ivf_sample = supplied_centroids_.empty();
   const bool need_q_sample = quant::quantizer(kind.quantizer).trains_on_sample && supplied_codebook_.empty();
   const size_t ivf_sample = need_ivf_sample ? size_t(p.sample_rate) * size_t(p.num_partitions) : 0;
@@ -182,6 +183,7 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
   MatrixView<float> sample_view(sample.data(), sample_rows, dim);
   if (metric == simd::Metric::kCosine) linalg::normalize_rows(sample_view, pool);
   report_.sample_s = seconds_since(t);
+  report_.sample_cpu_s = core::process_cpu_seconds() - cpu0;
 
   t = Clock::now();
   progress("train IVF", 0, 0);

@@ -59,7 +59,7 @@ void print_report(const CreateIndexReport& r) {
     for (const auto& k : r.ranks) {
       std::printf("  %-14.14s %-10s %7.3f %7.3f %7.3f\n", k.worker.c_str(), "start-up", k.startup_s, k.startup_cpu_s,
                   k.startup_wait_s);
-      std::printf("  %-14.14s %-10s %7.3f\n", k.worker.c_str(), "(sample)", k.sample_s);
+      std::printf("  %-14.14s %-10s %7.3f %7.3f\n", k.worker.c_str(), "(sample)", k.sample_s, k.sample_cpu_s);
       for (const auto& p : k.phases)
         std::printf("  %-14.14s %-10s %7.3f %7.3f %7.3f %7.3f %6llu\n", k.worker.c_str(), p.phase.c_str(), p.wall_s,
                     p.cpu_s, p.wait_s, p.end_wait_s, (unsigned long long)p.tasks);
