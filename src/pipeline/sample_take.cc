@@ -180,16 +180,13 @@ Result<size_t> IndexBuild::take_sample(const std::vector<uint64_t>& fragment_ids
       have += kept;
       sample->resize(have * dim);
     } else {
-      // This rank's rows of the round as [u64 n][n x u64 hash][n x dim f32], then
-      // every rank's, merged by hash: each rank reads its share only.
-      std::string mine(8 + (end - done) * (8 + dim * 4), '\0');
-      std::vector<float> rows((end - done) * dim);
-      LANCER_ASSIGN_OR_RETURN(const uint64_t kept, read(done, end, rows.data()));
-      mine.resize(8 + kept * (8 + dim * 4));
-      std::memcpy(mine.data(), &kept, 8);
-      for (size_t i = 0; i < kept; ++i) std::memcpy(mine.data() + 8 + i * 8, &cands[done + i].hash, 8);
-      if (kept > 0) std::memcpy(mine.data() + 8 + kept * 8, rows.data(), kept * dim * 4);
-      std::vector<float>().swap(rows);
+      // This rank's rows of the round as [n x dim f32][n x u64 hash][u64 n], read in
+      // place, then every rank's, merged by hash: each rank reads its share only.
+      std::string mine((end - done) * (dim * 4 + 8) + 8, '\0');
+      LANCER_ASSIGN_OR_RETURN(const uint64_t kept, read(done, end, reinterpret_cast<float*>(mine.data())));
+      for (size_t i = 0; i < kept; ++i) std::memcpy(mine.data() + kept * dim * 4 + i * 8, &cands[done + i].hash, 8);
+      std::memcpy(mine.data() + kept * (dim * 4 + 8), &kept, 8);
+      mine.resize(kept * (dim * 4 + 8) + 8);
       LANCER_ASSIGN_OR_RETURN(auto shares, collective->all_gather(std::move(mine)));
       struct Row {
         uint64_t hash;
@@ -198,15 +195,15 @@ Result<size_t> IndexBuild::take_sample(const std::vector<uint64_t>& fragment_ids
       std::vector<Row> merged;
       for (const auto& sh : shares) {
         uint64_t n = 0;
-        if (sh.size() >= 8) std::memcpy(&n, sh.data(), 8);
-        if (sh.size() < 8 || n > sh.size() / 8 || sh.size() != 8 + n * (8 + dim * 4)) {
+        if (sh.size() >= 8) std::memcpy(&n, sh.data() + sh.size() - 8, 8);
+        if (sh.size() < 8 || n > sh.size() / 8 || sh.size() != n * (dim * 4 + 8) + 8) {
           return Status::Corruption("a sample share of " + std::to_string(sh.size()) +
-                                    " bytes does not match its header");
+                                    " bytes does not match its row count");
         }
         for (uint64_t i = 0; i < n; ++i) {
           uint64_t h;
-          std::memcpy(&h, sh.data() + 8 + i * 8, 8);
-          merged.push_back({h, sh.data() + 8 + n * 8 + i * dim * 4});
+          std::memcpy(&h, sh.data() + n * dim * 4 + i * 8, 8);
+          merged.push_back({h, sh.data() + i * dim * 4});
         }
       }
       std::sort(merged.begin(), merged.end(), [](const Row& x, const Row& y) { return x.hash < y.hash; });
