@@ -79,6 +79,7 @@ std::string CreateIndexReport::to_json() const {
     }
     j["ranks"] = rs;
   }
+  j["sample_cpu_s"] = sample_cpu_s;
   j["peak_rss_mb"] = peak_rss_mb;
   return j.dump(2);
 }
