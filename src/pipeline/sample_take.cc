@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <mutex>
+#include <optional>
 
 #include "dataset/fragment.h"
 #include "dataset/take.h"
@@ -49,44 +50,57 @@ Result<size_t> IndexBuild::take_sample(const std::vector<uint64_t>& fragment_ids
     index[f] = *i;
   }
 
-  // Every live row of the share, with its hash.
-  std::vector<std::vector<Candidate>> per_fragment(fragment_ids.size());
+  // The `limit` live rows of the share whose hashes are lowest above `floor` (all of them
+  // when there is no floor yet), in no order; *cut says whether rows above them were left
+  // out. Kept to at most twice `limit` while listing, so memory follows the sample, not the
+  // dataset's rows.
   std::mutex mu;
-  Status first_error;
-  executor.parallel_for(fragment_ids.size(), 1, [&](size_t f0, size_t f1) {
-    for (size_t f = f0; f < f1; ++f) {
-      dataset::Fragment frag(*dataset_, index[f]);
-      auto deleted = frag.deletions();
-      auto ids = stable ? frag.stable_row_ids() : Result<std::vector<uint64_t>>(std::vector<uint64_t>());
-      if (!deleted.ok() || !ids.ok()) {
-        std::lock_guard lock(mu);
-        if (first_error.ok()) first_error = deleted.ok() ? ids.status() : deleted.status();
-        return;
-      }
-      auto& out = per_fragment[f];
-      out.reserve(frag.physical_rows() - std::min<uint64_t>(frag.physical_rows(), deleted->size()));
-      size_t d = 0;
-      for (uint64_t off = 0; off < frag.physical_rows(); ++off) {
-        if (d < deleted->size() && (*deleted)[d] == off) {
-          ++d;
-          continue;
+  auto list = [&](std::optional<uint64_t> floor, size_t limit, bool* cut) -> Result<std::vector<Candidate>> {
+    auto keep_lowest = [limit](std::vector<Candidate>& v, bool* dropped) {
+      if (v.size() <= limit) return;
+      std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(limit), v.end(), by_hash);
+      v.resize(limit);
+      *dropped = true;
+    };
+    std::vector<Candidate> all;
+    Status error;
+    *cut = false;
+    executor.parallel_for(fragment_ids.size(), 1, [&](size_t f0, size_t f1) {
+      std::vector<Candidate> mine;
+      bool dropped = false;
+      for (size_t f = f0; f < f1; ++f) {
+        dataset::Fragment frag(*dataset_, index[f]);
+        auto deleted = frag.deletions();
+        auto ids = stable ? frag.stable_row_ids() : Result<std::vector<uint64_t>>(std::vector<uint64_t>());
+        if (!deleted.ok() || !ids.ok()) {
+          std::lock_guard lock(mu);
+          if (error.ok()) error = deleted.ok() ? ids.status() : deleted.status();
+          return;
         }
-        const uint64_t id = stable ? (*ids)[off] : frag.address(off);
-        out.push_back({hasher.hash_of(id), static_cast<uint32_t>(f), static_cast<uint32_t>(off)});
+        size_t d = 0;
+        for (uint64_t off = 0; off < frag.physical_rows(); ++off) {
+          if (d < deleted->size() && (*deleted)[d] == off) {
+            ++d;
+            continue;
+          }
+          const uint64_t hash = hasher.hash_of(stable ? (*ids)[off] : frag.address(off));
+          if (floor && hash <= *floor) continue;
+          mine.push_back({hash, static_cast<uint32_t>(f), static_cast<uint32_t>(off)});
+          if (mine.size() >= 2 * limit + 1024) keep_lowest(mine, &dropped);
+        }
       }
-    }
-  });
-  LANCER_RETURN_IF_ERROR(first_error);
+      keep_lowest(mine, &dropped);
+      std::lock_guard lock(mu);
+      all.insert(all.end(), mine.begin(), mine.end());
+      keep_lowest(all, &dropped);
+      *cut = *cut || dropped;
+    });
+    LANCER_RETURN_IF_ERROR(error);
+    return all;
+  };
+
+  bool cut = false;
   std::vector<Candidate> cands;
-  {
-    size_t n = 0;
-    for (const auto& v : per_fragment) n += v.size();
-    cands.reserve(n);
-    for (auto& v : per_fragment) {
-      cands.insert(cands.end(), v.begin(), v.end());
-      std::vector<Candidate>().swap(v);
-    }
-  }
 
   // Reads cands[b, e) (in hash order) into rows 0.. of `out`, fragment by fragment
   // in parallel, and keeps the valid, finite ones in that order. Returns how many.
@@ -151,9 +165,15 @@ Result<size_t> IndexBuild::take_sample(const std::vector<uint64_t>& fragment_ids
   // finite; a round's hashes all exceed the one before's, so the sample grows
   // in hash order by appending.
   sample->clear();
+  LANCER_ASSIGN_OR_RETURN(cands, list(std::nullopt, want, &cut));
+  std::optional<uint64_t> floor;  // every row of the share hashing at or below it was read
   size_t have = 0, done = 0;
   while (have < want) {
     const size_t need = want - have;
+    if (cut && cands.size() - done < need) {  // the list ran short: list the next ones
+      LANCER_ASSIGN_OR_RETURN(cands, list(floor, need, &cut));
+      done = 0;
+    }
     const size_t k = std::min(need, cands.size() - done);
     auto first = cands.begin() + static_cast<std::ptrdiff_t>(done);
     auto kth = first + static_cast<std::ptrdiff_t>(k);
@@ -174,6 +194,7 @@ Result<size_t> IndexBuild::take_sample(const std::vector<uint64_t>& fragment_ids
     }
     size_t end = done;
     while (end < done + k && cands[end].hash <= bar) ++end;
+    if (end > done) floor = cands[end - 1].hash;  // before read() reorders them
     if (!collective) {
       sample->resize((have + end - done) * dim);
       LANCER_ASSIGN_OR_RETURN(const size_t kept, read(done, end, sample->data() + have * dim));
