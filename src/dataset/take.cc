@@ -55,7 +55,8 @@ Status take_vectors(const Dataset& ds, const VectorColumn& column, std::span<con
 }
 
 Status take_fragment_rows(const Dataset& ds, const VectorColumn& column, size_t index,
-                          std::span<const uint32_t> offsets, uint64_t max_gap, uint8_t* values, uint8_t* valid) {
+                          std::span<const uint32_t> offsets, uint64_t max_gap, uint8_t* values, uint8_t* valid,
+                          core::UninitVector<uint8_t>* scratch) {
   const size_t rb = column.type.row_bytes();
   if (offsets.empty()) return Status::OK();
   LANCER_ASSIGN_OR_RETURN(ColumnLocation loc, Fragment(ds, index).locate(column));
@@ -71,7 +72,6 @@ Status take_fragment_rows(const Dataset& ds, const VectorColumn& column, size_t 
   }
   std::unique_ptr<lance::VectorPageReader> reader;
   size_t page = pages.size();
-  std::vector<uint8_t> span_values, span_valid;
   for (size_t i = 0; i < offsets.size();) {
     const uint64_t first = offsets[i];
     if (page == pages.size() || first < page_start[page] || first >= page_start[page + 1]) {
@@ -89,12 +89,13 @@ Status take_fragment_rows(const Dataset& ds, const VectorColumn& column, size_t 
     if (count == j - i) {  // no gaps: straight into place
       LANCER_RETURN_IF_ERROR(reader->read(start, count, values + i * rb, valid + i));
     } else {
-      span_values.resize(count * rb);
-      span_valid.resize(count);
-      LANCER_RETURN_IF_ERROR(reader->read(start, count, span_values.data(), span_valid.data()));
+      scratch->resize(count * (rb + 1));  // the run's rows, then its validity
+      uint8_t* span_values = scratch->data();
+      uint8_t* span_valid = span_values + count * rb;
+      LANCER_RETURN_IF_ERROR(reader->read(start, count, span_values, span_valid));
       for (size_t k = i; k < j; ++k) {
         const uint64_t at = offsets[k] - first;
-        std::memcpy(values + k * rb, span_values.data() + at * rb, rb);
+        std::memcpy(values + k * rb, span_values + at * rb, rb);
         valid[k] = span_valid[at];
       }
     }

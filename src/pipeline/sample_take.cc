@@ -105,12 +105,15 @@ Result<size_t> IndexBuild::take_sample(const std::vector<uint64_t>& fragment_ids
   // Reads cands[b, e) (in hash order) into rows 0.. of `out`, fragment by fragment
   // in parallel, and keeps the valid, finite ones in that order. Returns how many.
   auto read = [&](size_t b, size_t e, float* out) -> Result<size_t> {
-    std::vector<uint32_t> order(e - b);  // slots by fragment and offset: reads in file order
-    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<uint32_t>(i);
-    std::sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) {
-      const Candidate &cx = cands[b + x], &cy = cands[b + y];
-      return cx.fragment != cy.fragment ? cx.fragment < cy.fragment : cx.offset < cy.offset;
-    });
+    // Slots by fragment and offset, so that each fragment is read in file order.
+    std::vector<std::pair<uint64_t, uint32_t>> keyed(e - b);  // ((fragment << 32) | offset, slot)
+    for (size_t i = 0; i < keyed.size(); ++i) {
+      keyed[i] = {(uint64_t{cands[b + i].fragment} << 32) | cands[b + i].offset, static_cast<uint32_t>(i)};
+    }
+    std::sort(keyed.begin(), keyed.end());
+    std::vector<uint32_t> order(keyed.size());
+    for (size_t i = 0; i < keyed.size(); ++i) order[i] = keyed[i].second;
+    std::vector<std::pair<uint64_t, uint32_t>>().swap(keyed);
     std::vector<size_t> starts;  // runs of one fragment, cut into chunks
     const size_t chunk_rows = std::max<size_t>(1, kChunkBytes / rb);
     for (size_t i = 0; i < order.size(); ++i) {
@@ -122,7 +125,7 @@ Result<size_t> IndexBuild::take_sample(const std::vector<uint64_t>& fragment_ids
     Status error;
     executor.parallel_for(starts.size() - 1, 1, [&](size_t c0, size_t c1) {
       std::vector<uint32_t> offsets;
-      std::vector<uint8_t> values, valid;
+      core::UninitVector<uint8_t> values, valid, scratch;
       std::vector<float> f32;
       for (size_t c = c0; c < c1; ++c) {
         const size_t s = starts[c], n = starts[c + 1] - s;
@@ -131,7 +134,7 @@ Result<size_t> IndexBuild::take_sample(const std::vector<uint64_t>& fragment_ids
         values.resize(n * rb);
         valid.resize(n);
         Status st = dataset::take_fragment_rows(*dataset_, column_, index[cands[b + order[s]].fragment], offsets,
-                                                kGapBytes / rb, values.data(), valid.data());
+                                                kGapBytes / rb, values.data(), valid.data(), &scratch);
         if (!st.ok()) {
           std::lock_guard lock(mu);
           if (error.ok()) error = st;

@@ -49,6 +49,7 @@ TEST(TakeFragmentRows, MatchesTheScanForAnySelectionAndGap) {
       }
     }
     std::mt19937_64 rng(7);
+    core::UninitVector<uint8_t> scratch;  // shared by every call, as a caller would
     for (size_t f = 0; f < (*ds)->fragments().size(); ++f) {
       const Fragment frag(**ds, f);
       auto deleted = frag.deletions();
@@ -64,7 +65,7 @@ TEST(TakeFragmentRows, MatchesTheScanForAnySelectionAndGap) {
         }
         for (const uint64_t gap : {uint64_t{0}, uint64_t{2}, uint64_t{1000}}) {
           std::vector<uint8_t> values(offsets.size() * rb), valid(offsets.size(), 2);
-          Status st = take_fragment_rows(**ds, *column, f, offsets, gap, values.data(), valid.data());
+          Status st = take_fragment_rows(**ds, *column, f, offsets, gap, values.data(), valid.data(), &scratch);
           ASSERT_TRUE(st.ok()) << st.to_string();
           for (size_t i = 0; i < offsets.size(); ++i) {
             const auto it = scanned.find(frag.address(offsets[i]));
@@ -91,7 +92,8 @@ TEST(TakeFragmentRows, RefusesARowPastTheEnd) {
   const Fragment frag(**ds, 0);
   const std::vector<uint32_t> offsets{0, static_cast<uint32_t>(frag.physical_rows())};
   std::vector<uint8_t> values(2 * column->type.row_bytes()), valid(2);
-  Status st = take_fragment_rows(**ds, *column, 0, offsets, 0, values.data(), valid.data());
+  core::UninitVector<uint8_t> scratch;
+  Status st = take_fragment_rows(**ds, *column, 0, offsets, 0, values.data(), valid.data(), &scratch);
   EXPECT_EQ(st.code(), StatusCode::kNotFound) << st.to_string();
 }
 
