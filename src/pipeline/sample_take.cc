@@ -123,7 +123,8 @@ Result<size_t> IndexBuild::take_sample(const std::vector<uint64_t>& fragment_ids
     starts.push_back(order.size());
     std::vector<uint8_t> keep(order.size(), 0);
     Status error;
-    executor.parallel_for(starts.size() - 1, 1, [&](size_t c0, size_t c1) {
+    // One range per thread (grain 0): its buffers are reused from chunk to chunk.
+    executor.parallel_for(starts.size() - 1, 0, [&](size_t c0, size_t c1) {
       std::vector<uint32_t> offsets;
       core::UninitVector<uint8_t> values, valid, scratch;
       std::vector<float> f32;
