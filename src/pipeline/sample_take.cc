@@ -92,10 +92,11 @@ Result<size_t> IndexBuild::take_sample(const std::vector<uint64_t>& fragment_ids
       keep_lowest(mine, &dropped);
       std::lock_guard lock(mu);
       all.insert(all.end(), mine.begin(), mine.end());
-      keep_lowest(all, &dropped);
+      if (all.size() >= 2 * limit + 1024) keep_lowest(all, &dropped);  // amortised over many fragments
       *cut = *cut || dropped;
     });
     LANCER_RETURN_IF_ERROR(error);
+    keep_lowest(all, cut);
     return all;
   };
 
