@@ -71,6 +71,10 @@ class BuildHandle {
 
   // Tasks of `phase` not done yet (InvalidArgument for an unknown phase).
   Result<std::vector<uint64_t>> missing(std::string_view phase) const;
+  // `tasks` of `phase` in the order a dynamic queue should hand them out: the largest first
+  // (ties by task number), so that the last ones are small and the workers finish together.
+  // Any order builds the same bytes (outputs are merged in task order).
+  std::vector<uint64_t> largest_first(std::string_view phase, std::vector<uint64_t> tasks) const;
   // The encode phase's tasks not built for the loaded model (every task when no model is loaded).
   std::vector<uint64_t> missing_tasks() const;
   // OK when every collective phase before `phase` is done: a standalone run of

@@ -71,6 +71,24 @@ struct WorkerReport {
   double busy_s = 0;
 };
 
+// One MPI rank's time in one phase of the build: wall, the process's CPU time and the
+// time spent in MPI calls (collectives, task requests, barriers: waiting for other ranks
+// and moving data). wall - wait is the time the rank had work.
+struct RankPhaseReport {
+  std::string phase;
+  double wall_s = 0, cpu_s = 0, wait_s = 0;
+  double end_wait_s = 0;  // of wait_s, at the phase's end for the slowest rank (imbalance)
+  uint64_t tasks = 0;     // tasks this rank ran (an independent phase)
+};
+
+// One MPI rank: start-up (MPI_Init, plan or open) and each phase.
+struct RankReport {
+  std::string worker;
+  double startup_s = 0, startup_cpu_s = 0, startup_wait_s = 0;
+  double sample_s = 0, sample_cpu_s = 0;  // this rank's sampling (its share, the gather, the merge)
+  std::vector<RankPhaseReport> phases;
+};
+
 struct CreateIndexReport {
   std::string uri, column, name, index_type, metric, uuid;
   uint64_t read_version = 0, version = 0;
@@ -80,6 +98,7 @@ struct CreateIndexReport {
   int num_bits = 0;  // PQ and RQ: bits per code as built (8 for SQ, 0 for FLAT)
   double sample_s = 0, train_ivf_s = 0, train_quantizer_s = 0, build_s = 0, merge_s = 0, commit_s = 0, total_s = 0;
   double graph_s = 0;  // IVF_HNSW_*: the graph phase
+  double sample_cpu_s = 0;  // this process's CPU time in sampling (MPI: in each rank's RankReport)
   double peak_rss_mb = 0;
   uint64_t tasks = 0, reused_tasks = 0, segments = 1;  // reused: found finished in staging (a resumed build)
   bool resumed = false;
@@ -87,6 +106,7 @@ struct CreateIndexReport {
   // only the staging folder removed; `version` is the dataset's latest.
   bool already_committed = false;
   std::vector<WorkerReport> workers;
+  std::vector<RankReport> ranks;  // an MPI build: every rank, in rank order
   std::string to_json() const;
 };
 

@@ -1,12 +1,14 @@
 #include "mpi/mpi_build.h"
 
 #include <mpi.h>
+#include <time.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "lancer/build.h"
@@ -22,6 +24,53 @@ constexpr int kTagRequest = 1, kTagTask = 2;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// The CPU time of this process (every thread: MPI's polling included).
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// Adds the seconds from construction to destruction to *total.
+class Timed {
+ public:
+  explicit Timed(double* total) : total_(total), start_(Clock::now()) {}
+  ~Timed() { *total_ += seconds_since(start_); }
+
+ private:
+  double* total_;
+  Clock::time_point start_;
+};
+
+// A RankReport as text for the gather to rank 0: the worker on the first line, then numbers.
+// Every rank has the same phase list, so rank 0 names the phases.
+std::string serialize_rank(const RankReport& r) {
+  std::ostringstream out;
+  out.precision(17);
+  out << r.worker << "\n"
+      << r.startup_s << " " << r.startup_cpu_s << " " << r.startup_wait_s << " " << r.sample_s << " " << r.sample_cpu_s
+      << " " << r.phases.size();
+  for (const auto& p : r.phases)
+    out << " " << p.wall_s << " " << p.cpu_s << " " << p.wait_s << " " << p.end_wait_s << " " << p.tasks;
+  return out.str();
+}
+
+RankReport parse_rank(const std::string& text, const std::vector<RankPhaseReport>& names) {
+  RankReport r;
+  const size_t nl = text.find('\n');
+  r.worker = text.substr(0, nl);
+  std::istringstream in(nl == std::string::npos ? std::string() : text.substr(nl + 1));
+  size_t n = 0;
+  in >> r.startup_s >> r.startup_cpu_s >> r.startup_wait_s >> r.sample_s >> r.sample_cpu_s >> n;
+  for (size_t i = 0; i < n && i < names.size() && in; ++i) {
+    RankPhaseReport p;
+    p.phase = names[i].phase;
+    in >> p.wall_s >> p.cpu_s >> p.wait_s >> p.end_wait_s >> p.tasks;
+    r.phases.push_back(p);
+  }
+  return r;
+}
+
 // A status every rank agrees on: the root's, broadcast.
 Status agree(MpiCollective& comm, const Status& mine, int root) {
   std::string code(1, static_cast<char>(mine.code())), message = mine.message();
@@ -33,7 +82,8 @@ Status agree(MpiCollective& comm, const Status& mine, int root) {
 }
 
 // True on every rank when every rank passes true.
-bool all_true(bool mine) {
+bool all_true(bool mine, double* wait_s) {
+  Timed timed(wait_s);
   int in = mine ? 1 : 0, out = 0;
   MPI_Allreduce(&in, &out, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
   return out == 1;
@@ -71,18 +121,20 @@ void serve_tasks(int size, const std::vector<uint64_t>& tasks, std::atomic<size_
 
 // An independent phase: a dynamic queue of the tasks not finished before,
 // served by rank 0 from a helper thread while it runs tasks too. Returns how
-// many tasks were finished before (on rank 0; 0 elsewhere).
+// many tasks were finished before (on rank 0; 0 elsewhere); counts this rank's
+// tasks and time in MPI calls into *stats.
 uint64_t run_queue(BuildHandle& b, const PhaseInfo& phase, int rank, int size, const std::string& worker,
-                   const CreateIndexOptions& o) {
+                   const CreateIndexOptions& o, RankPhaseReport* stats) {
   auto run_task = [&](uint64_t task) {
     auto r = b.run(phase.name, task, nullptr, worker);
     if (!r.ok()) abort_job(rank, r.status());
+    ++stats->tasks;
   };
   uint64_t finished_before = 0;
   if (rank == 0) {
     auto listed = b.missing(phase.name);
     if (!listed.ok()) abort_job(rank, listed.status());
-    const std::vector<uint64_t> missing = std::move(*listed);
+    const std::vector<uint64_t> missing = b.largest_first(phase.name, std::move(*listed));
     finished_before = phase.tasks - missing.size();
     const bool report = o.progress && !phase.progress.empty();
     std::atomic<size_t> next{0};
@@ -101,12 +153,16 @@ uint64_t run_queue(BuildHandle& b, const PhaseInfo& phase, int rank, int size, c
     for (;;) {
       int dummy = 0;
       int64_t task = -1;
-      MPI_Send(&dummy, 1, MPI_INT, 0, kTagRequest, MPI_COMM_WORLD);
-      MPI_Recv(&task, 1, MPI_INT64_T, 0, kTagTask, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      {
+        Timed timed(&stats->wait_s);
+        MPI_Send(&dummy, 1, MPI_INT, 0, kTagRequest, MPI_COMM_WORLD);
+        MPI_Recv(&task, 1, MPI_INT64_T, 0, kTagTask, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      }
       if (task < 0) break;
       run_task(static_cast<uint64_t>(task));
     }
   }
+  Timed timed(&stats->end_wait_s);
   MPI_Barrier(MPI_COMM_WORLD);
   return finished_before;
 }
@@ -156,8 +212,16 @@ Result<std::optional<CreateIndexReport>> create_index_mpi(const CreateIndexOptio
   }
 
   const std::string worker = worker_name(rank);
+  RankReport mine;
+  mine.worker = worker;
+  mine.startup_s = seconds_since(t_total);
+  mine.startup_cpu_s = cpu_seconds();
+  mine.startup_wait_s = comm.wait_s();
   for (const PhaseInfo& phase : b->phases()) {
     const auto t = Clock::now();
+    const double cpu0 = cpu_seconds(), comm_wait0 = comm.wait_s();
+    RankPhaseReport stats;
+    stats.phase = phase.name;
     switch (phase.kind) {
       case PhaseKind::kCollective: {
         // Every rank runs it. A data error (InvalidArgument) is the same on
@@ -165,14 +229,14 @@ Result<std::optional<CreateIndexReport>> create_index_mpi(const CreateIndexOptio
         st = Status::OK();
         for (uint64_t i = 0; i < phase.tasks && st.ok(); ++i) st = b->run(phase.name, i, &comm, worker).status();
         if (!st.ok() && st.code() != StatusCode::kInvalidArgument) abort_job(rank, st);
-        if (!all_true(st.ok())) {
+        if (!all_true(st.ok(), &stats.end_wait_s)) {
           if (rank == 0) b->discard();
           return st.ok() ? Status::InvalidArgument("another rank failed to " + phase.name) : st;
         }
         break;
       }
       case PhaseKind::kIndependent: {
-        const uint64_t reused = run_queue(*b, phase, rank, size, worker, o);
+        const uint64_t reused = run_queue(*b, phase, rank, size, worker, o, &stats);
         if (rank == 0) b->phase_finished(phase.name, PhaseStats{seconds_since(t), phase.tasks, reused});
         break;
       }
@@ -185,16 +249,31 @@ Result<std::optional<CreateIndexReport>> create_index_mpi(const CreateIndexOptio
           // process (create_index.cc): only a killed job keeps its staging folder to resume.
           if (!st.ok()) b->discard();
         }
+        const double before = comm.wait_s();
         LANCER_RETURN_IF_ERROR(agree(comm, st, 0));
+        stats.end_wait_s = comm.wait_s() - before;  // the other ranks wait for rank 0 here
         break;
       }
     }
+    stats.wall_s = seconds_since(t);
+    stats.cpu_s = cpu_seconds() - cpu0;
+    // MPI time: the collective's, and the queue's requests and end (none of them through comm).
+    stats.wait_s += comm.wait_s() - comm_wait0;
+    if (phase.kind != PhaseKind::kSingle) stats.wait_s += stats.end_wait_s;
+    mine.phases.push_back(stats);
   }
+  // Each rank's times, for the report (one small gather after the commit).
+  mine.sample_s = b->report().sample_s;
+  mine.sample_cpu_s = b->report().sample_cpu_s;
+  auto gathered = comm.all_gather(serialize_rank(mine));
   std::optional<CreateIndexReport> report;
   if (rank == 0) {
     report = b->report();
     report->total_s = seconds_since(t_total);
     report->peak_rss_mb = peak_rss_mb();
+    if (gathered.ok()) {
+      for (const std::string& text : *gathered) report->ranks.push_back(parse_rank(text, mine.phases));
+    }
   }
   return report;
 }

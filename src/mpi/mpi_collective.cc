@@ -1,6 +1,7 @@
 #include "mpi/mpi_collective.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 
 namespace lancer::mpi {
@@ -8,6 +9,17 @@ namespace lancer::mpi {
 namespace {
 
 constexpr size_t kChunk = size_t{1} << 30;
+
+// Adds the seconds from construction to destruction to *total.
+class Timed {
+ public:
+  explicit Timed(double* total) : total_(total), start_(std::chrono::steady_clock::now()) {}
+  ~Timed() { *total_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+
+ private:
+  double* total_;
+  std::chrono::steady_clock::time_point start_;
+};
 
 Status check(int rc, const char* what) {
   if (rc == MPI_SUCCESS) return Status::OK();
@@ -33,6 +45,7 @@ MpiCollective::MpiCollective(MPI_Comm comm) : comm_(comm) {
 }
 
 Result<std::vector<std::string>> MpiCollective::all_gather(std::string mine) {
+  Timed timed(&wait_s_);
   uint64_t n = mine.size();
   std::vector<uint64_t> sizes(static_cast<size_t>(size_));
   LANCER_RETURN_IF_ERROR(check(MPI_Allgather(&n, 1, MPI_UINT64_T, sizes.data(), 1, MPI_UINT64_T, comm_), "allgather"));
@@ -50,6 +63,7 @@ Result<std::vector<std::string>> MpiCollective::all_gather(std::string mine) {
 }
 
 Status MpiCollective::broadcast(std::string* data, int root) {
+  Timed timed(&wait_s_);
   uint64_t n = data->size();
   LANCER_RETURN_IF_ERROR(check(MPI_Bcast(&n, 1, MPI_UINT64_T, root, comm_), "broadcast"));
   if (rank_ != root) data->resize(n);

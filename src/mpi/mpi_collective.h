@@ -16,9 +16,13 @@ class MpiCollective final : public Collective {
   int size() const override { return size_; }
   Result<std::vector<std::string>> all_gather(std::string mine) override;
   Status broadcast(std::string* data, int root) override;
+  // Seconds spent in all_gather and broadcast so far: waiting for the other
+  // ranks and moving the bytes.
+  double wait_s() const { return wait_s_; }
 
  private:
   MPI_Comm comm_;
+  double wait_s_ = 0;
   int rank_ = 0, size_ = 1;
 };
 

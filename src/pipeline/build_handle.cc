@@ -2,6 +2,7 @@
 // phase list; owns the build and one thread pool for all its tasks.
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 
@@ -104,6 +105,16 @@ Result<std::vector<uint64_t>> BuildHandle::missing(std::string_view name) const 
     if (!p->done(i)) out.push_back(i);
   }
   return out;
+}
+
+std::vector<uint64_t> BuildHandle::largest_first(std::string_view name, std::vector<uint64_t> tasks) const {
+  const pipeline::Phase* p = pipeline::find_phase(impl_->phases, name);
+  if (p == nullptr || !p->weight) return tasks;
+  std::vector<std::pair<uint64_t, uint64_t>> keyed;  // (weight, task)
+  for (uint64_t t : tasks) keyed.emplace_back(p->weight(t), t);
+  std::stable_sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (size_t i = 0; i < keyed.size(); ++i) tasks[i] = keyed[i].second;
+  return tasks;
 }
 
 std::vector<uint64_t> BuildHandle::missing_tasks() const { return impl_->build->missing_tasks(); }

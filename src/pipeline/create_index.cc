@@ -59,6 +59,28 @@ std::string CreateIndexReport::to_json() const {
   auto ws = nlohmann::ordered_json::array();
   for (const auto& w : workers) ws.push_back({{"worker", w.worker}, {"tasks", w.tasks}, {"busy_s", w.busy_s}});
   j["workers"] = ws;
+  if (!ranks.empty()) {
+    auto rs = nlohmann::ordered_json::array();
+    for (const auto& r : ranks) {
+      nlohmann::ordered_json phases;
+      for (const auto& p : r.phases) {
+        phases[p.phase] = {{"wall_s", p.wall_s},
+                           {"cpu_s", p.cpu_s},
+                           {"wait_s", p.wait_s},
+                           {"end_wait_s", p.end_wait_s},
+                           {"tasks", p.tasks}};
+      }
+      rs.push_back({{"worker", r.worker},
+                    {"startup_s", r.startup_s},
+                    {"startup_cpu_s", r.startup_cpu_s},
+                    {"startup_wait_s", r.startup_wait_s},
+                    {"sample_s", r.sample_s},
+                    {"sample_cpu_s", r.sample_cpu_s},
+                    {"phases", phases}});
+    }
+    j["ranks"] = rs;
+  }
+  j["sample_cpu_s"] = sample_cpu_s;
   j["peak_rss_mb"] = peak_rss_mb;
   return j.dump(2);
 }

@@ -127,6 +127,12 @@ class IndexBuild {
   // parallel on `executor` (the sample is a set: the order does not matter).
   Status scan_sample(const std::vector<uint64_t>& fragment_ids, uint64_t rows, core::Executor& executor,
                      SampleCollector& collector) const;
+  // The sample scan_sample and a gather would give (the `want` finite rows whose ids hash
+  // lowest, over every rank when `collective` is not null), ordered by hash, into `sample`;
+  // returns its rows. Reads only the rows it takes from `fragment_ids`, this rank's share
+  // (sample_take.cc): for local datasets, where a read per run of rows is cheap.
+  Result<size_t> take_sample(const std::vector<uint64_t>& fragment_ids, size_t want, core::Collective* collective,
+                             core::Executor& executor, std::vector<float>* sample) const;
 
   CreateIndexOptions options_;
   std::shared_ptr<const dataset::Dataset> dataset_;

@@ -22,6 +22,7 @@ std::vector<Phase> phases(IndexBuild& b) {
         b.report().reused_tasks = s.reused;
         b.report().resumed = b.resumed();
       }});
+  out.back().weight = [&b](uint64_t task) { return task < b.record().tasks.size() ? b.record().tasks[task].rows : 0; };
   if (b.graph_tasks() > 0) {
     out.push_back(Phase{
         PhaseInfo{"graph", "graph", PhaseKind::kIndependent, b.graph_tasks()},

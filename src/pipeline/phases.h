@@ -33,6 +33,9 @@ struct Phase {
   std::function<Result<TaskResult>(uint64_t task, PhaseContext& context)> run;
   // Records a phase run in full in the build's report (may be empty).
   std::function<void(const PhaseStats& stats)> finished;
+  // An independent task's expected work, for the order a queue hands tasks
+  // out (empty: all alike).
+  std::function<uint64_t(uint64_t task)> weight;
 };
 
 // train (collective, 1 task), encode (independent, a task per group of

@@ -129,6 +129,7 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
   // Training work is split over the ranks; the model is the one-process model.
   core::Collective* distributed = collective.size() > 1 ? &collective : nullptr;
   auto t = Clock::now();
+  const double cpu0 = core::process_cpu_seconds();
   const bool need_ivf_sample = supplied_centroids_.empty();
   const bool need_q_sample = quant::quantizer(kind.quantizer).trains_on_sample && supplied_codebook_.empty();
   const size_t ivf_sample = need_ivf_sample ? size_t(p.sample_rate) * size_t(p.num_partitions) : 0;
@@ -136,14 +137,17 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
   const size_t want = std::max(ivf_sample, q_sample);
   std::vector<float> sample;
   size_t sample_rows = 0;
-  if (want > 0) {
+  const auto [t0, t1] = core::owned_range(record_.tasks.size(), collective.rank(), collective.size());
+  std::vector<uint64_t> fragment_ids;  // this rank's share
+  for (size_t i = t0; i < t1; ++i) {
+    fragment_ids.insert(fragment_ids.end(), record_.tasks[i].fragment_ids.begin(), record_.tasks[i].fragment_ids.end());
+  }
+  if (want > 0 && !storage::is_object_store(options_.uri)) {
+    // Row ids from the metadata, then only the sampled rows (sample_take.cc).
+    LANCER_ASSIGN_OR_RETURN(sample_rows, take_sample(fragment_ids, want, distributed, pool, &sample));
+  } else if (want > 0) {
+    // On an object store a read per run of rows would be a request each: scan whole fragments.
     SampleCollector collector(want, dim, p.seed);
-    const auto [t0, t1] = core::owned_range(record_.tasks.size(), collective.rank(), collective.size());
-    std::vector<uint64_t> fragment_ids;
-    for (size_t i = t0; i < t1; ++i) {
-      fragment_ids.insert(fragment_ids.end(), record_.tasks[i].fragment_ids.begin(),
-                          record_.tasks[i].fragment_ids.end());
-    }
     uint64_t share_rows = 0;
     for (size_t i = t0; i < t1; ++i) share_rows += record_.tasks[i].rows;
     collector.reserve(share_rows);
@@ -167,6 +171,8 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
     }
     sample_rows = collector.rows();
     sample = collector.take_sorted(pool);
+  }
+  if (want > 0) {
     progress("sample", 1, 1, true);
     if (sample_rows == 0) {
       return Status::InvalidArgument("column " + p.column + " of " + options_.uri +
@@ -177,6 +183,7 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
   MatrixView<float> sample_view(sample.data(), sample_rows, dim);
   if (metric == simd::Metric::kCosine) linalg::normalize_rows(sample_view, pool);
   report_.sample_s = seconds_since(t);
+  report_.sample_cpu_s = core::process_cpu_seconds() - cpu0;
 
   t = Clock::now();
   progress("train IVF", 0, 0);

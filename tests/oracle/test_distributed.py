@@ -119,7 +119,26 @@ def test_three_ranks_match_one_process(base, reference, tmp_path, index_type):
     r = json.load(open(report))
     assert r["tasks"] >= 3 and len(r["workers"]) >= 2
     assert sum(w["tasks"] for w in r["workers"]) == r["tasks"]
+    check_rank_report(r, 3)
     lance_checks(uri, base[1], index_type)
+
+
+def check_rank_report(r, ranks):
+    """Each rank's start-up and phases: the tasks it ran add up, no time is negative or
+    longer than its phase, and only rank 0 runs the single phase (the others wait for it)."""
+    assert [k["worker"].split("@")[0] for k in r["ranks"]] == [f"rank {i}" for i in range(ranks)]
+    for i, k in enumerate(r["ranks"]):
+        assert list(k["phases"]) == ["train", "encode", "finalize"]
+        assert k["startup_s"] > 0 and k["sample_s"] > 0 and k["sample_cpu_s"] > 0
+        for p in k["phases"].values():
+            assert 0 <= p["end_wait_s"] <= p["wait_s"] <= p["wall_s"] + 1e-6 and p["cpu_s"] >= 0
+        if i > 0:
+            fin = k["phases"]["finalize"]
+            assert fin["end_wait_s"] == pytest.approx(fin["wait_s"]) and fin["wait_s"] > 0
+    assert sum(k["phases"]["encode"]["tasks"] for k in r["ranks"]) == r["tasks"]
+    by_rank = {k["worker"]: k["phases"]["encode"]["tasks"] for k in r["ranks"]}
+    assert by_rank == {w["worker"]: w["tasks"] for w in r["workers"] if w["worker"] in by_rank} | \
+        {name: 0 for name in by_rank if name not in {w["worker"] for w in r["workers"]}}
 
 
 def test_ranks_and_threads_do_not_change_bytes(base, reference, tmp_path):

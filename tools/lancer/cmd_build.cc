@@ -60,6 +60,17 @@ void print_report(const CreateIndexReport& r) {
     for (const auto& w : r.workers)
       std::printf("  %-30s %5llu %7.3f\n", w.worker.c_str(), (unsigned long long)w.tasks, w.busy_s);
   }
+  if (!r.ranks.empty()) {
+    std::printf("  rank           phase       wall s   cpu s  wait s  at end  tasks\n");
+    for (const auto& k : r.ranks) {
+      std::printf("  %-14.14s %-10s %7.3f %7.3f %7.3f\n", k.worker.c_str(), "start-up", k.startup_s, k.startup_cpu_s,
+                  k.startup_wait_s);
+      std::printf("  %-14.14s %-10s %7.3f %7.3f\n", k.worker.c_str(), "(sample)", k.sample_s, k.sample_cpu_s);
+      for (const auto& p : k.phases)
+        std::printf("  %-14.14s %-10s %7.3f %7.3f %7.3f %7.3f %6llu\n", k.worker.c_str(), p.phase.c_str(), p.wall_s,
+                    p.cpu_s, p.wait_s, p.end_wait_s, (unsigned long long)p.tasks);
+    }
+  }
   std::cout.flush();
 }
 

@@ -1,0 +1,246 @@
+// Sampling that reads only the sample. The sample is chosen by the hash of
+// each row's id (sample.h), and a fragment's row ids come from its metadata
+// (addresses, or its stable row-id sequence, less its deletion file), so the
+// rows to read are known before any vector is: the lowest hashes are read by
+// position, and only null or non-finite ones among them make a further round
+// read the next lowest. The rows, and so the sample, are the scan's.
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <optional>
+
+#include "dataset/fragment.h"
+#include "dataset/take.h"
+#include "pipeline/index_build.h"
+#include "pipeline/sample.h"
+#include "pipeline/vector_rows.h"
+
+namespace lancer::pipeline {
+
+namespace {
+
+struct Candidate {
+  uint64_t hash = 0;
+  uint32_t fragment = 0;  // index into the share's fragment list
+  uint32_t offset = 0;    // physical row in the fragment
+};
+
+bool by_hash(const Candidate& a, const Candidate& b) {
+  return a.hash < b.hash;
+}
+
+// Rows read per step of one fragment: bounds the scratch a thread holds.
+constexpr size_t kChunkBytes = size_t{16} << 20;
+// Rows closer than this many bytes are read with one read (one syscall costs
+// about as much as copying a few KiB).
+constexpr size_t kGapBytes = 4096;
+
+}  // namespace
+
+Result<size_t> IndexBuild::take_sample(const std::vector<uint64_t>& fragment_ids, size_t want,
+                                       core::Collective* collective, core::Executor& executor,
+                                       std::vector<float>* sample) const {
+  const size_t dim = column_.type.dim, rb = column_.type.row_bytes();
+  const bool stable = dataset_->has_stable_row_ids();
+  const SampleCollector hasher(0, dim, record_.params.seed);  // the sample's hash of a row id
+  std::vector<size_t> index(fragment_ids.size());
+  for (size_t f = 0; f < fragment_ids.size(); ++f) {
+    auto i = dataset_->fragment_index(fragment_ids[f]);
+    if (!i) return Status::NotFound("fragment " + std::to_string(fragment_ids[f]) + " is not in the dataset");
+    index[f] = *i;
+  }
+
+  // The `limit` live rows of the share whose hashes are lowest above `floor` (all of them
+  // when there is no floor yet), in no order; *cut says whether rows above them were left
+  // out. Kept to at most twice `limit` while listing, so memory follows the sample, not the
+  // dataset's rows.
+  std::mutex mu;
+  auto list = [&](std::optional<uint64_t> floor, size_t limit, bool* cut) -> Result<std::vector<Candidate>> {
+    auto keep_lowest = [limit](std::vector<Candidate>& v, bool* dropped) {
+      if (v.size() <= limit) return;
+      std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(limit), v.end(), by_hash);
+      v.resize(limit);
+      *dropped = true;
+    };
+    std::vector<Candidate> all;
+    Status error;
+    *cut = false;
+    executor.parallel_for(fragment_ids.size(), 1, [&](size_t f0, size_t f1) {
+      std::vector<Candidate> mine;
+      bool dropped = false;
+      for (size_t f = f0; f < f1; ++f) {
+        dataset::Fragment frag(*dataset_, index[f]);
+        auto deleted = frag.deletions();
+        auto ids = stable ? frag.stable_row_ids() : Result<std::vector<uint64_t>>(std::vector<uint64_t>());
+        if (!deleted.ok() || !ids.ok()) {
+          std::lock_guard lock(mu);
+          if (error.ok()) error = deleted.ok() ? ids.status() : deleted.status();
+          return;
+        }
+        size_t d = 0;
+        for (uint64_t off = 0; off < frag.physical_rows(); ++off) {
+          if (d < deleted->size() && (*deleted)[d] == off) {
+            ++d;
+            continue;
+          }
+          const uint64_t hash = hasher.hash_of(stable ? (*ids)[off] : frag.address(off));
+          if (floor && hash <= *floor) continue;
+          mine.push_back({hash, static_cast<uint32_t>(f), static_cast<uint32_t>(off)});
+          if (mine.size() >= 2 * limit + 1024) keep_lowest(mine, &dropped);
+        }
+      }
+      keep_lowest(mine, &dropped);
+      std::lock_guard lock(mu);
+      all.insert(all.end(), mine.begin(), mine.end());
+      if (all.size() >= 2 * limit + 1024) keep_lowest(all, &dropped);  // amortised over many fragments
+      *cut = *cut || dropped;
+    });
+    LANCER_RETURN_IF_ERROR(error);
+    keep_lowest(all, cut);
+    return all;
+  };
+
+  bool cut = false;
+  std::vector<Candidate> cands;
+
+  // Reads cands[b, e) (in hash order) into rows 0.. of `out`, fragment by fragment
+  // in parallel, and keeps the valid, finite ones in that order. Returns how many.
+  auto read = [&](size_t b, size_t e, float* out) -> Result<size_t> {
+    // Slots by fragment and offset, so that each fragment is read in file order.
+    std::vector<std::pair<uint64_t, uint32_t>> keyed(e - b);  // ((fragment << 32) | offset, slot)
+    for (size_t i = 0; i < keyed.size(); ++i) {
+      keyed[i] = {(uint64_t{cands[b + i].fragment} << 32) | cands[b + i].offset, static_cast<uint32_t>(i)};
+    }
+    std::sort(keyed.begin(), keyed.end());
+    std::vector<uint32_t> order(keyed.size());
+    for (size_t i = 0; i < keyed.size(); ++i) order[i] = keyed[i].second;
+    std::vector<std::pair<uint64_t, uint32_t>>().swap(keyed);
+    std::vector<size_t> starts;  // runs of one fragment, cut into chunks
+    const size_t chunk_rows = std::max<size_t>(1, kChunkBytes / rb);
+    for (size_t i = 0; i < order.size(); ++i) {
+      if (i == 0 || cands[b + order[i]].fragment != cands[b + order[i - 1]].fragment || i - starts.back() >= chunk_rows)
+        starts.push_back(i);
+    }
+    starts.push_back(order.size());
+    std::vector<uint8_t> keep(order.size(), 0);
+    Status error;
+    // One range per thread (grain 0): its buffers are reused from chunk to chunk.
+    executor.parallel_for(starts.size() - 1, 0, [&](size_t c0, size_t c1) {
+      std::vector<uint32_t> offsets;
+      core::UninitVector<uint8_t> values, valid, scratch;
+      std::vector<float> f32;
+      for (size_t c = c0; c < c1; ++c) {
+        const size_t s = starts[c], n = starts[c + 1] - s;
+        offsets.resize(n);
+        for (size_t i = 0; i < n; ++i) offsets[i] = cands[b + order[s + i]].offset;
+        values.resize(n * rb);
+        valid.resize(n);
+        Status st = dataset::take_fragment_rows(*dataset_, column_, index[cands[b + order[s]].fragment], offsets,
+                                                kGapBytes / rb, values.data(), valid.data(), &scratch);
+        if (!st.ok()) {
+          std::lock_guard lock(mu);
+          if (error.ok()) error = st;
+          return;
+        }
+        const float* v = reinterpret_cast<const float*>(values.data());
+        if (column_.type.element != lance::ElementType::kFloat32) {
+          simd::to_float32(values.data(), n * dim, column_.type.element, &f32);
+          v = f32.data();
+        }
+        for (size_t i = 0; i < n; ++i) {
+          const uint32_t slot = order[s + i];
+          keep[slot] = valid[i] && finite_row(v + i * dim, dim);
+          if (keep[slot]) std::memcpy(out + size_t{slot} * dim, v + i * dim, dim * 4);
+        }
+      }
+    });
+    LANCER_RETURN_IF_ERROR(error);
+    size_t kept = 0;  // compact, in hash order
+    for (size_t slot = 0; slot < keep.size(); ++slot) {
+      if (!keep[slot]) continue;
+      if (kept != slot) std::memcpy(out + kept * dim, out + slot * dim, dim * 4);
+      cands[b + kept].hash = cands[b + slot].hash;  // the kept rows' hashes, for the gather
+      ++kept;
+    }
+    return kept;
+  };
+
+  // Rounds: the `need` lowest hashes not yet read (over every rank), until the
+  // sample is full or no row is left. One round unless rows were null or not
+  // finite; a round's hashes all exceed the one before's, so the sample grows
+  // in hash order by appending.
+  sample->clear();
+  LANCER_ASSIGN_OR_RETURN(cands, list(std::nullopt, want, &cut));
+  std::optional<uint64_t> floor;  // every row of the share hashing at or below it was read
+  size_t have = 0, done = 0;
+  while (have < want) {
+    const size_t need = want - have;
+    if (cut && cands.size() - done < need) {  // the list ran short: list the next ones
+      LANCER_ASSIGN_OR_RETURN(cands, list(floor, need, &cut));
+      done = 0;
+    }
+    const size_t k = std::min(need, cands.size() - done);
+    auto first = cands.begin() + static_cast<std::ptrdiff_t>(done);
+    auto kth = first + static_cast<std::ptrdiff_t>(k);
+    if (kth != cands.end()) std::nth_element(first, kth, cands.end(), by_hash);
+    std::sort(first, kth, by_hash);
+    uint64_t bar;
+    if (collective) {
+      std::string hashes(k * 8, '\0');
+      for (size_t i = 0; i < k; ++i) std::memcpy(hashes.data() + i * 8, &cands[done + i].hash, 8);
+      LANCER_ASSIGN_OR_RETURN(auto shares, collective->all_gather(std::move(hashes)));
+      bool any = false;
+      for (const auto& sh : shares) any = any || !sh.empty();
+      if (!any) break;
+      LANCER_ASSIGN_OR_RETURN(bar, sample_threshold(shares, need));
+    } else {
+      if (k == 0) break;
+      bar = k == need ? cands[done + k - 1].hash : UINT64_MAX;
+    }
+    size_t end = done;
+    while (end < done + k && cands[end].hash <= bar) ++end;
+    if (end > done) floor = cands[end - 1].hash;  // before read() reorders them
+    if (!collective) {
+      sample->resize((have + end - done) * dim);
+      LANCER_ASSIGN_OR_RETURN(const size_t kept, read(done, end, sample->data() + have * dim));
+      have += kept;
+      sample->resize(have * dim);
+    } else {
+      // This rank's rows of the round as [n x dim f32][n x u64 hash][u64 n], read in
+      // place, then every rank's, merged by hash: each rank reads its share only.
+      std::string mine((end - done) * (dim * 4 + 8) + 8, '\0');
+      LANCER_ASSIGN_OR_RETURN(const uint64_t kept, read(done, end, reinterpret_cast<float*>(mine.data())));
+      for (size_t i = 0; i < kept; ++i) std::memcpy(mine.data() + kept * dim * 4 + i * 8, &cands[done + i].hash, 8);
+      std::memcpy(mine.data() + kept * (dim * 4 + 8), &kept, 8);
+      mine.resize(kept * (dim * 4 + 8) + 8);
+      LANCER_ASSIGN_OR_RETURN(auto shares, collective->all_gather(std::move(mine)));
+      struct Row {
+        uint64_t hash;
+        const char* data;
+      };
+      std::vector<Row> merged;
+      for (const auto& sh : shares) {
+        uint64_t n = 0;
+        if (sh.size() >= 8) std::memcpy(&n, sh.data() + sh.size() - 8, 8);
+        if (sh.size() < 8 || n > sh.size() / 8 || sh.size() != n * (dim * 4 + 8) + 8) {
+          return Status::Corruption("a sample share of " + std::to_string(sh.size()) +
+                                    " bytes does not match its row count");
+        }
+        for (uint64_t i = 0; i < n; ++i) {
+          uint64_t h;
+          std::memcpy(&h, sh.data() + n * dim * 4 + i * 8, 8);
+          merged.push_back({h, sh.data() + i * dim * 4});
+        }
+      }
+      std::sort(merged.begin(), merged.end(), [](const Row& x, const Row& y) { return x.hash < y.hash; });
+      sample->resize((have + merged.size()) * dim);
+      for (size_t i = 0; i < merged.size(); ++i)
+        std::memcpy(sample->data() + (have + i) * dim, merged[i].data, dim * 4);
+      have += merged.size();
+    }
+    done = end;
+  }
+  return have;
+}
+
+}  // namespace lancer::pipeline
