@@ -80,8 +80,8 @@ Status IndexBuild::merge_rows(size_t seg, uint32_t num_partitions,
                               const std::atomic<bool>* stop) const {
   const std::vector<size_t> seg_begin = segment_starts();
   const size_t segments = seg_begin.size() - 1;
-  std::vector<uint64_t> part_ids;
-  std::vector<uint8_t> part_storage;
+  core::UninitVector<uint64_t> part_ids;
+  core::ByteBuffer part_storage;
   for (uint32_t p = 0; p < num_partitions; ++p) {
     if (stop != nullptr && *stop) return Status::Internal("the build stopped");
     part_ids.clear();
