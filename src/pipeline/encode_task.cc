@@ -41,7 +41,8 @@ constexpr size_t kRunBytes = 32u << 20;
 // The encoded batches go into the spill on a thread of its own: buffering, sorting a run by
 // partition and writing it are serial work that would leave the pool idle, so they run while
 // the pool assigns the next batch. The spill sees the same rows in the same order and flushes
-// at the same points: its bytes do not change.
+// at the same points: its bytes do not change. With a pool of one thread (--threads 1: one
+// core), in the caller.
 class SpillFeeder {
  public:
   struct Batch {
@@ -49,9 +50,9 @@ class SpillFeeder {
     std::vector<uint64_t> ids;
     std::vector<uint8_t> codes;
   };
-  SpillFeeder(SpillFile& spill, size_t run_bytes) : spill_(spill), run_bytes_(run_bytes) {
+  SpillFeeder(SpillFile& spill, size_t run_bytes, bool threaded) : spill_(spill), run_bytes_(run_bytes) {
     for (auto& b : slots_) free_.push_back(&b);
-    thread_ = std::thread([this] { loop(); });
+    if (threaded) thread_ = std::thread([this] { loop(); });
   }
   ~SpillFeeder() { (void)finish(); }
   // A batch to fill, once one is free; null after a failure (finish() says which).
@@ -67,6 +68,7 @@ class SpillFeeder {
     std::lock_guard lock(mu_);
     queue_.push_back(b);
     cv_.notify_all();
+    if (!thread_.joinable()) feed_queued();
   }
   // Waits until every pushed batch is in the spill; the first error.
   Status finish() {
@@ -90,16 +92,25 @@ class SpillFeeder {
         b = queue_.front();
         queue_.pop_front();
       }
-      Status st;
-      if (status_.ok()) {  // (only this thread writes status_ while it runs)
-        spill_.add_rows(b->ids.size(), b->labels.data(), b->ids.data(), b->codes.data());
-        st = spill_.maybe_flush(run_bytes_);
-      }
+      const Status st = feed(b);
       std::lock_guard lock(mu_);
       if (!st.ok()) status_ = st;
       free_.push_back(b);
       cv_.notify_all();
     }
+  }
+  // Unthreaded, under mu_: the batch just pushed.
+  void feed_queued() {
+    Batch* b = queue_.front();
+    queue_.pop_front();
+    const Status st = feed(b);
+    if (!st.ok()) status_ = st;
+    free_.push_back(b);
+  }
+  Status feed(Batch* b) {
+    if (!status_.ok()) return Status::OK();  // (only the feeding thread writes status_)
+    spill_.add_rows(b->ids.size(), b->labels.data(), b->ids.data(), b->codes.data());
+    return spill_.maybe_flush(run_bytes_);
   }
 
   SpillFile& spill_;
@@ -240,7 +251,7 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
   std::vector<float> x, scratch;
   std::vector<uint64_t> kept_ids;
   Status status;
-  SpillFeeder feeder(*spill, kRunBytes);
+  SpillFeeder feeder(*spill, kRunBytes, pool.num_threads() > 1);
   for (;;) {
     auto more = stream.next(&batch);
     if (!more.ok() || !*more) {

@@ -69,7 +69,7 @@ Result<TaskResult> IndexBuild::build_graph_task(uint64_t task, core::Executor& e
   }
   LANCER_ASSIGN_OR_RETURN(auto model, this->model());
   LANCER_RETURN_IF_ERROR(settle_uploads(/*except_graphs=*/true));  // the spills still being completed
-  start_early_aux_files();
+  if (executor.num_threads() > 1) start_early_aux_files();  // (a thread more than --threads 1 allows)
   if (resumed_) {                            // a build this process planned has no graph records yet
     if (auto done = read_graph_done(task); done.ok()) {
       done->reused = true;
