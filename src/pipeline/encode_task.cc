@@ -251,6 +251,8 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
   std::vector<float> x, scratch;
   std::vector<uint64_t> kept_ids;
   Status status;
+  // A run is written once its rows reach kRunBytes: at most that and one batch are buffered.
+  spill->reserve(kRunBytes / (8 + rb) + so.batch_bytes / row_bytes + 1);
   SpillFeeder feeder(*spill, kRunBytes, pool.num_threads() > 1);
   for (;;) {
     auto more = stream.next(&batch);

@@ -96,6 +96,12 @@ void SpillFile::add(uint32_t partition, uint64_t row_id, const uint8_t* storage)
   pending_storage_.insert(pending_storage_.end(), storage, storage + row_bytes_);
 }
 
+void SpillFile::reserve(size_t rows) {
+  pending_partition_.reserve(rows);
+  pending_ids_.reserve(rows);
+  pending_storage_.reserve(rows * row_bytes_);
+}
+
 void SpillFile::add_rows(size_t n, const uint32_t* partitions, const uint64_t* row_ids, const uint8_t* storage) {
   pending_partition_.insert(pending_partition_.end(), partitions, partitions + n);
   pending_ids_.insert(pending_ids_.end(), row_ids, row_ids + n);

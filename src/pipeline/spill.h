@@ -30,6 +30,9 @@ class SpillFile {
 
   // Buffers one row; a run is written when the buffer reaches `run_bytes`.
   void add(uint32_t partition, uint64_t row_id, const uint8_t* storage);
+  // Room for `rows` buffered rows, so that the buffer is not grown (copied, its pages touched
+  // again) run after run.
+  void reserve(size_t rows);
   // Buffers n rows at once (as n add() calls), `storage` n x row_bytes.
   void add_rows(size_t n, const uint32_t* partitions, const uint64_t* row_ids, const uint8_t* storage);
   Status maybe_flush(size_t run_bytes);
