@@ -184,8 +184,11 @@ Status IndexBuild::upload(const std::string& path, Fn&& fn, bool local_too, bool
   if (!in_process_ || !(local_too || storage::is_object_store(path))) return fn();
   std::lock_guard lock(uploads_mu_);
   uploads_.push_back({std::async(std::launch::async, std::forward<Fn>(fn)), graph});
-  // A few in flight: each holds its unsent bytes.
-  while (uploads_.size() > 4) {
+  // A few in flight on an object store: each holds its unsent bytes. Locally the one before this
+  // one: a task that stops the process loses no more than the task it runs and the one whose
+  // record is being written.
+  const size_t in_flight = storage::is_object_store(path) ? 4 : 1;
+  while (uploads_.size() > in_flight) {
     Status st = uploads_.front().done.get();
     if (upload_error_.ok()) upload_error_ = st;
     uploads_.pop_front();
