@@ -330,19 +330,15 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
   report_.segments = uuids.size();
 
   t = Clock::now();
-  // In process (a failure discards the build anyway), the staging folder goes while the commit
-  // waits for its round trips or fsyncs (locally, unlinking the spills takes as long): all but
-  // build.json, which tells a rerun after a crash here that the build may be committed (the check
-  // above), and the lock that keeps `cleanup` away; they go once the commit is done. (Files left
-  // by a crash after that are a stale folder: the next plan or `cleanup` removes them.)
-  const bool clear_early = in_process_;
-  const bool remote_staging = storage::is_object_store(staging_);
+  // In process on an object store (a failure discards the build anyway), the staging folder goes
+  // while the commit's round trips wait: all but build.json, which tells a rerun after a crash
+  // here that the build may be committed (the check above); it goes once the commit is done.
+  // (Objects left by a crash after that are a stale folder: the next plan or `cleanup` removes
+  // them.)
+  const bool clear_early = in_process_ && storage::is_object_store(staging_);
   std::future<Status> cleared;
   if (clear_early) {
-    cleared = std::async(std::launch::async, [dir = staging_, remote_staging] {
-      return remote_staging ? storage::remove_tree(dir, {"build.json"})
-                            : storage::remove_tree(dir, {"build.json", "lock"});
-    });
+    cleared = std::async(std::launch::async, [dir = staging_] { return storage::remove_tree(dir, {"build.json"}); });
   }
   auto committed = lance::commit_create_index(commit);
   if (!committed.ok()) {
@@ -351,11 +347,10 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
   }
   report_.version = committed->version;
   maybe_kill_at("commit");  // tests: committed, the staging folder still there
-  if (clear_early && remote_staging) {
+  if (clear_early) {
     const Status record_removed = storage::remove_file(storage::join_path(staging_, "build.json"));
     if (!cleared.get().ok() || !record_removed.ok()) discard();
   } else {
-    if (cleared.valid()) (void)cleared.get();
     discard();
   }
   report_.commit_s = seconds_since(t);
