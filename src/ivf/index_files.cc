@@ -108,7 +108,7 @@ Status AuxiliaryFileWriter::write_partition(uint32_t partition, const uint64_t* 
   bool full = pending_ids_.size() * 8 >= kPageBytes;
   for (size_t c = 0; c < columns.size(); ++c) {
     const size_t cb = columns[c].row_bytes();
-    std::vector<uint8_t>& out = pending_columns_[c];
+    core::ByteBuffer& out = pending_columns_[c];
     const size_t base = out.size();
     out.resize(base + n * cb);
     uint8_t* dst = out.data() + base;

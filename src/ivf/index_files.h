@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/buffer.h"
 #include "lance/file_writer.h"
 #include "lance/vector_page.h"
 #include "lancer/status.h"
@@ -63,7 +64,7 @@ class AuxiliaryFileWriter {
   uint32_t next_partition_ = 0;
   uint64_t rows_ = 0;
   std::vector<uint64_t> pending_ids_;
-  std::vector<std::vector<uint8_t>> pending_columns_;  // per codec column
+  std::vector<core::ByteBuffer> pending_columns_;  // per codec column (overwritten as they grow)
 };
 
 }  // namespace lancer::ivf

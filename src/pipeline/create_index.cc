@@ -94,10 +94,13 @@ Result<CreateIndexReport> create_index(const CreateIndexOptions& options) {
   LANCER_ASSIGN_OR_RETURN(auto b, BuildHandle::plan_in_process(options));
   const std::string worker = this_worker();
   // On an object store a task waits for round trips (its record, its first data, its uploads):
-  // two tasks of an independent phase in flight keep the cores busy meanwhile. Locally one task
-  // already keeps the pool busy. Tasks are independent, and their outputs are merged in task
-  // order, so the index bytes do not depend on this.
+  // two tasks of an independent phase in flight keep the cores busy meanwhile. Locally one encode
+  // task already keeps the pool busy; a graph task does not (it reads its partitions from every
+  // spill and writes its graphs alone, and a window's largest graph finishes after the others), so
+  // with more than one core two graph tasks are in flight there too. Tasks are independent, and
+  // their outputs are merged in task order, so the index bytes do not depend on this.
   const bool remote = storage::is_object_store(options.uri) || storage::is_object_store(b->summary().staging);
+  const bool cores = options.threads > 1 || (options.threads <= 0 && std::thread::hardware_concurrency() > 1);
   // Every phase in order, each task of it in this process.
   auto run = [&]() -> Status {
     for (const PhaseInfo& phase : b->phases()) {
@@ -121,7 +124,7 @@ Result<CreateIndexReport> create_index(const CreateIndexOptions& options) {
           }
         }
       };
-      if (remote && phase.kind == PhaseKind::kIndependent && phase.tasks > 1) {
+      if ((remote || (cores && phase.name == "graph")) && phase.kind == PhaseKind::kIndependent && phase.tasks > 1) {
         std::thread second(lane);
         lane();
         second.join();

@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <future>
 #include <mutex>
+#include <thread>
 
 #include "core/half.h"
 #include "core/process_stats.h"
@@ -34,6 +37,92 @@ using json = nlohmann::ordered_json;
 using linalg::MatrixView;
 
 constexpr size_t kRunBytes = 32u << 20;
+
+// The encoded batches go into the spill on a thread of its own: buffering, sorting a run by
+// partition and writing it are serial work that would leave the pool idle, so they run while
+// the pool assigns the next batch. The spill sees the same rows in the same order and flushes
+// at the same points: its bytes do not change. With a pool of one thread (--threads 1: one
+// core), in the caller.
+class SpillFeeder {
+ public:
+  struct Batch {
+    std::vector<uint32_t> labels;
+    std::vector<uint64_t> ids;
+    std::vector<uint8_t> codes;
+  };
+  SpillFeeder(SpillFile& spill, size_t run_bytes, bool threaded) : spill_(spill), run_bytes_(run_bytes) {
+    for (auto& b : slots_) free_.push_back(&b);
+    if (threaded) thread_ = std::thread([this] { loop(); });
+  }
+  ~SpillFeeder() { (void)finish(); }
+  // A batch to fill, once one is free; null after a failure (finish() says which).
+  Batch* free_batch() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !free_.empty() || !status_.ok(); });
+    if (!status_.ok()) return nullptr;
+    Batch* b = free_.front();
+    free_.pop_front();
+    return b;
+  }
+  void push(Batch* b) {
+    std::lock_guard lock(mu_);
+    queue_.push_back(b);
+    cv_.notify_all();
+    if (!thread_.joinable()) feed_queued();
+  }
+  // Waits until every pushed batch is in the spill; the first error.
+  Status finish() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+      cv_.notify_all();
+    }
+    if (thread_.joinable()) thread_.join();
+    return status_;
+  }
+
+ private:
+  void loop() {
+    for (;;) {
+      Batch* b = nullptr;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return !queue_.empty() || done_; });
+        if (queue_.empty()) return;
+        b = queue_.front();
+        queue_.pop_front();
+      }
+      const Status st = feed(b);
+      std::lock_guard lock(mu_);
+      if (!st.ok()) status_ = st;
+      free_.push_back(b);
+      cv_.notify_all();
+    }
+  }
+  // Unthreaded, under mu_: the batch just pushed.
+  void feed_queued() {
+    Batch* b = queue_.front();
+    queue_.pop_front();
+    const Status st = feed(b);
+    if (!st.ok()) status_ = st;
+    free_.push_back(b);
+  }
+  Status feed(Batch* b) {
+    if (!status_.ok()) return Status::OK();  // (only the feeding thread writes status_)
+    spill_.add_rows(b->ids.size(), b->labels.data(), b->ids.data(), b->codes.data());
+    return spill_.maybe_flush(run_bytes_);
+  }
+
+  SpillFile& spill_;
+  const size_t run_bytes_;
+  Batch slots_[2];
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Batch*> queue_, free_;
+  bool done_ = false;
+  Status status_;
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -160,10 +249,11 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
   dataset::ReadAheadStream stream(std::move(opened));  // the next batch is read while this one is encoded
   dataset::VectorBatch batch;
   std::vector<float> x, scratch;
-  std::vector<uint32_t> labels;
   std::vector<uint64_t> kept_ids;
-  std::vector<uint8_t> codes;
   Status status;
+  // A run is written once its rows reach kRunBytes: at most that and one batch are buffered.
+  spill->reserve(kRunBytes / (8 + rb) + so.batch_bytes / row_bytes + 1);
+  SpillFeeder feeder(*spill, kRunBytes, pool.num_threads() > 1);
   for (;;) {
     auto more = stream.next(&batch);
     if (!more.ok() || !*more) {
@@ -192,45 +282,52 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
       ids = kept_ids.data();
     }
     if (n == 0) continue;
+    SpillFeeder::Batch* out = feeder.free_batch();
+    if (out == nullptr) break;  // the spill failed: finish() says why
     MatrixView<float> xv(v, n, dim);
     if (metric == simd::Metric::kCosine) linalg::normalize_rows(xv, pool);
-    labels.resize(n);
-    status = train::assign_partitions(*kmeans, xv, labels, {}, pool);
+    out->labels.resize(n);
+    status = train::assign_partitions(*kmeans, xv, out->labels, {}, pool);
     if (!status.ok()) break;
-    codes.resize(n * rb);
-    status = model->codec->encode(MatrixView<const float>(xv), labels, model->centroids.data(), metric, codes, pool);
-    const uint8_t* storage = codes.data();
+    out->codes.resize(n * rb);
+    status = model->codec->encode(MatrixView<const float>(xv), out->labels, model->centroids.data(), metric, out->codes,
+                                  pool);
     if (!status.ok()) break;
-    for (size_t i = 0; i < n; ++i) spill->add(labels[i], ids[i], storage + i * rb);
-    status = spill->maybe_flush(kRunBytes);
-    if (!status.ok()) break;
+    out->ids.assign(ids, ids + n);
+    feeder.push(out);
     result.rows += n;
   }
-  Result<uint64_t> bytes = status.ok() ? spill->seal() : Result<uint64_t>(status);
-  if (!bytes.ok()) {
+  const Status fed = feeder.finish();
+  if (status.ok()) status = fed;
+  if (!status.ok()) {
     spill.reset();
     if (!in_place) (void)storage::remove_file(tmp);
-    return bytes.status();
+    return status;
   }
   result.null_rows = stream.stats().null_rows;
   result.deleted_rows = stream.stats().deleted_rows;
-  result.bytes = *bytes;
   result.busy_s = seconds_since(t);
-  json done{{"task", task},
-            {"rows", result.rows},
-            {"null_rows", result.null_rows},
-            {"deleted_rows", result.deleted_rows},
-            {"skipped_nonfinite", result.skipped_nonfinite},
-            {"bytes", result.bytes},
-            {"busy_s", result.busy_s},
-            {"worker", worker},
-            {"model_checksum", hex64(model_checksum_)}};
+  auto record_text = [this](const TaskResult& r) {
+    json done{{"task", r.task},
+              {"rows", r.rows},
+              {"null_rows", r.null_rows},
+              {"deleted_rows", r.deleted_rows},
+              {"skipped_nonfinite", r.skipped_nonfinite},
+              {"bytes", r.bytes},
+              {"busy_s", r.busy_s},
+              {"worker", r.worker},
+              {"model_checksum", hex64(model_checksum_)}};
+    return done.dump(1);
+  };
   const std::string done_path = task_path(task, ".done");
   if (in_place) {
+    Result<uint64_t> bytes = spill->seal();
+    if (!bytes.ok()) return bytes.status();
+    result.bytes = *bytes;
     // Object store: the record goes up while the spill's upload completes (one round trip less
     // per task). A record whose spill never arrived is not trusted: read_task_done checks the
     // spill's size, so the task is built again. In process, the next task starts meanwhile.
-    auto complete = [this, done_path, text = done.dump(1), spill = std::move(spill), result]() mutable {
+    auto complete = [this, done_path, text = record_text(result), spill = std::move(spill), result]() mutable {
       auto record = std::async(std::launch::async, [&] { return write_record(done_path, text); });
       Result<uint64_t> finished = spill->finish();
       spill.reset();
@@ -245,20 +342,27 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
     };
     LANCER_RETURN_IF_ERROR(upload(done_path, std::move(complete)));
     return result;
-  } else {
+  }
+  // Locally: the last run and the run table written, the spill made durable, given its name,
+  // then its record; in a build this process runs whole, in the background while the next task
+  // encodes (the graph phase and finalize wait for it).
+  auto complete = [this, tmp, run_path, done_path, record_text, spill = std::move(spill), result]() mutable -> Status {
     Result<uint64_t> finished = spill->finish();
     spill.reset();
     if (!finished.ok()) {
       (void)storage::remove_file(tmp);
       return finished.status();
     }
+    result.bytes = *finished;
     std::error_code ec;
     fs::rename(tmp, run_path, ec);
     if (ec) return Status::IOError("cannot rename " + tmp + ": " + ec.message());
-    LANCER_RETURN_IF_ERROR(write_record(done_path, done.dump(1)));
-  }
-  std::lock_guard lock(done_mu_);
-  done_cache_[task] = result;
+    LANCER_RETURN_IF_ERROR(write_record(done_path, record_text(result)));
+    std::lock_guard lock(done_mu_);
+    done_cache_[result.task] = result;
+    return Status::OK();
+  };
+  LANCER_RETURN_IF_ERROR(upload(done_path, std::move(complete), /*local_too=*/true));
   return result;
 }
 

@@ -69,6 +69,72 @@ std::vector<size_t> IndexBuild::segment_starts() const {
   return starts;
 }
 
+std::vector<std::string> IndexBuild::segment_uuid_list() const {
+  std::vector<std::string> uuids = record_.segment_uuids;
+  if (uuids.empty()) uuids.push_back(record_.uuid);
+  return uuids;
+}
+
+Status IndexBuild::merge_rows(size_t seg, uint32_t num_partitions,
+                              const std::vector<std::unique_ptr<SpillFile>>& spills, ivf::AuxiliaryFileWriter& aux,
+                              const std::atomic<bool>* stop) const {
+  const std::vector<size_t> seg_begin = segment_starts();
+  const size_t segments = seg_begin.size() - 1;
+  core::UninitVector<uint64_t> part_ids;
+  core::ByteBuffer part_storage;
+  for (uint32_t p = 0; p < num_partitions; ++p) {
+    if (stop != nullptr && *stop) return Status::Internal("the build stopped");
+    part_ids.clear();
+    part_storage.clear();
+    for (size_t i = seg_begin[seg]; i < seg_begin[seg + 1]; ++i) {
+      Status st = spills[i]->append_partition(p, &part_ids, &part_storage);
+      if (!st.ok()) return forget_damaged_task(i, st);
+    }
+    LANCER_RETURN_IF_ERROR(aux.write_partition(p, part_ids.data(), part_storage.data(), part_ids.size()));
+    if (stop == nullptr && p % 64 == 0) progress("merge", seg * num_partitions + p, segments * num_partitions);
+    if (p == num_partitions / 2) maybe_kill_at("merge");
+  }
+  return Status::OK();
+}
+
+void IndexBuild::start_early_aux_files() {
+  if (!in_process_ || resumed_ || storage::is_object_store(dataset_->root())) return;
+  std::call_once(early_aux_once_, [this] {
+    early_had_indices_dir_ = storage::is_directory(storage::join_path(dataset_->root(), "_indices"));
+    early_aux_ = std::async(std::launch::async, [this] { return write_aux_files(); });
+  });
+}
+
+Result<std::vector<uint64_t>> IndexBuild::write_aux_files() {
+  LANCER_ASSIGN_OR_RETURN(auto model, this->model());
+  std::vector<TaskResult> results;
+  std::vector<std::unique_ptr<SpillFile>> spills;
+  LANCER_RETURN_IF_ERROR(open_spills(*model, &results, &spills));
+  const std::string indices_dir = storage::join_path(dataset_->root(), "_indices");
+  std::vector<uint64_t> sizes;
+  const std::vector<std::string> uuids = segment_uuid_list();
+  if (segment_starts().size() != uuids.size() + 1) return Status::Corruption(staging_ + "/build.json: segments");
+  for (size_t seg = 0; seg < uuids.size(); ++seg) {
+    const std::string index_dir = storage::join_path(indices_dir, uuids[seg]);
+    LANCER_RETURN_IF_ERROR(storage::make_directories(index_dir));
+    LANCER_ASSIGN_OR_RETURN(auto aux,
+                            ivf::AuxiliaryFileWriter::create(storage::join_path(index_dir, "auxiliary.idx"), model));
+    LANCER_RETURN_IF_ERROR(merge_rows(seg, model->num_partitions, spills, *aux, &early_aux_stop_));
+    LANCER_ASSIGN_OR_RETURN(uint64_t size, aux->finish());
+    sizes.push_back(size);
+  }
+  return sizes;
+}
+
+void IndexBuild::settle_early_aux_files() {
+  if (!early_aux_.valid()) return;  // never started, or finalize took the files
+  early_aux_stop_ = true;
+  (void)early_aux_.get();
+  const std::string indices_dir = storage::join_path(dataset_->root(), "_indices");
+  for (const auto& u : segment_uuid_list()) (void)storage::remove_tree(storage::join_path(indices_dir, u));
+  if (!early_had_indices_dir_) (void)storage::remove_tree(indices_dir);
+}
+
 Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
   LANCER_RETURN_IF_ERROR(settle_uploads());
   const std::string& uuid = record_.uuid;
@@ -132,8 +198,7 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
     return Status::InvalidArgument("column " + record_.params.column + " of " + options_.uri +
                                    " has no non-null finite vectors to index (every row is null, NaN or infinite)");
   }
-  std::vector<std::string> uuids = record_.segment_uuids;
-  if (uuids.empty()) uuids.push_back(uuid);
+  const std::vector<std::string> uuids = segment_uuid_list();
   const std::vector<size_t> seg_begin = segment_starts();
   if (seg_begin.size() != uuids.size() + 1) {
     return Status::Corruption(staging_ + "/build.json: " + std::to_string(uuids.size()) + " segment uuids for " +
@@ -146,8 +211,21 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
     hnsw = hnsw_params(record_.params);
   }
   const std::string indices_dir = storage::join_path(dataset_->root(), "_indices");
+  // auxiliary.idx of every segment, when it was written during the graph phase.
+  std::optional<std::vector<uint64_t>> early_aux;
+  const bool early = early_aux_.valid();
+  Status early_status;
+  if (early) {
+    auto written = early_aux_.get();
+    if (written.ok()) {
+      early_aux = std::move(written).value();
+    } else {
+      early_status = written.status();
+    }
+  }
   // (An object store has no folders to leave behind.)
-  const bool had_indices_dir = storage::is_object_store(indices_dir) || storage::is_directory(indices_dir);
+  const bool had_indices_dir =
+      early ? early_had_indices_dir_ : storage::is_object_store(indices_dir) || storage::is_directory(indices_dir);
   std::future<Result<uint64_t>> index_file;  // written while the partitions are merged
   auto fail = [&](Status s) {
     if (index_file.valid()) index_file.wait();  // before the removal: nothing lands after it
@@ -164,15 +242,20 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
   }
   commit.replace = options_.replace;
   const uint64_t created_at = created_at_now();
+  if (!early_status.ok()) return fail(early_status);
   for (size_t seg = 0; seg < uuids.size(); ++seg) {
     const std::string index_dir = storage::join_path(indices_dir, uuids[seg]);
-    Status prepared = resumed_ ? storage::remove_tree(index_dir) : Status::OK();  // a merge interrupted before
-    if (prepared.ok()) prepared = storage::make_directories(index_dir);
-    if (!prepared.ok()) return fail(prepared);
     const std::string aux_path = storage::join_path(index_dir, "auxiliary.idx");
     const std::string idx_path = storage::join_path(index_dir, "index.idx");
-    auto aux = ivf::AuxiliaryFileWriter::create(aux_path, model);
-    if (!aux.ok()) return fail(aux.status());
+    std::unique_ptr<ivf::AuxiliaryFileWriter> aux;
+    if (!early_aux) {
+      Status prepared = resumed_ ? storage::remove_tree(index_dir) : Status::OK();  // a merge interrupted before
+      if (prepared.ok()) prepared = storage::make_directories(index_dir);
+      if (!prepared.ok()) return fail(prepared);
+      auto created = ivf::AuxiliaryFileWriter::create(aux_path, model);
+      if (!created.ok()) return fail(created.status());
+      aux = std::move(created).value();
+    }
     // index.idx, written meanwhile on a thread of its own: the centroids, or with HNSW the graphs
     // the graph phase built, read from its tasks' files in partition order. The two files share
     // nothing, and writing each is most of the merge (auxiliary.idx's rows for IVF_HNSW_FLAT).
@@ -206,22 +289,16 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
       return fail(std::move(st));
     };
     // Partition by partition: the rows from every spill of the segment.
-    std::vector<uint64_t> part_ids;
-    std::vector<uint8_t> part_storage;
-    for (uint32_t p = 0; p < model->num_partitions; ++p) {
-      part_ids.clear();
-      part_storage.clear();
-      for (size_t i = seg_begin[seg]; i < seg_begin[seg + 1]; ++i) {
-        Status st = spills[i]->append_partition(p, &part_ids, &part_storage);
-        if (!st.ok()) return fail_merge(forget_damaged_task(i, st));
-      }
-      Status st = (*aux)->write_partition(p, part_ids.data(), part_storage.data(), part_ids.size());
+    uint64_t aux_bytes = 0;
+    if (early_aux) {
+      aux_bytes = (*early_aux)[seg];
+    } else {
+      Status st = merge_rows(seg, model->num_partitions, spills, *aux, nullptr);
       if (!st.ok()) return fail_merge(st);
-      if (p % 64 == 0) progress("merge", seg * model->num_partitions + p, uuids.size() * model->num_partitions);
-      if (p == model->num_partitions / 2) maybe_kill_at("merge");
+      auto aux_size = aux->finish();
+      if (!aux_size.ok()) return fail_merge(aux_size.status());
+      aux_bytes = *aux_size;
     }
-    auto aux_size = (*aux)->finish();
-    if (!aux_size.ok()) return fail_merge(aux_size.status());
     auto idx_size = index_file.get();
     if (!idx_size.ok()) return fail(idx_size.status());
 
@@ -235,7 +312,7 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
       }
       std::sort(files.fragment_ids.begin(), files.fragment_ids.end());
     }
-    files.aux_bytes = *aux_size;
+    files.aux_bytes = aux_bytes;
     files.index_bytes = *idx_size;
     files.hnsw = hnsw;
     auto idx = segment_metadata(files, *model, column_.field_id, record_.params.name, record_.dataset_version,

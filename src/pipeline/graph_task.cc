@@ -68,7 +68,8 @@ Result<TaskResult> IndexBuild::build_graph_task(uint64_t task, core::Executor& e
                                    std::to_string(graph_tasks()) + ")");
   }
   LANCER_ASSIGN_OR_RETURN(auto model, this->model());
-  LANCER_RETURN_IF_ERROR(settle_uploads());  // the spills this process is still uploading
+  LANCER_RETURN_IF_ERROR(settle_uploads(/*except_graphs=*/true));  // the spills still being completed
+  if (executor.num_threads() > 1) start_early_aux_files();  // (a thread more than --threads 1 allows)
   if (resumed_) {                            // a build this process planned has no graph records yet
     if (auto done = read_graph_done(task); done.ok()) {
       done->reused = true;
@@ -112,7 +113,6 @@ Result<TaskResult> IndexBuild::build_graph_task(uint64_t task, core::Executor& e
     for (uint32_t p = p0; p < p1 && st.ok(); ++p) st = append_graph(*out, p, graphs[p - p0]);
     p0 = p1;
   }
-  if (st.ok()) st = out->finish();
   if (!st.ok()) {
     out.reset();
     if (!in_place) (void)storage::remove_file(tmp);
@@ -123,21 +123,33 @@ Result<TaskResult> IndexBuild::build_graph_task(uint64_t task, core::Executor& e
   result.worker = worker;
   result.bytes = out->written();
   result.busy_s = seconds_since(t);
-  out.reset();
-  if (!in_place) {
-    std::error_code ec;
-    fs::rename(tmp, bin, ec);
-    if (ec) return Status::IOError("cannot rename " + tmp + ": " + ec.message());
-  }
   const std::string done_path = graph_path(task, ".done");
   json done{{"task", task},
             {"bytes", result.bytes},
             {"busy_s", result.busy_s},
             {"worker", worker},
             {"model_checksum", hex64(model_checksum_)}};
-  LANCER_RETURN_IF_ERROR(upload(done_path, [done_path, text = done.dump(1)] { return write_record(done_path, text); }));
-  std::lock_guard lock(done_mu_);
-  graph_done_cache_[task] = result;
+  // The file made durable, given its name, then its record: in a build this process runs whole,
+  // in the background while the next task builds its graphs (finalize waits for it).
+  auto complete = [this, in_place, tmp, bin, done_path, text = done.dump(1), out = std::move(out),
+                   result]() mutable -> Status {
+    Status finished = out->finish();
+    out.reset();
+    if (!finished.ok()) {
+      if (!in_place) (void)storage::remove_file(tmp);
+      return finished;
+    }
+    if (!in_place) {
+      std::error_code ec;
+      fs::rename(tmp, bin, ec);
+      if (ec) return Status::IOError("cannot rename " + tmp + ": " + ec.message());
+    }
+    LANCER_RETURN_IF_ERROR(write_record(done_path, text));
+    std::lock_guard lock(done_mu_);
+    graph_done_cache_[result.task] = result;
+    return Status::OK();
+  };
+  LANCER_RETURN_IF_ERROR(upload(done_path, std::move(complete), /*local_too=*/!in_place, /*graph=*/true));
   return result;
 }
 

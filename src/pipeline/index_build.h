@@ -14,6 +14,7 @@
 // staging folder, so `cleanup` never removes a running build.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <future>
@@ -95,11 +96,28 @@ class IndexBuild {
  private:
   IndexBuild() = default;
   Status load_context(const CreateIndexOptions& options, std::optional<uint64_t> version);
-  // Runs `upload` now, or (in_process_ on an object store) in the background.
+  // Runs `fn` now, or in a build this process runs whole (in_process_) in the background: on
+  // an object store every upload; locally the ones that complete a task's output (`local_too`:
+  // its fsync, rename and record), so that the next task keeps the pool busy meanwhile.
+  // `graph`: a graph task's, which the next graph tasks need not wait for.
   template <typename Fn>
-  Status upload(const std::string& path, Fn&& fn);
-  // Waits for the background uploads; the first error.
-  Status settle_uploads();
+  Status upload(const std::string& path, Fn&& fn, bool local_too = false, bool graph = false);
+  // Waits for the background uploads (with `except_graphs`, all but the graph tasks'); the
+  // first error.
+  Status settle_uploads(bool except_graphs = false);
+  // The uuid of each segment's index.
+  std::vector<std::string> segment_uuid_list() const;
+  // Partition by partition, the rows of segment `seg` from its encode tasks' spills into `aux`.
+  Status merge_rows(size_t seg, uint32_t num_partitions, const std::vector<std::unique_ptr<SpillFile>>& spills,
+                    ivf::AuxiliaryFileWriter& aux, const std::atomic<bool>* stop) const;
+  // A build this process planned and runs whole, on local files: the first graph task starts
+  // writing every segment's auxiliary.idx on a thread of its own (the rows do not depend on the
+  // graphs), so that the graph phase's idle moments take the merge's largest write; finalize
+  // takes the files (docs/decisions/hnsw-graphs.md).
+  void start_early_aux_files();
+  Result<std::vector<uint64_t>> write_aux_files();  // each segment's auxiliary.idx size
+  // Waits for it and, unless finalize took its files, removes them (a failed build).
+  void settle_early_aux_files();
   void progress(const char* phase, uint64_t done, uint64_t total, bool finished = false) const;
   std::string task_path(uint64_t task, const char* suffix) const;
   Result<TaskResult> read_task_done(uint64_t task) const;
@@ -155,18 +173,29 @@ class IndexBuild {
   CreateIndexReport report_;
   // Staging uploads in flight (see plan's in_process), oldest first.
   std::mutex uploads_mu_;
-  std::deque<std::future<Status>> uploads_;
+  std::once_flag early_aux_once_;
+  std::future<Result<std::vector<uint64_t>>> early_aux_;
+  std::atomic<bool> early_aux_stop_{false};
+  bool early_had_indices_dir_ = true;
+  struct Upload {
+    std::future<Status> done;
+    bool graph = false;
+  };
+  std::deque<Upload> uploads_;
   Status upload_error_;
 };
 
 template <typename Fn>
-Status IndexBuild::upload(const std::string& path, Fn&& fn) {
-  if (!in_process_ || !storage::is_object_store(path)) return fn();
+Status IndexBuild::upload(const std::string& path, Fn&& fn, bool local_too, bool graph) {
+  if (!in_process_ || !(local_too || storage::is_object_store(path))) return fn();
   std::lock_guard lock(uploads_mu_);
-  uploads_.push_back(std::async(std::launch::async, std::forward<Fn>(fn)));
-  // A few in flight: each holds its unsent bytes.
-  while (uploads_.size() > 4) {
-    Status st = uploads_.front().get();
+  uploads_.push_back({std::async(std::launch::async, std::forward<Fn>(fn)), graph});
+  // A few in flight on an object store: each holds its unsent bytes. Locally the one before this
+  // one: a task that stops the process loses no more than the task it runs and the one whose
+  // record is being written.
+  const size_t in_flight = storage::is_object_store(path) ? 4 : 1;
+  while (uploads_.size() > in_flight) {
+    Status st = uploads_.front().done.get();
     if (upload_error_.ok()) upload_error_ = st;
     uploads_.pop_front();
   }

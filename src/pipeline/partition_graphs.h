@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "core/buffer.h"
 #include "core/executor.h"
 #include "graph/hnsw.h"
 #include "ivf/index_files.h"
@@ -21,8 +22,8 @@ graph::HnswParams hnsw_params(const BuildParams& p);
 
 // One partition's rows as the merge gathered them: node i of its graph is row i.
 struct PartitionRows {
-  std::vector<uint64_t> ids;
-  std::vector<uint8_t> storage;  // ids.size() x model.storage_row_bytes()
+  core::UninitVector<uint64_t> ids;
+  core::ByteBuffer storage;  // ids.size() x model.storage_row_bytes()
 };
 
 // The graph distance for the model's quantizer and metric: l2 squared, or 1 - a.b where the

@@ -91,17 +91,23 @@ std::vector<BuildTask> plan_tasks(const dataset::Dataset& ds, int num_segments) 
 }  // namespace
 
 IndexBuild::~IndexBuild() {
+  settle_early_aux_files();
   (void)settle_uploads();
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
-Status IndexBuild::settle_uploads() {
+Status IndexBuild::settle_uploads(bool except_graphs) {
   std::lock_guard lock(uploads_mu_);
+  std::deque<Upload> kept;
   for (auto& u : uploads_) {
-    Status st = u.get();
+    if (except_graphs && u.graph) {
+      kept.push_back(std::move(u));
+      continue;
+    }
+    Status st = u.done.get();
     if (upload_error_.ok()) upload_error_ = st;
   }
-  uploads_.clear();
+  uploads_ = std::move(kept);
   return upload_error_;
 }
 
@@ -341,6 +347,7 @@ bool IndexBuild::names_index(const std::string& uuid) const {
 }
 
 void IndexBuild::discard() {
+  settle_early_aux_files();
   (void)settle_uploads();  // nothing lands after the removal
   if (lock_fd_ >= 0) ::close(lock_fd_);
   lock_fd_ = -1;

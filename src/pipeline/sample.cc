@@ -36,7 +36,7 @@ void SampleCollector::offer_hashed(uint64_t hash, uint64_t row_id, const float* 
     slot = static_cast<uint32_t>(hashes_.size());
     hashes_.push_back(hash);
     row_ids_.push_back(row_id);
-    data_.resize(data_.size() + dim_);
+    data_.insert(data_.end(), vector, vector + dim_);  // (not resized then copied: one pass)
     heap_.push_back(slot);
   } else {
     if (hash >= hashes_[heap_.front()]) return;
@@ -44,8 +44,8 @@ void SampleCollector::offer_hashed(uint64_t hash, uint64_t row_id, const float* 
     slot = heap_.back();
     hashes_[slot] = hash;
     row_ids_[slot] = row_id;
+    std::memcpy(data_.data() + size_t{slot} * dim_, vector, dim_ * 4);
   }
-  std::memcpy(data_.data() + size_t{slot} * dim_, vector, dim_ * 4);
   std::push_heap(heap_.begin(), heap_.end(), by_hash);
 }
 

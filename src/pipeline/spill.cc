@@ -96,6 +96,18 @@ void SpillFile::add(uint32_t partition, uint64_t row_id, const uint8_t* storage)
   pending_storage_.insert(pending_storage_.end(), storage, storage + row_bytes_);
 }
 
+void SpillFile::reserve(size_t rows) {
+  pending_partition_.reserve(rows);
+  pending_ids_.reserve(rows);
+  pending_storage_.reserve(rows * row_bytes_);
+}
+
+void SpillFile::add_rows(size_t n, const uint32_t* partitions, const uint64_t* row_ids, const uint8_t* storage) {
+  pending_partition_.insert(pending_partition_.end(), partitions, partitions + n);
+  pending_ids_.insert(pending_ids_.end(), row_ids, row_ids + n);
+  pending_storage_.insert(pending_storage_.end(), storage, storage + n * row_bytes_);
+}
+
 Status SpillFile::maybe_flush(size_t run_bytes) {
   return pending_storage_.size() + pending_ids_.size() * 8 >= run_bytes ? flush() : Status::OK();
 }
@@ -114,8 +126,8 @@ Status SpillFile::flush() {
     for (size_t i = 0; i < n; ++i) order[next[pending_partition_[i]]++] = i;
   }
   // Written partition by partition straight from the pending rows: no sorted copy.
-  std::vector<uint64_t> ids;
-  std::vector<uint8_t> storage;
+  core::UninitVector<uint64_t> ids;
+  core::ByteBuffer storage;
   run_offsets_.push_back(position_);
   const size_t sums_at = partition_sums_.size();
   partition_sums_.resize(sums_at + num_partitions_, partition_checksum(nullptr, nullptr, 0, row_bytes_));
@@ -168,8 +180,8 @@ Result<uint64_t> SpillFile::finish() {
   return in_->size();
 }
 
-Status SpillFile::append_partition(uint32_t partition, std::vector<uint64_t>* ids,
-                                   std::vector<uint8_t>* storage) const {
+template <typename Ids, typename Bytes>
+Status SpillFile::append_partition_to(uint32_t partition, Ids* ids, Bytes* storage) const {
   if (in_ == nullptr) return Status::Internal("spill file " + path_ + " read before finish()");
   for (size_t r = 0; r < run_starts_.size(); ++r) {
     const uint64_t offset = run_offsets_[r] + run_starts_[r][partition] * (8 + row_bytes_);
@@ -187,6 +199,16 @@ Status SpillFile::append_partition(uint32_t partition, std::vector<uint64_t>* id
     }
   }
   return Status::OK();
+}
+
+Status SpillFile::append_partition(uint32_t partition, std::vector<uint64_t>* ids,
+                                   std::vector<uint8_t>* storage) const {
+  return append_partition_to(partition, ids, storage);
+}
+
+Status SpillFile::append_partition(uint32_t partition, core::UninitVector<uint64_t>* ids,
+                                   core::ByteBuffer* storage) const {
+  return append_partition_to(partition, ids, storage);
 }
 
 // The merge reads every run front to back, partition by partition: on an object store each

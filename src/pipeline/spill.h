@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/buffer.h"
 #include "lancer/status.h"
 #include "storage/file_io.h"
 
@@ -29,6 +30,11 @@ class SpillFile {
 
   // Buffers one row; a run is written when the buffer reaches `run_bytes`.
   void add(uint32_t partition, uint64_t row_id, const uint8_t* storage);
+  // Room for `rows` buffered rows, so that the buffer is not grown (copied, its pages touched
+  // again) run after run.
+  void reserve(size_t rows);
+  // Buffers n rows at once (as n add() calls), `storage` n x row_bytes.
+  void add_rows(size_t n, const uint32_t* partitions, const uint64_t* row_ids, const uint8_t* storage);
   Status maybe_flush(size_t run_bytes);
   // Writes the last run, the run table and the footer; returns what the file's size will be.
   Result<uint64_t> seal();
@@ -37,6 +43,8 @@ class SpillFile {
   // Reads partition p of every run, in run order, appending to ids/storage;
   // Corruption if the bytes do not match their checksum.
   Status append_partition(uint32_t partition, std::vector<uint64_t>* ids, std::vector<uint8_t>* storage) const;
+  // The same into buffers whose growth is not zero-filled first (the merge and the graph tasks).
+  Status append_partition(uint32_t partition, core::UninitVector<uint64_t>* ids, core::ByteBuffer* storage) const;
   uint64_t rows() const { return rows_; }
 
  private:
@@ -45,6 +53,8 @@ class SpillFile {
 
   std::string path_;
   Status read_run(size_t run, uint64_t offset, uint64_t length, void* out) const;
+  template <typename Ids, typename Bytes>
+  Status append_partition_to(uint32_t partition, Ids* ids, Bytes* storage) const;
 
   struct Window {
     uint64_t start = 0;

@@ -248,7 +248,8 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
       Status st = storage::write_file_atomic(bin, bytes);
       return st.ok() ? write_record(rec, text) : st;
     };
-    LANCER_RETURN_IF_ERROR(upload(bin, std::move(write)));
+    // In a build this process runs whole, in the background: its tasks use the model in memory.
+    LANCER_RETURN_IF_ERROR(upload(bin, std::move(write), /*local_too=*/true));
   }
   return Status::OK();
 }

@@ -9,7 +9,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <latch>
+#include <map>
 #include <thread>
 
 #include "dataset/dataset.h"
@@ -228,6 +230,63 @@ TEST_F(BuildHandleTest, CreateIndexIsTheSamePhases) {
   EXPECT_GE(report->tasks, 1u);
   EXPECT_GT(report->rows, 0u);
   EXPECT_EQ(report->reused_tasks, 0u);
+  EXPECT_FALSE(fs::exists(dir_ / "_lancer"));
+}
+
+// The files of the one index under `root`/_indices, by name.
+std::map<std::string, std::string> index_files(const fs::path& root) {
+  std::map<std::string, std::string> out;
+  for (const auto& dir : fs::directory_iterator(root / "_indices")) {
+    for (const auto& f : fs::directory_iterator(dir.path())) {
+      std::ifstream in(f.path(), std::ios::binary);
+      out[f.path().filename().string()] = std::string(std::istreambuf_iterator<char>(in), {});
+    }
+  }
+  return out;
+}
+
+// A one-process IVF_HNSW_FLAT build writes auxiliary.idx during the graph phase and its staging
+// records in the background: the index must be the bytes a build run phase by phase commits.
+TEST_F(BuildHandleTest, OneProcessHnswBuildIsThePhasesBytes) {
+  CreateIndexOptions o = options();
+  o.index_type = "IVF_HNSW_FLAT";
+  const fs::path other = dir_.string() + "_phases";
+  fs::remove_all(other);
+  fs::copy(dir_, other, fs::copy_options::recursive);
+  auto report = create_index(o);
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  EXPECT_FALSE(fs::exists(dir_ / "_lancer"));
+  CreateIndexOptions p = o;
+  p.uri = other.string();
+  {
+    auto planned = BuildHandle::plan(p);
+    ASSERT_TRUE(planned.ok()) << planned.status().to_string();
+  }
+  auto b = BuildHandle::open(p);
+  ASSERT_TRUE(b.ok()) << b.status().to_string();
+  for (const auto& phase : (*b)->phases()) {
+    for (uint64_t i = 0; i < phase.tasks; ++i) ASSERT_TRUE((*b)->run(phase.name, i).ok()) << phase.name << " " << i;
+  }
+  const auto ours = index_files(dir_), phases = index_files(other);
+  fs::remove_all(other);
+  ASSERT_EQ(ours.size(), 2u);
+  EXPECT_TRUE(ours == phases);
+}
+
+// A one-process build that stops after its graph phase (a failure before the commit) leaves no
+// index files: auxiliary.idx, already written during the graph phase, goes with the staging.
+TEST_F(BuildHandleTest, ADiscardedOneProcessHnswBuildLeavesNoIndexFiles) {
+  CreateIndexOptions o = options();
+  o.index_type = "IVF_HNSW_FLAT";
+  fs::create_directories(dir_ / "_indices");  // a dataset's other indexes' folder: it stays
+  auto b = BuildHandle::plan_in_process(o);
+  ASSERT_TRUE(b.ok()) << b.status().to_string();
+  for (const auto& phase : (*b)->phases()) {
+    if (phase.name == "finalize") break;
+    for (uint64_t i = 0; i < phase.tasks; ++i) ASSERT_TRUE((*b)->run(phase.name, i).ok()) << phase.name << " " << i;
+  }
+  (*b)->discard();
+  EXPECT_TRUE(fs::is_empty(dir_ / "_indices"));
   EXPECT_FALSE(fs::exists(dir_ / "_lancer"));
 }
 
