@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
-#include <numeric>
 
+#include "linalg/permute_rows.h"
 #include "train/random.h"
 
 namespace lancer::pipeline {
@@ -107,26 +107,32 @@ Status SampleCollector::merge(const std::string& s) {
 }
 
 std::vector<float> SampleCollector::take_sorted() {
+  core::InlineExecutor inline_executor;
+  return take_sorted(inline_executor);
+}
+
+std::vector<float> SampleCollector::take_sorted(core::Executor& executor) {
   const size_t n = hashes_.size();
-  std::vector<uint32_t> order(n);
-  std::iota(order.begin(), order.end(), 0u);
-  std::sort(order.begin(), order.end(), [this](uint32_t a, uint32_t b) { return hashes_[a] < hashes_[b]; });
-  // Permute the rows in place (cycle by cycle): the sample is the largest
-  // thing a build holds, so it is never copied.
-  std::vector<float> tmp(dim_);
-  std::vector<bool> placed(n, false);
-  for (size_t start = 0; start < n; ++start) {
-    if (placed[start] || order[start] == start) continue;
-    std::memcpy(tmp.data(), data_.data() + start * dim_, dim_ * 4);
-    size_t at = start;
-    while (order[at] != start) {
-      std::memcpy(data_.data() + at * dim_, data_.data() + size_t{order[at]} * dim_, dim_ * 4);
-      placed[at] = true;
-      at = order[at];
+  // (hash, slot) pairs sorted in pieces on the threads, then merged; hashes are
+  // distinct, so the order is the same for any split.
+  std::vector<std::pair<uint64_t, uint32_t>> keyed(n);
+  for (size_t i = 0; i < n; ++i) keyed[i] = {hashes_[i], static_cast<uint32_t>(i)};
+  const size_t pieces = std::clamp<size_t>(n / 16384, 1, static_cast<size_t>(std::max(1, executor.num_threads())));
+  auto piece_start = [&](size_t p) { return static_cast<std::ptrdiff_t>(n * p / pieces); };
+  executor.parallel_for(pieces, 1, [&](size_t p0, size_t p1) {
+    for (size_t p = p0; p < p1; ++p) std::sort(keyed.begin() + piece_start(p), keyed.begin() + piece_start(p + 1));
+  });
+  for (size_t width = 1; width < pieces; width *= 2) {
+    for (size_t p = 0; p + width < pieces; p += 2 * width) {
+      std::inplace_merge(keyed.begin() + piece_start(p), keyed.begin() + piece_start(p + width),
+                         keyed.begin() + piece_start(std::min(pieces, p + 2 * width)));
     }
-    std::memcpy(data_.data() + at * dim_, tmp.data(), dim_ * 4);
-    placed[at] = true;
   }
+  std::vector<uint32_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = keyed[i].second;
+  std::vector<std::pair<uint64_t, uint32_t>>().swap(keyed);
+  // In place: the sample is the largest thing a build holds, so it is never copied.
+  linalg::gather_rows_in_place(data_.data(), dim_, order, executor);
   std::vector<float> out = std::move(data_);
   data_.clear();
   hashes_.clear();

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/executor.h"
 #include "lancer/status.h"
 
 namespace lancer::pipeline {
@@ -32,8 +33,10 @@ class SampleCollector {
   std::string serialize_hashes() const;
   Status merge(const std::string& serialized);
   size_t rows() const { return hashes_.size(); }
-  // Rows ordered by hash; the collector is left empty.
-  std::vector<float> take_sorted();
+  // Rows ordered by hash; the collector is left empty. The executor only
+  // shares out the work: the rows are the same on any number of threads.
+  std::vector<float> take_sorted(core::Executor& executor);
+  std::vector<float> take_sorted();  // on the calling thread
 
  private:
   size_t want_, dim_;

@@ -170,7 +170,7 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
       }
     }
     sample_rows = collector.rows();
-    sample = collector.take_sorted();
+    sample = collector.take_sorted(pool);
   }
   if (want > 0) {
     progress("sample", 1, 1, true);

@@ -244,9 +244,11 @@ class RqCodec final : public Codec {
     std::vector<float> rotated_centroids(size_t{nlist} * d);
     std::vector<uint8_t> used(nlist, 0);
     for (uint32_t l : labels) used[l] = 1;
-    for (uint32_t p = 0; p < nlist; ++p) {
-      if (used[p]) rq_rotate(*model_, centroids + size_t{p} * d, rotated_centroids.data() + size_t{p} * d);
-    }
+    executor.parallel_for(nlist, 32, [&](size_t p0, size_t p1) {  // every encode call: not on one thread
+      for (size_t p = p0; p < p1; ++p) {
+        if (used[p]) rq_rotate(*model_, centroids + p * d, rotated_centroids.data() + p * d);
+      }
+    });
     // Several vectors side by side, one per SIMD lane, where the CPU has the lanes (the same bytes).
     const simd::RqLanesKernels* lanes =
         d < (size_t{1} << 24) ? simd::rq_lanes_kernels(simd::best_simd_level()) : nullptr;

@@ -283,6 +283,28 @@ TEST(SampleCollector, SharesMergeToTheSameSampleAsOneStream) {
   EXPECT_FALSE(c.merge(std::string(12, '\0')).ok());
 }
 
+TEST(SampleCollector, TakenOnThreadsInHashOrderAsOnOne) {
+  // Large enough that the sort and the row moves are split over the threads.
+  const size_t dim = 16, want = 40000, total = 60000;
+  std::vector<float> rows(total * dim);
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = float(i / dim);  // each row holds its id
+  auto collect = [&] {
+    SampleCollector c(want, dim, 11);
+    for (uint64_t id = 0; id < total; ++id) c.offer(id, rows.data() + id * dim);
+    return c;
+  };
+  const std::vector<float> expect = collect().take_sorted();
+  ASSERT_EQ(expect.size(), want * dim);
+  SampleCollector probe(want, dim, 11);
+  for (size_t i = 1; i < want; ++i) {
+    ASSERT_LT(probe.hash_of(uint64_t(expect[(i - 1) * dim])), probe.hash_of(uint64_t(expect[i * dim]))) << i;
+  }
+  for (int threads : {2, 3, 8}) {
+    core::ThreadPool pool(threads);
+    EXPECT_EQ(collect().take_sorted(pool), expect) << threads << " threads";
+  }
+}
+
 TEST(SampleCollector, HashesFirstThenOnlyTheSampleMoves) {
   const size_t dim = 3, want = 40;
   std::vector<float> rows(900 * dim);
