@@ -95,20 +95,28 @@ class PosixOutput final : public OutputFile {
   uint64_t flushed_ = 0;  // bytes handed to the disk so far
 };
 
-Status write_synced(const std::string& path, std::span<const uint8_t> bytes) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return errno_status("cannot create", path, errno);
+// All of `bytes` to `fd`, across short writes and signals; false with errno set on an error.
+bool write_all(int fd, std::span<const uint8_t> bytes) {
   size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      ::unlink(path.c_str());
-      return errno_status("cannot write", path, err);
+      return false;
     }
     done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+Status write_synced(const std::string& path, std::span<const uint8_t> bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return errno_status("cannot create", path, errno);
+  if (!write_all(fd, bytes)) {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(path.c_str());
+    return errno_status("cannot write", path, err);
   }
   const bool ok = ::fsync(fd) == 0;
   const int err = errno;
@@ -142,16 +150,10 @@ Result<int> write_unnamed(const std::string& path, std::span<const uint8_t> byte
     if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) return -1;
     return errno_status("cannot create a file in", dir, errno);
   }
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return errno_status("cannot write", path, err);
-    }
-    done += static_cast<size_t>(n);
+  if (!write_all(fd, bytes)) {
+    const int err = errno;
+    ::close(fd);
+    return errno_status("cannot write", path, err);
   }
   if (::fsync(fd) != 0) {
     const int err = errno;
