@@ -13,8 +13,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path = lancer::fuzz::write_scratch("task-0.run", in.rest(), in.rest_size());
   auto spill = lancer::pipeline::SpillFile::open(path, num_partitions, row_bytes);
   if (!spill.ok()) return 0;
-  std::vector<uint64_t> ids;
-  std::vector<uint8_t> storage;
+  lancer::core::UninitVector<uint64_t> ids;
+  lancer::core::ByteBuffer storage;
   for (uint32_t p = 0; p < num_partitions; ++p) {
     ids.clear();
     storage.clear();

@@ -142,14 +142,12 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
   // planned the build: its uuid is new.
   if (resumed_) {
     LANCER_ASSIGN_OR_RETURN(auto latest, dataset::Dataset::open(options_.uri));
-    LANCER_ASSIGN_OR_RETURN(auto existing, latest->indices());
-    for (const auto& idx : existing) {
-      if (idx.uuid == uuid) {
-        report_.version = latest->version();
-        report_.already_committed = true;
-        discard();
-        return report_;
-      }
+    LANCER_ASSIGN_OR_RETURN(const bool committed, names_index(*latest, uuid));
+    if (committed) {
+      report_.version = latest->version();
+      report_.already_committed = true;
+      discard();
+      return report_;
     }
   }
   LANCER_ASSIGN_OR_RETURN(auto model, this->model());

@@ -63,8 +63,8 @@ class IndexBuild {
   const BuildRecord& record() const { return record_; }
   const std::string& staging() const { return staging_; }
   bool resumed() const { return resumed_; }
-  // Whether the version this build has open names an index of this uuid.
-  bool names_index(const std::string& uuid) const;
+  // Whether `ds` (at its version) names an index of this uuid.
+  static Result<bool> names_index(const dataset::Dataset& ds, const std::string& uuid);
 
   // Every rank calls train() with the same collective; each samples its share of
   // the tasks and all end with the same model. Rank 0 writes it. A model already

@@ -257,8 +257,12 @@ Result<std::unique_ptr<IndexBuild>> IndexBuild::plan(const CreateIndexOptions& o
   auto folder_exists = std::async(std::launch::async, [dir = b->staging_] { return storage::is_directory(dir); });
   if (storage::file_size(record_path).ok()) {
     auto old = parse_build_record(record_path);
+    auto committed = [&] {  // (an index list that cannot be read: not committed)
+      auto named = names_index(*b->dataset_, old->uuid);
+      return named.ok() && *named;
+    };
     if (old.ok() && old->params == b->record_.params && old->dataset == b->record_.dataset &&
-        (old->dataset_version == b->dataset_->version() || b->names_index(old->uuid))) {
+        (old->dataset_version == b->dataset_->version() || committed())) {
       // The same build, at the latest version, or committed already (the process stopped between
       // the commit and the folder's removal; that commit made a newer version): finalize
       // recognises its uuid and only removes the folder.
@@ -337,10 +341,9 @@ Result<std::unique_ptr<IndexBuild>> IndexBuild::open(const CreateIndexOptions& o
   return b;
 }
 
-bool IndexBuild::names_index(const std::string& uuid) const {
-  auto indices = dataset_->indices();
-  if (!indices.ok()) return false;
-  for (const auto& idx : *indices) {
+Result<bool> IndexBuild::names_index(const dataset::Dataset& ds, const std::string& uuid) {
+  LANCER_ASSIGN_OR_RETURN(auto indices, ds.indices());
+  for (const auto& idx : indices) {
     if (idx.uuid == uuid) return true;
   }
   return false;

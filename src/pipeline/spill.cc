@@ -180,8 +180,8 @@ Result<uint64_t> SpillFile::finish() {
   return in_->size();
 }
 
-template <typename Ids, typename Bytes>
-Status SpillFile::append_partition_to(uint32_t partition, Ids* ids, Bytes* storage) const {
+Status SpillFile::append_partition(uint32_t partition, core::UninitVector<uint64_t>* ids,
+                                   core::ByteBuffer* storage) const {
   if (in_ == nullptr) return Status::Internal("spill file " + path_ + " read before finish()");
   for (size_t r = 0; r < run_starts_.size(); ++r) {
     const uint64_t offset = run_offsets_[r] + run_starts_[r][partition] * (8 + row_bytes_);
@@ -199,16 +199,6 @@ Status SpillFile::append_partition_to(uint32_t partition, Ids* ids, Bytes* stora
     }
   }
   return Status::OK();
-}
-
-Status SpillFile::append_partition(uint32_t partition, std::vector<uint64_t>* ids,
-                                   std::vector<uint8_t>* storage) const {
-  return append_partition_to(partition, ids, storage);
-}
-
-Status SpillFile::append_partition(uint32_t partition, core::UninitVector<uint64_t>* ids,
-                                   core::ByteBuffer* storage) const {
-  return append_partition_to(partition, ids, storage);
 }
 
 // The merge reads every run front to back, partition by partition: on an object store each

@@ -40,10 +40,9 @@ class SpillFile {
   Result<uint64_t> seal();
   // Seals (if not yet) and completes the file; returns its size.
   Result<uint64_t> finish();
-  // Reads partition p of every run, in run order, appending to ids/storage;
-  // Corruption if the bytes do not match their checksum.
-  Status append_partition(uint32_t partition, std::vector<uint64_t>* ids, std::vector<uint8_t>* storage) const;
-  // The same into buffers whose growth is not zero-filled first (the merge and the graph tasks).
+  // Reads partition p of every run, in run order, appending to ids/storage (buffers whose growth
+  // is not zero-filled first: the bytes are overwritten at once); Corruption if the bytes do not
+  // match their checksum.
   Status append_partition(uint32_t partition, core::UninitVector<uint64_t>* ids, core::ByteBuffer* storage) const;
   uint64_t rows() const { return rows_; }
 
@@ -53,8 +52,6 @@ class SpillFile {
 
   std::string path_;
   Status read_run(size_t run, uint64_t offset, uint64_t length, void* out) const;
-  template <typename Ids, typename Bytes>
-  Status append_partition_to(uint32_t partition, Ids* ids, Bytes* storage) const;
 
   struct Window {
     uint64_t start = 0;

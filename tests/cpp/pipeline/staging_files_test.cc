@@ -45,10 +45,10 @@ TEST(SpillFile, RoundTripsPartitionsInRunOrder) {
   ASSERT_TRUE(s.ok()) << s.status().to_string();
   EXPECT_EQ((*s)->rows(), 1000u);
   for (uint32_t p = 0; p < parts; ++p) {
-    std::vector<uint64_t> ids;
-    std::vector<uint8_t> storage;
+    core::UninitVector<uint64_t> ids;
+    core::ByteBuffer storage;
     ASSERT_TRUE((*s)->append_partition(p, &ids, &storage).ok());
-    EXPECT_EQ(ids, expect[p]);  // stream order within a partition
+    EXPECT_EQ(std::vector<uint64_t>(ids.begin(), ids.end()), expect[p]);  // stream order within a partition
     for (size_t i = 0; i < ids.size(); ++i) {
       EXPECT_EQ(storage[i * rb], uint8_t(ids[i]));
       EXPECT_EQ(storage[i * rb + 2], p);
@@ -137,8 +137,8 @@ TEST(SpillFile, EveryDamagedDataByteIsCaught) {
     ASSERT_TRUE(s.ok()) << s.status().to_string();  // the run table is intact
     Status first;
     for (uint32_t p = 0; p < parts && first.ok(); ++p) {
-      std::vector<uint64_t> ids;
-      std::vector<uint8_t> storage;
+      core::UninitVector<uint64_t> ids;
+      core::ByteBuffer storage;
       first = (*s)->append_partition(p, &ids, &storage);
     }
     ASSERT_FALSE(first.ok()) << "flip at " << at << " went unnoticed";
@@ -171,10 +171,10 @@ TEST(SpillFile, ReadsTheVersion1Layout) {
   auto s = SpillFile::open(path, parts, rb);
   ASSERT_TRUE(s.ok()) << s.status().to_string();
   for (uint32_t p = 0; p < parts; ++p) {
-    std::vector<uint64_t> ids;
-    std::vector<uint8_t> storage;
+    core::UninitVector<uint64_t> ids;
+    core::ByteBuffer storage;
     ASSERT_TRUE((*s)->append_partition(p, &ids, &storage).ok());
-    EXPECT_EQ(ids, expect[p]);
+    EXPECT_EQ(std::vector<uint64_t>(ids.begin(), ids.end()), expect[p]);
   }
   std::filesystem::remove(path);
 }
