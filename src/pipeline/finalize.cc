@@ -3,11 +3,13 @@
 // commit (commit_index.h) and remove the staging folder.
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <future>
 #include <limits>
 #include <map>
 #include <optional>
+#include <string_view>
 
 #include "core/process_stats.h"
 #include "ivf/hnsw_index_file.h"
@@ -30,6 +32,8 @@ namespace fs = std::filesystem;
 using core::Clock;
 using core::seconds_since;
 
+constexpr size_t kMinPlacedRowBytes = 2048;
+
 }  // namespace
 
 bool IndexBuild::places_rows(const ivf::IndexModel& model) const {
@@ -41,7 +45,14 @@ bool IndexBuild::places_rows(const ivf::IndexModel& model) const {
   for (const auto& task : record_.tasks) {
     if (task.rows > std::numeric_limits<uint32_t>::max()) return false;  // (positions are 32-bit)
   }
-  return true;
+  // LANCER_PLACE_ROWS=always / never decides for tests and measurements (the bytes are the same).
+  const char* forced = std::getenv("LANCER_PLACE_ROWS");
+  if (forced != nullptr && std::string_view(forced) == "always") return true;
+  if (forced != nullptr && std::string_view(forced) == "never") return false;
+  // A row read back from the dataset costs a read of its own (a partition's rows lie far apart);
+  // a spilled row, its share of a sequential write and read. Below ~2 KiB of storage a row
+  // (128-d FLAT, 1024-d SQ) the spill was faster (docs/performance.md, issue 17).
+  return model.storage_row_bytes() >= kMinPlacedRowBytes;
 }
 
 Status IndexBuild::open_task_rows(const std::shared_ptr<const ivf::IndexModel>& model, std::vector<TaskResult>* results,

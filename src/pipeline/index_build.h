@@ -113,7 +113,8 @@ class IndexBuild {
   // read from the dataset (a one-pass build, placed_rows.h), instead of spilling encoded rows:
   // in a build this process runs whole over a local dataset (where reading a row costs no
   // request), for IVF_FLAT and IVF_SQ (their rows are the data's size or a quarter; PQ and RQ
-  // codes are small, and encoding them costs more than spilling). The index bytes are the same.
+  // codes are small, and encoding them costs more than spilling), where a row's storage is large
+  // enough that reading it back costs less than spilling it. The index bytes are the same.
   bool places_rows(const ivf::IndexModel& model) const;
   // Partition by partition, the rows of segment `seg` from its encode tasks' outputs into `aux`:
   // a partition's rows are gathered (the tasks in parallel on `executor`, when not null) while

@@ -7,7 +7,8 @@ index.idx and auxiliary.idx bytes, for float32 and float16 vectors, every metric
 nulls, NaN rows, deletions and stable row ids, one or two threads, and the build must resume from
 the labels a killed build left, also when another driver finishes it.
 
-LANCER_REFERENCE_BIN=<an older lancer> also compares every build with that binary's create-index
+LANCER_PLACE_ROWS=always forces the one pass on these small rows (below 2 KiB of storage a row the
+spill is faster). LANCER_REFERENCE_BIN=<an older lancer> also compares every build with that binary's create-index
 (the spill path before the one-pass build existed)."""
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ REFERENCE_BIN = os.environ.get("LANCER_REFERENCE_BIN")
 
 
 def env(**extra):
-    e = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+    # These rows are small (the one pass starts at 2 KiB of storage a row): forced.
+    e = dict(os.environ, LANCER_PLACE_ROWS="always", OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
              OMPI_MCA_btl_vader_single_copy_mechanism="none", OMPI_MCA_rmaps_base_oversubscribe="1")
     e.update(extra)
     return e

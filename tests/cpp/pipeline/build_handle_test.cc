@@ -2,12 +2,11 @@
 // list every driver runs, missing/ready per phase, a build run phase by phase
 // committing the same index a one-call create_index does; and the staging
 // records' checksums.
-#include "lancer/build.h"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -16,6 +15,7 @@
 #include <thread>
 
 #include "dataset/dataset.h"
+#include "lancer/build.h"
 #include "pipeline/staging.h"
 
 namespace lancer {
@@ -278,7 +278,14 @@ TEST_F(BuildHandleTest, OneProcessHnswBuildIsThePhasesBytes) {
 // the merge reads the rows from the dataset): the bytes a build run phase by phase (spills)
 // commits, for every reader fixture (float16, several pages and fragments, deletions, nulls),
 // metric and thread count.
+// (These rows are small: the one pass is forced.)
+struct PlaceRowsAlways {
+  PlaceRowsAlways() { ::setenv("LANCER_PLACE_ROWS", "always", 1); }
+  ~PlaceRowsAlways() { ::unsetenv("LANCER_PLACE_ROWS"); }
+};
+
 TEST_F(BuildHandleTest, OnePassBuildIsTheSpillPathsBytes) {
+  const PlaceRowsAlways forced;
   size_t fixtures = 0;
   for (const auto& entry : fs::directory_iterator(fs::path(LANCER_SOURCE_DIR) / "tests/data/reader")) {
     const std::string name = entry.path().filename().string();
@@ -320,6 +327,7 @@ TEST_F(BuildHandleTest, OnePassBuildIsTheSpillPathsBytes) {
 // A one-pass task's labels that no longer match their checksum fail the merge with Corruption
 // naming the file, and the task is built again by the rerun.
 TEST_F(BuildHandleTest, DamagedLabelsAreRebuiltNotCommitted) {
+  const PlaceRowsAlways forced;
   const uint64_t before = (*dataset::Dataset::open(dir_.string()))->version();
   {
     auto b = BuildHandle::plan_in_process(options());
@@ -328,6 +336,11 @@ TEST_F(BuildHandleTest, DamagedLabelsAreRebuiltNotCommitted) {
     for (uint64_t i = 0; i < (*b)->summary().tasks; ++i) ASSERT_TRUE((*b)->run("encode", i).ok());
     const fs::path labels = fs::path((*b)->summary().staging) / "tasks" / "task-000000.run";
     ASSERT_TRUE(fs::exists(labels));
+    {
+      std::ifstream record(fs::path((*b)->summary().staging) / "tasks" / "task-000000.done");
+      const std::string text(std::istreambuf_iterator<char>(record), {});
+      EXPECT_NE(text.find("\"output\": \"labels\""), std::string::npos) << text;  // not a spill
+    }
     {
       std::fstream f(labels, std::ios::in | std::ios::out | std::ios::binary);
       char c = 0;
