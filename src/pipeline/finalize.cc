@@ -42,8 +42,10 @@ bool IndexBuild::places_rows(const ivf::IndexModel& model) const {
   if (model.kind.quantizer != quant::QuantizerKind::kFlat && model.kind.quantizer != quant::QuantizerKind::kSq) {
     return false;
   }
+  uint64_t rows = 0;
   for (const auto& task : record_.tasks) {
     if (task.rows > std::numeric_limits<uint32_t>::max()) return false;  // (positions are 32-bit)
+    rows += task.rows;
   }
   // LANCER_PLACE_ROWS=always / never decides for tests and measurements (the bytes are the same).
   const char* forced = std::getenv("LANCER_PLACE_ROWS");
@@ -51,8 +53,11 @@ bool IndexBuild::places_rows(const ivf::IndexModel& model) const {
   if (forced != nullptr && std::string_view(forced) == "never") return false;
   // A row read back from the dataset costs a read of its own (a partition's rows lie far apart);
   // a spilled row, its share of a sequential write and read. Below ~2 KiB of storage a row
-  // (128-d FLAT, 1024-d SQ) the spill was faster (docs/performance.md, issue 17).
-  return model.storage_row_bytes() >= kMinPlacedRowBytes;
+  // (128-d FLAT, 1024-d SQ) the spill was faster (docs/performance.md, issue 17). And the merge's
+  // reads must find the vectors in the page cache, where phase 2 left them: one read from the disk
+  // per row would cost far more than the spill. So the vectors must fit in half of the memory.
+  return model.storage_row_bytes() >= kMinPlacedRowBytes &&
+         rows * column_.type.row_bytes() <= core::physical_memory_bytes() / 2;
 }
 
 Status IndexBuild::open_task_rows(const std::shared_ptr<const ivf::IndexModel>& model, std::vector<TaskResult>* results,
