@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -335,9 +336,13 @@ TEST_F(BuildHandleTest, DamagedLabelsAreRebuiltNotCommitted) {
     ASSERT_TRUE((*b)->run("train", 0).ok());
     for (uint64_t i = 0; i < (*b)->summary().tasks; ++i) ASSERT_TRUE((*b)->run("encode", i).ok());
     const fs::path labels = fs::path((*b)->summary().staging) / "tasks" / "task-000000.run";
+    const fs::path done = fs::path((*b)->summary().staging) / "tasks" / "task-000000.done";
+    // In a one-process build a task's output and record are completed in the background.
+    for (int i = 0; i < 1000 && !fs::exists(done); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_TRUE(fs::exists(done));
     ASSERT_TRUE(fs::exists(labels));
     {
-      std::ifstream record(fs::path((*b)->summary().staging) / "tasks" / "task-000000.done");
+      std::ifstream record(done);
       const std::string text(std::istreambuf_iterator<char>(record), {});
       EXPECT_NE(text.find("\"output\": \"labels\""), std::string::npos) << text;  // not a spill
     }
