@@ -77,10 +77,47 @@ struct NearestOptions {
   std::optional<bool> bf16;
 };
 
+class Bf16Proposal;
+
+// The centroids as the kernels read them (scaled, with norms; bfloat16 panels
+// and the proposal's margins where the CPU has BF16): preparing them costs
+// about as much as assigning a thousand rows at 2,048-d, so a caller that
+// assigns batch after batch against the same centroids prepares them once.
+// level and bf16 as in NearestOptions; the centroids are copied.
+class PreparedCentroids {
+ public:
+  PreparedCentroids(MatrixView<const float> centroids, simd::Metric metric,
+                    std::optional<simd::SimdLevel> level = std::nullopt, std::optional<bool> bf16 = std::nullopt);
+  ~PreparedCentroids();
+  PreparedCentroids(const PreparedCentroids&) = delete;
+  PreparedCentroids& operator=(const PreparedCentroids&) = delete;
+
+  size_t k() const { return k_; }
+  size_t dim() const { return d_; }
+  simd::Metric metric() const { return metric_; }
+  std::optional<simd::SimdLevel> level() const { return level_; }
+  const float* cb() const { return cb_.data(); }
+  const float* cnorm() const { return cnorm_.data(); }
+  const Bf16Proposal* proposal() const { return proposal_.get(); }
+
+ private:
+  size_t k_, d_;
+  simd::Metric metric_;
+  std::optional<simd::SimdLevel> level_;
+  core::UninitVector<float> cb_;
+  std::vector<float> cnorm_;
+  std::unique_ptr<Bf16Proposal> proposal_;
+};
+
 // labels[i] = the nearest centroid of row i; distances[i] (if not empty) its
 // score (l2 clamped at 0). Errors: InvalidArgument on shape mismatch.
 Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> centroids, simd::Metric metric,
                          std::span<uint32_t> labels, std::span<float> distances, core::Executor& executor,
                          const NearestOptions& options = {});
+
+// The same against centroids prepared once (options.level and options.bf16
+// are the prepared ones').
+Status nearest_centroids(MatrixView<const float> x, const PreparedCentroids& centroids, std::span<uint32_t> labels,
+                         std::span<float> distances, core::Executor& executor, const NearestOptions& options = {});
 
 }  // namespace lancer::linalg

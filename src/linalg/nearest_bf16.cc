@@ -63,11 +63,28 @@ Bf16Proposal::Bf16Proposal(MatrixView<const float> centroids, bool l2, const flo
   const double slack = 1 + 0x1p-10;
   const double tiny = kTiny * static_cast<double>(d_ + 1);
   for (size_t c = 0; c < k_; ++c) {
+    // In double, in kLanes interleaved sums (vectorised; the order only moves
+    // these norms by ~d 2^-53 relative, far inside the margin's 2^-10 slack).
+    constexpr size_t kLanes = 8;
+    double shifted_lanes[kLanes] = {}, plain_lanes[kLanes] = {};
+    const float* row = centroids.data + c * d_;
+    size_t j = 0;
+    for (; j + kLanes <= d_; j += kLanes) {
+      for (size_t l = 0; l < kLanes; ++l) {
+        const double v = row[j + l], t = v - static_cast<double>(shift_[j + l]);
+        shifted_lanes[l] += t * t;
+        plain_lanes[l] += v * v;
+      }
+    }
+    for (; j < d_; ++j) {
+      const double v = row[j], t = v - static_cast<double>(shift_[j]);
+      shifted_lanes[0] += t * t;
+      plain_lanes[0] += v * v;
+    }
     double shifted = 0, plain = 0;
-    for (size_t j = 0; j < d_; ++j) {
-      const double v = centroids.data[c * d_ + j];
-      shifted += (v - shift_[j]) * (v - shift_[j]);
-      plain += v * v;
+    for (size_t l = 0; l < kLanes; ++l) {
+      shifted += shifted_lanes[l];
+      plain += plain_lanes[l];
     }
     const double ns = std::sqrt(shifted), np = std::sqrt(plain);
     cn_[c] = static_cast<float>(shifted);
