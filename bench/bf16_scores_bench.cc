@@ -101,7 +101,7 @@ void BM_Nearest(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_Bf16Scores)->Args({64, 1131, 2048})->Args({512, 1131, 2048})->Args({64, 245, 1024})->Args({64, 256, 128});
+BENCHMARK(BM_Bf16Scores)->Args({64, 1131, 2048})->Args({512, 1131, 2048})->Args({64, 245, 1024})->Args({64, 256, 128})->Args({512, 33, 2048});
 BENCHMARK(BM_Bf16PackRows)->Args({64, 1131, 2048});
 BENCHMARK(BM_Nearest)
     ->Args({16384, 1131, 2048, 1})

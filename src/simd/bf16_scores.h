@@ -14,7 +14,7 @@ bool bf16_scores_available();
 
 // Rows tile and centroid panel sizes of the kernel: rows and centroids are padded to them.
 inline constexpr size_t kBf16RowTile = 8;
-inline constexpr size_t kBf16Panel = 32;
+inline constexpr size_t kBf16Panel = 16;
 
 // Pairs of bfloat16 (round to nearest even) per vector: (d + 1) / 2.
 inline size_t bf16_pairs(size_t d) {

@@ -60,30 +60,43 @@ void bf16_pack_panels(const float* c, size_t k, size_t d, const float* shift, ui
   }
 }
 
+namespace {
+
+// Scores of R rows against P panels of 16 centroids (P * R accumulators);
+// the panels follow each other, pairs * 16 apart.
+template <size_t P, size_t R>
+inline void score_tile(const uint32_t* x, size_t pairs, const uint32_t* panel, float* out, size_t kp) {
+  __m512 acc[P][R];
+  for (size_t p = 0; p < P; ++p)
+    for (size_t r = 0; r < R; ++r) acc[p][r] = _mm512_setzero_ps();
+  for (size_t j = 0; j < pairs; ++j) {
+    __m512bh b[P];
+    for (size_t p = 0; p < P; ++p) b[p] = (__m512bh)_mm512_loadu_si512(panel + (p * pairs + j) * 16);
+#pragma GCC unroll 8
+    for (size_t r = 0; r < R; ++r) {
+      const __m512bh a = (__m512bh)_mm512_set1_epi32(static_cast<int>(x[r * pairs + j]));
+      for (size_t p = 0; p < P; ++p) acc[p][r] = _mm512_dpbf16_ps(acc[p][r], a, b[p]);
+    }
+  }
+  for (size_t r = 0; r < R; ++r)
+    for (size_t p = 0; p < P; ++p) _mm512_storeu_ps(out + r * kp + p * 16, acc[p][r]);
+}
+
+}  // namespace
+
+// Two panels (32 centroids) by 8 rows per tile; a last single panel when kp
+// is an odd number of 16s (k-means groups of ~33 centroids then score 48, not
+// 64). (More rows per tile were slower: rows 2,048-d apart share L1 sets.)
 void bf16_scores(const uint32_t* rows, size_t n, const uint32_t* panels, size_t kp, size_t pairs, float* out) {
   constexpr size_t R = kBf16RowTile;
-  for (size_t c0 = 0; c0 < kp; c0 += kBf16Panel) {
-    const uint32_t* p0 = panels + c0 * pairs;
-    const uint32_t* p1 = p0 + 16 * pairs;
-    for (size_t r0 = 0; r0 < n; r0 += R) {
-      __m512 acc0[R], acc1[R];
-      for (size_t r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
-      const uint32_t* x = rows + r0 * pairs;
-      for (size_t j = 0; j < pairs; ++j) {
-        const __m512bh b0 = (__m512bh)_mm512_loadu_si512(p0 + j * 16);
-        const __m512bh b1 = (__m512bh)_mm512_loadu_si512(p1 + j * 16);
-#pragma GCC unroll 8
-        for (size_t r = 0; r < R; ++r) {
-          const __m512bh a = (__m512bh)_mm512_set1_epi32(static_cast<int>(x[r * pairs + j]));
-          acc0[r] = _mm512_dpbf16_ps(acc0[r], a, b0);
-          acc1[r] = _mm512_dpbf16_ps(acc1[r], a, b1);
-        }
-      }
-      for (size_t r = 0; r < R; ++r) {
-        _mm512_storeu_ps(out + (r0 + r) * kp + c0, acc0[r]);
-        _mm512_storeu_ps(out + (r0 + r) * kp + c0 + 16, acc1[r]);
-      }
-    }
+  size_t c0 = 0;
+  for (; c0 + 32 <= kp; c0 += 32) {
+    for (size_t r0 = 0; r0 < n; r0 += R)
+      score_tile<2, R>(rows + r0 * pairs, pairs, panels + c0 * pairs, out + r0 * kp + c0, kp);
+  }
+  if (c0 < kp) {
+    for (size_t r0 = 0; r0 < n; r0 += R)
+      score_tile<1, R>(rows + r0 * pairs, pairs, panels + c0 * pairs, out + r0 * kp + c0, kp);
   }
 }
 
