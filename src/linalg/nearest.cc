@@ -123,12 +123,15 @@ Status nearest_centroids(MatrixView<const float> x, const PreparedCentroids& cen
         float* dist = distances.data() + r0 + p0;
         const float* best = buffers->best.data();
         if (l2) {
-          if (proposed) {
+          const float* norms = buffers->norms.data();
+          if (options.row_norms) {
+            norms = options.row_norms + r0 + p0;
+          } else if (proposed) {
             simd::canonical_row_norms(x.row(r0 + p0), m, d, buffers->norms.data());
           } else {
             simd::packed_norms(buffers->packed.data(), num_blocks, d, buffers->norms.data());
           }
-          for (size_t i = 0; i < m; ++i) dist[i] = std::max(0.0f, buffers->norms[i] + best[i]);
+          for (size_t i = 0; i < m; ++i) dist[i] = std::max(0.0f, norms[i] + best[i]);
         } else {
           for (size_t i = 0; i < m; ++i) dist[i] = 1.0f + best[i];
         }
@@ -138,6 +141,20 @@ Status nearest_centroids(MatrixView<const float> x, const PreparedCentroids& cen
     scratch.release(buffers);
   });
   return Status::OK();
+}
+
+void nearest_row_norms(MatrixView<const float> x, std::span<float> out, core::Executor& executor) {
+  const size_t n = x.rows, d = x.dim;
+  const size_t blocks = (n + kPackRows - 1) / kPackRows;
+  executor.parallel_for(blocks, 1, [&](size_t b0, size_t b1) {
+    std::vector<float> packed(simd::packed_size(kPackRows, d)), norms(kPackRows);  // whole 16-row groups
+    for (size_t b = b0; b < b1; ++b) {
+      const size_t r0 = b * kPackRows, m = std::min(kPackRows, n - r0);
+      simd::pack_blocks(x.row(r0), m, d, d, packed.data());
+      simd::packed_norms(packed.data(), (m + simd::kCodewordBlock - 1) / simd::kCodewordBlock, d, norms.data());
+      std::copy_n(norms.data(), m, out.data() + r0);
+    }
+  });
 }
 
 }  // namespace lancer::linalg

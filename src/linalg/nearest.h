@@ -69,13 +69,21 @@ class NearestScratch {
 // level: the kernels to run (tests compare levels; the result is the same).
 // bf16: propose candidates with bfloat16 products where the CPU has them
 // (default: when available and no level is forced); the result is the same.
+// row_norms: |x_i|^2 of every row as nearest_row_norms computes them, for a
+// caller that assigns the same rows again and again (k-means); l2 distances
+// then use them instead of computing them per call.
 using NearestBlockFn = std::function<void(size_t begin, size_t end)>;
 struct NearestOptions {
   NearestBlockFn on_block;
   NearestScratch* scratch = nullptr;
   std::optional<simd::SimdLevel> level;
   std::optional<bool> bf16;
+  const float* row_norms = nullptr;
 };
+
+// out[i] = |x_i|^2, the sequence the l2 distances of nearest_centroids use
+// (one multiply and one add per element, in order); out.size() == x.rows.
+void nearest_row_norms(MatrixView<const float> x, std::span<float> out, core::Executor& executor);
 
 class Bf16Proposal;
 

@@ -188,6 +188,29 @@ TEST(Nearest, PreparedCentroidsGiveTheBitsOfFreshCalls) {
   }
 }
 
+// Row norms computed once (k-means' repeated assignments) give the distances
+// of a call that computes them itself, with and without the bfloat16 proposal.
+TEST(Nearest, GivenRowNormsGiveTheSameDistances) {
+  core::ThreadPool pool(2);
+  const size_t n = 300, k = 40, d = 130;
+  auto x = gaussian(n * d, 41), cent = gaussian(k * d, 42);
+  std::vector<float> norms(n);
+  nearest_row_norms({x.data(), n, d}, norms, pool);
+  for (bool bf16 : {false, true}) {
+    NearestOptions options;
+    options.bf16 = bf16;
+    std::vector<uint32_t> ref(n), got(n);
+    std::vector<float> ref_d(n), got_d(n);
+    ASSERT_TRUE(nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, simd::Metric::kL2, ref, ref_d, pool, options)
+                    .ok());
+    options.row_norms = norms.data();
+    ASSERT_TRUE(nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, simd::Metric::kL2, got, got_d, pool, options)
+                    .ok());
+    EXPECT_EQ(got, ref);
+    ASSERT_EQ(std::memcmp(got_d.data(), ref_d.data(), n * sizeof(float)), 0);
+  }
+}
+
 // The same labels and distances, bit for bit, from every SIMD level, for
 // shapes that exercise the kernel's codeword groups and partial 16-row blocks.
 TEST(Nearest, EveryLevelGivesTheSameBits) {
