@@ -76,6 +76,42 @@ void BM_Bf16PackRows(benchmark::State& state) {
                                                   benchmark::Counter::kIsRate);
 }
 
+// Canonical scores of m rows' candidates (one per row, range 3 more for every
+// range-3-th row) against k centroids: scalar chains (range 4 = 0) or packed (1).
+void BM_PairScores(benchmark::State& state) {
+  if (!simd::bf16_scores_available()) return state.SkipWithError("no AVX512-BF16");
+  const auto [m, k, d] = shape(state);
+  const bool packed = state.range(3) != 0;
+  const auto x = make_rows(m, d, 1), c = make_rows(k, d, 2);
+  std::vector<float> cb(k * d), cnorm(k), xt(simd::packed_size(m, d)), cbt(simd::packed_size(k, d));
+  simd::prepare_codewords(c.data(), k, d, cb.data(), cnorm.data());
+  simd::pack_blocks(cb.data(), k, d, d, cbt.data());
+  std::vector<uint32_t> rows, cols;
+  for (size_t r = 0; r < m; ++r) {
+    rows.push_back(static_cast<uint32_t>(r));
+    cols.push_back(static_cast<uint32_t>((r * 7) % k));
+    if (r % 5 == 0) {
+      rows.push_back(static_cast<uint32_t>(r));
+      cols.push_back(static_cast<uint32_t>((r * 7 + 1) % k));
+    }
+  }
+  std::vector<float> out(rows.size());
+  for (auto _ : state) {
+    if (packed) {
+      simd::pack_blocks(x.data(), m, d, d, xt.data());  // part of the packed path's cost
+      simd::canonical_pair_scores_packed(xt.data(), m, cbt.data(), k, d, cnorm.data(), rows.data(), cols.data(),
+                                         rows.size(), out.data());
+    } else {
+      simd::canonical_pair_scores(x.data(), d, d, cb.data(), cnorm.data(), rows.data(), cols.data(), rows.size(),
+                                  out.data());
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["ns_per_pair_element"] = benchmark::Counter(
+      double(rows.size() * d) * double(state.iterations()) / 1e9,
+      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
 // The whole assignment, bfloat16 proposal (range 3 = 1) or the canonical kernel alone (0).
 void BM_Nearest(benchmark::State& state) {
   const auto [n, k, d] = shape(state);
@@ -102,6 +138,7 @@ void BM_Nearest(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(BM_Bf16Scores)->Args({64, 1131, 2048})->Args({512, 1131, 2048})->Args({64, 245, 1024})->Args({64, 256, 128})->Args({512, 33, 2048});
+BENCHMARK(BM_PairScores)->Args({64, 48, 2048, 0})->Args({64, 48, 2048, 1})->Args({32, 33, 2048, 0})->Args({32, 33, 2048, 1});
 BENCHMARK(BM_Bf16PackRows)->Args({64, 1131, 2048});
 BENCHMARK(BM_Nearest)
     ->Args({16384, 1131, 2048, 1})

@@ -53,6 +53,15 @@ size_t bf16_candidates(const float* x, size_t m, size_t d, const float* shift, c
 void canonical_pair_scores(const float* x, size_t stride, size_t d, const float* cb, const float* cnorm,
                            const uint32_t* rows, const uint32_t* cols, size_t count, float* out);
 
+// The same scores from points packed by pack_blocks (simd/codeword.h; value j
+// of point p at [(p / 16) * 16 * d + j * 16 + p % 16]): at most 64 rows
+// (xt) and 64 centroids (cbt), 16 pairs to a register, each lane the same
+// FMA sequence as canonical_pair_scores. For k-means' small groups, where
+// every row's candidates are scored.
+inline constexpr size_t kPackedPairsMax = 64;
+void canonical_pair_scores_packed(const float* xt, size_t m, const float* cbt, size_t k, size_t d, const float* cnorm,
+                                  const uint32_t* rows, const uint32_t* cols, size_t count, float* out);
+
 // out[i] = |x_i|^2 of m row-major rows, exactly as simd::packed_norms computes
 // it (one chain of multiplies and adds per row, j in order).
 void canonical_row_norms(const float* x, size_t m, size_t d, float* out);
