@@ -58,8 +58,8 @@ void BM_Bf16Scores(benchmark::State& state) {
     simd::bf16_scores(rows.data(), mp, panels.data(), kp, pairs, out.data());
     benchmark::DoNotOptimize(out.data());
   }
-  state.counters["GFLOPS"] = benchmark::Counter(2.0 * double(m * k * d) * double(state.iterations()) / 1e9,
-                                                benchmark::Counter::kIsRate);
+  state.counters["GFLOPS"] =
+      benchmark::Counter(2.0 * double(m * k * d) * double(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
 }
 
 void BM_Bf16PackRows(benchmark::State& state) {
@@ -72,8 +72,8 @@ void BM_Bf16PackRows(benchmark::State& state) {
     simd::bf16_pack_rows(x.data(), m, d, d, shift.data(), rows.data());
     benchmark::DoNotOptimize(rows.data());
   }
-  state.counters["GB_per_s"] = benchmark::Counter(4.0 * double(m * d) * double(state.iterations()) / 1e9,
-                                                  benchmark::Counter::kIsRate);
+  state.counters["GB_per_s"] =
+      benchmark::Counter(4.0 * double(m * d) * double(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
 }
 
 // Canonical scores of m rows' candidates (one per row, range 3 more for every
@@ -107,9 +107,8 @@ void BM_PairScores(benchmark::State& state) {
     }
     benchmark::DoNotOptimize(out.data());
   }
-  state.counters["ns_per_pair_element"] = benchmark::Counter(
-      double(rows.size() * d) * double(state.iterations()) / 1e9,
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["ns_per_pair_element"] = benchmark::Counter(double(rows.size() * d) * double(state.iterations()) / 1e9,
+                                                             benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 // The whole assignment, bfloat16 proposal (range 3 = 1) or the canonical kernel alone (0).
@@ -126,19 +125,28 @@ void BM_Nearest(benchmark::State& state) {
   options.bf16 = bf16;
   options.scratch = &scratch;
   for (auto _ : state) {
-    auto st = linalg::nearest_centroids({x.data(), n, d}, {c.data(), k, d}, simd::Metric::kL2, labels, {}, pool,
-                                        options);
+    auto st =
+        linalg::nearest_centroids({x.data(), n, d}, {c.data(), k, d}, simd::Metric::kL2, labels, {}, pool, options);
     if (!st.ok()) return state.SkipWithError(st.to_string().c_str());
     benchmark::DoNotOptimize(labels.data());
   }
-  state.counters["GFLOPS"] = benchmark::Counter(2.0 * double(n * k * d) * double(state.iterations()) / 1e9,
-                                                benchmark::Counter::kIsRate);
+  state.counters["GFLOPS"] =
+      benchmark::Counter(2.0 * double(n * k * d) * double(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
 }
 
 }  // namespace
 
-BENCHMARK(BM_Bf16Scores)->Args({64, 1131, 2048})->Args({512, 1131, 2048})->Args({64, 245, 1024})->Args({64, 256, 128})->Args({512, 33, 2048});
-BENCHMARK(BM_PairScores)->Args({64, 48, 2048, 0})->Args({64, 48, 2048, 1})->Args({32, 33, 2048, 0})->Args({32, 33, 2048, 1});
+BENCHMARK(BM_Bf16Scores)
+    ->Args({64, 1131, 2048})
+    ->Args({512, 1131, 2048})
+    ->Args({64, 245, 1024})
+    ->Args({64, 256, 128})
+    ->Args({512, 33, 2048});
+BENCHMARK(BM_PairScores)
+    ->Args({64, 48, 2048, 0})
+    ->Args({64, 48, 2048, 1})
+    ->Args({32, 33, 2048, 0})
+    ->Args({32, 33, 2048, 1});
 BENCHMARK(BM_Bf16PackRows)->Args({64, 1131, 2048});
 BENCHMARK(BM_Nearest)
     ->Args({16384, 1131, 2048, 1})

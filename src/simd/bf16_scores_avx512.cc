@@ -243,13 +243,13 @@ namespace {
 // with points >= 32.
 template <bool kFour>
 inline __m512 pick(const float* const* blocks, size_t j, __m512i idx, __mmask16 hi) {
-  const __m512 lo = _mm512_permutex2var_ps(_mm512_loadu_ps(blocks[0] + j * 16), idx,
-                                           _mm512_loadu_ps(blocks[1] + j * 16));
+  const __m512 lo =
+      _mm512_permutex2var_ps(_mm512_loadu_ps(blocks[0] + j * 16), idx, _mm512_loadu_ps(blocks[1] + j * 16));
   if constexpr (!kFour) {
     return lo;
   } else {
-    const __m512 up = _mm512_permutex2var_ps(_mm512_loadu_ps(blocks[2] + j * 16), idx,
-                                             _mm512_loadu_ps(blocks[3] + j * 16));
+    const __m512 up =
+        _mm512_permutex2var_ps(_mm512_loadu_ps(blocks[2] + j * 16), idx, _mm512_loadu_ps(blocks[3] + j * 16));
     return _mm512_mask_blend_ps(hi, lo, up);
   }
 }
@@ -278,8 +278,8 @@ inline void packed_groups(const float* const* xb, const float* const* cb, size_t
 }
 
 template <bool kRowsFour, bool kColsFour>
-void packed_pairs(const float* const* xb, const float* const* cb, size_t d, const float* cnorm,
-                  const uint32_t* rows, const uint32_t* cols, size_t count, float* out) {
+void packed_pairs(const float* const* xb, const float* const* cb, size_t d, const float* cnorm, const uint32_t* rows,
+                  const uint32_t* cols, size_t count, float* out) {
   constexpr size_t G = 4;
   size_t i = 0;
   for (; i + 16 * G <= count; i += 16 * G)

@@ -201,11 +201,11 @@ TEST(Nearest, GivenRowNormsGiveTheSameDistances) {
     options.bf16 = bf16;
     std::vector<uint32_t> ref(n), got(n);
     std::vector<float> ref_d(n), got_d(n);
-    ASSERT_TRUE(nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, simd::Metric::kL2, ref, ref_d, pool, options)
-                    .ok());
+    ASSERT_TRUE(
+        nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, simd::Metric::kL2, ref, ref_d, pool, options).ok());
     options.row_norms = norms.data();
-    ASSERT_TRUE(nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, simd::Metric::kL2, got, got_d, pool, options)
-                    .ok());
+    ASSERT_TRUE(
+        nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, simd::Metric::kL2, got, got_d, pool, options).ok());
     EXPECT_EQ(got, ref);
     ASSERT_EQ(std::memcmp(got_d.data(), ref_d.data(), n * sizeof(float)), 0);
   }
