@@ -106,12 +106,12 @@ Status SampleCollector::merge(const std::string& s) {
   return Status::OK();
 }
 
-std::vector<float> SampleCollector::take_sorted() {
+core::UninitVector<float> SampleCollector::take_sorted() {
   core::InlineExecutor inline_executor;
   return take_sorted(inline_executor);
 }
 
-std::vector<float> SampleCollector::take_sorted(core::Executor& executor) {
+core::UninitVector<float> SampleCollector::take_sorted(core::Executor& executor) {
   const size_t n = hashes_.size();
   // (hash, slot) pairs sorted in pieces on the threads, then merged; hashes are
   // distinct, so the order is the same for any split.
@@ -133,7 +133,7 @@ std::vector<float> SampleCollector::take_sorted(core::Executor& executor) {
   std::vector<std::pair<uint64_t, uint32_t>>().swap(keyed);
   // In place: the sample is the largest thing a build holds, so it is never copied.
   linalg::gather_rows_in_place(data_.data(), dim_, order, executor);
-  std::vector<float> out = std::move(data_);
+  core::UninitVector<float> out = std::move(data_);
   data_.clear();
   hashes_.clear();
   row_ids_.clear();

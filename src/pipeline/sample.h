@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/buffer.h"
 #include "core/executor.h"
 #include "lancer/status.h"
 
@@ -35,14 +36,15 @@ class SampleCollector {
   size_t rows() const { return hashes_.size(); }
   // Rows ordered by hash; the collector is left empty. The executor only
   // shares out the work: the rows are the same on any number of threads.
-  std::vector<float> take_sorted(core::Executor& executor);
-  std::vector<float> take_sorted();  // on the calling thread
+  // (Uninitialised storage: whoever takes the sample writes every row before reading it.)
+  core::UninitVector<float> take_sorted(core::Executor& executor);
+  core::UninitVector<float> take_sorted();  // on the calling thread
 
  private:
   size_t want_, dim_;
   uint64_t seed_;
   std::vector<uint64_t> hashes_, row_ids_;
-  std::vector<float> data_;
+  core::UninitVector<float> data_;
   std::vector<uint32_t> heap_;  // slots, max-heap by hash
 };
 

@@ -39,7 +39,7 @@ constexpr size_t kGapBytes = 4096;
 
 Result<size_t> IndexBuild::take_sample(const std::vector<uint64_t>& fragment_ids, size_t want,
                                        core::Collective* collective, core::Executor& executor,
-                                       std::vector<float>* sample) const {
+                                       core::UninitVector<float>* sample) const {
   const size_t dim = column_.type.dim, rb = column_.type.row_bytes();
   const bool stable = dataset_->has_stable_row_ids();
   const SampleCollector hasher(0, dim, record_.params.seed);  // the sample's hash of a row id

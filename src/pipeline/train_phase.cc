@@ -135,7 +135,7 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
   const size_t ivf_sample = need_ivf_sample ? size_t(p.sample_rate) * size_t(p.num_partitions) : 0;
   const size_t q_sample = need_q_sample ? size_t(p.sample_rate) << p.num_bits : 0;
   const size_t want = std::max(ivf_sample, q_sample);
-  std::vector<float> sample;
+  core::UninitVector<float> sample;  // every row read into it: no zero fill first (58 MB at 200,000 x 128)
   size_t sample_rows = 0;
   const auto [t0, t1] = core::owned_range(record_.tasks.size(), collective.rank(), collective.size());
   std::vector<uint64_t> fragment_ids;  // this rank's share

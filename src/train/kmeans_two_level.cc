@@ -189,7 +189,7 @@ Result<std::vector<float>> train_hierarchical(MatrixView<const float> data, cons
     *iterations = top_result.iterations;
   } else {
     // Trained on a subset; every rank then labels all rows itself (one pass, deterministic).
-    const std::vector<float> subset = random_subset(data, top_rows, derive_seed(p.seed, 0x70B));
+    const auto subset = random_subset(data, top_rows, derive_seed(p.seed, 0x70B));
     const MatrixView<const float> sub(subset.data(), top_rows, d);
     top_centroids = initial_centroids(sub, top, p, executor);
     LANCER_ASSIGN_OR_RETURN(auto top_result, lloyd(sub, top, top_centroids, lp, executor, collective, nullptr));

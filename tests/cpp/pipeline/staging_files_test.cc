@@ -263,7 +263,7 @@ TEST(SampleCollector, SharesMergeToTheSameSampleAsOneStream) {
   for (size_t i = 0; i < rows.size(); ++i) rows[i] = float(i);
   SampleCollector whole(want, dim, 7);
   for (uint64_t id = 0; id < 1000; ++id) whole.offer(id, rows.data() + id * dim);
-  const std::vector<float> expect = whole.take_sorted();
+  const auto expect = whole.take_sorted();
   ASSERT_EQ(expect.size(), want * dim);
   for (size_t shares : {2u, 3u, 7u}) {
     std::vector<std::string> parts;
@@ -293,7 +293,7 @@ TEST(SampleCollector, TakenOnThreadsInHashOrderAsOnOne) {
     for (uint64_t id = 0; id < total; ++id) c.offer(id, rows.data() + id * dim);
     return c;
   };
-  const std::vector<float> expect = collect().take_sorted();
+  const auto expect = collect().take_sorted();
   ASSERT_EQ(expect.size(), want * dim);
   SampleCollector probe(want, dim, 11);
   for (size_t i = 1; i < want; ++i) {
@@ -311,7 +311,7 @@ TEST(SampleCollector, HashesFirstThenOnlyTheSampleMoves) {
   for (size_t i = 0; i < rows.size(); ++i) rows[i] = float(i) * 0.5f;
   SampleCollector whole(want, dim, 3);
   for (uint64_t id = 0; id < 900; ++id) whole.offer(id, rows.data() + id * dim);
-  const std::vector<float> expect = whole.take_sorted();
+  const auto expect = whole.take_sorted();
   for (size_t shares : {2u, 5u}) {
     std::vector<SampleCollector> parts;
     std::vector<std::string> hashes;
