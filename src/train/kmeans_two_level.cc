@@ -8,6 +8,7 @@
 #include "train/exchange.h"
 #include "train/kmeans_init.h"
 #include "train/random.h"
+#include "train/split_labels.h"
 
 namespace lancer::train {
 namespace {
@@ -188,15 +189,15 @@ Result<std::vector<float>> train_hierarchical(MatrixView<const float> data, cons
     LANCER_ASSIGN_OR_RETURN(auto top_result, lloyd(data, top, top_centroids, lp, executor, collective, &labels));
     *iterations = top_result.iterations;
   } else {
-    // Trained on a subset; every rank then labels all rows itself (one pass, deterministic).
+    // Trained on a subset; then all rows are labelled, split over the ranks.
     const auto subset = random_subset(data, top_rows, derive_seed(p.seed, 0x70B));
     const MatrixView<const float> sub(subset.data(), top_rows, d);
     top_centroids = initial_centroids(sub, top, p, executor);
     LANCER_ASSIGN_OR_RETURN(auto top_result, lloyd(sub, top, top_centroids, lp, executor, collective, nullptr));
     *iterations = top_result.iterations;
     labels.resize(data.rows);
-    LANCER_RETURN_IF_ERROR(linalg::nearest_centroids(data, MatrixView<const float>(top_centroids.data(), top, d),
-                                                     p.metric, labels, {}, executor));
+    LANCER_RETURN_IF_ERROR(nearest_labels_split(data, MatrixView<const float>(top_centroids.data(), top, d), p.metric,
+                                                labels, executor, collective));
   }
   std::vector<uint64_t> sizes(top, 0);
   for (uint32_t l : labels) ++sizes[l];
