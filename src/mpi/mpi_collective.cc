@@ -62,6 +62,17 @@ Result<std::vector<std::string>> MpiCollective::all_gather(std::string mine) {
   return all;
 }
 
+Status MpiCollective::all_gather_in_place(char* buffer, const std::vector<std::pair<size_t, size_t>>& parts) {
+  Timed timed(&wait_s_);
+  if (parts.size() != static_cast<size_t>(size_))
+    return Status::InvalidArgument("all_gather_in_place: one part a rank");
+  for (int r = 0; r < size_; ++r) {
+    const auto [offset, bytes] = parts[static_cast<size_t>(r)];
+    LANCER_RETURN_IF_ERROR(bcast_bytes(buffer + offset, bytes, r, comm_));
+  }
+  return Status::OK();
+}
+
 Status MpiCollective::broadcast(std::string* data, int root) {
   Timed timed(&wait_s_);
   uint64_t n = data->size();
