@@ -130,6 +130,16 @@ def clone(base: str, dest: str) -> str:
     return dest
 
 
+def warm(uri: str) -> None:
+    """Reads the dataset's data files once, so that each build starts with them in the page cache
+    (on a large set the previous build may have pushed them out; neither builder is charged for it)."""
+    for root, _, files in os.walk(os.path.join(uri, "data")):
+        for f in files:
+            with open(os.path.join(root, f), "rb", buffering=0) as fh:
+                while fh.read(16 << 20):
+                    pass
+
+
 def recall(uri: str, qs: np.ndarray, truth, nprobes, k: int = 10) -> dict:
     """{nprobes: recall@k} for each of `nprobes`."""
     ds = lance.dataset(uri)
@@ -210,6 +220,8 @@ def run_case(size: Size, itype: str, base: str, work: str, lancer: str, qs, trut
         if itype not in args.lance_types:
             return
         theirs = clone(base, os.path.join(work, "lance.lance"))
+        if args.warm:
+            warm(theirs)
         _, rss, out = timed([args.lance_python, "-c", LANCE_CHILD, theirs, itype, str(size.nlist), str(size.m),
                              model], os.path.join(work, "lance.rss"))
         row["lance_s"], row["lance_rss_mb"] = json.loads(out.strip().splitlines()[-1])["seconds"], rss
@@ -224,6 +236,8 @@ def run_case(size: Size, itype: str, base: str, work: str, lancer: str, qs, trut
     argv = [lancer, "create-index", ours, "--column", "vector", "--index-type", itype, "--metric", "l2",
             "--num-partitions", str(size.nlist), "--sample-rate", "256", "--max-iters", "50", "--report", report,
             *extra] + (["--threads", str(args.threads)] if args.threads else [])
+    if args.warm:
+        warm(ours)
     row["lancer_s"], row["lancer_maxrss_mb"], _ = timed(argv, os.path.join(work, "lancer.rss"))
     rep = json.load(open(report))
     row["lancer_peak_mb"], row["phases"] = rep.get("peak_rss_mb"), rep.get("phases_s")
@@ -273,6 +287,8 @@ def main():
     ap.add_argument("--workdir", default="/tmp/lancer-bench", help="datasets are kept and reused here")
     ap.add_argument("--lancer", default=os.environ.get("LANCER_BIN", os.path.join(REPO, "build", "lancer")))
     ap.add_argument("--threads", type=int, default=0, help="lancer --threads (default: all cores)")
+    ap.add_argument("--no-warm", dest="warm", action="store_false",
+                    help="do not read the dataset into the page cache before each build")
     ap.add_argument("--json", help="also write the rows as JSON here")
     ap.add_argument("--same-model", action="store_true",
                     help="Lance builds over lancer's IVF centroids (and PQ codebook): compares the rest of the "

@@ -215,11 +215,12 @@ nb::list phases(const nb::dict& options) {
   return out;
 }
 
-// The tasks of `phase` not done yet.
+// The tasks of `phase` not done yet, largest first, so that a pool of workers
+// pulling them in this order ends on the small ones (as MPI ranks do).
 nb::list missing(const nb::dict& options, const std::string& phase) {
   std::unique_ptr<BuildHandle> b = open_build(to_options(options));
   nb::list out;
-  for (uint64_t t : value_or_throw(b->missing(phase))) out.append(t);
+  for (uint64_t t : b->largest_first(phase, value_or_throw(b->missing(phase)))) out.append(t);
   return out;
 }
 

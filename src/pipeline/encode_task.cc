@@ -279,6 +279,7 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
     spill->reserve(kRunBytes / (8 + rb) + so.batch_bytes / row_bytes + 1);
     feeder.emplace(*spill, kRunBytes, pool.num_threads() > 1);
   }
+  const linalg::PreparedCentroids centroids(kmeans->view(), kmeans->metric);  // once, not per batch
   for (;;) {
     auto more = stream.next(&batch);
     if (!more.ok() || !*more) {
@@ -315,7 +316,7 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
     if (labels) {  // one pass: the partitions only, by the same rule
       if (metric == simd::Metric::kCosine) linalg::normalize_rows(xv, pool);
       batch_labels.resize(n);
-      status = train::assign_partitions(*kmeans, xv, batch_labels, {}, pool);
+      status = train::assign_partitions(centroids, xv, batch_labels, {}, pool);
       if (!status.ok()) break;
       const uint64_t first = fragment_first.at(batch.fragment_id);
       for (size_t i = 0; i < n; ++i) labels->set(first + offsets[i], batch_labels[i]);
@@ -326,7 +327,7 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
     if (out == nullptr) break;  // the spill failed: finish() says why
     if (metric == simd::Metric::kCosine) linalg::normalize_rows(xv, pool);
     out->labels.resize(n);
-    status = train::assign_partitions(*kmeans, xv, out->labels, {}, pool);
+    status = train::assign_partitions(centroids, xv, out->labels, {}, pool);
     if (!status.ok()) break;
     out->codes.resize(n * rb);
     status = model->codec->encode(MatrixView<const float>(xv), out->labels, model->centroids.data(), metric, out->codes,

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "core/buffer.h"
 #include "core/collective.h"
 #include "core/executor.h"
 #include "dataset/dataset.h"
@@ -162,7 +163,7 @@ class IndexBuild {
   // returns its rows. Reads only the rows it takes from `fragment_ids`, this rank's share
   // (sample_take.cc): for local datasets, where a read per run of rows is cheap.
   Result<size_t> take_sample(const std::vector<uint64_t>& fragment_ids, size_t want, core::Collective* collective,
-                             core::Executor& executor, std::vector<float>* sample) const;
+                             core::Executor& executor, core::UninitVector<float>* sample) const;
 
   CreateIndexOptions options_;
   std::shared_ptr<const dataset::Dataset> dataset_;

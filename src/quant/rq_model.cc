@@ -284,29 +284,45 @@ inline float event_threshold(uint64_t key) {
 // every bucket shared out of order: the same order, and with the 8-lane count
 // and the branch-free start_code below bench/rq_encode_bench's 128 dims / 5
 // bits went from 10.6 to 8.2-8.4 ms CPU per 4,096 vectors. 2n buckets measured
-// faster than n.)
-void sort_events(RqScratch* s, size_t n, float t_start, float t_end) {
+// faster than n, and than 4n with the prefix sums below vectorized.)
+// AVX2 widens the bucket loop (integer operations: the same buckets).
+__attribute__((target_clones("avx2", "default"))) void sort_events(RqScratch* s, size_t n, float t_start, float t_end) {
   const uint64_t* keys = s->events.data();
-  const int64_t base = std::bit_cast<uint32_t>(t_start);
-  const int64_t range = std::max<int64_t>(int64_t{std::bit_cast<uint32_t>(t_end)} - base, 0);
+  // Thresholds are positive finite floats (bits below 2^31): their differences fit in int32.
+  const int32_t base = static_cast<int32_t>(std::bit_cast<uint32_t>(t_start));
+  const int32_t range = std::max<int32_t>(static_cast<int32_t>(std::bit_cast<uint32_t>(t_end)) - base, 0);
   const uint64_t target = 2 * uint64_t{n};  // few shared buckets: few moves
   int shift = 0;
   while (static_cast<uint64_t>(range >> shift) >= target) ++shift;
-  const int64_t last = range >> shift;  // buckets 0..last
-  s->bucket_start.assign(static_cast<size_t>(last) + 2, 0);
+  const int32_t last = range >> shift;  // buckets 0..last
+  // Room for the prefix sums' 8-wide steps past the last bucket.
+  s->bucket_start.assign((static_cast<size_t>(last) + 2 + 7) / 8 * 8, 0);
   uint32_t* start = s->bucket_start.data();
   auto bucket = [&](uint64_t key) {
-    const int64_t d = std::clamp<int64_t>(static_cast<int64_t>(key >> 32) - base, 0, range);
-    return static_cast<size_t>(d >> shift);
+    const int32_t d = std::clamp<int32_t>(static_cast<int32_t>(key >> 32) - base, 0, range);
+    return d >> shift;
   };
   s->bucket_of.resize(n);
   uint32_t* bucket_of = s->bucket_of.data();
-  for (size_t k = 0; k < n; ++k) {
-    const size_t b = bucket(keys[k]);
-    bucket_of[k] = static_cast<uint32_t>(b);
-    ++start[b + 1];
+  // The buckets in a loop of their own, which vectorizes; then the counts.
+  for (size_t k = 0; k < n; ++k) bucket_of[k] = static_cast<uint32_t>(bucket(keys[k]));
+  for (size_t k = 0; k < n; ++k) ++start[bucket_of[k] + 1];
+  // The running sum of the counts, 8 at a time: each 8 summed in the register by three shifted adds,
+  // then the carry of those before (integer adds: the same sums in any order).
+  V8i carry = V8i{};
+  for (size_t b = 0; b < s->bucket_start.size(); b += 8) {
+    V8i x;
+    std::memcpy(&x, start + b, sizeof x);
+    const V8i zero = V8i{};
+    x += __builtin_shufflevector(zero, x, 0, 8, 9, 10, 11, 12, 13, 14);
+    x += __builtin_shufflevector(zero, x, 0, 1, 8, 9, 10, 11, 12, 13);
+    x += __builtin_shufflevector(zero, x, 0, 1, 2, 3, 8, 9, 10, 11);
+    // The carry chain is one add per 8 buckets: these 8's total is taken before the carry joins.
+    const V8i total = __builtin_shufflevector(x, x, 7, 7, 7, 7, 7, 7, 7, 7);
+    x += carry;
+    std::memcpy(start + b, &x, sizeof x);
+    carry += total;
   }
-  for (int64_t b = 0; b <= last; ++b) start[b + 1] += start[b];
   s->sorted.resize(n);
   uint64_t* a = s->sorted.data();
   for (size_t k = 0; k < n; ++k) a[start[bucket_of[k]]++] = keys[k];
@@ -348,12 +364,11 @@ uint32_t start_code(float t_start, float v, uint32_t max_code) {
 }
 
 // The rescale events of `a` (thresholds next / v in [t_start, t_end) where a dimension's code grows to
-// next), emitted by dimension then code and sorted by threshold, equal ones in emission order: their
-// keys into s->sorted. Returns how many.
+// next), emitted by dimension then code: their keys into s->events. Returns how many.
 // AVX2 only widens the vectorized loops (exact per-lane divisions; no FMA: "avx2" does not enable it
 // and the project builds with -ffp-contract=off): the same bits either way.
-__attribute__((target_clones("avx2", "default"))) size_t sorted_events(std::span<const float> a, uint32_t max_code,
-                                                                       float t_start, float t_end, RqScratch* s) {
+__attribute__((target_clones("avx2", "default"))) size_t emit_events(std::span<const float> a, uint32_t max_code,
+                                                                     float t_start, float t_end, RqScratch* s) {
   // A raw array, grown (rarely) before a dimension that could overflow it: a dimension writes fewer
   // than max_code + kEventChunk entries. (Not sized for the worst case, max_code per dimension: with 8
   // ex bits that is megabytes per vector.)
@@ -382,6 +397,24 @@ __attribute__((target_clones("avx2", "default"))) size_t sorted_events(std::span
       n += valid;
       if (valid < kEventChunk) break;
     }
+  }
+  return n;
+}
+
+// The rescale events of `a` sorted by threshold, equal ones in emission order: their keys into s->sorted.
+// Returns how many. kernels: the ISA's emission where it has one (the same keys), else emit_events.
+size_t sorted_events(std::span<const float> a, uint32_t max_code, float t_start, float t_end, RqScratch* s,
+                     const simd::RqLanesKernels* kernels = nullptr) {
+  size_t n = 0;
+  if (kernels != nullptr && kernels->rescale_events != nullptr) {
+    if (s->events.size() < 4 * a.size() + 16) s->events.resize(4 * a.size() + 16);
+    n = kernels->rescale_events(a.data(), a.size(), max_code, t_start, t_end, s->events.data(), s->events.size());
+    if (n + 16 > s->events.size()) {  // more than it had room for: again with room for all
+      s->events.resize(n + 16);
+      n = kernels->rescale_events(a.data(), a.size(), max_code, t_start, t_end, s->events.data(), s->events.size());
+    }
+  } else {
+    n = emit_events(a, max_code, t_start, t_end, s);
   }
   if (n > 0) sort_events(s, n, t_start, t_end);  // by threshold, then emission order
   return n;
@@ -601,11 +634,10 @@ void rq_encode_lanes(const RqModel& m, simd::Metric metric, const simd::RqLanesK
     }
     k.normalize(r, norm, d, a, max_value);
     // best_rescale per lane: the events and their order one vector at a time, the running sums in lanes.
-    // (Those per-vector steps, emission (sorted_events) and sort_events, are still about 60% of the
-    // encode's time at 128 and 1,024 dims with 5 bits, measured with perf on bench/rq_encode_bench
-    // after the 64-bit keys: emission is about 60 instructions per dimension, its 8-wide division
-    // included; neither staging every dimension's first 8 events before packing them, nor an AVX-512
-    // clone, nor the start codes in a vectorized loop of their own made it faster there.)
+    // The emission is the ISA's kernel where it has one (AVX-512: 16 dimensions per division, keys
+    // compressed); the scalar loop spent about 60 instructions per dimension, and neither staging every
+    // dimension's first 8 events, nor an AVX-512 clone of that loop, nor the start codes in a loop of
+    // their own made it faster.
     const uint32_t max_code = (1u << ex_bits) - 1;
     float* a_rows = aligned(s->rows, w * d);
     size_t events[RqLanesScratch::kMaxWidth] = {};
@@ -617,7 +649,7 @@ void rq_encode_lanes(const RqModel& m, simd::Metric metric, const simd::RqLanesK
       for (size_t j = 0; j < d; ++j) row[j] = a[j * w + l];
       const RescaleRange range = rescale_range(max_value[l], max_code, ex_bits);
       t_start[l] = range.t_start;
-      events[l] = sorted_events({row, d}, max_code, range.t_start, range.t_end, &s->lane[l]);
+      events[l] = sorted_events({row, d}, max_code, range.t_start, range.t_end, &s->lane[l], &k);
       most = std::max(most, events[l]);
     }
     // The events' increments, lanes, a block at a time (kept in L1; 8 ex bits give thousands of events).

@@ -39,6 +39,14 @@ struct RqLanesKernels {
   // valid[l] == 0 get no ex code (as a residual too short to scale).
   void (*ex_codes)(const float* r, const float* c, const float* a, size_t dim, int ex_bits, const float* t,
                    const int32_t* valid, int32_t* ex, float* sums);
+  // One vector's rescale events (a: its dim values of abs_normalized, row-major), 16 dimensions at a time:
+  // for each dimension j with a[j] > 0 and finite, its start code c = clamp(floor(t_start * a[j] + 1e-5),
+  // 0, max_code) and every next in c + 1 .. max_code with next / a[j] < t_end, the key (f32 bits of
+  // next / a[j]) << 32 | j << 8 | (next & 0xff), in no particular order (the caller sorts them; keys
+  // are distinct). Returns how many: all stored if that count + 16 <= capacity, else call again with at
+  // least that much room. Null where the ISA has no compress (AVX2): quant's own loop then.
+  size_t (*rescale_events)(const float* a, size_t dim, uint32_t max_code, float t_start, float t_end, uint64_t* keys,
+                           size_t capacity);
 };
 
 // The kernels of `level` (capped at what the CPU supports); null for the scalar level.

@@ -17,6 +17,9 @@ inline VF floor_lanes(VF x) {
   return reinterpret_cast<VF>(_mm256_floor_ps(reinterpret_cast<__m256>(x)));
 }
 
+// No compress instruction: quant generates the rescale events itself.
+constexpr size_t (*kRescaleEvents)(const float*, size_t, uint32_t, float, float, uint64_t*, size_t) = nullptr;
+
 #include "simd/rq_lanes_impl.h"
 
 }  // namespace

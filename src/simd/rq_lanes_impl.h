@@ -1,6 +1,7 @@
 // The body of the RqLanesKernels (simd/rq_lanes.h), included by one file per ISA
 // inside its anonymous namespace, after it defines kWidth, VF / VI (GCC vectors
-// of kWidth floats / int32) and sqrt_lanes / floor_lanes (exact per lane). Each
+// of kWidth floats / int32), sqrt_lanes / floor_lanes (exact per lane) and
+// kRescaleEvents (its kernel or null). Each
 // comment names the per-vector loop of quant/rq_model.cc a kernel reproduces.
 // No includes here, no library templates: everything stays local to its ISA.
 
@@ -215,5 +216,5 @@ void ex_codes(const float* rd, const float* cd, const float* ad, size_t d, int e
   out[1] = cent_dot;
 }
 
-constexpr RqLanesKernels kKernels{kWidth,    rotate,        sum_squares,  sign_sums,
-                                  normalize, rescale_start, rescale_best, ex_codes};
+constexpr RqLanesKernels kKernels{kWidth,        rotate,       sum_squares, sign_sums,     normalize,
+                                  rescale_start, rescale_best, ex_codes,    kRescaleEvents};

@@ -79,11 +79,11 @@ constexpr size_t kPlusPlusRowsPerCentroid = 32;
 
 }  // namespace
 
-std::vector<float> random_subset(MatrixView<const float> data, size_t count, uint64_t seed) {
+core::UninitVector<float> random_subset(MatrixView<const float> data, size_t count, uint64_t seed) {
   Random rng(seed);
   std::vector<uint32_t> rows = sample_distinct(data.rows, count, rng);
   std::sort(rows.begin(), rows.end());
-  std::vector<float> subset(count * data.dim);
+  core::UninitVector<float> subset(count * data.dim);  // every row copied in: no zero fill first
   for (size_t i = 0; i < count; ++i) std::copy_n(data.row(rows[i]), data.dim, subset.data() + i * data.dim);
   return subset;
 }
@@ -93,7 +93,7 @@ std::vector<float> initial_centroids(MatrixView<const float> data, size_t k, con
   if (p.init != KMeansInit::kKMeansPlusPlus) return init_random(data, k, p.seed);
   const size_t limit = kPlusPlusRowsPerCentroid * k;
   if (data.rows <= limit) return init_kmeanspp(data, k, p.seed, executor);
-  const std::vector<float> subset = random_subset(data, limit, derive_seed(p.seed, 0x5EED));
+  const auto subset = random_subset(data, limit, derive_seed(p.seed, 0x5EED));
   return init_kmeanspp(MatrixView<const float>(subset.data(), limit, data.dim), k, p.seed, executor);
 }
 

@@ -9,13 +9,14 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/buffer.h"
 #include "core/executor.h"
 #include "train/kmeans.h"
 
 namespace lancer::train {
 
 // `count` distinct rows of data drawn with `seed`, in row order.
-std::vector<float> random_subset(MatrixView<const float> data, size_t count, uint64_t seed);
+core::UninitVector<float> random_subset(MatrixView<const float> data, size_t count, uint64_t seed);
 
 // k initial centroids (k x d) as p.init and p.seed say.
 std::vector<float> initial_centroids(MatrixView<const float> data, size_t k, const KMeansParams& p,

@@ -224,7 +224,13 @@ Result<LloydResult> lloyd(MatrixView<const float> data, size_t k, std::vector<fl
   };
 
   linalg::NearestScratch scratch;
-  const linalg::NearestOptions nearest_options{on_block, &scratch, std::nullopt};
+  linalg::NearestOptions nearest_options{on_block, &scratch, std::nullopt};
+  std::vector<float> row_norms;  // the same rows every iteration: their norms once
+  if (lp.metric != Metric::kDot && lp.max_iters > 1) {
+    row_norms.resize(rows);
+    linalg::nearest_row_norms(mine, row_norms, executor);
+    nearest_options.row_norms = row_norms.data();
+  }
   LloydResult result;
   double prev_loss = std::numeric_limits<double>::infinity();
   bool stopped_early = false;

@@ -103,6 +103,23 @@ def test_accepts_a_lance_dataset_and_returns_the_new_version(uri):
     assert lancer.inspect(uri, version=1)["indices"] == []
 
 
+def test_the_ray_engine_is_handed_the_largest_tasks_first(tmp_path):
+    # One task per fragment (each above the 8,192-row minimum), of unequal sizes.
+    uri = str(tmp_path / "unequal.lance")
+    rng = np.random.default_rng(3)
+    for i, rows in enumerate([9000, 20000, 12000, 30000]):
+        table = pa.table({"vector": pa.FixedSizeListArray.from_arrays(
+            pa.array(rng.standard_normal(rows * 4, dtype=np.float32)), 4)})
+        lance.write_dataset(table, uri, mode="append" if i else "create")
+    opts = dict(num_partitions=4)
+    assert lancer.plan(uri, "vector", "IVF_FLAT", **opts)["tasks"] == 4
+    with lancer._api._phase_options(uri, "vector", "IVF_FLAT", None, opts) as (options, _):
+        assert lancer._core.missing(options, "encode") == [3, 1, 2, 0]
+        lancer.train(uri, "vector", "IVF_FLAT", **opts)
+        lancer.build_task(uri, "vector", "IVF_FLAT", task=1, **opts)
+        assert lancer._core.missing(options, "encode") == [3, 2, 0]
+
+
 def test_per_phase_functions_give_the_same_bytes(base, uri, tmp_path):
     args = (uri, "vector", "IVF_PQ")
     planned = lancer.plan(*args, **PARAMS)
