@@ -37,7 +37,9 @@ constexpr size_t kMinPlacedRowBytes = 2048;
 }  // namespace
 
 bool IndexBuild::places_rows(const ivf::IndexModel& model) const {
-  if (!in_process_ || storage::is_object_store(dataset_->root())) return false;
+  // Local datasets and local staging only: the merge reads rows by position from the data files, and
+  // the labels of a staging folder on an object store would be one more upload path to prove.
+  if (!in_process_ || storage::is_object_store(dataset_->root()) || storage::is_object_store(staging_)) return false;
   if (model.kind.sub != quant::SubIndexKind::kFlat) return false;
   if (model.kind.quantizer != quant::QuantizerKind::kFlat && model.kind.quantizer != quant::QuantizerKind::kSq) {
     return false;
