@@ -8,6 +8,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "linalg/nearest.h"
@@ -224,7 +225,13 @@ Result<LloydResult> lloyd(MatrixView<const float> data, size_t k, std::vector<fl
   };
 
   linalg::NearestScratch scratch;
-  const linalg::NearestOptions nearest_options{on_block, &scratch, std::nullopt};
+  linalg::NearestOptions nearest_options{on_block, &scratch, std::nullopt};
+  // The rows are the same every iteration: packed once where the exact kernel scores them all.
+  std::optional<linalg::NearestPackedRows> packed;
+  if (linalg::NearestPackedRows::worthwhile(mine, k, nearest_options)) {
+    packed.emplace(mine, k, executor);
+    nearest_options.packed = &*packed;
+  }
   LloydResult result;
   double prev_loss = std::numeric_limits<double>::infinity();
   bool stopped_early = false;
