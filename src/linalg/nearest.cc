@@ -76,41 +76,60 @@ void NearestScratch::release(Buffers* buffers) {
   free_.push_back(buffers);
 }
 
+PreparedCentroids::PreparedCentroids(MatrixView<const float> centroids, simd::Metric metric,
+                                     std::optional<simd::SimdLevel> level, std::optional<bool> bf16)
+    : k_(centroids.rows), d_(centroids.dim), metric_(metric), level_(level), cb_(k_ * d_), cnorm_(k_, 0.0f) {
+  // Centroids scaled by -2 with their squared norms (l2, cosine), or negated
+  // with zero norms (dot): the kernel's score is then |x - c|^2 - |x|^2 or -x.c.
+  const bool l2 = metric != simd::Metric::kDot;
+  if (l2) {
+    simd::prepare_codewords(centroids.data, k_, d_, cb_.data(), cnorm_.data());
+  } else {
+    for (size_t i = 0; i < k_ * d_; ++i) cb_[i] = -centroids.data[i];
+  }
+  if (k_ > 0 && bf16.value_or(!level.has_value()) && Bf16Proposal::worthwhile(k_, d_))
+    proposal_ = std::make_unique<Bf16Proposal>(centroids, l2, cb_.data(), cnorm_.data());
+}
+
+PreparedCentroids::~PreparedCentroids() = default;
+
 Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> centroids, simd::Metric metric,
                          std::span<uint32_t> labels, std::span<float> distances, core::Executor& executor,
                          const NearestOptions& options) {
-  const size_t n = x.rows, d = x.dim, k = centroids.rows;
-  if (centroids.dim != d)
-    return Status::InvalidArgument("nearest_centroids: vectors have dimension " + std::to_string(d) +
+  if (centroids.dim != x.dim)
+    return Status::InvalidArgument("nearest_centroids: vectors have dimension " + std::to_string(x.dim) +
                                    " but centroids " + std::to_string(centroids.dim));
+  if (centroids.rows == 0) return Status::InvalidArgument("nearest_centroids: no centroids");
+  if (labels.size() != x.rows || (!distances.empty() && distances.size() != x.rows))
+    return Status::InvalidArgument("nearest_centroids: output size does not match the number of vectors");
+  if (x.rows == 0) return Status::OK();
+  const PreparedCentroids prepared(centroids, metric, options.level, options.bf16);
+  return nearest_centroids(x, prepared, labels, distances, executor, options);
+}
+
+Status nearest_centroids(MatrixView<const float> x, const PreparedCentroids& centroids, std::span<uint32_t> labels,
+                         std::span<float> distances, core::Executor& executor, const NearestOptions& options) {
+  const size_t n = x.rows, d = x.dim, k = centroids.k();
+  if (centroids.dim() != d)
+    return Status::InvalidArgument("nearest_centroids: vectors have dimension " + std::to_string(d) +
+                                   " but centroids " + std::to_string(centroids.dim()));
   if (k == 0) return Status::InvalidArgument("nearest_centroids: no centroids");
   if (labels.size() != n || (!distances.empty() && distances.size() != n))
     return Status::InvalidArgument("nearest_centroids: output size does not match the number of vectors");
   if (n == 0) return Status::OK();
 
-  // Centroids scaled by -2 with their squared norms (l2, cosine), or negated
-  // with zero norms (dot): the kernel's score is then |x - c|^2 - |x|^2 or -x.c.
-  const bool l2 = metric != simd::Metric::kDot;
-  core::UninitVector<float> cb(k * d);  // every value written below: no zeroing of k x d floats per call
-  std::vector<float> cnorm(k, 0.0f);
-  if (l2) {
-    simd::prepare_codewords(centroids.data, k, d, cb.data(), cnorm.data());
-  } else {
-    for (size_t i = 0; i < k * d; ++i) cb[i] = -centroids.data[i];
-  }
-
+  const bool l2 = centroids.metric() != simd::Metric::kDot;
+  const float* cb = centroids.cb();
+  const float* cnorm = centroids.cnorm();
   const size_t row_block = nearest_row_block(k);
   const size_t blocks = (n + row_block - 1) / row_block;
   const size_t threads = static_cast<size_t>(std::max(1, executor.num_threads()));
   const size_t grain = std::max<size_t>(1, blocks / (threads * 4));
-  const simd::Kernels& kern = options.level ? simd::kernels_for(*options.level) : simd::best_kernels();
-
-  const bool bf16 = !nearest_exact_only(k, d, options);
+  const simd::Kernels& kern = centroids.level() ? simd::kernels_for(*centroids.level()) : simd::best_kernels();
+  const Bf16Proposal* proposal = centroids.proposal();
   const NearestPackedRows* packed = options.packed;
   if (packed != nullptr && (packed->rows() != n || packed->centroids() != k))
     return Status::InvalidArgument("nearest_centroids: rows packed for another shape");
-  std::optional<Bf16Proposal> proposal;
-  if (bf16) proposal.emplace(centroids, l2, cb.data(), cnorm.data());
 
   NearestScratch own_scratch;
   NearestScratch& scratch = options.scratch ? *options.scratch : own_scratch;
@@ -137,8 +156,8 @@ Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> cent
           simd::CodewordSearch search;
           search.xt = xt;
           search.num_blocks = num_blocks;
-          search.cb = cb.data();
-          search.cnorm = cnorm.data();
+          search.cb = cb;
+          search.cnorm = cnorm;
           search.ksub = k;
           search.dsub = d;
           search.best_idx = buffers->labels.data();
@@ -151,7 +170,9 @@ Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> cent
         const float* best = buffers->best.data();
         if (l2) {
           const float* norms = buffers->norms.data();
-          if (proposed) {
+          if (options.row_norms) {
+            norms = options.row_norms + r0 + p0;
+          } else if (proposed) {
             simd::canonical_row_norms(x.row(r0 + p0), m, d, buffers->norms.data());
           } else if (packed) {
             norms = packed->norms(r0 + p0);
@@ -168,6 +189,20 @@ Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> cent
     scratch.release(buffers);
   });
   return Status::OK();
+}
+
+void nearest_row_norms(MatrixView<const float> x, std::span<float> out, core::Executor& executor) {
+  const size_t n = x.rows, d = x.dim;
+  const size_t blocks = (n + kPackRows - 1) / kPackRows;
+  executor.parallel_for(blocks, 1, [&](size_t b0, size_t b1) {
+    std::vector<float> packed(simd::packed_size(kPackRows, d)), norms(kPackRows);  // whole 16-row groups
+    for (size_t b = b0; b < b1; ++b) {
+      const size_t r0 = b * kPackRows, m = std::min(kPackRows, n - r0);
+      simd::pack_blocks(x.row(r0), m, d, d, packed.data());
+      simd::packed_norms(packed.data(), (m + simd::kCodewordBlock - 1) / simd::kCodewordBlock, d, norms.data());
+      std::copy_n(norms.data(), m, out.data() + r0);
+    }
+  });
 }
 
 }  // namespace lancer::linalg

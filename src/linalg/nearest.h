@@ -69,6 +69,9 @@ class NearestScratch {
 // level: the kernels to run (tests compare levels; the result is the same).
 // bf16: propose candidates with bfloat16 products where the CPU has them
 // (default: when available and no level is forced); the result is the same.
+// row_norms: |x_i|^2 of every row as nearest_row_norms computes them, for a
+// caller that assigns the same rows again and again (k-means); l2 distances
+// then use them instead of computing them per call.
 // packed: x already packed (NearestPackedRows, built for this x and k).
 using NearestBlockFn = std::function<void(size_t begin, size_t end)>;
 class NearestPackedRows;
@@ -77,6 +80,7 @@ struct NearestOptions {
   NearestScratch* scratch = nullptr;
   std::optional<simd::SimdLevel> level;
   std::optional<bool> bf16;
+  const float* row_norms = nullptr;
   const NearestPackedRows* packed = nullptr;
 };
 
@@ -109,10 +113,51 @@ class NearestPackedRows {
   core::UninitVector<float> blocks_, norms_;
 };
 
+// out[i] = |x_i|^2, the sequence the l2 distances of nearest_centroids use
+// (one multiply and one add per element, in order); out.size() == x.rows.
+void nearest_row_norms(MatrixView<const float> x, std::span<float> out, core::Executor& executor);
+
+class Bf16Proposal;
+
+// The centroids as the kernels read them (scaled, with norms; bfloat16 panels
+// and the proposal's margins where the CPU has BF16): preparing them costs
+// about as much as assigning a thousand rows at 2,048-d, so a caller that
+// assigns batch after batch against the same centroids prepares them once.
+// level and bf16 as in NearestOptions; the centroids are copied.
+class PreparedCentroids {
+ public:
+  PreparedCentroids(MatrixView<const float> centroids, simd::Metric metric,
+                    std::optional<simd::SimdLevel> level = std::nullopt, std::optional<bool> bf16 = std::nullopt);
+  ~PreparedCentroids();
+  PreparedCentroids(const PreparedCentroids&) = delete;
+  PreparedCentroids& operator=(const PreparedCentroids&) = delete;
+
+  size_t k() const { return k_; }
+  size_t dim() const { return d_; }
+  simd::Metric metric() const { return metric_; }
+  std::optional<simd::SimdLevel> level() const { return level_; }
+  const float* cb() const { return cb_.data(); }
+  const float* cnorm() const { return cnorm_.data(); }
+  const Bf16Proposal* proposal() const { return proposal_.get(); }
+
+ private:
+  size_t k_, d_;
+  simd::Metric metric_;
+  std::optional<simd::SimdLevel> level_;
+  core::UninitVector<float> cb_;
+  std::vector<float> cnorm_;
+  std::unique_ptr<Bf16Proposal> proposal_;
+};
+
 // labels[i] = the nearest centroid of row i; distances[i] (if not empty) its
 // score (l2 clamped at 0). Errors: InvalidArgument on shape mismatch.
 Status nearest_centroids(MatrixView<const float> x, MatrixView<const float> centroids, simd::Metric metric,
                          std::span<uint32_t> labels, std::span<float> distances, core::Executor& executor,
                          const NearestOptions& options = {});
+
+// The same against centroids prepared once (options.level and options.bf16
+// are the prepared ones').
+Status nearest_centroids(MatrixView<const float> x, const PreparedCentroids& centroids, std::span<uint32_t> labels,
+                         std::span<float> distances, core::Executor& executor, const NearestOptions& options = {});
 
 }  // namespace lancer::linalg

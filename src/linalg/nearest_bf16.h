@@ -36,6 +36,7 @@ class Bf16Proposal {
   const float* cnorm_;
   std::vector<float> shift_;      // mean of the centroids
   core::UninitVector<uint32_t> panels_;  // centroids - shift in bfloat16
+  core::UninitVector<float> cbt_;        // cb packed in blocks of 16 (simd::pack_blocks), when k <= 64
   std::vector<float> cn_;         // |c - shift|^2 (l2)
   // Error margin of centroid c for a row x: alpha[c] |x - shift| + beta[c] |x| + eta[c].
   std::vector<float> alpha_, beta_, eta_;

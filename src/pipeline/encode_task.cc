@@ -254,6 +254,7 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
   // A run is written once its rows reach kRunBytes: at most that and one batch are buffered.
   spill->reserve(kRunBytes / (8 + rb) + so.batch_bytes / row_bytes + 1);
   SpillFeeder feeder(*spill, kRunBytes, pool.num_threads() > 1);
+  const linalg::PreparedCentroids centroids(kmeans->view(), kmeans->metric);  // once, not per batch
   for (;;) {
     auto more = stream.next(&batch);
     if (!more.ok() || !*more) {
@@ -287,7 +288,7 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
     MatrixView<float> xv(v, n, dim);
     if (metric == simd::Metric::kCosine) linalg::normalize_rows(xv, pool);
     out->labels.resize(n);
-    status = train::assign_partitions(*kmeans, xv, out->labels, {}, pool);
+    status = train::assign_partitions(centroids, xv, out->labels, {}, pool);
     if (!status.ok()) break;
     out->codes.resize(n * rb);
     status = model->codec->encode(MatrixView<const float>(xv), out->labels, model->centroids.data(), metric, out->codes,

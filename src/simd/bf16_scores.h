@@ -14,7 +14,7 @@ bool bf16_scores_available();
 
 // Rows tile and centroid panel sizes of the kernel: rows and centroids are padded to them.
 inline constexpr size_t kBf16RowTile = 8;
-inline constexpr size_t kBf16Panel = 32;
+inline constexpr size_t kBf16Panel = 16;
 
 // Pairs of bfloat16 (round to nearest even) per vector: (d + 1) / 2.
 inline size_t bf16_pairs(size_t d) {
@@ -52,6 +52,15 @@ size_t bf16_candidates(const float* x, size_t m, size_t d, const float* shift, c
 // sequence: v = cnorm[c]; for j in order: v = fma(x[row][j], cb[c][j], v).
 void canonical_pair_scores(const float* x, size_t stride, size_t d, const float* cb, const float* cnorm,
                            const uint32_t* rows, const uint32_t* cols, size_t count, float* out);
+
+// The same scores from points packed by pack_blocks (simd/codeword.h; value j
+// of point p at [(p / 16) * 16 * d + j * 16 + p % 16]): at most 64 rows
+// (xt) and 64 centroids (cbt), 16 pairs to a register, each lane the same
+// FMA sequence as canonical_pair_scores. For k-means' small groups, where
+// every row's candidates are scored.
+inline constexpr size_t kPackedPairsMax = 64;
+void canonical_pair_scores_packed(const float* xt, size_t m, const float* cbt, size_t k, size_t d, const float* cnorm,
+                                  const uint32_t* rows, const uint32_t* cols, size_t count, float* out);
 
 // out[i] = |x_i|^2 of m row-major rows, exactly as simd::packed_norms computes
 // it (one chain of multiplies and adds per row, j in order).

@@ -60,30 +60,43 @@ void bf16_pack_panels(const float* c, size_t k, size_t d, const float* shift, ui
   }
 }
 
+namespace {
+
+// Scores of R rows against P panels of 16 centroids (P * R accumulators);
+// the panels follow each other, pairs * 16 apart.
+template <size_t P, size_t R>
+inline void score_tile(const uint32_t* x, size_t pairs, const uint32_t* panel, float* out, size_t kp) {
+  __m512 acc[P][R];
+  for (size_t p = 0; p < P; ++p)
+    for (size_t r = 0; r < R; ++r) acc[p][r] = _mm512_setzero_ps();
+  for (size_t j = 0; j < pairs; ++j) {
+    __m512bh b[P];
+    for (size_t p = 0; p < P; ++p) b[p] = (__m512bh)_mm512_loadu_si512(panel + (p * pairs + j) * 16);
+#pragma GCC unroll 8
+    for (size_t r = 0; r < R; ++r) {
+      const __m512bh a = (__m512bh)_mm512_set1_epi32(static_cast<int>(x[r * pairs + j]));
+      for (size_t p = 0; p < P; ++p) acc[p][r] = _mm512_dpbf16_ps(acc[p][r], a, b[p]);
+    }
+  }
+  for (size_t r = 0; r < R; ++r)
+    for (size_t p = 0; p < P; ++p) _mm512_storeu_ps(out + r * kp + p * 16, acc[p][r]);
+}
+
+}  // namespace
+
+// Two panels (32 centroids) by 8 rows per tile; a last single panel when kp
+// is an odd number of 16s (k-means groups of ~33 centroids then score 48, not
+// 64). (More rows per tile were slower: rows 2,048-d apart share L1 sets.)
 void bf16_scores(const uint32_t* rows, size_t n, const uint32_t* panels, size_t kp, size_t pairs, float* out) {
   constexpr size_t R = kBf16RowTile;
-  for (size_t c0 = 0; c0 < kp; c0 += kBf16Panel) {
-    const uint32_t* p0 = panels + c0 * pairs;
-    const uint32_t* p1 = p0 + 16 * pairs;
-    for (size_t r0 = 0; r0 < n; r0 += R) {
-      __m512 acc0[R], acc1[R];
-      for (size_t r = 0; r < R; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
-      const uint32_t* x = rows + r0 * pairs;
-      for (size_t j = 0; j < pairs; ++j) {
-        const __m512bh b0 = (__m512bh)_mm512_loadu_si512(p0 + j * 16);
-        const __m512bh b1 = (__m512bh)_mm512_loadu_si512(p1 + j * 16);
-#pragma GCC unroll 8
-        for (size_t r = 0; r < R; ++r) {
-          const __m512bh a = (__m512bh)_mm512_set1_epi32(static_cast<int>(x[r * pairs + j]));
-          acc0[r] = _mm512_dpbf16_ps(acc0[r], a, b0);
-          acc1[r] = _mm512_dpbf16_ps(acc1[r], a, b1);
-        }
-      }
-      for (size_t r = 0; r < R; ++r) {
-        _mm512_storeu_ps(out + (r0 + r) * kp + c0, acc0[r]);
-        _mm512_storeu_ps(out + (r0 + r) * kp + c0 + 16, acc1[r]);
-      }
-    }
+  size_t c0 = 0;
+  for (; c0 + 32 <= kp; c0 += 32) {
+    for (size_t r0 = 0; r0 < n; r0 += R)
+      score_tile<2, R>(rows + r0 * pairs, pairs, panels + c0 * pairs, out + r0 * kp + c0, kp);
+  }
+  if (c0 < kp) {
+    for (size_t r0 = 0; r0 < n; r0 += R)
+      score_tile<1, R>(rows + r0 * pairs, pairs, panels + c0 * pairs, out + r0 * kp + c0, kp);
   }
 }
 
@@ -220,6 +233,81 @@ void canonical_pair_scores(const float* x, size_t stride, size_t d, const float*
     }
     skewed_chains(xr, cr, d, v, [](float acc, float a, float b) { return __builtin_fmaf(a, b, acc); });
     for (size_t g = 0; g < G && i + g < count; ++g) out[i + g] = v[g];
+  }
+}
+
+namespace {
+
+// Lanes' values at step j from up to four packed blocks of 16 points: the
+// blocks as they are stored, `idx` each lane's point (< 64), `hi` the lanes
+// with points >= 32.
+template <bool kFour>
+inline __m512 pick(const float* const* blocks, size_t j, __m512i idx, __mmask16 hi) {
+  const __m512 lo =
+      _mm512_permutex2var_ps(_mm512_loadu_ps(blocks[0] + j * 16), idx, _mm512_loadu_ps(blocks[1] + j * 16));
+  if constexpr (!kFour) {
+    return lo;
+  } else {
+    const __m512 up =
+        _mm512_permutex2var_ps(_mm512_loadu_ps(blocks[2] + j * 16), idx, _mm512_loadu_ps(blocks[3] + j * 16));
+    return _mm512_mask_blend_ps(hi, lo, up);
+  }
+}
+
+// G groups of 16 pairs at once (independent FMA chains; the blocks' loads shared).
+template <bool kRowsFour, bool kColsFour, size_t G>
+inline void packed_groups(const float* const* xb, const float* const* cb, size_t d, const float* cnorm,
+                          const uint32_t* rows, const uint32_t* cols, size_t count, float* out) {
+  __m512i ri[G], ci[G];
+  __mmask16 rh[G], ch[G], live[G];
+  __m512 v[G];
+  for (size_t g = 0; g < G; ++g) {
+    const size_t at = g * 16, left = count > at ? count - at : 0;
+    live[g] = left >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << left) - 1);
+    ri[g] = _mm512_maskz_loadu_epi32(live[g], rows + at);  // dead lanes: pair (0, 0)
+    ci[g] = _mm512_maskz_loadu_epi32(live[g], cols + at);
+    rh[g] = _mm512_cmpge_epu32_mask(ri[g], _mm512_set1_epi32(32));
+    ch[g] = _mm512_cmpge_epu32_mask(ci[g], _mm512_set1_epi32(32));
+    v[g] = _mm512_i32gather_ps(ci[g], cnorm, 4);
+  }
+  for (size_t j = 0; j < d; ++j) {
+    for (size_t g = 0; g < G; ++g)
+      v[g] = _mm512_fmadd_ps(pick<kRowsFour>(xb, j, ri[g], rh[g]), pick<kColsFour>(cb, j, ci[g], ch[g]), v[g]);
+  }
+  for (size_t g = 0; g < G; ++g) _mm512_mask_storeu_ps(out + g * 16, live[g], v[g]);
+}
+
+template <bool kRowsFour, bool kColsFour>
+void packed_pairs(const float* const* xb, const float* const* cb, size_t d, const float* cnorm, const uint32_t* rows,
+                  const uint32_t* cols, size_t count, float* out) {
+  constexpr size_t G = 4;
+  size_t i = 0;
+  for (; i + 16 * G <= count; i += 16 * G)
+    packed_groups<kRowsFour, kColsFour, G>(xb, cb, d, cnorm, rows + i, cols + i, 16 * G, out + i);
+  for (; i < count; i += 16)
+    packed_groups<kRowsFour, kColsFour, 1>(xb, cb, d, cnorm, rows + i, cols + i, count - i, out + i);
+}
+
+}  // namespace
+
+void canonical_pair_scores_packed(const float* xt, size_t m, const float* cbt, size_t k, size_t d, const float* cnorm,
+                                  const uint32_t* rows, const uint32_t* cols, size_t count, float* out) {
+  // Blocks past the last stand in for it: no lane selects them.
+  const float* xb[4];
+  const float* cb[4];
+  for (size_t b = 0; b < 4; ++b) {
+    xb[b] = xt + std::min(b, (m - 1) / 16) * 16 * d;
+    cb[b] = cbt + std::min(b, (k - 1) / 16) * 16 * d;
+  }
+  const bool rows_four = m > 32, cols_four = k > 32;
+  if (rows_four && cols_four) {
+    packed_pairs<true, true>(xb, cb, d, cnorm, rows, cols, count, out);
+  } else if (rows_four) {
+    packed_pairs<true, false>(xb, cb, d, cnorm, rows, cols, count, out);
+  } else if (cols_four) {
+    packed_pairs<false, true>(xb, cb, d, cnorm, rows, cols, count, out);
+  } else {
+    packed_pairs<false, false>(xb, cb, d, cnorm, rows, cols, count, out);
   }
 }
 

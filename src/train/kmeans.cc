@@ -114,6 +114,14 @@ Status assign_partitions(const KMeansModel& model, MatrixView<const float> x, st
   return linalg::nearest_centroids(x, model.view(), model.metric, labels, distances, executor);
 }
 
+Status assign_partitions(const linalg::PreparedCentroids& prepared, MatrixView<const float> x,
+                         std::span<uint32_t> labels, std::span<float> distances, core::Executor& executor) {
+  if (x.dim != prepared.dim())
+    return Status::InvalidArgument("assign_partitions: vectors have dimension " + std::to_string(x.dim) +
+                                   ", the IVF model " + std::to_string(prepared.dim()));
+  return linalg::nearest_centroids(x, prepared, labels, distances, executor);
+}
+
 Status compute_residuals(const KMeansModel& model, MatrixView<const float> x, std::span<const uint32_t> labels,
                          MatrixView<float> out, core::Executor& executor) {
   const size_t d = static_cast<size_t>(model.dim);

@@ -21,6 +21,7 @@
 #include "core/executor.h"
 #include "lancer/status.h"
 #include "linalg/matrix.h"
+#include "linalg/nearest.h"
 #include "simd/metric.h"
 
 namespace lancer::train {
@@ -90,6 +91,11 @@ Result<std::shared_ptr<const KMeansModel>> kmeans_from_centroids(std::vector<flo
 // (empty span) or x.rows long. For cosine, x must already be normalised.
 Status assign_partitions(const KMeansModel& model, MatrixView<const float> x, std::span<uint32_t> labels,
                          std::span<float> distances, core::Executor& executor);
+
+// The same against the model's centroids prepared once (linalg::PreparedCentroids,
+// built from model.view() and model.metric): for callers that assign batch after batch.
+Status assign_partitions(const linalg::PreparedCentroids& prepared, MatrixView<const float> x,
+                         std::span<uint32_t> labels, std::span<float> distances, core::Executor& executor);
 
 // out[i] = x[i] - centroid[labels[i]] (the PQ input for l2 / cosine); out may alias x.
 Status compute_residuals(const KMeansModel& model, MatrixView<const float> x, std::span<const uint32_t> labels,

@@ -79,6 +79,10 @@ TEST(NearestBf16, SameBitsAsTheCanonicalKernel) {
     expect_same_as_canonical(clustered(400, 300, 2048, 1.0f, 0.05f, 7), metric, m + " tight clusters 2048");
     expect_same_as_canonical(ties(500, 48, 96, 9), metric, m + " ties");
     expect_same_as_canonical(ties(200, 33, 1000, 11), metric, m + " ties 1000");
+    // Few centroids, most rows scored: the packed pair scores (up to 64 rows and centroids, 16 to a register).
+    expect_same_as_canonical(clustered(333, 40, 2048, 1.0f, 0.05f, 13), metric, m + " 40 tight clusters 2048");
+    expect_same_as_canonical(clustered(150, 20, 77, 5.0f, 0.3f, 15), metric, m + " 20 clusters, odd d");
+    expect_same_as_canonical(ties(100, 61, 64, 17), metric, m + " ties 61");
   }
 }
 

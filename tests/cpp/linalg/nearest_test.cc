@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <mutex>
@@ -13,6 +14,7 @@
 #include "linalg/blas.h"
 #include "linalg/gaussian.h"
 #include "linalg/norms.h"
+#include "simd/bf16_scores.h"
 #include "simd/kernels.h"
 
 namespace lancer::linalg {
@@ -153,6 +155,59 @@ TEST(Nearest, BlockCallbackAndScratch) {
     EXPECT_EQ(seen, std::vector<int>(n, 1));
     EXPECT_TRUE(labels_final);
     EXPECT_EQ(got_d, ref_d);
+  }
+}
+
+// Centroids prepared once and reused batch after batch (phase 2's use) give
+// the bits of a fresh call per batch, with and without the bfloat16 proposal;
+// a mismatched dimension is refused.
+TEST(Nearest, PreparedCentroidsGiveTheBitsOfFreshCalls) {
+  core::ThreadPool pool(2);
+  const size_t n = 700, k = 70, d = 96, batch = 256;
+  auto x = gaussian(n * d, 31), cent = gaussian(k * d, 32);
+  for (auto metric : {simd::Metric::kL2, simd::Metric::kDot}) {
+    for (bool bf16 : {false, true}) {
+      const PreparedCentroids prepared({cent.data(), k, d}, metric, std::nullopt, bf16);
+      EXPECT_EQ(prepared.proposal() != nullptr, bf16 && simd::bf16_scores_available());
+      NearestOptions options;
+      options.bf16 = bf16;
+      for (size_t r0 = 0; r0 < n; r0 += batch) {
+        const size_t m = std::min(batch, n - r0);
+        std::vector<uint32_t> ref(m), got(m);
+        std::vector<float> ref_d(m), got_d(m);
+        ASSERT_TRUE(
+            nearest_centroids({x.data() + r0 * d, m, d}, {cent.data(), k, d}, metric, ref, ref_d, pool, options).ok());
+        ASSERT_TRUE(nearest_centroids({x.data() + r0 * d, m, d}, prepared, got, got_d, pool).ok());
+        EXPECT_EQ(got, ref);
+        ASSERT_EQ(std::memcmp(got_d.data(), ref_d.data(), m * sizeof(float)), 0);
+      }
+      std::vector<uint32_t> labels(1);
+      EXPECT_EQ(nearest_centroids({x.data(), 1, d - 1}, prepared, labels, {}, pool).code(),
+                StatusCode::kInvalidArgument);
+    }
+  }
+}
+
+// Row norms computed once (k-means' repeated assignments) give the distances
+// of a call that computes them itself, with and without the bfloat16 proposal.
+TEST(Nearest, GivenRowNormsGiveTheSameDistances) {
+  core::ThreadPool pool(2);
+  const size_t n = 300, k = 40, d = 130;
+  auto x = gaussian(n * d, 41), cent = gaussian(k * d, 42);
+  std::vector<float> norms(n);
+  nearest_row_norms({x.data(), n, d}, norms, pool);
+  for (bool bf16 : {false, true}) {
+    NearestOptions options;
+    options.bf16 = bf16;
+    std::vector<uint32_t> ref(n), got(n);
+    std::vector<float> ref_d(n), got_d(n);
+    ASSERT_TRUE(
+        nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, simd::Metric::kL2, ref, ref_d, pool, options).ok());
+    options.row_norms = norms.data();
+    ASSERT_TRUE(
+        nearest_centroids({x.data(), n, d}, {cent.data(), k, d}, simd::Metric::kL2, got, got_d, pool, options).ok());
+    EXPECT_EQ(got, ref);
+    ASSERT_EQ(std::memcmp(got_d.data(), ref_d.data(), n * sizeof(float)), 0);
   }
 }
 
