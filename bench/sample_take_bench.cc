@@ -9,6 +9,7 @@
 #include <cstring>
 #include <numeric>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "core/executor.h"
@@ -47,14 +48,20 @@ void former_take_sorted(const std::vector<uint64_t>& hashes, std::vector<float>&
   }
 }
 
-// The collector's rows in slot order with their hashes (its serialized form, unpacked).
-void unpack(const std::string& bytes, std::vector<uint64_t>* hashes, std::vector<float>* data) {
-  uint64_t n = 0;
-  std::memcpy(&n, bytes.data(), 8);
-  hashes->resize(n);
-  for (uint64_t i = 0; i < n; ++i) std::memcpy(&(*hashes)[i], bytes.data() + 8 + i * 16, 8);
-  data->resize(n * kDim);
-  std::memcpy(data->data(), bytes.data() + 8 + n * 16, data->size() * 4);
+// The former code's input: the sampled rows in id order (not hash order) with their hashes.
+void unsorted_sample(const std::vector<float>& rows, std::vector<uint64_t>* hashes, std::vector<float>* data) {
+  const lancer::pipeline::SampleCollector c(kWant, kDim, 42);
+  std::vector<std::pair<uint64_t, uint64_t>> by_hash(kRows);  // (hash, id)
+  for (uint64_t id = 0; id < kRows; ++id) by_hash[id] = {c.hash_of(id), id};
+  std::nth_element(by_hash.begin(), by_hash.begin() + kWant, by_hash.end());
+  by_hash.resize(kWant);
+  std::sort(by_hash.begin(), by_hash.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  hashes->resize(kWant);
+  data->resize(kWant * kDim);
+  for (size_t i = 0; i < kWant; ++i) {
+    (*hashes)[i] = by_hash[i].first;
+    std::memcpy(data->data() + i * kDim, rows.data() + by_hash[i].second * kDim, kDim * 4);
+  }
 }
 
 void BM_TakeSorted(benchmark::State& state) {
@@ -66,10 +73,10 @@ void BM_TakeSorted(benchmark::State& state) {
   lancer::core::ThreadPool pool(std::max(threads, 1));
   for (auto _ : state) {
     state.PauseTiming();
-    auto c = collect(rows);
     std::vector<uint64_t> hashes;
     std::vector<float> data;
-    if (threads == 0) unpack(c.serialize(), &hashes, &data);
+    if (threads == 0) unsorted_sample(rows, &hashes, &data);
+    auto c = collect(rows);
     state.ResumeTiming();
     if (threads == 0) {
       former_take_sorted(hashes, data);

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lancer/status.h"
@@ -22,6 +23,11 @@ class Collective {
   virtual Result<std::vector<std::string>> all_gather(std::string mine) = 0;
   // The root's `data` replaces every other rank's.
   virtual Status broadcast(std::string* data, int root) = 0;
+  // Large gathers without copies: `parts[r]` = (offset, bytes) of rank r's part in `buffer`,
+  // the same list on every rank. Each rank has written its own part there; after the call
+  // every rank's buffer holds every part (the bytes between parts are left as they were).
+  // The default goes through all_gather; a driver may move the bytes straight into place.
+  virtual Status all_gather_in_place(char* buffer, const std::vector<std::pair<size_t, size_t>>& parts);
 };
 
 // One rank alone.

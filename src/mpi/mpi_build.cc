@@ -14,6 +14,7 @@
 #include "lancer/build.h"
 #include "lancer/runtime.h"
 #include "mpi/mpi_collective.h"
+#include "mpi/wait_idle.h"
 
 namespace lancer::mpi {
 
@@ -85,7 +86,9 @@ Status agree(MpiCollective& comm, const Status& mine, int root) {
 bool all_true(bool mine, double* wait_s) {
   Timed timed(wait_s);
   int in = mine ? 1 : 0, out = 0;
-  MPI_Allreduce(&in, &out, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  MPI_Request request;
+  MPI_Iallreduce(&in, &out, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD, &request);
+  wait_idle(&request);
   return out == 1;
 }
 
@@ -156,14 +159,18 @@ uint64_t run_queue(BuildHandle& b, const PhaseInfo& phase, int rank, int size, c
       {
         Timed timed(&stats->wait_s);
         MPI_Send(&dummy, 1, MPI_INT, 0, kTagRequest, MPI_COMM_WORLD);
-        MPI_Recv(&task, 1, MPI_INT64_T, 0, kTagTask, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        MPI_Request request;
+        MPI_Irecv(&task, 1, MPI_INT64_T, 0, kTagTask, MPI_COMM_WORLD, &request);
+        wait_idle(&request);
       }
       if (task < 0) break;
       run_task(static_cast<uint64_t>(task));
     }
   }
   Timed timed(&stats->end_wait_s);
-  MPI_Barrier(MPI_COMM_WORLD);
+  MPI_Request request;
+  MPI_Ibarrier(MPI_COMM_WORLD, &request);
+  wait_idle(&request);
   return finished_before;
 }
 

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdint>
 
+#include "mpi/wait_idle.h"
+
 namespace lancer::mpi {
 
 namespace {
@@ -48,7 +50,12 @@ Result<std::vector<std::string>> MpiCollective::all_gather(std::string mine) {
   Timed timed(&wait_s_);
   uint64_t n = mine.size();
   std::vector<uint64_t> sizes(static_cast<size_t>(size_));
-  LANCER_RETURN_IF_ERROR(check(MPI_Allgather(&n, 1, MPI_UINT64_T, sizes.data(), 1, MPI_UINT64_T, comm_), "allgather"));
+  {  // where this rank waits for the others to arrive
+    MPI_Request request;
+    LANCER_RETURN_IF_ERROR(
+        check(MPI_Iallgather(&n, 1, MPI_UINT64_T, sizes.data(), 1, MPI_UINT64_T, comm_, &request), "allgather"));
+    LANCER_RETURN_IF_ERROR(check(wait_idle(&request), "allgather"));
+  }
   std::vector<std::string> all(static_cast<size_t>(size_));
   for (int r = 0; r < size_; ++r) {
     std::string& buf = all[static_cast<size_t>(r)];
@@ -62,10 +69,23 @@ Result<std::vector<std::string>> MpiCollective::all_gather(std::string mine) {
   return all;
 }
 
+Status MpiCollective::all_gather_in_place(char* buffer, const std::vector<std::pair<size_t, size_t>>& parts) {
+  Timed timed(&wait_s_);
+  if (parts.size() != static_cast<size_t>(size_))
+    return Status::InvalidArgument("all_gather_in_place: one part a rank");
+  for (int r = 0; r < size_; ++r) {
+    const auto [offset, bytes] = parts[static_cast<size_t>(r)];
+    LANCER_RETURN_IF_ERROR(bcast_bytes(buffer + offset, bytes, r, comm_));
+  }
+  return Status::OK();
+}
+
 Status MpiCollective::broadcast(std::string* data, int root) {
   Timed timed(&wait_s_);
   uint64_t n = data->size();
-  LANCER_RETURN_IF_ERROR(check(MPI_Bcast(&n, 1, MPI_UINT64_T, root, comm_), "broadcast"));
+  MPI_Request request;  // where the other ranks wait for the root
+  LANCER_RETURN_IF_ERROR(check(MPI_Ibcast(&n, 1, MPI_UINT64_T, root, comm_, &request), "broadcast"));
+  LANCER_RETURN_IF_ERROR(check(wait_idle(&request), "broadcast"));
   if (rank_ != root) data->resize(n);
   return bcast_bytes(data->data(), n, root, comm_);
 }

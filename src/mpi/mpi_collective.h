@@ -16,6 +16,8 @@ class MpiCollective final : public Collective {
   int size() const override { return size_; }
   Result<std::vector<std::string>> all_gather(std::string mine) override;
   Status broadcast(std::string* data, int root) override;
+  // Each part broadcast by its rank straight into every rank's buffer.
+  Status all_gather_in_place(char* buffer, const std::vector<std::pair<size_t, size_t>>& parts) override;
   // Seconds spent in all_gather and broadcast so far: waiting for the other
   // ranks and moving the bytes.
   double wait_s() const { return wait_s_; }

@@ -185,6 +185,7 @@ Result<size_t> IndexBuild::take_sample(const std::vector<uint64_t>& fragment_ids
     if (kth != cands.end()) std::nth_element(first, kth, cands.end(), by_hash);
     std::sort(first, kth, by_hash);
     uint64_t bar;
+    std::vector<size_t> slots;  // with several ranks: where each rank's rows of the round go
     if (collective) {
       std::string hashes(k * 8, '\0');
       for (size_t i = 0; i < k; ++i) std::memcpy(hashes.data() + i * 8, &cands[done + i].hash, 8);
@@ -193,6 +194,7 @@ Result<size_t> IndexBuild::take_sample(const std::vector<uint64_t>& fragment_ids
       for (const auto& sh : shares) any = any || !sh.empty();
       if (!any) break;
       LANCER_ASSIGN_OR_RETURN(bar, sample_threshold(shares, need));
+      LANCER_ASSIGN_OR_RETURN(slots, sample_slots(shares, bar, have));
     } else {
       if (k == 0) break;
       bar = k == need ? cands[done + k - 1].hash : UINT64_MAX;
@@ -206,37 +208,18 @@ Result<size_t> IndexBuild::take_sample(const std::vector<uint64_t>& fragment_ids
       have += kept;
       sample->resize(have * dim);
     } else {
-      // This rank's rows of the round as [n x dim f32][n x u64 hash][u64 n], read in
-      // place, then every rank's, merged by hash: each rank reads its share only.
-      std::string mine((end - done) * (dim * 4 + 8) + 8, '\0');
-      LANCER_ASSIGN_OR_RETURN(const uint64_t kept, read(done, end, reinterpret_cast<float*>(mine.data())));
-      for (size_t i = 0; i < kept; ++i) std::memcpy(mine.data() + kept * dim * 4 + i * 8, &cands[done + i].hash, 8);
-      std::memcpy(mine.data() + kept * (dim * 4 + 8), &kept, 8);
-      mine.resize(kept * (dim * 4 + 8) + 8);
-      LANCER_ASSIGN_OR_RETURN(auto shares, collective->all_gather(std::move(mine)));
-      struct Row {
-        uint64_t hash;
-        const char* data;
-      };
-      std::vector<Row> merged;
-      for (const auto& sh : shares) {
-        uint64_t n = 0;
-        if (sh.size() >= 8) std::memcpy(&n, sh.data() + sh.size() - 8, 8);
-        if (sh.size() < 8 || n > sh.size() / 8 || sh.size() != n * (dim * 4 + 8) + 8) {
-          return Status::Corruption("a sample share of " + std::to_string(sh.size()) +
-                                    " bytes does not match its row count");
-        }
-        for (uint64_t i = 0; i < n; ++i) {
-          uint64_t h;
-          std::memcpy(&h, sh.data() + n * dim * 4 + i * 8, 8);
-          merged.push_back({h, sh.data() + i * dim * 4});
-        }
-      }
-      std::sort(merged.begin(), merged.end(), [](const Row& x, const Row& y) { return x.hash < y.hash; });
-      sample->resize((have + merged.size()) * dim);
-      for (size_t i = 0; i < merged.size(); ++i)
-        std::memcpy(sample->data() + (have + i) * dim, merged[i].data, dim * 4);
-      have += merged.size();
+      // Each rank reads its rows of the round straight into its slot of the sample
+      // (uninitialised), then every rank's are merged in place by hash.
+      const size_t me = static_cast<size_t>(collective->rank());
+      if (slots[me + 1] - slots[me] != end - done) return Status::Internal("sample: this rank's slot does not fit");
+      sample->resize(slots.back() * dim);
+      LANCER_ASSIGN_OR_RETURN(const size_t kept, read(done, end, sample->data() + slots[me] * dim));
+      std::vector<uint64_t> kept_hashes(kept);
+      for (size_t i = 0; i < kept; ++i) kept_hashes[i] = cands[done + i].hash;
+      LANCER_ASSIGN_OR_RETURN(const size_t merged,
+                              merge_sample_ranks(*collective, kept_hashes, slots, dim, sample->data(), executor));
+      have += merged;
+      sample->resize(have * dim);
     }
     done = end;
   }

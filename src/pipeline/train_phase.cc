@@ -93,7 +93,7 @@ Status IndexBuild::scan_sample(const std::vector<uint64_t>& fragment_ids, uint64
       const auto& stats = (*stream)->stats();
       const uint64_t total = stats.rows + stats.null_rows + stats.deleted_rows;
       std::lock_guard<std::mutex> lock(mu);
-      for (const auto& [h, i] : wanted) collector.offer_hashed(h, batch.row_ids[i], v + i * dim);
+      for (const auto& [h, i] : wanted) collector.offer_hashed(h, v + i * dim);
       bar.store(collector.bar(), std::memory_order_relaxed);
       scanned += total - seen;
       seen = total;
@@ -153,24 +153,25 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
     collector.reserve(share_rows);
     LANCER_RETURN_IF_ERROR(scan_sample(fragment_ids, share_rows, pool, collector));
     if (collective.size() > 1) {
-      // Hashes first, then only the rows that make the global sample: one
-      // sample moves in all, however many ranks there are.
+      // Hashes first, then only the rows that make the global sample, merged
+      // as the take path's are (merge_sample_ranks): one sample moves in all.
       LANCER_ASSIGN_OR_RETURN(auto hash_shares, collective.all_gather(collector.serialize_hashes()));
       LANCER_ASSIGN_OR_RETURN(const uint64_t max_hash, sample_threshold(hash_shares, want));
+      LANCER_ASSIGN_OR_RETURN(const auto slots, sample_slots(hash_shares, max_hash, 0));
       std::vector<std::string>().swap(hash_shares);
-      std::string mine = collector.serialize(max_hash);
-      collector = SampleCollector(want, dim, p.seed);  // frees this rank's share before the gather
-      LANCER_ASSIGN_OR_RETURN(auto shares, collective.all_gather(std::move(mine)));
-      size_t offered = 0;
-      for (const auto& s : shares) offered += s.size() / (16 + dim * 4);
-      collector.reserve(offered);
-      for (auto& s : shares) {
-        LANCER_RETURN_IF_ERROR(collector.merge(s));
-        std::string().swap(s);
-      }
+      const size_t me = static_cast<size_t>(collective.rank());
+      std::vector<uint64_t> hashes;
+      core::UninitVector<float> mine = collector.take_sorted(pool, &hashes);
+      hashes.resize(slots[me + 1] - slots[me]);  // those at or below max_hash
+      sample.resize(slots.back() * dim);
+      std::copy_n(mine.data(), hashes.size() * dim, sample.data() + slots[me] * dim);
+      core::UninitVector<float>().swap(mine);
+      LANCER_ASSIGN_OR_RETURN(sample_rows, merge_sample_ranks(collective, hashes, slots, dim, sample.data(), pool));
+      sample.resize(sample_rows * dim);
+    } else {
+      sample_rows = collector.rows();
+      sample = collector.take_sorted(pool);
     }
-    sample_rows = collector.rows();
-    sample = collector.take_sorted(pool);
   }
   if (want > 0) {
     progress("sample", 1, 1, true);

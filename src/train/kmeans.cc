@@ -4,9 +4,11 @@
 #include <cmath>
 #include <mutex>
 #include <string>
+#include <utility>
 
 #include "linalg/nearest.h"
 #include "linalg/norms.h"
+#include "train/exchange.h"
 #include "train/kmeans_init.h"
 #include "train/kmeans_lloyd.h"
 #include "train/kmeans_two_level.h"
@@ -15,13 +17,19 @@ namespace lancer::train {
 namespace {
 
 // One pass over the sample: every value finite, and the largest magnitude
-// (it sets the fixed-point scale of the centroid sums).
-Result<float> scan_sample(MatrixView<const float> x, core::Executor& executor) {
+// (it sets the fixed-point scale of the centroid sums). With several ranks,
+// each scans a run of rows and the flags and maxima are exchanged (a maximum
+// does not depend on the order it is taken in).
+Result<float> scan_sample(MatrixView<const float> x, core::Executor& executor, core::Collective* collective) {
+  // Not a structured binding: the lambda below captures r0, which clang before 16 refuses.
+  const auto range = collective ? core::owned_range(x.rows, collective->rank(), collective->size())
+                                : std::pair<size_t, size_t>{0, x.rows};
+  const size_t r0 = range.first, r1 = range.second;
   std::mutex mu;
   bool ok = true;
   float max_abs = 0;
-  executor.parallel_for(x.rows, 16384, [&](size_t b, size_t e) {
-    const float* p = x.row(b);
+  executor.parallel_for(r1 - r0, 16384, [&](size_t b, size_t e) {
+    const float* p = x.row(r0 + b);
     const size_t count = (e - b) * x.dim;
     bool finite = true;
     float m = 0;
@@ -33,6 +41,19 @@ Result<float> scan_sample(MatrixView<const float> x, core::Executor& executor) {
     ok &= finite;
     max_abs = std::max(max_abs, m);
   });
+  if (collective && collective->size() > 1) {
+    std::string mine(1, ok ? '1' : '0');
+    exchange::put(mine, &max_abs, 1);
+    LANCER_ASSIGN_OR_RETURN(auto all, exchange::all_gather(*collective, std::move(mine)));
+    for (size_t r = 0; r < all.size(); ++r) {
+      float m = 0;
+      exchange::Reader in(all[r]);
+      const char* flag = in.take(1);
+      if (flag == nullptr || !in.get(&m, 1) || !in.done()) return exchange::malformed("k-means sample scan", r);
+      ok &= *flag == '1';
+      max_abs = std::max(max_abs, m);
+    }
+  }
   if (!ok) return Status::InvalidArgument("k-means: the training sample holds NaN or infinite values");
   return max_abs;
 }
@@ -58,7 +79,7 @@ Status check_params(MatrixView<const float> sample, const KMeansParams& p) {
 Result<std::shared_ptr<const KMeansModel>> train_kmeans(MatrixView<const float> sample, const KMeansParams& params,
                                                         core::Executor& executor, core::Collective* collective) {
   LANCER_RETURN_IF_ERROR(check_params(sample, params));
-  LANCER_ASSIGN_OR_RETURN(float max_abs, scan_sample(sample, executor));
+  LANCER_ASSIGN_OR_RETURN(float max_abs, scan_sample(sample, executor, collective));
   const size_t k = static_cast<size_t>(params.num_clusters), d = sample.dim;
   std::vector<float> normalized;
   MatrixView<const float> data = sample;

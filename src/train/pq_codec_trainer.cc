@@ -7,6 +7,7 @@
 #include "train/codec_trainers.h"
 #include "train/pq.h"
 #include "train/random.h"
+#include "train/split_labels.h"
 
 namespace lancer::train {
 
@@ -25,8 +26,9 @@ Result<std::shared_ptr<const quant::Codec>> train_pq_codec(const CodecTrainParam
     const size_t rows = std::min(sample.rows, pq_rows);
     MatrixView<float> pq_view(sample.data, rows, sample.dim);
     if (quant::uses_residual(p.kind, p.metric)) {
+      // The assignment split over ranks (each labels a run of rows); residuals are cheap, every rank makes all.
       std::vector<uint32_t> labels(rows);
-      LANCER_RETURN_IF_ERROR(assign_partitions(kmeans, pq_view, labels, {}, pool));
+      LANCER_RETURN_IF_ERROR(nearest_labels_split(pq_view, kmeans.view(), kmeans.metric, labels, pool, distributed));
       LANCER_RETURN_IF_ERROR(compute_residuals(kmeans, pq_view, labels, pq_view, pool));
     }
     PqParams pp;

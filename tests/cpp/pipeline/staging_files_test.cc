@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include "pipeline/spill.h"
 #include "quant/flat_codec.h"
 #include "quant/pq_codec.h"
+#include "train/thread_collective.h"
 
 namespace lancer::pipeline {
 namespace {
@@ -257,30 +259,78 @@ TEST(ModelFile, RefusesNamesItDoesNotKnow) {
   }
 }
 
-TEST(SampleCollector, SharesMergeToTheSameSampleAsOneStream) {
-  const size_t dim = 4, want = 50;
-  std::vector<float> rows(1000 * dim);
-  for (size_t i = 0; i < rows.size(); ++i) rows[i] = float(i);
-  SampleCollector whole(want, dim, 7);
-  for (uint64_t id = 0; id < 1000; ++id) whole.offer(id, rows.data() + id * dim);
-  const auto expect = whole.take_sorted();
+// Each of `ranks` ranks (threads) collects every ranks-th row id from `first`, then the
+// ranks merge as the build does (hashes, threshold, slots, merge_sample_ranks). Returns
+// every rank's sample (rows in hash order); *moved counts the rows the ranks sent.
+std::vector<std::vector<float>> merged_on_ranks(const std::vector<float>& rows, size_t dim, size_t want, uint64_t seed,
+                                                int ranks, size_t* moved = nullptr) {
+  const size_t total = rows.size() / dim;
+  std::vector<std::vector<float>> got(static_cast<size_t>(ranks));
+  std::atomic<size_t> sent{0};
+  testing::run_ranks(ranks, [&](core::Collective& collective) {
+    const size_t me = static_cast<size_t>(collective.rank());
+    SampleCollector c(want, dim, seed);
+    for (uint64_t id = me; id < total; id += static_cast<uint64_t>(ranks)) c.offer(id, rows.data() + id * dim);
+    auto shares = collective.all_gather(c.serialize_hashes());
+    ASSERT_TRUE(shares.ok());
+    auto bar = sample_threshold(*shares, want);
+    ASSERT_TRUE(bar.ok());
+    auto slots = sample_slots(*shares, *bar, 3);  // rows 0-2 of the buffer are not the sample's
+    ASSERT_TRUE(slots.ok());
+    std::vector<uint64_t> hashes;
+    core::InlineExecutor one;
+    auto mine = c.take_sorted(one, &hashes);
+    hashes.resize((*slots)[me + 1] - (*slots)[me]);
+    sent += hashes.size();
+    std::vector<float> buffer(slots->back() * dim, -1.0f);
+    std::copy_n(mine.data(), hashes.size() * dim, buffer.data() + (*slots)[me] * dim);
+    core::ThreadPool pool(2);
+    auto n = merge_sample_ranks(collective, hashes, *slots, dim, buffer.data(), pool);
+    ASSERT_TRUE(n.ok()) << n.status().to_string();
+    for (size_t i = 0; i < 3 * dim; ++i) ASSERT_EQ(buffer[i], -1.0f);  // left alone
+    got[me].assign(buffer.begin() + 3 * static_cast<std::ptrdiff_t>(dim),
+                   buffer.begin() + static_cast<std::ptrdiff_t>((3 + *n) * dim));
+  });
+  if (moved) *moved = sent;
+  return got;
+}
+
+TEST(SampleCollector, RanksMergeToTheSameSampleAsOneStream) {
+  const size_t dim = 3, want = 40;
+  std::vector<float> rows(900 * dim);
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = float(i) * 0.5f;
+  SampleCollector whole(want, dim, 3);
+  for (uint64_t id = 0; id < 900; ++id) whole.offer(id, rows.data() + id * dim);
+  const auto taken = whole.take_sorted();
+  const std::vector<float> expect(taken.begin(), taken.end());
   ASSERT_EQ(expect.size(), want * dim);
-  for (size_t shares : {2u, 3u, 7u}) {
-    std::vector<std::string> parts;
-    for (size_t s = 0; s < shares; ++s) {
-      SampleCollector c(want, dim, 7);
-      for (uint64_t id = s * 1000 / shares; id < (s + 1) * 1000 / shares; ++id) c.offer(id, rows.data() + id * dim);
-      parts.push_back(c.serialize());
-    }
-    SampleCollector merged(want, dim, 7);
-    for (const auto& p : parts) ASSERT_TRUE(merged.merge(p).ok());
-    EXPECT_EQ(merged.take_sorted(), expect) << shares << " shares";
+  for (int ranks : {1, 2, 3, 5}) {
+    size_t moved = 0;
+    for (const auto& got : merged_on_ranks(rows, dim, want, 3, ranks, &moved)) EXPECT_EQ(got, expect) << ranks;
+    EXPECT_EQ(moved, want) << ranks << " ranks: only the sample's rows move";
   }
-  SampleCollector other_seed(want, dim, 8);
-  for (uint64_t id = 0; id < 1000; ++id) other_seed.offer(id, rows.data() + id * dim);
-  EXPECT_NE(other_seed.take_sorted(), expect);
-  SampleCollector c(want, dim, 7);
-  EXPECT_FALSE(c.merge(std::string(12, '\0')).ok());
+  // Fewer rows than wanted: everything moves, still in hash order.
+  SampleCollector few(want, dim, 3);
+  for (uint64_t id = 0; id < 10; ++id) few.offer(id, rows.data() + id * dim);
+  const auto few_taken = few.take_sorted();
+  const std::vector<float> few_rows(rows.begin(), rows.begin() + 10 * dim);
+  for (const auto& got : merged_on_ranks(few_rows, dim, want, 3, 3))
+    EXPECT_EQ(got, std::vector<float>(few_taken.begin(), few_taken.end()));
+  SampleCollector other_seed(want, dim, 4);
+  for (uint64_t id = 0; id < 900; ++id) other_seed.offer(id, rows.data() + id * dim);
+  const auto other = other_seed.take_sorted();
+  EXPECT_NE(std::vector<float>(other.begin(), other.end()), expect);
+}
+
+TEST(SampleCollector, ThresholdOverHashShares) {
+  SampleCollector few(40, 3, 3);
+  const float row[3] = {1, 2, 3};
+  for (uint64_t id = 0; id < 10; ++id) few.offer(id, row);
+  auto all = sample_threshold({few.serialize_hashes()}, 40);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(*all, UINT64_MAX);
+  EXPECT_FALSE(sample_threshold({std::string(7, '\0')}, 40).ok());
+  EXPECT_FALSE(sample_slots({std::string(7, '\0')}, 0, 0).ok());
 }
 
 TEST(SampleCollector, TakenOnThreadsInHashOrderAsOnOne) {
@@ -303,42 +353,6 @@ TEST(SampleCollector, TakenOnThreadsInHashOrderAsOnOne) {
     core::ThreadPool pool(threads);
     EXPECT_EQ(collect().take_sorted(pool), expect) << threads << " threads";
   }
-}
-
-TEST(SampleCollector, HashesFirstThenOnlyTheSampleMoves) {
-  const size_t dim = 3, want = 40;
-  std::vector<float> rows(900 * dim);
-  for (size_t i = 0; i < rows.size(); ++i) rows[i] = float(i) * 0.5f;
-  SampleCollector whole(want, dim, 3);
-  for (uint64_t id = 0; id < 900; ++id) whole.offer(id, rows.data() + id * dim);
-  const auto expect = whole.take_sorted();
-  for (size_t shares : {2u, 5u}) {
-    std::vector<SampleCollector> parts;
-    std::vector<std::string> hashes;
-    for (size_t s = 0; s < shares; ++s) {
-      parts.emplace_back(want, dim, 3);
-      for (uint64_t id = s; id < 900; id += shares) parts.back().offer(id, rows.data() + id * dim);  // interleaved
-      hashes.push_back(parts.back().serialize_hashes());
-    }
-    auto threshold = sample_threshold(hashes, want);
-    ASSERT_TRUE(threshold.ok());
-    SampleCollector merged(want, dim, 3);
-    size_t moved = 0;
-    for (const auto& part : parts) {
-      const std::string bytes = part.serialize(*threshold);
-      moved += (bytes.size() - 8) / (16 + dim * 4);
-      ASSERT_TRUE(merged.merge(bytes).ok());
-    }
-    EXPECT_EQ(moved, want) << shares << " shares";
-    EXPECT_EQ(merged.take_sorted(), expect) << shares << " shares";
-  }
-  // Fewer rows than wanted: everything moves.
-  SampleCollector few(want, dim, 3);
-  for (uint64_t id = 0; id < 10; ++id) few.offer(id, rows.data() + id * dim);
-  auto all = sample_threshold({few.serialize_hashes()}, want);
-  ASSERT_TRUE(all.ok());
-  EXPECT_EQ(*all, UINT64_MAX);
-  EXPECT_FALSE(sample_threshold({std::string(7, '\0')}, want).ok());
 }
 
 }  // namespace

@@ -126,6 +126,24 @@ TEST(DistributedKMeans, EmptyClusterSplitsAndAutoHierarchicalMatch) {
   }
 }
 
+TEST(DistributedKMeans, EveryRankRefusesANonFiniteValueInAnyRanksRows) {
+  // The sample's check is split over the ranks: a NaN in the last rank's rows fails every rank.
+  const size_t n = 3000, d = 8;
+  auto x = clustered(n, d, 2);
+  x[(n - 1) * d + 3] = std::nanf("");
+  KMeansParams params;
+  params.num_clusters = 10;
+  for (int ranks : {2, 3}) {
+    std::vector<Status> got(static_cast<size_t>(ranks));
+    testing::run_ranks(ranks, [&](core::Collective& c) {
+      core::InlineExecutor one;
+      got[static_cast<size_t>(c.rank())] =
+          train_kmeans(MatrixView<const float>(x.data(), n, d), params, one, &c).status();
+    });
+    for (const Status& st : got) EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << ranks << " ranks";
+  }
+}
+
 TEST(DistributedPq, BitIdenticalToOneProcessForAnyRanksAndThreads) {
   const size_t n = 3000, d = 32;
   const auto x = clustered(n, d, 4);
