@@ -57,9 +57,15 @@ Status take_vectors(const Dataset& ds, const VectorColumn& column, std::span<con
 Status take_fragment_rows(const Dataset& ds, const VectorColumn& column, size_t index,
                           std::span<const uint32_t> offsets, uint64_t max_gap, uint8_t* values, uint8_t* valid,
                           core::UninitVector<uint8_t>* scratch) {
-  const size_t rb = column.type.row_bytes();
   if (offsets.empty()) return Status::OK();
   LANCER_ASSIGN_OR_RETURN(ColumnLocation loc, Fragment(ds, index).locate(column));
+  return take_located_rows(loc, column, offsets, max_gap, values, valid, scratch);
+}
+
+Status take_located_rows(const ColumnLocation& loc, const VectorColumn& column, std::span<const uint32_t> offsets,
+                         uint64_t max_gap, uint8_t* values, uint8_t* valid, core::UninitVector<uint8_t>* scratch) {
+  const size_t rb = column.type.row_bytes();
+  if (offsets.empty()) return Status::OK();
   if (!loc.file) {  // the column is absent: every row null
     std::memset(valid, 0, offsets.size());
     return Status::OK();

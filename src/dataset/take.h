@@ -9,6 +9,7 @@
 
 #include "core/buffer.h"
 #include "dataset/dataset.h"
+#include "dataset/fragment.h"
 
 namespace lancer::dataset {
 
@@ -26,5 +27,10 @@ Status take_vectors(const Dataset& ds, const VectorColumn& column, std::span<con
 Status take_fragment_rows(const Dataset& ds, const VectorColumn& column, size_t index,
                           std::span<const uint32_t> offsets, uint64_t max_gap, uint8_t* values, uint8_t* valid,
                           core::UninitVector<uint8_t>* scratch);
+
+// The same from a column already located (Fragment::locate): a caller taking rows of one
+// fragment many times opens its data file once.
+Status take_located_rows(const ColumnLocation& location, const VectorColumn& column, std::span<const uint32_t> offsets,
+                         uint64_t max_gap, uint8_t* values, uint8_t* valid, core::UninitVector<uint8_t>* scratch);
 
 }  // namespace lancer::dataset

@@ -95,6 +95,7 @@ Result<bool> VectorStream::next(VectorBatch* batch) {
     batch->num_rows = 0;
     batch->values.resize(max_rows * rb);
     batch->row_ids.resize(max_rows);
+    batch->offsets.resize(max_rows);
 
     if (!cur.file) {  // the fragment has no data for this column: all null
       stats_.deleted_rows += cur.deleted.size();
@@ -133,6 +134,7 @@ Result<bool> VectorStream::next(VectorBatch* batch) {
         if (kept != i) std::memmove(dst + kept * rb, dst + i * rb, rb);
         batch->row_ids[batch->num_rows + kept] =
             cur.stable_ids.empty() ? (cur.fragment_id << 32) | offset : cur.stable_ids[offset];
+        batch->offsets[batch->num_rows + kept] = static_cast<uint32_t>(offset);
         ++kept;
       }
       batch->num_rows += kept;
@@ -148,6 +150,7 @@ Result<bool> VectorStream::next(VectorBatch* batch) {
     if (batch->num_rows > 0) {
       batch->values.resize(batch->num_rows * rb);
       batch->row_ids.resize(batch->num_rows);
+      batch->offsets.resize(batch->num_rows);
       stats_.rows += batch->num_rows;
       return true;
     }

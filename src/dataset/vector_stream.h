@@ -21,6 +21,7 @@ struct VectorBatch {
   lance::VectorType type;
   core::ByteBuffer values;               // num_rows x type.row_bytes(), row-major, as stored
   core::UninitVector<uint64_t> row_ids;  // row addresses (fragment_id << 32 | offset), or stable row ids
+  core::UninitVector<uint32_t> offsets;  // each row's physical offset in the fragment (its place, whatever its id)
 };
 
 struct StreamOptions {

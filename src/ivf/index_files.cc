@@ -87,6 +87,7 @@ Result<std::unique_ptr<AuxiliaryFileWriter>> AuxiliaryFileWriter::create(const s
   auto w = std::unique_ptr<AuxiliaryFileWriter>(new AuxiliaryFileWriter());
   const auto columns = model->codec->columns();
   LANCER_ASSIGN_OR_RETURN(w->writer_, lance::LanceFileWriter::create(path, 1 + columns.size()));
+  w->writer_->forget_written();  // the build never reads it back: the cache keeps what it reads
   w->lengths_.assign(model->num_partitions, 0);
   w->pending_columns_.resize(columns.size());
   w->model_ = std::move(model);

@@ -84,6 +84,10 @@ LanceFileWriter::LanceFileWriter(std::string path, std::unique_ptr<storage::Outp
 
 LanceFileWriter::~LanceFileWriter() = default;
 
+void LanceFileWriter::forget_written() {
+  file_->forget_written();
+}
+
 Status LanceFileWriter::write_raw(const void* data, size_t size) {
   if (file_ == nullptr) return Status::Internal(path_ + ": write after finish");
   LANCER_RETURN_IF_ERROR(file_->write(data, size));

@@ -24,6 +24,8 @@ class LanceFileWriter {
   // columns.
   static Result<std::unique_ptr<LanceFileWriter>> create(const std::string& path, size_t num_columns);
   ~LanceFileWriter();
+  // storage::OutputFile::forget_written: the file's bytes are not read back soon.
+  void forget_written();
 
   // Writes a global buffer at the current position; returns its GBO index (1, 2, ...).
   Result<uint32_t> add_global_buffer(const void* data, size_t size);

@@ -9,7 +9,9 @@
 #include <deque>
 #include <filesystem>
 #include <future>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "core/half.h"
@@ -21,6 +23,7 @@
 #include "pipeline/index_build.h"
 #include "pipeline/spill.h"
 #include "pipeline/staging.h"
+#include "pipeline/task_labels.h"
 #include "pipeline/vector_rows.h"
 #include "storage/concurrently.h"
 #include "storage/file_io.h"
@@ -146,6 +149,7 @@ Result<TaskResult> IndexBuild::checked_record(std::map<uint64_t, TaskResult>& ca
       r.null_rows = j.at("null_rows");
       r.deleted_rows = j.at("deleted_rows");
       r.skipped_nonfinite = j.at("skipped_nonfinite");
+      r.labels = j.value("output", "spill") == "labels";
     }
     r.bytes = j.at("bytes");
     r.busy_s = j.at("busy_s");
@@ -228,10 +232,27 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
   // The temporary name is this writer's own: two threads of one process (Python's build_task
   // from a thread pool) may build the same task at once.
   const std::string tmp = in_place ? run_path : storage::temporary_path(run_path);
-  LANCER_ASSIGN_OR_RETURN(auto spill, SpillFile::create(tmp, model->num_partitions, rb));
   TaskResult result;
   result.task = task;
   result.worker = worker;
+  result.labels = places_rows(*model);
+  // The task's output: its rows encoded into a spill, or (one pass) only their partitions, each
+  // at the row's place among the task's fragments' physical rows.
+  std::unique_ptr<SpillFile> spill;
+  std::unique_ptr<TaskLabels> labels;
+  std::map<uint64_t, uint64_t> fragment_first;  // fragment id -> the task position of its first row
+  if (result.labels) {
+    uint64_t first = 0;
+    for (uint64_t id : record_.tasks[task].fragment_ids) {
+      const auto index = dataset_->fragment_index(id);
+      if (!index) return Status::Corruption("fragment " + std::to_string(id) + " of the plan is not in the dataset");
+      fragment_first[id] = first;
+      first += dataset_->fragments()[*index].physical_rows;
+    }
+    labels = std::make_unique<TaskLabels>(tmp, model->num_partitions, first);
+  } else {
+    LANCER_ASSIGN_OR_RETURN(spill, SpillFile::create(tmp, model->num_partitions, rb));
+  }
   dataset::StreamOptions so;
   so.fragment_ids = record_.tasks[task].fragment_ids;
   // A batch that fits one block of the assignment keeps one core busy (4 MiB
@@ -250,10 +271,14 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
   dataset::VectorBatch batch;
   std::vector<float> x, scratch;
   std::vector<uint64_t> kept_ids;
+  std::vector<uint32_t> kept_offsets, batch_labels;
   Status status;
   // A run is written once its rows reach kRunBytes: at most that and one batch are buffered.
-  spill->reserve(kRunBytes / (8 + rb) + so.batch_bytes / row_bytes + 1);
-  SpillFeeder feeder(*spill, kRunBytes, pool.num_threads() > 1);
+  std::optional<SpillFeeder> feeder;
+  if (spill) {
+    spill->reserve(kRunBytes / (8 + rb) + so.batch_bytes / row_bytes + 1);
+    feeder.emplace(*spill, kRunBytes, pool.num_threads() > 1);
+  }
   const linalg::PreparedCentroids centroids(kmeans->view(), kmeans->metric);  // once, not per batch
   for (;;) {
     auto more = stream.next(&batch);
@@ -267,9 +292,11 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
     size_t n = 0;
     while (n < batch.num_rows && finite_row(v + n * dim, dim)) ++n;
     const uint64_t* ids = batch.row_ids.data();
+    const uint32_t* offsets = batch.offsets.data();
     if (n < batch.num_rows) {
       x.assign(v, v + n * dim);
       kept_ids.assign(ids, ids + n);
+      kept_offsets.assign(offsets, offsets + n);
       for (size_t i = n; i < batch.num_rows; ++i) {
         if (!finite_row(v + i * dim, dim)) {
           ++result.skipped_nonfinite;
@@ -277,15 +304,27 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
         }
         x.insert(x.end(), v + i * dim, v + (i + 1) * dim);
         kept_ids.push_back(ids[i]);
+        kept_offsets.push_back(offsets[i]);
       }
       n = kept_ids.size();
       v = x.data();
       ids = kept_ids.data();
+      offsets = kept_offsets.data();
     }
     if (n == 0) continue;
-    SpillFeeder::Batch* out = feeder.free_batch();
-    if (out == nullptr) break;  // the spill failed: finish() says why
     MatrixView<float> xv(v, n, dim);
+    if (labels) {  // one pass: the partitions only, by the same rule
+      if (metric == simd::Metric::kCosine) linalg::normalize_rows(xv, pool);
+      batch_labels.resize(n);
+      status = train::assign_partitions(centroids, xv, batch_labels, {}, pool);
+      if (!status.ok()) break;
+      const uint64_t first = fragment_first.at(batch.fragment_id);
+      for (size_t i = 0; i < n; ++i) labels->set(first + offsets[i], batch_labels[i]);
+      result.rows += n;
+      continue;
+    }
+    SpillFeeder::Batch* out = feeder->free_batch();
+    if (out == nullptr) break;  // the spill failed: finish() says why
     if (metric == simd::Metric::kCosine) linalg::normalize_rows(xv, pool);
     out->labels.resize(n);
     status = train::assign_partitions(centroids, xv, out->labels, {}, pool);
@@ -295,12 +334,13 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
                                   pool);
     if (!status.ok()) break;
     out->ids.assign(ids, ids + n);
-    feeder.push(out);
+    feeder->push(out);
     result.rows += n;
   }
-  const Status fed = feeder.finish();
+  const Status fed = feeder ? feeder->finish() : Status::OK();
   if (status.ok()) status = fed;
   if (!status.ok()) {
+    feeder.reset();
     spill.reset();
     if (!in_place) (void)storage::remove_file(tmp);
     return status;
@@ -318,20 +358,23 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
               {"busy_s", r.busy_s},
               {"worker", r.worker},
               {"model_checksum", hex64(model_checksum_)}};
+    if (r.labels) done["output"] = "labels";
     return done.dump(1);
   };
   const std::string done_path = task_path(task, ".done");
   if (in_place) {
-    Result<uint64_t> bytes = spill->seal();
+    Result<uint64_t> bytes = spill ? spill->seal() : Result<uint64_t>(labels->seal());
     if (!bytes.ok()) return bytes.status();
     result.bytes = *bytes;
     // Object store: the record goes up while the spill's upload completes (one round trip less
     // per task). A record whose spill never arrived is not trusted: read_task_done checks the
     // spill's size, so the task is built again. In process, the next task starts meanwhile.
-    auto complete = [this, done_path, text = record_text(result), spill = std::move(spill), result]() mutable {
+    auto complete = [this, done_path, text = record_text(result), spill = std::move(spill), labels = std::move(labels),
+                     result]() mutable {
       auto record = std::async(std::launch::async, [&] { return write_record(done_path, text); });
-      Result<uint64_t> finished = spill->finish();
+      Result<uint64_t> finished = spill ? spill->finish() : labels->finish();
       spill.reset();
+      labels.reset();
       Status recorded = record.get();
       if (!finished.ok() || !recorded.ok()) {
         (void)storage::remove_file(done_path);
@@ -347,9 +390,11 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
   // Locally: the last run and the run table written, the spill made durable, given its name,
   // then its record; in a build this process runs whole, in the background while the next task
   // encodes (the graph phase and finalize wait for it).
-  auto complete = [this, tmp, run_path, done_path, record_text, spill = std::move(spill), result]() mutable -> Status {
-    Result<uint64_t> finished = spill->finish();
+  auto complete = [this, tmp, run_path, done_path, record_text, spill = std::move(spill), labels = std::move(labels),
+                   result]() mutable -> Status {
+    Result<uint64_t> finished = spill ? spill->finish() : labels->finish();
     spill.reset();
+    labels.reset();
     if (!finished.ok()) {
       (void)storage::remove_file(tmp);
       return finished.status();

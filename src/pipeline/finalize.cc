@@ -3,10 +3,13 @@
 // commit (commit_index.h) and remove the staging folder.
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <future>
+#include <limits>
 #include <map>
 #include <optional>
+#include <string_view>
 
 #include "core/process_stats.h"
 #include "ivf/hnsw_index_file.h"
@@ -15,7 +18,9 @@
 #include "pipeline/graph_file.h"
 #include "pipeline/index_build.h"
 #include "pipeline/partition_graphs.h"
+#include "pipeline/placed_rows.h"
 #include "pipeline/spill.h"
+#include "pipeline/task_labels.h"
 #include "storage/concurrently.h"
 #include "storage/file_io.h"
 
@@ -27,27 +32,67 @@ namespace fs = std::filesystem;
 using core::Clock;
 using core::seconds_since;
 
+constexpr size_t kMinPlacedRowBytes = 2048;
+
 }  // namespace
 
-Status IndexBuild::open_spills(const ivf::IndexModel& model, std::vector<TaskResult>* results,
-                               std::vector<std::unique_ptr<SpillFile>>* spills) const {
+bool IndexBuild::places_rows(const ivf::IndexModel& model) const {
+  if (!in_process_ || storage::is_object_store(dataset_->root())) return false;
+  if (model.kind.sub != quant::SubIndexKind::kFlat) return false;
+  if (model.kind.quantizer != quant::QuantizerKind::kFlat && model.kind.quantizer != quant::QuantizerKind::kSq) {
+    return false;
+  }
+  uint64_t rows = 0;
+  for (const auto& task : record_.tasks) {
+    if (task.rows > std::numeric_limits<uint32_t>::max()) return false;  // (positions are 32-bit)
+    rows += task.rows;
+  }
+  // LANCER_PLACE_ROWS=always / never decides for tests and measurements (the bytes are the same).
+  const char* forced = std::getenv("LANCER_PLACE_ROWS");
+  if (forced != nullptr && std::string_view(forced) == "always") return true;
+  if (forced != nullptr && std::string_view(forced) == "never") return false;
+  // A row read back from the dataset costs a read of its own (a partition's rows lie far apart);
+  // a spilled row, its share of a sequential write and read. Below ~2 KiB of storage a row
+  // (128-d FLAT, 1024-d SQ) the spill was faster (docs/performance.md, issue 17). And the merge's
+  // reads must find the vectors in the page cache, where phase 2 left them: one read from the disk
+  // per row would cost far more than the spill. So the vectors must fit in half of the memory.
+  return model.storage_row_bytes() >= kMinPlacedRowBytes &&
+         rows * column_.type.row_bytes() <= core::physical_memory_bytes() / 2;
+}
+
+Status IndexBuild::open_task_rows(const std::shared_ptr<const ivf::IndexModel>& model, std::vector<TaskResult>* results,
+                                  std::vector<std::unique_ptr<TaskRows>>* rows) const {
   results->clear();
   for (uint64_t i = 0; i < record_.tasks.size(); ++i) {
     LANCER_ASSIGN_OR_RETURN(TaskResult r, read_task_done(i));
     results->push_back(r);
   }
   // Opening a spill reads its run table: a round trip each on an object store, so many at once.
-  spills->clear();
-  spills->resize(record_.tasks.size());
-  std::vector<Status> opened(spills->size());
-  storage::for_each_concurrently(spills->size(), 16, [&](size_t i) {
-    auto s =
-        SpillFile::open(task_path(i, ".run"), model.num_partitions, model.storage_row_bytes(), (*results)[i].bytes);
-    if (s.ok()) {
-      (*spills)[i] = std::move(s).value();
+  rows->clear();
+  rows->resize(record_.tasks.size());
+  std::vector<Status> opened(rows->size());
+  storage::for_each_concurrently(rows->size(), 16, [&](size_t i) {
+    const std::string path = task_path(i, ".run");
+    const uint64_t bytes = (*results)[i].bytes;
+    Status st;
+    if ((*results)[i].labels) {
+      auto labels = TaskLabels::open(path, model->num_partitions, record_.tasks[i].rows, bytes);
+      auto placed = labels.ok() ? PlacedRows::open(dataset_, column_, record_.tasks[i].fragment_ids, model, **labels)
+                                : Result<std::unique_ptr<PlacedRows>>(labels.status());
+      if (placed.ok()) {
+        (*rows)[i] = std::move(placed).value();
+      } else {
+        st = placed.status();
+      }
     } else {
-      opened[i] = forget_damaged_task(i, s.status());
+      auto s = SpillFile::open(path, model->num_partitions, model->storage_row_bytes(), bytes);
+      if (s.ok()) {
+        (*rows)[i] = std::move(s).value();
+      } else {
+        st = s.status();
+      }
     }
+    if (!st.ok()) opened[i] = forget_damaged_task(i, st);
   });
   for (const Status& st : opened) LANCER_RETURN_IF_ERROR(st);
   return Status::OK();
@@ -75,26 +120,62 @@ std::vector<std::string> IndexBuild::segment_uuid_list() const {
   return uuids;
 }
 
-Status IndexBuild::merge_rows(size_t seg, uint32_t num_partitions,
-                              const std::vector<std::unique_ptr<SpillFile>>& spills, ivf::AuxiliaryFileWriter& aux,
+Status IndexBuild::merge_rows(size_t seg, uint32_t num_partitions, const std::vector<std::unique_ptr<TaskRows>>& rows,
+                              ivf::AuxiliaryFileWriter& aux, core::Executor* executor,
                               const std::atomic<bool>* stop) const {
   const std::vector<size_t> seg_begin = segment_starts();
   const size_t segments = seg_begin.size() - 1;
-  core::UninitVector<uint64_t> part_ids;
-  core::ByteBuffer part_storage;
+  const size_t first = seg_begin[seg], tasks = seg_begin[seg + 1] - first;
+  const size_t rb = tasks > 0 ? rows[first]->row_bytes() : 0;
+  // Two partitions' buffers: one gathered while the other is written on a thread of its own (the
+  // writer waits on the disk, the gather reads the page cache and encodes).
+  struct Part {
+    core::UninitVector<uint64_t> ids;
+    core::ByteBuffer storage;
+  };
+  Part parts[2];
+  std::future<Status> writing;
+  auto written = [&]() { return writing.valid() ? writing.get() : Status::OK(); };
+  std::vector<uint64_t> at(tasks + 1);
+  std::vector<Status> read(tasks);
   for (uint32_t p = 0; p < num_partitions; ++p) {
-    if (stop != nullptr && *stop) return Status::Internal("the build stopped");
-    part_ids.clear();
-    part_storage.clear();
-    for (size_t i = seg_begin[seg]; i < seg_begin[seg + 1]; ++i) {
-      Status st = spills[i]->append_partition(p, &part_ids, &part_storage);
-      if (!st.ok()) return forget_damaged_task(i, st);
+    if (stop != nullptr && *stop) {
+      (void)written();
+      return Status::Internal("the build stopped");
     }
-    LANCER_RETURN_IF_ERROR(aux.write_partition(p, part_ids.data(), part_storage.data(), part_ids.size()));
+    Part& part = parts[p % 2];
+    // Each task's rows of the partition to their place after the tasks before it.
+    for (size_t i = 0; i < tasks; ++i) at[i + 1] = at[i] + rows[first + i]->rows_in(p);
+    part.ids.resize(at[tasks]);
+    part.storage.resize(at[tasks] * rb);
+    auto gather = [&](size_t b, size_t e) {
+      for (size_t i = b; i < e; ++i) {
+        if (at[i + 1] > at[i])
+          read[i] = rows[first + i]->read_partition(p, part.ids.data() + at[i], part.storage.data() + at[i] * rb);
+      }
+    };
+    if (executor != nullptr && tasks > 1) {
+      executor->parallel_for(tasks, 1, gather);
+    } else {
+      gather(0, tasks);
+    }
+    for (size_t i = 0; i < tasks; ++i) {
+      if (!read[i].ok()) {
+        (void)written();
+        return forget_damaged_task(first + i, read[i]);
+      }
+    }
+    LANCER_RETURN_IF_ERROR(written());
+    writing = std::async(std::launch::async, [&aux, &part, p, n = at[tasks]] {
+      return aux.write_partition(p, part.ids.data(), part.storage.data(), n);
+    });
     if (stop == nullptr && p % 64 == 0) progress("merge", seg * num_partitions + p, segments * num_partitions);
-    if (p == num_partitions / 2) maybe_kill_at("merge");
+    if (p == num_partitions / 2) {
+      (void)written();  // (a kill here leaves what a kill of the sequential merge left)
+      maybe_kill_at("merge");
+    }
   }
-  return Status::OK();
+  return written();
 }
 
 void IndexBuild::start_early_aux_files() {
@@ -108,8 +189,8 @@ void IndexBuild::start_early_aux_files() {
 Result<std::vector<uint64_t>> IndexBuild::write_aux_files() {
   LANCER_ASSIGN_OR_RETURN(auto model, this->model());
   std::vector<TaskResult> results;
-  std::vector<std::unique_ptr<SpillFile>> spills;
-  LANCER_RETURN_IF_ERROR(open_spills(*model, &results, &spills));
+  std::vector<std::unique_ptr<TaskRows>> rows;
+  LANCER_RETURN_IF_ERROR(open_task_rows(model, &results, &rows));
   const std::string indices_dir = storage::join_path(dataset_->root(), "_indices");
   std::vector<uint64_t> sizes;
   const std::vector<std::string> uuids = segment_uuid_list();
@@ -119,7 +200,7 @@ Result<std::vector<uint64_t>> IndexBuild::write_aux_files() {
     LANCER_RETURN_IF_ERROR(storage::make_directories(index_dir));
     LANCER_ASSIGN_OR_RETURN(auto aux,
                             ivf::AuxiliaryFileWriter::create(storage::join_path(index_dir, "auxiliary.idx"), model));
-    LANCER_RETURN_IF_ERROR(merge_rows(seg, model->num_partitions, spills, *aux, &early_aux_stop_));
+    LANCER_RETURN_IF_ERROR(merge_rows(seg, model->num_partitions, rows, *aux, nullptr, &early_aux_stop_));
     LANCER_ASSIGN_OR_RETURN(uint64_t size, aux->finish());
     sizes.push_back(size);
   }
@@ -135,7 +216,7 @@ void IndexBuild::settle_early_aux_files() {
   if (!early_had_indices_dir_) (void)storage::remove_tree(indices_dir);
 }
 
-Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
+Result<CreateIndexReport> IndexBuild::finalize(core::Executor& executor) {
   LANCER_RETURN_IF_ERROR(settle_uploads());
   const std::string& uuid = record_.uuid;
   // Already committed (a rerun after a crash between commit and cleanup)? Not when this process
@@ -171,10 +252,10 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
                                    std::to_string(missing_graphs.front()) +
                                    " (run `lancer run-phase --phase graph --task N` for each)");
   }
-  // Sum the task records; open every spill.
-  std::vector<std::unique_ptr<SpillFile>> spills;
+  // Sum the task records; open every task's output.
+  std::vector<std::unique_ptr<TaskRows>> spills;
   std::vector<TaskResult> results;
-  LANCER_RETURN_IF_ERROR(open_spills(*model, &results, &spills));
+  LANCER_RETURN_IF_ERROR(open_task_rows(model, &results, &spills));
   std::map<std::string, std::pair<uint64_t, double>> per_worker;
   report_.rows = report_.null_rows = report_.deleted_rows = report_.skipped_nonfinite = 0;
   double busy = 0;
@@ -291,7 +372,7 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor&) {
     if (early_aux) {
       aux_bytes = (*early_aux)[seg];
     } else {
-      Status st = merge_rows(seg, model->num_partitions, spills, *aux, nullptr);
+      Status st = merge_rows(seg, model->num_partitions, spills, *aux, &executor, nullptr);
       if (!st.ok()) return fail_merge(st);
       auto aux_size = aux->finish();
       if (!aux_size.ok()) return fail_merge(aux_size.status());

@@ -12,7 +12,7 @@
 #include "pipeline/graph_file.h"
 #include "pipeline/index_build.h"
 #include "pipeline/partition_graphs.h"
-#include "pipeline/spill.h"
+#include "pipeline/task_rows.h"
 #include "storage/file_io.h"
 
 namespace lancer::pipeline {
@@ -80,8 +80,8 @@ Result<TaskResult> IndexBuild::build_graph_task(uint64_t task, core::Executor& e
   const GraphRange range = graph_range(task);
   const std::vector<size_t> starts = segment_starts();
   std::vector<TaskResult> results;
-  std::vector<std::unique_ptr<SpillFile>> spills;
-  LANCER_RETURN_IF_ERROR(open_spills(*model, &results, &spills));
+  std::vector<std::unique_ptr<TaskRows>> spills;
+  LANCER_RETURN_IF_ERROR(open_task_rows(model, &results, &spills));
   const std::string bin = graph_path(task, ".bin");
   const bool in_place = storage::is_object_store(bin);
   const std::string tmp = in_place ? bin : storage::temporary_path(bin);  // this writer's own

@@ -1,8 +1,9 @@
 // One index build as phases over a staging folder (docs/build-staging.md):
 //   plan      resolve parameters, split fragments into tasks, write build.json
 //   train     sample (bottom-k by row-id hash), train IVF + PQ/SQ, write model.bin
-//   task i    stream task i's fragments, assign, encode, write a partition-sorted spill
-//   finalize  merge every task's spill into index.idx + auxiliary.idx, commit, remove staging
+//   task i    stream task i's fragments, assign, encode, write a partition-sorted spill (or,
+//             in a one-pass build, only each row's partition: places_rows)
+//   finalize  merge every task's rows into index.idx + auxiliary.idx, commit, remove staging
 // One file per phase: plan.cc, train_phase.cc, encode_task.cc, finalize.cc
 // (+ commit_index.cc); staging.cc holds the records and the lock. The phase
 // sequence the drivers run is phases.h's, not named anywhere else.
@@ -37,7 +38,7 @@
 namespace lancer::pipeline {
 
 class SampleCollector;
-class SpillFile;
+class TaskRows;
 
 // What one finished task recorded.
 struct TaskResult {
@@ -45,6 +46,7 @@ struct TaskResult {
   double busy_s = 0;
   std::string worker;
   bool reused = false;  // found done, not rebuilt
+  bool labels = false;  // its output holds the rows' partitions only (a one-pass build; task_labels.h)
 };
 
 class IndexBuild {
@@ -108,9 +110,18 @@ class IndexBuild {
   Status settle_uploads(bool except_graphs = false);
   // The uuid of each segment's index.
   std::vector<std::string> segment_uuid_list() const;
-  // Partition by partition, the rows of segment `seg` from its encode tasks' spills into `aux`.
-  Status merge_rows(size_t seg, uint32_t num_partitions, const std::vector<std::unique_ptr<SpillFile>>& spills,
-                    ivf::AuxiliaryFileWriter& aux, const std::atomic<bool>* stop) const;
+  // Whether the encode tasks leave only each row's partition, and the merge writes each row once,
+  // read from the dataset (a one-pass build, placed_rows.h), instead of spilling encoded rows:
+  // in a build this process runs whole over a local dataset (where reading a row costs no
+  // request), for IVF_FLAT and IVF_SQ (their rows are the data's size or a quarter; PQ and RQ
+  // codes are small, and encoding them costs more than spilling), where a row's storage is large
+  // enough that reading it back costs less than spilling it. The index bytes are the same.
+  bool places_rows(const ivf::IndexModel& model) const;
+  // Partition by partition, the rows of segment `seg` from its encode tasks' outputs into `aux`:
+  // a partition's rows are gathered (the tasks in parallel on `executor`, when not null) while
+  // the one before is written.
+  Status merge_rows(size_t seg, uint32_t num_partitions, const std::vector<std::unique_ptr<TaskRows>>& rows,
+                    ivf::AuxiliaryFileWriter& aux, core::Executor* executor, const std::atomic<bool>* stop) const;
   // A build this process planned and runs whole, on local files: the first graph task starts
   // writing every segment's auxiliary.idx on a thread of its own (the rows do not depend on the
   // graphs), so that the graph phase's idle moments take the merge's largest write; finalize
@@ -129,9 +140,10 @@ class IndexBuild {
   // model and its output file's size, then kept in `cache`.
   Result<TaskResult> checked_record(std::map<uint64_t, TaskResult>& cache, uint64_t task, const std::string& record,
                                     const std::string& output, bool row_counts) const;
-  // Every encode task's record, and its spill opened (many at once on an object store).
-  Status open_spills(const ivf::IndexModel& model, std::vector<TaskResult>* results,
-                     std::vector<std::unique_ptr<SpillFile>>* spills) const;
+  // Every encode task's record, and its output opened as the source of its rows (many at once on
+  // an object store).
+  Status open_task_rows(const std::shared_ptr<const ivf::IndexModel>& model, std::vector<TaskResult>* results,
+                        std::vector<std::unique_ptr<TaskRows>>* rows) const;
   // The first encode task of each segment, and the task count last: segments are contiguous
   // runs of tasks balanced by rows (one unless num_segments > 1).
   std::vector<size_t> segment_starts() const;

@@ -180,23 +180,27 @@ Result<uint64_t> SpillFile::finish() {
   return in_->size();
 }
 
-Status SpillFile::append_partition(uint32_t partition, core::UninitVector<uint64_t>* ids,
-                                   core::ByteBuffer* storage) const {
+uint64_t SpillFile::rows_in(uint32_t partition) const {
+  uint64_t n = 0;
+  for (const auto& starts : run_starts_) n += starts[partition + 1] - starts[partition];
+  return n;
+}
+
+Status SpillFile::read_partition(uint32_t partition, uint64_t* ids, uint8_t* storage) const {
   if (in_ == nullptr) return Status::Internal("spill file " + path_ + " read before finish()");
   for (size_t r = 0; r < run_starts_.size(); ++r) {
     const uint64_t offset = run_offsets_[r] + run_starts_[r][partition] * (8 + row_bytes_);
     const size_t c = run_starts_[r][partition + 1] - run_starts_[r][partition];
     if (c == 0) continue;
-    const size_t at = ids->size();
-    ids->resize(at + c);
-    storage->resize((at + c) * row_bytes_);
-    LANCER_RETURN_IF_ERROR(read_run(r, offset, c * 8, ids->data() + at));
-    LANCER_RETURN_IF_ERROR(read_run(r, offset + c * 8, c * row_bytes_, storage->data() + at * row_bytes_));
-    if (checked_ && partition_checksum(ids->data() + at, storage->data() + at * row_bytes_, c, row_bytes_) !=
-                        partition_sums_[r * num_partitions_ + partition]) {
+    LANCER_RETURN_IF_ERROR(read_run(r, offset, c * 8, ids));
+    LANCER_RETURN_IF_ERROR(read_run(r, offset + c * 8, c * row_bytes_, storage));
+    if (checked_ &&
+        partition_checksum(ids, storage, c, row_bytes_) != partition_sums_[r * num_partitions_ + partition]) {
       return Status::Corruption("spill file " + path_ + ": partition " + std::to_string(partition) + " of run " +
                                 std::to_string(r) + " does not match its checksum (damaged on disk?)");
     }
+    ids += c;
+    storage += c * row_bytes_;
   }
   return Status::OK();
 }

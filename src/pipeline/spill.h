@@ -15,18 +15,19 @@
 
 #include "core/buffer.h"
 #include "lancer/status.h"
+#include "pipeline/task_rows.h"
 #include "storage/file_io.h"
 
 namespace lancer::pipeline {
 
-class SpillFile {
+class SpillFile final : public TaskRows {
  public:
   static Result<std::unique_ptr<SpillFile>> create(const std::string& path, uint32_t num_partitions, size_t row_bytes);
   // A finished spill file; Corruption if its footer is damaged or does not match.
   // `size` (0 = unknown) spares an object store the request for it.
   static Result<std::unique_ptr<SpillFile>> open(const std::string& path, uint32_t num_partitions, size_t row_bytes,
                                                  uint64_t size = 0);
-  ~SpillFile();
+  ~SpillFile() override;
 
   // Buffers one row; a run is written when the buffer reaches `run_bytes`.
   void add(uint32_t partition, uint64_t row_id, const uint8_t* storage);
@@ -40,10 +41,11 @@ class SpillFile {
   Result<uint64_t> seal();
   // Seals (if not yet) and completes the file; returns its size.
   Result<uint64_t> finish();
-  // Reads partition p of every run, in run order, appending to ids/storage (buffers whose growth
-  // is not zero-filled first: the bytes are overwritten at once); Corruption if the bytes do not
-  // match their checksum.
-  Status append_partition(uint32_t partition, core::UninitVector<uint64_t>* ids, core::ByteBuffer* storage) const;
+  // TaskRows: partition p of every run, in run order (a finished file); Corruption if the bytes
+  // do not match their checksum.
+  uint64_t rows_in(uint32_t partition) const override;
+  Status read_partition(uint32_t partition, uint64_t* ids, uint8_t* storage) const override;
+  size_t row_bytes() const override { return row_bytes_; }
   uint64_t rows() const { return rows_; }
 
  private:

@@ -74,6 +74,10 @@ class OutputFile {
   virtual ~OutputFile() = default;
   virtual Status write(const void* data, size_t size) = 0;
   virtual Status finish() = 0;
+  // A hint: what is written from now on is not read back soon, so a local file lets the page
+  // cache forget it once it is on disk (a build writing auxiliary.idx keeps the dataset it reads
+  // in the cache instead). Nothing for object stores.
+  virtual void forget_written() {}
   uint64_t written() const { return written_; }
 
  protected:

@@ -73,6 +73,15 @@ class PosixOutput final : public OutputFile {
       if (std::fflush(file_) != 0) return errno_status("cannot write", path_, errno);
       (void)::sync_file_range(fileno(file_), static_cast<off_t>(flushed_), static_cast<off_t>(written_ - flushed_),
                               SYNC_FILE_RANGE_WRITE);
+      if (forget_ && flushed_ > forgotten_) {
+        // The stretch started last time: on disk once this returns (the disk is the pace anyway),
+        // then dropped from the cache.
+        const auto at = static_cast<off_t>(forgotten_), length = static_cast<off_t>(flushed_ - forgotten_);
+        (void)::sync_file_range(fileno(file_), at, length,
+                                SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+        (void)::posix_fadvise(fileno(file_), at, length, POSIX_FADV_DONTNEED);
+        forgotten_ = flushed_;
+      }
       flushed_ = written_;
     }
     return Status::OK();
@@ -87,12 +96,18 @@ class PosixOutput final : public OutputFile {
     if (!ok || !closed) return errno_status("cannot write", path_, ok ? errno : err);
     return Status::OK();
   }
+  void forget_written() override {
+    forget_ = true;
+    forgotten_ = flushed_;
+  }
 
  private:
   static constexpr uint64_t kWriteBehind = 16u << 20;
   std::string path_;
   std::FILE* file_;
   uint64_t flushed_ = 0;  // bytes handed to the disk so far
+  bool forget_ = false;
+  uint64_t forgotten_ = 0;  // bytes dropped from the page cache so far
 };
 
 // All of `bytes` to `fd`, across short writes and signals; false with errno set on an error.

@@ -43,8 +43,16 @@ TEST(TakeFragmentRows, MatchesTheScanForAnySelectionAndGap) {
         auto more = (*stream)->next(&batch);
         ASSERT_TRUE(more.ok()) << more.status().to_string();
         if (!*more) break;
+        // Each row's offset is its place in the fragment, whatever its id.
+        const auto index = (*ds)->fragment_index(batch.fragment_id);
+        ASSERT_TRUE(index.has_value());
+        auto stable = Fragment(**ds, *index).stable_row_ids();
+        ASSERT_TRUE(stable.ok());
+        ASSERT_EQ(batch.offsets.size(), batch.num_rows);
         for (size_t i = 0; i < batch.num_rows; ++i) {
           scanned[batch.row_ids[i]].assign(batch.values.begin() + i * rb, batch.values.begin() + (i + 1) * rb);
+          const uint32_t off = batch.offsets[i];
+          EXPECT_EQ(batch.row_ids[i], stable->empty() ? (batch.fragment_id << 32) | off : (*stable)[off]);
         }
       }
     }

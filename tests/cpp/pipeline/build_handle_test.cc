@@ -2,11 +2,12 @@
 // list every driver runs, missing/ready per phase, a build run phase by phase
 // committing the same index a one-call create_index does; and the staging
 // records' checksums.
-#include "lancer/build.h"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -15,6 +16,7 @@
 #include <thread>
 
 #include "dataset/dataset.h"
+#include "lancer/build.h"
 #include "pipeline/staging.h"
 
 namespace lancer {
@@ -271,6 +273,98 @@ TEST_F(BuildHandleTest, OneProcessHnswBuildIsThePhasesBytes) {
   fs::remove_all(other);
   ASSERT_EQ(ours.size(), 2u);
   EXPECT_TRUE(ours == phases);
+}
+
+// A one-process IVF_FLAT / IVF_SQ build over a local dataset is one pass (its tasks leave labels,
+// the merge reads the rows from the dataset): the bytes a build run phase by phase (spills)
+// commits, for every reader fixture (float16, several pages and fragments, deletions, nulls),
+// metric and thread count.
+// (These rows are small: the one pass is forced.)
+struct PlaceRowsAlways {
+  PlaceRowsAlways() { ::setenv("LANCER_PLACE_ROWS", "always", 1); }
+  ~PlaceRowsAlways() { ::unsetenv("LANCER_PLACE_ROWS"); }
+};
+
+TEST_F(BuildHandleTest, OnePassBuildIsTheSpillPathsBytes) {
+  const PlaceRowsAlways forced;
+  size_t fixtures = 0;
+  for (const auto& entry : fs::directory_iterator(fs::path(LANCER_SOURCE_DIR) / "tests/data/reader")) {
+    const std::string name = entry.path().filename().string();
+    const bool floats = name.rfind("f32", 0) == 0 || name.rfind("f16", 0) == 0;  // (lancer indexes those)
+    if (entry.path().extension() != ".lance" || !floats) continue;
+    ++fixtures;
+    for (const char* type : {"IVF_FLAT", "IVF_SQ"}) {
+      for (const char* metric : {"euclidean", "cosine", "dot"}) {
+        SCOPED_TRACE(name + " " + type + " " + metric);
+        std::map<std::string, std::string> expected;
+        for (int threads : {0, 1, 2}) {  // 0: phase by phase
+          fs::remove_all(dir_);
+          fs::copy(entry.path(), dir_, fs::copy_options::recursive);
+          CreateIndexOptions o = options();
+          o.index_type = type;
+          o.metric = metric;
+          o.num_partitions = 3;
+          o.threads = std::max(threads, 1);
+          if (threads == 0) {
+            auto b = BuildHandle::plan(o);
+            ASSERT_TRUE(b.ok()) << b.status().to_string();
+            for (const auto& phase : (*b)->phases()) {
+              for (uint64_t i = 0; i < phase.tasks; ++i) ASSERT_TRUE((*b)->run(phase.name, i).ok());
+            }
+            expected = index_files(dir_);
+            ASSERT_EQ(expected.size(), 2u);
+          } else {
+            auto report = create_index(o);
+            ASSERT_TRUE(report.ok()) << report.status().to_string();
+            EXPECT_TRUE(index_files(dir_) == expected) << threads << " threads";
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GE(fixtures, 5u);
+}
+
+// A one-pass task's labels that no longer match their checksum fail the merge with Corruption
+// naming the file, and the task is built again by the rerun.
+TEST_F(BuildHandleTest, DamagedLabelsAreRebuiltNotCommitted) {
+  const PlaceRowsAlways forced;
+  const uint64_t before = (*dataset::Dataset::open(dir_.string()))->version();
+  {
+    auto b = BuildHandle::plan_in_process(options());
+    ASSERT_TRUE(b.ok()) << b.status().to_string();
+    ASSERT_TRUE((*b)->run("train", 0).ok());
+    for (uint64_t i = 0; i < (*b)->summary().tasks; ++i) ASSERT_TRUE((*b)->run("encode", i).ok());
+    const fs::path labels = fs::path((*b)->summary().staging) / "tasks" / "task-000000.run";
+    const fs::path done = fs::path((*b)->summary().staging) / "tasks" / "task-000000.done";
+    // In a one-process build a task's output and record are completed in the background.
+    for (int i = 0; i < 1000 && !fs::exists(done); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_TRUE(fs::exists(done));
+    ASSERT_TRUE(fs::exists(labels));
+    {
+      std::ifstream record(done);
+      const std::string text(std::istreambuf_iterator<char>(record), {});
+      EXPECT_NE(text.find("\"output\": \"labels\""), std::string::npos) << text;  // not a spill
+    }
+    {
+      std::fstream f(labels, std::ios::in | std::ios::out | std::ios::binary);
+      char c = 0;
+      f.seekg(8);
+      f.read(&c, 1);
+      c ^= 0x01;
+      f.seekp(8);
+      f.write(&c, 1);
+    }
+    auto failed = (*b)->run("finalize", 0);
+    ASSERT_FALSE(failed.ok());
+    EXPECT_EQ(failed.status().code(), StatusCode::kCorruption);
+    EXPECT_NE(failed.status().message().find(labels.string()), std::string::npos) << failed.status().message();
+  }
+  EXPECT_EQ((*dataset::Dataset::open(dir_.string()))->version(), before);
+  auto report = create_index(options());
+  ASSERT_TRUE(report.ok()) << report.status().to_string();
+  EXPECT_LT(report->reused_tasks, report->tasks);
+  EXPECT_EQ((*dataset::Dataset::open(dir_.string()))->version(), before + 1);
 }
 
 // A one-process build that stops after its graph phase (a failure before the commit) leaves no
