@@ -18,6 +18,48 @@ constexpr size_t kPackRows = 64;
 
 }  // namespace
 
+bool nearest_exact_only(size_t k, size_t d, const NearestOptions& options) {
+  return !(options.bf16.value_or(!options.level.has_value()) && Bf16Proposal::worthwhile(k, d));
+}
+
+bool NearestPackedRows::worthwhile(MatrixView<const float> x, size_t k, const NearestOptions& options) {
+  const size_t row_block = nearest_row_block(k);
+  const size_t groups =
+      (x.rows + row_block - 1) / row_block * ((row_block + simd::kCodewordBlock - 1) / simd::kCodewordBlock);
+  return nearest_exact_only(k, x.dim, options) && x.rows > 0 &&
+         groups * simd::kCodewordBlock * (x.dim + 1) * sizeof(float) <= kBudgetBytes;
+}
+
+// Each row block's pieces packed back to back, 16-row groups (the last of a block padded):
+// the layout nearest_centroids' per-piece packing gives, whatever the block size.
+NearestPackedRows::NearestPackedRows(MatrixView<const float> x, size_t k, core::Executor& executor)
+    : rows_(x.rows),
+      dim_(x.dim),
+      k_(k),
+      row_block_(nearest_row_block(k)),
+      groups_per_block_((row_block_ + simd::kCodewordBlock - 1) / simd::kCodewordBlock) {
+  const size_t blocks = (rows_ + row_block_ - 1) / row_block_;
+  const size_t groups = blocks * groups_per_block_;
+  blocks_.resize(groups * 16 * dim_);
+  norms_.resize(groups * 16);
+  executor.parallel_for(blocks, 1, [&](size_t b0, size_t b1) {
+    for (size_t blk = b0; blk < b1; ++blk) {
+      const size_t r0 = blk * row_block_, rows = std::min(row_block_, rows_ - r0);
+      for (size_t p0 = 0; p0 < rows; p0 += kPackRows) {
+        const size_t m = std::min(kPackRows, rows - p0);
+        float* out = blocks_.data() + group_of(r0 + p0) * 16 * dim_;
+        simd::pack_blocks(x.row(r0 + p0), m, dim_, dim_, out);
+        simd::packed_norms(out, (m + simd::kCodewordBlock - 1) / simd::kCodewordBlock, dim_,
+                           norms_.data() + group_of(r0 + p0) * 16);
+      }
+    }
+  });
+}
+
+size_t NearestPackedRows::group_of(size_t r) const {
+  return r / row_block_ * groups_per_block_ + r % row_block_ / simd::kCodewordBlock;
+}
+
 NearestScratch::Buffers* NearestScratch::acquire() {
   std::lock_guard<std::mutex> lock(mu_);
   if (free_.empty()) {
@@ -85,6 +127,9 @@ Status nearest_centroids(MatrixView<const float> x, const PreparedCentroids& cen
   const size_t grain = std::max<size_t>(1, blocks / (threads * 4));
   const simd::Kernels& kern = centroids.level() ? simd::kernels_for(*centroids.level()) : simd::best_kernels();
   const Bf16Proposal* proposal = centroids.proposal();
+  const NearestPackedRows* packed = options.packed;
+  if (packed != nullptr && (packed->rows() != n || packed->centroids() != k))
+    return Status::InvalidArgument("nearest_centroids: rows packed for another shape");
 
   NearestScratch own_scratch;
   NearestScratch& scratch = options.scratch ? *options.scratch : own_scratch;
@@ -105,10 +150,11 @@ Status nearest_centroids(MatrixView<const float> x, const PreparedCentroids& cen
         const bool proposed =
             proposal && proposal->assign(x.row(r0 + p0), m, *buffers, buffers->labels.data(),
                                          want ? buffers->best.data() : nullptr);
-        if (!proposed) simd::pack_blocks(x.row(r0 + p0), m, d, d, buffers->packed.data());
+        const float* xt = packed ? packed->blocks(r0 + p0) : buffers->packed.data();
+        if (!proposed && !packed) simd::pack_blocks(x.row(r0 + p0), m, d, d, buffers->packed.data());
         if (!proposed) {
           simd::CodewordSearch search;
-          search.xt = buffers->packed.data();
+          search.xt = xt;
           search.num_blocks = num_blocks;
           search.cb = cb;
           search.cnorm = cnorm;
@@ -128,6 +174,8 @@ Status nearest_centroids(MatrixView<const float> x, const PreparedCentroids& cen
             norms = options.row_norms + r0 + p0;
           } else if (proposed) {
             simd::canonical_row_norms(x.row(r0 + p0), m, d, buffers->norms.data());
+          } else if (packed) {
+            norms = packed->norms(r0 + p0);
           } else {
             simd::packed_norms(buffers->packed.data(), num_blocks, d, buffers->norms.data());
           }

@@ -72,13 +72,45 @@ class NearestScratch {
 // row_norms: |x_i|^2 of every row as nearest_row_norms computes them, for a
 // caller that assigns the same rows again and again (k-means); l2 distances
 // then use them instead of computing them per call.
+// packed: x already packed (NearestPackedRows, built for this x and k).
 using NearestBlockFn = std::function<void(size_t begin, size_t end)>;
+class NearestPackedRows;
 struct NearestOptions {
   NearestBlockFn on_block;
   NearestScratch* scratch = nullptr;
   std::optional<simd::SimdLevel> level;
   std::optional<bool> bf16;
   const float* row_norms = nullptr;
+  const NearestPackedRows* packed = nullptr;
+};
+
+// Whether nearest_centroids scores every row with the exact kernel (no
+// bfloat16 proposal) for k centroids of dimension d.
+bool nearest_exact_only(size_t k, size_t d, const NearestOptions& options);
+
+// The rows of x packed as nearest_centroids packs them for the exact kernel,
+// with their norms. k-means scores the same rows against new centroids every
+// iteration; with few centroids (the two-level training's top level and
+// groups, about 21 each) repacking them every time cost about as much as the
+// scores. A copy of x (bits unchanged), so the results are the same.
+class NearestPackedRows {
+ public:
+  // Up to this many bytes a k-means run keeps its rows packed.
+  static constexpr size_t kBudgetBytes = size_t{64} << 20;
+  // Worth keeping for k-means over x: the exact kernel runs and the copy fits the budget.
+  static bool worthwhile(MatrixView<const float> x, size_t k, const NearestOptions& options);
+
+  NearestPackedRows(MatrixView<const float> x, size_t k, core::Executor& executor);
+  size_t rows() const { return rows_; }
+  size_t centroids() const { return k_; }
+  // Rows [r, r + m) of one piece nearest_centroids packs: r = block start + a multiple of 64.
+  const float* blocks(size_t r) const { return blocks_.data() + group_of(r) * 16 * dim_; }
+  const float* norms(size_t r) const { return norms_.data() + group_of(r) * 16; }
+
+ private:
+  size_t group_of(size_t r) const;
+  size_t rows_, dim_, k_, row_block_, groups_per_block_;
+  core::UninitVector<float> blocks_, norms_;
 };
 
 // out[i] = |x_i|^2, the sequence the l2 distances of nearest_centroids use

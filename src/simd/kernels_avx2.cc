@@ -221,8 +221,15 @@ void nearest_impl(const CodewordSearch& a) {
     __m256i idx[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
     size_t k = 0;
     for (; k + kGroup <= a.ksub; k += kGroup) score_group<kGroup, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx);
-    for (; k + 2 <= a.ksub; k += 2) score_group<2, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx);
-    for (; k < a.ksub; ++k) score_group<1, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx);
+    // The last 1-5 codewords in one pass over the block (as the AVX-512 kernel does).
+    switch (a.ksub - k) {
+      case 5: score_group<5, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx); break;
+      case 4: score_group<4, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx); break;
+      case 3: score_group<3, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx); break;
+      case 2: score_group<2, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx); break;
+      case 1: score_group<1, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx); break;
+      default: break;
+    }
     for (size_t half = 0; half < 2; ++half) {
       const size_t o = blk * 16 + half * 8;
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.best_idx + o), idx[half]);

@@ -264,8 +264,18 @@ void nearest_generic(const CodewordSearch& a) {
     __m512i idx = _mm512_setzero_si512();
     size_t k = 0;
     for (; k + kGroup <= a.ksub; k += kGroup) score_group<kGroup, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx);
-    for (; k + 2 <= a.ksub; k += 2) score_group<2, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx);
-    for (; k < a.ksub; ++k) score_group<1, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx);
+    // The last 1-7 codewords in one pass over the block: with few codewords (k-means' groups of
+    // about 21) passes of 2 and 1, each bound by the FMA latency, took as long as the full groups.
+    switch (a.ksub - k) {
+      case 7: score_group<7, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx); break;
+      case 6: score_group<6, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx); break;
+      case 5: score_group<5, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx); break;
+      case 4: score_group<4, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx); break;
+      case 3: score_group<3, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx); break;
+      case 2: score_group<2, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx); break;
+      case 1: score_group<1, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx); break;
+      default: break;
+    }
     _mm512_storeu_si512(a.best_idx + blk * 16, idx);
     _mm512_storeu_ps(a.best + blk * 16, best);
     if (kSecond) _mm512_storeu_ps(a.second + blk * 16, second);

@@ -8,6 +8,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "linalg/nearest.h"
@@ -225,8 +226,14 @@ Result<LloydResult> lloyd(MatrixView<const float> data, size_t k, std::vector<fl
 
   linalg::NearestScratch scratch;
   linalg::NearestOptions nearest_options{on_block, &scratch, std::nullopt};
-  std::vector<float> row_norms;  // the same rows every iteration: their norms once
-  if (lp.metric != Metric::kDot && lp.max_iters > 1) {
+  // The rows are the same every iteration: packed once where the exact kernel scores them all
+  // (with their norms), else their norms once.
+  std::optional<linalg::NearestPackedRows> packed;
+  std::vector<float> row_norms;
+  if (linalg::NearestPackedRows::worthwhile(mine, k, nearest_options)) {
+    packed.emplace(mine, k, executor);
+    nearest_options.packed = &*packed;
+  } else if (lp.metric != Metric::kDot && lp.max_iters > 1) {
     row_norms.resize(rows);
     linalg::nearest_row_norms(mine, row_norms, executor);
     nearest_options.row_norms = row_norms.data();

@@ -240,6 +240,56 @@ TEST(Nearest, EveryLevelGivesTheSameBits) {
   }
 }
 
+// Rows packed once (k-means' iterations) give the bits of rows packed per call,
+// including block sizes that are not a multiple of 16 rows (k = 100: 1310 rows)
+// and a last block's partial group.
+TEST(Nearest, PackedRowsGiveTheSameBits) {
+  core::ThreadPool pool(2);
+  for (Case c : {Case{1, 1, 3}, Case{300, 21, 128}, Case{3000, 100, 20}, Case{2100, 9, 7}}) {
+    auto x = gaussian(c.n * c.d, 31), cent = gaussian(c.k * c.d, 32);
+    const MatrixView<const float> xv(x.data(), c.n, c.d);
+    for (auto metric : {simd::Metric::kL2, simd::Metric::kDot}) {
+      for (auto level : {simd::SimdLevel::kScalar, simd::SimdLevel::kAvx2, simd::SimdLevel::kAvx512}) {
+        NearestOptions options;
+        options.level = level;
+        ASSERT_TRUE(NearestPackedRows::worthwhile(xv, c.k, options));
+        std::vector<uint32_t> ref(c.n), got(c.n);
+        std::vector<float> ref_d(c.n), got_d(c.n);
+        ASSERT_TRUE(nearest_centroids(xv, {cent.data(), c.k, c.d}, metric, ref, ref_d, pool, options).ok());
+        const NearestPackedRows packed(xv, c.k, pool);
+        options.packed = &packed;
+        ASSERT_TRUE(nearest_centroids(xv, {cent.data(), c.k, c.d}, metric, got, got_d, pool, options).ok());
+        SCOPED_TRACE("n=" + std::to_string(c.n) + " k=" + std::to_string(c.k) + " d=" + std::to_string(c.d));
+        EXPECT_EQ(got, ref);
+        ASSERT_EQ(std::memcmp(got_d.data(), ref_d.data(), c.n * sizeof(float)), 0);
+      }
+    }
+  }
+}
+
+TEST(Nearest, PackedRowsOnlyWhereTheExactKernelRunsAndWithinBudget) {
+  std::vector<float> x(16 * 128);
+  NearestOptions exact;
+  exact.bf16 = false;
+  EXPECT_TRUE(NearestPackedRows::worthwhile({x.data(), 16, 128}, 447, exact));
+  EXPECT_EQ(NearestPackedRows::worthwhile({x.data(), 16, 128}, 447, {}), nearest_exact_only(447, 128, {}));
+  // 1M rows of 128 floats: 512 MB, past the budget (only the shape is read).
+  EXPECT_FALSE(NearestPackedRows::worthwhile({x.data(), size_t{1} << 20, 128}, 21, exact));
+  EXPECT_FALSE(NearestPackedRows::worthwhile({x.data(), 0, 128}, 21, exact));
+}
+
+TEST(Nearest, PackedRowsOfAnotherShapeAreRefused) {
+  core::InlineExecutor ex;
+  auto x = gaussian(40 * 8, 41), cent = gaussian(3 * 8, 42);
+  const NearestPackedRows packed({x.data(), 40, 8}, 3, ex);
+  NearestOptions options;
+  options.packed = &packed;
+  std::vector<uint32_t> labels(39);
+  EXPECT_EQ(
+      nearest_centroids({x.data(), 39, 8}, {cent.data(), 3, 8}, simd::Metric::kL2, labels, {}, ex, options).code(),
+      StatusCode::kInvalidArgument);
+}
+
 TEST(Nearest, ShapeErrors) {
   std::vector<float> x(8), c(6);
   std::vector<uint32_t> labels(2);

@@ -154,8 +154,9 @@ TEST(Argmin, EveryLevelMatchesScalarIncludingTies) {
 }
 
 TEST(Codeword, EveryLevelMatchesScalarExactly) {
-  for (size_t dsub : {1, 2, 3, 4, 8, 12, 16, 24, 32}) {
-    for (size_t ksub : {5, 13, 16, 256}) {
+  // ksub 9-15 and 21: every count of codewords left after the AVX-512 kernel's groups of 8.
+  for (size_t dsub : {1, 2, 3, 4, 8, 12, 16, 24, 32, 128}) {
+    for (size_t ksub : {5, 9, 10, 11, 12, 13, 14, 15, 16, 21, 256}) {
       const size_t n = 37;
       auto x = random_floats(n * dsub, uint32_t(dsub * 1000 + ksub));
       auto cb = random_floats(ksub * dsub, uint32_t(dsub * 7 + ksub));
@@ -207,6 +208,23 @@ TEST(Codeword, EveryLevelMatchesScalarExactly) {
           ASSERT_EQ(idx[i], ref_idx[i]);
           ASSERT_EQ(best[i], ref_best[i]);
           ASSERT_EQ(second[i], ref_second[i]);
+        }
+        // Without the second best (the kernels' other instantiation).
+        std::vector<uint32_t> idx1(blocks * 16, 0);
+        std::vector<float> best1(blocks * 16, 0);
+        CodewordSearch a;
+        a.xt = xt.data();
+        a.num_blocks = blocks;
+        a.cb = cb2.data();
+        a.cnorm = cn.data();
+        a.ksub = ksub;
+        a.dsub = dsub;
+        a.best_idx = idx1.data();
+        a.best = best1.data();
+        nearest_codewords(a, level);
+        for (size_t i = 0; i < n; ++i) {
+          ASSERT_EQ(idx1[i], ref_idx[i]);
+          ASSERT_EQ(best1[i], ref_best[i]);
         }
       }
     }
