@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 #include "simd/kernels.h"
 
@@ -210,6 +211,12 @@ inline void score_group(const float* xt, size_t D, const float* cb, const float*
   }
 }
 
+// The last `rest` (< the group size) codewords, in one score_group<rest> pass over the block.
+template <bool kSecond, size_t... G>
+inline void score_tail(size_t rest, std::index_sequence<G...>, auto&&... args) {
+  ((rest == G + 1 ? score_group<G + 1, kSecond>(args...) : void()), ...);
+}
+
 template <bool kSecond>
 void nearest_impl(const CodewordSearch& a) {
   constexpr size_t kGroup = 6;
@@ -222,14 +229,8 @@ void nearest_impl(const CodewordSearch& a) {
     size_t k = 0;
     for (; k + kGroup <= a.ksub; k += kGroup) score_group<kGroup, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx);
     // The last 1-5 codewords in one pass over the block (as the AVX-512 kernel does).
-    switch (a.ksub - k) {
-      case 5: score_group<5, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx); break;
-      case 4: score_group<4, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx); break;
-      case 3: score_group<3, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx); break;
-      case 2: score_group<2, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx); break;
-      case 1: score_group<1, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx); break;
-      default: break;
-    }
+    score_tail<kSecond>(a.ksub - k, std::make_index_sequence<kGroup - 1>{}, xt, D, a.cb, a.cnorm, k, best, second,
+                        idx);
     for (size_t half = 0; half < 2; ++half) {
       const size_t o = blk * 16 + half * 8;
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.best_idx + o), idx[half]);

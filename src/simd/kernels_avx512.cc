@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <limits>
+#include <utility>
 
 #include "simd/kernels.h"
 
@@ -252,6 +253,12 @@ inline void score_group(const float* xt, size_t D, const float* cb, const float*
   for (size_t g = 0; g < G; ++g) codeword_update<kSecond>(v[g], static_cast<uint32_t>(k + g), best, second, idx);
 }
 
+// The last `rest` (< the group size) codewords, in one score_group<rest> pass over the block.
+template <bool kSecond, size_t... G>
+inline void score_tail(size_t rest, std::index_sequence<G...>, auto&&... args) {
+  ((rest == G + 1 ? score_group<G + 1, kSecond>(args...) : void()), ...);
+}
+
 // Any width: components are read from the block (L1 or L2).
 template <bool kSecond>
 void nearest_generic(const CodewordSearch& a) {
@@ -266,16 +273,8 @@ void nearest_generic(const CodewordSearch& a) {
     for (; k + kGroup <= a.ksub; k += kGroup) score_group<kGroup, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx);
     // The last 1-7 codewords in one pass over the block: with few codewords (k-means' groups of
     // about 21) passes of 2 and 1, each bound by the FMA latency, took as long as the full groups.
-    switch (a.ksub - k) {
-      case 7: score_group<7, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx); break;
-      case 6: score_group<6, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx); break;
-      case 5: score_group<5, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx); break;
-      case 4: score_group<4, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx); break;
-      case 3: score_group<3, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx); break;
-      case 2: score_group<2, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx); break;
-      case 1: score_group<1, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx); break;
-      default: break;
-    }
+    score_tail<kSecond>(a.ksub - k, std::make_index_sequence<kGroup - 1>{}, xt, D, a.cb, a.cnorm, k, best, second,
+                        idx);
     _mm512_storeu_si512(a.best_idx + blk * 16, idx);
     _mm512_storeu_ps(a.best + blk * 16, best);
     if (kSecond) _mm512_storeu_ps(a.second + blk * 16, second);

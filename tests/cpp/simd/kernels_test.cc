@@ -164,11 +164,12 @@ TEST(Codeword, EveryLevelMatchesScalarExactly) {
       pack_blocks(x.data(), n, dsub, dsub, xt.data());
       prepare_codewords(cb.data(), ksub, dsub, cb2.data(), cn.data());
       const size_t blocks = (n + 15) / 16;
+      // Without `second`, the kernels' other instantiation (no second best).
       auto run = [&](SimdLevel level, std::vector<uint32_t>& idx, std::vector<float>& best,
-                     std::vector<float>& second) {
+                     std::vector<float>* second) {
         idx.assign(blocks * 16, 0);
         best.assign(blocks * 16, 0);
-        second.assign(blocks * 16, 0);
+        if (second != nullptr) second->assign(blocks * 16, 0);
         CodewordSearch a;
         a.xt = xt.data();
         a.num_blocks = blocks;
@@ -178,12 +179,12 @@ TEST(Codeword, EveryLevelMatchesScalarExactly) {
         a.dsub = dsub;
         a.best_idx = idx.data();
         a.best = best.data();
-        a.second = second.data();
+        a.second = second != nullptr ? second->data() : nullptr;
         nearest_codewords(a, level);
       };
       std::vector<uint32_t> ref_idx;
       std::vector<float> ref_best, ref_second;
-      run(SimdLevel::kScalar, ref_idx, ref_best, ref_second);
+      run(SimdLevel::kScalar, ref_idx, ref_best, &ref_second);
       for (size_t i = 0; i < n; ++i) {  // reference = true nearest (up to rounding)
         double bd = 1e300;
         for (size_t k = 0; k < ksub; ++k) {
@@ -202,26 +203,16 @@ TEST(Codeword, EveryLevelMatchesScalarExactly) {
       for (SimdLevel level : levels()) {
         std::vector<uint32_t> idx;
         std::vector<float> best, second;
-        run(level, idx, best, second);
+        run(level, idx, best, &second);
         SCOPED_TRACE(std::string(simd_level_name(level)) + " dsub " + std::to_string(dsub));
         for (size_t i = 0; i < n; ++i) {
           ASSERT_EQ(idx[i], ref_idx[i]);
           ASSERT_EQ(best[i], ref_best[i]);
           ASSERT_EQ(second[i], ref_second[i]);
         }
-        // Without the second best (the kernels' other instantiation).
-        std::vector<uint32_t> idx1(blocks * 16, 0);
-        std::vector<float> best1(blocks * 16, 0);
-        CodewordSearch a;
-        a.xt = xt.data();
-        a.num_blocks = blocks;
-        a.cb = cb2.data();
-        a.cnorm = cn.data();
-        a.ksub = ksub;
-        a.dsub = dsub;
-        a.best_idx = idx1.data();
-        a.best = best1.data();
-        nearest_codewords(a, level);
+        std::vector<uint32_t> idx1;
+        std::vector<float> best1;
+        run(level, idx1, best1, nullptr);
         for (size_t i = 0; i < n; ++i) {
           ASSERT_EQ(idx1[i], ref_idx[i]);
           ASSERT_EQ(best1[i], ref_best[i]);
