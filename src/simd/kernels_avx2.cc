@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 
+#include "simd/codeword.h"
 #include "simd/kernels.h"
 
 namespace lancer::simd {
@@ -298,6 +299,7 @@ size_t bounds_pass(const BoundsPass& a) {
       a.upper[g] = u;
     }
   }
+  if (a.todo_xt) pack_selected(a.xt, D, a.todo, count, a.todo_xt);
   return count;
 }
 

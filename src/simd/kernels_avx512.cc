@@ -326,9 +326,30 @@ size_t bounds_pass(const BoundsPass& a) {
       check = _mm512_mask_cmp_ps_mask(check, u, m, _CMP_GT_OQ);
       _mm512_mask_compressstoreu_epi32(a.todo + count, check,
                                        _mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int>(i))));
-      count += static_cast<size_t>(__builtin_popcount(check));
+      const size_t pc = static_cast<size_t>(__builtin_popcount(check));
+      if (a.todo_xt && pc != 0) {
+        // The selected lanes go to positions count.. of the packed output: compressed to
+        // the front, rotated by count % 16, split over (at most) two blocks.
+        const size_t off = count % 16, end = off + pc;
+        const __m512i rot = _mm512_and_si512(_mm512_sub_epi32(iota, _mm512_set1_epi32(static_cast<int>(off))),
+                                             _mm512_set1_epi32(15));
+        const __mmask16 first = static_cast<__mmask16>(tail_mask(end < 16 ? end : 16) & ~tail_mask(off));
+        const __mmask16 spill = end > 16 ? tail_mask(end - 16) : 0;
+        float* out = a.todo_xt + (count / 16) * D * 16;
+        for (size_t j = 0; j < D; ++j) {
+          const __m512 v = _mm512_permutexvar_ps(rot, _mm512_maskz_compress_ps(check, _mm512_loadu_ps(xt + j * 16)));
+          _mm512_mask_storeu_ps(out + j * 16, first, v);
+          if (spill) _mm512_mask_storeu_ps(out + (D + j) * 16, spill, v);
+        }
+      }
+      count += pc;
     }
     _mm512_mask_storeu_ps(a.upper + i, live, u);
+  }
+  if (a.todo_xt && count % 16 != 0) {  // zero the last block's padding lanes
+    const __mmask16 pad = static_cast<__mmask16>(~tail_mask(count % 16));
+    float* last = a.todo_xt + (count / 16) * D * 16;
+    for (size_t j = 0; j < D; ++j) _mm512_mask_storeu_ps(last + j * 16, pad, _mm512_setzero_ps());
   }
   return count;
 }
