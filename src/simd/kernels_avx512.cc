@@ -198,9 +198,11 @@ inline void codeword_update(__m512 v, uint32_t k, __m512& best, __m512& second, 
 }
 
 // Sub-vector width known at compile time: the block's components live in
-// registers, four codewords are scored at once.
+// registers, G codewords are scored at once (G independent FMA chains: 8 where
+// the registers allow, enough to cover the FMA latency on both pipes; 4 above 16).
 template <size_t D, bool kSecond>
 void nearest_fixed(const CodewordSearch& a) {
+  constexpr size_t G = D <= 16 ? 8 : 4;
   const float inf = std::numeric_limits<float>::infinity();
   for (size_t blk = 0; blk < a.num_blocks; ++blk) {
     __m512 x[D];
@@ -208,20 +210,17 @@ void nearest_fixed(const CodewordSearch& a) {
     __m512 best = _mm512_set1_ps(inf), second = best;
     __m512i idx = _mm512_setzero_si512();
     size_t k = 0;
-    for (; k + 4 <= a.ksub; k += 4) {
+    for (; k + G <= a.ksub; k += G) {
       const float* c = a.cb + k * D;
-      __m512 v0 = _mm512_set1_ps(a.cnorm[k]), v1 = _mm512_set1_ps(a.cnorm[k + 1]);
-      __m512 v2 = _mm512_set1_ps(a.cnorm[k + 2]), v3 = _mm512_set1_ps(a.cnorm[k + 3]);
+      __m512 v[G];
+#pragma GCC unroll 8
+      for (size_t g = 0; g < G; ++g) v[g] = _mm512_set1_ps(a.cnorm[k + g]);
       for (size_t j = 0; j < D; ++j) {
-        v0 = _mm512_fmadd_ps(x[j], _mm512_set1_ps(c[j]), v0);
-        v1 = _mm512_fmadd_ps(x[j], _mm512_set1_ps(c[D + j]), v1);
-        v2 = _mm512_fmadd_ps(x[j], _mm512_set1_ps(c[2 * D + j]), v2);
-        v3 = _mm512_fmadd_ps(x[j], _mm512_set1_ps(c[3 * D + j]), v3);
+#pragma GCC unroll 8
+        for (size_t g = 0; g < G; ++g) v[g] = _mm512_fmadd_ps(x[j], _mm512_set1_ps(c[g * D + j]), v[g]);
       }
-      codeword_update<kSecond>(v0, static_cast<uint32_t>(k), best, second, idx);
-      codeword_update<kSecond>(v1, static_cast<uint32_t>(k + 1), best, second, idx);
-      codeword_update<kSecond>(v2, static_cast<uint32_t>(k + 2), best, second, idx);
-      codeword_update<kSecond>(v3, static_cast<uint32_t>(k + 3), best, second, idx);
+#pragma GCC unroll 8
+      for (size_t g = 0; g < G; ++g) codeword_update<kSecond>(v[g], static_cast<uint32_t>(k + g), best, second, idx);
     }
     for (; k < a.ksub; ++k) {
       __m512 v = _mm512_set1_ps(a.cnorm[k]);
