@@ -330,8 +330,8 @@ size_t bounds_pass(const BoundsPass& a) {
         // The selected lanes go to positions count.. of the packed output: compressed to
         // the front, rotated by count % 16, split over (at most) two blocks.
         const size_t off = count % 16, end = off + pc;
-        const __m512i rot = _mm512_and_si512(_mm512_sub_epi32(iota, _mm512_set1_epi32(static_cast<int>(off))),
-                                             _mm512_set1_epi32(15));
+        const __m512i rot =
+            _mm512_and_si512(_mm512_sub_epi32(iota, _mm512_set1_epi32(static_cast<int>(off))), _mm512_set1_epi32(15));
         const __mmask16 first = static_cast<__mmask16>(tail_mask(end < 16 ? end : 16) & ~tail_mask(off));
         const __mmask16 spill = end > 16 ? tail_mask(end - 16) : 0;
         float* out = a.todo_xt + (count / 16) * D * 16;
