@@ -292,6 +292,31 @@ void nearest_codeword(const CodewordSearch& a) {
   }
 }
 
+// In-register transpose of a 16 x 16 float matrix (r[p] row p -> r[j] column j).
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int p = 0; p < 16; p += 2) {
+    t[p] = _mm512_unpacklo_ps(r[p], r[p + 1]);
+    t[p + 1] = _mm512_unpackhi_ps(r[p], r[p + 1]);
+  }
+  for (int p = 0; p < 16; p += 4) {
+    r[p] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[p]), _mm512_castps_pd(t[p + 2])));
+    r[p + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[p]), _mm512_castps_pd(t[p + 2])));
+    r[p + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[p + 1]), _mm512_castps_pd(t[p + 3])));
+    r[p + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[p + 1]), _mm512_castps_pd(t[p + 3])));
+  }
+  for (int h = 0; h < 16; h += 8) {
+    for (int q = 0; q < 4; ++q) {
+      t[h + q] = _mm512_shuffle_f32x4(r[h + q], r[h + 4 + q], 0x88);
+      t[h + 4 + q] = _mm512_shuffle_f32x4(r[h + q], r[h + 4 + q], 0xdd);
+    }
+  }
+  for (int q = 0; q < 8; ++q) {
+    r[q] = _mm512_shuffle_f32x4(t[q], t[8 + q], 0x88);
+    r[8 + q] = _mm512_shuffle_f32x4(t[q], t[8 + q], 0xdd);
+  }
+}
+
 size_t bounds_pass(const BoundsPass& a) {
   const size_t D = a.dsub;
   size_t count = 0;
@@ -311,7 +336,21 @@ size_t bounds_pass(const BoundsPass& a) {
     _mm512_mask_storeu_ps(a.lower + i, live, l);
     const __m512 m = _mm512_max_ps(_mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, c, a.half_gap, 4), l);
     __mmask16 check = _mm512_mask_cmp_ps_mask(live, u, m, _CMP_GT_OQ);
-    if (check) {
+    if (check && D == 16) {  // each lane's centroid is one register: 16 loads and a transpose, no gathers
+      const float* xt = a.xt + i * 16;
+      alignas(64) uint32_t lab[16];
+      _mm512_store_si512(lab, c);
+      __m512 r[16];
+      for (int p = 0; p < 16; ++p) r[p] = _mm512_loadu_ps(a.centroids + size_t{lab[p]} * 16);
+      transpose16(r);
+      __m512 s = _mm512_setzero_ps();
+      for (size_t j = 0; j < 16; ++j) {
+        const __m512 t = _mm512_sub_ps(_mm512_loadu_ps(xt + j * 16), r[j]);
+        s = _mm512_fmadd_ps(t, t, s);
+      }
+      u = _mm512_mask_mov_ps(u, check, _mm512_mul_ps(_mm512_sqrt_ps(s), slack));
+      check = _mm512_mask_cmp_ps_mask(check, u, m, _CMP_GT_OQ);
+    } else if (check) {
       const float* xt = a.xt + (i / 16) * D * 16;
       const __m512i base = _mm512_mullo_epi32(c, dvec);
       __m512 s = _mm512_setzero_ps();
@@ -323,6 +362,9 @@ size_t bounds_pass(const BoundsPass& a) {
       }
       u = _mm512_mask_mov_ps(u, check, _mm512_mul_ps(_mm512_sqrt_ps(s), slack));
       check = _mm512_mask_cmp_ps_mask(check, u, m, _CMP_GT_OQ);
+    }
+    if (check) {
+      const float* xt = a.xt + (i / 16) * D * 16;
       _mm512_mask_compressstoreu_epi32(a.todo + count, check,
                                        _mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int>(i))));
       const size_t pc = static_cast<size_t>(__builtin_popcount(check));
