@@ -66,6 +66,19 @@ void packed_norms(const float* xt, size_t num_blocks, size_t dsub, float* out) {
   }
 }
 
+void pack_selected(const float* xt, size_t dsub, const uint32_t* idx, size_t count, float* out) {
+  const size_t w = kCodewordBlock;
+  for (size_t t = 0; t < count; ++t) {
+    const float* src = xt + (idx[t] / w) * dsub * w + idx[t] % w;
+    float* dst = out + (t / w) * dsub * w + t % w;
+    for (size_t j = 0; j < dsub; ++j) dst[j * w] = src[j * w];
+  }
+  if (const size_t used = count % w; used != 0) {
+    float* last = out + (count / w) * dsub * w;
+    for (size_t j = 0; j < dsub; ++j) std::memset(last + j * w + used, 0, (w - used) * sizeof(float));
+  }
+}
+
 void prepare_codewords(const float* codebook, size_t ksub, size_t dsub, float* cb2, float* cnorm) {
   for (size_t k = 0; k < ksub; ++k) {
     float s = 0;

@@ -23,6 +23,10 @@ inline size_t packed_size(size_t n, size_t dsub) {
 // padding lanes of the last block are zero.
 void pack_blocks(const float* x, size_t n, size_t stride, size_t dsub, float* xt, const float* offset = nullptr);
 
+// Packs the points idx[0..count) of packed blocks xt into blocks of their own
+// (out: room for packed_size(count, dsub) floats; padding lanes zero).
+void pack_selected(const float* xt, size_t dsub, const uint32_t* idx, size_t count, float* out);
+
 // cb2[k][j] = -2 * codebook[k][j], cnorm[k] = |codebook[k]|^2 (exact for the
 // same inputs at every level).
 void prepare_codewords(const float* codebook, size_t ksub, size_t dsub, float* cb2, float* cnorm);

@@ -38,6 +38,9 @@ struct CodewordSearch {
 //   point needs a full search: its index is appended to `todo`.
 //   upper[i] = u
 // Returns the number of indices written to todo (in increasing order).
+// With todo_xt set, the points of todo are also packed there in blocks of 16 like xt
+// (room for packed_size(n, dsub) floats; the last block's padding lanes zero): the
+// AVX-512 kernel writes them from the components it already loaded, the others copy.
 inline constexpr float kBoundsSlack = 1.0f + 1e-5f;
 struct BoundsPass {
   const float* xt = nullptr;  // packed like CodewordSearch::xt
@@ -53,6 +56,7 @@ struct BoundsPass {
   uint32_t drift_argmax = 0;
   const float* centroids = nullptr;  // [k][dsub]
   uint32_t* todo = nullptr;          // room for n indices
+  float* todo_xt = nullptr;          // optional, see above
 };
 
 struct Kernels {

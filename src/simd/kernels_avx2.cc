@@ -8,6 +8,7 @@
 #include <limits>
 #include <utility>
 
+#include "simd/codeword.h"
 #include "simd/kernels.h"
 
 namespace lancer::simd {
@@ -306,6 +307,7 @@ size_t bounds_pass(const BoundsPass& a) {
       a.upper[g] = u;
     }
   }
+  if (a.todo_xt) pack_selected(a.xt, D, a.todo, count, a.todo_xt);
   return count;
 }
 

@@ -199,9 +199,11 @@ inline void codeword_update(__m512 v, uint32_t k, __m512& best, __m512& second, 
 }
 
 // Sub-vector width known at compile time: the block's components live in
-// registers, four codewords are scored at once.
+// registers, G codewords are scored at once (G independent FMA chains: 8 where
+// the registers allow, enough to cover the FMA latency on both pipes; 4 above 16).
 template <size_t D, bool kSecond>
 void nearest_fixed(const CodewordSearch& a) {
+  constexpr size_t G = D <= 16 ? 8 : 4;
   const float inf = std::numeric_limits<float>::infinity();
   for (size_t blk = 0; blk < a.num_blocks; ++blk) {
     __m512 x[D];
@@ -209,20 +211,17 @@ void nearest_fixed(const CodewordSearch& a) {
     __m512 best = _mm512_set1_ps(inf), second = best;
     __m512i idx = _mm512_setzero_si512();
     size_t k = 0;
-    for (; k + 4 <= a.ksub; k += 4) {
+    for (; k + G <= a.ksub; k += G) {
       const float* c = a.cb + k * D;
-      __m512 v0 = _mm512_set1_ps(a.cnorm[k]), v1 = _mm512_set1_ps(a.cnorm[k + 1]);
-      __m512 v2 = _mm512_set1_ps(a.cnorm[k + 2]), v3 = _mm512_set1_ps(a.cnorm[k + 3]);
+      __m512 v[G];
+#pragma GCC unroll 8
+      for (size_t g = 0; g < G; ++g) v[g] = _mm512_set1_ps(a.cnorm[k + g]);
       for (size_t j = 0; j < D; ++j) {
-        v0 = _mm512_fmadd_ps(x[j], _mm512_set1_ps(c[j]), v0);
-        v1 = _mm512_fmadd_ps(x[j], _mm512_set1_ps(c[D + j]), v1);
-        v2 = _mm512_fmadd_ps(x[j], _mm512_set1_ps(c[2 * D + j]), v2);
-        v3 = _mm512_fmadd_ps(x[j], _mm512_set1_ps(c[3 * D + j]), v3);
+#pragma GCC unroll 8
+        for (size_t g = 0; g < G; ++g) v[g] = _mm512_fmadd_ps(x[j], _mm512_set1_ps(c[g * D + j]), v[g]);
       }
-      codeword_update<kSecond>(v0, static_cast<uint32_t>(k), best, second, idx);
-      codeword_update<kSecond>(v1, static_cast<uint32_t>(k + 1), best, second, idx);
-      codeword_update<kSecond>(v2, static_cast<uint32_t>(k + 2), best, second, idx);
-      codeword_update<kSecond>(v3, static_cast<uint32_t>(k + 3), best, second, idx);
+#pragma GCC unroll 8
+      for (size_t g = 0; g < G; ++g) codeword_update<kSecond>(v[g], static_cast<uint32_t>(k + g), best, second, idx);
     }
     for (; k < a.ksub; ++k) {
       __m512 v = _mm512_set1_ps(a.cnorm[k]);
@@ -302,6 +301,31 @@ void nearest_codeword(const CodewordSearch& a) {
   }
 }
 
+// In-register transpose of a 16 x 16 float matrix (r[p] row p -> r[j] column j).
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int p = 0; p < 16; p += 2) {
+    t[p] = _mm512_unpacklo_ps(r[p], r[p + 1]);
+    t[p + 1] = _mm512_unpackhi_ps(r[p], r[p + 1]);
+  }
+  for (int p = 0; p < 16; p += 4) {
+    r[p] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[p]), _mm512_castps_pd(t[p + 2])));
+    r[p + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[p]), _mm512_castps_pd(t[p + 2])));
+    r[p + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[p + 1]), _mm512_castps_pd(t[p + 3])));
+    r[p + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[p + 1]), _mm512_castps_pd(t[p + 3])));
+  }
+  for (int h = 0; h < 16; h += 8) {
+    for (int q = 0; q < 4; ++q) {
+      t[h + q] = _mm512_shuffle_f32x4(r[h + q], r[h + 4 + q], 0x88);
+      t[h + 4 + q] = _mm512_shuffle_f32x4(r[h + q], r[h + 4 + q], 0xdd);
+    }
+  }
+  for (int q = 0; q < 8; ++q) {
+    r[q] = _mm512_shuffle_f32x4(t[q], t[8 + q], 0x88);
+    r[8 + q] = _mm512_shuffle_f32x4(t[q], t[8 + q], 0xdd);
+  }
+}
+
 size_t bounds_pass(const BoundsPass& a) {
   const size_t D = a.dsub;
   size_t count = 0;
@@ -321,7 +345,21 @@ size_t bounds_pass(const BoundsPass& a) {
     _mm512_mask_storeu_ps(a.lower + i, live, l);
     const __m512 m = _mm512_max_ps(_mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, c, a.half_gap, 4), l);
     __mmask16 check = _mm512_mask_cmp_ps_mask(live, u, m, _CMP_GT_OQ);
-    if (check) {
+    if (check && D == 16) {  // each lane's centroid is one register: 16 loads and a transpose, no gathers
+      const float* xt = a.xt + i * 16;
+      alignas(64) uint32_t lab[16];
+      _mm512_store_si512(lab, c);
+      __m512 r[16];
+      for (int p = 0; p < 16; ++p) r[p] = _mm512_loadu_ps(a.centroids + size_t{lab[p]} * 16);
+      transpose16(r);
+      __m512 s = _mm512_setzero_ps();
+      for (size_t j = 0; j < 16; ++j) {
+        const __m512 t = _mm512_sub_ps(_mm512_loadu_ps(xt + j * 16), r[j]);
+        s = _mm512_fmadd_ps(t, t, s);
+      }
+      u = _mm512_mask_mov_ps(u, check, _mm512_mul_ps(_mm512_sqrt_ps(s), slack));
+      check = _mm512_mask_cmp_ps_mask(check, u, m, _CMP_GT_OQ);
+    } else if (check) {
       const float* xt = a.xt + (i / 16) * D * 16;
       const __m512i base = _mm512_mullo_epi32(c, dvec);
       __m512 s = _mm512_setzero_ps();
@@ -333,11 +371,35 @@ size_t bounds_pass(const BoundsPass& a) {
       }
       u = _mm512_mask_mov_ps(u, check, _mm512_mul_ps(_mm512_sqrt_ps(s), slack));
       check = _mm512_mask_cmp_ps_mask(check, u, m, _CMP_GT_OQ);
+    }
+    if (check) {
+      const float* xt = a.xt + (i / 16) * D * 16;
       _mm512_mask_compressstoreu_epi32(a.todo + count, check,
                                        _mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int>(i))));
-      count += static_cast<size_t>(__builtin_popcount(check));
+      const size_t pc = static_cast<size_t>(__builtin_popcount(check));
+      if (a.todo_xt && pc != 0) {
+        // The selected lanes go to positions count.. of the packed output: compressed to
+        // the front, rotated by count % 16, split over (at most) two blocks.
+        const size_t off = count % 16, end = off + pc;
+        const __m512i rot =
+            _mm512_and_si512(_mm512_sub_epi32(iota, _mm512_set1_epi32(static_cast<int>(off))), _mm512_set1_epi32(15));
+        const __mmask16 first = static_cast<__mmask16>(tail_mask(end < 16 ? end : 16) & ~tail_mask(off));
+        const __mmask16 spill = end > 16 ? tail_mask(end - 16) : 0;
+        float* out = a.todo_xt + (count / 16) * D * 16;
+        for (size_t j = 0; j < D; ++j) {
+          const __m512 v = _mm512_permutexvar_ps(rot, _mm512_maskz_compress_ps(check, _mm512_loadu_ps(xt + j * 16)));
+          _mm512_mask_storeu_ps(out + j * 16, first, v);
+          if (spill) _mm512_mask_storeu_ps(out + (D + j) * 16, spill, v);
+        }
+      }
+      count += pc;
     }
     _mm512_mask_storeu_ps(a.upper + i, live, u);
+  }
+  if (a.todo_xt && count % 16 != 0) {  // zero the last block's padding lanes
+    const __mmask16 pad = static_cast<__mmask16>(~tail_mask(count % 16));
+    float* last = a.todo_xt + (count / 16) * D * 16;
+    for (size_t j = 0; j < D; ++j) _mm512_mask_storeu_ps(last + j * 16, pad, _mm512_setzero_ps());
   }
   return count;
 }

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "core/half.h"
+#include "simd/codeword.h"
 #include "simd/kernels.h"
 
 namespace lancer::simd {
@@ -162,7 +163,9 @@ size_t bounds_pass_call(const BoundsPass& a) {
 }
 
 size_t bounds_pass(const BoundsPass& a) {
-  return cpu_has_fma() ? bounds_pass_fma(a) : bounds_pass_call(a);
+  const size_t count = cpu_has_fma() ? bounds_pass_fma(a) : bounds_pass_call(a);
+  if (a.todo_xt) pack_selected(a.xt, a.dsub, a.todo, count, a.todo_xt);
+  return count;
 }
 
 void add_rows_f64(const float* x, size_t d, const uint32_t* rows, size_t count, double* acc) {

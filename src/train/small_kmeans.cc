@@ -94,7 +94,7 @@ SmallKMeansResult small_kmeans(const float* x, size_t n, size_t stride, size_t d
   }
   std::vector<float> old(k * D), drift(k), half_gap(k);
   std::vector<uint32_t> todo, moved_from, moved_idx;
-  std::vector<float> gather;
+  std::vector<float> gather, todo_xt(xt.size());
   SmallKMeansResult result;
   double prev_loss = std::numeric_limits<double>::infinity();
   size_t changed = n;
@@ -190,16 +190,14 @@ SmallKMeansResult small_kmeans(const float* x, size_t n, size_t stride, size_t d
       bp.drift_argmax = static_cast<uint32_t>(p1_idx);
       bp.centroids = centroids;
       bp.todo = todo.data();
+      bp.todo_xt = todo_xt.data();  // the points to re-search, packed for the search below
       todo.resize(searcher.kern.bounds_pass(bp));
     }
     searched += todo.size();
     // Full search of the points whose bounds did not settle.
     changed = 0;
     const size_t tblocks = (todo.size() + W - 1) / W;
-    gather.assign(tblocks * W * D, 0.0f);
-    for (size_t t = 0; t < todo.size(); ++t)
-      for (size_t j = 0; j < D; ++j) gather[((t / W) * D + j) * W + (t % W)] = comp(todo[t], j);
-    searcher.search(gather.data(), tblocks, idx.data(), best.data(), second.data());
+    searcher.search(todo_xt.data(), tblocks, idx.data(), best.data(), second.data());
     for (size_t t = 0; t < todo.size(); ++t) {
       const size_t i = todo[t];
       const float err = slack * (xn[i] + searcher.cmax);

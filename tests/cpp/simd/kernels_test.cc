@@ -346,7 +346,7 @@ TEST(AddRows, EveryLevelBitIdentical) {
 TEST(BoundsPass, EveryLevelMatchesScalar) {
   std::mt19937 gen(3);
   for (size_t dsub : {1, 4, 8, 16, 20}) {
-    for (size_t n : {1, 15, 16, 17, 100}) {
+    for (size_t n : {1, 15, 16, 17, 100, 301}) {
       const size_t k = 12;
       auto x = random_floats(n * dsub, uint32_t(dsub + n));
       auto cent = random_floats(k * dsub, 5);
@@ -364,10 +364,12 @@ TEST(BoundsPass, EveryLevelMatchesScalar) {
         drift[c] = 0.2f * u01(gen);
         gap[c] = 1.5f * u01(gen);
       }
+      std::vector<float> packed;  // todo_xt of the last run, NaN where nothing was written
       auto run = [&](SimdLevel level, std::vector<float>& up, std::vector<float>& lo, std::vector<uint32_t>& todo) {
         up = upper;
         lo = lower;
         todo.assign(n, 0);
+        packed.assign(packed_size(n, dsub), std::numeric_limits<float>::quiet_NaN());
         BoundsPass a;
         a.xt = xt.data();
         a.n = n;
@@ -382,11 +384,16 @@ TEST(BoundsPass, EveryLevelMatchesScalar) {
         a.drift_argmax = 3;
         a.centroids = cent.data();
         a.todo = todo.data();
+        a.todo_xt = packed.data();
         todo.resize(kernels_for(level).bounds_pass(a));
       };
       std::vector<float> ru, rl;
       std::vector<uint32_t> rt;
       run(SimdLevel::kScalar, ru, rl, rt);
+      // The selected points packed from the scalar todo list, by plain indexing.
+      std::vector<float> want(packed_size(rt.size(), dsub), 0.0f);
+      for (size_t t = 0; t < rt.size(); ++t)
+        for (size_t j = 0; j < dsub; ++j) want[((t / 16) * dsub + j) * 16 + t % 16] = x[rt[t] * dsub + j];
       for (SimdLevel level : levels()) {
         std::vector<float> gu, gl;
         std::vector<uint32_t> gt;
@@ -394,6 +401,8 @@ TEST(BoundsPass, EveryLevelMatchesScalar) {
         EXPECT_EQ(gu, ru) << simd_level_name(level);
         EXPECT_EQ(gl, rl);
         EXPECT_EQ(gt, rt);
+        EXPECT_EQ(std::vector<float>(packed.begin(), packed.begin() + static_cast<std::ptrdiff_t>(want.size())), want)
+            << simd_level_name(level) << " dsub=" << dsub << " n=" << n << " selected=" << rt.size();
       }
     }
   }
