@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -53,5 +54,11 @@ class Fragment {
   const FragmentInfo& info_;
   const ::lance::table::DataFragment& proto_;
 };
+
+// The id of physical row `offset` of fragment `fragment_id`: its stable id where the fragment has
+// them (`stable_ids`, from Fragment::stable_row_ids()), else its address.
+inline uint64_t row_id(uint64_t fragment_id, std::span<const uint64_t> stable_ids, uint64_t offset) {
+  return stable_ids.empty() ? (fragment_id << 32) | offset : stable_ids[offset];
+}
 
 }  // namespace lancer::dataset

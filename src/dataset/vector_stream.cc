@@ -132,8 +132,7 @@ Result<bool> VectorStream::next(VectorBatch* batch) {
           continue;
         }
         if (kept != i) std::memmove(dst + kept * rb, dst + i * rb, rb);
-        batch->row_ids[batch->num_rows + kept] =
-            cur.stable_ids.empty() ? (cur.fragment_id << 32) | offset : cur.stable_ids[offset];
+        batch->row_ids[batch->num_rows + kept] = row_id(cur.fragment_id, cur.stable_ids, offset);
         batch->offsets[batch->num_rows + kept] = static_cast<uint32_t>(offset);
         ++kept;
       }

@@ -111,7 +111,7 @@ Status PlacedRows::read_partition(uint32_t partition, uint64_t* ids, uint8_t* st
         return Status::Corruption(frag.location.where + ": row " + std::to_string(offsets[k]) +
                                   ", labelled by the encode task, is null now");
       }
-      out_ids[k] = frag.stable_ids.empty() ? (frag.id << 32) | offsets[k] : frag.stable_ids[offsets[k]];
+      out_ids[k] = dataset::row_id(frag.id, frag.stable_ids, offsets[k]);
     }
     if (!stored_as_read_) {
       // As the encode task did: float32, normalised for cosine, encoded with the same partition.
