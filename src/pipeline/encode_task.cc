@@ -14,12 +14,12 @@
 #include <optional>
 #include <thread>
 
+#include "core/fault_injection.h"
 #include "core/half.h"
 #include "core/process_stats.h"
 #include "dataset/read_ahead.h"
 #include "linalg/nearest.h"
 #include "linalg/norms.h"
-#include "pipeline/fault.h"
 #include "pipeline/index_build.h"
 #include "pipeline/spill.h"
 #include "pipeline/staging.h"
@@ -218,8 +218,8 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
     }  // damaged: rebuild it
   }
   static std::atomic<int> tasks_started{0};
-  maybe_kill_at("task:" + std::to_string(tasks_started++));
-  maybe_delay_task();
+  core::maybe_kill_at("task:" + std::to_string(tasks_started++));
+  core::maybe_delay_task();
   const auto t = Clock::now();
   const size_t dim = column_.type.dim;
   const simd::Metric metric = model->metric;

@@ -11,10 +11,10 @@
 #include <optional>
 #include <string_view>
 
+#include "core/fault_injection.h"
 #include "core/process_stats.h"
 #include "ivf/hnsw_index_file.h"
 #include "pipeline/commit_index.h"
-#include "pipeline/fault.h"
 #include "pipeline/graph_file.h"
 #include "pipeline/index_build.h"
 #include "pipeline/partition_graphs.h"
@@ -174,7 +174,7 @@ Status IndexBuild::merge_rows(size_t seg, uint32_t num_partitions, const std::ve
     if (stop == nullptr && p % 64 == 0) progress("merge", seg * num_partitions + p, segments * num_partitions);
     if (p == num_partitions / 2) {
       (void)written();  // (a kill here leaves what a kill of the sequential merge left)
-      maybe_kill_at("merge");
+      core::maybe_kill_at("merge");
     }
   }
   return written();
@@ -427,7 +427,7 @@ Result<CreateIndexReport> IndexBuild::finalize(core::Executor& executor) {
     return fail(committed.status());
   }
   report_.version = committed->version;
-  maybe_kill_at("commit");  // tests: committed, the staging folder still there
+  core::maybe_kill_at("commit");  // tests: committed, the staging folder still there
   if (clear_early) {
     const Status record_removed = storage::remove_file(storage::join_path(staging_, "build.json"));
     if (!cleared.get().ok() || !record_removed.ok()) discard();

@@ -6,9 +6,9 @@
 #include <fstream>
 #include <mutex>
 
+#include "core/fault_injection.h"
 #include "core/process_stats.h"
 #include "linalg/norms.h"
-#include "pipeline/fault.h"
 #include "pipeline/index_build.h"
 #include "pipeline/model_file.h"
 #include "pipeline/sample.h"
@@ -180,7 +180,7 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
                                      " has no non-null finite vectors to index (every row is null, NaN or infinite)");
     }
   }
-  maybe_kill_at("train");
+  core::maybe_kill_at("train");
   MatrixView<float> sample_view(sample.data(), sample_rows, dim);
   if (metric == simd::Metric::kCosine) linalg::normalize_rows(sample_view, pool);
   report_.sample_s = seconds_since(t);
