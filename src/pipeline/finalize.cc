@@ -3,13 +3,18 @@
 // commit (commit_index.h) and remove the staging folder.
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string_view>
+#include <thread>
+#include <utility>
 
 #include "core/process_stats.h"
 #include "ivf/hnsw_index_file.h"
@@ -33,6 +38,61 @@ using core::Clock;
 using core::seconds_since;
 
 constexpr size_t kMinPlacedRowBytes = 2048;
+
+// One thread for a whole merge that writes each partition while the next one is gathered (a
+// thread started per partition was 447 thread starts of the 527 in a 200,000 x 128 build).
+class PartitionWriter {
+ public:
+  PartitionWriter() : thread_([this] { loop(); }) {}
+  ~PartitionWriter() {
+    {
+      std::lock_guard lock(mu_);
+      quit_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();  // (a job handed over runs first)
+  }
+  PartitionWriter(const PartitionWriter&) = delete;
+  PartitionWriter& operator=(const PartitionWriter&) = delete;
+  // Runs `job` on the writer thread; the one before must have been waited for.
+  void start(std::function<Status()> job) {
+    {
+      std::lock_guard lock(mu_);
+      job_ = std::move(job);
+    }
+    cv_.notify_all();
+  }
+  // Once the job started last is done: its status (OK when there was none).
+  Status wait() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !job_ && !running_; });
+    return std::exchange(result_, Status::OK());
+  }
+
+ private:
+  void loop() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return quit_ || job_; });
+      if (!job_) return;  // quit_, nothing left
+      std::function<Status()> job = std::exchange(job_, nullptr);
+      running_ = true;
+      lock.unlock();
+      Status st = job();
+      lock.lock();
+      running_ = false;
+      result_ = std::move(st);
+      cv_.notify_all();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::function<Status()> job_;
+  bool running_ = false, quit_ = false;
+  Status result_;
+  std::thread thread_;  // last: started once the rest is ready
+};
 
 }  // namespace
 
@@ -136,8 +196,8 @@ Status IndexBuild::merge_rows(size_t seg, uint32_t num_partitions, const std::ve
     core::ByteBuffer storage;
   };
   Part parts[2];
-  std::future<Status> writing;
-  auto written = [&]() { return writing.valid() ? writing.get() : Status::OK(); };
+  PartitionWriter writer;
+  auto written = [&]() { return writer.wait(); };
   std::vector<uint64_t> at(tasks + 1);
   std::vector<Status> read(tasks);
   for (uint32_t p = 0; p < num_partitions; ++p) {
@@ -168,9 +228,8 @@ Status IndexBuild::merge_rows(size_t seg, uint32_t num_partitions, const std::ve
       }
     }
     LANCER_RETURN_IF_ERROR(written());
-    writing = std::async(std::launch::async, [&aux, &part, p, n = at[tasks]] {
-      return aux.write_partition(p, part.ids.data(), part.storage.data(), n);
-    });
+    writer.start(
+        [&aux, &part, p, n = at[tasks]] { return aux.write_partition(p, part.ids.data(), part.storage.data(), n); });
     if (stop == nullptr && p % 64 == 0) progress("merge", seg * num_partitions + p, segments * num_partitions);
     if (p == num_partitions / 2) {
       (void)written();  // (a kill here leaves what a kill of the sequential merge left)
