@@ -9,12 +9,15 @@
 #include "dataset/describe.h"
 #include "lancer/dataset.h"
 #include "lancer/runtime.h"
+#include "linalg/blas.h"
 
 namespace lancer {
 
 int hardware_threads() { return static_cast<int>(std::thread::hardware_concurrency()); }
 std::string host_name() { return core::host_name(); }
 double peak_rss_mb() { return core::peak_rss_mb(); }
+
+void release_idle_threads() { linalg::release_blas_threads(); }
 
 int launcher_rank() {
   return core::launcher_rank();
