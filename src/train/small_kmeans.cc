@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "simd/codeword.h"
+#include "simd/codeword_bf16.h"
 #include "train/random.h"
 
 namespace lancer::train {
@@ -21,13 +22,17 @@ inline float slack_for(size_t dsub) { return 2e-7f * static_cast<float>(dsub + 4
 struct Searcher {
   size_t dsub, k;
   const simd::Kernels& kern = simd::best_kernels();
+  // bfloat16 proposals decided exactly (simd/codeword_bf16.h): the same results.
+  const bool bf16 = simd::codeword_bf16_worthwhile(k, dsub);
   std::vector<float> cb2, cnorm;
   float cmax = 0;  // max |c|^2
+  simd::Bf16Codebook book;
   void prepare(const float* centroids) {
     cb2.resize(k * dsub);
     cnorm.resize(k);
     simd::prepare_codewords(centroids, k, dsub, cb2.data(), cnorm.data());
     cmax = *std::max_element(cnorm.begin(), cnorm.end());
+    if (bf16) simd::prepare_codewords_bf16(centroids, k, dsub, &book);
   }
   void search(const float* xt, size_t blocks, uint32_t* idx, float* best, float* second) const {
     simd::CodewordSearch a;
@@ -40,7 +45,11 @@ struct Searcher {
     a.best_idx = idx;
     a.best = best;
     a.second = second;
-    kern.nearest_codeword(a);
+    if (bf16) {
+      simd::nearest_codewords_bf16(a, book);
+    } else {
+      kern.nearest_codeword(a);
+    }
   }
 };
 
