@@ -8,7 +8,7 @@
 
 #include "linalg/blas.h"
 #include "simd/codeword.h"
-#include "simd/codeword_bf16.h"
+#include "simd/codeword_i8.h"
 
 namespace lancer::quant {
 
@@ -64,10 +64,10 @@ Status pq_encode(const PqModel& model, MatrixView<const float> x, std::span<uint
     simd::prepare_codewords(model.codebook.data() + s * ksub * dsub, ksub, dsub, cb2.data() + s * ksub * dsub,
                             cnorm.data() + s * ksub);
   const simd::Kernels& kern = simd::best_kernels();
-  // bfloat16 proposals decided exactly (simd/codeword_bf16.h): the same codes.
-  std::vector<simd::Bf16Codebook> books(simd::codeword_bf16_worthwhile(ksub, dsub) ? m : 0);
+  // int8 proposals decided exactly (simd/codeword_i8.h): the same codes.
+  std::vector<simd::I8Codebook> books(simd::codeword_i8_supported(ksub, dsub) ? m : 0);
   for (size_t s = 0; s < books.size(); ++s)
-    simd::prepare_codewords_bf16(model.codebook.data() + s * ksub * dsub, ksub, dsub, &books[s]);
+    simd::prepare_codewords_i8(model.codebook.data() + s * ksub * dsub, ksub, dsub, &books[s]);
   const size_t blocks = (x.rows + kEncodeRows - 1) / kEncodeRows;
   const size_t threads = static_cast<size_t>(std::max(1, executor.num_threads()));
   if (method == PqEncodeMethod::kAuto) method = PqEncodeMethod::kKernel;
@@ -100,7 +100,7 @@ Status pq_encode(const PqModel& model, MatrixView<const float> x, std::span<uint
           if (books.empty()) {
             kern.nearest_codeword(a);
           } else {
-            simd::nearest_codewords_bf16(a, books[s]);
+            simd::nearest_codewords_i8(a, books[s]);
           }
         }
         if (model.num_bits == 8) {

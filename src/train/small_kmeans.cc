@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "simd/codeword.h"
-#include "simd/codeword_bf16.h"
+#include "simd/codeword_i8.h"
 #include "train/random.h"
 
 namespace lancer::train {
@@ -22,17 +22,17 @@ inline float slack_for(size_t dsub) { return 2e-7f * static_cast<float>(dsub + 4
 struct Searcher {
   size_t dsub, k;
   const simd::Kernels& kern = simd::best_kernels();
-  // bfloat16 proposals decided exactly (simd/codeword_bf16.h): the same results.
-  const bool bf16 = simd::codeword_bf16_worthwhile(k, dsub);
+  // int8 proposals decided exactly (simd/codeword_i8.h): the same results.
+  const bool i8 = simd::codeword_i8_supported(k, dsub);
   std::vector<float> cb2, cnorm;
   float cmax = 0;  // max |c|^2
-  simd::Bf16Codebook book;
+  simd::I8Codebook ibook;
   void prepare(const float* centroids) {
     cb2.resize(k * dsub);
     cnorm.resize(k);
     simd::prepare_codewords(centroids, k, dsub, cb2.data(), cnorm.data());
     cmax = *std::max_element(cnorm.begin(), cnorm.end());
-    if (bf16) simd::prepare_codewords_bf16(centroids, k, dsub, &book);
+    if (i8) simd::prepare_codewords_i8(centroids, k, dsub, &ibook);
   }
   void search(const float* xt, size_t blocks, uint32_t* idx, float* best, float* second) const {
     simd::CodewordSearch a;
@@ -45,8 +45,8 @@ struct Searcher {
     a.best_idx = idx;
     a.best = best;
     a.second = second;
-    if (bf16) {
-      simd::nearest_codewords_bf16(a, book);
+    if (i8) {
+      simd::nearest_codewords_i8(a, ibook);
     } else {
       kern.nearest_codeword(a);
     }

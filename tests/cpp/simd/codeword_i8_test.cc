@@ -1,7 +1,7 @@
-// The bfloat16 codeword search (simd/codeword_bf16.h) against the canonical
+// The int8 codeword search (simd/codeword_i8.h) against the canonical
 // kernel: labels, best and second scores bit for bit, on data built to be
 // hard for the bound (near ties, far from the origin, tiny and huge values).
-#include "simd/codeword_bf16.h"
+#include "simd/codeword_i8.h"
 
 #include <gtest/gtest.h>
 
@@ -24,7 +24,8 @@ struct Case {
 
 // n points and ksub codewords of width d: Gaussian, far from the origin, near
 // ties (points halfway between codewords, duplicated codewords, points on
-// codewords), tiny and huge values (the huge ones leave the bound's range).
+// codewords), tiny and huge values (the huge ones leave the bound's range),
+// points of very different sizes, a lattice of equal distances.
 std::vector<Case> cases(size_t n, size_t ksub, size_t d) {
   std::mt19937 gen(static_cast<uint32_t>(n * 31 + ksub * 7 + d));
   std::normal_distribution<float> g;
@@ -54,6 +55,12 @@ std::vector<Case> cases(size_t n, size_t ksub, size_t d) {
     for (size_t j = 0; j < d; ++j) c.x[5 * d + j] *= 1e19f;  // one block out of range, the others not
     out.push_back(std::move(c));
   }
+  {  // points of very different sizes in one block (the block shares one int8 scale)
+    Case c{"mixed", fill(n * d, 1.0f, 0.0f), fill(ksub * d, 1.0f, 0.0f)};
+    for (size_t i = 0; i < n; i += 7)
+      for (size_t j = 0; j < d; ++j) c.x[i * d + j] *= 300.0f;
+    out.push_back(std::move(c));
+  }
   {  // a lattice: many exactly equal distances
     Case c{"lattice", std::vector<float>(n * d), std::vector<float>(ksub * d)};
     for (size_t i = 0; i < n * d; ++i) c.x[i] = static_cast<float>(static_cast<int>(gen() % 5) - 2) * 0.5f;
@@ -63,8 +70,8 @@ std::vector<Case> cases(size_t n, size_t ksub, size_t d) {
   return out;
 }
 
-TEST(CodewordBf16, SameLabelsAndScoresAsTheCanonicalKernel) {
-  if (!codeword_bf16_supported(256, 16)) GTEST_SKIP() << "no AVX512-BF16 here (or not the AVX-512 level)";
+TEST(CodewordI8, SameLabelsAndScoresAsTheCanonicalKernel) {
+  if (!codeword_i8_supported(256, 16)) GTEST_SKIP() << "no AVX512-VNNI here (or not the AVX-512 level)";
   struct Shape {
     size_t n, ksub, d;
   };
@@ -76,8 +83,8 @@ TEST(CodewordBf16, SameLabelsAndScoresAsTheCanonicalKernel) {
       std::vector<float> xt(packed_size(s.n, s.d)), cb2(s.ksub * s.d), cnorm(s.ksub);
       pack_blocks(c.x.data(), s.n, s.d, s.d, xt.data());
       prepare_codewords(c.codebook.data(), s.ksub, s.d, cb2.data(), cnorm.data());
-      Bf16Codebook book;
-      prepare_codewords_bf16(c.codebook.data(), s.ksub, s.d, &book);
+      I8Codebook book;
+      prepare_codewords_i8(c.codebook.data(), s.ksub, s.d, &book);
       for (bool with_second : {true, false}) {
         std::vector<uint32_t> idx0(blocks * 16), idx1(blocks * 16, 12345);
         std::vector<float> best0(blocks * 16), best1(blocks * 16), sec0(blocks * 16), sec1(blocks * 16);
@@ -95,7 +102,7 @@ TEST(CodewordBf16, SameLabelsAndScoresAsTheCanonicalKernel) {
         a.best_idx = idx1.data();
         a.best = best1.data();
         a.second = with_second ? sec1.data() : nullptr;
-        nearest_codewords_bf16(a, book);
+        nearest_codewords_i8(a, book);
         for (size_t i = 0; i < s.n; ++i) {
           ASSERT_EQ(idx0[i], idx1[i]) << "point " << i;
           ASSERT_EQ(std::memcmp(&best0[i], &best1[i], sizeof(float)), 0) << "point " << i;
