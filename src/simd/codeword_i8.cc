@@ -60,19 +60,22 @@ void prepare_codewords_i8(const float* codebook, size_t ksub, size_t dsub, I8Cod
   const float inv = amax > 0 ? static_cast<float>(127.0 / amax) : 1.0f;
   if (!std::isfinite(inv) || inv <= 0) return;
   out->inv_scale = inv;
-  double ec = 0, l1max = 0;
+  // q = round(t inv) to nearest even by the 1.5 * 2^23 trick (|t inv| <= 127 + 1),
+  // and its error t inv - q exactly, in double (two floats' product is exact there).
+  double ec = 0;
+  int32_t l1max = 0;
   for (size_t k = 0; k < ksub; ++k) {
-    int32_t sum = 0;
-    double l1 = 0;
+    int32_t sum = 0, l1 = 0;
+    uint32_t* quad = out->quads.data() + k * (dsub / 4);
     for (size_t j = 0; j < dsub; ++j) {
-      const double v = static_cast<double>(cs[k * dsub + j]) * inv;  // exact in double
-      const long q = std::lround(v);
-      const long qc = std::clamp(q, -127L, 127L);
-      ec = std::max(ec, std::fabs(v - static_cast<double>(qc)));
-      sum += static_cast<int32_t>(qc);
-      l1 += std::fabs(static_cast<double>(qc));
-      const uint32_t byte = static_cast<uint8_t>(static_cast<int8_t>(-qc));
-      out->quads[k * (dsub / 4) + j / 4] |= byte << (8 * (j % 4));
+      const float t = cs[k * dsub + j];
+      float q = (t * inv + 0x1.8p23f) - 0x1.8p23f;
+      q = std::min(127.0f, std::max(-127.0f, q));
+      ec = std::max(ec, std::fabs(static_cast<double>(t) * inv - q));
+      const int32_t qi = static_cast<int32_t>(q);
+      sum += qi;
+      l1 += qi < 0 ? -qi : qi;
+      quad[j / 4] |= static_cast<uint32_t>(static_cast<uint8_t>(static_cast<int8_t>(-qi))) << (8 * (j % 4));
     }
     out->qsum[k] = 128 * sum;
     l1max = std::max(l1max, l1);

@@ -15,8 +15,8 @@ namespace {
 
 constexpr size_t W = kCodewordBlock;
 constexpr size_t kMaxKsub = 256;
-constexpr size_t G = 8;        // candidates scored at once: independent chains cover the FMA latency
-constexpr size_t kStep = 16;   // codewords per step of the integer pass
+constexpr size_t G = 8;         // candidates scored at once: independent chains cover the FMA latency
+constexpr size_t kStep = 16;    // codewords per step of the integer pass
 constexpr double kU = 0x1p-24;  // float32 unit roundoff
 
 double gamma(size_t n) {
@@ -64,11 +64,11 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
   constexpr size_t Q = D / 4;
   const size_t K = a.ksub;
   const float inf = std::numeric_limits<float>::infinity();
-  alignas(64) int32_t sc[kMaxKsub * W];          // the proposals S_c of the block, [c][lane]
+  alignas(64) int32_t sc[kMaxKsub * W];            // the proposals S_c of the block, [c][lane]
   alignas(64) int32_t gmin[kMaxKsub / kStep * W];  // each step's smallest proposal, [step][lane]
-  alignas(64) int32_t init[kMaxKsub];            // K_c + 128 sum c_q
-  uint32_t cand[kMaxKsub + G];                   // candidate codewords, increasing
-  uint16_t cmask[kMaxKsub + G];                  // the lanes each is a candidate for
+  alignas(64) int32_t init[kMaxKsub];              // K_c + 128 sum c_q
+  uint32_t cand[kMaxKsub + G];                     // candidate codewords, increasing
+  uint16_t cmask[kMaxKsub + G];                    // the lanes each is a candidate for
   const __m512 limit = _mm512_set1_ps(0x1p60f), up = _mm512_set1_ps(1 + 0x1p-16f);
   const uint32_t* quads = bk.quads.data();
   const double gc = gamma(D + 1);
