@@ -8,6 +8,7 @@
 
 #include "linalg/blas.h"
 #include "simd/codeword.h"
+#include "simd/codeword_i8.h"
 
 namespace lancer::quant {
 
@@ -63,6 +64,10 @@ Status pq_encode(const PqModel& model, MatrixView<const float> x, std::span<uint
     simd::prepare_codewords(model.codebook.data() + s * ksub * dsub, ksub, dsub, cb2.data() + s * ksub * dsub,
                             cnorm.data() + s * ksub);
   const simd::Kernels& kern = simd::best_kernels();
+  // int8 proposals decided exactly (simd/codeword_i8.h): the same codes.
+  std::vector<simd::I8Codebook> books(simd::codeword_i8_supported(ksub, dsub) ? m : 0);
+  for (size_t s = 0; s < books.size(); ++s)
+    simd::prepare_codewords_i8(model.codebook.data() + s * ksub * dsub, ksub, dsub, &books[s]);
   const size_t blocks = (x.rows + kEncodeRows - 1) / kEncodeRows;
   const size_t threads = static_cast<size_t>(std::max(1, executor.num_threads()));
   if (method == PqEncodeMethod::kAuto) method = PqEncodeMethod::kKernel;
@@ -92,7 +97,11 @@ Status pq_encode(const PqModel& model, MatrixView<const float> x, std::span<uint
           a.dsub = dsub;
           a.best_idx = idx.data();
           a.best = best.data();
-          kern.nearest_codeword(a);
+          if (books.empty()) {
+            kern.nearest_codeword(a);
+          } else {
+            simd::nearest_codewords_i8(a, books[s]);
+          }
         }
         if (model.num_bits == 8) {
           for (size_t i = 0; i < rows; ++i) out[i * code_size + s] = static_cast<uint8_t>(idx[i]);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "simd/codeword.h"
+#include "simd/codeword_i8.h"
 #include "train/random.h"
 
 namespace lancer::train {
@@ -21,13 +22,17 @@ inline float slack_for(size_t dsub) { return 2e-7f * static_cast<float>(dsub + 4
 struct Searcher {
   size_t dsub, k;
   const simd::Kernels& kern = simd::best_kernels();
+  // int8 proposals decided exactly (simd/codeword_i8.h): the same results.
+  const bool i8 = simd::codeword_i8_supported(k, dsub);
   std::vector<float> cb2, cnorm;
   float cmax = 0;  // max |c|^2
+  simd::I8Codebook ibook;
   void prepare(const float* centroids) {
     cb2.resize(k * dsub);
     cnorm.resize(k);
     simd::prepare_codewords(centroids, k, dsub, cb2.data(), cnorm.data());
     cmax = *std::max_element(cnorm.begin(), cnorm.end());
+    if (i8) simd::prepare_codewords_i8(centroids, k, dsub, &ibook);
   }
   void search(const float* xt, size_t blocks, uint32_t* idx, float* best, float* second) const {
     simd::CodewordSearch a;
@@ -40,7 +45,11 @@ struct Searcher {
     a.best_idx = idx;
     a.best = best;
     a.second = second;
-    kern.nearest_codeword(a);
+    if (i8) {
+      simd::nearest_codewords_i8(a, ibook);
+    } else {
+      kern.nearest_codeword(a);
+    }
   }
 };
 
