@@ -190,6 +190,8 @@ size_t Bf16Proposal::pivot_candidates(const float* x, size_t m, NearestScratch::
   simd::bf16_pack_rows(x, m, d_, low_d_, shift_.data(), buf.bf16_rows.data());
   simd::bf16_scores(buf.bf16_rows.data(), mp, low_panels_.data(), kp_, low_pairs, buf.bf16_scores.data());
   simd::norm_sqr_batch(x, m, d_, buf.pivot_norms.data());
+  buf.pivot_rows.resize(m);
+  simd::bf16_pivots(buf.bf16_scores.data(), m, kp_, k_, low_cn_.data(), buf.pivot_rows.data());
   const size_t cap = kPivotCandidatesPerRow * m;
   buf.cand_rows.resize(cap);
   buf.cand_cols.resize(cap);
@@ -199,16 +201,7 @@ size_t Bf16Proposal::pivot_candidates(const float* x, size_t m, NearestScratch::
   size_t count = 0;
   for (size_t r = 0; r < m; ++r) {
     const float* xr = x + r * d_;
-    const float* s = buf.bf16_scores.data() + r * kp_;
-    size_t c0 = 0;
-    float a0 = std::numeric_limits<float>::infinity();
-    for (size_t c = 0; c < k_; ++c) {
-      const float a = low_cn_[c] - 2 * s[c];
-      if (a < a0) {
-        a0 = a;
-        c0 = c;
-      }
-    }
+    const size_t c0 = buf.pivot_rows[r];
     // |x - c0| and |x| from above (float sums of non-negative terms, as for apart_).
     const double d0 = simd::l2_sqr(xr, centroids_.data() + c0 * d_, d_);
     const double nx = buf.pivot_norms[r];
@@ -218,20 +211,15 @@ size_t Bf16Proposal::pivot_candidates(const float* x, size_t m, NearestScratch::
     const double bound = (2 * t0 + std::sqrt(2 * e)) * (1 + 0x1p-20);
     if (!std::isfinite(bound)) return SIZE_MAX;
     const float limit = float_up(bound);
-    const float* apart = apart_.data() + c0 * k_;
-    const size_t first = count;
-    for (size_t c = 0; c < k_; ++c) {
-      if (apart[c] > limit) continue;
-      if (count - first == kPivotRowLimit || count == cap) {  // a row the pivot search is no use for
-        count = first;
-        buf.pivot_hard.push_back(static_cast<uint32_t>(r));
-        if (2 * buf.pivot_hard.size() > m) return SIZE_MAX;
-        break;
-      }
-      buf.cand_rows[count] = static_cast<uint32_t>(r);
-      buf.cand_cols[count] = static_cast<uint32_t>(c);
-      ++count;
+    const size_t room = std::min(kPivotRowLimit, cap - count);
+    const size_t n = simd::indices_at_most(apart_.data() + c0 * k_, k_, limit, buf.cand_cols.data() + count, room);
+    if (n > room) {  // a row the pivot search is no use for
+      buf.pivot_hard.push_back(static_cast<uint32_t>(r));
+      if (2 * buf.pivot_hard.size() > m) return SIZE_MAX;
+      continue;
     }
+    std::fill_n(buf.cand_rows.data() + count, n, static_cast<uint32_t>(r));
+    count += n;
   }
   return count;
 }
