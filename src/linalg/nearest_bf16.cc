@@ -21,13 +21,11 @@ double gamma(size_t n) {
 }
 
 // The pivot search: at least this many centroids and dimensions, the first
-// d / 16 dimensions to find the pivot, the |c - c'| bounds in tiles of this
-// many centroids (256 KiB at 2,048-d, in L2), and at most this many candidates
+// d / 16 dimensions to find the pivot, and at most this many candidates
 // per row on average, at most kPivotRowLimit for one row (else the full
 // proposal searches that row).
 constexpr size_t kPivotMinCentroids = 64;
 constexpr size_t kPivotMinDim = 512;
-constexpr size_t kPivotTile = 32;
 constexpr size_t kPivotCandidatesPerRow = 8;
 constexpr size_t kPivotRowLimit = 16;  // more candidates than this: the row goes to the full proposal
 
@@ -91,6 +89,7 @@ Bf16Proposal::Bf16Proposal(MatrixView<const float> centroids, bool l2, const flo
   const double gc = gamma(d_ + 1);
   const double slack = 1 + 0x1p-10;
   const double tiny = kTiny * static_cast<double>(d_ + 1);
+  std::vector<double> shifted_norms(k_);  // |c - shift|^2
   for (size_t c = 0; c < k_; ++c) {
     // In double, in kLanes interleaved sums (vectorised; the order only moves
     // these norms by ~d 2^-53 relative, far inside the margin's 2^-10 slack).
@@ -116,6 +115,7 @@ Bf16Proposal::Bf16Proposal(MatrixView<const float> centroids, bool l2, const flo
       plain += plain_lanes[l];
     }
     const double ns = std::sqrt(shifted), np = std::sqrt(plain);
+    shifted_norms[c] = shifted;
     if (!(plain <= cmax2_)) cmax2_ = plain;  // NaN carries on, and turns the pivot search off
     cn_[c] = static_cast<float>(shifted);
     if (l2) {
@@ -129,10 +129,11 @@ Bf16Proposal::Bf16Proposal(MatrixView<const float> centroids, bool l2, const flo
     }
   }
   cmax2_ *= 1 + 0x1p-30;  // the double sums' rounding, from above
-  if (l2 && k_ >= kPivotMinCentroids && d_ >= kPivotMinDim && std::isfinite(cmax2_)) init_pivot(centroids);
+  if (l2 && k_ >= kPivotMinCentroids && d_ >= kPivotMinDim && std::isfinite(cmax2_))
+    init_pivot(centroids, shifted_norms, rho);
 }
 
-void Bf16Proposal::init_pivot(MatrixView<const float> centroids) {
+void Bf16Proposal::init_pivot(MatrixView<const float> centroids, const std::vector<double>& shifted_norms, double rho) {
   pivot_ = true;
   low_d_ = simd::bf16_round_up(d_ / 16, 2);
   std::vector<float> low(k_ * low_d_);
@@ -148,22 +149,25 @@ void Bf16Proposal::init_pivot(MatrixView<const float> centroids) {
   simd::bf16_pack_panels(low.data(), k_, low_d_, shift_.data(), low_panels_.data());
   centroids_.resize(k_ * d_);
   std::copy_n(centroids.data, k_ * d_, centroids_.data());
-  // |c - c'| from below. The float sum of d squared differences (any order,
-  // FMA or not) is within gamma_{d+2} of the exact one, relatively, since
-  // every term is >= 0; underflow adds at most tiny.
+  // |c - c'| from below, from bfloat16 products of the shifted centroids (as
+  // the rows': |p - c'.b'| <= rho |c'| |b'| plus tiny terms) and the shifted
+  // norms (double sums, relative error far below 2^-30):
+  // |c - b|^2 = |c'|^2 + |b'|^2 - 2 c'.b'.
+  const size_t kr = simd::bf16_round_up(k_, simd::kBf16RowTile);
+  core::UninitVector<uint32_t> rows(kr * pairs_);
+  core::UninitVector<float> gram(kr * kp_);
+  simd::bf16_pack_rows(centroids.data, k_, d_, d_, shift_.data(), rows.data());
+  simd::bf16_scores(rows.data(), kr, panels_.data(), kp_, pairs_, gram.data());
+  std::vector<double> norm(k_);
+  for (size_t c = 0; c < k_; ++c) norm[c] = std::sqrt(shifted_norms[c]) * (1 + 0x1p-30);
+  const double tiny = kTiny * static_cast<double>(d_ + 1);
   apart_.resize(k_ * k_);
-  const double g = gamma(d_ + 2), tiny = kTiny * static_cast<double>(d_ + 2);
-  float out[kPivotTile];
-  for (size_t b0 = 0; b0 < k_; b0 += kPivotTile) {
-    const size_t nb = std::min(kPivotTile, k_ - b0);
-    for (size_t a = b0; a < k_; ++a) {
-      simd::l2_sqr_batch(centroids_.data() + a * d_, centroids_.data() + b0 * d_, nb, d_, out);
-      for (size_t i = 0; i < nb && b0 + i <= a; ++i) {
-        const size_t b = b0 + i;
-        const double lo = static_cast<double>(out[i]) * (1 - g) - tiny;
-        const float v = a == b || !(lo > 0) ? 0.0f : float_down(std::sqrt(lo) * (1 - 0x1p-40));
-        apart_[a * k_ + b] = apart_[b * k_ + a] = v;
-      }
+  for (size_t a = 0; a < k_; ++a) {
+    for (size_t b = 0; b < k_; ++b) {
+      const double lo = (shifted_norms[a] + shifted_norms[b]) * (1 - 0x1p-30) -
+                        2 * static_cast<double>(gram[a * kp_ + b]) -
+                        (2 * rho * norm[a] * norm[b] + 8 * tiny * (1 + norm[a] + norm[b])) * (1 + 0x1p-10);
+      apart_[a * k_ + b] = a == b || !(lo > 0) ? 0.0f : float_down(std::sqrt(lo) * (1 - 0x1p-40));
     }
   }
 }

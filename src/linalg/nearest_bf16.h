@@ -42,7 +42,7 @@ class Bf16Proposal {
   // The full proposal's candidates of m rows (simd::bf16_candidates).
   size_t full_candidates(const float* x, size_t m, NearestScratch::Buffers& buffers, uint32_t* rows, uint32_t* cols,
                          size_t cap) const;
-  void init_pivot(MatrixView<const float> centroids);
+  void init_pivot(MatrixView<const float> centroids, const std::vector<double>& shifted_norms, double rho);
   // Whether the pivot search has been pruning enough on this data to be tried.
   bool pivot_live() const;
 
