@@ -53,6 +53,10 @@ class NearestScratch {
     // The bfloat16 proposal (nearest.cc): packed rows, scores, candidates.
     core::UninitVector<uint32_t> bf16_rows, cand_rows, cand_cols;
     core::UninitVector<float> bf16_scores, cand_scores;
+    // The pivot search: |x|^2 of the rows, their pivots; rows it left to the full proposal, their values and
+    // candidates.
+    core::UninitVector<float> pivot_norms, hard_x;
+    core::UninitVector<uint32_t> pivot_rows, pivot_hard, hard_rows, hard_cols;
   };
   Buffers* acquire();
   void release(Buffers* buffers);

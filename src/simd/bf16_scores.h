@@ -66,4 +66,13 @@ void canonical_pair_scores_packed(const float* xt, size_t m, const float* cbt, s
 // it (one chain of multiplies and adds per row, j in order).
 void canonical_row_norms(const float* x, size_t m, size_t d, float* out);
 
+// The pivot search (linalg/nearest_bf16.cc), AVX-512 only: per row r of m,
+// out[r] = the c < k with the smallest cn[c] - 2 scores[r * kp + c] (lowest c
+// on ties; 0 if every value is NaN).
+void bf16_pivots(const float* scores, size_t m, size_t kp, size_t k, const float* cn, uint32_t* out);
+
+// The c < k with v[c] <= limit, increasing, written to out; their number, or
+// cap + 1 (and out in part) when there are more than cap.
+size_t indices_at_most(const float* v, size_t k, float limit, uint32_t* out, size_t cap);
+
 }  // namespace lancer::simd

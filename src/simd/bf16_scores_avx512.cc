@@ -323,4 +323,57 @@ void canonical_row_norms(const float* x, size_t m, size_t d, float* out) {
   }
 }
 
+void bf16_pivots(const float* scores, size_t m, size_t kp, size_t k, const float* cn, uint32_t* out) {
+  const __m512i step = _mm512_set1_epi32(16);
+  for (size_t r = 0; r < m; ++r) {
+    const float* p = scores + r * kp;
+    __m512 best = _mm512_set1_ps(std::numeric_limits<float>::infinity());
+    __m512i best_idx = _mm512_setzero_si512(),
+            idx = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (size_t c = 0; c < k; c += 16) {
+      const __mmask16 live = k - c >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << (k - c)) - 1);
+      const __m512 pv = _mm512_maskz_loadu_ps(live, p + c);
+      const __m512 a = _mm512_sub_ps(_mm512_maskz_loadu_ps(live, cn + c), _mm512_add_ps(pv, pv));
+      const __mmask16 lower = _mm512_mask_cmp_ps_mask(live, a, best, _CMP_LT_OQ);
+      best = _mm512_mask_mov_ps(best, lower, a);
+      best_idx = _mm512_mask_mov_epi32(best_idx, lower, idx);
+      idx = _mm512_add_epi32(idx, step);
+    }
+    alignas(64) float bv[16];
+    alignas(64) uint32_t bi[16];
+    _mm512_store_ps(bv, best);
+    _mm512_store_si512(reinterpret_cast<__m512i*>(bi), best_idx);
+    float v = std::numeric_limits<float>::infinity();
+    uint32_t label = 0;
+    for (size_t l = 0; l < 16; ++l) {
+      if (bv[l] < v || (bv[l] == v && bi[l] < label)) {
+        v = bv[l];
+        label = bi[l];
+      }
+    }
+    out[r] = label;
+  }
+}
+
+size_t indices_at_most(const float* v, size_t k, float limit, uint32_t* out, size_t cap) {
+  const __m512 lim = _mm512_set1_ps(limit);
+  const __m512i step = _mm512_set1_epi32(16);
+  __m512i idx = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  size_t count = 0;
+  for (size_t c = 0; c < k; c += 16) {
+    const __mmask16 live = k - c >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << (k - c)) - 1);
+    const __mmask16 hit = _mm512_mask_cmp_ps_mask(live, _mm512_maskz_loadu_ps(live, v + c), lim, _CMP_LE_OQ);
+    if (hit) {
+      const size_t n = static_cast<size_t>(__builtin_popcount(hit));
+      if (count + n > cap) return cap + 1;
+      alignas(64) uint32_t found[16];
+      _mm512_mask_compressstoreu_epi32(found, hit, idx);
+      std::copy_n(found, n, out + count);
+      count += n;
+    }
+    idx = _mm512_add_epi32(idx, step);
+  }
+  return count;
+}
+
 }  // namespace lancer::simd

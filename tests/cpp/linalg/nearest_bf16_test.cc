@@ -50,6 +50,20 @@ Data ties(size_t n, size_t k, size_t d, uint32_t seed) {
   return out;
 }
 
+// Clusters whose centroids come in pairs a little apart (as k-means leaves a
+// cluster split in two), rows near either and on their bisectors.
+Data siblings(size_t n, size_t k, size_t d, uint32_t seed) {
+  Data out = clustered(n, k, d, 0.0f, 0.3f, seed);
+  const std::vector<float> nudge = gaussian(k * d, seed + 2);
+  for (size_t c = 1; c < k; c += 2)
+    for (size_t j = 0; j < d; ++j) out.c[c * d + j] = out.c[(c - 1) * d + j] + 0.05f * nudge[c * d + j];
+  for (size_t r = 0; r < n; r += 5) {
+    const size_t a = (r * 7919) % k & ~size_t{1};
+    for (size_t j = 0; j < d; ++j) out.x[r * d + j] = 0.5f * (out.c[a * d + j] + out.c[(a + 1) * d + j]);
+  }
+  return out;
+}
+
 void expect_same_as_canonical(const Data& data, simd::Metric metric, const std::string& what) {
   SCOPED_TRACE(what);
   core::ThreadPool pool(2);
@@ -83,6 +97,12 @@ TEST(NearestBf16, SameBitsAsTheCanonicalKernel) {
     expect_same_as_canonical(clustered(333, 40, 2048, 1.0f, 0.05f, 13), metric, m + " 40 tight clusters 2048");
     expect_same_as_canonical(clustered(150, 20, 77, 5.0f, 0.3f, 15), metric, m + " 20 clusters, odd d");
     expect_same_as_canonical(ties(100, 61, 64, 17), metric, m + " ties 61");
+    // The pivot search (l2, >= 64 centroids, d >= 512): ties, duplicated and near-duplicate
+    // centroids (siblings that a pivot cannot exclude), clusters far from the origin.
+    expect_same_as_canonical(ties(300, 80, 512, 19), metric, m + " ties 80 x 512");
+    expect_same_as_canonical(siblings(500, 96, 1024, 21), metric, m + " siblings 1024");
+    expect_same_as_canonical(clustered(300, 70, 768, 100.0f, 0.3f, 23), metric, m + " far clusters 768");
+    expect_same_as_canonical(clustered(200, 64, 2048, 0.0f, 2.0f, 25), metric, m + " loose clusters 2048");
   }
 }
 
@@ -112,6 +132,19 @@ TEST(NearestBf16, DecidesClusteredRowsItself) {
   Proposed p = propose(data);
   ASSERT_TRUE(p.decided);
   EXPECT_LE(p.buffers.cand_scores.size(), 2u * 64);  // few candidates per row, each scored
+  for (size_t r = 0; r < 64; ++r) EXPECT_EQ(p.labels[r], (r * 7919) % data.k);
+}
+
+// At 2,048-d with well-separated clusters the pivot search decides: its
+// low-dimensional rows (64 pairs) are the last packed, so the full proposal
+// never ran, and each row has one candidate.
+TEST(NearestBf16, PivotSearchDecidesSeparatedClusters) {
+  if (!simd::bf16_scores_available()) GTEST_SKIP() << "no AVX512-BF16 here";
+  const Data data = clustered(64, 300, 2048, 0.0f, 0.5f, 27);
+  Proposed p = propose(data);
+  ASSERT_TRUE(p.decided);
+  EXPECT_EQ(p.buffers.bf16_rows.size(), 64u * simd::bf16_pairs(2048 / 16));
+  EXPECT_EQ(p.buffers.cand_scores.size(), 64u);
   for (size_t r = 0; r < 64; ++r) EXPECT_EQ(p.labels[r], (r * 7919) % data.k);
 }
 

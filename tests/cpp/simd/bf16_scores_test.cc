@@ -117,3 +117,47 @@ TEST(Bf16Scores, PackedPairScoresEqualTheScalarChains) {
 
 }  // namespace
 }  // namespace lancer::simd
+
+namespace lancer::simd {
+namespace {
+
+// The pivot search's helpers against plain loops: the first smallest
+// cn - 2 s of each row (NaN never chosen), and the indices of values at most a limit.
+TEST(Bf16Scores, PivotHelpersMatchPlainLoops) {
+  if (!bf16_scores_available()) GTEST_SKIP() << "no AVX512-BF16 here";
+  for (size_t k : {1u, 15u, 16u, 17u, 100u, 1131u}) {
+    SCOPED_TRACE(k);
+    const size_t m = 9, kp = bf16_round_up(k, kBf16Panel);
+    std::vector<float> scores = normals(m * kp, 31 + static_cast<uint32_t>(k), 0.0f), cn = normals(k, 37, 3.0f);
+    scores[2 * kp] = std::numeric_limits<float>::quiet_NaN();
+    if (k > 3) scores[3 * kp + k - 1] = scores[3 * kp + 1] = 1e6f;  // a tie, to the lower index
+    if (k > 3) cn[k - 1] = cn[1];
+    std::vector<uint32_t> got(m);
+    bf16_pivots(scores.data(), m, kp, k, cn.data(), got.data());
+    for (size_t r = 0; r < m; ++r) {
+      uint32_t want = 0;
+      float best = std::numeric_limits<float>::infinity();
+      for (size_t c = 0; c < k; ++c) {
+        const float a = cn[c] - 2 * scores[r * kp + c];
+        if (a < best) best = a, want = static_cast<uint32_t>(c);
+      }
+      EXPECT_EQ(got[r], want) << "row " << r;
+    }
+    const std::vector<float> v = normals(k, 41, 0.0f);
+    for (float limit : {-10.0f, -0.5f, 0.0f, 0.7f, 10.0f}) {
+      std::vector<uint32_t> want;
+      for (size_t c = 0; c < k; ++c)
+        if (v[c] <= limit) want.push_back(static_cast<uint32_t>(c));
+      std::vector<uint32_t> out(k + 1);
+      ASSERT_EQ(indices_at_most(v.data(), k, limit, out.data(), k), want.size());
+      out.resize(want.size());
+      EXPECT_EQ(out, want);
+      if (!want.empty()) {
+        EXPECT_EQ(indices_at_most(v.data(), k, limit, out.data(), want.size() - 1), want.size());
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace lancer::simd
