@@ -162,8 +162,11 @@ class IndexBuild {
   // lowest, over every rank when `collective` is not null), ordered by hash, into `sample`;
   // returns its rows. Reads only the rows it takes from `fragment_ids`, this rank's share
   // (sample_take.cc): for local datasets, where a read per run of rows is cheap.
+  // With `shared` (room for `want` rows, the same memory on every rank: lancer/shared_memory.h)
+  // the sample is made there instead, each rank reading its rows straight into their places.
   Result<size_t> take_sample(const std::vector<uint64_t>& fragment_ids, size_t want, core::Collective* collective,
-                             core::Executor& executor, core::UninitVector<float>* sample) const;
+                             core::Executor& executor, core::UninitVector<float>* sample,
+                             float* shared = nullptr) const;
 
   CreateIndexOptions options_;
   std::shared_ptr<const dataset::Dataset> dataset_;

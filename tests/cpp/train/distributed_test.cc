@@ -3,6 +3,7 @@
 // model of one process bit for bit.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <random>
@@ -13,6 +14,7 @@
 #include "train/kmeans.h"
 #include "train/pq.h"
 #include "train/thread_collective.h"
+#include "train/train_codec.h"
 
 namespace lancer::train {
 namespace {
@@ -169,6 +171,47 @@ TEST(DistributedPq, BitIdenticalToOneProcessForAnyRanksAndThreads) {
           EXPECT_EQ(got[r]->loss, (*ref)->loss) << what;
           EXPECT_EQ(got[r]->searched_fraction, (*ref)->searched_fraction) << what;
         }
+      }
+    }
+  }
+}
+
+// Ranks that share one sample in memory (an MPI job on one host: lancer/shared_memory.h)
+// each write the PQ residuals of their own rows into it; the codebook and the residuals
+// left in the sample are one process's, bit for bit.
+TEST(DistributedPq, SharedSampleGivesOneProcesssCodecAndResiduals) {
+  const size_t n = 3000, d = 32;
+  const auto x = clustered(n, d, 5);
+  core::InlineExecutor one;
+  KMeansParams kp;
+  kp.num_clusters = 12;
+  kp.max_iters = 5;
+  auto kmeans = train_kmeans(MatrixView<const float>(x.data(), n, d), kp, one);
+  ASSERT_TRUE(kmeans.ok());
+  CodecTrainParams cp;
+  cp.kind = quant::QuantizerKind::kPq;
+  cp.num_sub_vectors = 8;
+  cp.max_iters = 10;
+  cp.seed = 7;
+  std::vector<float> ref_rows = x;
+  auto ref = train_codec(cp, MatrixView<float>(ref_rows.data(), n, d), n, **kmeans, one, nullptr);
+  ASSERT_TRUE(ref.ok()) << ref.status().to_string();
+  const auto ref_floats = (*ref)->model_floats();
+  ASSERT_FALSE(ref_floats.empty());
+  ASSERT_NE(ref_rows, x);  // the residuals replaced the rows
+  cp.shared_sample = true;
+  for (int ranks : {2, 3}) {
+    for (int threads : {1, 2}) {
+      std::vector<float> shared = x;  // one sample for every rank
+      auto got = on_ranks<quant::Codec>(ranks, threads, [&](core::Collective& c, core::Executor& ex) {
+        return train_codec(cp, MatrixView<float>(shared.data(), n, d), n, **kmeans, ex, &c);
+      });
+      const std::string what = std::to_string(ranks) + " ranks, " + std::to_string(threads) + " threads";
+      EXPECT_EQ(shared, ref_rows) << what;
+      for (int r = 0; r < ranks; ++r) {
+        ASSERT_TRUE(got[r]) << what;
+        const auto f = got[r]->model_floats();
+        EXPECT_TRUE(std::equal(f.begin(), f.end(), ref_floats.begin(), ref_floats.end())) << what << " rank " << r;
       }
     }
   }
