@@ -180,6 +180,24 @@ Status exchange_groups(core::Collective& collective, Status local, size_t d, con
   return Status::OK();
 }
 
+// The top level's training subset (random_subset). With several ranks, only the rows this
+// rank reads are copied: those of its Lloyd blocks and those the initialisation draws from;
+// the others are left unwritten (at 2,048 dimensions the whole subset is 400 MB a rank).
+core::UninitVector<float> top_subset(MatrixView<const float> data, size_t count, size_t top, const KMeansParams& p,
+                                     core::Collective* collective) {
+  const uint64_t seed = derive_seed(p.seed, 0x70B);
+  if (!collective || collective->size() == 1) return random_subset(data, count, seed);
+  const std::vector<uint32_t> rows = random_subset_rows(data.rows, count, seed);
+  std::vector<uint8_t> read(count, 0);
+  const auto [first, end] = lloyd_rows(count, top, collective);
+  std::fill(read.begin() + static_cast<std::ptrdiff_t>(first), read.begin() + static_cast<std::ptrdiff_t>(end), 1);
+  for (uint32_t r : initial_centroid_rows(count, top, p)) read[r] = 1;
+  core::UninitVector<float> subset(count * data.dim);
+  for (size_t i = 0; i < count; ++i)
+    if (read[i]) std::copy_n(data.row(rows[i]), data.dim, subset.data() + i * data.dim);
+  return subset;
+}
+
 }  // namespace
 
 // Two-level training: the top level and the refinement are Lloyd over all
@@ -200,7 +218,7 @@ Result<std::vector<float>> train_hierarchical(MatrixView<const float> data, cons
     *iterations = top_result.iterations;
   } else {
     // Trained on a subset; then all rows are labelled, split over the ranks.
-    const auto subset = random_subset(data, top_rows, derive_seed(p.seed, 0x70B));
+    const auto subset = top_subset(data, top_rows, top, p, collective);
     const MatrixView<const float> sub(subset.data(), top_rows, d);
     top_centroids = initial_centroids(sub, top, p, executor);
     LANCER_ASSIGN_OR_RETURN(auto top_result, lloyd(sub, top, top_centroids, lp, executor, collective, nullptr));
