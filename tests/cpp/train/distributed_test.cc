@@ -36,14 +36,18 @@ std::unique_ptr<core::Executor> executor(int threads) {
 
 // Runs train(collective, executor) on `ranks` ranks and returns every rank's result.
 template <class Model, class Train>
-std::vector<std::shared_ptr<const Model>> on_ranks(int ranks, int threads, const Train& train) {
+std::vector<std::shared_ptr<const Model>> on_ranks(int ranks, int threads, const Train& train,
+                                                   bool shares_memory = false) {
   std::vector<std::shared_ptr<const Model>> got(static_cast<size_t>(ranks));
-  testing::run_ranks(ranks, [&](core::Collective& collective) {
-    auto ex = executor(threads);
-    auto model = train(collective, *ex);
-    EXPECT_TRUE(model.ok()) << model.status().to_string();
-    if (model.ok()) got[static_cast<size_t>(collective.rank())] = *model;
-  });
+  testing::run_ranks(
+      ranks,
+      [&](core::Collective& collective) {
+        auto ex = executor(threads);
+        auto model = train(collective, *ex);
+        EXPECT_TRUE(model.ok()) << model.status().to_string();
+        if (model.ok()) got[static_cast<size_t>(collective.rank())] = *model;
+      },
+      shares_memory);
   return got;
 }
 
@@ -78,15 +82,20 @@ TEST(DistributedKMeans, BitIdenticalToOneProcessForAnyRanksAndThreads) {
         ASSERT_TRUE(ref.ok()) << ref.status().to_string();
         for (int ranks : {1, 2, 3}) {
           for (int threads : {1, 2}) {
-            auto got = on_ranks<KMeansModel>(ranks, threads, [&](core::Collective& c, core::Executor& ex) {
-              return train_kmeans(view, params, ex, &c);
-            });
-            for (int r = 0; r < ranks; ++r) {
-              ASSERT_TRUE(got[r]);
-              expect_same(*got[r], **ref,
-                          std::string(simd::metric_name(metric)) + " n=" + std::to_string(n) + " fanout " +
-                              std::to_string(fanout) + " ranks " + std::to_string(ranks) + " threads " +
-                              std::to_string(threads) + " rank " + std::to_string(r));
+            // Sharing memory, two-level ranks take groups from a shared counter (whoever is free).
+            for (bool shares : {false, true}) {
+              if (shares && (ranks == 1 || fanout == 0)) continue;
+              auto got = on_ranks<KMeansModel>(
+                  ranks, threads,
+                  [&](core::Collective& c, core::Executor& ex) { return train_kmeans(view, params, ex, &c); }, shares);
+              for (int r = 0; r < ranks; ++r) {
+                ASSERT_TRUE(got[r]);
+                expect_same(*got[r], **ref,
+                            std::string(simd::metric_name(metric)) + " n=" + std::to_string(n) + " fanout " +
+                                std::to_string(fanout) + " ranks " + std::to_string(ranks) + " threads " +
+                                std::to_string(threads) + (shares ? " sharing memory" : "") + " rank " +
+                                std::to_string(r));
+              }
             }
           }
         }
@@ -121,11 +130,16 @@ TEST(DistributedKMeans, EmptyClusterSplitsAndAutoHierarchicalMatch) {
     auto ref = train_kmeans(view, c.params, one);
     ASSERT_TRUE(ref.ok());
     for (int ranks : {2, 3}) {
-      auto got = on_ranks<KMeansModel>(
-          ranks, 2, [&](core::Collective& col, core::Executor& ex) { return train_kmeans(view, c.params, ex, &col); });
-      for (int r = 0; r < ranks; ++r) {
-        ASSERT_TRUE(got[r]);
-        expect_same(*got[r], **ref, "k=" + std::to_string(c.params.num_clusters) + " ranks " + std::to_string(ranks));
+      for (bool shares : {false, true}) {
+        auto got = on_ranks<KMeansModel>(
+            ranks, 2, [&](core::Collective& col, core::Executor& ex) { return train_kmeans(view, c.params, ex, &col); },
+            shares);
+        for (int r = 0; r < ranks; ++r) {
+          ASSERT_TRUE(got[r]);
+          expect_same(*got[r], **ref,
+                      "k=" + std::to_string(c.params.num_clusters) + " ranks " + std::to_string(ranks) +
+                          (shares ? " sharing memory" : ""));
+        }
       }
     }
   }
