@@ -1,6 +1,6 @@
 // Facts about the machine and this process that drivers report: hardware
-// threads, host name, peak memory, the launcher's rank.
-// Stateless; safe from any thread.
+// threads, host name, peak memory, the launcher's rank; and one start-up call.
+// Safe from any thread.
 #pragma once
 
 #include <string>
@@ -16,5 +16,8 @@ double peak_rss_mb();
 // OMPI_COMM_WORLD_RANK (mpirun), PMI_RANK, PMIX_RANK (srun --mpi=pmi2 / pmix) and
 // SLURM_PROCID (any srun); 0 when none is.
 int launcher_rank();
+// Stops the math library's idle threads (OpenBLAS's spin for ~0.1 s after it is loaded, although a
+// build makes no BLAS call). Drivers call it once at start; a later call that needs them restarts them.
+void release_idle_threads();
 
 }  // namespace lancer

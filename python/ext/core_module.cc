@@ -351,6 +351,7 @@ PyObject* new_exception(nb::module_& m, const char* name, PyObject* bases, const
 NB_MODULE(_core, m) {
   using namespace lancer::python;
   m.doc() = "lancer's C++ core (use the functions of the lancer package)";
+  lancer::release_idle_threads();  // OpenBLAS's threads, spinning since this module was loaded
   corruption_error =
       new_exception(m, "CorruptionError", PyExc_Exception, "A Lance file's contents contradict the format.");
   nb::object nf_bases = nb::make_tuple(nb::handle(PyExc_ValueError), nb::handle(PyExc_FileNotFoundError));

@@ -14,6 +14,9 @@ void openblas_set_num_threads(int) __attribute__((weak));
 char* openblas_get_config(void) __attribute__((weak));
 char* openblas_get_corename(void) __attribute__((weak));
 int openblas_get_parallel(void) __attribute__((weak));
+// Stops the pthread build's server threads (what OpenBLAS does itself before a fork); its next
+// multi-threaded call starts them again.
+int blas_thread_shutdown_(void) __attribute__((weak));
 }
 
 namespace lancer::linalg {
@@ -32,6 +35,11 @@ void ensure_configured() {
 }
 
 }  // namespace
+
+void release_blas_threads() {
+  ensure_configured();
+  if (g_blas_threads.load() == 1 && blas_thread_shutdown_) (void)blas_thread_shutdown_();
+}
 
 int set_blas_threads(int threads) {
   ensure_configured();

@@ -21,6 +21,12 @@ void sgemm_nt(size_t m, size_t n, size_t k, float alpha, const float* a, size_t 
 void sgemm_nn(size_t m, size_t n, size_t k, float alpha, const float* a, size_t lda, const float* b, size_t ldb,
               float beta, float* c, size_t ldc);
 
+// Ends OpenBLAS's own threads while it is kept at 1 thread. The pthread build starts them when it
+// is loaded, and each spins (sched_yield) for ~2^28 cycles before it sleeps although a build makes
+// no BLAS call: on a 2-core machine 50-100 ms of CPU taken from the sample and IVF training. The
+// CLI calls this first thing. (A later multi-threaded GEMM starts them again.)
+void release_blas_threads();
+
 // Threads OpenBLAS itself may use inside one GEMM. lancer keeps this at 1; the
 // benchmarks raise it to measure the alternatives. Returns the previous value.
 int set_blas_threads(int threads);

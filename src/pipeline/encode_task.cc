@@ -14,12 +14,12 @@
 #include <optional>
 #include <thread>
 
+#include "core/fault_injection.h"
 #include "core/half.h"
 #include "core/process_stats.h"
 #include "dataset/read_ahead.h"
 #include "linalg/nearest.h"
 #include "linalg/norms.h"
-#include "pipeline/fault.h"
 #include "pipeline/index_build.h"
 #include "pipeline/spill.h"
 #include "pipeline/staging.h"
@@ -220,9 +220,9 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
   static std::atomic<int> tasks_started{0};
   const std::string kill_point = "task:" + std::to_string(tasks_started++);
   // The resume tests kill a process between tasks: after the tasks it finished are staged.
-  if (kill_point_armed(kill_point)) (void)settle_uploads();
-  maybe_kill_at(kill_point);
-  maybe_delay_task();
+  if (core::kill_point_armed(kill_point)) (void)settle_uploads();
+  core::maybe_kill_at(kill_point);
+  core::maybe_delay_task();
   const auto t = Clock::now();
   const size_t dim = column_.type.dim;
   const simd::Metric metric = model->metric;

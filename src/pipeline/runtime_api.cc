@@ -1,14 +1,15 @@
 // lancer/runtime.h and lancer/dataset.h over the internal stages, so that the
 // drivers (src/mpi, the CLI, the Python module) need only public headers.
-#include <cstdlib>
 #include <optional>
 #include <thread>
 
+#include "core/fault_injection.h"
 #include "core/process_stats.h"
 #include "dataset/dataset.h"
 #include "dataset/describe.h"
 #include "lancer/dataset.h"
 #include "lancer/runtime.h"
+#include "linalg/blas.h"
 
 namespace lancer {
 
@@ -16,11 +17,10 @@ int hardware_threads() { return static_cast<int>(std::thread::hardware_concurren
 std::string host_name() { return core::host_name(); }
 double peak_rss_mb() { return core::peak_rss_mb(); }
 
+void release_idle_threads() { linalg::release_blas_threads(); }
+
 int launcher_rank() {
-  for (const char* v : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"}) {
-    if (const char* rank = std::getenv(v)) return std::atoi(rank);
-  }
-  return 0;
+  return core::launcher_rank();
 }
 
 Result<std::string> describe_dataset(const std::string& uri, std::optional<uint64_t> version) {

@@ -6,10 +6,10 @@
 #include <fstream>
 #include <mutex>
 
+#include "core/fault_injection.h"
 #include "core/process_stats.h"
 #include "lancer/shared_memory.h"
 #include "linalg/norms.h"
-#include "pipeline/fault.h"
 #include "pipeline/index_build.h"
 #include "pipeline/model_file.h"
 #include "pipeline/sample.h"
@@ -188,7 +188,7 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
                                      " has no non-null finite vectors to index (every row is null, NaN or infinite)");
     }
   }
-  maybe_kill_at("train");
+  core::maybe_kill_at("train");
   MatrixView<float> sample_view(shared ? reinterpret_cast<float*>(shared->data()) : sample.data(), sample_rows, dim);
   if (metric == simd::Metric::kCosine && shared) {
     // Each rank normalises a run of the shared rows (a row's result depends on that row alone).

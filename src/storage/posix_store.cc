@@ -4,7 +4,6 @@
 // filesystem without O_TMPFILE, a temporary name: `<name>.tmp_<random>`).
 #include <dirent.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +15,7 @@
 #include <filesystem>
 #include <string_view>
 
+#include "core/fault_injection.h"
 #include "storage/backends.h"
 
 namespace lancer::storage::posix {
@@ -143,14 +143,9 @@ Status write_synced(const std::string& path, std::span<const uint8_t> bytes) {
   return Status::OK();
 }
 
-// Tests only: LANCER_FAULT_KILL_AT=publish:<file name> SIGKILLs the process once a file of that
-// name is written and synced, before it gets its name (tests/oracle/test_distributed.py).
+// Tests only: a file written and synced, before it gets its name (tests/oracle/test_distributed.py).
 void maybe_kill_before_publish(const std::string& path) {
-  static const char* at = std::getenv("LANCER_FAULT_KILL_AT");
-  if (at == nullptr || std::string_view(at) != "publish:" + std::filesystem::path(path).filename().string()) return;
-  std::fprintf(stderr, "lancer: fault injection: killed at %s\n", at);
-  std::fflush(stderr);
-  ::kill(::getpid(), SIGKILL);
+  core::maybe_kill_at("publish:" + std::filesystem::path(path).filename().string());
 }
 
 // `bytes` in a new file without a name in the folder of `path`, fsynced; -1 where the filesystem

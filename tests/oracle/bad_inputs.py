@@ -314,7 +314,7 @@ PAUSE_MS = 3000
 
 def start_paused(argv: List[str], uri: str) -> subprocess.Popen:
     """Starts `argv` (a build of vector_idx on `uri` with the default staging folder) with every encode
-    task sleeping PAUSE_MS first (LANCER_FAULT_TASK_DELAY_MS, src/pipeline/fault.h), and returns once
+    task sleeping PAUSE_MS first (LANCER_FAULT_TASK_DELAY_MS, src/core/fault_injection.h), and returns once
     the model is trained: the dataset can then change while the build holds its plan. Call
     `within_pause(p)` after changing it."""
     import time

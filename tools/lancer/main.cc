@@ -49,6 +49,7 @@ std::string version_text() {
 }  // namespace lancer::cli
 
 int main(int argc, char** argv) {
+  lancer::release_idle_threads();  // before OpenBLAS spins through the build's first 0.1 s
   // Our own errors say what was wrong; protobuf's parse-failure logging is noise.
   google::protobuf::SetLogHandler(nullptr);
   CLI::App app{"lancer: fast vector index builder for Lance datasets"};

@@ -1,6 +1,6 @@
 // Fault injection picks its rank as every launcher names it: under srun only PMI_RANK,
 // PMIX_RANK or SLURM_PROCID is set, and reading OMPI_COMM_WORLD_RANK alone made every rank 0.
-#include "pipeline/fault.h"
+#include "core/fault_injection.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -8,7 +8,7 @@
 
 #include <cstdlib>
 
-namespace lancer::pipeline {
+namespace lancer::core {
 namespace {
 
 // In a fresh child process (the fault point is read once per process): exits 0 unless killed.
@@ -31,5 +31,18 @@ TEST(FaultInjection, KillsOnlyTheNamedRankUnderEveryLauncher) {
   }
 }
 
+// publish:<file name> is one more point, read by the storage layer.
+TEST(FaultInjection, PublishPointNamesTheFile) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto run = [](const char* point) {
+    ::unsetenv("LANCER_FAULT_RANK");
+    ::setenv("LANCER_FAULT_KILL_AT", "publish:manifest", 1);
+    maybe_kill_at(point);
+    std::exit(0);
+  };
+  EXPECT_EXIT(run("publish:manifest"), ::testing::KilledBySignal(SIGKILL), "killed at publish:manifest");
+  EXPECT_EXIT(run("publish:other"), ::testing::ExitedWithCode(0), "");
+}
+
 }  // namespace
-}  // namespace lancer::pipeline
+}  // namespace lancer::core

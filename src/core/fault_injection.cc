@@ -1,4 +1,4 @@
-#include "pipeline/fault.h"
+#include "core/fault_injection.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -8,23 +8,27 @@
 #include <cstdlib>
 #include <thread>
 
-#include "lancer/runtime.h"
+namespace lancer::core {
 
-namespace lancer::pipeline {
+int launcher_rank() {
+  // Under srun, OMPI_COMM_WORLD_RANK alone made every rank rank 0.
+  for (const char* v : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"}) {
+    if (const char* rank = std::getenv(v)) return std::atoi(rank);
+  }
+  return 0;
+}
 
-void maybe_kill_at(const std::string& point) {
+void maybe_kill_at(std::string_view point) {
   static const char* at = std::getenv("LANCER_FAULT_KILL_AT");
   if (at == nullptr || point != at) return;
-  // The rank as every launcher names it (mpirun, srun with PMI or PMIx): under srun,
-  // OMPI_COMM_WORLD_RANK alone made every rank rank 0.
   const char* want_rank = std::getenv("LANCER_FAULT_RANK");
   if (want_rank != nullptr && std::atoi(want_rank) != launcher_rank()) return;
-  std::fprintf(stderr, "lancer: fault injection: killed at %s\n", point.c_str());
+  std::fprintf(stderr, "lancer: fault injection: killed at %s\n", at);
   std::fflush(stderr);
   ::kill(::getpid(), SIGKILL);
 }
 
-bool kill_point_armed(const std::string& point) {
+bool kill_point_armed(std::string_view point) {
   static const char* at = std::getenv("LANCER_FAULT_KILL_AT");
   return at != nullptr && point == at;
 }
@@ -34,4 +38,4 @@ void maybe_delay_task() {
   if (ms != nullptr) std::this_thread::sleep_for(std::chrono::milliseconds(std::atol(ms)));
 }
 
-}  // namespace lancer::pipeline
+}  // namespace lancer::core
