@@ -85,6 +85,13 @@ class BuildHandle {
   // rank alone); `worker` names this process in task records (default host:pid).
   Result<TaskOutcome> run(std::string_view phase, uint64_t task, Collective* collective = nullptr,
                           const std::string& worker = "");
+  // For a driver whose tasks other processes read (an MPI rank): from now on a task's staging
+  // writes (and the model's) finish in the background while the next task runs, as with
+  // plan_in_process; the driver calls settle() before another process may read them (before
+  // the end of each independent phase).
+  void write_in_background();
+  // Waits for this process's staging writes in the background; the first error.
+  Status settle();
   // Records a phase a driver ran in full (its time and reuse) in the report.
   void phase_finished(std::string_view phase, const PhaseStats& stats);
 

@@ -28,6 +28,11 @@ void maybe_kill_at(std::string_view point) {
   ::kill(::getpid(), SIGKILL);
 }
 
+bool kill_point_armed(std::string_view point) {
+  static const char* at = std::getenv("LANCER_FAULT_KILL_AT");
+  return at != nullptr && point == at;
+}
+
 void maybe_delay_task() {
   static const char* ms = std::getenv("LANCER_FAULT_TASK_DELAY_MS");
   if (ms != nullptr) std::this_thread::sleep_for(std::chrono::milliseconds(std::atol(ms)));

@@ -167,6 +167,8 @@ uint64_t run_queue(BuildHandle& b, const PhaseInfo& phase, int rank, int size, c
       run_task(static_cast<uint64_t>(task));
     }
   }
+  // The tasks' staging writes finish in the background; rank 0's finalize reads them after the barrier.
+  if (Status st = b.settle(); !st.ok()) abort_job(rank, st);
   Timed timed(&stats->end_wait_s);
   MPI_Request request;
   MPI_Ibarrier(MPI_COMM_WORLD, &request);
@@ -218,6 +220,10 @@ Result<std::optional<CreateIndexReport>> create_index_mpi(const CreateIndexOptio
     b = std::move(*opened);
   }
 
+  // A task's fsyncs and record overlap the next task (run_queue settles them before the
+  // phase ends); rank 0's model write overlaps the first tasks (nobody reads it meanwhile:
+  // every rank holds the model, and rank 0's finalize waits for its own writes).
+  b->write_in_background();
   const std::string worker = worker_name(rank);
   RankReport mine;
   mine.worker = worker;

@@ -1,8 +1,16 @@
 #include "mpi/mpi_collective.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
+#include <string>
 
 #include "mpi/wait_idle.h"
 
@@ -39,7 +47,69 @@ Status bcast_bytes(char* data, size_t n, int root, MPI_Comm comm) {
   return Status::OK();
 }
 
+// A mapping of a POSIX shared-memory object, unmapped when dropped.
+class PosixSharedMemory final : public SharedMemory {
+ public:
+  PosixSharedMemory(char* data, size_t size) : data_(data), size_(size) {}
+  ~PosixSharedMemory() override { munmap(data_, size_); }
+  char* data() override { return data_; }
+  size_t size() const override { return size_; }
+
+ private:
+  char* data_;
+  size_t size_;
+};
+
+// Maps `name` (created first when `create`); null on any failure.
+char* map_object(const std::string& name, size_t bytes, bool create) {
+  const int fd = shm_open(name.c_str(), create ? O_RDWR | O_CREAT | O_EXCL : O_RDWR, 0600);
+  if (fd < 0) return nullptr;
+  void* p = MAP_FAILED;
+  if (!create || ftruncate(fd, static_cast<off_t>(bytes)) == 0)
+    p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  return p == MAP_FAILED ? nullptr : static_cast<char*>(p);
+}
+
 }  // namespace
+
+Result<std::unique_ptr<SharedMemory>> MpiCollective::map_shared(size_t bytes) {
+  // Every rank on one host? (The same answer on every rank.)
+  MPI_Comm host;
+  LANCER_RETURN_IF_ERROR(
+      check(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &host), "comm_split_type"));
+  int host_size = 0;
+  MPI_Comm_size(host, &host_size);
+  MPI_Comm_free(&host);
+  if (host_size != size_ || bytes == 0) return std::unique_ptr<SharedMemory>();
+  static std::atomic<uint64_t> counter{0};
+  std::string name;
+  char* data = nullptr;
+  if (rank_ == 0) {
+    // tmpfs pages come as they are written: a full /dev/shm would fail a write (SIGBUS), not
+    // the mapping, so the space is checked first (with room to spare for other users).
+    struct statvfs fs {};
+    if (statvfs("/dev/shm", &fs) == 0 && fs.f_bavail / 2 >= bytes / std::max<unsigned long>(1, fs.f_frsize) + 1) {
+      name = "/lancer-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
+      data = map_object(name, bytes, true);
+      if (data == nullptr) {
+        shm_unlink(name.c_str());
+        name.clear();
+      }
+    }
+  }
+  LANCER_RETURN_IF_ERROR(broadcast(&name, 0));
+  if (name.empty()) return std::unique_ptr<SharedMemory>();
+  if (rank_ != 0) data = map_object(name, bytes, false);
+  auto mapped = all_gather(std::string(1, data ? '1' : '0'));
+  if (rank_ == 0) shm_unlink(name.c_str());  // every rank has mapped it or failed: nothing to leave behind
+  std::unique_ptr<SharedMemory> memory;
+  if (data) memory = std::make_unique<PosixSharedMemory>(data, bytes);
+  LANCER_RETURN_IF_ERROR(mapped.status());
+  for (const auto& m : *mapped)
+    if (m != "1") return std::unique_ptr<SharedMemory>();
+  return memory;
+}
 
 MpiCollective::MpiCollective(MPI_Comm comm) : comm_(comm) {
   MPI_Comm_rank(comm_, &rank_);

@@ -6,10 +6,11 @@
 #include <mpi.h>
 
 #include "lancer/collective.h"
+#include "lancer/shared_memory.h"
 
 namespace lancer::mpi {
 
-class MpiCollective final : public Collective {
+class MpiCollective final : public Collective, public MapsSharedMemory {
  public:
   explicit MpiCollective(MPI_Comm comm);
   int rank() const override { return rank_; }
@@ -18,6 +19,9 @@ class MpiCollective final : public Collective {
   Status broadcast(std::string* data, int root) override;
   // Each part broadcast by its rank straight into every rank's buffer.
   Status all_gather_in_place(char* buffer, const std::vector<std::pair<size_t, size_t>>& parts) override;
+  // A POSIX shared-memory object (/dev/shm) that rank 0 creates and every rank maps, when
+  // every rank runs on rank 0's host and the space is free; it is unlinked once mapped.
+  Result<std::unique_ptr<SharedMemory>> map_shared(size_t bytes) override;
   // Seconds spent in all_gather and broadcast so far: waiting for the other
   // ranks and moving the bytes.
   double wait_s() const { return wait_s_; }

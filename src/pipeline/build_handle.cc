@@ -154,6 +154,14 @@ Result<TaskOutcome> BuildHandle::run(std::string_view name, uint64_t task, Colle
   return out;
 }
 
+void BuildHandle::write_in_background() {
+  impl_->build->write_in_background();
+}
+
+Status BuildHandle::settle() {
+  return impl_->build->settle();
+}
+
 void BuildHandle::phase_finished(std::string_view name, const PhaseStats& stats) {
   const pipeline::Phase* p = pipeline::find_phase(impl_->phases, name);
   if (p != nullptr && p->finished) p->finished(stats);

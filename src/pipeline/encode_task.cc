@@ -218,7 +218,10 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
     }  // damaged: rebuild it
   }
   static std::atomic<int> tasks_started{0};
-  core::maybe_kill_at("task:" + std::to_string(tasks_started++));
+  const std::string kill_point = "task:" + std::to_string(tasks_started++);
+  // The resume tests kill a process between tasks: after the tasks it finished are staged.
+  if (core::kill_point_armed(kill_point)) (void)settle_uploads();
+  core::maybe_kill_at(kill_point);
   core::maybe_delay_task();
   const auto t = Clock::now();
   const size_t dim = column_.type.dim;

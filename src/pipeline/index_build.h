@@ -88,6 +88,14 @@ class IndexBuild {
   bool graph_task_done(uint64_t task);
   Result<TaskResult> build_graph_task(uint64_t task, core::Executor& executor, const std::string& worker);
 
+  // From now on, staging writes finish in the background as in an in-process build (see
+  // upload), for a driver that calls settle() before any other process reads what this one
+  // staged: an MPI rank, before the end of a phase. The model and every task are written
+  // as before, only later; a killed process loses at most the task whose writes were in flight.
+  void write_in_background() { background_writes_ = true; }
+  // Waits for the staging writes in the background; the first error.
+  Status settle() { return settle_uploads(); }
+
   // Merge + commit; refuses while a task is missing. Removes the staging folder.
   Result<CreateIndexReport> finalize(core::Executor& executor);
   // Removes the staging folder (after a failed build).
@@ -99,7 +107,8 @@ class IndexBuild {
  private:
   IndexBuild() = default;
   Status load_context(const CreateIndexOptions& options, std::optional<uint64_t> version);
-  // Runs `fn` now, or in a build this process runs whole (in_process_) in the background: on
+  // Runs `fn` now, or with background writes (a build this process runs whole, or
+  // write_in_background) in the background: on
   // an object store every upload; locally the ones that complete a task's output (`local_too`:
   // its fsync, rename and record), so that the next task keeps the pool busy meanwhile.
   // `graph`: a graph task's, which the next graph tasks need not wait for.
@@ -162,8 +171,11 @@ class IndexBuild {
   // lowest, over every rank when `collective` is not null), ordered by hash, into `sample`;
   // returns its rows. Reads only the rows it takes from `fragment_ids`, this rank's share
   // (sample_take.cc): for local datasets, where a read per run of rows is cheap.
+  // With `shared` (room for `want` rows, the same memory on every rank: lancer/shared_memory.h)
+  // the sample is made there instead, each rank reading its rows straight into their places.
   Result<size_t> take_sample(const std::vector<uint64_t>& fragment_ids, size_t want, core::Collective* collective,
-                             core::Executor& executor, core::UninitVector<float>* sample) const;
+                             core::Executor& executor, core::UninitVector<float>* sample,
+                             float* shared = nullptr) const;
 
   CreateIndexOptions options_;
   std::shared_ptr<const dataset::Dataset> dataset_;
@@ -172,6 +184,7 @@ class IndexBuild {
   std::string staging_;
   bool resumed_ = false;
   bool in_process_ = false;
+  bool background_writes_ = false;  // upload() in the background: in_process_ or write_in_background()
   int lock_fd_ = -1;
   std::vector<float> supplied_centroids_, supplied_codebook_;
   std::string supplied_rq_model_;  // IVF_RQ: the rabitq_model file's JSON
@@ -200,7 +213,7 @@ class IndexBuild {
 
 template <typename Fn>
 Status IndexBuild::upload(const std::string& path, Fn&& fn, bool local_too, bool graph) {
-  if (!in_process_ || !(local_too || storage::is_object_store(path))) return fn();
+  if (!background_writes_ || !(local_too || storage::is_object_store(path))) return fn();
   std::lock_guard lock(uploads_mu_);
   uploads_.push_back({std::async(std::launch::async, std::forward<Fn>(fn)), graph});
   // A few in flight on an object store: each holds its unsent bytes. Locally the one before this

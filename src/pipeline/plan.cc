@@ -245,6 +245,7 @@ Result<std::unique_ptr<IndexBuild>> IndexBuild::plan(const CreateIndexOptions& o
   auto b = std::unique_ptr<IndexBuild>(new IndexBuild());
   LANCER_RETURN_IF_ERROR(b->load_context(options, std::nullopt));
   b->in_process_ = in_process;
+  b->background_writes_ = in_process;
   if (in_process) {
     // The next phase reads the first fragments (to sample, or to build when the model is
     // staged): on an object store their bytes arrive while the plan's round trips wait.

@@ -39,7 +39,7 @@ constexpr size_t kGapBytes = 4096;
 
 Result<size_t> IndexBuild::take_sample(const std::vector<uint64_t>& fragment_ids, size_t want,
                                        core::Collective* collective, core::Executor& executor,
-                                       core::UninitVector<float>* sample) const {
+                                       core::UninitVector<float>* sample, float* shared) const {
   const size_t dim = column_.type.dim, rb = column_.type.row_bytes();
   const bool stable = dataset_->has_stable_row_ids();
   const SampleCollector hasher(0, dim, record_.params.seed);  // the sample's hash of a row id
@@ -105,7 +105,9 @@ Result<size_t> IndexBuild::take_sample(const std::vector<uint64_t>& fragment_ids
 
   // Reads cands[b, e) (in hash order) into rows 0.. of `out`, fragment by fragment
   // in parallel, and keeps the valid, finite ones in that order. Returns how many.
-  auto read = [&](size_t b, size_t e, float* out) -> Result<size_t> {
+  // With `to`, cands[b + i] goes to row (*to)[i] of `out` instead, and the rows stay
+  // where they are (the kept ones' hashes still come first in cands[b, e)).
+  auto read = [&](size_t b, size_t e, float* out, const std::vector<uint32_t>* to) -> Result<size_t> {
     // Slots by fragment and offset, so that each fragment is read in file order.
     std::vector<std::pair<uint64_t, uint32_t>> keyed(e - b);  // ((fragment << 32) | offset, slot)
     for (size_t i = 0; i < keyed.size(); ++i) {
@@ -150,7 +152,7 @@ Result<size_t> IndexBuild::take_sample(const std::vector<uint64_t>& fragment_ids
         for (size_t i = 0; i < n; ++i) {
           const uint32_t slot = order[s + i];
           keep[slot] = valid[i] && finite_row(v + i * dim, dim);
-          if (keep[slot]) std::memcpy(out + size_t{slot} * dim, v + i * dim, dim * 4);
+          if (keep[slot]) std::memcpy(out + size_t{to ? (*to)[slot] : slot} * dim, v + i * dim, dim * 4);
         }
       }
     });
@@ -158,11 +160,56 @@ Result<size_t> IndexBuild::take_sample(const std::vector<uint64_t>& fragment_ids
     size_t kept = 0;  // compact, in hash order
     for (size_t slot = 0; slot < keep.size(); ++slot) {
       if (!keep[slot]) continue;
-      if (kept != slot) std::memcpy(out + kept * dim, out + slot * dim, dim * 4);
+      if (kept != slot && !to) std::memcpy(out + kept * dim, out + slot * dim, dim * 4);
       cands[b + kept].hash = cands[b + slot].hash;  // the kept rows' hashes, for the gather
       ++kept;
     }
     return kept;
+  };
+
+  // A round of a shared sample: every rank knows every rank's hashes of the round, so
+  // the rows' places in hash order are known before they are read, and each rank reads
+  // its rows straight into them (no exchange of rows, no reordering). Rows that turn out
+  // null or not finite leave gaps, which rank 0 closes up. Returns the rows kept.
+  auto take_shared_round = [&](core::Collective& comm, const std::vector<std::string>& shares, uint64_t bar, size_t b,
+                               size_t e, size_t have, float* rows) -> Result<size_t> {
+    std::vector<uint64_t> round;  // every rank's hashes of the round, ascending
+    for (const auto& sh : shares) {
+      for (size_t i = 0; i + 8 <= sh.size(); i += 8) {
+        uint64_t h;
+        std::memcpy(&h, sh.data() + i, 8);
+        if (h <= bar) round.push_back(h);
+      }
+    }
+    std::sort(round.begin(), round.end());
+    std::vector<uint32_t> to(e - b);
+    for (size_t i = 0; i < to.size(); ++i) {
+      to[i] = static_cast<uint32_t>(std::lower_bound(round.begin(), round.end(), cands[b + i].hash) - round.begin());
+    }
+    LANCER_ASSIGN_OR_RETURN(const size_t kept, read(b, e, rows + have * dim, &to));
+    std::string mine(kept * 8, '\0');
+    for (size_t i = 0; i < kept; ++i) std::memcpy(mine.data() + i * 8, &cands[b + i].hash, 8);
+    // Also the barrier after which every rank's rows are in place.
+    LANCER_ASSIGN_OR_RETURN(auto kept_shares, comm.all_gather(std::move(mine)));
+    std::vector<uint64_t> kept_all;
+    for (const auto& sh : kept_shares) {
+      if (sh.size() % 8 != 0) return Status::Corruption("sample: a rank's kept hashes are not a list of hashes");
+      const size_t at = kept_all.size();
+      kept_all.resize(at + sh.size() / 8);
+      if (!sh.empty()) std::memcpy(kept_all.data() + at, sh.data(), sh.size());
+    }
+    if (kept_all.size() > round.size()) return Status::Internal("sample: more rows kept than read");
+    if (kept_all.size() == round.size()) return kept_all.size();
+    if (comm.rank() == 0) {
+      std::sort(kept_all.begin(), kept_all.end());
+      for (size_t p = 0, j = 0; p < round.size() && j < kept_all.size(); ++p) {
+        if (round[p] != kept_all[j]) continue;
+        if (p != j) std::memcpy(rows + (have + j) * dim, rows + (have + p) * dim, dim * 4);
+        ++j;
+      }
+    }
+    LANCER_RETURN_IF_ERROR(comm.all_gather(std::string()).status());  // the rows closed up, for every rank
+    return kept_all.size();
   };
 
   // Rounds: the `need` lowest hashes not yet read (over every rank), until the
@@ -186,10 +233,11 @@ Result<size_t> IndexBuild::take_sample(const std::vector<uint64_t>& fragment_ids
     std::sort(first, kth, by_hash);
     uint64_t bar;
     std::vector<size_t> slots;  // with several ranks: where each rank's rows of the round go
+    std::vector<std::string> shares;  // with several ranks: every rank's lowest hashes
     if (collective) {
       std::string hashes(k * 8, '\0');
       for (size_t i = 0; i < k; ++i) std::memcpy(hashes.data() + i * 8, &cands[done + i].hash, 8);
-      LANCER_ASSIGN_OR_RETURN(auto shares, collective->all_gather(std::move(hashes)));
+      LANCER_ASSIGN_OR_RETURN(shares, collective->all_gather(std::move(hashes)));
       bool any = false;
       for (const auto& sh : shares) any = any || !sh.empty();
       if (!any) break;
@@ -204,16 +252,20 @@ Result<size_t> IndexBuild::take_sample(const std::vector<uint64_t>& fragment_ids
     if (end > done) floor = cands[end - 1].hash;  // before read() reorders them
     if (!collective) {
       sample->resize((have + end - done) * dim);
-      LANCER_ASSIGN_OR_RETURN(const size_t kept, read(done, end, sample->data() + have * dim));
+      LANCER_ASSIGN_OR_RETURN(const size_t kept, read(done, end, sample->data() + have * dim, nullptr));
       have += kept;
       sample->resize(have * dim);
+    } else if (shared) {
+      LANCER_ASSIGN_OR_RETURN(const size_t merged,
+                              take_shared_round(*collective, shares, bar, done, end, have, shared));
+      have += merged;
     } else {
       // Each rank reads its rows of the round straight into its slot of the sample
       // (uninitialised), then every rank's are merged in place by hash.
       const size_t me = static_cast<size_t>(collective->rank());
       if (slots[me + 1] - slots[me] != end - done) return Status::Internal("sample: this rank's slot does not fit");
       sample->resize(slots.back() * dim);
-      LANCER_ASSIGN_OR_RETURN(const size_t kept, read(done, end, sample->data() + slots[me] * dim));
+      LANCER_ASSIGN_OR_RETURN(const size_t kept, read(done, end, sample->data() + slots[me] * dim, nullptr));
       std::vector<uint64_t> kept_hashes(kept);
       for (size_t i = 0; i < kept; ++i) kept_hashes[i] = cands[done + i].hash;
       LANCER_ASSIGN_OR_RETURN(const size_t merged,

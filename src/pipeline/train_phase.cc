@@ -8,6 +8,7 @@
 
 #include "core/fault_injection.h"
 #include "core/process_stats.h"
+#include "lancer/shared_memory.h"
 #include "linalg/norms.h"
 #include "pipeline/index_build.h"
 #include "pipeline/model_file.h"
@@ -142,9 +143,16 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
   for (size_t i = t0; i < t1; ++i) {
     fragment_ids.insert(fragment_ids.end(), record_.tasks[i].fragment_ids.begin(), record_.tasks[i].fragment_ids.end());
   }
+  // With several ranks on one host, one sample in memory they all map, each rank writing
+  // its rows once (lancer/shared_memory.h); else each rank holds a copy.
+  std::unique_ptr<SharedMemory> shared;
   if (want > 0 && !storage::is_object_store(options_.uri)) {
+    if (auto* maps = distributed ? dynamic_cast<MapsSharedMemory*>(distributed) : nullptr) {
+      LANCER_ASSIGN_OR_RETURN(shared, maps->map_shared(want * dim * sizeof(float)));
+    }
+    float* shared_rows = shared ? reinterpret_cast<float*>(shared->data()) : nullptr;
     // Row ids from the metadata, then only the sampled rows (sample_take.cc).
-    LANCER_ASSIGN_OR_RETURN(sample_rows, take_sample(fragment_ids, want, distributed, pool, &sample));
+    LANCER_ASSIGN_OR_RETURN(sample_rows, take_sample(fragment_ids, want, distributed, pool, &sample, shared_rows));
   } else if (want > 0) {
     // On an object store a read per run of rows would be a request each: scan whole fragments.
     SampleCollector collector(want, dim, p.seed);
@@ -181,8 +189,15 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
     }
   }
   core::maybe_kill_at("train");
-  MatrixView<float> sample_view(sample.data(), sample_rows, dim);
-  if (metric == simd::Metric::kCosine) linalg::normalize_rows(sample_view, pool);
+  MatrixView<float> sample_view(shared ? reinterpret_cast<float*>(shared->data()) : sample.data(), sample_rows, dim);
+  if (metric == simd::Metric::kCosine && shared) {
+    // Each rank normalises a run of the shared rows (a row's result depends on that row alone).
+    const auto [r0, r1] = core::owned_range(sample_rows, collective.rank(), collective.size());
+    linalg::normalize_rows(MatrixView<float>(sample_view.row(r0), r1 - r0, dim), pool);
+    LANCER_RETURN_IF_ERROR(collective.all_gather(std::string()).status());  // every run done
+  } else if (metric == simd::Metric::kCosine) {
+    linalg::normalize_rows(sample_view, pool);
+  }
   report_.sample_s = seconds_since(t);
   report_.sample_cpu_s = core::process_cpu_seconds() - cpu0;
 
@@ -225,6 +240,7 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
   cp.seed = p.seed;
   cp.supplied_codebook = supplied_codebook_;
   cp.supplied_rq_model = supplied_rq_model_;
+  cp.shared_sample = shared != nullptr;
   LANCER_ASSIGN_OR_RETURN(model->codec, train::train_codec(cp, sample_view, q_sample, *kmeans, pool, distributed));
   report_.train_quantizer_s = seconds_since(t);
   if (quantized) progress("train PQ/SQ", 1, 1, true);

@@ -79,13 +79,33 @@ constexpr size_t kPlusPlusRowsPerCentroid = 32;
 
 }  // namespace
 
-core::UninitVector<float> random_subset(MatrixView<const float> data, size_t count, uint64_t seed) {
+std::vector<uint32_t> random_subset_rows(size_t n, size_t count, uint64_t seed) {
   Random rng(seed);
-  std::vector<uint32_t> rows = sample_distinct(data.rows, count, rng);
+  std::vector<uint32_t> rows = sample_distinct(n, count, rng);
   std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
+core::UninitVector<float> random_subset(MatrixView<const float> data, size_t count, uint64_t seed) {
+  const std::vector<uint32_t> rows = random_subset_rows(data.rows, count, seed);
   core::UninitVector<float> subset(count * data.dim);  // every row copied in: no zero fill first
   for (size_t i = 0; i < count; ++i) std::copy_n(data.row(rows[i]), data.dim, subset.data() + i * data.dim);
   return subset;
+}
+
+std::vector<uint32_t> initial_centroid_rows(size_t n, size_t k, const KMeansParams& p) {
+  std::vector<uint32_t> rows;
+  if (p.init != KMeansInit::kKMeansPlusPlus) {
+    Random rng(p.seed);
+    rows = sample_distinct(n, k, rng);  // as init_random draws them
+    std::sort(rows.begin(), rows.end());
+  } else if (n <= kPlusPlusRowsPerCentroid * k) {
+    rows.resize(n);
+    std::iota(rows.begin(), rows.end(), 0u);
+  } else {
+    rows = random_subset_rows(n, kPlusPlusRowsPerCentroid * k, derive_seed(p.seed, 0x5EED));
+  }
+  return rows;
 }
 
 std::vector<float> initial_centroids(MatrixView<const float> data, size_t k, const KMeansParams& p,

@@ -189,6 +189,14 @@ FixedPoint fixed_point_for(float max_abs, size_t n) {
   return {std::ldexp(1.0, bits - e), std::ldexp(1.0, e - bits)};
 }
 
+std::pair<size_t, size_t> lloyd_rows(size_t n, size_t k, core::Collective* collective) {
+  const size_t block = linalg::nearest_row_block(k);
+  const size_t num_blocks = (n + block - 1) / block;
+  const auto [b0, b1] =
+      core::owned_range(num_blocks, collective ? collective->rank() : 0, collective ? collective->size() : 1);
+  return {std::min(n, b0 * block), std::min(n, b1 * block)};
+}
+
 Result<LloydResult> lloyd(MatrixView<const float> data, size_t k, std::vector<float>& centroids, const LloydParams& lp,
                           core::Executor& executor, core::Collective* collective, std::vector<uint32_t>* final_labels) {
   const size_t n = data.rows, d = data.dim;

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "core/collective.h"
@@ -49,6 +50,10 @@ struct LloydParams {
 // fixed row blocks (so every block is computed exactly as in one process) and
 // the ranks combine their parts; everything else runs identically everywhere.
 // final_labels (optional) receives every row's label from the last assignment.
+// The rows [first, end) of `n` that lloyd() with `k` centroids reads on this rank (its run
+// of whole row blocks; all rows in one process).
+std::pair<size_t, size_t> lloyd_rows(size_t n, size_t k, core::Collective* collective);
+
 Result<LloydResult> lloyd(MatrixView<const float> data, size_t k, std::vector<float>& centroids, const LloydParams& lp,
                           core::Executor& executor, core::Collective* collective, std::vector<uint32_t>* final_labels);
 

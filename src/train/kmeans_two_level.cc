@@ -1,9 +1,13 @@
 #include "train/kmeans_two_level.h"
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
+#include "lancer/shared_memory.h"
 #include "linalg/nearest.h"
 #include "train/exchange.h"
 #include "train/kmeans_init.h"
@@ -80,13 +84,17 @@ struct GroupResult {
   int32_t iterations = 0;
 };
 
-// The groups of the two-level scheme owned by this rank (all of them in one
-// process). Errors are returned after the exchange so that no rank is left
+// The groups of the two-level scheme this rank trains: those `owner` gives it, or, with
+// `next` (a counter every rank shares: ranks on one host), whichever it takes next, largest
+// first, until none is left, so that no rank waits for another at the exchange (a group's
+// iteration count, unknown beforehand, varies its cost). did[g] says which it trained. All
+// of them in one process. Errors are returned after the exchange so that no rank is left
 // waiting in it.
 Status train_groups(MatrixView<const float> data, const KMeansParams& p, const LloydParams& lp,
                     const std::vector<uint32_t>& labels, const std::vector<uint64_t>& sizes,
                     const std::vector<size_t>& quotas, const std::vector<int>& owner, int rank,
-                    core::Executor& executor, std::vector<GroupResult>& results) {
+                    std::atomic_ref<uint64_t>* next, core::Executor& executor, std::vector<GroupResult>& results,
+                    std::vector<uint8_t>& did) {
   const size_t top = sizes.size(), d = data.dim;
   // Row indices grouped by label, each group in row order.
   std::vector<uint64_t> start(top + 1, 0);
@@ -98,21 +106,23 @@ Status train_groups(MatrixView<const float> data, const KMeansParams& p, const L
   }
   std::vector<size_t> mine;
   for (size_t g = 0; g < top; ++g)
-    if (quotas[g] != 0 && owner[g] == rank) mine.push_back(g);
+    if (quotas[g] != 0 && (next != nullptr || owner[g] == rank)) mine.push_back(g);
   // Each group's model does not depend on the executor it runs on. With
   // enough groups, whole groups run in parallel (largest first), each on one
   // thread: a group's Lloyd has few row blocks and serial steps per iteration
   // that would leave threads idle. Otherwise groups run one after another on
   // every thread.
   const size_t threads = static_cast<size_t>(std::max(1, executor.num_threads()));
-  const bool whole_groups = mine.size() >= 4 * threads;
-  if (whole_groups) {
-    std::stable_sort(mine.begin(), mine.end(),
-                     [&](size_t a, size_t b) { return sizes[a] * quotas[a] > sizes[b] * quotas[b]; });
+  const bool whole_groups = threads == 1 || mine.size() >= 4 * threads;
+  if (whole_groups || next != nullptr) {
+    std::stable_sort(mine.begin(), mine.end(), [&](size_t a, size_t b) {
+      return sizes[a] * (quotas[a] + kRowWork) > sizes[b] * (quotas[b] + kRowWork);
+    });
   }
-  std::vector<Status> status(mine.size());
-  auto train_group = [&](size_t i, core::Executor& ex, std::vector<float>& rows) {
-    const size_t g = mine[i];
+  std::vector<Status> status(top);
+  did.assign(top, 0);
+  auto train_group = [&](size_t g, core::Executor& ex, std::vector<float>& rows) {
+    did[g] = 1;
     rows.resize(sizes[g] * d);
     for (size_t r = 0; r < sizes[g]; ++r) std::copy_n(data.row(order[start[g] + r]), d, rows.data() + r * d);
     MatrixView<const float> sub(rows.data(), sizes[g], d);
@@ -122,38 +132,44 @@ Status train_groups(MatrixView<const float> data, const KMeansParams& p, const L
     results[g].centroids = initial_centroids(sub, quotas[g], sp, ex);
     auto res = lloyd(sub, quotas[g], results[g].centroids, lp, ex, nullptr, nullptr);
     if (!res.ok()) {
-      status[i] = res.status();
+      status[g] = res.status();
       return;
     }
     results[g].loss = res->loss;
     results[g].iterations = res->iterations;
   };
+  // The i-th group of `mine` to train, or none left (the shared counter, or every one in turn).
+  std::atomic<size_t> local_next{0};
+  auto take = [&]() -> size_t { return next ? static_cast<size_t>(next->fetch_add(1)) : local_next.fetch_add(1); };
   if (whole_groups) {
-    executor.parallel_for(mine.size(), 1, [&](size_t b, size_t e) {
+    executor.parallel_for(threads, 1, [&](size_t b, size_t e) {
       core::InlineExecutor one;
       std::vector<float> rows;
-      for (size_t i = b; i < e; ++i) train_group(i, one, rows);
+      for (size_t t = b; t < e; ++t)
+        for (size_t i = take(); i < mine.size(); i = take()) train_group(mine[i], one, rows);
     });
   } else {
     std::vector<float> rows;
-    for (size_t i = 0; i < mine.size(); ++i) train_group(i, executor, rows);
+    for (size_t i = take(); i < mine.size(); i = take()) train_group(mine[i], executor, rows);
   }
   for (const auto& st : status) LANCER_RETURN_IF_ERROR(st);
   return Status::OK();
 }
 
 // Sends this rank's groups and receives every other rank's: a status byte
-// ('E' and a message on failure), then per owned group its centroids, loss
-// and iteration count.
+// ('E' and a message on failure), then per group it trained the group's
+// number, centroids, loss and iteration count. Every group must arrive once.
 Status exchange_groups(core::Collective& collective, Status local, size_t d, const std::vector<size_t>& quotas,
-                       const std::vector<int>& owner, std::vector<GroupResult>& results) {
+                       const std::vector<uint8_t>& did, std::vector<GroupResult>& results) {
   const int rank = collective.rank();
   std::string mine(1, local.ok() ? 'O' : 'E');
   if (!local.ok()) {
     mine += local.to_string();
   } else {
     for (size_t g = 0; g < quotas.size(); ++g) {
-      if (quotas[g] == 0 || owner[g] != rank) continue;
+      if (quotas[g] == 0 || !did[g]) continue;
+      const uint32_t id = static_cast<uint32_t>(g);
+      exchange::put(mine, &id, 1);
       exchange::put(mine, results[g].centroids.data(), results[g].centroids.size());
       exchange::put(mine, &results[g].loss, 1);
       exchange::put(mine, &results[g].iterations, 1);
@@ -161,6 +177,7 @@ Status exchange_groups(core::Collective& collective, Status local, size_t d, con
   }
   LANCER_ASSIGN_OR_RETURN(auto all, exchange::all_gather(collective, std::move(mine)));
   LANCER_RETURN_IF_ERROR(local);
+  std::vector<uint8_t> have = did;
   for (int r = 0; r < collective.size(); ++r) {
     if (all[r].empty()) return exchange::malformed("k-means groups", r);
     if (all[r][0] == 'E')
@@ -168,16 +185,38 @@ Status exchange_groups(core::Collective& collective, Status local, size_t d, con
     if (r == rank) continue;
     exchange::Reader in(all[r]);
     if (in.take(1) == nullptr) return exchange::malformed("k-means groups", r);
-    for (size_t g = 0; g < quotas.size(); ++g) {
-      if (quotas[g] == 0 || owner[g] != r) continue;
+    while (!in.done()) {
+      uint32_t g = 0;
+      if (!in.get(&g, 1) || g >= quotas.size() || quotas[g] == 0 || have[g])
+        return exchange::malformed("k-means groups", r);
+      have[g] = 1;
       results[g].centroids.resize(quotas[g] * d);
       if (!in.get(results[g].centroids.data(), quotas[g] * d) || !in.get(&results[g].loss, 1) ||
           !in.get(&results[g].iterations, 1))
         return exchange::malformed("k-means groups", r);
     }
-    if (!in.done()) return exchange::malformed("k-means groups", r);
   }
+  for (size_t g = 0; g < quotas.size(); ++g)
+    if (quotas[g] != 0 && !have[g]) return Status::Internal("k-means: no rank trained group " + std::to_string(g));
   return Status::OK();
+}
+
+// The top level's training subset (random_subset). With several ranks, only the rows this
+// rank reads are copied: those of its Lloyd blocks and those the initialisation draws from;
+// the others are left unwritten (at 2,048 dimensions the whole subset is 400 MB a rank).
+core::UninitVector<float> top_subset(MatrixView<const float> data, size_t count, size_t top, const KMeansParams& p,
+                                     core::Collective* collective) {
+  const uint64_t seed = derive_seed(p.seed, 0x70B);
+  if (!collective || collective->size() == 1) return random_subset(data, count, seed);
+  const std::vector<uint32_t> rows = random_subset_rows(data.rows, count, seed);
+  std::vector<uint8_t> read(count, 0);
+  const auto [first, end] = lloyd_rows(count, top, collective);
+  std::fill(read.begin() + static_cast<std::ptrdiff_t>(first), read.begin() + static_cast<std::ptrdiff_t>(end), 1);
+  for (uint32_t r : initial_centroid_rows(count, top, p)) read[r] = 1;
+  core::UninitVector<float> subset(count * data.dim);
+  for (size_t i = 0; i < count; ++i)
+    if (read[i]) std::copy_n(data.row(rows[i]), data.dim, subset.data() + i * data.dim);
+  return subset;
 }
 
 }  // namespace
@@ -200,7 +239,7 @@ Result<std::vector<float>> train_hierarchical(MatrixView<const float> data, cons
     *iterations = top_result.iterations;
   } else {
     // Trained on a subset; then all rows are labelled, split over the ranks.
-    const auto subset = random_subset(data, top_rows, derive_seed(p.seed, 0x70B));
+    const auto subset = top_subset(data, top_rows, top, p, collective);
     const MatrixView<const float> sub(subset.data(), top_rows, d);
     top_centroids = initial_centroids(sub, top, p, executor);
     LANCER_ASSIGN_OR_RETURN(auto top_result, lloyd(sub, top, top_centroids, lp, executor, collective, nullptr));
@@ -215,9 +254,18 @@ Result<std::vector<float>> train_hierarchical(MatrixView<const float> data, cons
   const int ranks = collective ? collective->size() : 1, rank = collective ? collective->rank() : 0;
   const std::vector<int> owner = group_owners(sizes, quotas, ranks);
   std::vector<GroupResult> results(top);
-  Status local = train_groups(data, p, lp, labels, sizes, quotas, owner, rank, executor, results);
+  // Ranks on one host take groups from a counter they share (zero-filled memory) instead.
+  std::unique_ptr<SharedMemory> shared;
+  if (auto* maps = ranks > 1 ? dynamic_cast<MapsSharedMemory*>(collective) : nullptr) {
+    LANCER_ASSIGN_OR_RETURN(shared, maps->map_shared(sizeof(uint64_t)));
+  }
+  std::optional<std::atomic_ref<uint64_t>> next;
+  if (shared) next.emplace(*reinterpret_cast<uint64_t*>(shared->data()));
+  std::vector<uint8_t> did;
+  Status local =
+      train_groups(data, p, lp, labels, sizes, quotas, owner, rank, next ? &*next : nullptr, executor, results, did);
   if (ranks > 1) {
-    LANCER_RETURN_IF_ERROR(exchange_groups(*collective, std::move(local), d, quotas, owner, results));
+    LANCER_RETURN_IF_ERROR(exchange_groups(*collective, std::move(local), d, quotas, did, results));
   } else {
     LANCER_RETURN_IF_ERROR(local);
   }

@@ -29,7 +29,17 @@ Result<std::shared_ptr<const quant::Codec>> train_pq_codec(const CodecTrainParam
       // The assignment split over ranks (each labels a run of rows); residuals are cheap, every rank makes all.
       std::vector<uint32_t> labels(rows);
       LANCER_RETURN_IF_ERROR(nearest_labels_split(pq_view, kmeans.view(), kmeans.metric, labels, pool, distributed));
-      LANCER_RETURN_IF_ERROR(compute_residuals(kmeans, pq_view, labels, pq_view, pool));
+      if (p.shared_sample && distributed && distributed->size() > 1) {
+        // One sample for all ranks: each writes the residuals of a run of rows (a row's
+        // residual depends on that row and its label alone), then the ranks meet.
+        const auto [r0, r1] = core::owned_range(rows, distributed->rank(), distributed->size());
+        MatrixView<float> run(pq_view.row(r0), r1 - r0, sample.dim);
+        LANCER_RETURN_IF_ERROR(compute_residuals(kmeans, MatrixView<const float>(run),
+                                                 std::span<const uint32_t>(labels).subspan(r0, r1 - r0), run, pool));
+        LANCER_RETURN_IF_ERROR(distributed->all_gather(std::string()).status());
+      } else {
+        LANCER_RETURN_IF_ERROR(compute_residuals(kmeans, pq_view, labels, pq_view, pool));
+      }
     }
     PqParams pp;
     pp.num_sub_vectors = m;

@@ -31,6 +31,9 @@ struct CodecTrainParams {
   uint64_t seed = 0;                       // the build's seed (PQ derives its own)
   std::span<const float> supplied_codebook;  // PQ: [m][2^nbits][dim/m]; skips training
   std::string supplied_rq_model;             // RQ: Lance's RabitQuantizationMetadata JSON; else signs from seed
+  // With several ranks: `sample` is the same memory on every rank (lancer/shared_memory.h),
+  // so a rank writes only its own rows of it, and the ranks meet before reading others'.
+  bool shared_sample = false;
 };
 
 // sample: the (cosine-normalised) training sample; PQ trains on its first

@@ -3,6 +3,7 @@
 // model of one process bit for bit.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <random>
@@ -13,6 +14,7 @@
 #include "train/kmeans.h"
 #include "train/pq.h"
 #include "train/thread_collective.h"
+#include "train/train_codec.h"
 
 namespace lancer::train {
 namespace {
@@ -34,14 +36,18 @@ std::unique_ptr<core::Executor> executor(int threads) {
 
 // Runs train(collective, executor) on `ranks` ranks and returns every rank's result.
 template <class Model, class Train>
-std::vector<std::shared_ptr<const Model>> on_ranks(int ranks, int threads, const Train& train) {
+std::vector<std::shared_ptr<const Model>> on_ranks(int ranks, int threads, const Train& train,
+                                                   bool shares_memory = false) {
   std::vector<std::shared_ptr<const Model>> got(static_cast<size_t>(ranks));
-  testing::run_ranks(ranks, [&](core::Collective& collective) {
-    auto ex = executor(threads);
-    auto model = train(collective, *ex);
-    EXPECT_TRUE(model.ok()) << model.status().to_string();
-    if (model.ok()) got[static_cast<size_t>(collective.rank())] = *model;
-  });
+  testing::run_ranks(
+      ranks,
+      [&](core::Collective& collective) {
+        auto ex = executor(threads);
+        auto model = train(collective, *ex);
+        EXPECT_TRUE(model.ok()) << model.status().to_string();
+        if (model.ok()) got[static_cast<size_t>(collective.rank())] = *model;
+      },
+      shares_memory);
   return got;
 }
 
@@ -67,21 +73,29 @@ TEST(DistributedKMeans, BitIdenticalToOneProcessForAnyRanksAndThreads) {
         params.seed = 5;
         params.metric = metric;
         params.hierarchical_fanout = fanout;
+        // The top level on a subset reads, on each rank, only the rows it copied: its Lloyd
+        // rows and the rows either initialisation draws from.
+        if (fanout == 6 && n == 3000) params.init = KMeansInit::kRandom;
         const MatrixView<const float> view(x.data(), n, d);
         core::InlineExecutor one;
         auto ref = train_kmeans(view, params, one);
         ASSERT_TRUE(ref.ok()) << ref.status().to_string();
         for (int ranks : {1, 2, 3}) {
           for (int threads : {1, 2}) {
-            auto got = on_ranks<KMeansModel>(ranks, threads, [&](core::Collective& c, core::Executor& ex) {
-              return train_kmeans(view, params, ex, &c);
-            });
-            for (int r = 0; r < ranks; ++r) {
-              ASSERT_TRUE(got[r]);
-              expect_same(*got[r], **ref,
-                          std::string(simd::metric_name(metric)) + " n=" + std::to_string(n) + " fanout " +
-                              std::to_string(fanout) + " ranks " + std::to_string(ranks) + " threads " +
-                              std::to_string(threads) + " rank " + std::to_string(r));
+            // Sharing memory, two-level ranks take groups from a shared counter (whoever is free).
+            for (bool shares : {false, true}) {
+              if (shares && (ranks == 1 || fanout == 0)) continue;
+              auto got = on_ranks<KMeansModel>(
+                  ranks, threads,
+                  [&](core::Collective& c, core::Executor& ex) { return train_kmeans(view, params, ex, &c); }, shares);
+              for (int r = 0; r < ranks; ++r) {
+                ASSERT_TRUE(got[r]);
+                expect_same(*got[r], **ref,
+                            std::string(simd::metric_name(metric)) + " n=" + std::to_string(n) + " fanout " +
+                                std::to_string(fanout) + " ranks " + std::to_string(ranks) + " threads " +
+                                std::to_string(threads) + (shares ? " sharing memory" : "") + " rank " +
+                                std::to_string(r));
+              }
             }
           }
         }
@@ -116,11 +130,16 @@ TEST(DistributedKMeans, EmptyClusterSplitsAndAutoHierarchicalMatch) {
     auto ref = train_kmeans(view, c.params, one);
     ASSERT_TRUE(ref.ok());
     for (int ranks : {2, 3}) {
-      auto got = on_ranks<KMeansModel>(
-          ranks, 2, [&](core::Collective& col, core::Executor& ex) { return train_kmeans(view, c.params, ex, &col); });
-      for (int r = 0; r < ranks; ++r) {
-        ASSERT_TRUE(got[r]);
-        expect_same(*got[r], **ref, "k=" + std::to_string(c.params.num_clusters) + " ranks " + std::to_string(ranks));
+      for (bool shares : {false, true}) {
+        auto got = on_ranks<KMeansModel>(
+            ranks, 2, [&](core::Collective& col, core::Executor& ex) { return train_kmeans(view, c.params, ex, &col); },
+            shares);
+        for (int r = 0; r < ranks; ++r) {
+          ASSERT_TRUE(got[r]);
+          expect_same(*got[r], **ref,
+                      "k=" + std::to_string(c.params.num_clusters) + " ranks " + std::to_string(ranks) +
+                          (shares ? " sharing memory" : ""));
+        }
       }
     }
   }
@@ -169,6 +188,47 @@ TEST(DistributedPq, BitIdenticalToOneProcessForAnyRanksAndThreads) {
           EXPECT_EQ(got[r]->loss, (*ref)->loss) << what;
           EXPECT_EQ(got[r]->searched_fraction, (*ref)->searched_fraction) << what;
         }
+      }
+    }
+  }
+}
+
+// Ranks that share one sample in memory (an MPI job on one host: lancer/shared_memory.h)
+// each write the PQ residuals of their own rows into it; the codebook and the residuals
+// left in the sample are one process's, bit for bit.
+TEST(DistributedPq, SharedSampleGivesOneProcesssCodecAndResiduals) {
+  const size_t n = 3000, d = 32;
+  const auto x = clustered(n, d, 5);
+  core::InlineExecutor one;
+  KMeansParams kp;
+  kp.num_clusters = 12;
+  kp.max_iters = 5;
+  auto kmeans = train_kmeans(MatrixView<const float>(x.data(), n, d), kp, one);
+  ASSERT_TRUE(kmeans.ok());
+  CodecTrainParams cp;
+  cp.kind = quant::QuantizerKind::kPq;
+  cp.num_sub_vectors = 8;
+  cp.max_iters = 10;
+  cp.seed = 7;
+  std::vector<float> ref_rows = x;
+  auto ref = train_codec(cp, MatrixView<float>(ref_rows.data(), n, d), n, **kmeans, one, nullptr);
+  ASSERT_TRUE(ref.ok()) << ref.status().to_string();
+  const auto ref_floats = (*ref)->model_floats();
+  ASSERT_FALSE(ref_floats.empty());
+  ASSERT_NE(ref_rows, x);  // the residuals replaced the rows
+  cp.shared_sample = true;
+  for (int ranks : {2, 3}) {
+    for (int threads : {1, 2}) {
+      std::vector<float> shared = x;  // one sample for every rank
+      auto got = on_ranks<quant::Codec>(ranks, threads, [&](core::Collective& c, core::Executor& ex) {
+        return train_codec(cp, MatrixView<float>(shared.data(), n, d), n, **kmeans, ex, &c);
+      });
+      const std::string what = std::to_string(ranks) + " ranks, " + std::to_string(threads) + " threads";
+      EXPECT_EQ(shared, ref_rows) << what;
+      for (int r = 0; r < ranks; ++r) {
+        ASSERT_TRUE(got[r]) << what;
+        const auto f = got[r]->model_floats();
+        EXPECT_TRUE(std::equal(f.begin(), f.end(), ref_floats.begin(), ref_floats.end())) << what << " rank " << r;
       }
     }
   }
