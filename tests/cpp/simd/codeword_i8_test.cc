@@ -25,7 +25,8 @@ struct Case {
 // n points and ksub codewords of width d: Gaussian, far from the origin, near
 // ties (points halfway between codewords, duplicated codewords, points on
 // codewords), tiny and huge values (the huge ones leave the bound's range),
-// points of very different sizes, a lattice of equal distances.
+// points of very different sizes, codewords of very different sizes, a
+// lattice of equal distances.
 std::vector<Case> cases(size_t n, size_t ksub, size_t d) {
   std::mt19937 gen(static_cast<uint32_t>(n * 31 + ksub * 7 + d));
   std::normal_distribution<float> g;
@@ -59,6 +60,16 @@ std::vector<Case> cases(size_t n, size_t ksub, size_t d) {
     Case c{"mixed", fill(n * d, 1.0f, 0.0f), fill(ksub * d, 1.0f, 0.0f)};
     for (size_t i = 0; i < n; i += 7)
       for (size_t j = 0; j < d; ++j) c.x[i * d + j] *= 300.0f;
+    out.push_back(std::move(c));
+  }
+  {  // codewords of very different sizes (each gets its own share of the bound with the second score)
+    Case c{"spread", fill(n * d, 0.3f, 0.0f), fill(ksub * d, 1.0f, 0.0f)};
+    for (size_t k = 0; k < ksub; ++k)
+      for (size_t j = 0; j < d; ++j) c.codebook[k * d + j] *= static_cast<float>(k % 8 + 1) / 8.0f;
+    for (size_t i = 0; i < n; i += 3) {  // some points halfway between a small and a large codeword
+      const size_t a = (i * 8) % ksub, b = (i * 8 + 7) % ksub;
+      for (size_t j = 0; j < d; ++j) c.x[i * d + j] = 0.5f * (c.codebook[a * d + j] + c.codebook[b * d + j]);
+    }
     out.push_back(std::move(c));
   }
   {  // a lattice: many exactly equal distances
