@@ -33,9 +33,6 @@ void prepare_codewords_i8(const float* codebook, size_t ksub, size_t dsub, I8Cod
   out->quads.assign(ksub * (dsub / 4), 0u);
   out->cn.assign(ksub, 0.0f);
   out->qsum.assign(ksub, 0);
-  out->cmargin.assign(ksub, 0);
-  out->cmargin2.assign(ksub, 0);
-  out->step_margin2.assign((ksub + 15) / 16, 0);
   std::vector<double> mean(dsub, 0.0);
   for (size_t k = 0; k < ksub; ++k) {
     for (size_t j = 0; j < dsub; ++j) {
@@ -82,11 +79,6 @@ void prepare_codewords_i8(const float* codebook, size_t ksub, size_t dsub, I8Cod
     }
     out->qsum[k] = 128 * sum;
     l1max = std::max(l1max, l1);
-    // ex = 1/2 + 2^-16 (codeword_i8_avx512.cc), with room for double rounding.
-    const auto share = static_cast<int32_t>(std::ceil((0.5 + 0x1p-16) * l1 * (1 + 0x1p-10)));
-    out->cmargin[k] = share;
-    out->cmargin2[k] = 2 * share;
-    out->step_margin2[k / 16] = std::max(out->step_margin2[k / 16], 2 * share);
   }
   const double up = 1 + 0x1p-20;
   out->ec = static_cast<float>(ec * up);

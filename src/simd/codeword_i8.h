@@ -33,10 +33,6 @@ struct I8Codebook {
   float inv_scale = 0;          // 1 / sc, the float the codewords were divided by
   float ec = 0;                 // max |c' inv_scale - c_q| (<= 1/2)
   float l1max = 0;              // max over codewords of sum_j |c_q|
-  // The codeword's share of the bound, ex sum_j |c_q| (ex: the points'
-  // rounding error, 1/2 + 2^-16), rounded up: [ksub], twice it, and the
-  // largest of twice it in each step of 16 codewords [ksub / 16].
-  std::vector<int32_t> cmargin, cmargin2, step_margin2;
   float cp = 0, cmax = 0;       // max |c'|, max |c| (rounded up)
 };
 

@@ -73,12 +73,7 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
   const uint32_t* quads = bk.quads.data();
   const double gc = gamma(D + 1);
   const float ex = 0.5f + 0x1p-16f;
-  // With the second score (k-means: the points Hamerly's bounds send here
-  // are near ties) ex |c_q|_1 is each codeword's own share
-  // (I8Codebook::cmargin), not in M: ~7 % fewer candidates. Without it the
-  // codebook-wide largest: one add per codeword less, which encoding's 1.4
-  // candidates a point cannot pay for.
-  const float fixed = static_cast<float>(((kSecond ? 0.0f : ex * bk.l1max) + D * ex * bk.ec) * (1 + 0x1p-10));
+  const float fixed = static_cast<float>((ex * bk.l1max + D * ex * bk.ec) * (1 + 0x1p-10));
   for (size_t blk = 0; blk < a.num_blocks; ++blk) {
     const float* xt = a.xt + blk * D * W;
     __m512 s[D];
@@ -121,19 +116,13 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
       }
       xq[m] = packed;
     }
-    // K_c + 128 sum c_q (- a_c with the second: the codeword's share of the margin) for this block's mu.
+    // K_c + 128 sum c_q for this block's mu.
     const __m512 vmu = _mm512_set1_ps(mu);
     for (size_t k = 0; k < K; k += 16) {
       const __m512i kc = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(bk.cn.data() + k), vmu));
-      __m512i q = _mm512_loadu_si512(bk.qsum.data() + k);
-      if (kSecond) q = _mm512_sub_epi32(q, _mm512_loadu_si512(bk.cmargin.data() + k));
-      _mm512_store_si512(init + k, _mm512_add_epi32(kc, q));
+      _mm512_store_si512(init + k, _mm512_add_epi32(kc, _mm512_loadu_si512(bk.qsum.data() + k)));
     }
-    // The margin M per lane, in units of 1 / mu, rounded up to an integer. With
-    // the second, |S_c - exact| <= M + a_c: pass 1 keeps L_c = S_c - a_c and
-    // U_c = S_c + a_c; two codewords have exact scores <= U_(2) + M (the second
-    // smallest U), so a codeword with L_c > U_(2) + 2M scores strictly above
-    // both. Without it, a_c = 0 (the largest share is in M): L_c = U_c = S_c.
+    // The margin M per lane, in units of 1 / mu, rounded up to an integer.
     const double ea = 2.02 * kU, eb = 2 * gc * bk.cmax, ec2 = 2 * gc * static_cast<double>(bk.cmax) * bk.cmax;
     const __m512 t = _mm512_add_ps(nxp, _mm512_set1_ps(bk.cp));
     __m512 real = _mm512_fmadd_ps(_mm512_mul_ps(t, t), _mm512_set1_ps(static_cast<float>(ea * (1 + 0x1p-10))),
@@ -155,7 +144,7 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
     }
     const __m512i m2 = _mm512_slli_epi32(_mm512_cvt_roundps_epi32(mf, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC), 1);
 
-    // Pass 1: every codeword's L_c, and each lane's two smallest U_c.
+    // Pass 1: every codeword's proposal, and each lane's two smallest.
     __m512i amin = _mm512_set1_epi32(std::numeric_limits<int32_t>::max()), amin2 = amin;
     for (size_t k = 0; k < K; k += kStep) {
       __m512i acc[kStep];
@@ -169,10 +158,7 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
       }
       __m512i lo[kStep / 2], hi[kStep / 2];
 #pragma GCC unroll 16
-      for (size_t g = 0; g < kStep; ++g) {
-        _mm512_store_si512(sc + (k + g) * W, acc[g]);
-        if (kSecond) acc[g] = _mm512_add_epi32(acc[g], _mm512_set1_epi32(bk.cmargin2[k + g]));
-      }
+      for (size_t g = 0; g < kStep; ++g) _mm512_store_si512(sc + (k + g) * W, acc[g]);
 #pragma GCC unroll 8
       for (size_t g = 0; g < kStep / 2; ++g) {
         lo[g] = _mm512_min_epi32(acc[2 * g], acc[2 * g + 1]);
@@ -188,13 +174,11 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
           lo[g] = _mm512_min_epi32(lo[2 * g], lo[2 * g + 1]);
         }
       }
-      // At most every L_c of the step: smallest U less the step's largest 2 a_c.
-      _mm512_store_si512(gmin + (k / kStep) * W,
-                         kSecond ? _mm512_sub_epi32(lo[0], _mm512_set1_epi32(bk.step_margin2[k / kStep])) : lo[0]);
+      _mm512_store_si512(gmin + (k / kStep) * W, lo[0]);
       if (kSecond) amin2 = _mm512_min_epi32(_mm512_max_epi32(amin, lo[0]), _mm512_min_epi32(amin2, hi[0]));
       amin = _mm512_min_epi32(amin, lo[0]);
     }
-    // Candidates: L_c <= smallest U (with `second`: second smallest) + 2M.
+    // Candidates: S_c <= smallest (with `second`: second smallest) + 2M.
     const __m512i thr = _mm512_add_epi32(kSecond ? amin2 : amin, m2);
 
     // Pass 2: the candidates, from the steps whose smallest proposal is at most the threshold in some lane.
