@@ -196,7 +196,7 @@ class IndexBuild {
   std::mutex model_mu_;            // guards model_ and model_checksum_ while they are set
   std::shared_ptr<const ivf::IndexModel> model_;
   uint64_t model_checksum_ = 0;
-  std::mutex prepared_mu_;  // guards the two below
+  std::mutex prepared_mu_;                                 // guards the two below
   std::shared_ptr<const ivf::IndexModel> prepared_model_;  // the model prepared_ was made from
   std::shared_ptr<const linalg::PreparedCentroids> prepared_;
   // Tasks this process has seen done (a record, its model, its spill's size): checked once.
