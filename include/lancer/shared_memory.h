@@ -18,6 +18,11 @@ class SharedMemory {
   virtual ~SharedMemory() = default;
   virtual char* data() = 0;
   virtual size_t size() const = 0;
+  // Frees the pages of bytes [offset, offset + bytes), which then read as zeros on every rank;
+  // both ends rounded down to a page (the end of the memory kept). For ranks done with the
+  // memory, each on its own run: the last rank to unmap would otherwise free every page
+  // (0.2-0.3 s of kernel time for a 1.2 GB sample) while the others wait for it.
+  virtual void release(size_t /*offset*/, size_t /*bytes*/) {}
 };
 
 // A capability a Collective (collective.h) may also have, found with dynamic_cast.

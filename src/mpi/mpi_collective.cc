@@ -54,6 +54,13 @@ class PosixSharedMemory final : public SharedMemory {
   ~PosixSharedMemory() override { munmap(data_, size_); }
   char* data() override { return data_; }
   size_t size() const override { return size_; }
+  void release(size_t offset, size_t bytes) override {
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    const size_t begin = std::min(offset, size_) / page * page;
+    const size_t end = offset + bytes >= size_ ? size_ : (offset + bytes) / page * page;
+    // A hole punched in the object: its pages go back to the system now, in every mapping.
+    if (end > begin) (void)madvise(data_ + begin, end - begin, MADV_REMOVE);
+  }
 
  private:
   char* data_;

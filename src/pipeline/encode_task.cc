@@ -179,6 +179,21 @@ Status IndexBuild::forget_damaged_task(uint64_t task, Status st) const {
                             std::to_string(task) + "`) builds the task again");
 }
 
+Result<std::shared_ptr<const linalg::PreparedCentroids>> IndexBuild::prepared_centroids(
+    const std::shared_ptr<const ivf::IndexModel>& model) {
+  // Preparing 566 x 2048 centroids (scaled copies, norms, the bf16 proposal's panels and its
+  // k x k bounds) took several ms, per task before; a rank runs many tasks of one model.
+  std::lock_guard lock(prepared_mu_);
+  if (prepared_ && prepared_model_ == model) return prepared_;
+  const size_t dim = column_.type.dim;
+  // The same checks as before (shape, finite values), once.
+  LANCER_ASSIGN_OR_RETURN(auto kmeans,
+                          train::kmeans_from_centroids(model->centroids, static_cast<int>(dim), model->metric));
+  prepared_ = std::make_shared<const linalg::PreparedCentroids>(kmeans->view(), kmeans->metric);
+  prepared_model_ = model;
+  return prepared_;
+}
+
 bool IndexBuild::task_done(uint64_t task) {
   // A record is checked against the model's checksum: without the model nothing is done.
   return model().ok() && read_task_done(task).ok();
@@ -226,7 +241,8 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
   const auto t = Clock::now();
   const size_t dim = column_.type.dim;
   const simd::Metric metric = model->metric;
-  LANCER_ASSIGN_OR_RETURN(auto kmeans, train::kmeans_from_centroids(model->centroids, static_cast<int>(dim), metric));
+  LANCER_ASSIGN_OR_RETURN(auto prepared, prepared_centroids(model));
+  const linalg::PreparedCentroids& centroids = *prepared;
   const size_t rb = model->storage_row_bytes();
   // Locally written under a temporary name and renamed; an object-store upload is invisible
   // until complete, so it goes to its final name.
@@ -282,7 +298,6 @@ Result<TaskResult> IndexBuild::build_task(uint64_t task, core::Executor& pool, c
     spill->reserve(kRunBytes / (8 + rb) + so.batch_bytes / row_bytes + 1);
     feeder.emplace(*spill, kRunBytes, pool.num_threads() > 1);
   }
-  const linalg::PreparedCentroids centroids(kmeans->view(), kmeans->metric);  // once, not per batch
   for (;;) {
     auto more = stream.next(&batch);
     if (!more.ok() || !*more) {

@@ -32,6 +32,7 @@
 #include "dataset/dataset.h"
 #include "ivf/index_files.h"
 #include "lancer/create_index.h"
+#include "linalg/nearest.h"
 #include "pipeline/staging.h"
 #include "storage/file_io.h"
 
@@ -75,6 +76,10 @@ class IndexBuild {
   Status train(core::Collective& collective, core::Executor& executor);
   bool model_trained() const;
   Result<std::shared_ptr<const ivf::IndexModel>> model();
+  // The model's IVF centroids prepared for assignment (linalg::PreparedCentroids), once per
+  // model in this process: every encode task of a rank or process assigns against the same.
+  Result<std::shared_ptr<const linalg::PreparedCentroids>> prepared_centroids(
+      const std::shared_ptr<const ivf::IndexModel>& model);
 
   // Done and recorded for this build's model, which is loaded first when it is staged (false
   // for every task while it is not).
@@ -191,6 +196,9 @@ class IndexBuild {
   std::mutex model_mu_;            // guards model_ and model_checksum_ while they are set
   std::shared_ptr<const ivf::IndexModel> model_;
   uint64_t model_checksum_ = 0;
+  std::mutex prepared_mu_;                                 // guards the two below
+  std::shared_ptr<const ivf::IndexModel> prepared_model_;  // the model prepared_ was made from
+  std::shared_ptr<const linalg::PreparedCentroids> prepared_;
   // Tasks this process has seen done (a record, its model, its spill's size): checked once.
   mutable std::mutex done_mu_;
   mutable std::map<uint64_t, TaskResult> done_cache_;

@@ -251,6 +251,14 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
   std::string bytes = serialize_model(*model);
   LANCER_RETURN_IF_ERROR(collective.broadcast(&bytes, 0));
   LANCER_ASSIGN_OR_RETURN(auto agreed, parse_model(bytes, "the model broadcast by rank 0"));
+  if (shared) {
+    // Every rank is past training once all have met here; each then frees its run of the
+    // shared sample, in parallel, rather than the last to unmap freeing all of it.
+    LANCER_RETURN_IF_ERROR(collective.all_gather(std::string()).status());
+    const auto [b0, b1] = core::owned_range(shared->size(), collective.rank(), collective.size());
+    shared->release(b0, b1 - b0);
+    shared.reset();
+  }
   {
     std::lock_guard lock(model_mu_);
     model_ = std::move(agreed);
