@@ -1,7 +1,9 @@
 #include "quant/pq_codec.h"
 
+#include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "core/buffer.h"
 #include "core/half.h"
 #include "simd/pq_table.h"
 
@@ -74,12 +76,12 @@ class PqCodec final : public Codec {
 
   Status encode(MatrixView<const float> x, std::span<const uint32_t> labels, const float* centroids, Metric metric,
                 std::span<uint8_t> rows, core::Executor& executor) const override {
-    if (!uses_residual(metric)) return pq_encode(*model_, x, rows, executor);
+    if (!uses_residual(metric)) return pq_encode(*model_, tables(), x, rows, executor);
     if (labels.size() != x.rows || x.dim != dim()) {
       return Status::InvalidArgument("PQ encode: shapes of vectors and labels do not match");
     }
     const size_t d = x.dim;
-    std::vector<float> resid(x.size());
+    core::UninitVector<float> resid(x.size());  // every element written below
     executor.parallel_for(x.rows, 4096, [&](size_t b, size_t e) {
       for (size_t i = b; i < e; ++i) {
         const float* c = centroids + labels[i] * d;
@@ -88,7 +90,7 @@ class PqCodec final : public Codec {
         for (size_t j = 0; j < d; ++j) o[j] = v[j] - c[j];
       }
     });
-    return pq_encode(*model_, MatrixView<const float>(resid.data(), x.rows, d), rows, executor);
+    return pq_encode(*model_, tables(), MatrixView<const float>(resid.data(), x.rows, d), rows, executor);
   }
 
   std::string storage_metadata() const override {
@@ -119,8 +121,16 @@ class PqCodec final : public Codec {
   }
 
  private:
+  // Prepared on the first encode (a codec read back for searching never needs them).
+  const PqEncodeTables& tables() const {
+    std::call_once(tables_once_, [this] { tables_ = prepare_pq_encode(*model_); });
+    return *tables_;
+  }
+
   std::shared_ptr<const PqModel> model_;
   AuxColumnSpec column_;
+  mutable std::once_flag tables_once_;
+  mutable std::shared_ptr<const PqEncodeTables> tables_;
 };
 
 Result<std::shared_ptr<const Codec>> from_storage(const StoredCodec& s) {

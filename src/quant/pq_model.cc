@@ -49,8 +49,34 @@ Result<std::shared_ptr<const PqModel>> pq_from_codebook(std::vector<float> codeb
   return std::shared_ptr<const PqModel>(std::move(model));
 }
 
+struct PqEncodeTables {
+  std::vector<float> cb2, cnorm;          // [m][ksub][dsub], [m][ksub]: simd::prepare_codewords
+  std::vector<simd::I8Codebook> books;    // [m] where the int8 proposals apply, else empty
+};
+
+std::shared_ptr<const PqEncodeTables> prepare_pq_encode(const PqModel& model) {
+  const size_t m = static_cast<size_t>(model.num_sub_vectors), dsub = static_cast<size_t>(model.sub_dim());
+  const size_t ksub = static_cast<size_t>(model.num_codewords());
+  auto t = std::make_shared<PqEncodeTables>();
+  t->cb2.resize(m * ksub * dsub);
+  t->cnorm.resize(m * ksub);
+  for (size_t s = 0; s < m; ++s)
+    simd::prepare_codewords(model.codebook.data() + s * ksub * dsub, ksub, dsub, t->cb2.data() + s * ksub * dsub,
+                            t->cnorm.data() + s * ksub);
+  // int8 proposals decided exactly (simd/codeword_i8.h): the same codes.
+  t->books.resize(simd::codeword_i8_supported(ksub, dsub) ? m : 0);
+  for (size_t s = 0; s < t->books.size(); ++s)
+    simd::prepare_codewords_i8(model.codebook.data() + s * ksub * dsub, ksub, dsub, &t->books[s]);
+  return t;
+}
+
 Status pq_encode(const PqModel& model, MatrixView<const float> x, std::span<uint8_t> codes, core::Executor& executor,
                  PqEncodeMethod method) {
+  return pq_encode(model, *prepare_pq_encode(model), x, codes, executor, method);
+}
+
+Status pq_encode(const PqModel& model, const PqEncodeTables& tables, MatrixView<const float> x,
+                 std::span<uint8_t> codes, core::Executor& executor, PqEncodeMethod method) {
   if (x.dim != static_cast<size_t>(model.dim))
     return Status::InvalidArgument("PQ encode: vectors have dimension " + std::to_string(x.dim) + ", the model " +
                                    std::to_string(model.dim));
@@ -59,15 +85,10 @@ Status pq_encode(const PqModel& model, MatrixView<const float> x, std::span<uint
     return Status::InvalidArgument("PQ encode: codes must hold rows * code_size bytes");
   const size_t m = static_cast<size_t>(model.num_sub_vectors), dsub = static_cast<size_t>(model.sub_dim());
   const size_t ksub = static_cast<size_t>(model.num_codewords());
-  std::vector<float> cb2(m * ksub * dsub), cnorm(m * ksub);
-  for (size_t s = 0; s < m; ++s)
-    simd::prepare_codewords(model.codebook.data() + s * ksub * dsub, ksub, dsub, cb2.data() + s * ksub * dsub,
-                            cnorm.data() + s * ksub);
+  const std::vector<float>& cb2 = tables.cb2;
+  const std::vector<float>& cnorm = tables.cnorm;
+  const std::vector<simd::I8Codebook>& books = tables.books;
   const simd::Kernels& kern = simd::best_kernels();
-  // int8 proposals decided exactly (simd/codeword_i8.h): the same codes.
-  std::vector<simd::I8Codebook> books(simd::codeword_i8_supported(ksub, dsub) ? m : 0);
-  for (size_t s = 0; s < books.size(); ++s)
-    simd::prepare_codewords_i8(model.codebook.data() + s * ksub * dsub, ksub, dsub, &books[s]);
   const size_t blocks = (x.rows + kEncodeRows - 1) / kEncodeRows;
   const size_t threads = static_cast<size_t>(std::max(1, executor.num_threads()));
   if (method == PqEncodeMethod::kAuto) method = PqEncodeMethod::kKernel;
