@@ -20,8 +20,11 @@ std::vector<float> init_random(MatrixView<const float> data, size_t k, uint64_t 
 
 // k-means++ (D^2 sampling with squared L2). Block sums are reduced in block
 // order so the draw is the same for any thread count.
-std::vector<float> init_kmeanspp(MatrixView<const float> data, size_t k, uint64_t seed, core::Executor& executor) {
-  const size_t n = data.rows, d = data.dim;
+// k-means++ over the rows `ids` of data (ascending), or over every row when ids is empty. The
+// rows are read in place: no copy of a subset (30 MB for a 2,048-d group of 117 centroids).
+std::vector<float> init_kmeanspp(MatrixView<const float> data, const std::vector<uint32_t>& ids, size_t k,
+                                 uint64_t seed, core::Executor& executor) {
+  const size_t n = ids.empty() ? data.rows : ids.size(), d = data.dim;
   constexpr size_t kBlock = 4096;
   const size_t blocks = (n + kBlock - 1) / kBlock;
   Random rng(seed);
@@ -30,18 +33,23 @@ std::vector<float> init_kmeanspp(MatrixView<const float> data, size_t k, uint64_
   std::vector<double> block_sum(blocks);
   std::vector<uint32_t> offsets(kBlock);
   std::iota(offsets.begin(), offsets.end(), 0u);
+  auto row = [&](size_t i) { return data.row(ids.empty() ? i : ids[i]); };
   // linalg::portable_l2_sqr's bits, several rows at a time at the CPU's SIMD level.
   const simd::Lanes16RowsFn l2_rows = simd::lanes16_rows(true);
   size_t pick = rng.uniform(n);
   for (size_t c = 0; c < k; ++c) {
-    std::copy_n(data.row(pick), d, centroids.data() + c * d);
+    std::copy_n(row(pick), d, centroids.data() + c * d);
     if (c + 1 == k) break;
     const float* centre = centroids.data() + c * d;
     executor.parallel_for(blocks, 1, [&](size_t b0, size_t b1) {
       std::vector<float> dist(kBlock);
       for (size_t b = b0; b < b1; ++b) {
         const size_t r0 = b * kBlock, rows = std::min(kBlock, n - r0);
-        l2_rows(centre, data.row(r0), d, offsets.data(), rows, dist.data());
+        if (ids.empty()) {
+          l2_rows(centre, data.row(r0), d, offsets.data(), rows, dist.data());
+        } else {
+          l2_rows(centre, data.data, d, ids.data() + r0, rows, dist.data());
+        }
         double s = 0;
         for (size_t i = 0; i < rows; ++i) {
           mind[r0 + i] = std::min(mind[r0 + i], dist[i]);
@@ -112,9 +120,8 @@ std::vector<float> initial_centroids(MatrixView<const float> data, size_t k, con
                                      core::Executor& executor) {
   if (p.init != KMeansInit::kKMeansPlusPlus) return init_random(data, k, p.seed);
   const size_t limit = kPlusPlusRowsPerCentroid * k;
-  if (data.rows <= limit) return init_kmeanspp(data, k, p.seed, executor);
-  const auto subset = random_subset(data, limit, derive_seed(p.seed, 0x5EED));
-  return init_kmeanspp(MatrixView<const float>(subset.data(), limit, data.dim), k, p.seed, executor);
+  if (data.rows <= limit) return init_kmeanspp(data, {}, k, p.seed, executor);
+  return init_kmeanspp(data, random_subset_rows(data.rows, limit, derive_seed(p.seed, 0x5EED)), k, p.seed, executor);
 }
 
 }  // namespace lancer::train

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "core/executor.h"
+#include "train/kmeans_init.h"
+#include "train/random.h"
 
 namespace lancer::train {
 namespace {
@@ -133,6 +135,26 @@ TEST(KMeans, BitIdenticalForAnyThreadCount) {
       }
     }
   }
+}
+
+// k-means++ on more rows than 32 per centroid draws a subset and reads its rows in place: the
+// same centroids as k-means++ on a copy of that subset (which it no longer makes).
+TEST(KMeans, PlusPlusOnASubsetEqualsPlusPlusOnItsCopy) {
+  const size_t n = 6000, d = 40, k = 12;  // 384 rows drawn
+  auto x = gaussian(n * d, 9);
+  KMeansParams params;
+  params.num_clusters = static_cast<int>(k);
+  params.seed = 5;
+  params.init = KMeansInit::kKMeansPlusPlus;
+  const auto subset = random_subset({x.data(), n, d}, 32 * k, derive_seed(params.seed, 0x5EED));
+  core::InlineExecutor one;
+  const auto copied = initial_centroids({subset.data(), 32 * k, d}, k, params, one);
+  for (int threads : {1, 3}) {
+    core::ThreadPool pool(threads);
+    EXPECT_EQ(initial_centroids({x.data(), n, d}, k, params, pool), copied) << threads << " threads";
+  }
+  params.seed = 6;
+  EXPECT_NE(initial_centroids({x.data(), n, d}, k, params, one), copied);
 }
 
 TEST(KMeans, CosineTrainsOnNormalisedVectors) {
