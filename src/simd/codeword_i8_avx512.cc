@@ -164,8 +164,9 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
         lo[g] = _mm512_min_epi32(acc[2 * g], acc[2 * g + 1]);
         hi[g] = _mm512_max_epi32(acc[2 * g], acc[2 * g + 1]);
       }
+      // (No unroll pragma here: the bound varies, and -O1 builds (ASan) reject the annotation;
+      // -O2 and up unroll this constant-trip nest anyway.)
       for (size_t w = kStep / 2; w > 1; w /= 2) {
-#pragma GCC unroll 4
         for (size_t g = 0; g < w / 2; ++g) {
           if (kSecond) {
             hi[g] = _mm512_min_epi32(_mm512_max_epi32(lo[2 * g], lo[2 * g + 1]),
