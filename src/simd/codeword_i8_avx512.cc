@@ -74,6 +74,16 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
   const double gc = gamma(D + 1);
   const float ex = 0.5f + 0x1p-16f;
   const float fixed = static_cast<float>((ex * bk.l1max + D * ex * bk.ec) * (1 + 0x1p-10));
+  // A block outside the bound's range: the canonical kernel, alone.
+  auto exact_block = [&a](const float* xt, size_t blk) {
+    CodewordSearch one = a;
+    one.xt = xt;
+    one.num_blocks = 1;
+    one.best_idx = a.best_idx + blk * W;
+    one.best = a.best + blk * W;
+    if (kSecond) one.second = a.second + blk * W;
+    kernels_for(SimdLevel::kAvx512).nearest_codeword(one);
+  };
   for (size_t blk = 0; blk < a.num_blocks; ++blk) {
     const float* xt = a.xt + blk * D * W;
     __m512 s[D];
@@ -93,13 +103,7 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
     if (!bk.usable || !(mx < 0x1p60f) || !(kmax < 0x1p28) || !std::isfinite(mu) ||
         _mm512_cmp_ps_mask(nx, limit, _CMP_LT_OQ) != 0xffff || _mm512_cmp_ps_mask(nxp, limit, _CMP_LT_OQ) != 0xffff) {
       // Out of the bound's range (or not finite): this block the canonical way.
-      CodewordSearch one = a;
-      one.xt = xt;
-      one.num_blocks = 1;
-      one.best_idx = a.best_idx + blk * W;
-      one.best = a.best + blk * W;
-      if (kSecond) one.second = a.second + blk * W;
-      kernels_for(SimdLevel::kAvx512).nearest_codeword(one);
+      exact_block(xt, blk);
       continue;
     }
     // The points as unsigned bytes x_q + 128, four components a dword, and |x_q|_1.
@@ -133,13 +137,7 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
     mf = _mm512_add_ps(mf, _mm512_set1_ps(fixed + 0.5f + static_cast<float>(4 * kU * kmax) + 1.0f));
     mf = _mm512_mul_ps(mf, _mm512_set1_ps(1 + 0x1p-10f));
     if (_mm512_cmp_ps_mask(mf, _mm512_set1_ps(0x1p26f), _CMP_LT_OQ) != 0xffff) {
-      CodewordSearch one = a;
-      one.xt = xt;
-      one.num_blocks = 1;
-      one.best_idx = a.best_idx + blk * W;
-      one.best = a.best + blk * W;
-      if (kSecond) one.second = a.second + blk * W;
-      kernels_for(SimdLevel::kAvx512).nearest_codeword(one);
+      exact_block(xt, blk);
       continue;
     }
     const __m512i m2 = _mm512_slli_epi32(_mm512_cvt_roundps_epi32(mf, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC), 1);
