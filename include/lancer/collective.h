@@ -28,6 +28,9 @@ class Collective {
   // every rank's buffer holds every part (the bytes between parts are left as they were).
   // The default goes through all_gather; a driver may move the bytes straight into place.
   virtual Status all_gather_in_place(char* buffer, const std::vector<std::pair<size_t, size_t>>& parts);
+  // Returns once every rank has called it (an all_gather of nothing): what one rank wrote
+  // before it, e.g. to shared memory, the others may read after it.
+  Status barrier();
 };
 
 // One rank alone.

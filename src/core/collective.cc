@@ -1,4 +1,4 @@
-// The default of Collective::all_gather_in_place: through all_gather, one copy of each part.
+// Collective's calls built on all_gather: all_gather_in_place's default (one copy of each part), barrier.
 #include "core/collective.h"
 
 #include <cstring>
@@ -19,5 +19,7 @@ Status Collective::all_gather_in_place(char* buffer, const std::vector<std::pair
   }
   return Status::OK();
 }
+
+Status Collective::barrier() { return all_gather(std::string()).status(); }
 
 }  // namespace lancer

@@ -18,19 +18,18 @@ int launcher_rank() {
   return 0;
 }
 
-void maybe_kill_at(std::string_view point) {
-  static const char* at = std::getenv("LANCER_FAULT_KILL_AT");
-  if (at == nullptr || point != at) return;
-  const char* want_rank = std::getenv("LANCER_FAULT_RANK");
-  if (want_rank != nullptr && std::atoi(want_rank) != launcher_rank()) return;
-  std::fprintf(stderr, "lancer: fault injection: killed at %s\n", at);
-  std::fflush(stderr);
-  ::kill(::getpid(), SIGKILL);
-}
-
 bool kill_point_armed(std::string_view point) {
   static const char* at = std::getenv("LANCER_FAULT_KILL_AT");
   return at != nullptr && point == at;
+}
+
+void maybe_kill_at(std::string_view point) {
+  if (!kill_point_armed(point)) return;
+  const char* want_rank = std::getenv("LANCER_FAULT_RANK");
+  if (want_rank != nullptr && std::atoi(want_rank) != launcher_rank()) return;
+  std::fprintf(stderr, "lancer: fault injection: killed at %.*s\n", static_cast<int>(point.size()), point.data());
+  std::fflush(stderr);
+  ::kill(::getpid(), SIGKILL);
 }
 
 void maybe_delay_task() {

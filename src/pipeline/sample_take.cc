@@ -208,7 +208,7 @@ Result<size_t> IndexBuild::take_sample(const std::vector<uint64_t>& fragment_ids
         ++j;
       }
     }
-    LANCER_RETURN_IF_ERROR(comm.all_gather(std::string()).status());  // the rows closed up, for every rank
+    LANCER_RETURN_IF_ERROR(comm.barrier());  // the rows closed up, for every rank
     return kept_all.size();
   };
 

@@ -194,7 +194,7 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
     // Each rank normalises a run of the shared rows (a row's result depends on that row alone).
     const auto [r0, r1] = core::owned_range(sample_rows, collective.rank(), collective.size());
     linalg::normalize_rows(MatrixView<float>(sample_view.row(r0), r1 - r0, dim), pool);
-    LANCER_RETURN_IF_ERROR(collective.all_gather(std::string()).status());  // every run done
+    LANCER_RETURN_IF_ERROR(collective.barrier());  // every run done
   } else if (metric == simd::Metric::kCosine) {
     linalg::normalize_rows(sample_view, pool);
   }
@@ -254,7 +254,7 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
   if (shared) {
     // Every rank is past training once all have met here; each then frees its run of the
     // shared sample, in parallel, rather than the last to unmap freeing all of it.
-    LANCER_RETURN_IF_ERROR(collective.all_gather(std::string()).status());
+    LANCER_RETURN_IF_ERROR(collective.barrier());
     const auto [b0, b1] = core::owned_range(shared->size(), collective.rank(), collective.size());
     shared->release(b0, b1 - b0);
     shared.reset();

@@ -71,8 +71,4 @@ Status FileCollective::broadcast(std::string* data, int root) {
   return Status::OK();
 }
 
-Status FileCollective::barrier() {
-  return all_gather(std::string()).status();
-}
-
 }  // namespace lancer::storage

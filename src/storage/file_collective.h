@@ -22,8 +22,6 @@ class FileCollective final : public core::Collective {
   int size() const override { return size_; }
   Result<std::vector<std::string>> all_gather(std::string mine) override;
   Status broadcast(std::string* data, int root) override;
-  // Waits until every rank has arrived here (each reads the others' last parts).
-  Status barrier();
 
  private:
   std::string part_path(uint64_t step, int rank) const;

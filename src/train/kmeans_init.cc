@@ -104,9 +104,7 @@ core::UninitVector<float> random_subset(MatrixView<const float> data, size_t cou
 std::vector<uint32_t> initial_centroid_rows(size_t n, size_t k, const KMeansParams& p) {
   std::vector<uint32_t> rows;
   if (p.init != KMeansInit::kKMeansPlusPlus) {
-    Random rng(p.seed);
-    rows = sample_distinct(n, k, rng);  // as init_random draws them
-    std::sort(rows.begin(), rows.end());
+    rows = random_subset_rows(n, k, p.seed);  // the rows init_random draws, in row order
   } else if (n <= kPlusPlusRowsPerCentroid * k) {
     rows.resize(n);
     std::iota(rows.begin(), rows.end(), 0u);

@@ -36,7 +36,7 @@ Result<std::shared_ptr<const quant::Codec>> train_pq_codec(const CodecTrainParam
         MatrixView<float> run(pq_view.row(r0), r1 - r0, sample.dim);
         LANCER_RETURN_IF_ERROR(compute_residuals(kmeans, MatrixView<const float>(run),
                                                  std::span<const uint32_t>(labels).subspan(r0, r1 - r0), run, pool));
-        LANCER_RETURN_IF_ERROR(distributed->all_gather(std::string()).status());
+        LANCER_RETURN_IF_ERROR(distributed->barrier());
       } else {
         LANCER_RETURN_IF_ERROR(compute_residuals(kmeans, pq_view, labels, pq_view, pool));
       }
