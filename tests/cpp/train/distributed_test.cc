@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <random>
 #include <vector>
@@ -163,6 +164,27 @@ TEST(DistributedKMeans, EveryRankRefusesANonFiniteValueInAnyRanksRows) {
   }
 }
 
+TEST(DistributedPq, EveryRankRefusesANonFiniteValueInAnyRanksRows) {
+  // PQ's check is split over the ranks too: a value in the first or the last rank's rows fails every rank.
+  const size_t n = 3000, d = 16;
+  for (size_t row : {size_t{0}, n - 1}) {
+    auto x = clustered(n, d, 6);
+    x[row * d + 5] = std::numeric_limits<float>::infinity();
+    PqParams params;
+    params.num_sub_vectors = 4;
+    params.num_bits = 4;
+    for (int ranks : {1, 2, 3}) {
+      std::vector<Status> got(static_cast<size_t>(ranks));
+      testing::run_ranks(ranks, [&](core::Collective& c) {
+        core::InlineExecutor one;
+        got[static_cast<size_t>(c.rank())] =
+            train_pq(MatrixView<const float>(x.data(), n, d), params, one, &c).status();
+      });
+      for (const Status& st : got) EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << ranks << " ranks, row " << row;
+    }
+  }
+}
+
 TEST(DistributedPq, BitIdenticalToOneProcessForAnyRanksAndThreads) {
   const size_t n = 3000, d = 32;
   const auto x = clustered(n, d, 4);
@@ -176,17 +198,22 @@ TEST(DistributedPq, BitIdenticalToOneProcessForAnyRanksAndThreads) {
     core::InlineExecutor one;
     auto ref = train_pq(view, params, one);
     ASSERT_TRUE(ref.ok());
-    for (int ranks : {1, 2, 3}) {
-      for (int threads : {1, 2}) {
-        auto got = on_ranks<PqModel>(
-            ranks, threads, [&](core::Collective& c, core::Executor& ex) { return train_pq(view, params, ex, &c); });
-        for (int r = 0; r < ranks; ++r) {
-          ASSERT_TRUE(got[r]);
-          const std::string what = "nbits " + std::to_string(nbits) + " ranks " + std::to_string(ranks) + " threads " +
-                                   std::to_string(threads) + " rank " + std::to_string(r);
-          EXPECT_EQ(got[r]->codebook, (*ref)->codebook) << what;
-          EXPECT_EQ(got[r]->loss, (*ref)->loss) << what;
-          EXPECT_EQ(got[r]->searched_fraction, (*ref)->searched_fraction) << what;
+    // Ranks that share memory take sub-quantizers from a shared counter, the others a fixed run.
+    for (bool shares_memory : {false, true}) {
+      for (int ranks : {1, 2, 3}) {
+        for (int threads : {1, 2}) {
+          auto got = on_ranks<PqModel>(
+              ranks, threads, [&](core::Collective& c, core::Executor& ex) { return train_pq(view, params, ex, &c); },
+              shares_memory);
+          for (int r = 0; r < ranks; ++r) {
+            ASSERT_TRUE(got[r]);
+            const std::string what = "nbits " + std::to_string(nbits) + " ranks " + std::to_string(ranks) +
+                                     " threads " + std::to_string(threads) + " shared " +
+                                     std::to_string(shares_memory) + " rank " + std::to_string(r);
+            EXPECT_EQ(got[r]->codebook, (*ref)->codebook) << what;
+            EXPECT_EQ(got[r]->loss, (*ref)->loss) << what;
+            EXPECT_EQ(got[r]->searched_fraction, (*ref)->searched_fraction) << what;
+          }
         }
       }
     }
