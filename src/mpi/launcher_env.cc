@@ -23,4 +23,11 @@ int launcher_local_size() {
   return std::max(1, env_int("OMPI_COMM_WORLD_LOCAL_SIZE"));
 }
 
+bool prefer_shared_memory_transport() {
+  const int size = env_int("OMPI_COMM_WORLD_SIZE");
+  if (size < 1 || env_int("OMPI_COMM_WORLD_LOCAL_SIZE") != size) return false;
+  if (std::getenv("OMPI_MCA_pml") != nullptr || std::getenv("OMPI_MCA_mtl") != nullptr) return false;
+  return setenv("OMPI_MCA_pml", "ob1", /*overwrite=*/0) == 0;
+}
+
 }  // namespace lancer::mpi

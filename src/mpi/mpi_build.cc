@@ -188,6 +188,7 @@ std::string mpi_library_version() {
 
 Result<std::optional<CreateIndexReport>> create_index_mpi(const CreateIndexOptions& options) {
   const auto t_total = Clock::now();
+  (void)prefer_shared_memory_transport();
   int provided = 0;
   MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided);
   struct Finalize {
