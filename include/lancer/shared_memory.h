@@ -21,7 +21,9 @@ class SharedMemory {
   // Frees the pages of bytes [offset, offset + bytes), which then read as zeros on every rank;
   // both ends rounded down to a page (the end of the memory kept). For ranks done with the
   // memory, each on its own run: the last rank to unmap would otherwise free every page
-  // (0.2-0.3 s of kernel time for a 1.2 GB sample) while the others wait for it.
+  // (0.2-0.3 s of kernel time for a 1.2 GB sample) while the others wait for it. The runs
+  // of core::owned_range(size(), rank, ranks) free in parallel (an implementation may hold
+  // each rank's run apart for that: one object per rank, MpiCollective).
   virtual void release(size_t /*offset*/, size_t /*bytes*/) {}
 };
 

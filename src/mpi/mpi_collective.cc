@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "mpi/wait_idle.h"
 
@@ -47,7 +48,8 @@ Status bcast_bytes(char* data, size_t n, int root, MPI_Comm comm) {
   return Status::OK();
 }
 
-// A mapping of a POSIX shared-memory object, unmapped when dropped.
+// The mapping of one POSIX shared-memory object per rank, side by side in one address range,
+// unmapped when dropped.
 class PosixSharedMemory final : public SharedMemory {
  public:
   PosixSharedMemory(char* data, size_t size) : data_(data), size_(size) {}
@@ -58,7 +60,7 @@ class PosixSharedMemory final : public SharedMemory {
     const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
     const size_t begin = std::min(offset, size_) / page * page;
     const size_t end = offset + bytes >= size_ ? size_ : (offset + bytes) / page * page;
-    // A hole punched in the object: its pages go back to the system now, in every mapping.
+    // A hole punched in the objects: their pages go back to the system now, in every mapping.
     if (end > begin) (void)madvise(data_ + begin, end - begin, MADV_REMOVE);
   }
 
@@ -67,15 +69,47 @@ class PosixSharedMemory final : public SharedMemory {
   size_t size_;
 };
 
-// Maps `name` (created first when `create`); null on any failure.
-char* map_object(const std::string& name, size_t bytes, bool create) {
-  const int fd = shm_open(name.c_str(), create ? O_RDWR | O_CREAT | O_EXCL : O_RDWR, 0600);
-  if (fd < 0) return nullptr;
-  void* p = MAP_FAILED;
-  if (!create || ftruncate(fd, static_cast<off_t>(bytes)) == 0)
-    p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  close(fd);
-  return p == MAP_FAILED ? nullptr : static_cast<char*>(p);
+// Where rank r's object starts: the start of its run of the bytes as core::owned_range splits
+// them (the runs the ranks release), rounded down to a page; bounds.back() == bytes.
+std::vector<size_t> object_bounds(size_t bytes, int ranks) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  std::vector<size_t> bounds;
+  for (int r = 0; r < ranks; ++r)
+    bounds.push_back(bytes * static_cast<size_t>(r) / static_cast<size_t>(ranks) / page * page);
+  bounds.push_back(bytes);
+  return bounds;
+}
+
+// Maps the objects `name`-0, `name`-1, ... (created first when `create`) side by side, the
+// bytes [bounds[r], bounds[r + 1]) of the whole in the r-th, empty ones left out; null on any
+// failure. Several objects rather than one: a hole punched in a tmpfs object holds the
+// object's lock, so the ranks' releases of one object ran one after another (two ranks
+// freeing the halves of a 1.2 GB sample: 0.23-0.43 s against 0.12-0.14 s for an object each).
+char* map_objects(const std::string& name, const std::vector<size_t>& bounds, bool create) {
+  const size_t bytes = bounds.back();
+  void* range = mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (range == MAP_FAILED) return nullptr;
+  char* data = static_cast<char*>(range);
+  for (size_t r = 0; r + 1 < bounds.size(); ++r) {
+    const size_t length = bounds[r + 1] - bounds[r];
+    if (length == 0) continue;
+    const std::string object = name + "-" + std::to_string(r);
+    const int fd = shm_open(object.c_str(), create ? O_RDWR | O_CREAT | O_EXCL : O_RDWR, 0600);
+    void* p = MAP_FAILED;
+    if (fd >= 0 && (!create || ftruncate(fd, static_cast<off_t>(length)) == 0))
+      p = mmap(data + bounds[r], length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+    if (fd >= 0) close(fd);
+    if (p == MAP_FAILED) {
+      munmap(data, bytes);
+      return nullptr;
+    }
+  }
+  return data;
+}
+
+void unlink_objects(const std::string& name, const std::vector<size_t>& bounds) {
+  for (size_t r = 0; r + 1 < bounds.size(); ++r)
+    if (bounds[r + 1] > bounds[r]) shm_unlink((name + "-" + std::to_string(r)).c_str());
 }
 
 }  // namespace
@@ -90,6 +124,7 @@ Result<std::unique_ptr<SharedMemory>> MpiCollective::map_shared(size_t bytes) {
   MPI_Comm_free(&host);
   if (host_size != size_ || bytes == 0) return std::unique_ptr<SharedMemory>();
   static std::atomic<uint64_t> counter{0};
+  const std::vector<size_t> bounds = object_bounds(bytes, size_);
   std::string name;
   char* data = nullptr;
   if (rank_ == 0) {
@@ -98,18 +133,18 @@ Result<std::unique_ptr<SharedMemory>> MpiCollective::map_shared(size_t bytes) {
     struct statvfs fs {};
     if (statvfs("/dev/shm", &fs) == 0 && fs.f_bavail / 2 >= bytes / std::max<unsigned long>(1, fs.f_frsize) + 1) {
       name = "/lancer-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
-      data = map_object(name, bytes, true);
+      data = map_objects(name, bounds, true);
       if (data == nullptr) {
-        shm_unlink(name.c_str());
+        unlink_objects(name, bounds);
         name.clear();
       }
     }
   }
   LANCER_RETURN_IF_ERROR(broadcast(&name, 0));
   if (name.empty()) return std::unique_ptr<SharedMemory>();
-  if (rank_ != 0) data = map_object(name, bytes, false);
+  if (rank_ != 0) data = map_objects(name, bounds, false);
   auto mapped = all_gather(std::string(1, data ? '1' : '0'));
-  if (rank_ == 0) shm_unlink(name.c_str());  // every rank has mapped it or failed: nothing to leave behind
+  if (rank_ == 0) unlink_objects(name, bounds);  // every rank has mapped them or failed: nothing to leave behind
   std::unique_ptr<SharedMemory> memory;
   if (data) memory = std::make_unique<PosixSharedMemory>(data, bytes);
   LANCER_RETURN_IF_ERROR(mapped.status());
