@@ -1,8 +1,9 @@
 // Distributed create-index over MPI: the only code that knows MPI exists.
 // Rank 0 plans; every rank samples its share and trains (through an MPI
 // Collective, so the model is the single-process one); tasks are handed out
-// from a dynamic queue that rank 0 serves from a helper thread while it builds
-// tasks too; rank 0 merges and commits. Staging is the same as for the
+// from a dynamic queue (a counter the ranks share when all run on one host,
+// else served by rank 0 from a helper thread while it builds tasks too); rank 0
+// merges and commits. Staging is the same as for the
 // single-process and per-phase builds, so a rerun resumes a killed job.
 #pragma once
 
