@@ -19,8 +19,9 @@ class MpiCollective final : public Collective, public MapsSharedMemory {
   Status broadcast(std::string* data, int root) override;
   // Each part broadcast by its rank straight into every rank's buffer.
   Status all_gather_in_place(char* buffer, const std::vector<std::pair<size_t, size_t>>& parts) override;
-  // A POSIX shared-memory object (/dev/shm) that rank 0 creates and every rank maps, when
-  // every rank runs on rank 0's host and the space is free; it is unlinked once mapped.
+  // POSIX shared-memory objects (/dev/shm), one per rank's run of the bytes, that rank 0
+  // creates and every rank maps side by side, when every rank runs on rank 0's host and the
+  // space is free; they are unlinked once mapped.
   Result<std::unique_ptr<SharedMemory>> map_shared(size_t bytes) override;
   // Seconds spent in all_gather and broadcast so far: waiting for the other
   // ranks and moving the bytes.
