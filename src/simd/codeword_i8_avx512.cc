@@ -71,6 +71,7 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
   uint16_t cmask[kMaxKsub + G];                    // the lanes each is a candidate for
   const __m512 limit = _mm512_set1_ps(0x1p60f), up = _mm512_set1_ps(1 + 0x1p-16f);
   const uint32_t* quads = bk.quads.data();
+  const __m512i lane_iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const double gc = gamma(D + 1);
   const float ex = 0.5f + 0x1p-16f;
   const float fixed = static_cast<float>((ex * bk.l1max + D * ex * bk.ec) * (1 + 0x1p-10));
@@ -181,15 +182,29 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
     const __m512i thr = _mm512_add_epi32(kSecond ? amin2 : amin, m2);
 
     // Pass 2: the candidates, from the steps whose smallest proposal is at most the threshold in some lane.
+    // A step's 16 lane masks are joined in mask registers and moved to a vector four at a time, and the
+    // codewords with a lane kept are compressed out of it: no per-codeword moves, stores or counts.
     size_t nc = 0;
     for (size_t k0 = 0; k0 < K; k0 += kStep) {
       if (_mm512_cmp_epi32_mask(_mm512_load_si512(gmin + (k0 / kStep) * W), thr, _MM_CMPINT_LE) == 0) continue;
-      for (size_t k = k0; k < k0 + kStep; ++k) {
-        const __mmask16 m = _mm512_cmp_epi32_mask(_mm512_load_si512(sc + k * W), thr, _MM_CMPINT_LE);
-        cand[nc] = static_cast<uint32_t>(k);
-        cmask[nc] = m;
-        nc += m != 0;
+      uint64_t quad[kStep / 4];
+#pragma GCC unroll 4
+      for (size_t q = 0; q < kStep / 4; ++q) {
+        const int32_t* at = sc + (k0 + 4 * q) * W;
+        const __mmask32 m01 = _mm512_kunpackw(_mm512_cmp_epi32_mask(_mm512_load_si512(at + W), thr, _MM_CMPINT_LE),
+                                              _mm512_cmp_epi32_mask(_mm512_load_si512(at), thr, _MM_CMPINT_LE));
+        const __mmask32 m23 = _mm512_kunpackw(_mm512_cmp_epi32_mask(_mm512_load_si512(at + 3 * W), thr, _MM_CMPINT_LE),
+                                              _mm512_cmp_epi32_mask(_mm512_load_si512(at + 2 * W), thr, _MM_CMPINT_LE));
+        quad[q] = _cvtmask64_u64(_mm512_kunpackd(m23, m01));  // codeword k0 + 4q + i in bits 16i..
       }
+      const __m256i masks = _mm256_set_epi64x(static_cast<long long>(quad[3]), static_cast<long long>(quad[2]),
+                                              static_cast<long long>(quad[1]), static_cast<long long>(quad[0]));
+      const __mmask16 live = _mm256_test_epi16_mask(masks, masks);
+      const __m512i wide = _mm512_maskz_compress_epi32(live, _mm512_cvtepu16_epi32(masks));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(cmask + nc), _mm512_cvtepi32_epi16(wide));
+      _mm512_storeu_si512(cand + nc, _mm512_maskz_compress_epi32(
+                                         live, _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(k0)), lane_iota)));
+      nc += static_cast<size_t>(__builtin_popcount(live));
     }
     for (size_t g = 0; g < G; ++g) {  // padding: no lanes
       cand[nc + g] = 0;

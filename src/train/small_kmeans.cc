@@ -218,8 +218,11 @@ SmallKMeansResult small_kmeans(const float* x, size_t n, size_t stride, size_t d
       label[i] = to;
       --counts[from];
       ++counts[to];
+      // The point's components from the search's own packed copy: read in order, just
+      // used (xt's copy is D cache lines a point, anywhere in the sub-space).
+      const float* p = todo_xt.data() + (t / W) * D * W + t % W;
       for (size_t j = 0; j < D; ++j) {
-        const double v = comp(i, j);
+        const double v = p[j * W];
         sums[from * D + j] -= v;
         sums[to * D + j] += v;
       }
