@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -136,6 +137,28 @@ TEST(KMeans, BitIdenticalForAnyThreadCount) {
       }
     }
   }
+}
+
+// The sample's scan (its largest magnitude sets the sums' fixed point) refuses NaN and infinities
+// wherever they are, of either sign.
+TEST(KMeans, NonFiniteSampleIsRefused) {
+  const size_t n = 300, d = 7;
+  core::ThreadPool pool(2);
+  KMeansParams params;
+  params.num_clusters = 4;
+  params.max_iters = 3;
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::quiet_NaN(),
+                    std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()}) {
+    for (size_t at : {size_t{0}, n * d / 2 + 3, n * d - 1}) {
+      auto x = gaussian(n * d, 5);
+      x[at] = bad;
+      EXPECT_FALSE(train_kmeans({x.data(), n, d}, params, pool).ok()) << bad << " at " << at;
+    }
+  }
+  auto x = gaussian(n * d, 5);
+  x[3] = std::numeric_limits<float>::max();  // the largest finite value is fine
+  x[4] = -std::numeric_limits<float>::denorm_min();
+  EXPECT_TRUE(train_kmeans({x.data(), n, d}, params, pool).ok());
 }
 
 // Lloyd keeps its fixed-point sums from one assignment to the next and moves only the rows that
