@@ -83,9 +83,10 @@ struct Kernels {
   void (*add_rows_f64)(const float* x, size_t d, const uint32_t* rows, size_t count, double* acc);
   // Fixed-point sums by label: acc[dest[i] * d + j] += q(x[i * ld + j]) for
   // i < count, j < d, where q(v) = double(v) * scale rounded to the nearest
-  // integer (ties to even). scale must be a power of two and |v * scale| < 2^51
-  // (the rounding adds 1.5 * 2^52 in f64; a power of two keeps the product
-  // exact, fused or not). Integer sums do not depend on the order rows are
+  // integer (ties to even). scale must be plus or minus a power of two and
+  // |v * scale| < 2^51 (the rounding adds 1.5 * 2^52 in f64; a power of two
+  // keeps the product exact, fused or not; ties to even is symmetric, so -scale
+  // gives exactly minus the terms of scale). Integer sums do not depend on the order rows are
   // added in, which is what lets k-means split them over threads and ranks.
   void (*add_rows_fixed)(const float* x, size_t ld, size_t d, size_t count, const uint32_t* dest, double scale,
                          int64_t* acc);

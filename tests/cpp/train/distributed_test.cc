@@ -272,6 +272,7 @@ TEST(FixedPointSums, EveryLevelMatchesExactRounding) {
     std::vector<float> x(n * (d + 2));
     for (auto& v : x) v = 100.0f * g(gen);
     x[0] = 0.5f / static_cast<float>(scale);  // a tie: rounds to even (0)
+    x[d + 2] = -1.5f / static_cast<float>(scale);  // and to -2
     std::vector<uint32_t> dest(n);
     for (size_t i = 0; i < n; ++i) dest[i] = static_cast<uint32_t>((i * 3) % k);
     std::vector<int64_t> ref(k * d, 7);
@@ -287,6 +288,12 @@ TEST(FixedPointSums, EveryLevelMatchesExactRounding) {
         simd::kernels_for(level).add_rows_fixed(x.data() + i * (d + 2), d + 2, d, 1, dest.data() + i, scale,
                                                 reversed.data());
       EXPECT_EQ(reversed, ref) << simd::simd_level_name(level) << " d=" << d;
+      // Lloyd moves a row out of its old cluster with the negated scale: exactly minus its terms,
+      // ties included (they round to even either way).
+      std::vector<int64_t> moved(k * d, 7);
+      simd::kernels_for(level).add_rows_fixed(x.data(), d + 2, d, n, dest.data(), scale, moved.data());
+      simd::kernels_for(level).add_rows_fixed(x.data(), d + 2, d, n, dest.data(), -scale, moved.data());
+      EXPECT_EQ(moved, std::vector<int64_t>(k * d, 7)) << simd::simd_level_name(level) << " d=" << d;
     }
   }
 }

@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
 #include "core/executor.h"
 #include "train/kmeans_init.h"
+#include "train/kmeans_lloyd.h"
 #include "train/random.h"
 
 namespace lancer::train {
@@ -133,6 +135,57 @@ TEST(KMeans, BitIdenticalForAnyThreadCount) {
         auto other = train_kmeans({x.data(), n, d}, params, one);
         EXPECT_NE((*other)->centroids, (*ref)->centroids);
       }
+    }
+  }
+}
+
+// The sample's scan (its largest magnitude sets the sums' fixed point) refuses NaN and infinities
+// wherever they are, of either sign.
+TEST(KMeans, NonFiniteSampleIsRefused) {
+  const size_t n = 300, d = 7;
+  core::ThreadPool pool(2);
+  KMeansParams params;
+  params.num_clusters = 4;
+  params.max_iters = 3;
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::quiet_NaN(),
+                    std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()}) {
+    for (size_t at : {size_t{0}, n * d / 2 + 3, n * d - 1}) {
+      auto x = gaussian(n * d, 5);
+      x[at] = bad;
+      EXPECT_FALSE(train_kmeans({x.data(), n, d}, params, pool).ok()) << bad << " at " << at;
+    }
+  }
+  auto x = gaussian(n * d, 5);
+  x[3] = std::numeric_limits<float>::max();  // the largest finite value is fine
+  x[4] = -std::numeric_limits<float>::denorm_min();
+  EXPECT_TRUE(train_kmeans({x.data(), n, d}, params, pool).ok());
+}
+
+// Lloyd keeps its fixed-point sums from one assignment to the next and moves only the rows that
+// changed cluster: the centroids equal those of single iterations chained, each of which sums every
+// row afresh, bit for bit (empty clusters split on the way, one and two threads, bfloat16 proposals
+// at d = 64).
+TEST(KMeans, LloydMovingChangedRowsEqualsSummingEveryRow) {
+  for (size_t d : {24, 64}) {
+    const size_t n = 3000, k = 40;
+    const int iters = 12;
+    auto x = gaussian(n * d, 21);
+    float max_abs = 0;
+    for (float v : x) max_abs = std::max(max_abs, std::abs(v));
+    const LloydParams lp{Metric::kL2, iters, 0.0, fixed_point_for(max_abs, n)};
+    std::vector<float> init(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(k * d));
+    for (size_t c = 0; c < 4; ++c) std::copy_n(x.data() + c * d, d, init.data() + (k - 1 - c) * d);  // to split
+    for (int threads : {1, 2}) {
+      core::ThreadPool pool(threads);
+      std::vector<float> many = init, chained = init;
+      auto res = lloyd({x.data(), n, d}, k, many, lp, pool, nullptr, nullptr);
+      ASSERT_TRUE(res.ok());
+      ASSERT_EQ(res->iterations, iters);  // no fixed point before the last iteration
+      LloydParams one = lp;
+      one.max_iters = 1;
+      for (int it = 0; it < iters; ++it)
+        ASSERT_TRUE(lloyd({x.data(), n, d}, k, chained, one, pool, nullptr, nullptr).ok());
+      EXPECT_EQ(many, chained) << "d=" << d << " threads=" << threads;
     }
   }
 }
