@@ -123,14 +123,18 @@ void serve_tasks(int size, const std::vector<uint64_t>& tasks, std::atomic<size_
   }
 }
 
-// The tasks of an independent phase not finished before, largest first, as rank 0 lists them;
-// every rank receives the list.
+// On rank 0: the tasks of an independent phase not finished before, largest first.
+std::vector<uint64_t> missing_tasks(BuildHandle& b, const PhaseInfo& phase) {
+  auto listed = b.missing(phase.name);
+  if (!listed.ok()) abort_job(0, listed.status());
+  return b.largest_first(phase.name, std::move(*listed));
+}
+
+// missing_tasks as rank 0 lists them, received by every rank.
 std::vector<uint64_t> tasks_to_run(BuildHandle& b, const PhaseInfo& phase, MpiCollective& comm, int rank) {
   std::string bytes;
   if (rank == 0) {
-    auto listed = b.missing(phase.name);
-    if (!listed.ok()) abort_job(rank, listed.status());
-    const std::vector<uint64_t> missing = b.largest_first(phase.name, std::move(*listed));
+    const std::vector<uint64_t> missing = missing_tasks(b, phase);
     bytes.assign(reinterpret_cast<const char*>(missing.data()), missing.size() * sizeof(uint64_t));
   }
   if (Status st = comm.broadcast(&bytes, 0); !st.ok()) abort_job(rank, st);
@@ -169,9 +173,7 @@ uint64_t run_queue(BuildHandle& b, const PhaseInfo& phase, MpiCollective& comm, 
     }
     if (report) o.progress(ProgressEvent{phase.progress.c_str(), tasks.size(), tasks.size(), true});
   } else if (rank == 0) {
-    auto listed = b.missing(phase.name);
-    if (!listed.ok()) abort_job(rank, listed.status());
-    const std::vector<uint64_t> missing = b.largest_first(phase.name, std::move(*listed));
+    const std::vector<uint64_t> missing = missing_tasks(b, phase);
     finished_before = phase.tasks - missing.size();
     std::atomic<size_t> next{0};
     std::thread server(serve_tasks, size, std::cref(missing), std::ref(next));
