@@ -22,4 +22,10 @@ Status Collective::all_gather_in_place(char* buffer, const std::vector<std::pair
 
 Status Collective::barrier() { return all_gather(std::string()).status(); }
 
+Result<std::unique_ptr<SharedMemory>> core::map_shared(Collective* collective, size_t bytes) {
+  auto* maps = collective && collective->size() > 1 ? dynamic_cast<MapsSharedMemory*>(collective) : nullptr;
+  if (maps == nullptr) return std::unique_ptr<SharedMemory>();
+  return maps->map_shared(bytes);
+}
+
 }  // namespace lancer

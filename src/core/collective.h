@@ -7,11 +7,13 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "lancer/collective.h"
+#include "lancer/shared_memory.h"
 #include "lancer/status.h"
 
 namespace lancer::core {
@@ -37,5 +39,11 @@ inline std::pair<size_t, size_t> owned_range(size_t parts, int rank, int size) {
   const size_t r = static_cast<size_t>(rank), s = static_cast<size_t>(size);
   return {parts * r / s, parts * (r + 1) / s};
 }
+
+// Memory every rank maps (lancer/shared_memory.h), when `collective` has several ranks and can
+// share memory between them; null otherwise (no collective, one rank, ranks on several hosts,
+// too little shared memory), and the caller goes without. Every rank calls it, with the same
+// `bytes`.
+Result<std::unique_ptr<SharedMemory>> map_shared(Collective* collective, size_t bytes);
 
 }  // namespace lancer::core

@@ -147,9 +147,7 @@ Status IndexBuild::train(core::Collective& collective, core::Executor& pool) {
   // its rows once (lancer/shared_memory.h); else each rank holds a copy.
   std::unique_ptr<SharedMemory> shared;
   if (want > 0 && !storage::is_object_store(options_.uri)) {
-    if (auto* maps = distributed ? dynamic_cast<MapsSharedMemory*>(distributed) : nullptr) {
-      LANCER_ASSIGN_OR_RETURN(shared, maps->map_shared(want * dim * sizeof(float)));
-    }
+    LANCER_ASSIGN_OR_RETURN(shared, core::map_shared(distributed, want * dim * sizeof(float)));
     float* shared_rows = shared ? reinterpret_cast<float*>(shared->data()) : nullptr;
     // Row ids from the metadata, then only the sampled rows (sample_take.cc).
     LANCER_ASSIGN_OR_RETURN(sample_rows, take_sample(fragment_ids, want, distributed, pool, &sample, shared_rows));

@@ -263,10 +263,7 @@ Result<std::vector<float>> train_hierarchical(MatrixView<const float> data, cons
   const std::vector<int> owner = group_owners(sizes, quotas, ranks);
   std::vector<GroupResult> results(top);
   // Ranks on one host take groups from a counter they share (zero-filled memory) instead.
-  std::unique_ptr<SharedMemory> shared;
-  if (auto* maps = ranks > 1 ? dynamic_cast<MapsSharedMemory*>(collective) : nullptr) {
-    LANCER_ASSIGN_OR_RETURN(shared, maps->map_shared(sizeof(uint64_t)));
-  }
+  LANCER_ASSIGN_OR_RETURN(std::unique_ptr<SharedMemory> shared, core::map_shared(collective, sizeof(uint64_t)));
   std::optional<std::atomic_ref<uint64_t>> next;
   if (shared) next.emplace(*reinterpret_cast<uint64_t*>(shared->data()));
   std::vector<uint8_t> did;

@@ -56,10 +56,7 @@ Result<std::shared_ptr<const PqModel>> train_pq(MatrixView<const float> data, co
   // one host take them from a counter they share, whichever rank is free next (a
   // sub-quantizer's iteration count, unknown beforehand, varies its cost); otherwise a rank
   // trains a contiguous run. Then every rank receives the others' codebooks and results.
-  std::unique_ptr<SharedMemory> shared;
-  if (auto* maps = ranks > 1 ? dynamic_cast<MapsSharedMemory*>(collective) : nullptr) {
-    LANCER_ASSIGN_OR_RETURN(shared, maps->map_shared(sizeof(uint64_t)));
-  }
+  LANCER_ASSIGN_OR_RETURN(std::unique_ptr<SharedMemory> shared, core::map_shared(collective, sizeof(uint64_t)));
   std::optional<std::atomic_ref<uint64_t>> shared_next;
   if (shared) shared_next.emplace(*reinterpret_cast<uint64_t*>(shared->data()));
   // Not a structured binding: the lambda below captures s_begin, which clang before 16 refuses.
