@@ -18,6 +18,7 @@ struct BuildInfo {
   std::string blas_library;               // the file it was loaded from, or ""
   bool object_store = false;              // s3://, gs://, az:// built in (LANCER_OBJECT_STORE)
   bool bf16_proposal = false;             // nearest centroids proposed by AVX512-BF16 products (exact either way)
+  bool amx_tiles = false;                 // ... and those products on AMX tiles
 };
 
 BuildInfo build_info();

@@ -52,7 +52,9 @@ bool Bf16Proposal::worthwhile(size_t k, size_t d) {
 //   x' (x for dot) and c'. Each factor is rounded twice (to float after the
 //   shift, then to bfloat16): relative error delta = ub + u + ub u, so a
 //   product is off by (2 delta + delta^2) |x'_j c'_j|; the hardware's float
-//   sums add gamma_d (1 + delta)^2 sum |x'_j c'_j|; and sum |x'_j c'_j| <=
+//   sums add gamma_d (1 + delta)^2 sum |x'_j c'_j|, taken as gamma_2d (an
+//   add may be off by a whole unit, not half, if AMX's tiles truncate:
+//   their rounding is not documented step by step); and sum |x'_j c'_j| <=
 //   |x'| |c'|. So |p - x'.c'| <= rho |x'| |c'| + tiny terms.
 // - the canonical score v = cnorm + sum fma(x_j, -2 c_j) is off from
 //   |c|^2 - 2 x.c by at most gamma_{d+1} (2 |c|^2 + 2 |x| |c|) (l2: cnorm's
@@ -85,7 +87,7 @@ Bf16Proposal::Bf16Proposal(MatrixView<const float> centroids, bool l2, const flo
     simd::pack_blocks(cb_, k_, d_, d_, cbt_.data());
   }
   const double delta = kUb + kU + kUb * kU;
-  const double rho = 2 * delta + delta * delta + gamma(d_) * (1 + delta) * (1 + delta) + 8 * kU;
+  const double rho = 2 * delta + delta * delta + gamma(2 * d_) * (1 + delta) * (1 + delta) + 8 * kU;
   const double gc = gamma(d_ + 1);
   const double slack = 1 + 0x1p-10;
   const double tiny = kTiny * static_cast<double>(d_ + 1);

@@ -7,6 +7,7 @@
 #include "lancer_build_version.h"  // generated: LANCER_VERSION, LANCER_GIT_REVISION
 #include "linalg/blas.h"
 #include "simd/bf16_scores.h"
+#include "simd/bf16_scores_amx.h"
 #include "simd/level.h"
 
 namespace lancer {
@@ -25,6 +26,7 @@ BuildInfo build_info() {
   info.blas_library = linalg::blas_library_path();
   info.object_store = object_store_supported();
   info.bf16_proposal = simd::bf16_scores_available();
+  info.amx_tiles = simd::amx_bf16_available();
   return info;
 }
 
@@ -40,7 +42,8 @@ std::string build_info_text(const BuildInfo& info) {
   if (const char* core = std::getenv("OPENBLAS_CORETYPE")) text += std::string(" (OPENBLAS_CORETYPE=") + core + ")";
   if (!info.blas_library.empty()) text += " from " + info.blas_library;
   text += "\n";
-  text += info.bf16_proposal ? "nearest centroid: AVX512-BF16 proposal, exact decision\n"
+  text += info.bf16_proposal ? (info.amx_tiles ? "nearest centroid: AVX512-BF16 proposal on AMX tiles, exact decision\n"
+                                                : "nearest centroid: AVX512-BF16 proposal, exact decision\n")
                              : "nearest centroid: exact FMA kernel (no AVX512-BF16 proposal: CPU, SIMD level or LANCER_BF16=0)\n";
   text += info.object_store ? "object stores: s3:// gs:// az://" : "object stores: not built (LANCER_OBJECT_STORE=OFF)";
   return text;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "simd/bf16_scores.h"
+#include "simd/bf16_scores_amx.h"
 
 namespace lancer::simd {
 namespace {
@@ -89,6 +90,12 @@ inline void score_tile(const uint32_t* x, size_t pairs, const uint32_t* panel, f
 // 64). (More rows per tile were slower: rows 2,048-d apart share L1 sets.)
 void bf16_scores(const uint32_t* rows, size_t n, const uint32_t* panels, size_t kp, size_t pairs, float* out) {
   constexpr size_t R = kBf16RowTile;
+  if (amx_bf16_available()) {  // whole 16-row tiles on AMX, the rest here
+    const size_t done = bf16_scores_amx(rows, n, panels, kp, pairs, out);
+    rows += done * pairs;
+    out += done * kp;
+    n -= done;
+  }
   size_t c0 = 0;
   for (; c0 + 32 <= kp; c0 += 32) {
     for (size_t r0 = 0; r0 < n; r0 += R)

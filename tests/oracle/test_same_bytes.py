@@ -148,6 +148,11 @@ def bf16_proposal_available():
     return r.returncode == 0 and "AVX512-BF16 proposal" in r.stdout
 
 
+def amx_tiles_available():
+    r = subprocess.run([lancer_bin(), "--version"], capture_output=True, text=True, env=clean_env())
+    return r.returncode == 0 and "on AMX tiles" in r.stdout
+
+
 # Wide enough (d >= 64, k >= 32) for the bfloat16 proposal: the index bytes equal the exact kernel's alone.
 BF16_SIZES = [Size("4000x96", 4, 1000, 96, 40, 12), Size("2400x1024", 3, 800, 1024, 32, 64)]
 
@@ -163,3 +168,6 @@ def test_reduced_precision_gives_the_exact_kernels_bytes(tmp_path, size, index_t
         proposed = one_process(base, tmp_path, size, index_type, metric, "bf16", clean_env(), 2)
         exact = one_process(base, tmp_path, size, index_type, metric, "fp32", clean_env(LANCER_BF16="0"), 2)
         assert proposed == exact, f"{index_type} {metric} {size.name}: {proposed} != {exact}"
+        if amx_tiles_available():  # the products on AVX-512 instead of AMX's tiles
+            vector = one_process(base, tmp_path, size, index_type, metric, "noamx", clean_env(LANCER_AMX="0"), 2)
+            assert vector == exact, f"{index_type} {metric} {size.name} without AMX: {vector} != {exact}"

@@ -47,7 +47,10 @@ TEST(Bf16Scores, KernelMatchesTheScalarReference) {
     size_t n, k, d;
   };
   // k: one panel, an odd number of panels (the single-panel tail), pairs of panels, the seed's 1,131.
-  for (Shape s : {Shape{1, 16, 2}, Shape{13, 33, 64}, Shape{8, 48, 130}, Shape{21, 64, 31}, Shape{9, 1131, 2048}}) {
+  // n >= 16 with d a multiple of 32 also runs AMX's tiles where the CPU has them (32- and 16-row
+  // bands, the rows after them here).
+  for (Shape s : {Shape{1, 16, 2}, Shape{13, 33, 64}, Shape{8, 48, 130}, Shape{21, 64, 31}, Shape{9, 1131, 2048},
+                  Shape{56, 1131, 2048}, Shape{40, 48, 64}, Shape{16, 16, 1024}}) {
     SCOPED_TRACE("n=" + std::to_string(s.n) + " k=" + std::to_string(s.k) + " d=" + std::to_string(s.d));
     const size_t pairs = bf16_pairs(s.d), kp = bf16_round_up(s.k, kBf16Panel), np = bf16_round_up(s.n, kBf16RowTile);
     const auto x = normals(s.n * s.d, 1, 0.5f), c = normals(s.k * s.d, 2, 0.5f), shift = normals(s.d, 3, 0.5f);
