@@ -20,20 +20,29 @@
 
 namespace lancer::simd {
 
-// The codebook quantized: c' = c - shift (shift = the codewords' mean, float
-// subtraction), c_q = round(c' / sc) in [-127, 127] with one scale for the
-// whole codebook.
+// One quantization of the codebook: c_q = round(c' / sc) in [-levels, levels],
+// one scale for the whole codebook.
+struct CodewordLevels {
+  float levels = 0;     // 127 (int8) or 2047 (int16)
+  float inv_scale = 0;  // 1 / sc, the float the codewords were divided by
+  float ec = 0;         // max |c' inv_scale - c_q| (<= 1/2)
+  float l1max = 0;      // max over codewords of sum_j |c_q|
+};
+
+// The codebook quantized twice, c' = c - shift (shift = the codewords' mean,
+// float subtraction): int8 for labels alone (four products a vpdpbusd lane),
+// int16 (+-2047) where k-means' bounds suffice: a 16 times tighter bound
+// proves most points' nearest codeword with no canonical score at all.
 struct I8Codebook {
   size_t ksub = 0, dsub = 0;
   bool usable = false;
   std::vector<float> shift;     // [dsub]
-  std::vector<uint32_t> quads;  // [ksub][dsub / 4]: -c_q, 4 int8 a dword (component 4m in the low byte)
   std::vector<float> cn;        // [ksub]: |c'|^2 rounded to float
-  std::vector<int32_t> qsum;    // [ksub]: 128 * sum_j c_q (undoes vpdpbusd's unsigned offset)
-  float inv_scale = 0;          // 1 / sc, the float the codewords were divided by
-  float ec = 0;                 // max |c' inv_scale - c_q| (<= 1/2)
-  float l1max = 0;              // max over codewords of sum_j |c_q|
   float cp = 0, cmax = 0;       // max |c'|, max |c| (rounded up)
+  CodewordLevels q8, q16;
+  std::vector<uint32_t> quads;  // [ksub][dsub / 4]: -c_q (int8), 4 a dword (component 4m in the low byte)
+  std::vector<int32_t> qsum;    // [ksub]: 128 * sum_j c_q (int8; undoes vpdpbusd's unsigned offset)
+  std::vector<uint32_t> pairs;  // [ksub][dsub / 2]: -c_q (int16), 2 a dword (component 2m in the low half)
 };
 
 // This machine has AVX512-VNNI at the AVX-512 level and the shape is served
@@ -44,8 +53,10 @@ void prepare_codewords_i8(const float* codebook, size_t ksub, size_t dsub, I8Cod
 
 // Bit for bit what nearest_codewords(args) writes (best_idx, best and, when
 // given, second), for a codebook that `book` was prepared from (args.cb,
-// args.cnorm from prepare_codewords). Blocks whose values are out of the
-// bound's range go to the canonical kernel. Needs codeword_i8_supported.
+// args.cnorm from prepare_codewords). With args.bounds_suffice and second:
+// the same labels, and bounds where the int16 proposals prove the label
+// (kernels.h). Blocks whose values are out of the bound's range go to the
+// canonical kernel. Needs codeword_i8_supported.
 void nearest_codewords_i8(const CodewordSearch& args, const I8Codebook& book);
 
 }  // namespace lancer::simd

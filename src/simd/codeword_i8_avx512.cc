@@ -59,9 +59,12 @@ inline void exact_group(const __m512 (&x)[D], const CodewordSearch& a, const uin
 // So every S_c is within M (in units of 1 / mu) of the exact score up to a
 // per-point constant, and M is rounded up to an integer: thresholds and
 // comparisons are then exact integer arithmetic.
-template <size_t D, bool kSecond>
+// kWide: int16 proposals (+-2047, two products a vpdpwssd lane), and lanes whose winner they
+// prove take bounds instead of canonical scores (CodewordSearch::bounds_suffice).
+template <size_t D, bool kSecond, bool kWide>
 void search(const CodewordSearch& a, const I8Codebook& bk) {
-  constexpr size_t Q = D / 4;
+  constexpr size_t Q = kWide ? D / 2 : D / 4;  // dwords a point: int16 pairs or int8 quads
+  const CodewordLevels& lv = kWide ? bk.q16 : bk.q8;
   const size_t K = a.ksub;
   const float inf = std::numeric_limits<float>::infinity();
   alignas(64) int32_t sc[kMaxKsub * W];            // the proposals S_c of the block, [c][lane]
@@ -70,11 +73,11 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
   uint32_t cand[kMaxKsub + G];                     // candidate codewords, increasing
   uint16_t cmask[kMaxKsub + G];                    // the lanes each is a candidate for
   const __m512 limit = _mm512_set1_ps(0x1p60f), up = _mm512_set1_ps(1 + 0x1p-16f);
-  const uint32_t* quads = bk.quads.data();
+  const uint32_t* quads = kWide ? bk.pairs.data() : bk.quads.data();
   const __m512i lane_iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const double gc = gamma(D + 1);
-  const float ex = 0.5f + 0x1p-16f;
-  const float fixed = static_cast<float>((ex * bk.l1max + D * ex * bk.ec) * (1 + 0x1p-10));
+  const float ex = kWide ? 0.5f + 0x1p-12f : 0.5f + 0x1p-16f;  // rounding to an integer, the product's levels u
+  const float fixed = static_cast<float>((ex * lv.l1max + D * ex * lv.ec) * (1 + 0x1p-10));
   // A block outside the bound's range: the canonical kernel, alone.
   auto exact_block = [&a](const float* xt, size_t blk) {
     CodewordSearch one = a;
@@ -98,8 +101,8 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
     }
     const __m512 nx = _mm512_mul_ps(_mm512_sqrt_ps(n2), up), nxp = _mm512_mul_ps(_mm512_sqrt_ps(np2), up);
     const float mx = _mm512_reduce_max_ps(amax);
-    const float invx = mx > 0 ? 127.0f / mx : 1.0f;
-    const float mu = invx * bk.inv_scale * 0.5f;
+    const float invx = mx > 0 ? lv.levels / mx : 1.0f;
+    const float mu = invx * lv.inv_scale * 0.5f;
     const double kmax = static_cast<double>(bk.cp) * bk.cp * mu * (1 + 0x1p-20);
     if (!bk.usable || !(mx < 0x1p60f) || !(kmax < 0x1p28) || !std::isfinite(mu) ||
         _mm512_cmp_ps_mask(nx, limit, _CMP_LT_OQ) != 0xffff || _mm512_cmp_ps_mask(nxp, limit, _CMP_LT_OQ) != 0xffff) {
@@ -107,25 +110,29 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
       exact_block(xt, blk);
       continue;
     }
-    // The points as unsigned bytes x_q + 128, four components a dword, and |x_q|_1.
+    // The points as unsigned bytes x_q + 128, four components a dword (int16: x_q, two a
+    // dword), and |x_q|_1.
+    constexpr size_t B = D / Q;  // components a dword
     __m512i xq[Q];
     __m512i l1 = _mm512_setzero_si512();
     const __m512 vinv = _mm512_set1_ps(invx);
+    const __m512i top = _mm512_set1_epi32(static_cast<int>(lv.levels));
     for (size_t m = 0; m < Q; ++m) {
       __m512i packed = _mm512_setzero_si512();
-      for (size_t b = 0; b < 4; ++b) {
-        __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(s[4 * m + b], vinv));  // round to nearest even
-        q = _mm512_max_epi32(_mm512_min_epi32(q, _mm512_set1_epi32(127)), _mm512_set1_epi32(-127));
+      for (size_t b = 0; b < B; ++b) {
+        __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(s[B * m + b], vinv));  // round to nearest even
+        q = _mm512_max_epi32(_mm512_min_epi32(q, top), _mm512_sub_epi32(_mm512_setzero_si512(), top));
         l1 = _mm512_add_epi32(l1, _mm512_abs_epi32(q));
-        packed = _mm512_or_si512(packed, _mm512_slli_epi32(_mm512_add_epi32(q, _mm512_set1_epi32(128)), 8 * b));
+        packed = kWide ? _mm512_or_si512(packed, _mm512_slli_epi32(_mm512_and_si512(q, _mm512_set1_epi32(0xffff)), 16 * b))
+                       : _mm512_or_si512(packed, _mm512_slli_epi32(_mm512_add_epi32(q, _mm512_set1_epi32(128)), 8 * b));
       }
       xq[m] = packed;
     }
-    // K_c + 128 sum c_q for this block's mu.
+    // K_c (int8: + 128 sum c_q) for this block's mu.
     const __m512 vmu = _mm512_set1_ps(mu);
     for (size_t k = 0; k < K; k += 16) {
       const __m512i kc = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(bk.cn.data() + k), vmu));
-      _mm512_store_si512(init + k, _mm512_add_epi32(kc, _mm512_loadu_si512(bk.qsum.data() + k)));
+      _mm512_store_si512(init + k, kWide ? kc : _mm512_add_epi32(kc, _mm512_loadu_si512(bk.qsum.data() + k)));
     }
     // The margin M per lane, in units of 1 / mu, rounded up to an integer.
     const double ea = 2.02 * kU, eb = 2 * gc * bk.cmax, ec2 = 2 * gc * static_cast<double>(bk.cmax) * bk.cmax;
@@ -134,7 +141,7 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
                                   _mm512_set1_ps(static_cast<float>(ec2 * (1 + 0x1p-10))));
     real = _mm512_fmadd_ps(nx, _mm512_set1_ps(static_cast<float>(eb * (1 + 0x1p-10))), real);
     __m512 mf = _mm512_mul_ps(real, _mm512_set1_ps(mu * (1 + 0x1p-10f)));
-    mf = _mm512_fmadd_ps(_mm512_cvtepi32_ps(l1), _mm512_set1_ps(bk.ec * (1 + 0x1p-10f)), mf);
+    mf = _mm512_fmadd_ps(_mm512_cvtepi32_ps(l1), _mm512_set1_ps(lv.ec * (1 + 0x1p-10f)), mf);
     mf = _mm512_add_ps(mf, _mm512_set1_ps(fixed + 0.5f + static_cast<float>(4 * kU * kmax) + 1.0f));
     mf = _mm512_mul_ps(mf, _mm512_set1_ps(1 + 0x1p-10f));
     if (_mm512_cmp_ps_mask(mf, _mm512_set1_ps(0x1p26f), _CMP_LT_OQ) != 0xffff) {
@@ -149,11 +156,13 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
       __m512i acc[kStep];
 #pragma GCC unroll 16
       for (size_t g = 0; g < kStep; ++g) acc[g] = _mm512_set1_epi32(init[k + g]);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (size_t m = 0; m < Q; ++m) {
 #pragma GCC unroll 16
-        for (size_t g = 0; g < kStep; ++g)
-          acc[g] = _mm512_dpbusd_epi32(acc[g], xq[m], _mm512_set1_epi32(static_cast<int>(quads[(k + g) * Q + m])));
+        for (size_t g = 0; g < kStep; ++g) {
+          const __m512i c = _mm512_set1_epi32(static_cast<int>(quads[(k + g) * Q + m]));
+          acc[g] = kWide ? _mm512_dpwssd_epi32(acc[g], xq[m], c) : _mm512_dpbusd_epi32(acc[g], xq[m], c);
+        }
       }
       __m512i lo[kStep / 2], hi[kStep / 2];
 #pragma GCC unroll 16
@@ -178,8 +187,13 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
       if (kSecond) amin2 = _mm512_min_epi32(_mm512_max_epi32(amin, lo[0]), _mm512_min_epi32(amin2, hi[0]));
       amin = _mm512_min_epi32(amin, lo[0]);
     }
-    // Candidates: S_c <= smallest (with `second`: second smallest) + 2M.
-    const __m512i thr = _mm512_add_epi32(kSecond ? amin2 : amin, m2);
+    // Candidates: S_c <= smallest (with `second`: second smallest) + 2M. kWide: a lane whose
+    // second smallest is above smallest + 2M has a proven winner (every other canonical score is
+    // strictly above its), and its one candidate is its smallest S_c.
+    __m512i thr = _mm512_add_epi32(kSecond ? amin2 : amin, m2);
+    const __mmask16 certain =
+        kWide ? _mm512_cmp_epi32_mask(amin2, _mm512_add_epi32(amin, m2), _MM_CMPINT_GT) : __mmask16{0};
+    thr = _mm512_mask_mov_epi32(thr, certain, amin);
 
     // Pass 2: the candidates, from the steps whose smallest proposal is at most the threshold in some lane.
     // A step's 16 lane masks are joined in mask registers and moved to a vector four at a time, and the
@@ -211,12 +225,43 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
       cmask[nc + g] = 0;
     }
 
+    __m512i idx = _mm512_setzero_si512();
+    if (certain) {  // proven lanes take their candidate; the others' candidates stay for pass 3
+      size_t kept = 0;
+      for (size_t i = 0; i < nc; ++i) {
+        idx = _mm512_mask_mov_epi32(idx, static_cast<__mmask16>(cmask[i] & certain),
+                                    _mm512_set1_epi32(static_cast<int>(cand[i])));
+        const uint16_t rest = static_cast<uint16_t>(cmask[i] & ~certain);
+        if (rest == 0) continue;
+        cand[kept] = cand[i];
+        cmask[kept++] = rest;
+      }
+      for (size_t g = 0; g < G; ++g) {
+        cand[kept + g] = 0;
+        cmask[kept + g] = 0;
+      }
+      nc = kept;
+    }
     // Pass 3: canonical scores of the candidates.
     __m512 x[D];
     for (size_t j = 0; j < D; ++j) x[j] = _mm512_loadu_ps(xt + j * W);
     __m512 best = _mm512_set1_ps(inf), second = best;
-    __m512i idx = _mm512_setzero_si512();
     for (size_t t0 = 0; t0 < nc; t0 += G) exact_group<D, kSecond>(x, a, cand + t0, cmask + t0, best, second, idx);
+    if (certain) {
+      // Bounds from S for the proven lanes: the real v_c = |x - c|^2 - |x|^2 lies within
+      // (S_c -+ M) / mu + |x'|^2 - |x|^2 (M covers the proposal's and the shift's errors, and the
+      // canonical error besides). Slack 2^-17 of the magnitudes covers the float norms (gamma_16),
+      // the conversions and the product.
+      const __m512i mi = _mm512_srli_epi32(m2, 1);
+      const __m512 inv_mu = _mm512_set1_ps(1.0f / mu), rel = _mm512_set1_ps(0x1p-17f);
+      const __m512 dx = _mm512_sub_ps(np2, n2), mag = _mm512_add_ps(np2, n2);
+      const __m512 hi = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(amin, mi)), inv_mu);
+      const __m512 lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(amin2, mi)), inv_mu);
+      const __m512 best_up = _mm512_fmadd_ps(_mm512_add_ps(_mm512_abs_ps(hi), mag), rel, _mm512_add_ps(hi, dx));
+      const __m512 second_down = _mm512_fnmadd_ps(_mm512_add_ps(_mm512_abs_ps(lo), mag), rel, _mm512_add_ps(lo, dx));
+      best = _mm512_mask_mov_ps(best, certain, best_up);
+      second = _mm512_mask_mov_ps(second, certain, second_down);
+    }
     _mm512_storeu_si512(a.best_idx + blk * W, idx);
     _mm512_storeu_ps(a.best + blk * W, best);
     if (kSecond) _mm512_storeu_ps(a.second + blk * W, second);
@@ -226,10 +271,11 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
 }  // namespace
 
 void nearest_codewords_i8(const CodewordSearch& a, const I8Codebook& book) {
+  const bool wide = a.second && a.bounds_suffice;
   if (a.dsub == 16) {
-    a.second ? search<16, true>(a, book) : search<16, false>(a, book);
+    wide ? search<16, true, true>(a, book) : a.second ? search<16, true, false>(a, book) : search<16, false, false>(a, book);
   } else {
-    a.second ? search<8, true>(a, book) : search<8, false>(a, book);
+    wide ? search<8, true, true>(a, book) : a.second ? search<8, true, false>(a, book) : search<8, false, false>(a, book);
   }
 }
 

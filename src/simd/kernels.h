@@ -28,6 +28,10 @@ struct CodewordSearch {
   uint32_t* best_idx = nullptr;  // [num_blocks * 16]
   float* best = nullptr;         // [num_blocks * 16]
   float* second = nullptr;       // [num_blocks * 16] or null
+  // Bounds suffice for best and second (k-means' bounds): best >= the real |x - c|^2 - |x|^2 of
+  // the codeword returned, second <= that of every other. The integer kernel (codeword_i8.h) then
+  // skips the canonical scores of points whose nearest codeword its proposals prove.
+  bool bounds_suffice = false;
 };
 
 // One pass of Hamerly's bounds over n packed points (k-means for short

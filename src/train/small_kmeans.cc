@@ -45,6 +45,7 @@ struct Searcher {
     a.best_idx = idx;
     a.best = best;
     a.second = second;
+    a.bounds_suffice = true;  // best and second only feed the bounds below
     if (i8) {
       simd::nearest_codewords_i8(a, ibook);
     } else {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -120,6 +121,77 @@ TEST(CodewordI8, SameLabelsAndScoresAsTheCanonicalKernel) {
           if (!with_second) continue;
           ASSERT_EQ(std::memcmp(&sec0[i], &sec1[i], sizeof(float)), 0) << "point " << i;
         }
+      }
+    }
+  }
+}
+
+// Where bounds suffice (k-means): the same labels; each point either has the
+// canonical best and second bit for bit, or bounds on the real scores
+// v_c = |x - c|^2 - |x|^2 (best above its own codeword's, second below every
+// other's). The int16 proposals prove most Gaussian points' labels.
+TEST(CodewordI8, BoundsWhereTheyProveTheLabel) {
+  if (!codeword_i8_supported(256, 16)) GTEST_SKIP() << "no AVX512-VNNI here (or not the AVX-512 level)";
+  struct Shape {
+    size_t n, ksub, d;
+  };
+  for (Shape s : {Shape{333, 256, 16}, Shape{200, 256, 8}, Shape{50, 16, 16}, Shape{77, 32, 8}}) {
+    for (const Case& c : cases(s.n, s.ksub, s.d)) {
+      SCOPED_TRACE(c.name + " n=" + std::to_string(s.n) + " ksub=" + std::to_string(s.ksub) +
+                   " d=" + std::to_string(s.d));
+      const size_t blocks = (s.n + 15) / 16;
+      std::vector<float> xt(packed_size(s.n, s.d)), cb2(s.ksub * s.d), cnorm(s.ksub);
+      pack_blocks(c.x.data(), s.n, s.d, s.d, xt.data());
+      prepare_codewords(c.codebook.data(), s.ksub, s.d, cb2.data(), cnorm.data());
+      I8Codebook book;
+      prepare_codewords_i8(c.codebook.data(), s.ksub, s.d, &book);
+      std::vector<uint32_t> idx0(blocks * 16), idx1(blocks * 16, 12345);
+      std::vector<float> best0(blocks * 16), best1(blocks * 16), sec0(blocks * 16), sec1(blocks * 16);
+      CodewordSearch a;
+      a.xt = xt.data();
+      a.num_blocks = blocks;
+      a.cb = cb2.data();
+      a.cnorm = cnorm.data();
+      a.ksub = s.ksub;
+      a.dsub = s.d;
+      a.best_idx = idx0.data();
+      a.best = best0.data();
+      a.second = sec0.data();
+      nearest_codewords(a, SimdLevel::kScalar);
+      a.best_idx = idx1.data();
+      a.best = best1.data();
+      a.second = sec1.data();
+      a.bounds_suffice = true;
+      nearest_codewords_i8(a, book);
+      size_t bounded = 0;
+      for (size_t i = 0; i < s.n; ++i) {
+        ASSERT_EQ(idx0[i], idx1[i]) << "point " << i;
+        if (std::memcmp(&best0[i], &best1[i], sizeof(float)) == 0 && std::memcmp(&sec0[i], &sec1[i], sizeof(float)) == 0)
+          continue;
+        ++bounded;
+        const float* x = &c.x[i * s.d];
+        double xx = 0;
+        for (size_t j = 0; j < s.d; ++j) xx += static_cast<double>(x[j]) * x[j];
+        double own = 0, others = std::numeric_limits<double>::infinity();
+        for (size_t k = 0; k < s.ksub; ++k) {
+          double v = 0;
+          for (size_t j = 0; j < s.d; ++j) {
+            const double t = static_cast<double>(x[j]) - c.codebook[k * s.d + j];
+            v += t * t;
+          }
+          v -= xx;
+          if (k == idx0[i]) {
+            own = v;
+          } else {
+            others = std::min(others, v);
+          }
+        }
+        const double tol = 1e-12 * (xx + std::fabs(own) + 1e-300);
+        ASSERT_GE(static_cast<double>(best1[i]), own - tol) << "point " << i;
+        ASSERT_LE(static_cast<double>(sec1[i]), others + tol) << "point " << i;
+      }
+      if (c.name == "gaussian" && s.ksub == 256) {
+        EXPECT_GT(bounded, s.n / 2) << "the int16 proposals prove few labels";
       }
     }
   }
