@@ -120,7 +120,8 @@ size_t bf16_scores_amx(const uint32_t* rows, size_t n, const uint32_t* panels, s
   if (!pack) {
     for (size_t t = 0; t < tiles; t += 2) {
       size_t c = 0;
-      for (; c + 32 <= kp; c += 32) t + 1 < tiles ? one.template operator()<2, 2>(t, c) : one.template operator()<1, 2>(t, c);
+      for (; c + 32 <= kp; c += 32)
+        t + 1 < tiles ? one.template operator()<2, 2>(t, c) : one.template operator()<1, 2>(t, c);
       if (c < kp) t + 1 < tiles ? one.template operator()<2, 1>(t, c) : one.template operator()<1, 1>(t, c);
     }
   } else {

@@ -82,44 +82,59 @@ std::vector<Case> cases(size_t n, size_t ksub, size_t d) {
   return out;
 }
 
+struct Shape {
+  size_t n, ksub, d;
+};
+
+// One case prepared for both kernels, with the scalar kernel's labels, best and second scores.
+struct Searches {
+  Shape s;
+  size_t blocks;
+  std::vector<float> xt, cb2, cnorm;
+  I8Codebook book;
+  std::vector<uint32_t> idx;
+  std::vector<float> best, second;
+
+  Searches(const Case& c, Shape shape)
+      : s(shape), blocks((s.n + 15) / 16), xt(packed_size(s.n, s.d)), cb2(s.ksub * s.d), cnorm(s.ksub),
+        idx(blocks * 16), best(blocks * 16), second(blocks * 16) {
+    pack_blocks(c.x.data(), s.n, s.d, s.d, xt.data());
+    prepare_codewords(c.codebook.data(), s.ksub, s.d, cb2.data(), cnorm.data());
+    prepare_codewords_i8(c.codebook.data(), s.ksub, s.d, &book);
+    CodewordSearch a = args(idx, best, &second);
+    nearest_codewords(a, SimdLevel::kScalar);
+  }
+  CodewordSearch args(std::vector<uint32_t>& i, std::vector<float>& b, std::vector<float>* sec) {
+    CodewordSearch a;
+    a.xt = xt.data();
+    a.num_blocks = blocks;
+    a.cb = cb2.data();
+    a.cnorm = cnorm.data();
+    a.ksub = s.ksub;
+    a.dsub = s.d;
+    a.best_idx = i.data();
+    a.best = b.data();
+    a.second = sec ? sec->data() : nullptr;
+    return a;
+  }
+};
+
 TEST(CodewordI8, SameLabelsAndScoresAsTheCanonicalKernel) {
   if (!codeword_i8_supported(256, 16)) GTEST_SKIP() << "no AVX512-VNNI here (or not the AVX-512 level)";
-  struct Shape {
-    size_t n, ksub, d;
-  };
   for (Shape s : {Shape{333, 256, 16}, Shape{200, 256, 8}, Shape{50, 16, 16}, Shape{77, 32, 8}, Shape{16, 64, 16}}) {
     for (const Case& c : cases(s.n, s.ksub, s.d)) {
       SCOPED_TRACE(c.name + " n=" + std::to_string(s.n) + " ksub=" + std::to_string(s.ksub) +
                    " d=" + std::to_string(s.d));
-      const size_t blocks = (s.n + 15) / 16;
-      std::vector<float> xt(packed_size(s.n, s.d)), cb2(s.ksub * s.d), cnorm(s.ksub);
-      pack_blocks(c.x.data(), s.n, s.d, s.d, xt.data());
-      prepare_codewords(c.codebook.data(), s.ksub, s.d, cb2.data(), cnorm.data());
-      I8Codebook book;
-      prepare_codewords_i8(c.codebook.data(), s.ksub, s.d, &book);
+      Searches ref(c, s);
       for (bool with_second : {true, false}) {
-        std::vector<uint32_t> idx0(blocks * 16), idx1(blocks * 16, 12345);
-        std::vector<float> best0(blocks * 16), best1(blocks * 16), sec0(blocks * 16), sec1(blocks * 16);
-        CodewordSearch a;
-        a.xt = xt.data();
-        a.num_blocks = blocks;
-        a.cb = cb2.data();
-        a.cnorm = cnorm.data();
-        a.ksub = s.ksub;
-        a.dsub = s.d;
-        a.best_idx = idx0.data();
-        a.best = best0.data();
-        a.second = sec0.data();
-        nearest_codewords(a, SimdLevel::kScalar);
-        a.best_idx = idx1.data();
-        a.best = best1.data();
-        a.second = with_second ? sec1.data() : nullptr;
-        nearest_codewords_i8(a, book);
+        std::vector<uint32_t> idx1(ref.blocks * 16, 12345);
+        std::vector<float> best1(ref.blocks * 16), sec1(ref.blocks * 16);
+        nearest_codewords_i8(ref.args(idx1, best1, with_second ? &sec1 : nullptr), ref.book);
         for (size_t i = 0; i < s.n; ++i) {
-          ASSERT_EQ(idx0[i], idx1[i]) << "point " << i;
-          ASSERT_EQ(std::memcmp(&best0[i], &best1[i], sizeof(float)), 0) << "point " << i;
+          ASSERT_EQ(ref.idx[i], idx1[i]) << "point " << i;
+          ASSERT_EQ(std::memcmp(&ref.best[i], &best1[i], sizeof(float)), 0) << "point " << i;
           if (!with_second) continue;
-          ASSERT_EQ(std::memcmp(&sec0[i], &sec1[i], sizeof(float)), 0) << "point " << i;
+          ASSERT_EQ(std::memcmp(&ref.second[i], &sec1[i], sizeof(float)), 0) << "point " << i;
         }
       }
     }
@@ -132,37 +147,18 @@ TEST(CodewordI8, SameLabelsAndScoresAsTheCanonicalKernel) {
 // other's). The int16 proposals prove most Gaussian points' labels.
 TEST(CodewordI8, BoundsWhereTheyProveTheLabel) {
   if (!codeword_i8_supported(256, 16)) GTEST_SKIP() << "no AVX512-VNNI here (or not the AVX-512 level)";
-  struct Shape {
-    size_t n, ksub, d;
-  };
   for (Shape s : {Shape{333, 256, 16}, Shape{200, 256, 8}, Shape{50, 16, 16}, Shape{77, 32, 8}}) {
     for (const Case& c : cases(s.n, s.ksub, s.d)) {
       SCOPED_TRACE(c.name + " n=" + std::to_string(s.n) + " ksub=" + std::to_string(s.ksub) +
                    " d=" + std::to_string(s.d));
-      const size_t blocks = (s.n + 15) / 16;
-      std::vector<float> xt(packed_size(s.n, s.d)), cb2(s.ksub * s.d), cnorm(s.ksub);
-      pack_blocks(c.x.data(), s.n, s.d, s.d, xt.data());
-      prepare_codewords(c.codebook.data(), s.ksub, s.d, cb2.data(), cnorm.data());
-      I8Codebook book;
-      prepare_codewords_i8(c.codebook.data(), s.ksub, s.d, &book);
-      std::vector<uint32_t> idx0(blocks * 16), idx1(blocks * 16, 12345);
-      std::vector<float> best0(blocks * 16), best1(blocks * 16), sec0(blocks * 16), sec1(blocks * 16);
-      CodewordSearch a;
-      a.xt = xt.data();
-      a.num_blocks = blocks;
-      a.cb = cb2.data();
-      a.cnorm = cnorm.data();
-      a.ksub = s.ksub;
-      a.dsub = s.d;
-      a.best_idx = idx0.data();
-      a.best = best0.data();
-      a.second = sec0.data();
-      nearest_codewords(a, SimdLevel::kScalar);
-      a.best_idx = idx1.data();
-      a.best = best1.data();
-      a.second = sec1.data();
+      Searches ref(c, s);
+      const std::vector<uint32_t>& idx0 = ref.idx;
+      const std::vector<float>&best0 = ref.best, &sec0 = ref.second;
+      std::vector<uint32_t> idx1(ref.blocks * 16, 12345);
+      std::vector<float> best1(ref.blocks * 16), sec1(ref.blocks * 16);
+      CodewordSearch a = ref.args(idx1, best1, &sec1);
       a.bounds_suffice = true;
-      nearest_codewords_i8(a, book);
+      nearest_codewords_i8(a, ref.book);
       size_t bounded = 0;
       for (size_t i = 0; i < s.n; ++i) {
         ASSERT_EQ(idx0[i], idx1[i]) << "point " << i;
