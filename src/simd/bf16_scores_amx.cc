@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -80,6 +81,46 @@ void repack_rows(const uint32_t* x, size_t tiles, size_t pairs, uint32_t* out) {
     }
 }
 
+// Scores of `tiles` whole 16-row tiles.
+void score_tiles(const uint32_t* rows, size_t tiles, const uint32_t* panels, size_t kp, size_t pairs, float* out) {
+  // Long rows (1 KB and more apart share L1 sets, 16 in a tile) against many panels: rows
+  // repacked as 16-pair chunks, each panel pair held while the row tiles stream past. Else the
+  // rows as they are, each row tile pair held while the panels stream past.
+  const bool pack = pairs >= 256 && kp > 64;
+  thread_local std::vector<uint32_t> packed;
+  if (pack) {
+    packed.resize(tiles * 16 * pairs);
+    repack_rows(rows, tiles, pairs, packed.data());
+  }
+  const uint32_t* a = pack ? packed.data() : rows;
+  const size_t band = 16 * pairs;  // one row tile or one panel
+  // Row tiles t, t + 1 by panels c / 16, c / 16 + 1, as many of them as there are.
+  auto one = [&](size_t t, size_t c) {
+    const uint32_t* x = a + t * band;
+    const uint32_t* panel = panels + c * pairs;
+    float* o = out + t * 16 * kp + c;
+    const bool two_rows = t + 1 < tiles, two_panels = c + 32 <= kp;
+    if (two_rows && two_panels) {
+      block<2, 2>(x, pairs, panel, o, kp, pack);
+    } else if (two_rows) {
+      block<2, 1>(x, pairs, panel, o, kp, pack);
+    } else if (two_panels) {
+      block<1, 2>(x, pairs, panel, o, kp, pack);
+    } else {
+      block<1, 1>(x, pairs, panel, o, kp, pack);
+    }
+  };
+  _tile_loadconfig(&config());
+  if (pack) {
+    for (size_t c = 0; c < kp; c += 32)
+      for (size_t t = 0; t < tiles; t += 2) one(t, c);
+  } else {
+    for (size_t t = 0; t < tiles; t += 2)
+      for (size_t c = 0; c < kp; c += 32) one(t, c);
+  }
+  _tile_release();
+}
+
 }  // namespace
 
 bool amx_bf16_available() {
@@ -99,45 +140,22 @@ bool amx_bf16_available() {
   return available;
 }
 
-size_t bf16_scores_amx(const uint32_t* rows, size_t n, const uint32_t* panels, size_t kp, size_t pairs, float* out) {
-  if (pairs % 16 != 0 || n < 16) return 0;
-  const size_t tiles = n / 16;
-  // Long rows (1 KB and more apart share L1 sets, 16 in a tile) against many panels: rows
-  // repacked as 16-pair chunks, each panel pair held while the row tiles stream past. Else the
-  // rows as they are, each row tile pair held while the panels stream past.
-  const bool pack = pairs >= 256 && kp > 64;
-  thread_local std::vector<uint32_t> packed;
-  if (pack) {
-    packed.resize(tiles * 16 * pairs);
-    repack_rows(rows, tiles, pairs, packed.data());
+bool bf16_scores_amx(const uint32_t* rows, size_t n, const uint32_t* panels, size_t kp, size_t pairs, float* out) {
+  if (pairs % 16 != 0) return false;
+  const size_t whole = n / 16 * 16;
+  if (whole > 0) score_tiles(rows, whole / 16, panels, kp, pairs, out);
+  if (whole < n) {
+    // The last few rows (8: rows come in eights) padded to a tile: half a tile here is still
+    // several times vdpbf16ps's rate.
+    thread_local std::vector<uint32_t> tail_rows;
+    thread_local std::vector<float> tail_out;
+    tail_rows.assign(16 * pairs, 0u);
+    tail_out.resize(16 * kp);
+    std::copy_n(rows + whole * pairs, (n - whole) * pairs, tail_rows.data());
+    score_tiles(tail_rows.data(), 1, panels, kp, pairs, tail_out.data());
+    std::copy_n(tail_out.data(), (n - whole) * kp, out + whole * kp);
   }
-  const uint32_t* a = pack ? packed.data() : rows;
-  _tile_loadconfig(&config());
-  const size_t band = 16 * pairs;  // one row tile or one panel
-  auto one = [&]<int R, int P>(size_t t, size_t c) {
-    block<R, P>(a + t * band, pairs, panels + c * pairs, out + t * 16 * kp + c, kp, pack);
-  };
-  if (!pack) {
-    for (size_t t = 0; t < tiles; t += 2) {
-      size_t c = 0;
-      for (; c + 32 <= kp; c += 32)
-        t + 1 < tiles ? one.template operator()<2, 2>(t, c) : one.template operator()<1, 2>(t, c);
-      if (c < kp) t + 1 < tiles ? one.template operator()<2, 1>(t, c) : one.template operator()<1, 1>(t, c);
-    }
-  } else {
-    for (size_t c = 0; c < kp; c += 32) {
-      size_t t = 0;
-      if (c + 32 <= kp) {
-        for (; t + 2 <= tiles; t += 2) one.template operator()<2, 2>(t, c);
-        if (t < tiles) one.template operator()<1, 2>(t, c);
-      } else {
-        for (; t + 2 <= tiles; t += 2) one.template operator()<2, 1>(t, c);
-        if (t < tiles) one.template operator()<1, 1>(t, c);
-      }
-    }
-  }
-  _tile_release();
-  return tiles * 16;
+  return true;
 }
 
 }  // namespace lancer::simd

@@ -13,8 +13,8 @@ namespace lancer::simd {
 // bfloat16 proposal is available and LANCER_AMX is not "0".
 bool amx_bf16_available();
 
-// Scores of the first (n / 16) * 16 rows, as bf16_scores writes them, when
-// pairs is a multiple of 16 (else none); returns the number of rows scored.
-size_t bf16_scores_amx(const uint32_t* rows, size_t n, const uint32_t* panels, size_t kp, size_t pairs, float* out);
+// The n rows' scores, as bf16_scores writes them, when pairs is a multiple of
+// 16; false (nothing written) otherwise.
+bool bf16_scores_amx(const uint32_t* rows, size_t n, const uint32_t* panels, size_t kp, size_t pairs, float* out);
 
 }  // namespace lancer::simd

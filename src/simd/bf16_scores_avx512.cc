@@ -90,21 +90,7 @@ inline void score_tile(const uint32_t* x, size_t pairs, const uint32_t* panel, f
 // 64). (More rows per tile were slower: rows 2,048-d apart share L1 sets.)
 void bf16_scores(const uint32_t* rows, size_t n, const uint32_t* panels, size_t kp, size_t pairs, float* out) {
   constexpr size_t R = kBf16RowTile;
-  if (amx_bf16_available() && pairs % 16 == 0) {
-    // Whole 16-row tiles on AMX; the last few rows (8: rows come in eights) padded to a tile
-    // there too: half a tile on AMX is still several times vdpbf16ps's rate.
-    const size_t done = bf16_scores_amx(rows, n, panels, kp, pairs, out);
-    if (done < n) {
-      thread_local std::vector<uint32_t> tail_rows;
-      thread_local std::vector<float> tail_out;
-      tail_rows.assign(16 * pairs, 0u);
-      tail_out.resize(16 * kp);
-      std::copy_n(rows + done * pairs, (n - done) * pairs, tail_rows.data());
-      bf16_scores_amx(tail_rows.data(), 16, panels, kp, pairs, tail_out.data());
-      std::copy_n(tail_out.data(), (n - done) * kp, out + done * kp);
-    }
-    return;
-  }
+  if (amx_bf16_available() && bf16_scores_amx(rows, n, panels, kp, pairs, out)) return;
   size_t c0 = 0;
   for (; c0 + 32 <= kp; c0 += 32) {
     for (size_t r0 = 0; r0 < n; r0 += R)

@@ -272,11 +272,16 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
 
 void nearest_codewords_i8(const CodewordSearch& a, const I8Codebook& book) {
   const bool wide = a.second && a.bounds_suffice;
-  if (a.dsub == 16) {
-    wide ? search<16, true, true>(a, book) : a.second ? search<16, true, false>(a, book) : search<16, false, false>(a, book);
-  } else {
-    wide ? search<8, true, true>(a, book) : a.second ? search<8, true, false>(a, book) : search<8, false, false>(a, book);
-  }
+  auto run = [&]<size_t D>() {
+    if (wide) {
+      search<D, true, true>(a, book);
+    } else if (a.second) {
+      search<D, true, false>(a, book);
+    } else {
+      search<D, false, false>(a, book);
+    }
+  };
+  a.dsub == 16 ? run.template operator()<16>() : run.template operator()<8>();
 }
 
 }  // namespace lancer::simd

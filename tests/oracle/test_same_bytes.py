@@ -143,14 +143,10 @@ def test_one_digest_whatever_the_hardware(dataset, tmp_path, index_type, metric)
     assert set(digests.values()) == {reference}, json.dumps(digests, indent=1)
 
 
-def bf16_proposal_available():
+def version_says(text):
+    """Whether `lancer --version` mentions `text` (the reduced-precision paths this machine runs)."""
     r = subprocess.run([lancer_bin(), "--version"], capture_output=True, text=True, env=clean_env())
-    return r.returncode == 0 and "AVX512-BF16 proposal" in r.stdout
-
-
-def amx_tiles_available():
-    r = subprocess.run([lancer_bin(), "--version"], capture_output=True, text=True, env=clean_env())
-    return r.returncode == 0 and "on AMX tiles" in r.stdout
+    return r.returncode == 0 and text in r.stdout
 
 
 # Wide enough (d >= 64, k >= 32) for the bfloat16 proposal: the index bytes equal the exact kernel's alone.
@@ -160,7 +156,7 @@ BF16_SIZES = [Size("4000x96", 4, 1000, 96, 40, 12), Size("2400x1024", 3, 800, 10
 @pytest.mark.parametrize("size", BF16_SIZES, ids=lambda s: s.name)
 @pytest.mark.parametrize("index_type", ["IVF_FLAT", "IVF_PQ", "IVF_RQ"])
 def test_reduced_precision_gives_the_exact_kernels_bytes(tmp_path, size, index_type):
-    if not bf16_proposal_available():
+    if not version_says("AVX512-BF16 proposal"):
         pytest.skip("no AVX512-BF16 here (lancer --version): nothing to compare")
     base = str(tmp_path / "base.lance")
     write_clustered(base, size.fragments, size.rows_per_fragment, size.dim, clusters=60, seed=21)
@@ -168,6 +164,6 @@ def test_reduced_precision_gives_the_exact_kernels_bytes(tmp_path, size, index_t
         proposed = one_process(base, tmp_path, size, index_type, metric, "bf16", clean_env(), 2)
         exact = one_process(base, tmp_path, size, index_type, metric, "fp32", clean_env(LANCER_BF16="0"), 2)
         assert proposed == exact, f"{index_type} {metric} {size.name}: {proposed} != {exact}"
-        if amx_tiles_available():  # the products on AVX-512 instead of AMX's tiles
+        if version_says("on AMX tiles"):  # the products on AVX-512 instead of AMX's tiles
             vector = one_process(base, tmp_path, size, index_type, metric, "noamx", clean_env(LANCER_AMX="0"), 2)
             assert vector == exact, f"{index_type} {metric} {size.name} without AMX: {vector} != {exact}"
