@@ -3,6 +3,7 @@
 // canonical arithmetic.
 #include <immintrin.h>
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -18,6 +19,12 @@ constexpr size_t kMaxKsub = 256;
 constexpr size_t G = 8;         // candidates scored at once: independent chains cover the FMA latency
 constexpr size_t kStep = 16;    // codewords per step of the integer pass
 constexpr double kU = 0x1p-24;  // float32 unit roundoff
+
+constexpr auto kIds = [] {
+  std::array<int32_t, kMaxKsub> ids{};
+  for (size_t c = 0; c < kMaxKsub; ++c) ids[c] = static_cast<int32_t>(c);
+  return ids;
+}();
 
 double gamma(size_t n) {
   const double nu = static_cast<double>(n) * kU;
@@ -164,6 +171,13 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
           acc[g] = kWide ? _mm512_dpwssd_epi32(acc[g], xq[m], c) : _mm512_dpbusd_epi32(acc[g], xq[m], c);
         }
       }
+      if constexpr (kWide) {
+        // Keys: the proposal's low 8 bits replaced by the codeword, so that the smallest key names
+        // its codeword (T_c = S_c & ~255 is within 256 of S_c; the smallest id wins equal T_c).
+#pragma GCC unroll 16
+        for (size_t g = 0; g < kStep; ++g)  // the id from memory: a broadcast load, not a port-5 move
+          acc[g] = _mm512_or_si512(_mm512_and_si512(acc[g], _mm512_set1_epi32(~0xff)), _mm512_set1_epi32(kIds[k + g]));
+      }
       __m512i lo[kStep / 2], hi[kStep / 2];
 #pragma GCC unroll 16
       for (size_t g = 0; g < kStep; ++g) _mm512_store_si512(sc + (k + g) * W, acc[g]);
@@ -187,19 +201,28 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
       if (kSecond) amin2 = _mm512_min_epi32(_mm512_max_epi32(amin, lo[0]), _mm512_min_epi32(amin2, hi[0]));
       amin = _mm512_min_epi32(amin, lo[0]);
     }
-    // Candidates: S_c <= smallest (with `second`: second smallest) + 2M. kWide: a lane whose
-    // second smallest is above smallest + 2M has a proven winner (every other canonical score is
-    // strictly above its), and its one candidate is its smallest S_c.
+    // Candidates: S_c <= smallest (with `second`: second smallest) + 2M. kWide: the minima are
+    // keys, T = key & ~255 <= S < T + 256; a lane whose second smallest T is above its smallest
+    // T + 255 + 2M has a proven winner (every other canonical score is strictly above its): the
+    // smallest key's codeword. The other lanes' candidates are the keys with T <= T_2 + 255 + 2M.
     __m512i thr = _mm512_add_epi32(kSecond ? amin2 : amin, m2);
-    const __mmask16 certain =
-        kWide ? _mm512_cmp_epi32_mask(amin2, _mm512_add_epi32(amin, m2), _MM_CMPINT_GT) : __mmask16{0};
-    thr = _mm512_mask_mov_epi32(thr, certain, amin);
+    __mmask16 certain = 0;
+    __m512i tmin = amin, t2 = amin2;
+    if constexpr (kWide) {
+      const __m512i low = _mm512_set1_epi32(0xff);
+      tmin = _mm512_andnot_si512(low, amin);
+      t2 = _mm512_andnot_si512(low, amin2);
+      const __m512i reach = _mm512_add_epi32(m2, low);
+      certain = _mm512_cmp_epi32_mask(t2, _mm512_add_epi32(tmin, reach), _MM_CMPINT_GT);
+      thr = _mm512_mask_mov_epi32(_mm512_or_si512(_mm512_add_epi32(t2, reach), low), certain,
+                                  _mm512_set1_epi32(std::numeric_limits<int32_t>::min()));
+    }
 
     // Pass 2: the candidates, from the steps whose smallest proposal is at most the threshold in some lane.
     // A step's 16 lane masks are joined in mask registers and moved to a vector four at a time, and the
     // codewords with a lane kept are compressed out of it: no per-codeword moves, stores or counts.
     size_t nc = 0;
-    for (size_t k0 = 0; k0 < K; k0 += kStep) {
+    for (size_t k0 = 0; k0 < (kWide && certain == 0xffff ? 0 : K); k0 += kStep) {
       if (_mm512_cmp_epi32_mask(_mm512_load_si512(gmin + (k0 / kStep) * W), thr, _MM_CMPINT_LE) == 0) continue;
       uint64_t quad[kStep / 4];
 #pragma GCC unroll 4
@@ -225,23 +248,8 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
       cmask[nc + g] = 0;
     }
 
-    __m512i idx = _mm512_setzero_si512();
-    if (certain) {  // proven lanes take their candidate; the others' candidates stay for pass 3
-      size_t kept = 0;
-      for (size_t i = 0; i < nc; ++i) {
-        idx = _mm512_mask_mov_epi32(idx, static_cast<__mmask16>(cmask[i] & certain),
-                                    _mm512_set1_epi32(static_cast<int>(cand[i])));
-        const uint16_t rest = static_cast<uint16_t>(cmask[i] & ~certain);
-        if (rest == 0) continue;
-        cand[kept] = cand[i];
-        cmask[kept++] = rest;
-      }
-      for (size_t g = 0; g < G; ++g) {
-        cand[kept + g] = 0;
-        cmask[kept + g] = 0;
-      }
-      nc = kept;
-    }
+    // Proven lanes: the smallest key's codeword; the candidates are the other lanes'.
+    __m512i idx = _mm512_maskz_and_epi32(certain, amin, _mm512_set1_epi32(0xff));
     // Pass 3: canonical scores of the candidates.
     __m512 x[D];
     for (size_t j = 0; j < D; ++j) x[j] = _mm512_loadu_ps(xt + j * W);
@@ -255,8 +263,9 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
       const __m512i mi = _mm512_srli_epi32(m2, 1);
       const __m512 inv_mu = _mm512_set1_ps(1.0f / mu), rel = _mm512_set1_ps(0x1p-17f);
       const __m512 dx = _mm512_sub_ps(np2, n2), mag = _mm512_add_ps(np2, n2);
-      const __m512 hi = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(amin, mi)), inv_mu);
-      const __m512 lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(amin2, mi)), inv_mu);
+      const __m512 hi =
+          _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(tmin, _mm512_add_epi32(mi, _mm512_set1_epi32(0xff)))), inv_mu);
+      const __m512 lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(t2, mi)), inv_mu);
       const __m512 best_up = _mm512_fmadd_ps(_mm512_add_ps(_mm512_abs_ps(hi), mag), rel, _mm512_add_ps(hi, dx));
       const __m512 second_down = _mm512_fnmadd_ps(_mm512_add_ps(_mm512_abs_ps(lo), mag), rel, _mm512_add_ps(lo, dx));
       best = _mm512_mask_mov_ps(best, certain, best_up);

@@ -13,6 +13,7 @@ namespace lancer::train {
 namespace {
 
 constexpr size_t W = simd::kCodewordBlock;
+constexpr size_t kChunk = 4096;  // points a bounds pass and search: 256 KB of 16-float points
 // Slack on squared distances formed as |x|^2 + (|c|^2 - 2 x.c) in f32: the
 // D fused multiply-adds of the kernel round at most D + 1 times, each by at most
 // 2^-24 of a partial sum bounded by 2 (|x|^2 + |c|^2); 2e-7 (D + 4) covers that
@@ -104,7 +105,8 @@ SmallKMeansResult small_kmeans(const float* x, size_t n, size_t stride, size_t d
   }
   std::vector<float> old(k * D), drift(k), half_gap(k);
   std::vector<uint32_t> todo, moved_from, moved_idx;
-  std::vector<float> gather, todo_xt(xt.size());
+  std::vector<float> gather, todo_xt(std::min(xt.size(), kChunk * D));
+  todo.resize(std::min(n, kChunk));
   SmallKMeansResult result;
   double prev_loss = std::numeric_limits<double>::infinity();
   size_t changed = n;
@@ -184,15 +186,19 @@ SmallKMeansResult small_kmeans(const float* x, size_t n, size_t stride, size_t d
         half_gap[c] = 0.5f * std::sqrt(std::max(0.0f, cs[c] + cn - err));
       }
     }
-    todo.resize(n);
-    {
+    // Bounds, search and updates a chunk at a time: the chunk's packed points stay in cache
+    // between the bounds pass and the search. Points are updated in increasing order, as one
+    // pass over all would.
+    changed = 0;
+    for (size_t c0 = 0; c0 < n; c0 += kChunk) {
+      const size_t cn = std::min(kChunk, n - c0);
       simd::BoundsPass bp;
-      bp.xt = xt.data();
-      bp.n = n;
+      bp.xt = xt.data() + (c0 / W) * D * W;
+      bp.n = cn;
       bp.dsub = D;
-      bp.label = label.data();
-      bp.upper = upper.data();
-      bp.lower = lower.data();
+      bp.label = label.data() + c0;
+      bp.upper = upper.data() + c0;
+      bp.lower = lower.data() + c0;
       bp.drift = drift.data();
       bp.half_gap = half_gap.data();
       bp.drift_max = p1;
@@ -201,31 +207,29 @@ SmallKMeansResult small_kmeans(const float* x, size_t n, size_t stride, size_t d
       bp.centroids = centroids;
       bp.todo = todo.data();
       bp.todo_xt = todo_xt.data();  // the points to re-search, packed for the search below
-      todo.resize(searcher.kern.bounds_pass(bp));
-    }
-    searched += todo.size();
-    // Full search of the points whose bounds did not settle.
-    changed = 0;
-    const size_t tblocks = (todo.size() + W - 1) / W;
-    searcher.search(todo_xt.data(), tblocks, idx.data(), best.data(), second.data());
-    for (size_t t = 0; t < todo.size(); ++t) {
-      const size_t i = todo[t];
-      const float err = slack * (xn[i] + searcher.cmax);
-      upper[i] = std::sqrt(std::max(0.0f, best[t] + xn[i] + err));
-      lower[i] = std::sqrt(std::max(0.0f, second[t] + xn[i] - err));
-      const uint32_t from = label[i], to = idx[t];
-      if (from == to) continue;
-      ++changed;
-      label[i] = to;
-      --counts[from];
-      ++counts[to];
-      // The point's components from the search's own packed copy: read in order, just
-      // used (xt's copy is D cache lines a point, anywhere in the sub-space).
-      const float* p = todo_xt.data() + (t / W) * D * W + t % W;
-      for (size_t j = 0; j < D; ++j) {
-        const double v = p[j * W];
-        sums[from * D + j] -= v;
-        sums[to * D + j] += v;
+      const size_t found = searcher.kern.bounds_pass(bp);
+      searched += found;
+      // Full search of the points whose bounds did not settle.
+      searcher.search(todo_xt.data(), (found + W - 1) / W, idx.data(), best.data(), second.data());
+      for (size_t t = 0; t < found; ++t) {
+        const size_t i = c0 + todo[t];
+        const float err = slack * (xn[i] + searcher.cmax);
+        upper[i] = std::sqrt(std::max(0.0f, best[t] + xn[i] + err));
+        lower[i] = std::sqrt(std::max(0.0f, second[t] + xn[i] - err));
+        const uint32_t from = label[i], to = idx[t];
+        if (from == to) continue;
+        ++changed;
+        label[i] = to;
+        --counts[from];
+        ++counts[to];
+        // The point's components from the search's own packed copy: read in order, just
+        // used (xt's copy is D cache lines a point, anywhere in the sub-space).
+        const float* p = todo_xt.data() + (t / W) * D * W + t % W;
+        for (size_t j = 0; j < D; ++j) {
+          const double v = p[j * W];
+          sums[from * D + j] -= v;
+          sums[to * D + j] += v;
+        }
       }
     }
   }
