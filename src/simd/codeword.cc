@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "simd/level.h"
+
 #if defined(__SSE2__)
 #include <xmmintrin.h>
 #endif
@@ -13,6 +15,17 @@ namespace lancer::simd {
 
 void pack_blocks(const float* x, size_t n, size_t stride, size_t dsub, float* xt, const float* offset) {
   const size_t w = kCodewordBlock;
+  // Whole blocks of 8 or 16k-float rows: one 16 x 16 transpose in AVX-512 registers (the same
+  // bits: a copy, or one subtraction per value).
+  static const bool avx512 = best_simd_level() == SimdLevel::kAvx512;
+  if (avx512 && (dsub == 8 || dsub % 16 == 0) && n >= w) {
+    const size_t full = n / w * w;
+    pack_blocks_avx512(x, full, stride, dsub, xt, offset);
+    if (full == n) return;
+    x += full * stride;
+    xt += full * dsub;
+    n -= full;
+  }
   const size_t blocks = (n + w - 1) / w;
   for (size_t b = 0; b < blocks; ++b) {
     float* out = xt + b * dsub * w;

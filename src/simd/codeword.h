@@ -22,6 +22,8 @@ inline size_t packed_size(size_t n, size_t dsub) {
 // blocks, less offset[0..dsub) when given (one subtraction per value); the
 // padding lanes of the last block are zero.
 void pack_blocks(const float* x, size_t n, size_t stride, size_t dsub, float* xt, const float* offset = nullptr);
+// pack_blocks' AVX-512 half (kernels_avx512.cc): n a multiple of 16, dsub 8 or a multiple of 16.
+void pack_blocks_avx512(const float* x, size_t n, size_t stride, size_t dsub, float* xt, const float* offset);
 
 // Packs the points idx[0..count) of packed blocks xt into blocks of their own
 // (out: room for packed_size(count, dsub) floats; padding lanes zero).

@@ -6,6 +6,7 @@
 #include <limits>
 #include <utility>
 
+#include "simd/codeword.h"
 #include "simd/kernels.h"
 
 namespace lancer::simd {
@@ -325,6 +326,29 @@ inline void transpose16(__m512 r[16]) {
     r[8 + q] = _mm512_shuffle_f32x4(t[q], t[8 + q], 0xdd);
   }
 }
+
+}  // namespace
+
+void pack_blocks_avx512(const float* x, size_t n, size_t stride, size_t dsub, float* xt, const float* offset) {
+  for (size_t b = 0; b < n / 16; ++b) {
+    const float* r0 = x + b * 16 * stride;
+    float* out = xt + b * dsub * 16;
+    for (size_t j0 = 0; j0 < dsub; j0 += 16) {
+      const size_t w = dsub - j0 < 16 ? dsub - j0 : 16;
+      const __mmask16 m = tail_mask(w);
+      __m512 r[16];
+      for (size_t l = 0; l < 16; ++l) r[l] = _mm512_maskz_loadu_ps(m, r0 + l * stride + j0);
+      if (offset) {
+        const __m512 o = _mm512_maskz_loadu_ps(m, offset + j0);
+        for (size_t l = 0; l < 16; ++l) r[l] = _mm512_sub_ps(r[l], o);
+      }
+      transpose16(r);
+      for (size_t j = 0; j < w; ++j) _mm512_storeu_ps(out + (j0 + j) * 16, r[j]);
+    }
+  }
+}
+
+namespace {
 
 size_t bounds_pass(const BoundsPass& a) {
   const size_t D = a.dsub;
