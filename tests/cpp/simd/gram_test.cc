@@ -61,10 +61,11 @@ TEST(Gram, EveryLevelIsTheFusedChain) {
 
 // pack_blocks with an offset (the graph build's centred rows): value j of row i
 // at its transposed place, less offset[j]; padding lanes zero. Shapes for the
-// 4 x 4 transposes, their scalar tails and partial blocks.
+// 4 x 4 transposes, their scalar tails, partial blocks, and the AVX-512 16 x 16 transposes of
+// whole blocks (dim 8 or a multiple of 16).
 TEST(Gram, PackBlocksWithOffset) {
   for (size_t n : {5, 16, 37}) {
-    for (size_t dim : {1, 4, 7, 130}) {
+    for (size_t dim : {1, 4, 7, 8, 16, 32, 130}) {
       const size_t stride = dim + 3;
       const auto x = mixed_floats(n * stride, static_cast<uint32_t>(n * 1000 + dim));
       const auto offset = mixed_floats(dim, static_cast<uint32_t>(dim));
