@@ -330,9 +330,14 @@ inline void transpose16(__m512 r[16]) {
 }  // namespace
 
 void pack_blocks_avx512(const float* x, size_t n, size_t stride, size_t dsub, float* xt, const float* offset) {
+  // Rows far apart (a sub-vector of long rows: a cache line each, a page each) are fetched a few
+  // blocks ahead, so that their misses overlap.
+  const bool scattered = stride * sizeof(float) >= 4096 && dsub <= 16;
   for (size_t b = 0; b < n / 16; ++b) {
     const float* r0 = x + b * 16 * stride;
     float* out = xt + b * dsub * 16;
+    if (scattered && b + 4 < n / 16)
+      for (size_t l = 0; l < 16; ++l) _mm_prefetch(reinterpret_cast<const char*>(r0 + (64 + l) * stride), _MM_HINT_T0);
     for (size_t j0 = 0; j0 < dsub; j0 += 16) {
       const size_t w = dsub - j0 < 16 ? dsub - j0 : 16;
       const __mmask16 m = tail_mask(w);
