@@ -130,8 +130,9 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
         __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(s[B * m + b], vinv));  // round to nearest even
         q = _mm512_max_epi32(_mm512_min_epi32(q, top), _mm512_sub_epi32(_mm512_setzero_si512(), top));
         l1 = _mm512_add_epi32(l1, _mm512_abs_epi32(q));
-        packed = kWide ? _mm512_or_si512(packed, _mm512_slli_epi32(_mm512_and_si512(q, _mm512_set1_epi32(0xffff)), 16 * b))
-                       : _mm512_or_si512(packed, _mm512_slli_epi32(_mm512_add_epi32(q, _mm512_set1_epi32(128)), 8 * b));
+        packed =
+            kWide ? _mm512_or_si512(packed, _mm512_slli_epi32(_mm512_and_si512(q, _mm512_set1_epi32(0xffff)), 16 * b))
+                  : _mm512_or_si512(packed, _mm512_slli_epi32(_mm512_add_epi32(q, _mm512_set1_epi32(128)), 8 * b));
       }
       xq[m] = packed;
     }
@@ -263,8 +264,8 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
       const __m512i mi = _mm512_srli_epi32(m2, 1);
       const __m512 inv_mu = _mm512_set1_ps(1.0f / mu), rel = _mm512_set1_ps(0x1p-17f);
       const __m512 dx = _mm512_sub_ps(np2, n2), mag = _mm512_add_ps(np2, n2);
-      const __m512 hi =
-          _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(tmin, _mm512_add_epi32(mi, _mm512_set1_epi32(0xff)))), inv_mu);
+      const __m512 hi = _mm512_mul_ps(
+          _mm512_cvtepi32_ps(_mm512_add_epi32(tmin, _mm512_add_epi32(mi, _mm512_set1_epi32(0xff)))), inv_mu);
       const __m512 lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(t2, mi)), inv_mu);
       const __m512 best_up = _mm512_fmadd_ps(_mm512_add_ps(_mm512_abs_ps(hi), mag), rel, _mm512_add_ps(hi, dx));
       const __m512 second_down = _mm512_fnmadd_ps(_mm512_add_ps(_mm512_abs_ps(lo), mag), rel, _mm512_add_ps(lo, dx));

@@ -4,6 +4,7 @@
 // is a pure function of its arguments; all are thread-safe.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -46,6 +47,13 @@ struct CodewordSearch {
 // (room for packed_size(n, dsub) floats; the last block's padding lanes zero): the
 // AVX-512 kernel writes them from the components it already loaded, the others copy.
 inline constexpr float kBoundsSlack = 1.0f + 1e-5f;
+// BoundsPass' threshold with room for two canonical errors, sqrt(m^2 - 2 err) lowered for its own
+// roundings, or -1 (never kept out) when m^2 <= 2 err. Every level computes these same operations.
+inline float bounds_room(float m, float xn, float err_slack, float cmax) {
+  const float e2 = 2.0f * err_slack * (xn + cmax) * (1 + 0x1p-10f);
+  const float t = m * m - e2;
+  return t > 0 ? std::sqrt(t) * (1 - 0x1p-20f) : -1.0f;
+}
 struct BoundsPass {
   const float* xt = nullptr;  // packed like CodewordSearch::xt
   size_t n = 0;
@@ -61,6 +69,10 @@ struct BoundsPass {
   const float* centroids = nullptr;  // [k][dsub]
   uint32_t* todo = nullptr;          // room for n indices
   float* todo_xt = nullptr;          // optional, see above
+  // With xn ([n]: |x|^2): a point is kept out only if u^2 + 2 err <= m^2, err = err_slack (xn + cmax)
+  // the canonical score's error, so that the label it keeps is the canonical kernel's winner.
+  const float* xn = nullptr;
+  float err_slack = 0, cmax = 0;
 };
 
 struct Kernels {

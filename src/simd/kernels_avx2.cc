@@ -230,8 +230,7 @@ void nearest_impl(const CodewordSearch& a) {
     size_t k = 0;
     for (; k + kGroup <= a.ksub; k += kGroup) score_group<kGroup, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx);
     // The last 1-5 codewords in one pass over the block (as the AVX-512 kernel does).
-    score_tail<kSecond>(a.ksub - k, std::make_index_sequence<kGroup - 1>{}, xt, D, a.cb, a.cnorm, k, best, second,
-                        idx);
+    score_tail<kSecond>(a.ksub - k, std::make_index_sequence<kGroup - 1>{}, xt, D, a.cb, a.cnorm, k, best, second, idx);
     for (size_t half = 0; half < 2; ++half) {
       const size_t o = blk * 16 + half * 8;
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.best_idx + o), idx[half]);
@@ -263,7 +262,15 @@ size_t bounds_pass(const BoundsPass& a) {
     const __m256 is_max = _mm256_castsi256_ps(_mm256_cmpeq_epi32(c, vargmax));
     const __m256 l = _mm256_sub_ps(_mm256_loadu_ps(a.lower + i), _mm256_blendv_ps(vmax, vsecond, is_max));
     _mm256_storeu_ps(a.lower + i, l);
-    const __m256 m = _mm256_max_ps(_mm256_i32gather_ps(a.half_gap, c, 4), l);
+    __m256 m = _mm256_max_ps(_mm256_i32gather_ps(a.half_gap, c, 4), l);
+    if (a.xn) {  // bounds_room, lane by lane
+      const __m256 e2 = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(2.0f * a.err_slack),
+                                                    _mm256_add_ps(_mm256_loadu_ps(a.xn + i), _mm256_set1_ps(a.cmax))),
+                                      _mm256_set1_ps(1 + 0x1p-10f));
+      const __m256 t = _mm256_sub_ps(_mm256_mul_ps(m, m), e2);
+      m = _mm256_blendv_ps(_mm256_set1_ps(-1.0f), _mm256_mul_ps(_mm256_sqrt_ps(t), _mm256_set1_ps(1 - 0x1p-20f)),
+                           _mm256_cmp_ps(t, _mm256_setzero_ps(), _CMP_GT_OQ));
+    }
     __m256 check = _mm256_cmp_ps(u, m, _CMP_GT_OQ);
     if (_mm256_movemask_ps(check)) {
       const float* xt = a.xt + (i / 16) * D * 16 + (i % 16);
@@ -293,7 +300,8 @@ size_t bounds_pass(const BoundsPass& a) {
       float u = a.upper[g] + a.drift[c];
       const float l = a.lower[g] - (c == a.drift_argmax ? a.drift_second : a.drift_max);
       a.lower[g] = l;
-      const float m = std::max(a.half_gap[c], l);
+      float m = std::max(a.half_gap[c], l);
+      if (a.xn) m = bounds_room(m, a.xn[g], a.err_slack, a.cmax);
       if (u > m) {
         const float* xt = a.xt + (g / w) * D * w + (g % w);
         float s = 0;

@@ -273,8 +273,7 @@ void nearest_generic(const CodewordSearch& a) {
     for (; k + kGroup <= a.ksub; k += kGroup) score_group<kGroup, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx);
     // The last 1-7 codewords in one pass over the block: with few codewords (k-means' groups of
     // about 21) passes of 2 and 1, each bound by the FMA latency, took as long as the full groups.
-    score_tail<kSecond>(a.ksub - k, std::make_index_sequence<kGroup - 1>{}, xt, D, a.cb, a.cnorm, k, best, second,
-                        idx);
+    score_tail<kSecond>(a.ksub - k, std::make_index_sequence<kGroup - 1>{}, xt, D, a.cb, a.cnorm, k, best, second, idx);
     _mm512_storeu_si512(a.best_idx + blk * 16, idx);
     _mm512_storeu_ps(a.best + blk * 16, best);
     if (kSecond) _mm512_storeu_ps(a.second + blk * 16, second);
@@ -372,7 +371,16 @@ size_t bounds_pass(const BoundsPass& a) {
     const __m512 l =
         _mm512_sub_ps(_mm512_maskz_loadu_ps(live, a.lower + i), _mm512_mask_blend_ps(is_max, vmax, vsecond));
     _mm512_mask_storeu_ps(a.lower + i, live, l);
-    const __m512 m = _mm512_max_ps(_mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, c, a.half_gap, 4), l);
+    __m512 m = _mm512_max_ps(_mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, c, a.half_gap, 4), l);
+    if (a.xn) {  // bounds_room, lane by lane
+      const __m512 e2 =
+          _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(2.0f * a.err_slack),
+                                      _mm512_add_ps(_mm512_maskz_loadu_ps(live, a.xn + i), _mm512_set1_ps(a.cmax))),
+                        _mm512_set1_ps(1 + 0x1p-10f));
+      const __m512 t = _mm512_sub_ps(_mm512_mul_ps(m, m), e2);
+      m = _mm512_mask_mul_ps(_mm512_set1_ps(-1.0f), _mm512_cmp_ps_mask(t, _mm512_setzero_ps(), _CMP_GT_OQ),
+                             _mm512_sqrt_ps(t), _mm512_set1_ps(1 - 0x1p-20f));
+    }
     __mmask16 check = _mm512_mask_cmp_ps_mask(live, u, m, _CMP_GT_OQ);
     if (check && D == 16) {  // each lane's centroid is one register: 16 loads and a transpose, no gathers
       const float* xt = a.xt + i * 16;

@@ -139,7 +139,8 @@ void nearest_codeword(const CodewordSearch& a) {
     float u = a.upper[i] + a.drift[c];
     const float l = a.lower[i] - (c == a.drift_argmax ? a.drift_second : a.drift_max);
     a.lower[i] = l;
-    const float m = std::max(a.half_gap[c], l);
+    float m = std::max(a.half_gap[c], l);
+    if (a.xn) m = bounds_room(m, a.xn[i], a.err_slack, a.cmax);
     if (u > m) {
       const float* xt = a.xt + (i / w) * D * w + (i % w);
       float s = 0;

@@ -18,7 +18,9 @@ constexpr size_t kChunk = 4096;  // points a bounds pass and search: 256 KB of 1
 // D fused multiply-adds of the kernel round at most D + 1 times, each by at most
 // 2^-24 of a partial sum bounded by 2 (|x|^2 + |c|^2); 2e-7 (D + 4) covers that
 // with a margin. Relative to |x|^2 + max |c|^2.
-inline float slack_for(size_t dsub) { return 2e-7f * static_cast<float>(dsub + 4); }
+inline float slack_for(size_t dsub) {
+  return 2e-7f * static_cast<float>(dsub + 4);
+}
 
 struct Searcher {
   size_t dsub, k;
@@ -207,6 +209,11 @@ SmallKMeansResult small_kmeans(const float* x, size_t n, size_t stride, size_t d
       bp.centroids = centroids;
       bp.todo = todo.data();
       bp.todo_xt = todo_xt.data();  // the points to re-search, packed for the search below
+      // Kept-out points keep their labels: room for the canonical scores' error makes each such
+      // label the canonical kernel's winner, whatever bounds this machine's search returned.
+      bp.xn = xn.data() + c0;
+      bp.err_slack = slack;
+      bp.cmax = searcher.cmax;
       const size_t found = searcher.kern.bounds_pass(bp);
       searched += found;
       // Full search of the points whose bounds did not settle.

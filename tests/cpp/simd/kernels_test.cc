@@ -343,69 +343,150 @@ TEST(AddRows, EveryLevelBitIdentical) {
   }
 }
 
-TEST(BoundsPass, EveryLevelMatchesScalar) {
-  std::mt19937 gen(3);
-  for (size_t dsub : {1, 4, 8, 16, 20}) {
-    for (size_t n : {1, 15, 16, 17, 100, 301}) {
-      const size_t k = 12;
-      auto x = random_floats(n * dsub, uint32_t(dsub + n));
-      auto cent = random_floats(k * dsub, 5);
-      std::vector<float> xt(packed_size(n, dsub));
-      pack_blocks(x.data(), n, dsub, dsub, xt.data());
-      std::vector<uint32_t> label(n);
-      std::vector<float> upper(n), lower(n), drift(k), gap(k);
-      std::uniform_real_distribution<float> u01(0.0f, 1.0f);
-      for (size_t i = 0; i < n; ++i) {
-        label[i] = static_cast<uint32_t>(gen() % k);
-        upper[i] = 2.0f * u01(gen);
-        lower[i] = 2.5f * u01(gen);
-      }
-      for (size_t c = 0; c < k; ++c) {
-        drift[c] = 0.2f * u01(gen);
-        gap[c] = 1.5f * u01(gen);
-      }
-      std::vector<float> packed;  // todo_xt of the last run, NaN where nothing was written
-      auto run = [&](SimdLevel level, std::vector<float>& up, std::vector<float>& lo, std::vector<uint32_t>& todo) {
-        up = upper;
-        lo = lower;
-        todo.assign(n, 0);
-        packed.assign(packed_size(n, dsub), std::numeric_limits<float>::quiet_NaN());
+// A point the pass leaves out keeps its label, so that label must be the canonical kernel's winner
+// (kernels.h): its skip test leaves room for both canonical scores' rounding (2 err), or labels would
+// depend on which bounds a machine's search returned. Near ties far from the origin, where the
+// canonical scores' cancellation is large: u (1 + 1e-5) <= lower alone would skip points whose
+// canonical winner is the other codeword.
+TEST(BoundsPass, SkipsOnlyPointsWhoseCanonicalWinnerStays) {
+  constexpr size_t d = 16, k = 2;
+  const float err_slack = 2e-7f * (d + 4);  // small_kmeans' slack_for(16)
+  std::mt19937 gen(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  size_t skipped = 0;
+  for (int trial = 0; trial < 400; ++trial) {
+    const float scale = trial % 2 == 0 ? 300.0f : 0.3f;  // far from the origin, and near it
+    std::vector<float> x(d), cent(k * d);
+    for (size_t j = 0; j < d; ++j) {
+      x[j] = scale * normal(gen);
+      cent[j] = x[j] + normal(gen);
+    }
+    // b: a's mirror image through a hyperplane just past x's distance (d_b^2 ~ d_a^2 (1 + 3e-5)).
+    double da2 = 0;
+    for (size_t j = 0; j < d; ++j) da2 += double(cent[j] - x[j]) * double(cent[j] - x[j]);
+    const double stretch = std::sqrt(1 + 3e-5 + 1e-5 * (gen() % 8));
+    for (size_t j = 0; j < d; ++j) cent[d + j] = static_cast<float>(x[j] - (cent[j] - x[j]) * stretch);
+    double dist[k];
+    for (size_t c = 0; c < k; ++c) {
+      dist[c] = 0;
+      for (size_t j = 0; j < d; ++j) dist[c] += double(cent[c * d + j] - x[j]) * double(cent[c * d + j] - x[j]);
+      dist[c] = std::sqrt(dist[c]);
+    }
+    std::vector<float> cb2(k * d), cnorm(k);
+    prepare_codewords(cent.data(), k, d, cb2.data(), cnorm.data());
+    float v[k];
+    for (size_t c = 0; c < k; ++c) {
+      v[c] = cnorm[c];
+      for (size_t j = 0; j < d; ++j) v[c] = std::fma(x[j], cb2[c * d + j], v[c]);
+    }
+    const uint32_t canonical = v[1] < v[0] ? 1 : 0;
+    double xx = 0;
+    for (size_t j = 0; j < d; ++j) xx += double(x[j]) * x[j];
+    const float xn = static_cast<float>(xx), cmax = std::max(cnorm[0], cnorm[1]);
+    std::vector<float> xt(packed_size(1, d));
+    pack_blocks(x.data(), 1, d, d, xt.data());
+    for (SimdLevel level : levels()) {
+      for (uint32_t own : {0u, 1u}) {
+        const uint32_t other = 1 - own;
+        std::vector<uint32_t> label = {own}, todo(1);
+        std::vector<float> upper = {static_cast<float>(dist[own])};
+        // Valid bounds: the other codeword's distance rounded down.
+        std::vector<float> lower = {std::nextafter(static_cast<float>(dist[other]), 0.0f)};
+        std::vector<float> drift(k, 0.0f), gap(k, 0.0f);
         BoundsPass a;
         a.xt = xt.data();
-        a.n = n;
-        a.dsub = dsub;
+        a.n = 1;
+        a.dsub = d;
         a.label = label.data();
-        a.upper = up.data();
-        a.lower = lo.data();
+        a.upper = upper.data();
+        a.lower = lower.data();
         a.drift = drift.data();
         a.half_gap = gap.data();
-        a.drift_max = 0.19f;
-        a.drift_second = 0.15f;
-        a.drift_argmax = 3;
         a.centroids = cent.data();
         a.todo = todo.data();
-        a.todo_xt = packed.data();
-        todo.resize(kernels_for(level).bounds_pass(a));
-      };
-      std::vector<float> ru, rl;
-      std::vector<uint32_t> rt;
-      run(SimdLevel::kScalar, ru, rl, rt);
-      // The selected points packed from the scalar todo list, by plain indexing.
-      std::vector<float> want(packed_size(rt.size(), dsub), 0.0f);
-      for (size_t t = 0; t < rt.size(); ++t)
-        for (size_t j = 0; j < dsub; ++j) want[((t / 16) * dsub + j) * 16 + t % 16] = x[rt[t] * dsub + j];
-      for (SimdLevel level : levels()) {
-        std::vector<float> gu, gl;
-        std::vector<uint32_t> gt;
-        run(level, gu, gl, gt);
-        EXPECT_EQ(gu, ru) << simd_level_name(level);
-        EXPECT_EQ(gl, rl);
-        EXPECT_EQ(gt, rt);
-        EXPECT_EQ(std::vector<float>(packed.begin(), packed.begin() + static_cast<std::ptrdiff_t>(want.size())), want)
-            << simd_level_name(level) << " dsub=" << dsub << " n=" << n << " selected=" << rt.size();
+        a.xn = &xn;
+        a.err_slack = err_slack;
+        a.cmax = cmax;
+        if (kernels_for(level).bounds_pass(a) == 0) {
+          ++skipped;
+          ASSERT_EQ(own, canonical) << simd_level_name(level) << " trial " << trial << " v " << v[0] << " " << v[1];
+        }
       }
     }
   }
+  EXPECT_GT(skipped, 0u);  // near the origin the margin is small enough to skip
+}
+
+TEST(BoundsPass, EveryLevelMatchesScalar) {
+  std::mt19937 gen(3);
+  for (bool room : {false, true})
+    for (size_t dsub : {1, 4, 8, 16, 20}) {
+      for (size_t n : {1, 15, 16, 17, 100, 301}) {
+        const size_t k = 12;
+        auto x = random_floats(n * dsub, uint32_t(dsub + n));
+        auto cent = random_floats(k * dsub, 5);
+        std::vector<float> xt(packed_size(n, dsub));
+        pack_blocks(x.data(), n, dsub, dsub, xt.data());
+        std::vector<uint32_t> label(n);
+        std::vector<float> upper(n), lower(n), drift(k), gap(k), xn(n);
+        std::uniform_real_distribution<float> u01(0.0f, 1.0f);
+        for (size_t i = 0; i < n; ++i) {
+          label[i] = static_cast<uint32_t>(gen() % k);
+          upper[i] = 2.0f * u01(gen);
+          lower[i] = 2.5f * u01(gen);
+          xn[i] = 4.0f * u01(gen);  // with `room`: the canonical-error room takes a visible share
+        }
+        for (size_t c = 0; c < k; ++c) {
+          drift[c] = 0.2f * u01(gen);
+          gap[c] = 1.5f * u01(gen);
+        }
+        std::vector<float> packed;  // todo_xt of the last run, NaN where nothing was written
+        auto run = [&](SimdLevel level, std::vector<float>& up, std::vector<float>& lo, std::vector<uint32_t>& todo) {
+          up = upper;
+          lo = lower;
+          todo.assign(n, 0);
+          packed.assign(packed_size(n, dsub), std::numeric_limits<float>::quiet_NaN());
+          BoundsPass a;
+          a.xt = xt.data();
+          a.n = n;
+          a.dsub = dsub;
+          a.label = label.data();
+          a.upper = up.data();
+          a.lower = lo.data();
+          a.drift = drift.data();
+          a.half_gap = gap.data();
+          a.drift_max = 0.19f;
+          a.drift_second = 0.15f;
+          a.drift_argmax = 3;
+          a.centroids = cent.data();
+          a.todo = todo.data();
+          a.todo_xt = packed.data();
+          if (room) {
+            a.xn = xn.data();
+            a.err_slack = 0.02f;
+            a.cmax = 1.0f;
+          }
+          todo.resize(kernels_for(level).bounds_pass(a));
+        };
+        std::vector<float> ru, rl;
+        std::vector<uint32_t> rt;
+        run(SimdLevel::kScalar, ru, rl, rt);
+        // The selected points packed from the scalar todo list, by plain indexing.
+        std::vector<float> want(packed_size(rt.size(), dsub), 0.0f);
+        for (size_t t = 0; t < rt.size(); ++t)
+          for (size_t j = 0; j < dsub; ++j) want[((t / 16) * dsub + j) * 16 + t % 16] = x[rt[t] * dsub + j];
+        for (SimdLevel level : levels()) {
+          std::vector<float> gu, gl;
+          std::vector<uint32_t> gt;
+          run(level, gu, gl, gt);
+          EXPECT_EQ(gu, ru) << simd_level_name(level);
+          EXPECT_EQ(gl, rl);
+          EXPECT_EQ(gt, rt);
+          EXPECT_EQ(std::vector<float>(packed.begin(), packed.begin() + static_cast<std::ptrdiff_t>(want.size())), want)
+              << simd_level_name(level) << " dsub=" << dsub << " n=" << n << " selected=" << rt.size();
+        }
+      }
+    }
 }
 
 }  // namespace
