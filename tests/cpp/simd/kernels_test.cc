@@ -343,6 +343,24 @@ TEST(AddRows, EveryLevelBitIdentical) {
   }
 }
 
+// The arguments the bounds-pass tests share (drift_* zero, no packing, no room unless set after).
+BoundsPass bounds_args(const std::vector<float>& xt, size_t n, size_t dsub, const std::vector<uint32_t>& label,
+                       std::vector<float>& upper, std::vector<float>& lower, const std::vector<float>& drift,
+                       const std::vector<float>& gap, const std::vector<float>& cent, std::vector<uint32_t>& todo) {
+  BoundsPass a;
+  a.xt = xt.data();
+  a.n = n;
+  a.dsub = dsub;
+  a.label = label.data();
+  a.upper = upper.data();
+  a.lower = lower.data();
+  a.drift = drift.data();
+  a.half_gap = gap.data();
+  a.centroids = cent.data();
+  a.todo = todo.data();
+  return a;
+}
+
 // A point the pass leaves out keeps its label, so that label must be the canonical kernel's winner
 // (kernels.h): its skip test leaves room for both canonical scores' rounding (2 err), or labels would
 // depend on which bounds a machine's search returned. Near ties far from the origin, where the
@@ -393,17 +411,7 @@ TEST(BoundsPass, SkipsOnlyPointsWhoseCanonicalWinnerStays) {
         // Valid bounds: the other codeword's distance rounded down.
         std::vector<float> lower = {std::nextafter(static_cast<float>(dist[other]), 0.0f)};
         std::vector<float> drift(k, 0.0f), gap(k, 0.0f);
-        BoundsPass a;
-        a.xt = xt.data();
-        a.n = 1;
-        a.dsub = d;
-        a.label = label.data();
-        a.upper = upper.data();
-        a.lower = lower.data();
-        a.drift = drift.data();
-        a.half_gap = gap.data();
-        a.centroids = cent.data();
-        a.todo = todo.data();
+        BoundsPass a = bounds_args(xt, 1, d, label, upper, lower, drift, gap, cent, todo);
         a.xn = &xn;
         a.err_slack = err_slack;
         a.cmax = cmax;
@@ -446,20 +454,10 @@ TEST(BoundsPass, EveryLevelMatchesScalar) {
           lo = lower;
           todo.assign(n, 0);
           packed.assign(packed_size(n, dsub), std::numeric_limits<float>::quiet_NaN());
-          BoundsPass a;
-          a.xt = xt.data();
-          a.n = n;
-          a.dsub = dsub;
-          a.label = label.data();
-          a.upper = up.data();
-          a.lower = lo.data();
-          a.drift = drift.data();
-          a.half_gap = gap.data();
+          BoundsPass a = bounds_args(xt, n, dsub, label, up, lo, drift, gap, cent, todo);
           a.drift_max = 0.19f;
           a.drift_second = 0.15f;
           a.drift_argmax = 3;
-          a.centroids = cent.data();
-          a.todo = todo.data();
           a.todo_xt = packed.data();
           if (room) {
             a.xn = xn.data();
