@@ -130,9 +130,8 @@ void search(const CodewordSearch& a, const I8Codebook& bk) {
         __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(s[B * m + b], vinv));  // round to nearest even
         q = _mm512_max_epi32(_mm512_min_epi32(q, top), _mm512_sub_epi32(_mm512_setzero_si512(), top));
         l1 = _mm512_add_epi32(l1, _mm512_abs_epi32(q));
-        packed =
-            kWide ? _mm512_or_si512(packed, _mm512_slli_epi32(_mm512_and_si512(q, _mm512_set1_epi32(0xffff)), 16 * b))
-                  : _mm512_or_si512(packed, _mm512_slli_epi32(_mm512_add_epi32(q, _mm512_set1_epi32(128)), 8 * b));
+        packed = kWide ? _mm512_or_si512(packed, _mm512_slli_epi32(_mm512_and_si512(q, _mm512_set1_epi32(0xffff)), 16 * b))
+                       : _mm512_or_si512(packed, _mm512_slli_epi32(_mm512_add_epi32(q, _mm512_set1_epi32(128)), 8 * b));
       }
       xq[m] = packed;
     }

@@ -230,7 +230,8 @@ void nearest_impl(const CodewordSearch& a) {
     size_t k = 0;
     for (; k + kGroup <= a.ksub; k += kGroup) score_group<kGroup, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx);
     // The last 1-5 codewords in one pass over the block (as the AVX-512 kernel does).
-    score_tail<kSecond>(a.ksub - k, std::make_index_sequence<kGroup - 1>{}, xt, D, a.cb, a.cnorm, k, best, second, idx);
+    score_tail<kSecond>(a.ksub - k, std::make_index_sequence<kGroup - 1>{}, xt, D, a.cb, a.cnorm, k, best, second,
+                        idx);
     for (size_t half = 0; half < 2; ++half) {
       const size_t o = blk * 16 + half * 8;
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.best_idx + o), idx[half]);

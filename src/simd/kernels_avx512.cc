@@ -273,7 +273,8 @@ void nearest_generic(const CodewordSearch& a) {
     for (; k + kGroup <= a.ksub; k += kGroup) score_group<kGroup, kSecond>(xt, D, a.cb, a.cnorm, k, best, second, idx);
     // The last 1-7 codewords in one pass over the block: with few codewords (k-means' groups of
     // about 21) passes of 2 and 1, each bound by the FMA latency, took as long as the full groups.
-    score_tail<kSecond>(a.ksub - k, std::make_index_sequence<kGroup - 1>{}, xt, D, a.cb, a.cnorm, k, best, second, idx);
+    score_tail<kSecond>(a.ksub - k, std::make_index_sequence<kGroup - 1>{}, xt, D, a.cb, a.cnorm, k, best, second,
+                        idx);
     _mm512_storeu_si512(a.best_idx + blk * 16, idx);
     _mm512_storeu_ps(a.best + blk * 16, best);
     if (kSecond) _mm512_storeu_ps(a.second + blk * 16, second);

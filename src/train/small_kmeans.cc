@@ -18,9 +18,7 @@ constexpr size_t kChunk = 4096;  // points a bounds pass and search: 256 KB of 1
 // D fused multiply-adds of the kernel round at most D + 1 times, each by at most
 // 2^-24 of a partial sum bounded by 2 (|x|^2 + |c|^2); 2e-7 (D + 4) covers that
 // with a margin. Relative to |x|^2 + max |c|^2.
-inline float slack_for(size_t dsub) {
-  return 2e-7f * static_cast<float>(dsub + 4);
-}
+inline float slack_for(size_t dsub) { return 2e-7f * static_cast<float>(dsub + 4); }
 
 struct Searcher {
   size_t dsub, k;
