@@ -104,7 +104,7 @@ SmallKMeansResult small_kmeans(const float* x, size_t n, size_t stride, size_t d
     for (size_t j = 0; j < D; ++j) sums[c * D + j] += comp(i, j);
   }
   std::vector<float> old(k * D), drift(k), half_gap(k);
-  std::vector<uint32_t> todo, moved_from, moved_idx;
+  std::vector<uint32_t> todo;
   std::vector<float> gather, todo_xt(std::min(xt.size(), kChunk * D));
   todo.resize(std::min(n, kChunk));
   SmallKMeansResult result;
