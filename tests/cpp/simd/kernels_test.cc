@@ -27,6 +27,22 @@ std::vector<SimdLevel> levels() {
   return out;
 }
 
+// A nearest-codeword search over `blocks` packed blocks (no second best unless set after).
+CodewordSearch codeword_args(const std::vector<float>& xt, size_t blocks, const std::vector<float>& cb2,
+                             const std::vector<float>& cnorm, size_t ksub, size_t dsub, std::vector<uint32_t>& idx,
+                             std::vector<float>& best) {
+  CodewordSearch a;
+  a.xt = xt.data();
+  a.num_blocks = blocks;
+  a.cb = cb2.data();
+  a.cnorm = cnorm.data();
+  a.ksub = ksub;
+  a.dsub = dsub;
+  a.best_idx = idx.data();
+  a.best = best.data();
+  return a;
+}
+
 std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
   std::mt19937 gen(seed);
   std::normal_distribution<float> dist(0.0f, scale);
@@ -170,15 +186,7 @@ TEST(Codeword, EveryLevelMatchesScalarExactly) {
         idx.assign(blocks * 16, 0);
         best.assign(blocks * 16, 0);
         if (second != nullptr) second->assign(blocks * 16, 0);
-        CodewordSearch a;
-        a.xt = xt.data();
-        a.num_blocks = blocks;
-        a.cb = cb2.data();
-        a.cnorm = cn.data();
-        a.ksub = ksub;
-        a.dsub = dsub;
-        a.best_idx = idx.data();
-        a.best = best.data();
+        CodewordSearch a = codeword_args(xt, blocks, cb2, cn, ksub, dsub, idx, best);
         a.second = second != nullptr ? second->data() : nullptr;
         nearest_codewords(a, level);
       };
@@ -397,16 +405,7 @@ TEST(BoundsPass, SkipsOnlyPointsWhoseCanonicalWinnerStays) {
     // The canonical winner: the scalar kernel's.
     std::vector<uint32_t> win(16);
     std::vector<float> best(16);
-    CodewordSearch search;
-    search.xt = xt.data();
-    search.num_blocks = 1;
-    search.cb = cb2.data();
-    search.cnorm = cnorm.data();
-    search.ksub = k;
-    search.dsub = d;
-    search.best_idx = win.data();
-    search.best = best.data();
-    scalar_kernels().nearest_codeword(search);
+    scalar_kernels().nearest_codeword(codeword_args(xt, 1, cb2, cnorm, k, d, win, best));
     const uint32_t canonical = win[0];
     double xx = 0;
     for (size_t j = 0; j < d; ++j) xx += double(x[j]) * x[j];
