@@ -73,12 +73,15 @@ def print_table():
               + ("1" if builds == 1 else f"median of {builds}"))
 
 
-def recall(ds, qs, truth, nprobes) -> float:
+def recall(ds, qs, truth, nprobes, full: bool = True) -> float:
+    """full: every query must return K rows. Lance's unseeded build now and then leaves a
+    partition with fewer than K rows (a clean-clone CI run got 8 at nprobes 1 from Lance's
+    IVF_SQ), so its runs pass full=False and a short answer just scores fewer hits."""
     hits = 0
     for q, exact in zip(qs, truth):
         got = ds.to_table(nearest={"column": "vector", "q": q, "k": K, "nprobes": nprobes},
                           with_row_id=True, columns=["_distance"])["_rowid"].to_pylist()
-        assert len(got) == K
+        assert len(got) == K or (not full and len(got) < K), (len(got), K)
         hits += len(set(got) & exact)
     return hits / (K * len(qs))
 
@@ -121,14 +124,14 @@ def test_recall_matches_lance(lancer, data, tmp_path, index_type):
     # Lance build differs from the next by up to ~0.03 even over 4,000 queries (IVF_FLAT
     # here: 0.818 to 0.847). So when a gap exceeds the tolerance, Lance builds twice
     # more and lancer is judged against the median of its three builds.
-    runs = [{n: recall(b, qs, truth, n) for n in NPROBES}
+    runs = [{n: recall(b, qs, truth, n, full=False) for n in NPROBES}
             for b in [lance_build(base, str(tmp_path / "lance0.lance"), index_type)]]
     median = lambda n: float(np.median([run[n] for run in runs]))  # noqa: E731
     if any(median(n) - r_ours[n] > TOLERANCE for n in NPROBES):
         print(f"{index_type}: gap over {TOLERANCE} against Lance's first build {runs[0]}: building twice more")
         for i in (1, 2):
             b = lance_build(base, str(tmp_path / f"lance{i}.lance"), index_type)
-            runs.append({n: recall(b, qs, truth, n) for n in NPROBES})
+            runs.append({n: recall(b, qs, truth, n, full=False) for n in NPROBES})
 
     gaps = []
     for n in NPROBES:
