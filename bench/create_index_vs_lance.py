@@ -157,14 +157,26 @@ def recall(uri: str, qs: np.ndarray, truth, nprobes, k: int = 10) -> dict:
     return out
 
 
+class BuildFailed(SystemExit):
+    """A build that failed; `status` is its exit status in a few words."""
+
+    def __init__(self, message: str, status: str):
+        super().__init__(message)
+        self.status = status
+
+
 def timed(argv, rss_file):
-    """Run argv (under /usr/bin/time when present); returns (seconds, max RSS MB or None, stdout)."""
+    """Run argv (under /usr/bin/time when present); returns (seconds, max RSS MB or None, stdout).
+    Raises BuildFailed (its message names the command and the exit status) when argv fails."""
     wrap = [TIME, "-f", "%M", "-o", rss_file] if os.access(TIME, os.X_OK) else []
     t = time.perf_counter()
     p = subprocess.run(wrap + argv, capture_output=True, text=True)
     s = time.perf_counter() - t
     if p.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed ({p.returncode}):\n{p.stderr[-3000:]}")
+        # /usr/bin/time reports a child killed by a signal as "Command terminated by signal 9".
+        killed = p.returncode in (137, -9) or "signal 9" in p.stderr
+        status = f"exit {p.returncode}" + (", killed: out of memory?" if killed else "")
+        raise BuildFailed(f"{' '.join(argv)} failed ({status}):\n{p.stderr[-3000:]}", status)
     rss = None
     if wrap:
         try:
@@ -225,8 +237,15 @@ def run_case(size: Size, itype: str, base: str, work: str, lancer: str, qs, trut
         theirs = clone(base, os.path.join(work, "lance.lance"))
         if args.warm:
             warm(theirs)
-        _, rss, out = timed([args.lance_python, "-c", LANCE_CHILD, theirs, itype, str(size.nlist), str(size.m),
-                             model], os.path.join(work, "lance.rss"))
+        try:
+            _, rss, out = timed([args.lance_python, "-c", LANCE_CHILD, theirs, itype, str(size.nlist),
+                                 str(size.m), model], os.path.join(work, "lance.rss"))
+        except BuildFailed as e:  # Lance's failure is a result (its IVF_FLAT at the seed shape can run out of
+            # memory on 24 GB): reported in the table, and lancer's build still runs
+            row["lance_failed"] = e.status
+            print(f"  lance build failed ({e.status}): {str(e)[-1500:]}", flush=True)
+            shutil.rmtree(theirs, ignore_errors=True)
+            return
         row["lance_s"], row["lance_rss_mb"] = json.loads(out.strip().splitlines()[-1])["seconds"], rss
         print(f"  lance built in {row['lance_s']:.2f} s (max RSS {fmt(rss, '.0f')} MB)", flush=True)
         row["lance_recalls"] = recall(theirs, qs, truth, args.nprobes)
@@ -242,7 +261,10 @@ def run_case(size: Size, itype: str, base: str, work: str, lancer: str, qs, trut
             *extra] + (["--threads", str(args.threads)] if args.threads else [])
     if args.warm:
         warm(ours)
-    row["lancer_s"], row["lancer_maxrss_mb"], _ = timed(argv, os.path.join(work, "lancer.rss"))
+    try:
+        row["lancer_s"], row["lancer_maxrss_mb"], _ = timed(argv, os.path.join(work, "lancer.rss"))
+    except BuildFailed as e:
+        raise SystemExit(str(e))
     rep = json.load(open(report))
     row["lancer_peak_mb"], row["phases"] = rep.get("peak_rss_mb"), rep.get("phases_s")
     print(f"  lancer built in {row['lancer_s']:.2f} s (peak {fmt(row['lancer_peak_mb'], '.0f')} MB)", flush=True)
@@ -274,6 +296,8 @@ def print_table(rows, args):
     print("ratio = Lance seconds / lancer seconds; lancer peak MB = report peak_rss_mb; "
           "maxRSS = /usr/bin/time of the whole process (Lance's includes the Python interpreter)")
     for r in rows:
+        if r.get("lance_failed"):
+            print(f"  {r['dataset']} {r['type']} Lance's build failed: {r['lance_failed']}")
         print(f"  {r['dataset']} {r['type']} lancer phases: {json.dumps(r['phases'])}")
         if len(args.nprobes) > 1:
             print(f"    recall by nprobes, Lance: {json.dumps(r.get('lance_recalls'))}  "
